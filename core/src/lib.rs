@@ -1,0 +1,171 @@
+//! # mqseal: end-to-end sealed MQTT payloads
+//!
+//! mqseal seals the payload of an MQTT message so that it stays secret and
+//! authentic even when the broker, a bridge or the network is not trusted.
+//! The broker only ever sees an envelope: a short authenticated header, the
+//! encrypted (or, in integrity-only mode, readable) body, and a 16-byte tag.
+//! The MQTT topic is bound into the tag, so a message moved to another
+//! topic fails to open.
+//!
+//! This crate is the sans-IO core: bytes in, bytes out. It does no network
+//! I/O and reads no clock unless you give it one. Adapters (`mqseal-rumqttc`
+//! and others) move the bytes.
+//!
+//! ```text
+//!  publisher                      broker / bridges                  subscriber
+//!  payload ─▶ Sealer::seal_* ─▶ envelope ─▶ (untrusted) ─▶ envelope ─▶ Opener::open_* ─▶ payload
+//!               │  counter store                               │  keyring, replay windows,
+//!               │  (survives reboots)                          │  topic binding, freshness
+//! ```
+//!
+//! ## Suites
+//!
+//! * [`Suite::ChaCha20Poly1305`]: confidential and authentic (RFC 8439).
+//! * [`Suite::HmacSha256`]: authentic only, payload stays readable (for
+//!   rules engines that must read telemetry, or commands that are not secret).
+//!
+//! Both carry the same header (version, suite, key id, sender id, counter,
+//! optional timestamp) and bind the same topic. The typical overhead is 23
+//! bytes. `docs/PROTOCOL.md` in the repository is the byte-level spec.
+//!
+//! ## Group keys
+//!
+//! ```
+//! use mqseal::{Key, Keyring, MemoryCounterStore, Opener, Sealer, Suite};
+//!
+//! let key = Key::from_bytes(1, [7; 32]); // Key::generate(1)? in real code
+//! // A sender: sender id 42, counters in memory (tests only: use
+//! // FileCounterStore or your own CounterStore on a real device).
+//! let mut sealer = Sealer::new(&key, 42, Suite::ChaCha20Poly1305, MemoryCounterStore::new())?;
+//! let envelope = sealer.seal_to_vec("factory/line1/temp", b"21.5")?;
+//!
+//! let mut opener: Opener = Opener::new(Keyring::with_primary(key)?);
+//! let msg = opener.open_to_vec("factory/line1/temp", &envelope)?;
+//! assert_eq!(msg.payload, b"21.5");
+//! assert_eq!(msg.header.sender_id, 42);
+//!
+//! // The same envelope again is a duplicate; on another topic it fails.
+//! assert_eq!(opener.open_to_vec("factory/line1/temp", &envelope), Err(mqseal::Error::Duplicate));
+//! assert_eq!(opener.open_to_vec("factory/line2/temp", &envelope), Err(mqseal::Error::Auth));
+//! # Ok::<(), mqseal::Error>(())
+//! ```
+//!
+//! ## Integrity only
+//!
+//! ```
+//! use mqseal::{Key, Keyring, MemoryCounterStore, Opener, Sealer, Suite};
+//!
+//! let key = Key::from_bytes(1, [7; 32]);
+//! let mut sealer = Sealer::new(&key, 1, Suite::HmacSha256, MemoryCounterStore::new())?;
+//! let envelope = sealer.seal_to_vec("cmd/valve", b"open")?;
+//! assert!(envelope.windows(4).any(|w| w == b"open")); // readable on the wire
+//!
+//! let mut opener: Opener = Opener::new(Keyring::with_primary(key)?);
+//! assert_eq!(opener.open_to_vec("cmd/valve", &envelope)?.payload, b"open");
+//! # Ok::<(), mqseal::Error>(())
+//! ```
+//!
+//! ## Pairwise keys (X25519)
+//!
+//! ```
+//! use mqseal::{Keyring, MemoryCounterStore, Opener, Sealer, StaticKeyPair, Suite};
+//!
+//! // Each side has a static key pair (StaticKeyPair::generate()? in real
+//! // code) and knows the other's public key.
+//! let device = StaticKeyPair::from_secret_bytes([1; 32]);
+//! let server = StaticKeyPair::from_secret_bytes([2; 32]);
+//!
+//! let on_device = device.pairwise(&server.public(), 100)?;
+//! let on_server = server.pairwise(&device.public(), 100)?;
+//!
+//! let mut sealer = Sealer::new(&on_device.send, 9, Suite::ChaCha20Poly1305, MemoryCounterStore::new())?;
+//! let envelope = sealer.seal_to_vec("dev/9/up", b"hello")?;
+//!
+//! let mut opener: Opener = Opener::new(Keyring::with_primary(on_server.recv)?);
+//! assert_eq!(opener.open_to_vec("dev/9/up", &envelope)?.payload, b"hello");
+//!
+//! // Reflected back to the device, it does not open: directions differ.
+//! let mut device_opener: Opener = Opener::new(Keyring::with_primary(on_device.recv)?);
+//! assert!(device_opener.open_to_vec("dev/9/up", &envelope).is_err());
+//! # Ok::<(), mqseal::Error>(())
+//! ```
+//!
+//! ## No allocator
+//!
+//! Every operation has an in-place form over caller buffers:
+//! [`Sealer::seal_into`], [`Sealer::seal_in_place`],
+//! [`Opener::open_in_place`], and typed payloads with
+//! [`Sealer::seal_value_into`] / [`Opener::open_value`]. Buffers need
+//! [`MAX_OVERHEAD`] bytes beyond the payload.
+//!
+//! ```
+//! use mqseal::{Key, Keyring, MemoryCounterStore, Opener, Sealer, Suite, MAX_OVERHEAD};
+//! #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+//! struct Reading { millidegrees: i32, ok: bool }
+//!
+//! let key = Key::from_bytes(3, [9; 32]);
+//! let mut sealer = Sealer::new(&key, 5, Suite::ChaCha20Poly1305, MemoryCounterStore::new())?;
+//! let mut buf = [0u8; 64 + MAX_OVERHEAD];
+//! let n = sealer.seal_value_into("t", &Reading { millidegrees: 21500, ok: true }, &mut buf)?;
+//!
+//! let mut opener: Opener<1, 4> = Opener::new(Keyring::with_primary(key)?);
+//! let (header, reading): (_, Reading) = opener.open_value("t", &mut buf[..n])?;
+//! assert_eq!(reading, Reading { millidegrees: 21500, ok: true });
+//! assert_eq!(header.counter, 0);
+//! # Ok::<(), mqseal::Error>(())
+//! ```
+//!
+//! ## Features
+//!
+//! * `std` (default): [`FileCounterStore`], key generation from the OS
+//!   generator, [`system_clock`], `std::error::Error`. Implies `alloc`.
+//! * `alloc`: `Vec`-returning conveniences (`*_to_vec`) and [`KeyFile`].
+//! * With neither, the crate is `no_std` and needs no allocator.
+#![no_std]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+mod counter;
+mod envelope;
+mod error;
+mod keys;
+mod opener;
+mod replay;
+mod schedule;
+mod sealer;
+mod suites;
+mod varint;
+
+#[doc(hidden)]
+pub mod fuzzing;
+
+pub use counter::{CounterStore, MemoryCounterStore, DEFAULT_RESERVATION_BLOCK};
+#[cfg(feature = "std")]
+pub use counter::FileCounterStore;
+pub use envelope::{
+    BoundTopic, Envelope, Header, PrefixRewrite, Suite, AAD_DOMAIN, MAX_HEADER_LEN, MAX_OVERHEAD, MAX_TOPIC_LEN, TAG_LEN,
+    TOPIC_INLINE_MAX, VERSION,
+};
+pub use error::{Error, StoreError};
+#[cfg(feature = "alloc")]
+pub use keys::{KeyFile, Peer};
+pub use keys::{Key, KeyText, Keyring, PairwiseKeys, PublicKey, StaticKeyPair, KEY_LEN};
+#[cfg(feature = "alloc")]
+pub use opener::OpenedVec;
+pub use opener::{Eviction, Opened, Opener, SenderSnapshot};
+pub use replay::{ReplayWindow, DEFAULT_WINDOW, MAX_WINDOW};
+pub use sealer::Sealer;
+
+/// Seconds since the Unix epoch from the system clock (0 if the clock is
+/// before 1970). Pass it to [`Sealer::with_timestamps`] and
+/// [`Opener::with_clock`].
+#[cfg(feature = "std")]
+#[must_use]
+pub fn system_clock() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,281 @@
+//! The sending side: [`Sealer`].
+
+use crate::counter::{CounterStore, Counters, DEFAULT_RESERVATION_BLOCK};
+use crate::envelope::{Aad, BoundTopic, Header, Suite, TAG_LEN};
+use crate::keys::{Key, Keyring};
+use crate::schedule::{self, Subkey};
+use crate::{suites, Error};
+
+/// Seals messages for one sender id under one key.
+///
+/// Holds the per-sender subkey (derived once, at construction or on
+/// [`Sealer::rotate_key`]) and the counter reservation over a
+/// [`CounterStore`].
+///
+/// <div class="warning">
+///
+/// The counter is the nonce. Each (key, sender id) pair must have exactly
+/// one sealer with one durable counter store at any time: two processes
+/// sealing under the same key and sender id, or a store restored from a
+/// backup, reuse nonces. Give every device and every process its own
+/// sender id.
+///
+/// </div>
+///
+/// ```
+/// use mqseal::{Key, MemoryCounterStore, Opener, Sealer, Suite};
+///
+/// let key = Key::from_bytes(1, [0x42; 32]); // use Key::generate in real code
+/// let mut sealer = Sealer::new(&key, 7, Suite::ChaCha20Poly1305, MemoryCounterStore::new())?;
+/// let envelope = sealer.seal_to_vec("plant/line1/temp", b"21.5")?;
+///
+/// let mut opener: Opener = Opener::new(mqseal::Keyring::with_primary(key)?);
+/// let opened = opener.open_to_vec("plant/line1/temp", &envelope)?;
+/// assert_eq!(opened.payload, b"21.5");
+/// assert_eq!(opened.header.sender_id, 7);
+/// # Ok::<(), mqseal::Error>(())
+/// ```
+pub struct Sealer<S: CounterStore> {
+    subkey: Subkey,
+    key_id: u32,
+    sender_id: u32,
+    suite: Suite,
+    counters: Counters<S>,
+    clock: Option<fn() -> u64>,
+}
+
+impl<S: CounterStore> core::fmt::Debug for Sealer<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Sealer")
+            .field("key_id", &self.key_id)
+            .field("sender_id", &self.sender_id)
+            .field("suite", &self.suite)
+            .field("next_counter", &self.counters.peek().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: CounterStore> Sealer<S> {
+    /// A sealer for `sender_id` under `key`, with counters from `store`.
+    ///
+    /// # Errors
+    /// [`Error::CounterStore`] if the store cannot be read.
+    pub fn new(key: &Key, sender_id: u32, suite: Suite, store: S) -> Result<Self, Error> {
+        Ok(Sealer {
+            subkey: schedule::subkey(key, suite, sender_id),
+            key_id: key.id(),
+            sender_id,
+            suite,
+            counters: Counters::new(store, DEFAULT_RESERVATION_BLOCK)?,
+            clock: None,
+        })
+    }
+
+    /// A sealer using the keyring's primary key.
+    ///
+    /// # Errors
+    /// [`Error::NoPrimaryKey`], or as [`Sealer::new`].
+    pub fn from_keyring<const N: usize>(ring: &Keyring<N>, sender_id: u32, suite: Suite, store: S) -> Result<Self, Error> {
+        Sealer::new(ring.primary().ok_or(Error::NoPrimaryKey)?, sender_id, suite, store)
+    }
+
+    /// Counters reserved per store write (default 1024). Larger blocks mean
+    /// fewer writes (flash wear, fsync latency) and more counters skipped
+    /// after a crash; any value is safe.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for zero.
+    pub fn with_reservation_block(mut self, block: u64) -> Result<Self, Error> {
+        self.counters.set_block(block)?;
+        Ok(self)
+    }
+
+    /// Adds an authenticated timestamp to every message, read from `clock`
+    /// (seconds since the Unix epoch; [`crate::system_clock`] under `std`).
+    #[must_use]
+    pub fn with_timestamps(mut self, clock: fn() -> u64) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Switches to another key (rotation). Counters carry on from the same
+    /// store: they keep increasing across keys, which is allowed.
+    pub fn rotate_key(&mut self, key: &Key) {
+        self.subkey = schedule::subkey(key, self.suite, self.sender_id);
+        self.key_id = key.id();
+    }
+
+    /// This sealer's sender id.
+    #[must_use]
+    pub const fn sender_id(&self) -> u32 {
+        self.sender_id
+    }
+
+    /// Id of the key in use.
+    #[must_use]
+    pub const fn key_id(&self) -> u32 {
+        self.key_id
+    }
+
+    /// The suite in use.
+    #[must_use]
+    pub const fn suite(&self) -> Suite {
+        self.suite
+    }
+
+    /// The counter the next message will carry.
+    ///
+    /// # Errors
+    /// [`Error::CounterExhausted`] when no counter is left.
+    pub fn next_counter(&self) -> Result<u64, Error> {
+        self.counters.peek()
+    }
+
+    /// The counter store.
+    pub fn store(&self) -> &S {
+        self.counters.store()
+    }
+
+    /// Gives back the counter store.
+    pub fn into_store(self) -> S {
+        self.counters.into_store()
+    }
+
+    /// Exact envelope length for a payload of `payload_len` bytes sealed
+    /// next (with the timestamp, if configured, assumed at its largest).
+    ///
+    /// # Errors
+    /// [`Error::CounterExhausted`] when no counter is left.
+    pub fn envelope_len(&self, payload_len: usize) -> Result<usize, Error> {
+        let h = self.header(self.counters.peek()?, self.clock.map(|_| u64::MAX));
+        Ok(h.envelope_len(payload_len))
+    }
+
+    const fn header(&self, counter: u64, timestamp: Option<u64>) -> Header {
+        Header { suite: self.suite, key_id: self.key_id, sender_id: self.sender_id, counter, timestamp }
+    }
+
+    /// Seals `payload` for `topic` into `out`; returns the envelope length.
+    /// The firmware path: no allocation, `out` can be a static buffer of
+    /// `payload.len() + MAX_OVERHEAD` bytes.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] (checked before a counter is used),
+    /// [`Error::TopicTooLong`], [`Error::CounterExhausted`],
+    /// [`Error::CounterStore`].
+    pub fn seal_into(&mut self, topic: &str, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        let ts = self.clock.map(|c| c());
+        self.seal_into_at(topic, ts, payload, out)
+    }
+
+    /// [`Sealer::seal_into`] with an explicit timestamp (or none), for
+    /// callers that keep time themselves.
+    ///
+    /// # Errors
+    /// As [`Sealer::seal_into`].
+    pub fn seal_into_at(&mut self, topic: &str, timestamp: Option<u64>, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        self.seal_with(topic, timestamp, payload.len(), out, |body| {
+            body.copy_from_slice(payload);
+            Ok(())
+        })
+    }
+
+    /// Seals in place: `buf[..payload_len]` holds the payload; on success
+    /// `buf[..n]` holds the envelope. `buf` needs room for the overhead
+    /// ([`Sealer::envelope_len`] bytes in all).
+    ///
+    /// # Errors
+    /// As [`Sealer::seal_into`].
+    pub fn seal_in_place(&mut self, topic: &str, buf: &mut [u8], payload_len: usize) -> Result<usize, Error> {
+        let ts = self.clock.map(|c| c());
+        if payload_len > buf.len() {
+            return Err(Error::BufferTooSmall { needed: payload_len + TAG_LEN });
+        }
+        let header = self.header(self.counters.peek()?, ts);
+        let hl = header.encoded_len();
+        let needed = header.envelope_len(payload_len);
+        if buf.len() < needed {
+            return Err(Error::BufferTooSmall { needed });
+        }
+        // Make room for the header, then seal the body where it now lies.
+        buf.copy_within(..payload_len, hl);
+        self.seal_prepared(topic, ts, payload_len, buf)
+    }
+
+    /// Serializes `value` with postcard and seals it into `out`, with no
+    /// allocation. The receiver uses [`crate::Opener::open_value`].
+    ///
+    /// # Errors
+    /// [`Error::Encode`] if the value does not fit `out` or cannot be
+    /// serialized (a counter may then have been reserved and is skipped),
+    /// and as [`Sealer::seal_into`].
+    pub fn seal_value_into<T: serde::Serialize + ?Sized>(&mut self, topic: &str, value: &T, out: &mut [u8]) -> Result<usize, Error> {
+        let len = postcard::experimental::serialized_size(value).map_err(|_| Error::Encode)?;
+        let ts = self.clock.map(|c| c());
+        self.seal_with(topic, ts, len, out, |body| postcard::to_slice(value, body).map(|_| ()).map_err(|_| Error::Encode))
+    }
+
+    /// Writes the header, lets `fill` write the body, seals. `body_len` is
+    /// the exact body length `fill` writes.
+    fn seal_with(
+        &mut self,
+        topic: &str,
+        timestamp: Option<u64>,
+        body_len: usize,
+        out: &mut [u8],
+        fill: impl FnOnce(&mut [u8]) -> Result<(), Error>,
+    ) -> Result<usize, Error> {
+        let header = self.header(self.counters.peek()?, timestamp);
+        let hl = header.encoded_len();
+        let needed = header.envelope_len(body_len);
+        if out.len() < needed {
+            return Err(Error::BufferTooSmall { needed });
+        }
+        fill(&mut out[hl..hl + body_len])?;
+        self.seal_prepared(topic, timestamp, body_len, out)
+    }
+
+    /// `out[hl..hl + body_len]` holds the body and `out` is long enough:
+    /// take a counter, write the header, seal, append the tag.
+    fn seal_prepared(&mut self, topic: &str, timestamp: Option<u64>, body_len: usize, out: &mut [u8]) -> Result<usize, Error> {
+        let topic = BoundTopic::exact(topic);
+        if topic.len() > crate::envelope::MAX_TOPIC_LEN {
+            return Err(Error::TopicTooLong);
+        }
+        let expected_hl = self.header(self.counters.peek()?, timestamp).encoded_len();
+        let counter = self.counters.take()?;
+        let header = self.header(counter, timestamp);
+        let hl = header.encode(out)?;
+        debug_assert_eq!(hl, expected_hl);
+        let aad = Aad::new(&out[..hl], &topic)?;
+        let (body, rest) = out[hl..].split_at_mut(body_len);
+        let tag = suites::seal(self.suite, &self.subkey, counter, aad.as_bytes(), body)?;
+        rest[..TAG_LEN].copy_from_slice(&tag);
+        Ok(hl + body_len + TAG_LEN)
+    }
+
+    /// Seals `payload` for `topic` into a new `Vec`.
+    ///
+    /// # Errors
+    /// As [`Sealer::seal_into`], but never [`Error::BufferTooSmall`].
+    #[cfg(feature = "alloc")]
+    pub fn seal_to_vec(&mut self, topic: &str, payload: &[u8]) -> Result<alloc::vec::Vec<u8>, Error> {
+        let mut out = alloc::vec![0u8; self.envelope_len(payload.len())?];
+        let n = self.seal_into(topic, payload, &mut out)?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// Serializes `value` with postcard and seals it into a new `Vec`.
+    ///
+    /// # Errors
+    /// [`Error::Encode`], and as [`Sealer::seal_to_vec`].
+    #[cfg(feature = "alloc")]
+    pub fn seal_value_to_vec<T: serde::Serialize + ?Sized>(&mut self, topic: &str, value: &T) -> Result<alloc::vec::Vec<u8>, Error> {
+        let len = postcard::experimental::serialized_size(value).map_err(|_| Error::Encode)?;
+        let mut out = alloc::vec![0u8; self.envelope_len(len)?];
+        let n = self.seal_value_into(topic, value, &mut out)?;
+        out.truncate(n);
+        Ok(out)
+    }
+}
