@@ -155,8 +155,8 @@ pub use file::FileCounterStore;
 #[cfg(feature = "std")]
 mod file {
     use super::{CounterStore, StoreError};
-    use std::fs;
     use std::format;
+    use std::fs;
     use std::io::Write;
     use std::path::{Path, PathBuf};
 
@@ -238,10 +238,7 @@ mod file {
                     return Err(StoreError::Read);
                 }
             };
-            let n = text
-                .strip_prefix(MAGIC)
-                .and_then(|r| r.strip_suffix('\n'))
-                .ok_or(StoreError::Corrupt)?;
+            let n = text.strip_prefix(MAGIC).and_then(|r| r.strip_suffix('\n')).ok_or(StoreError::Corrupt)?;
             n.parse::<u64>().map(Some).map_err(|_| StoreError::Corrupt)
         }
 
@@ -289,9 +286,9 @@ mod file {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
     #[allow(unused_imports)]
     use std::{format, prelude::v1::*, vec};
-    use std::collections::HashSet;
 
     #[test]
     fn reserves_before_use_and_resumes_at_limit() {

@@ -235,10 +235,7 @@ impl Envelope {
     /// fewer than 16 bytes follow the header.
     pub fn parse(input: &[u8]) -> Result<Envelope, Error> {
         let (header, header_len) = Header::parse(input)?;
-        let body_len = input
-            .len()
-            .checked_sub(header_len + TAG_LEN)
-            .ok_or(Error::Truncated)?;
+        let body_len = input.len().checked_sub(header_len + TAG_LEN).ok_or(Error::Truncated)?;
         Ok(Envelope { header, header_len, body_len })
     }
 
@@ -372,13 +369,8 @@ mod tests {
 
     #[test]
     fn typical_overhead_is_23_bytes() {
-        let h = Header {
-            suite: Suite::ChaCha20Poly1305,
-            key_id: 1,
-            sender_id: 42,
-            counter: 1_000_000,
-            timestamp: None,
-        };
+        let h =
+            Header { suite: Suite::ChaCha20Poly1305, key_id: 1, sender_id: 42, counter: 1_000_000, timestamp: None };
         assert_eq!(h.envelope_len(0), 23);
     }
 

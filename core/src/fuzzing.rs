@@ -2,7 +2,9 @@
 //! Not part of the public API: each function takes arbitrary bytes and must
 //! never panic.
 
-use crate::{Envelope, Header, Key, Keyring, MemoryCounterStore, Opener, PublicKey, ReplayWindow, Sealer, StaticKeyPair, Suite};
+use crate::{
+    Envelope, Header, Key, Keyring, MemoryCounterStore, Opener, PublicKey, ReplayWindow, Sealer, StaticKeyPair, Suite,
+};
 
 fn fixed_keyring() -> Keyring<2> {
     let mut ring = Keyring::new();
@@ -41,7 +43,9 @@ pub fn open_envelope(data: &[u8]) {
 
     let key = Key::from_bytes(1, [0x11; 32]);
     for suite in Suite::ALL {
-        if let Ok(mut sealer) = Sealer::new(&key, u32::from(envelope.first().copied().unwrap_or(0)), suite, MemoryCounterStore::new()) {
+        if let Ok(mut sealer) =
+            Sealer::new(&key, u32::from(envelope.first().copied().unwrap_or(0)), suite, MemoryCounterStore::new())
+        {
             let mut out = [0u8; 512 + crate::MAX_OVERHEAD];
             if let Ok(len) = sealer.seal_into(topic, &envelope[..n], &mut out) {
                 match opener.open_in_place(topic, &mut out[..len]) {
@@ -139,7 +143,8 @@ pub fn replay_window_differential(data: &[u8]) {
         // Op encoding: a base selector and a 16-bit delta, so the fuzzer
         // explores jumps, small steps back and the u64 extremes.
         let sel = chunk[0];
-        let delta = u64::from(u16::from_le_bytes([chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)]));
+        let delta =
+            u64::from(u16::from_le_bytes([chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)]));
         let c = match sel % 4 {
             0 => last.saturating_add(delta),
             1 => last.saturating_sub(delta % 300),

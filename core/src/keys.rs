@@ -172,7 +172,11 @@ impl Key {
     pub fn from_text(text: &str) -> Result<Key, Error> {
         let rest = text.trim().strip_prefix(GROUP_PREFIX).ok_or(Error::InvalidKey)?;
         let (id, b64) = rest.split_once(':').ok_or(Error::InvalidKey)?;
-        if id.is_empty() || id.len() > 10 || !id.bytes().all(|b| b.is_ascii_digit()) || (id.len() > 1 && id.starts_with('0')) {
+        if id.is_empty()
+            || id.len() > 10
+            || !id.bytes().all(|b| b.is_ascii_digit())
+            || (id.len() > 1 && id.starts_with('0'))
+        {
             return Err(Error::InvalidKey);
         }
         let id: u32 = id.parse().map_err(|_| Error::InvalidKey)?;
@@ -418,11 +422,8 @@ impl<const N: usize> Keyring<N> {
         if self.primary == Some(id) {
             return Err(Error::KeyIsPrimary(id));
         }
-        let slot = self
-            .keys
-            .iter_mut()
-            .find(|k| k.as_ref().is_some_and(|k| k.id() == id))
-            .ok_or(Error::KeyNotFound(id))?;
+        let slot =
+            self.keys.iter_mut().find(|k| k.as_ref().is_some_and(|k| k.id() == id)).ok_or(Error::KeyNotFound(id))?;
         *slot = None; // Key zeroizes on drop.
         Ok(())
     }
@@ -459,7 +460,10 @@ impl<const N: usize> Keyring<N> {
 
 impl<const N: usize> fmt::Debug for Keyring<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Keyring").field("keys", &self.keys.iter().flatten().collect::<KeyList<'_>>()).field("primary", &self.primary).finish()
+        f.debug_struct("Keyring")
+            .field("keys", &self.keys.iter().flatten().collect::<KeyList<'_>>())
+            .field("primary", &self.primary)
+            .finish()
     }
 }
 

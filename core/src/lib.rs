@@ -144,17 +144,17 @@ mod varint;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use counter::{CounterStore, MemoryCounterStore, DEFAULT_RESERVATION_BLOCK};
 #[cfg(feature = "std")]
 pub use counter::FileCounterStore;
+pub use counter::{CounterStore, MemoryCounterStore, DEFAULT_RESERVATION_BLOCK};
 pub use envelope::{
-    BoundTopic, Envelope, Header, PrefixRewrite, Suite, AAD_DOMAIN, MAX_HEADER_LEN, MAX_OVERHEAD, MAX_TOPIC_LEN, TAG_LEN,
-    TOPIC_INLINE_MAX, VERSION,
+    BoundTopic, Envelope, Header, PrefixRewrite, Suite, AAD_DOMAIN, MAX_HEADER_LEN, MAX_OVERHEAD, MAX_TOPIC_LEN,
+    TAG_LEN, TOPIC_INLINE_MAX, VERSION,
 };
 pub use error::{Error, StoreError};
+pub use keys::{Key, KeyText, Keyring, PairwiseKeys, PublicKey, StaticKeyPair, KEY_LEN};
 #[cfg(feature = "alloc")]
 pub use keys::{KeyFile, Peer};
-pub use keys::{Key, KeyText, Keyring, PairwiseKeys, PublicKey, StaticKeyPair, KEY_LEN};
 #[cfg(feature = "alloc")]
 pub use opener::OpenedVec;
 pub use opener::{Eviction, Opened, Opener, SenderSnapshot};

@@ -263,7 +263,13 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
             return Ok(());
         }
         let slot = self.senders.iter_mut().find(|s| s.is_none()).ok_or(Error::KeyringFull)?;
-        *slot = Some(SenderState { key_id: snap.key_id, sender_id: snap.sender_id, subkeys: [None, None], window, last_used: 0 });
+        *slot = Some(SenderState {
+            key_id: snap.key_id,
+            sender_id: snap.sender_id,
+            subkeys: [None, None],
+            window,
+            last_used: 0,
+        });
         Ok(())
     }
 
@@ -290,7 +296,11 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
     /// [`Error::Replay`], [`Error::Expired`], [`Error::FromFuture`],
     /// [`Error::TimestampRequired`], [`Error::ClockRequired`],
     /// [`Error::TooManySenders`].
-    pub fn open_in_place<'b, 't>(&mut self, topic: impl Into<BoundTopic<'t>>, buf: &'b mut [u8]) -> Result<Opened<'b>, Error> {
+    pub fn open_in_place<'b, 't>(
+        &mut self,
+        topic: impl Into<BoundTopic<'t>>,
+        buf: &'b mut [u8],
+    ) -> Result<Opened<'b>, Error> {
         let now = self.clock.map(|c| c());
         self.open_in_place_at(topic, buf, now)
     }
@@ -300,7 +310,12 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
     ///
     /// # Errors
     /// As [`Opener::open_in_place`].
-    pub fn open_in_place_at<'b, 't>(&mut self, topic: impl Into<BoundTopic<'t>>, buf: &'b mut [u8], now: Option<u64>) -> Result<Opened<'b>, Error> {
+    pub fn open_in_place_at<'b, 't>(
+        &mut self,
+        topic: impl Into<BoundTopic<'t>>,
+        buf: &'b mut [u8],
+        now: Option<u64>,
+    ) -> Result<Opened<'b>, Error> {
         let topic = topic.into();
         let env = Envelope::parse(buf)?;
         let h = env.header;
@@ -412,7 +427,11 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
     /// # Errors
     /// As [`Opener::open_in_place`], and [`Error::Decode`] when the verified
     /// payload is not a `T` (the message still counts as received).
-    pub fn open_value<'b, 't, T: serde::Deserialize<'b>>(&mut self, topic: impl Into<BoundTopic<'t>>, buf: &'b mut [u8]) -> Result<(Header, T), Error> {
+    pub fn open_value<'b, 't, T: serde::Deserialize<'b>>(
+        &mut self,
+        topic: impl Into<BoundTopic<'t>>,
+        buf: &'b mut [u8],
+    ) -> Result<(Header, T), Error> {
         let opened = self.open_in_place(topic, buf)?;
         let value = postcard::from_bytes(opened.payload).map_err(|_| Error::Decode)?;
         Ok((opened.header, value))
@@ -438,7 +457,11 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
     /// # Errors
     /// As [`Opener::open_value`].
     #[cfg(feature = "alloc")]
-    pub fn open_value_from_slice<'t, T: serde::de::DeserializeOwned>(&mut self, topic: impl Into<BoundTopic<'t>>, envelope: &[u8]) -> Result<(Header, T), Error> {
+    pub fn open_value_from_slice<'t, T: serde::de::DeserializeOwned>(
+        &mut self,
+        topic: impl Into<BoundTopic<'t>>,
+        envelope: &[u8],
+    ) -> Result<(Header, T), Error> {
         let mut buf = envelope.to_vec();
         self.open_value(topic, &mut buf)
     }

@@ -178,10 +178,10 @@ impl Default for ReplayWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use std::{format, prelude::v1::*, vec};
     use proptest::prelude::*;
     use std::collections::BTreeSet;
+    #[allow(unused_imports)]
+    use std::{format, prelude::v1::*, vec};
 
     /// The obvious model: every counter ever accepted, and the highest.
     fn model_check(seen: &BTreeSet<u64>, width: u32, c: u64) -> Result<(), Error> {

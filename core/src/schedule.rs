@@ -47,12 +47,7 @@ fn hkdf32(ikm: &[u8], info: &[&[u8]]) -> [u8; KEY_LEN] {
 
 /// The subkey a sender uses, and a receiver recomputes, for one key.
 pub(crate) fn subkey(key: &Key, suite: Suite, sender_id: u32) -> Subkey {
-    let info: [&[u8]; 4] = [
-        SUBKEY_LABEL,
-        &[suite.id()],
-        &key.id().to_be_bytes(),
-        &sender_id.to_be_bytes(),
-    ];
+    let info: [&[u8]; 4] = [SUBKEY_LABEL, &[suite.id()], &key.id().to_be_bytes(), &sender_id.to_be_bytes()];
     Subkey(hkdf32(key.expose_secret(), &info))
 }
 

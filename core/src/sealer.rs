@@ -75,7 +75,12 @@ impl<S: CounterStore> Sealer<S> {
     ///
     /// # Errors
     /// [`Error::NoPrimaryKey`], or as [`Sealer::new`].
-    pub fn from_keyring<const N: usize>(ring: &Keyring<N>, sender_id: u32, suite: Suite, store: S) -> Result<Self, Error> {
+    pub fn from_keyring<const N: usize>(
+        ring: &Keyring<N>,
+        sender_id: u32,
+        suite: Suite,
+        store: S,
+    ) -> Result<Self, Error> {
         Sealer::new(ring.primary().ok_or(Error::NoPrimaryKey)?, sender_id, suite, store)
     }
 
@@ -173,7 +178,13 @@ impl<S: CounterStore> Sealer<S> {
     ///
     /// # Errors
     /// As [`Sealer::seal_into`].
-    pub fn seal_into_at(&mut self, topic: &str, timestamp: Option<u64>, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+    pub fn seal_into_at(
+        &mut self,
+        topic: &str,
+        timestamp: Option<u64>,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
         self.seal_with(topic, timestamp, payload.len(), out, |body| {
             body.copy_from_slice(payload);
             Ok(())
@@ -209,10 +220,17 @@ impl<S: CounterStore> Sealer<S> {
     /// [`Error::Encode`] if the value does not fit `out` or cannot be
     /// serialized (a counter may then have been reserved and is skipped),
     /// and as [`Sealer::seal_into`].
-    pub fn seal_value_into<T: serde::Serialize + ?Sized>(&mut self, topic: &str, value: &T, out: &mut [u8]) -> Result<usize, Error> {
+    pub fn seal_value_into<T: serde::Serialize + ?Sized>(
+        &mut self,
+        topic: &str,
+        value: &T,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
         let len = postcard::experimental::serialized_size(value).map_err(|_| Error::Encode)?;
         let ts = self.clock.map(|c| c());
-        self.seal_with(topic, ts, len, out, |body| postcard::to_slice(value, body).map(|_| ()).map_err(|_| Error::Encode))
+        self.seal_with(topic, ts, len, out, |body| {
+            postcard::to_slice(value, body).map(|_| ()).map_err(|_| Error::Encode)
+        })
     }
 
     /// Writes the header, lets `fill` write the body, seals. `body_len` is
@@ -237,7 +255,13 @@ impl<S: CounterStore> Sealer<S> {
 
     /// `out[hl..hl + body_len]` holds the body and `out` is long enough:
     /// take a counter, write the header, seal, append the tag.
-    fn seal_prepared(&mut self, topic: &str, timestamp: Option<u64>, body_len: usize, out: &mut [u8]) -> Result<usize, Error> {
+    fn seal_prepared(
+        &mut self,
+        topic: &str,
+        timestamp: Option<u64>,
+        body_len: usize,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
         let topic = BoundTopic::exact(topic);
         if topic.len() > crate::envelope::MAX_TOPIC_LEN {
             return Err(Error::TopicTooLong);
@@ -271,7 +295,11 @@ impl<S: CounterStore> Sealer<S> {
     /// # Errors
     /// [`Error::Encode`], and as [`Sealer::seal_to_vec`].
     #[cfg(feature = "alloc")]
-    pub fn seal_value_to_vec<T: serde::Serialize + ?Sized>(&mut self, topic: &str, value: &T) -> Result<alloc::vec::Vec<u8>, Error> {
+    pub fn seal_value_to_vec<T: serde::Serialize + ?Sized>(
+        &mut self,
+        topic: &str,
+        value: &T,
+    ) -> Result<alloc::vec::Vec<u8>, Error> {
         let len = postcard::experimental::serialized_size(value).map_err(|_| Error::Encode)?;
         let mut out = alloc::vec![0u8; self.envelope_len(len)?];
         let n = self.seal_value_into(topic, value, &mut out)?;

@@ -6,8 +6,8 @@
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use hmac::{Hmac, Mac};
-use zeroize::Zeroize;
 use sha2::Sha256;
+use zeroize::Zeroize;
 
 use crate::envelope::{Suite, TAG_LEN};
 use crate::schedule::Subkey;
@@ -33,14 +33,22 @@ fn mac(subkey: &Subkey, aad: &[u8], body: &[u8]) -> Hmac<Sha256> {
 }
 
 /// Protects `body` in place and returns the tag.
-pub(crate) fn seal(suite: Suite, subkey: &Subkey, counter: u64, aad: &[u8], body: &mut [u8]) -> Result<[u8; TAG_LEN], Error> {
+pub(crate) fn seal(
+    suite: Suite,
+    subkey: &Subkey,
+    counter: u64,
+    aad: &[u8],
+    body: &mut [u8],
+) -> Result<[u8; TAG_LEN], Error> {
     let mut tag = [0u8; TAG_LEN];
     match suite {
         Suite::ChaCha20Poly1305 => {
             let cipher = ChaCha20Poly1305::new(&subkey.0.into());
             let n: Nonce = nonce(counter).into();
             // Fails only for bodies beyond 256 GiB.
-            let t = cipher.encrypt_inout_detached(&n, aad, body.into()).map_err(|_| Error::BufferTooSmall { needed: usize::MAX })?;
+            let t = cipher
+                .encrypt_inout_detached(&n, aad, body.into())
+                .map_err(|_| Error::BufferTooSmall { needed: usize::MAX })?;
             tag.copy_from_slice(&t);
         }
         Suite::HmacSha256 => {
@@ -54,7 +62,14 @@ pub(crate) fn seal(suite: Suite, subkey: &Subkey, counter: u64, aad: &[u8], body
 /// Verifies `tag` and, for the AEAD suite, decrypts `body` in place. On
 /// failure the body is left as it was (the AEAD checks the tag before it
 /// decrypts) and the one error is [`Error::Auth`].
-pub(crate) fn open(suite: Suite, subkey: &Subkey, counter: u64, aad: &[u8], body: &mut [u8], tag: &[u8]) -> Result<(), Error> {
+pub(crate) fn open(
+    suite: Suite,
+    subkey: &Subkey,
+    counter: u64,
+    aad: &[u8],
+    body: &mut [u8],
+    tag: &[u8],
+) -> Result<(), Error> {
     if tag.len() != TAG_LEN {
         return Err(Error::Auth);
     }
@@ -81,7 +96,10 @@ mod tests {
     /// calls the AEAD suite uses.
     #[test]
     fn rfc8439_aead_vector() {
-        let key: [u8; 32] = hex::decode("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f").unwrap().try_into().unwrap();
+        let key: [u8; 32] = hex::decode("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f")
+            .unwrap()
+            .try_into()
+            .unwrap();
         let nonce: [u8; 12] = hex::decode("070000004041424344454647").unwrap().try_into().unwrap();
         let aad = hex::decode("50515253c0c1c2c3c4c5c6c7").unwrap();
         let mut body = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.".to_vec();

@@ -78,9 +78,9 @@ pub(crate) fn decode_u32(input: &[u8]) -> Result<(u32, usize), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     #[allow(unused_imports)]
     use std::{format, prelude::v1::*, vec};
-    use proptest::prelude::*;
 
     #[test]
     fn known_encodings() {
@@ -92,10 +92,7 @@ mod tests {
             (300, &[0xac, 0x02]),
             (16_383, &[0xff, 0x7f]),
             (16_384, &[0x80, 0x80, 0x01]),
-            (
-                u64::MAX,
-                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
-            ),
+            (u64::MAX, &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
         ];
         for (v, bytes) in cases {
             let mut buf = [0u8; MAX_LEN_U64];

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Formatting, lints, the workspace tests, and the no_std builds of the core.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+need_target thumbv7em-none-eabihf wasm32-unknown-unknown
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
+cargo build -p mqseal --no-default-features --locked --target thumbv7em-none-eabihf
+cargo build -p mqseal --no-default-features --locked --target wasm32-unknown-unknown
