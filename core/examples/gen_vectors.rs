@@ -9,6 +9,7 @@
 //! the code disagree.
 
 #[path = "../tests/vectors/generate.rs"]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod generate;
 
 fn main() -> std::io::Result<()> {

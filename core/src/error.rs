@@ -227,8 +227,6 @@ impl fmt::Display for Error {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for Error {}
+impl core::error::Error for Error {}
 
-#[cfg(feature = "std")]
-impl std::error::Error for StoreError {}
+impl core::error::Error for StoreError {}

@@ -48,6 +48,9 @@ pub fn open_envelope(data: &[u8]) {
         {
             let mut out = [0u8; 512 + crate::MAX_OVERHEAD];
             if let Ok(len) = sealer.seal_into(topic, &envelope[..n], &mut out) {
+                // A fresh receiver per suite: one (key, sender) has one counter
+                // sequence across suites, and both sealers here start at 0.
+                let mut opener: Opener<2, 4> = Opener::new(fixed_keyring());
                 match opener.open_in_place(topic, &mut out[..len]) {
                     Ok(o) if o.payload == &envelope[..n] => {}
                     _ => panic_forgery(),

@@ -428,6 +428,12 @@ impl<const N: usize> Keyring<N> {
         Ok(())
     }
 
+    pub(crate) fn clear_primary_if(&mut self, id: u32) {
+        if self.primary == Some(id) {
+            self.primary = None;
+        }
+    }
+
     /// The key with this id, if present.
     #[must_use]
     pub fn get(&self, id: u32) -> Option<&Key> {
@@ -663,6 +669,34 @@ mod tests {
         assert_eq!(ab.recv.expose_secret(), ba.send.expose_secret());
         assert_ne!(ab.send.expose_secret(), ab.recv.expose_secret());
         assert_eq!(a.pairwise(&a.public(), 9).map(|_| ()), Err(Error::SelfPairing));
+    }
+
+    fn h32(s: &str) -> [u8; 32] {
+        let v: Vec<u8> = (0..32).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect();
+        v.try_into().unwrap()
+    }
+
+    /// RFC 7748 section 5.2, first vector, through `x25519-dalek`.
+    #[test]
+    fn rfc7748_scalar_mult_vector_1() {
+        let out = x25519_dalek::x25519(
+            h32("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4"),
+            h32("e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c"),
+        );
+        assert_eq!(out, h32("c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552"));
+    }
+
+    /// RFC 7748 section 6.1: Alice and Bob, through `StaticKeyPair`.
+    #[test]
+    fn rfc7748_diffie_hellman() {
+        let alice =
+            StaticKeyPair::from_secret_bytes(h32("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"));
+        let bob =
+            StaticKeyPair::from_secret_bytes(h32("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"));
+        assert_eq!(alice.public().as_bytes(), &h32("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"));
+        assert_eq!(bob.public().as_bytes(), &h32("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f"));
+        let shared = alice.secret.diffie_hellman(&x25519_dalek::PublicKey::from(*bob.public().as_bytes()));
+        assert_eq!(shared.as_bytes(), &h32("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"));
     }
 
     #[test]

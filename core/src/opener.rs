@@ -221,11 +221,14 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
     }
 
     /// Retires a key: its envelopes are rejected from now on, and the
-    /// replay state and cached subkeys under it are dropped.
+    /// replay state and cached subkeys under it are dropped. (A receiver
+    /// does not seal, so the keyring's primary mark does not protect a key
+    /// here.)
     ///
     /// # Errors
-    /// As [`Keyring::retire`].
+    /// [`Error::KeyNotFound`] if no key has that id.
     pub fn retire_key(&mut self, key_id: u32) -> Result<(), Error> {
+        self.keyring.clear_primary_if(key_id);
         self.keyring.retire(key_id)?;
         for slot in &mut self.senders {
             if slot.as_ref().is_some_and(|s| s.key_id == key_id) {

@@ -1,9 +1,10 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 //! Runs the shared test vectors (`tests/vectors/v1.json`, also run by the
 //! WASM package and the C library) through the public API, and checks that
 //! the generator still produces the committed file byte for byte.
 
 #[path = "vectors/generate.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::unwrap_used, clippy::panic)]
 mod generate;
 
 use mqseal::{Key, Keyring, MemoryCounterStore, Opener, Sealer, StaticKeyPair, Suite};
