@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Checks the shared test vectors with the independent Python implementation
+# of docs/PROTOCOL.md (docs/reference/mqseal_ref.py).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/lib.sh
+if ! python3 -c "import cryptography" 2>/dev/null; then
+  python3 -m pip install --quiet "cryptography>=42"
+fi
+python3 docs/reference/mqseal_ref.py core/tests/vectors/v1.json
