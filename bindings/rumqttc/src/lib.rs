@@ -1,0 +1,98 @@
+//! # mqseal-rumqttc: sealed MQTT payloads over rumqttc
+//!
+//! A thin adapter that keeps rumqttc's shape: a client and an event loop,
+//! async ([`SealedClient`] / [`SealedEventLoop`]) and blocking ([`Client`] /
+//! [`Connection`]), for MQTT 3.1.1 (crate root) and MQTT 5 ([`v5`]).
+//!
+//! * Publishing seals the payload for its topic with the core
+//!   [`mqseal::Sealer`]; the broker only sees the envelope.
+//! * The event loop opens every incoming message with the core
+//!   [`mqseal::Opener`] and yields [`SealedEvent::Verified`] (topic, sender
+//!   id, key id, counter, timestamp, payload, retain, dup) or
+//!   [`SealedEvent::Rejected`] with the [`Reject`] reason (the core
+//!   [`mqseal::Error`] and its stable [`Reject::code`]). All other events
+//!   pass through as [`SealedEvent::Other`].
+//! * Plain (unsealed) payloads are rejected on every topic except those
+//!   allowlisted with [`Protection::allow_plain_topic`].
+//! * [`Stats`] counts what was sealed, accepted and rejected (duplicate,
+//!   replayed, forged, unknown key, unsealed, malformed, policy).
+//!
+//! No cryptography happens here: the adapter moves bytes between rumqttc
+//! and the core.
+//!
+//! ```no_run
+//! use mqseal::{FileCounterStore, Key, Keyring, Opener, Sealer, Suite};
+//! use mqseal_rumqttc::{Protection, SealedClient, SealedEvent};
+//! use rumqttc::{MqttOptions, QoS};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = Key::from_text(&std::env::var("MQSEAL_KEY")?)?;
+//! // The counter store must survive restarts: one file per sender id.
+//! let sealer = Sealer::new(&key, 42, Suite::ChaCha20Poly1305, FileCounterStore::new("sender-42.counter"))?;
+//! let opener: Opener = Opener::new(Keyring::with_primary(key)?);
+//!
+//! let options = MqttOptions::new("gateway-42", "127.0.0.1", 1883);
+//! let (client, mut eventloop) = SealedClient::new(options, 10, Protection::new(sealer, opener));
+//! client.subscribe("plant/#", QoS::AtLeastOnce).await?;
+//! client.publish("plant/line1/temp", QoS::AtLeastOnce, false, b"21.5").await?;
+//!
+//! loop {
+//!     match eventloop.poll().await? {
+//!         SealedEvent::Verified(msg) => println!("{} from {}: {:?}", msg.topic, msg.sender_id, msg.payload),
+//!         SealedEvent::Rejected(r) => eprintln!("rejected on {}: {}", r.publish.topic, r.reason.code()),
+//!         _ => {}
+//!     }
+//! }
+//! # }
+//! ```
+//!
+//! ## Delivery semantics
+//!
+//! A QoS 1 message the broker delivers twice (after a reconnect, or when a
+//! publisher retransmits) carries the same counter: the second copy is
+//! rejected as [`mqseal::Error::Duplicate`] and never handed to the
+//! application twice. The same holds for a retained message seen again.
+//! With manual acks, acknowledge rejected messages too (`ack` takes either).
+#![forbid(unsafe_code)]
+
+mod protection;
+mod v311;
+pub mod v5;
+
+pub use protection::{Protection, Reject, Stats};
+pub use v311::{
+    Client, Connection, Delivery, RejectedMessage, SealedClient, SealedEvent, SealedEventLoop, VerifiedMessage,
+};
+
+/// Re-export of the rumqttc version this crate wraps.
+pub use rumqttc;
+
+/// Errors of publishing and configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The core could not seal (counter store failure, counters exhausted,
+    /// topic too long). Nothing was published.
+    #[error("sealing failed: {0}")]
+    Seal(#[from] mqseal::Error),
+    /// The MQTT 3.1.1 client could not queue the request (event loop gone,
+    /// channel full, or invalid topic).
+    #[error("mqtt client: {0}")]
+    Client(Box<rumqttc::ClientError>),
+    /// The MQTT 5 client could not queue the request.
+    #[error("mqtt client: {0}")]
+    Client5(Box<rumqttc::v5::ClientError>),
+    /// The client was built with [`Protection::receive_only`].
+    #[error("this client has no sealer (built receive-only)")]
+    NoSealer,
+    /// `publish_plain` on a topic that is not allowlisted as plain.
+    #[error("topic {0:?} is not allowlisted for plain payloads")]
+    NotPlainTopic(String),
+    /// Not a valid MQTT topic filter.
+    #[error("invalid topic filter {0:?}")]
+    InvalidFilter(String),
+    /// An MQTT 5 publish with an empty topic used a topic alias this client
+    /// never published a topic with.
+    #[error("topic alias {0} was never set with a topic on this client")]
+    UnknownTopicAlias(u16),
+}

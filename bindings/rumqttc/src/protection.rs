@@ -1,0 +1,360 @@
+//! What the two protocol versions share: the [`Protection`] a client is
+//! built with, the sealing half held by clients ([`Outbox`]), the opening
+//! half held by event loops ([`Inbox`]), the reject reasons and counters.
+//!
+//! Nothing cryptographic happens here: sealing and opening are the core's
+//! [`Sealer`] and [`Opener`]. This module only decides which payloads go
+//! through them and counts the outcomes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use mqseal::{CounterStore, Keyring, OpenedVec, Opener, Sealer};
+
+use crate::Error;
+
+/// Object-safe view of a [`Sealer`] over any counter store, so that clients
+/// are not generic over the store type.
+trait SealDyn: Send {
+    fn seal_to_vec(&mut self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, mqseal::Error>;
+    fn sender_id(&self) -> u32;
+    fn key_id(&self) -> u32;
+}
+
+impl<S: CounterStore + Send> SealDyn for Sealer<S> {
+    fn seal_to_vec(&mut self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, mqseal::Error> {
+        Sealer::seal_to_vec(self, topic, payload)
+    }
+    fn sender_id(&self) -> u32 {
+        Sealer::sender_id(self)
+    }
+    fn key_id(&self) -> u32 {
+        Sealer::key_id(self)
+    }
+}
+
+/// The security configuration of a sealed client: the core [`Sealer`] that
+/// seals what the client publishes, the core [`Opener`] that verifies what
+/// the event loop receives, and the topics on which plain (unsealed)
+/// payloads are allowed.
+///
+/// `KEYS` and `SENDERS` are the [`Opener`]'s capacities (8 keys and 64
+/// tracked senders by default).
+///
+/// ```
+/// use mqseal::{Key, Keyring, MemoryCounterStore, Opener, Sealer, Suite};
+/// use mqseal_rumqttc::Protection;
+///
+/// let key = Key::from_bytes(1, [7; 32]); // Key::generate(1)? in real code
+/// // FileCounterStore in real code: the counter must survive restarts.
+/// let sealer = Sealer::new(&key, 42, Suite::ChaCha20Poly1305, MemoryCounterStore::new())?;
+/// let opener: Opener = Opener::new(Keyring::with_primary(key)?);
+/// let protection = Protection::new(sealer, opener).allow_plain_topic("$SYS/#")?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Protection<const KEYS: usize = 8, const SENDERS: usize = 64> {
+    sealer: Option<Box<dyn SealDyn>>,
+    opener: Opener<KEYS, SENDERS>,
+    plain: Vec<String>,
+}
+
+impl<const KEYS: usize, const SENDERS: usize> core::fmt::Debug for Protection<KEYS, SENDERS> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Protection")
+            .field("sender_id", &self.sealer.as_ref().map(|s| s.sender_id()))
+            .field("key_id", &self.sealer.as_ref().map(|s| s.key_id()))
+            .field("opener", &self.opener)
+            .field("plain_topics", &self.plain)
+            .finish()
+    }
+}
+
+impl Protection {
+    /// A client that only publishes: every incoming message on a sealed
+    /// topic is rejected (its key is unknown to the empty keyring).
+    pub fn publish_only<S: CounterStore + Send + 'static>(sealer: Sealer<S>) -> Self {
+        Protection { sealer: Some(Box::new(sealer)), opener: Opener::new(Keyring::new()), plain: Vec::new() }
+    }
+}
+
+impl<const KEYS: usize, const SENDERS: usize> Protection<KEYS, SENDERS> {
+    /// Seal with `sealer`, open with `opener`. No plain topics.
+    pub fn new<S: CounterStore + Send + 'static>(sealer: Sealer<S>, opener: Opener<KEYS, SENDERS>) -> Self {
+        Protection { sealer: Some(Box::new(sealer)), opener, plain: Vec::new() }
+    }
+
+    /// A client that only receives: publishing sealed messages fails with
+    /// [`Error::NoSealer`].
+    #[must_use]
+    pub fn receive_only(opener: Opener<KEYS, SENDERS>) -> Self {
+        Protection { sealer: None, opener, plain: Vec::new() }
+    }
+
+    /// Allows plain (unsealed) payloads on topics matching `filter` (MQTT
+    /// wildcards `+` and `#`). Incoming messages there are handed out as
+    /// [`crate::SealedEvent::Plain`] without any check, and
+    /// `publish_plain` may publish there. Every other topic is sealed:
+    /// plain payloads on it are rejected.
+    ///
+    /// # Errors
+    /// [`Error::InvalidFilter`] when `filter` is not a valid MQTT filter.
+    pub fn allow_plain_topic(mut self, filter: impl Into<String>) -> Result<Self, Error> {
+        let filter = filter.into();
+        if !rumqttc::valid_filter(&filter) {
+            return Err(Error::InvalidFilter(filter));
+        }
+        self.plain.push(filter);
+        Ok(self)
+    }
+
+    pub(crate) fn split(self) -> (Outbox, Inbox<KEYS, SENDERS>) {
+        let shared = Arc::new(Shared { plain: self.plain, counters: Counters::default() });
+        let outbox = Outbox { sealer: self.sealer.map(|s| Arc::new(Mutex::new(s))), shared: shared.clone() };
+        (outbox, Inbox { opener: self.opener, shared })
+    }
+}
+
+/// State shared by a client, its clones and its event loop.
+#[derive(Debug)]
+struct Shared {
+    plain: Vec<String>,
+    counters: Counters,
+}
+
+impl Shared {
+    fn is_plain(&self, topic: &str) -> bool {
+        self.plain.iter().any(|f| rumqttc::matches(topic, f))
+    }
+}
+
+/// The sealing half, held by (clones of) a client.
+#[derive(Clone)]
+pub(crate) struct Outbox {
+    sealer: Option<Arc<Mutex<Box<dyn SealDyn>>>>,
+    shared: Arc<Shared>,
+}
+
+impl Outbox {
+    /// Seals `payload` for `topic` with the core sealer.
+    pub(crate) fn seal(&self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
+        let sealer = self.sealer.as_ref().ok_or(Error::NoSealer)?;
+        // A panic while the lock was held cannot leave a counter to be
+        // reused: the core takes a counter before using it, never after.
+        let mut sealer = sealer.lock().unwrap_or_else(PoisonError::into_inner);
+        let envelope = sealer.seal_to_vec(topic, payload)?;
+        self.shared.counters.sealed.fetch_add(1, Ordering::Relaxed);
+        Ok(envelope)
+    }
+
+    /// Checks that plain publishing is allowed on `topic`.
+    pub(crate) fn check_plain(&self, topic: &str) -> Result<(), Error> {
+        if self.shared.is_plain(topic) {
+            Ok(())
+        } else {
+            Err(Error::NotPlainTopic(topic.to_owned()))
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+}
+
+/// Why a received message was not handed to the application as verified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Reject {
+    /// The core refused the envelope; [`mqseal::Error::code`] names why
+    /// (`"auth"`, `"duplicate"`, `"replay"`, `"unknownKey"`, `"truncated"`, ...).
+    #[error("{0}")]
+    Open(#[from] mqseal::Error),
+    /// An MQTT 5 message used a topic alias that this connection never
+    /// received a topic for, so there is no topic to check the seal against.
+    #[error("unknown MQTT 5 topic alias {0}")]
+    UnknownTopicAlias(u16),
+    /// The topic is not UTF-8 (MQTT requires it), so it cannot be bound.
+    #[error("topic is not valid UTF-8")]
+    TopicNotUtf8,
+}
+
+impl Reject {
+    /// A short stable name: the core's [`mqseal::Error::code`] for
+    /// [`Reject::Open`], `"unknownTopicAlias"` or `"topicNotUtf8"` otherwise.
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Reject::Open(e) => e.code(),
+            Reject::UnknownTopicAlias(_) => "unknownTopicAlias",
+            Reject::TopicNotUtf8 => "topicNotUtf8",
+        }
+    }
+
+    /// The core error, if the core refused the envelope.
+    #[must_use]
+    pub const fn core_error(&self) -> Option<mqseal::Error> {
+        match self {
+            Reject::Open(e) => Some(*e),
+            _ => None,
+        }
+    }
+}
+
+/// Counts of what a client sealed and what its event loop received, read
+/// with `stats()` on the client or the event loop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Messages sealed for publishing.
+    pub sealed: u64,
+    /// Messages verified and handed to the application.
+    pub accepted: u64,
+    /// Plain messages handed out on allowlisted plain topics.
+    pub plain_accepted: u64,
+    /// Rejected: counter already accepted (QoS 1/2 redelivery, retained
+    /// message seen again, or a replay within the window).
+    pub duplicate: u64,
+    /// Rejected: counter below the replay window.
+    pub replayed: u64,
+    /// Rejected: did not authenticate (forged, altered, moved to another
+    /// topic, or sealed with another key under the same key id).
+    pub forged: u64,
+    /// Rejected: key id not in the keyring.
+    pub unknown_key: u64,
+    /// Rejected: not an mqseal envelope at all (wrong version byte or empty):
+    /// typically a plain payload published on a sealed topic.
+    pub unsealed: u64,
+    /// Rejected: looks like a v1 envelope but is malformed (truncated,
+    /// bad varint, unknown flags or suite).
+    pub malformed: u64,
+    /// Rejected by the receiver's policy: expired, from the future, missing
+    /// timestamp, suite not allowed, sender table full.
+    pub policy: u64,
+    /// Rejected for another reason (unknown topic alias, non-UTF-8 topic,
+    /// topic too long).
+    pub other: u64,
+}
+
+impl Stats {
+    /// All rejected messages.
+    #[must_use]
+    pub const fn rejected(&self) -> u64 {
+        self.duplicate
+            + self.replayed
+            + self.forged
+            + self.unknown_key
+            + self.unsealed
+            + self.malformed
+            + self.policy
+            + self.other
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    sealed: AtomicU64,
+    accepted: AtomicU64,
+    plain_accepted: AtomicU64,
+    duplicate: AtomicU64,
+    replayed: AtomicU64,
+    forged: AtomicU64,
+    unknown_key: AtomicU64,
+    unsealed: AtomicU64,
+    malformed: AtomicU64,
+    policy: AtomicU64,
+    other: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> Stats {
+        let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Stats {
+            sealed: r(&self.sealed),
+            accepted: r(&self.accepted),
+            plain_accepted: r(&self.plain_accepted),
+            duplicate: r(&self.duplicate),
+            replayed: r(&self.replayed),
+            forged: r(&self.forged),
+            unknown_key: r(&self.unknown_key),
+            unsealed: r(&self.unsealed),
+            malformed: r(&self.malformed),
+            policy: r(&self.policy),
+            other: r(&self.other),
+        }
+    }
+
+    fn count_reject(&self, reject: &Reject, payload: &[u8]) {
+        use mqseal::Error as E;
+        let counter = match reject {
+            Reject::Open(E::Duplicate) => &self.duplicate,
+            Reject::Open(E::Replay) => &self.replayed,
+            Reject::Open(E::Auth) => &self.forged,
+            Reject::Open(E::UnknownKeyId(_)) => &self.unknown_key,
+            Reject::Open(E::UnsupportedVersion(_)) => &self.unsealed,
+            Reject::Open(E::Truncated) if payload.is_empty() => &self.unsealed,
+            Reject::Open(e) if e.is_format() => &self.malformed,
+            Reject::Open(
+                E::Expired
+                | E::FromFuture
+                | E::TimestampRequired
+                | E::ClockRequired
+                | E::SuiteNotAllowed(_)
+                | E::TooManySenders
+                | E::TopicNotRewritable,
+            ) => &self.policy,
+            _ => &self.other,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What the inbox made of one received payload.
+pub(crate) enum Verdict {
+    /// Verified by the core.
+    Verified(OpenedVec),
+    /// On an allowlisted plain topic: handed out as is.
+    Plain,
+    /// Not handed out.
+    Rejected(Reject),
+}
+
+/// The opening half, held by an event loop.
+pub(crate) struct Inbox<const KEYS: usize, const SENDERS: usize> {
+    opener: Opener<KEYS, SENDERS>,
+    shared: Arc<Shared>,
+}
+
+impl<const KEYS: usize, const SENDERS: usize> Inbox<KEYS, SENDERS> {
+    /// Decides what to do with `payload` received on `topic` (the full
+    /// topic, aliases already resolved).
+    pub(crate) fn check(&mut self, topic: &str, payload: &[u8]) -> Verdict {
+        if self.shared.is_plain(topic) {
+            self.shared.counters.plain_accepted.fetch_add(1, Ordering::Relaxed);
+            return Verdict::Plain;
+        }
+        match self.opener.open_to_vec(topic, payload) {
+            Ok(opened) => {
+                self.shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                Verdict::Verified(opened)
+            }
+            Err(e) => self.reject(Reject::Open(e), payload),
+        }
+    }
+
+    /// Counts and returns a rejection decided outside the core.
+    pub(crate) fn reject(&self, reject: Reject, payload: &[u8]) -> Verdict {
+        self.shared.counters.count_reject(&reject, payload);
+        Verdict::Rejected(reject)
+    }
+
+    pub(crate) fn opener(&self) -> &Opener<KEYS, SENDERS> {
+        &self.opener
+    }
+
+    pub(crate) fn opener_mut(&mut self) -> &mut Opener<KEYS, SENDERS> {
+        &mut self.opener
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+}

@@ -1,0 +1,651 @@
+//! MQTT 5: sealed wrappers of [`rumqttc::v5::AsyncClient`] /
+//! [`rumqttc::v5::EventLoop`] and of the blocking [`rumqttc::v5::Client`] /
+//! [`rumqttc::v5::Connection`], with the same shape as the MQTT 3.1.1 ones
+//! at the crate root.
+//!
+//! # Topic aliases
+//!
+//! The seal binds the full topic, never an alias. Incoming messages that
+//! carry only a topic alias are resolved to the topic the broker set for
+//! that alias on this connection *before* the envelope is opened (rumqttc
+//! hands such messages to the application with an empty topic). Outgoing
+//! messages published with an alias and an empty topic are sealed for the
+//! topic this client last published with that alias.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish, PublishProperties};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
+
+use crate::protection::{Inbox, Outbox, Verdict};
+use crate::{Error, Protection, Reject, Stats};
+
+/// A message whose envelope the core verified (MQTT 5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifiedMessage {
+    /// The full topic it arrived on (alias resolved) and was sealed for.
+    pub topic: String,
+    /// The authenticated sender id.
+    pub sender_id: u32,
+    /// Id of the key that sealed it.
+    pub key_id: u32,
+    /// The sender's message counter.
+    pub counter: u64,
+    /// The authenticated timestamp, if any.
+    pub timestamp: Option<u64>,
+    /// The suite that protected it.
+    pub suite: mqseal::Suite,
+    /// The verified (decrypted) payload.
+    pub payload: Bytes,
+    /// QoS it was delivered with.
+    pub qos: QoS,
+    /// The retain flag.
+    pub retain: bool,
+    /// The MQTT duplicate-delivery flag.
+    pub dup: bool,
+    /// Packet id (for manual acknowledgement).
+    pub pkid: u16,
+    /// The MQTT 5 publish properties. They are **not** covered by the seal:
+    /// treat them as untrusted metadata.
+    pub properties: Option<PublishProperties>,
+}
+
+/// A message that was not handed out as verified, with the reason (MQTT 5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RejectedMessage {
+    /// Why it was rejected; [`Reject::code`] gives a stable name.
+    pub reason: Reject,
+    /// The message as received (topic alias resolved when possible).
+    pub publish: Publish,
+}
+
+/// What [`SealedEventLoop::poll`] and [`Connection`] yield (MQTT 5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SealedEvent {
+    /// A verified message on a sealed topic.
+    Verified(VerifiedMessage),
+    /// A message on an allowlisted plain topic, handed out unchecked (topic
+    /// alias resolved).
+    Plain(Publish),
+    /// A rejected message, with the reason.
+    Rejected(RejectedMessage),
+    /// Every other rumqttc event, unchanged.
+    Other(Event),
+}
+
+/// Something that can be acknowledged with manual acks.
+pub trait Delivery {
+    /// The QoS and packet id to acknowledge.
+    fn qos_and_pkid(&self) -> (QoS, u16);
+}
+
+impl Delivery for VerifiedMessage {
+    fn qos_and_pkid(&self) -> (QoS, u16) {
+        (self.qos, self.pkid)
+    }
+}
+
+impl Delivery for RejectedMessage {
+    fn qos_and_pkid(&self) -> (QoS, u16) {
+        (self.publish.qos, self.publish.pkid)
+    }
+}
+
+impl Delivery for Publish {
+    fn qos_and_pkid(&self) -> (QoS, u16) {
+        (self.qos, self.pkid)
+    }
+}
+
+fn ack_publish(d: &impl Delivery) -> Publish {
+    let (qos, pkid) = d.qos_and_pkid();
+    let mut p = Publish::new("", qos, Bytes::new(), None);
+    p.pkid = pkid;
+    p
+}
+
+fn client_err(e: rumqttc::v5::ClientError) -> Error {
+    Error::Client5(Box::new(e))
+}
+
+/// The opening half plus the per-connection topic alias table.
+struct Receiver<const K: usize, const S: usize> {
+    inbox: Inbox<K, S>,
+    aliases: HashMap<u16, Bytes>,
+}
+
+impl<const K: usize, const S: usize> Receiver<K, S> {
+    fn process(&mut self, event: Event) -> SealedEvent {
+        match event {
+            Event::Incoming(Packet::Publish(publish)) => self.process_publish(publish),
+            Event::Incoming(Packet::ConnAck(_)) => {
+                // Aliases live as long as one network connection.
+                self.aliases.clear();
+                SealedEvent::Other(event)
+            }
+            other => SealedEvent::Other(other),
+        }
+    }
+
+    fn process_publish(&mut self, mut publish: Publish) -> SealedEvent {
+        let alias = publish.properties.as_ref().and_then(|p| p.topic_alias);
+        if let Some(alias) = alias {
+            if publish.topic.is_empty() {
+                match self.aliases.get(&alias) {
+                    Some(topic) => publish.topic = topic.clone(),
+                    None => return self.rejected(Reject::UnknownTopicAlias(alias), publish),
+                }
+            } else {
+                self.aliases.insert(alias, publish.topic.clone());
+            }
+        }
+        let Ok(topic) = core::str::from_utf8(&publish.topic) else {
+            return self.rejected(Reject::TopicNotUtf8, publish);
+        };
+        let topic = topic.to_owned();
+        match self.inbox.check(&topic, &publish.payload) {
+            Verdict::Verified(opened) => SealedEvent::Verified(VerifiedMessage {
+                topic,
+                sender_id: opened.header.sender_id,
+                key_id: opened.header.key_id,
+                counter: opened.header.counter,
+                timestamp: opened.header.timestamp,
+                suite: opened.header.suite,
+                payload: Bytes::from(opened.payload),
+                qos: publish.qos,
+                retain: publish.retain,
+                dup: publish.dup,
+                pkid: publish.pkid,
+                properties: publish.properties,
+            }),
+            Verdict::Plain => SealedEvent::Plain(publish),
+            Verdict::Rejected(reason) => SealedEvent::Rejected(RejectedMessage { reason, publish }),
+        }
+    }
+
+    fn rejected(&mut self, reason: Reject, publish: Publish) -> SealedEvent {
+        let _ = self.inbox.reject(reason, &publish.payload);
+        SealedEvent::Rejected(RejectedMessage { reason, publish })
+    }
+}
+
+/// The sealing half plus the outgoing topic alias table.
+#[derive(Clone)]
+struct Sender {
+    outbox: Outbox,
+    aliases: Arc<Mutex<HashMap<u16, String>>>,
+}
+
+impl Sender {
+    /// The topic to seal for: `topic`, or the topic last published with
+    /// the alias when `topic` is empty.
+    fn bound_topic(&self, topic: &str, properties: Option<&PublishProperties>) -> Result<String, Error> {
+        let Some(alias) = properties.and_then(|p| p.topic_alias) else {
+            return Ok(topic.to_owned());
+        };
+        let mut aliases = self.aliases.lock().unwrap_or_else(PoisonError::into_inner);
+        if topic.is_empty() {
+            aliases.get(&alias).cloned().ok_or(Error::UnknownTopicAlias(alias))
+        } else {
+            aliases.insert(alias, topic.to_owned());
+            Ok(topic.to_owned())
+        }
+    }
+
+    fn seal(&self, topic: &str, properties: Option<&PublishProperties>, payload: &[u8]) -> Result<Vec<u8>, Error> {
+        let bound = self.bound_topic(topic, properties)?;
+        self.outbox.seal(&bound, payload)
+    }
+}
+
+/// An async MQTT 5 client that seals what it publishes.
+#[derive(Clone)]
+pub struct SealedClient {
+    inner: AsyncClient,
+    sender: Sender,
+}
+
+impl core::fmt::Debug for SealedClient {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SealedClient").field("inner", &self.inner).finish_non_exhaustive()
+    }
+}
+
+impl SealedClient {
+    /// Like [`AsyncClient::new`], with `protection` for the payloads.
+    pub fn new<const K: usize, const S: usize>(
+        options: MqttOptions,
+        cap: usize,
+        protection: Protection<K, S>,
+    ) -> (SealedClient, SealedEventLoop<K, S>) {
+        let (client, eventloop) = AsyncClient::new(options, cap);
+        SealedClient::from_parts(client, eventloop, protection)
+    }
+
+    /// Wraps an existing client and its event loop.
+    pub fn from_parts<const K: usize, const S: usize>(
+        client: AsyncClient,
+        eventloop: EventLoop,
+        protection: Protection<K, S>,
+    ) -> (SealedClient, SealedEventLoop<K, S>) {
+        let (outbox, inbox) = protection.split();
+        let sender = Sender { outbox, aliases: Arc::default() };
+        let receiver = Receiver { inbox, aliases: HashMap::new() };
+        (SealedClient { inner: client, sender }, SealedEventLoop { eventloop, receiver })
+    }
+
+    /// Seals `payload` for `topic` and publishes the envelope.
+    ///
+    /// # Errors
+    /// As [`crate::SealedClient::publish`].
+    pub async fn publish(
+        &self,
+        topic: impl Into<String>,
+        qos: QoS,
+        retain: bool,
+        payload: impl AsRef<[u8]>,
+    ) -> Result<(), Error> {
+        let topic = topic.into();
+        let envelope = self.sender.seal(&topic, None, payload.as_ref())?;
+        self.inner.publish(topic, qos, retain, envelope).await.map_err(client_err)
+    }
+
+    /// Seals and publishes with MQTT 5 properties. With a topic alias and
+    /// an empty topic, the payload is sealed for the topic this client last
+    /// published with that alias. The properties themselves are not sealed.
+    ///
+    /// # Errors
+    /// As [`SealedClient::publish`], and [`Error::UnknownTopicAlias`].
+    pub async fn publish_with_properties(
+        &self,
+        topic: impl Into<String>,
+        qos: QoS,
+        retain: bool,
+        payload: impl AsRef<[u8]>,
+        properties: PublishProperties,
+    ) -> Result<(), Error> {
+        let topic = topic.into();
+        let envelope = self.sender.seal(&topic, Some(&properties), payload.as_ref())?;
+        self.inner.publish_with_properties(topic, qos, retain, envelope, properties).await.map_err(client_err)
+    }
+
+    /// [`SealedClient::publish`] without waiting for room in the channel.
+    ///
+    /// # Errors
+    /// As [`SealedClient::publish`].
+    pub fn try_publish(
+        &self,
+        topic: impl Into<String>,
+        qos: QoS,
+        retain: bool,
+        payload: impl AsRef<[u8]>,
+    ) -> Result<(), Error> {
+        let topic = topic.into();
+        let envelope = self.sender.seal(&topic, None, payload.as_ref())?;
+        self.inner.try_publish(topic, qos, retain, envelope).map_err(client_err)
+    }
+
+    /// Publishes unsealed on an allowlisted plain topic.
+    ///
+    /// # Errors
+    /// [`Error::NotPlainTopic`]; [`Error::Client5`].
+    pub async fn publish_plain(
+        &self,
+        topic: impl Into<String>,
+        qos: QoS,
+        retain: bool,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), Error> {
+        let topic = topic.into();
+        self.sender.outbox.check_plain(&topic)?;
+        self.inner.publish(topic, qos, retain, payload).await.map_err(client_err)
+    }
+
+    /// Acknowledges a message when manual acks are on.
+    ///
+    /// # Errors
+    /// [`Error::Client5`].
+    pub async fn ack(&self, delivery: &impl Delivery) -> Result<(), Error> {
+        self.inner.ack(&ack_publish(delivery)).await.map_err(client_err)
+    }
+
+    /// Subscribes to `filter`.
+    ///
+    /// # Errors
+    /// [`Error::Client5`].
+    pub async fn subscribe(&self, filter: impl Into<String>, qos: QoS) -> Result<(), Error> {
+        self.inner.subscribe(filter, qos).await.map_err(client_err)
+    }
+
+    /// Subscribes to several filters at once.
+    ///
+    /// # Errors
+    /// [`Error::Client5`].
+    pub async fn subscribe_many(&self, filters: impl IntoIterator<Item = Filter>) -> Result<(), Error> {
+        self.inner.subscribe_many(filters).await.map_err(client_err)
+    }
+
+    /// Unsubscribes from `filter`.
+    ///
+    /// # Errors
+    /// [`Error::Client5`].
+    pub async fn unsubscribe(&self, filter: impl Into<String>) -> Result<(), Error> {
+        self.inner.unsubscribe(filter).await.map_err(client_err)
+    }
+
+    /// Sends a disconnect.
+    ///
+    /// # Errors
+    /// [`Error::Client5`].
+    pub async fn disconnect(&self) -> Result<(), Error> {
+        self.inner.disconnect().await.map_err(client_err)
+    }
+
+    /// The counters of this client and its event loop.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.sender.outbox.stats()
+    }
+
+    /// The wrapped rumqttc client. Anything published through it directly
+    /// is **not sealed**.
+    #[must_use]
+    pub fn unsealed_inner(&self) -> &AsyncClient {
+        &self.inner
+    }
+}
+
+/// The event loop of a [`SealedClient`] (MQTT 5).
+pub struct SealedEventLoop<const KEYS: usize = 8, const SENDERS: usize = 64> {
+    /// The wrapped rumqttc event loop.
+    pub eventloop: EventLoop,
+    receiver: Receiver<KEYS, SENDERS>,
+}
+
+impl<const K: usize, const S: usize> SealedEventLoop<K, S> {
+    /// Polls the connection and returns the next event.
+    ///
+    /// # Errors
+    /// The connection errors of [`EventLoop::poll`]; poll again to reconnect.
+    pub async fn poll(&mut self) -> Result<SealedEvent, ConnectionError> {
+        let event = self.eventloop.poll().await?;
+        Ok(self.receiver.process(event))
+    }
+
+    /// The counters of this event loop and its client.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.receiver.inbox.stats()
+    }
+
+    /// The core opener.
+    #[must_use]
+    pub fn opener(&self) -> &mqseal::Opener<K, S> {
+        self.receiver.inbox.opener()
+    }
+
+    /// The core opener, to add or retire keys or restore replay state.
+    pub fn opener_mut(&mut self) -> &mut mqseal::Opener<K, S> {
+        self.receiver.inbox.opener_mut()
+    }
+}
+
+/// A blocking MQTT 5 client that seals what it publishes.
+#[derive(Clone)]
+pub struct Client {
+    inner: rumqttc::v5::Client,
+    sender: Sender,
+}
+
+impl core::fmt::Debug for Client {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Like [`rumqttc::v5::Client::new`], with `protection` for the payloads.
+    pub fn new<const K: usize, const S: usize>(
+        options: MqttOptions,
+        cap: usize,
+        protection: Protection<K, S>,
+    ) -> (Client, Connection<K, S>) {
+        let (client, connection) = rumqttc::v5::Client::new(options, cap);
+        let (outbox, inbox) = protection.split();
+        let sender = Sender { outbox, aliases: Arc::default() };
+        (
+            Client { inner: client, sender },
+            Connection { inner: connection, receiver: Receiver { inbox, aliases: HashMap::new() } },
+        )
+    }
+
+    /// Seals `payload` for `topic` and publishes the envelope.
+    ///
+    /// # Errors
+    /// As [`SealedClient::publish`].
+    pub fn publish(
+        &self,
+        topic: impl Into<String>,
+        qos: QoS,
+        retain: bool,
+        payload: impl AsRef<[u8]>,
+    ) -> Result<(), Error> {
+        let topic = topic.into();
+        let envelope = self.sender.seal(&topic, None, payload.as_ref())?;
+        self.inner.publish(topic, qos, retain, envelope).map_err(client_err)
+    }
+
+    /// Seals and publishes with MQTT 5 properties.
+    ///
+    /// # Errors
+    /// As [`SealedClient::publish_with_properties`].
+    pub fn publish_with_properties(
+        &self,
+        topic: impl Into<String>,
+        qos: QoS,
+        retain: bool,
+        payload: impl AsRef<[u8]>,
+        properties: PublishProperties,
+    ) -> Result<(), Error> {
+        let topic = topic.into();
+        let envelope = self.sender.seal(&topic, Some(&properties), payload.as_ref())?;
+        self.inner.publish_with_properties(topic, qos, retain, envelope, properties).map_err(client_err)
+    }
+
+    /// Publishes unsealed on an allowlisted plain topic.
+    ///
+    /// # Errors
+    /// As [`SealedClient::publish_plain`].
+    pub fn publish_plain(
+        &self,
+        topic: impl Into<String>,
+        qos: QoS,
+        retain: bool,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), Error> {
+        let topic = topic.into();
+        self.sender.outbox.check_plain(&topic)?;
+        self.inner.publish(topic, qos, retain, payload).map_err(client_err)
+    }
+
+    /// Acknowledges a message when manual acks are on.
+    ///
+    /// # Errors
+    /// [`Error::Client5`].
+    pub fn ack(&self, delivery: &impl Delivery) -> Result<(), Error> {
+        self.inner.ack(&ack_publish(delivery)).map_err(client_err)
+    }
+
+    /// Subscribes to `filter`.
+    ///
+    /// # Errors
+    /// [`Error::Client5`].
+    pub fn subscribe(&self, filter: impl Into<String>, qos: QoS) -> Result<(), Error> {
+        self.inner.subscribe(filter, qos).map_err(client_err)
+    }
+
+    /// Unsubscribes from `filter`.
+    ///
+    /// # Errors
+    /// [`Error::Client5`].
+    pub fn unsubscribe(&self, filter: impl Into<String>) -> Result<(), Error> {
+        self.inner.unsubscribe(filter).map_err(client_err)
+    }
+
+    /// Sends a disconnect.
+    ///
+    /// # Errors
+    /// [`Error::Client5`].
+    pub fn disconnect(&self) -> Result<(), Error> {
+        self.inner.disconnect().map_err(client_err)
+    }
+
+    /// The counters of this client and its connection.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.sender.outbox.stats()
+    }
+}
+
+/// The blocking event loop of a [`Client`] (MQTT 5).
+pub struct Connection<const KEYS: usize = 8, const SENDERS: usize = 64> {
+    inner: rumqttc::v5::Connection,
+    receiver: Receiver<KEYS, SENDERS>,
+}
+
+impl<const K: usize, const S: usize> Connection<K, S> {
+    /// Blocks until the next event.
+    ///
+    /// # Errors
+    /// [`rumqttc::v5::RecvError`] when the event loop has stopped.
+    pub fn recv(&mut self) -> Result<Result<SealedEvent, ConnectionError>, rumqttc::v5::RecvError> {
+        let r = self.inner.recv()?;
+        Ok(r.map(|ev| self.receiver.process(ev)))
+    }
+
+    /// Waits at most `timeout` for the next event.
+    ///
+    /// # Errors
+    /// [`rumqttc::v5::RecvTimeoutError`] on timeout or when stopped.
+    pub fn recv_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Result<SealedEvent, ConnectionError>, rumqttc::v5::RecvTimeoutError> {
+        let r = self.inner.recv_timeout(timeout)?;
+        Ok(r.map(|ev| self.receiver.process(ev)))
+    }
+
+    /// Returns the next event if one is ready.
+    ///
+    /// # Errors
+    /// [`rumqttc::v5::TryRecvError`] when none is ready or when stopped.
+    pub fn try_recv(&mut self) -> Result<Result<SealedEvent, ConnectionError>, rumqttc::v5::TryRecvError> {
+        let r = self.inner.try_recv()?;
+        Ok(r.map(|ev| self.receiver.process(ev)))
+    }
+
+    /// Iterates over events, blocking, until the event loop stops.
+    pub fn iter(&mut self) -> impl Iterator<Item = Result<SealedEvent, ConnectionError>> + '_ {
+        core::iter::from_fn(move || self.recv().ok())
+    }
+
+    /// The counters of this connection and its client.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.receiver.inbox.stats()
+    }
+
+    /// The core opener.
+    #[must_use]
+    pub fn opener(&self) -> &mqseal::Opener<K, S> {
+        self.receiver.inbox.opener()
+    }
+
+    /// The core opener, to add or retire keys or restore replay state.
+    pub fn opener_mut(&mut self) -> &mut mqseal::Opener<K, S> {
+        self.receiver.inbox.opener_mut()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mqseal::{Key, Keyring, MemoryCounterStore, Opener, Sealer, Suite};
+
+    fn receiver() -> (Receiver<8, 64>, Sealer<MemoryCounterStore>) {
+        let key = Key::from_bytes(1, [3; 32]);
+        let sealer = Sealer::new(&key, 5, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap();
+        let opener: Opener = Opener::new(Keyring::with_primary(key).unwrap());
+        let (_, inbox) = Protection::receive_only(opener).split();
+        (Receiver { inbox, aliases: HashMap::new() }, sealer)
+    }
+
+    fn with_alias(topic: &str, alias: u16, payload: Vec<u8>) -> Event {
+        let props = PublishProperties { topic_alias: Some(alias), ..Default::default() };
+        Event::Incoming(Packet::Publish(Publish::new(topic, QoS::AtLeastOnce, payload, Some(props))))
+    }
+
+    // The broker-side alias flow (topic + alias first, alias alone after)
+    // is what rumqttc hands out with an empty topic; the seal must be
+    // checked against the resolved topic.
+    #[test]
+    fn incoming_topic_alias_is_resolved_before_opening() {
+        let (mut rx, mut sealer) = receiver();
+        let e1 = sealer.seal_to_vec("a/b", b"one").unwrap();
+        let e2 = sealer.seal_to_vec("a/b", b"two").unwrap();
+        let SealedEvent::Verified(m) = rx.process(with_alias("a/b", 7, e1)) else { panic!("not verified") };
+        assert_eq!(&m.payload[..], b"one");
+        let SealedEvent::Verified(m) = rx.process(with_alias("", 7, e2)) else { panic!("alias not resolved") };
+        assert_eq!(m.topic, "a/b");
+        assert_eq!(&m.payload[..], b"two");
+    }
+
+    #[test]
+    fn unknown_alias_and_reset_on_connack_are_rejections() {
+        let (mut rx, mut sealer) = receiver();
+        let e1 = sealer.seal_to_vec("a/b", b"one").unwrap();
+        let e2 = sealer.seal_to_vec("a/b", b"two").unwrap();
+        assert!(matches!(rx.process(with_alias("a/b", 2, e1)), SealedEvent::Verified(_)));
+        let connack = rumqttc::v5::mqttbytes::v5::ConnAck {
+            session_present: false,
+            code: rumqttc::v5::mqttbytes::v5::ConnectReturnCode::Success,
+            properties: None,
+        };
+        assert!(matches!(rx.process(Event::Incoming(Packet::ConnAck(connack))), SealedEvent::Other(_)));
+        let SealedEvent::Rejected(r) = rx.process(with_alias("", 2, e2)) else { panic!("accepted stale alias") };
+        assert_eq!(r.reason, Reject::UnknownTopicAlias(2));
+        assert_eq!(r.reason.code(), "unknownTopicAlias");
+        assert_eq!(rx.inbox.stats().other, 1);
+    }
+
+    #[test]
+    fn an_alias_pointing_elsewhere_fails_authentication() {
+        let (mut rx, mut sealer) = receiver();
+        let e1 = sealer.seal_to_vec("x/y", b"one").unwrap();
+        let e2 = sealer.seal_to_vec("a/b", b"two").unwrap();
+        assert!(matches!(rx.process(with_alias("x/y", 1, e1)), SealedEvent::Verified(_)));
+        let SealedEvent::Rejected(r) = rx.process(with_alias("", 1, e2)) else { panic!("moved message accepted") };
+        assert_eq!(r.reason.code(), "auth");
+    }
+
+    #[test]
+    fn outgoing_alias_binds_the_remembered_topic() {
+        let key = Key::from_bytes(1, [3; 32]);
+        let sealer = Sealer::new(&key, 5, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap();
+        let (outbox, _) = Protection::publish_only(sealer).split();
+        let tx = Sender { outbox, aliases: Arc::default() };
+        let props = PublishProperties { topic_alias: Some(3), ..Default::default() };
+        assert!(matches!(tx.seal("", Some(&props), b"x"), Err(Error::UnknownTopicAlias(3))));
+        let _ = tx.seal("t/1", Some(&props), b"x").unwrap();
+        let env = tx.seal("", Some(&props), b"y").unwrap();
+        let mut opener: Opener = Opener::new(Keyring::with_primary(key).unwrap());
+        assert_eq!(opener.open_to_vec("t/1", &env).unwrap().payload, b"y");
+    }
+}
