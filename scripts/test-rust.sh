@@ -7,5 +7,6 @@ need_target thumbv7em-none-eabihf wasm32-unknown-unknown
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+RUSTDOCFLAGS="-D warnings" cargo doc -p mqseal --no-deps --locked
 cargo build -p mqseal --no-default-features --locked --target thumbv7em-none-eabihf
 cargo build -p mqseal --no-default-features --locked --target wasm32-unknown-unknown

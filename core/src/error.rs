@@ -97,6 +97,9 @@ pub enum Error {
         /// Bytes the operation needs.
         needed: usize,
     },
+    /// The payload is longer than the suite can protect (ChaCha20-Poly1305:
+    /// 2^38 - 64 bytes; far beyond MQTT's 256 MiB packet limit).
+    PayloadTooLarge,
     /// The sender has used every counter value; sealing under this sender id
     /// must stop (use a new sender id or key). Counters never wrap.
     CounterExhausted,
@@ -156,6 +159,7 @@ impl Error {
             Error::TopicNotRewritable => "topicNotRewritable",
             Error::TopicTooLong => "topicTooLong",
             Error::BufferTooSmall { .. } => "bufferTooSmall",
+            Error::PayloadTooLarge => "payloadTooLarge",
             Error::CounterExhausted => "counterExhausted",
             Error::CounterStore(_) => "counterStore",
             Error::KeyringFull => "keyringFull",
@@ -209,6 +213,7 @@ impl fmt::Display for Error {
             Error::TopicNotRewritable => f.write_str("topic does not match the rewrite rule's prefix"),
             Error::TopicTooLong => f.write_str("topic is longer than 65535 bytes"),
             Error::BufferTooSmall { needed } => write!(f, "buffer too small: {needed} bytes needed"),
+            Error::PayloadTooLarge => f.write_str("payload too large for the suite"),
             Error::CounterExhausted => f.write_str("message counter exhausted for this sender"),
             Error::CounterStore(e) => write!(f, "counter store failed: {e}"),
             Error::KeyringFull => f.write_str("keyring or table is full"),

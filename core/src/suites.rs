@@ -46,9 +46,7 @@ pub(crate) fn seal(
             let cipher = ChaCha20Poly1305::new(&subkey.0.into());
             let n: Nonce = nonce(counter).into();
             // Fails only for bodies beyond 256 GiB.
-            let t = cipher
-                .encrypt_inout_detached(&n, aad, body.into())
-                .map_err(|_| Error::BufferTooSmall { needed: usize::MAX })?;
+            let t = cipher.encrypt_inout_detached(&n, aad, body.into()).map_err(|_| Error::PayloadTooLarge)?;
             tag.copy_from_slice(&t);
         }
         Suite::HmacSha256 => {
