@@ -407,3 +407,12 @@ fn file_store_sealer_survives_restart() {
     let s = Sealer::new(&key(1), 1, Suite::ChaCha20Poly1305, mqseal::FileCounterStore::new(&path)).unwrap();
     assert_eq!(s.next_counter(), Ok(100), "restart skips the unused rest of the block");
 }
+
+#[test]
+fn postcard_accepts_overlong_varints_which_is_why_the_header_does_not_use_it() {
+    // docs/DESIGN.md: postcard's decoder is lenient; ours is canonical.
+    let lenient: Result<u32, _> = postcard::from_bytes(&[0x80, 0x00]);
+    let ours = Header::parse(&[0x11, 0x00, 0x80, 0x00, 0x00, 0x00]);
+    assert_eq!(ours, Err(Error::BadVarint));
+    assert_eq!(lenient.ok(), Some(0), "postcard became strict: docs/DESIGN.md can drop this argument");
+}
