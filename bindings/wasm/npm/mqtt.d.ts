@@ -1,0 +1,32 @@
+// Type declarations of `mqseal/mqtt`, the MQTT.js helper.
+import type { Header, MqsealError, Opener, Payload, Sealer } from './index.js';
+
+type MqttClient = import('mqtt').MqttClient;
+type IClientPublishOptions = import('mqtt').IClientPublishOptions;
+type IClientSubscribeOptions = import('mqtt').IClientSubscribeOptions;
+type Packet = import('mqtt').Packet;
+
+export interface SealedClientOptions {
+  /** Needed to publish. */
+  sealer?: Sealer;
+  /** Needed to receive. */
+  opener?: Opener;
+  /** Which incoming topics are sealed (default: all). Others are emitted as 'plain'. */
+  filter?: (topic: string) => boolean;
+}
+
+export declare class SealedClient {
+  constructor(client: MqttClient, options?: SealedClientOptions);
+  readonly client: MqttClient;
+  on(event: 'message', fn: (topic: string, payload: Uint8Array, header: Header, packet: Packet) => void): this;
+  on(event: 'rejected', fn: (topic: string, error: MqsealError, packet: Packet) => void): this;
+  on(event: 'plain', fn: (topic: string, payload: Uint8Array, packet: Packet) => void): this;
+  off(event: string, fn: (...args: any[]) => void): this;
+  /** Seals and publishes. */
+  publish(topic: string, payload: Payload, options?: IClientPublishOptions): Promise<Packet | undefined>;
+  subscribe(topics: string | string[], options?: IClientSubscribeOptions): Promise<unknown>;
+  unsubscribe(topics: string | string[], options?: object): Promise<unknown>;
+  end(force?: boolean): Promise<void>;
+}
+
+export declare function sealClient(client: MqttClient, options?: SealedClientOptions): SealedClient;

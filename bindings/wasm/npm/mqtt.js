@@ -1,0 +1,137 @@
+// MQTT.js helper: seals on publish, opens on receive. It only moves bytes
+// between an MQTT.js client and a Sealer / Opener from the `mqseal`
+// package; it imports neither (pass them in), so it works with the browser
+// and the Node entry alike.
+//
+//   import mqtt from 'mqtt';
+//   import { sealClient } from 'mqseal/mqtt';
+//   const sealed = sealClient(mqtt.connect('ws://broker:8080'), { sealer, opener });
+//   sealed.on('message', (topic, payload, header) => ...);   // verified only
+//   sealed.on('rejected', (topic, error) => ...);            // error.code: 'auth', 'replay', ...
+//   await sealed.subscribe('plant/#');
+//   await sealed.publish('plant/cmd', 'start');
+
+function helperError(code, message) {
+  const err = new Error(message);
+  err.name = 'MqsealError';
+  err.code = code;
+  return err;
+}
+
+// MQTT.js on Node wants a Buffer for binary payloads; in browsers its
+// bundled Buffer polyfill accepts a Uint8Array.
+function wireBytes(bytes) {
+  const B = globalThis.Buffer;
+  return B ? B.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes;
+}
+
+export class SealedClient {
+  #client;
+  #sealer;
+  #opener;
+  #filter;
+  #listeners = new Map();
+  #onMessage;
+
+  /**
+   * @param {import('mqtt').MqttClient} client  a connected or connecting MQTT.js client
+   * @param {object} options
+   * @param {import('mqseal').Sealer} [options.sealer]  needed to publish
+   * @param {import('mqseal').Opener} [options.opener]  needed to receive
+   * @param {(topic: string) => boolean} [options.filter]  which incoming topics are sealed (default: all);
+   *   messages on other topics are emitted as 'plain', unverified
+   */
+  constructor(client, { sealer, opener, filter } = {}) {
+    if (!client || typeof client.publish !== 'function' || typeof client.on !== 'function') {
+      throw helperError('invalidConfig', 'sealClient needs an MQTT.js client');
+    }
+    this.#client = client;
+    this.#sealer = sealer ?? null;
+    this.#opener = opener ?? null;
+    this.#filter = filter ?? null;
+    this.#onMessage = (topic, payload, packet) => this.#receive(topic, payload, packet);
+    client.on('message', this.#onMessage);
+  }
+
+  /** The wrapped MQTT.js client (connect, close, error events, ...). */
+  get client() {
+    return this.#client;
+  }
+
+  #receive(topic, payload, packet) {
+    if (this.#filter && !this.#filter(topic)) {
+      this.#emit('plain', topic, payload, packet);
+      return;
+    }
+    if (!this.#opener) {
+      this.#emit('rejected', topic, helperError('invalidConfig', 'no opener configured'), packet);
+      return;
+    }
+    let msg;
+    try {
+      msg = this.#opener.open(topic, payload);
+    } catch (e) {
+      this.#emit('rejected', topic, e, packet);
+      return;
+    }
+    this.#emit('message', topic, msg.payload, msg.header, packet);
+  }
+
+  #emit(event, ...args) {
+    const fns = this.#listeners.get(event);
+    if (!fns) return;
+    for (const fn of [...fns]) {
+      try {
+        fn(...args);
+      } catch (e) {
+        // A throwing handler must not stop the others or MQTT.js.
+        queueMicrotask(() => {
+          throw e;
+        });
+      }
+    }
+  }
+
+  /**
+   * Events: 'message' (topic, payload: Uint8Array, header, packet) for
+   * verified messages only; 'rejected' (topic, error, packet) with
+   * `error.code` ('auth', 'duplicate', 'replay', 'unknownKey', ...);
+   * 'plain' (topic, payload, packet) for topics the filter excludes.
+   */
+  on(event, fn) {
+    if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
+    this.#listeners.get(event).add(fn);
+    return this;
+  }
+
+  off(event, fn) {
+    this.#listeners.get(event)?.delete(fn);
+    return this;
+  }
+
+  /** Seals `payload` for `topic` and publishes the envelope. */
+  async publish(topic, payload, options = {}) {
+    if (!this.#sealer) throw helperError('invalidConfig', 'no sealer configured: cannot publish');
+    const envelope = await this.#sealer.seal(topic, payload);
+    return this.#client.publishAsync(topic, wireBytes(envelope), options);
+  }
+
+  subscribe(topics, options) {
+    return this.#client.subscribeAsync(topics, options);
+  }
+
+  unsubscribe(topics, options) {
+    return this.#client.unsubscribeAsync(topics, options);
+  }
+
+  /** Stops listening and ends the MQTT.js client. */
+  async end(force = false) {
+    this.#client.off('message', this.#onMessage);
+    await this.#client.endAsync(force);
+  }
+}
+
+/** `new SealedClient(client, options)`. */
+export function sealClient(client, options) {
+  return new SealedClient(client, options);
+}
