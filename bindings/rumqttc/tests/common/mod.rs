@@ -1,0 +1,189 @@
+//! Test harness: a real Mosquitto (Debian's `mosquitto`) on free loopback
+//! ports, with its own config, persistence and TLS certificates in a temp
+//! dir; stopped on drop. Shared by the mqseal-rumqttc and CLI tests.
+#![allow(dead_code)]
+
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn which(bin: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/usr/bin".into(), "/sbin".into()])
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+}
+
+/// Path of a Debian mosquitto binary; fails the test with a clear message
+/// when it is missing (scripts/test-rust.sh installs it).
+pub fn tool(bin: &str) -> PathBuf {
+    which(bin).unwrap_or_else(|| {
+        panic!("`{bin}` not found: install Debian's mosquitto and mosquitto-clients (scripts/test-rust.sh does)")
+    })
+}
+
+pub struct Mosquitto {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    conf: PathBuf,
+    pub tcp: u16,
+    pub ws: u16,
+    pub tls: u16,
+    /// PEM of the CA that signed the broker's certificate (SAN 127.0.0.1, localhost).
+    pub ca_file: PathBuf,
+}
+
+fn write_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "mqseal test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let srv_key = KeyPair::generate().unwrap();
+    let mut srv_params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    srv_params.distinguished_name.push(DnType::CommonName, "localhost");
+    let srv_cert = srv_params.signed_by(&srv_key, &issuer).unwrap();
+    let (ca, cert, key) = (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"));
+    fs::write(&ca, ca_cert.pem()).unwrap();
+    fs::write(&cert, srv_cert.pem()).unwrap();
+    fs::write(&key, srv_key.serialize_pem()).unwrap();
+    (ca, cert, key)
+}
+
+fn wait_listening(ports: &[u16], child: &mut Child, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if ports.iter().all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok()) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    false
+}
+
+impl Mosquitto {
+    /// Starts mosquitto with TCP, WebSocket and TLS listeners on free
+    /// loopback ports, persistence on.
+    pub fn start() -> Mosquitto {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca_file, cert, key) = write_certs(dir.path());
+        let conf = dir.path().join("mosquitto.conf");
+        let mut m = Mosquitto { child: None, conf, tcp: 0, ws: 0, tls: 0, ca_file, dir };
+        for attempt in 0..5 {
+            // Another test may grab a port between our probe and mosquitto's bind: retry.
+            m.tcp = free_port();
+            m.ws = free_port();
+            m.tls = free_port();
+            let d = m.dir.path().display().to_string();
+            let text = format!(
+                "# written by the mqseal test harness\n\
+                 user root\n\
+                 allow_anonymous true\n\
+                 persistence true\n\
+                 persistence_location {d}/\n\
+                 autosave_interval 0\n\
+                 log_dest file {d}/mosquitto.log\n\
+                 log_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
+                 max_queued_messages 10000\n\
+                 listener {tcp} 127.0.0.1\nprotocol mqtt\n\
+                 listener {ws} 127.0.0.1\nprotocol websockets\n\
+                 listener {tls} 127.0.0.1\nprotocol mqtt\n\
+                 cafile {ca}\ncertfile {cert}\nkeyfile {key}\n",
+                tcp = m.tcp,
+                ws = m.ws,
+                tls = m.tls,
+                ca = m.ca_file.display(),
+                cert = cert.display(),
+                key = key.display(),
+            );
+            fs::write(&m.conf, text).unwrap();
+            if m.spawn() {
+                return m;
+            }
+            eprintln!("mosquitto did not start (attempt {attempt}): {}", m.log());
+        }
+        panic!("mosquitto did not start; log:\n{}", m.log());
+    }
+
+    fn spawn(&mut self) -> bool {
+        let mut child = Command::new(tool("mosquitto"))
+            .arg("-c")
+            .arg(&self.conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        if wait_listening(&[self.tcp, self.ws, self.tls], &mut child, Duration::from_secs(10)) {
+            self.child = Some(child);
+            true
+        } else {
+            let _ = child.kill();
+            let _ = child.wait();
+            false
+        }
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
+    }
+
+    /// Stops mosquitto gracefully (SIGTERM: it saves its persistence
+    /// database) and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again with the same config, ports and persistence.
+    pub fn restart_stopped(&mut self) {
+        for _ in 0..50 {
+            if self.spawn() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("mosquitto did not restart; log:\n{}", self.log());
+    }
+
+    /// `mosquitto_pub` against the TCP listener with extra arguments.
+    pub fn mosquitto_pub(&self, args: &[&str]) {
+        let out = Command::new(tool("mosquitto_pub"))
+            .args(["-h", "127.0.0.1", "-p", &self.tcp.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "mosquitto_pub {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,552 @@
+//! mqseal-rumqttc against a real Mosquitto (Debian): transports, QoS,
+//! retained messages, a broker restart, eavesdropping and injected attacks.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::Mosquitto;
+use mqseal::{Key, Keyring, MemoryCounterStore, Opener, Sealer, StaticKeyPair, Suite};
+use mqseal_rumqttc::{v5, Protection, SealedClient, SealedEvent, VerifiedMessage};
+use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS, TlsConfiguration, Transport};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn key(id: u32) -> Key {
+    let mut bytes = [0u8; 32];
+    bytes[0] = u8::try_from(id % 256).unwrap();
+    bytes[1] = 0x5a;
+    Key::from_bytes(id, bytes)
+}
+
+fn sealer(key: &Key, sender: u32) -> Sealer<MemoryCounterStore> {
+    Sealer::new(key, sender, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap()
+}
+
+fn opener(key: Key) -> Opener {
+    Opener::new(Keyring::with_primary(key).unwrap())
+}
+
+fn opts(id: &str, port: u16) -> MqttOptions {
+    let mut o = MqttOptions::new(id, "127.0.0.1", port);
+    o.set_keep_alive(Duration::from_secs(5));
+    o
+}
+
+/// Drives a sealed event loop in a task, forwarding events; reconnects on
+/// errors (as an application would) until the receiver is dropped.
+fn drive(mut el: mqseal_rumqttc::SealedEventLoop) -> UnboundedReceiver<SealedEvent> {
+    let (tx, rx) = unbounded_channel();
+    tokio::spawn(async move {
+        while !tx.is_closed() {
+            match el.poll().await {
+                Ok(ev) => {
+                    let _ = tx.send(ev);
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    rx
+}
+
+fn drive5(mut el: v5::SealedEventLoop) -> UnboundedReceiver<v5::SealedEvent> {
+    let (tx, rx) = unbounded_channel();
+    tokio::spawn(async move {
+        while !tx.is_closed() {
+            match el.poll().await {
+                Ok(ev) => {
+                    let _ = tx.send(ev);
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    rx
+}
+
+/// A plain rumqttc client: the eavesdropper. Yields raw publishes.
+fn plain_client(id: &str, port: u16) -> (AsyncClient, UnboundedReceiver<Option<rumqttc::Publish>>) {
+    let (client, mut el) = AsyncClient::new(opts(id, port), 64);
+    let (tx, rx) = unbounded_channel();
+    tokio::spawn(async move {
+        while !tx.is_closed() {
+            match el.poll().await {
+                Ok(Event::Incoming(Incoming::Publish(p))) => {
+                    let _ = tx.send(Some(p));
+                }
+                Ok(Event::Incoming(Incoming::SubAck(_))) => {
+                    let _ = tx.send(None);
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    (client, rx)
+}
+
+async fn next<T>(rx: &mut UnboundedReceiver<T>) -> T {
+    tokio::time::timeout(WAIT, rx.recv()).await.expect("timed out waiting for an event").expect("event loop ended")
+}
+
+async fn wait_suback(rx: &mut UnboundedReceiver<SealedEvent>) {
+    loop {
+        if let SealedEvent::Other(Event::Incoming(Incoming::SubAck(_))) = next(rx).await {
+            return;
+        }
+    }
+}
+
+/// The next verified or rejected message (skipping other events).
+async fn next_message(rx: &mut UnboundedReceiver<SealedEvent>) -> SealedEvent {
+    loop {
+        let ev = next(rx).await;
+        if !matches!(ev, SealedEvent::Other(_)) {
+            return ev;
+        }
+    }
+}
+
+async fn next_verified(rx: &mut UnboundedReceiver<SealedEvent>) -> VerifiedMessage {
+    match next_message(rx).await {
+        SealedEvent::Verified(m) => m,
+        other => panic!("expected a verified message, got {other:?}"),
+    }
+}
+
+async fn next_reject_code(rx: &mut UnboundedReceiver<SealedEvent>) -> &'static str {
+    match next_message(rx).await {
+        SealedEvent::Rejected(r) => r.reason.code(),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+async fn next_spy(rx: &mut UnboundedReceiver<Option<rumqttc::Publish>>) -> rumqttc::Publish {
+    loop {
+        if let Some(p) = next(rx).await {
+            return p;
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos_0_1_2_over_tcp_mqtt311() {
+    let m = Mosquitto::start();
+    let k = key(1);
+    let (sub, el) = SealedClient::new(opts("qos-sub", m.tcp), 64, Protection::receive_only(opener(k.clone())));
+    let mut rx = drive(el);
+    sub.subscribe("q/#", QoS::ExactlyOnce).await.unwrap();
+    wait_suback(&mut rx).await;
+
+    let (publisher, pel) = SealedClient::new(opts("qos-pub", m.tcp), 64, Protection::publish_only(sealer(&k, 11)));
+    let _prx = drive(pel);
+    let levels = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce];
+    for (l, qos) in levels.iter().enumerate() {
+        for i in 0..5 {
+            publisher.publish(format!("q/{l}"), *qos, false, format!("m-{l}-{i}")).await.unwrap();
+        }
+    }
+    let mut got = Vec::new();
+    for _ in 0..15 {
+        let msg = next_verified(&mut rx).await;
+        assert_eq!(msg.sender_id, 11);
+        assert_eq!(msg.key_id, 1);
+        assert!(!msg.retain);
+        assert_eq!(msg.suite, Suite::ChaCha20Poly1305);
+        got.push((msg.topic.clone(), String::from_utf8(msg.payload.to_vec()).unwrap(), msg.qos, msg.counter));
+    }
+    for (l, qos) in levels.iter().enumerate() {
+        let on_topic: Vec<_> = got.iter().filter(|g| g.0 == format!("q/{l}")).collect();
+        assert_eq!(on_topic.len(), 5, "level {l}: {got:?}");
+        for (i, g) in on_topic.iter().enumerate() {
+            assert_eq!(g.1, format!("m-{l}-{i}"));
+            assert_eq!(g.2, *qos);
+        }
+    }
+    let mut counters: Vec<u64> = got.iter().map(|g| g.3).collect();
+    counters.sort_unstable();
+    assert_eq!(counters, (0..15).collect::<Vec<_>>());
+    assert_eq!(publisher.stats().sealed, 15);
+    let s = sub.stats();
+    assert_eq!((s.accepted, s.rejected()), (15, 0));
+}
+
+fn tls_transport(m: &Mosquitto) -> TlsConfiguration {
+    TlsConfiguration::Simple { ca: std::fs::read(&m.ca_file).unwrap(), alpn: None, client_auth: None }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_and_tls_listeners() {
+    let m = Mosquitto::start();
+    let k = key(2);
+    // Subscriber over WebSocket.
+    let mut ws = MqttOptions::new("ws-sub", format!("ws://127.0.0.1:{}/mqtt", m.ws), m.ws);
+    ws.set_transport(Transport::Ws);
+    let (sub, el) = SealedClient::new(ws, 16, Protection::receive_only(opener(k.clone())));
+    let mut rx = drive(el);
+    sub.subscribe("x/#", QoS::AtLeastOnce).await.unwrap();
+    wait_suback(&mut rx).await;
+    // Publisher over TLS (certificate for 127.0.0.1 signed by a CA made for this test).
+    let mut tls = opts("tls-pub", m.tls);
+    tls.set_transport(Transport::tls_with_config(tls_transport(&m)));
+    let (publisher, pel) = SealedClient::new(tls, 16, Protection::publish_only(sealer(&k, 3)));
+    let _prx = drive(pel);
+    publisher.publish("x/tls-to-ws", QoS::AtLeastOnce, false, "over tls").await.unwrap();
+    let msg = next_verified(&mut rx).await;
+    assert_eq!((msg.topic.as_str(), &msg.payload[..]), ("x/tls-to-ws", &b"over tls"[..]));
+    // And the other way round, plus wss is not configured: TLS sub, WS pub.
+    let mut tls_sub = opts("tls-sub", m.tls);
+    tls_sub.set_transport(Transport::tls_with_config(tls_transport(&m)));
+    let (sub2, el2) = SealedClient::new(tls_sub, 16, Protection::receive_only(opener(k.clone())));
+    let mut rx2 = drive(el2);
+    sub2.subscribe("y/#", QoS::AtLeastOnce).await.unwrap();
+    wait_suback(&mut rx2).await;
+    let mut ws_pub = MqttOptions::new("ws-pub", format!("ws://127.0.0.1:{}/mqtt", m.ws), m.ws);
+    ws_pub.set_transport(Transport::Ws);
+    let (p2, pel2) = SealedClient::new(ws_pub, 16, Protection::publish_only(sealer(&k, 4)));
+    let _prx2 = drive(pel2);
+    p2.publish("y/ws-to-tls", QoS::AtLeastOnce, false, "over ws").await.unwrap();
+    let msg = next_verified(&mut rx2).await;
+    assert_eq!((msg.sender_id, &msg.payload[..]), (4, &b"over ws"[..]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt5_qos_levels_and_outgoing_topic_alias() {
+    use rumqttc::v5::mqttbytes::v5::PublishProperties;
+    use rumqttc::v5::mqttbytes::QoS as Q5;
+    let m = Mosquitto::start();
+    let k = key(5);
+    let (sub, el) =
+        v5::SealedClient::new(rumqttc::v5::MqttOptions::new("v5-sub", "127.0.0.1", m.tcp), 16, Protection::receive_only(opener(k.clone())));
+    let mut rx = drive5(el);
+    sub.subscribe("v5/#", Q5::ExactlyOnce).await.unwrap();
+    loop {
+        if let v5::SealedEvent::Other(rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::SubAck(_))) =
+            next(&mut rx).await
+        {
+            break;
+        }
+    }
+    let (publisher, pel) = v5::SealedClient::new(
+        rumqttc::v5::MqttOptions::new("v5-pub", "127.0.0.1", m.tcp),
+        16,
+        Protection::publish_only(sealer(&k, 21)),
+    );
+    let mut prx = drive5(pel);
+    // Wait for the ConnAck so the broker's topic alias maximum is known.
+    loop {
+        if let v5::SealedEvent::Other(rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::ConnAck(_))) =
+            next(&mut prx).await
+        {
+            break;
+        }
+    }
+    for (i, q) in [Q5::AtMostOnce, Q5::AtLeastOnce, Q5::ExactlyOnce].into_iter().enumerate() {
+        publisher.publish(format!("v5/q{i}"), q, false, format!("v5-{i}")).await.unwrap();
+    }
+    let alias = PublishProperties { topic_alias: Some(1), ..Default::default() };
+    publisher.publish_with_properties("v5/aliased", Q5::AtLeastOnce, false, "first", alias.clone()).await.unwrap();
+    // Topic left empty: sealed for the topic the alias stands for.
+    publisher.publish_with_properties("", Q5::AtLeastOnce, false, "second", alias).await.unwrap();
+
+    let mut got = BTreeMap::new();
+    while got.len() < 5 {
+        match next(&mut rx).await {
+            v5::SealedEvent::Verified(m) => {
+                assert_eq!(m.sender_id, 21);
+                got.insert(String::from_utf8(m.payload.to_vec()).unwrap(), m.topic);
+            }
+            v5::SealedEvent::Rejected(r) => panic!("rejected: {r:?}"),
+            _ => {}
+        }
+    }
+    assert_eq!(got["v5-0"], "v5/q0");
+    assert_eq!(got["v5-2"], "v5/q2");
+    assert_eq!(got["first"], "v5/aliased");
+    assert_eq!(got["second"], "v5/aliased");
+    assert_eq!(sub.stats().accepted, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retained_message_is_verified_once_then_duplicate() {
+    let m = Mosquitto::start();
+    let k = key(6);
+    let (publisher, pel) = SealedClient::new(opts("ret-pub", m.tcp), 16, Protection::publish_only(sealer(&k, 8)));
+    let mut prx = drive(pel);
+    publisher.publish("ret/state", QoS::AtLeastOnce, true, "on").await.unwrap();
+    loop {
+        if let SealedEvent::Other(Event::Incoming(Incoming::PubAck(_))) = next(&mut prx).await {
+            break;
+        }
+    }
+    let (sub, el) = SealedClient::new(opts("ret-sub", m.tcp), 16, Protection::receive_only(opener(k.clone())));
+    let mut rx = drive(el);
+    sub.subscribe("ret/#", QoS::AtLeastOnce).await.unwrap();
+    let msg = next_verified(&mut rx).await;
+    assert!(msg.retain);
+    assert_eq!(&msg.payload[..], b"on");
+    // Subscribing again makes the broker send the retained message again:
+    // the same counter, so it is not handed to the application twice.
+    sub.unsubscribe("ret/#").await.unwrap();
+    sub.subscribe("ret/#", QoS::AtLeastOnce).await.unwrap();
+    assert_eq!(next_reject_code(&mut rx).await, "duplicate");
+    let s = sub.stats();
+    assert_eq!((s.accepted, s.duplicate), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restart_mid_qos1_stream_loses_nothing_and_hands_nothing_twice() {
+    const N: usize = 150;
+    let mut m = Mosquitto::start();
+    let k = key(7);
+    let mut sub_opts = opts("restart-sub", m.tcp);
+    sub_opts.set_clean_session(false);
+    let (sub, el) = SealedClient::new(sub_opts, 64, Protection::receive_only(opener(k.clone())));
+    let mut rx = drive(el);
+    sub.subscribe("stream/#", QoS::AtLeastOnce).await.unwrap();
+    wait_suback(&mut rx).await;
+
+    let mut pub_opts = opts("restart-pub", m.tcp);
+    pub_opts.set_clean_session(false);
+    let (publisher, pel) = SealedClient::new(pub_opts, 16, Protection::publish_only(sealer(&k, 30)));
+    let _prx = drive(pel);
+    let (restart_tx, mut restart_rx) = unbounded_channel::<()>();
+    let producer = tokio::spawn(async move {
+        for i in 0..N {
+            publisher.publish("stream/x", QoS::AtLeastOnce, false, format!("{i}")).await.unwrap();
+            if i == N / 3 {
+                let _ = restart_tx.send(());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    next(&mut restart_rx).await;
+    m.stop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    m.restart_stopped();
+
+    let mut seen = vec![0u32; N];
+    let mut total = 0;
+    let mut resumed_sessions = 0;
+    while total < N {
+        let msg = match next(&mut rx).await {
+            SealedEvent::Verified(m) => m,
+            SealedEvent::Rejected(r) => {
+                assert_eq!(r.reason.code(), "duplicate", "only redeliveries may be rejected: {r:?}");
+                continue;
+            }
+            SealedEvent::Other(Event::Incoming(Incoming::ConnAck(c))) => {
+                assert!(c.session_present, "the persistent session survived the restart");
+                resumed_sessions += 1;
+                continue;
+            }
+            _ => continue,
+        };
+        let i: usize = std::str::from_utf8(&msg.payload).unwrap().parse().unwrap();
+        seen[i] += 1;
+        total += 1;
+    }
+    producer.await.unwrap();
+    assert!(resumed_sessions >= 1, "the subscriber reconnected to the restarted broker");
+    assert!(seen.iter().all(|&c| c == 1), "each message handed out exactly once: {seen:?}");
+    // Nothing more arrives as verified (late redeliveries are rejected).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while let Ok(ev) = rx.try_recv() {
+        assert!(!matches!(ev, SealedEvent::Verified(_)), "handed out twice: {ev:?}");
+    }
+    let s = sub.stats();
+    assert_eq!(s.accepted, N as u64);
+    assert_eq!(s.rejected(), s.duplicate);
+    eprintln!("restart test: {} redeliveries rejected as duplicates", s.duplicate);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eavesdropper_sees_ciphertext_and_injected_messages_are_rejected_and_counted() {
+    let m = Mosquitto::start();
+    let k = key(9);
+    let (sub, el) = SealedClient::new(
+        opts("inj-sub", m.tcp),
+        64,
+        Protection::receive_only(opener(k.clone()).with_window(4).unwrap()),
+    );
+    let mut rx = drive(el);
+    sub.subscribe("inj/#", QoS::AtLeastOnce).await.unwrap();
+    wait_suback(&mut rx).await;
+    let (spy, mut spy_rx) = plain_client("inj-spy", m.tcp);
+    spy.subscribe("#", QoS::AtLeastOnce).await.unwrap();
+    assert!(next(&mut spy_rx).await.is_none(), "suback first");
+
+    let (publisher, pel) = SealedClient::new(opts("inj-pub", m.tcp), 64, Protection::publish_only(sealer(&k, 40)));
+    let _prx = drive(pel);
+    let mut envelopes = Vec::new();
+    for i in 0..10 {
+        let secret = format!("secret reading {i}");
+        publisher.publish("inj/t", QoS::AtLeastOnce, false, secret.clone()).await.unwrap();
+        let seen = next_spy(&mut spy_rx).await;
+        assert!(!contains(&seen.payload, secret.as_bytes()), "plaintext visible to the eavesdropper");
+        assert!(!contains(&seen.payload, b"secret"));
+        assert_eq!(&next_verified(&mut rx).await.payload[..], secret.as_bytes());
+        envelopes.push(seen.payload.to_vec());
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.display().to_string()
+    };
+    let mut forged = envelopes[5].clone();
+    let mid = forged.len() / 2;
+    forged[mid] ^= 0x40;
+    let mut other_key = sealer(&key(99), 40);
+    let injections: Vec<(Vec<String>, &str)> = vec![
+        (vec!["-t".into(), "inj/t".into(), "-f".into(), file("env0", &envelopes[0])], "replay"),
+        (vec!["-t".into(), "inj/t".into(), "-f".into(), file("env9", &envelopes[9])], "duplicate"),
+        (vec!["-t".into(), "inj/t".into(), "-f".into(), file("forged", &forged)], "auth"),
+        (vec!["-t".into(), "inj/moved".into(), "-f".into(), file("env8", &envelopes[8])], "auth"),
+        (vec!["-t".into(), "inj/t".into(), "-m".into(), "plain text".into()], "unsupportedVersion"),
+        (vec!["-t".into(), "inj/t".into(), "-n".into()], "truncated"),
+        (
+            vec!["-t".into(), "inj/t".into(), "-f".into(), file("k99", &other_key.seal_to_vec("inj/t", b"x").unwrap())],
+            "unknownKey",
+        ),
+        (vec!["-t".into(), "inj/t".into(), "-f".into(), file("bad", &[0x11, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80])], "badVarint"),
+    ];
+    for (args, expected) in &injections {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        m.mosquitto_pub(&args);
+        assert_eq!(next_reject_code(&mut rx).await, *expected, "injection {args:?}");
+    }
+    let s = sub.stats();
+    assert_eq!(s.accepted, 10);
+    assert_eq!(s.replayed, 1);
+    assert_eq!(s.duplicate, 1);
+    assert_eq!(s.forged, 2);
+    assert_eq!(s.unsealed, 2, "plain text and empty payload");
+    assert_eq!(s.unknown_key, 1);
+    assert_eq!(s.malformed, 1);
+    assert_eq!(s.rejected(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairwise_x25519_keys_both_directions_and_no_reflection() {
+    let m = Mosquitto::start();
+    let device = StaticKeyPair::from_secret_bytes([0x11; 32]);
+    let server = StaticKeyPair::from_secret_bytes([0x22; 32]);
+    let on_device = device.pairwise(&server.public(), 100).unwrap();
+    let on_server = server.pairwise(&device.public(), 100).unwrap();
+
+    let dev_sealer = sealer(&on_device.send, 9);
+    let (dev, dev_el) =
+        SealedClient::new(opts("pw-device", m.tcp), 16, Protection::new(dev_sealer, opener(on_device.recv.clone())));
+    let mut dev_rx = drive(dev_el);
+    let (srv, srv_el) = SealedClient::new(
+        opts("pw-server", m.tcp),
+        16,
+        Protection::new(sealer(&on_server.send, 1), opener(on_server.recv.clone())),
+    );
+    let mut srv_rx = drive(srv_el);
+    srv.subscribe("dev/9/up", QoS::AtLeastOnce).await.unwrap();
+    wait_suback(&mut srv_rx).await;
+    // The device also hears its own uplink: a reflection it must reject.
+    dev.subscribe("dev/9/#", QoS::AtLeastOnce).await.unwrap();
+    wait_suback(&mut dev_rx).await;
+
+    dev.publish("dev/9/up", QoS::AtLeastOnce, false, "hello server").await.unwrap();
+    let up = next_verified(&mut srv_rx).await;
+    assert_eq!((up.sender_id, up.key_id, &up.payload[..]), (9, 100, &b"hello server"[..]));
+    assert_eq!(next_reject_code(&mut dev_rx).await, "auth", "own uplink reflected back");
+
+    srv.publish("dev/9/down", QoS::AtLeastOnce, false, "hello device").await.unwrap();
+    let down = next_verified(&mut dev_rx).await;
+    assert_eq!((down.sender_id, &down.payload[..]), (1, &b"hello device"[..]));
+    assert_eq!(dev.stats().forged, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_topics_are_an_explicit_allowlist() {
+    let m = Mosquitto::start();
+    let k = key(12);
+    let protection = Protection::new(sealer(&k, 2), opener(k.clone())).allow_plain_topic("status/#").unwrap();
+    let (c, el) = SealedClient::new(opts("plain-c", m.tcp), 16, protection);
+    let mut rx = drive(el);
+    c.subscribe("#", QoS::AtLeastOnce).await.unwrap();
+    wait_suback(&mut rx).await;
+    assert!(matches!(
+        c.publish_plain("data/x", QoS::AtLeastOnce, false, "nope").await,
+        Err(mqseal_rumqttc::Error::NotPlainTopic(_))
+    ));
+    c.publish_plain("status/online", QoS::AtLeastOnce, false, "1").await.unwrap();
+    match next_message(&mut rx).await {
+        SealedEvent::Plain(p) => assert_eq!((p.topic.as_str(), &p.payload[..]), ("status/online", &b"1"[..])),
+        other => panic!("expected plain, got {other:?}"),
+    }
+    m.mosquitto_pub(&["-t", "data/x", "-m", "{\"cmd\":\"open\"}"]);
+    assert_eq!(next_reject_code(&mut rx).await, "unsupportedVersion");
+    c.publish("data/x", QoS::AtLeastOnce, false, "sealed").await.unwrap();
+    assert_eq!(&next_verified(&mut rx).await.payload[..], b"sealed");
+    let s = c.stats();
+    assert_eq!((s.plain_accepted, s.unsealed, s.accepted, s.sealed), (1, 1, 1, 1));
+}
+
+/// The blocking Client/Connection pair, MQTT 3.1.1 and 5.
+#[test]
+fn blocking_clients_mqtt311_and_mqtt5() {
+    let m = Mosquitto::start();
+    let k = key(13);
+    let (c, mut conn) = mqseal_rumqttc::Client::new(
+        opts("sync-311", m.tcp),
+        16,
+        Protection::new(sealer(&k, 5), opener(k.clone())),
+    );
+    c.subscribe("sync/#", QoS::AtLeastOnce).unwrap();
+    let mut published = false;
+    let mut verified = None;
+    for ev in conn.iter() {
+        match ev.unwrap() {
+            SealedEvent::Other(Event::Incoming(Incoming::SubAck(_))) if !published => {
+                c.publish("sync/311", QoS::AtLeastOnce, false, "blocking").unwrap();
+                published = true;
+            }
+            SealedEvent::Verified(msg) => {
+                verified = Some(msg);
+                break;
+            }
+            SealedEvent::Rejected(r) => panic!("{r:?}"),
+            _ => {}
+        }
+    }
+    assert_eq!(&verified.unwrap().payload[..], b"blocking");
+
+    use rumqttc::v5::mqttbytes::v5::Packet;
+    use rumqttc::v5::mqttbytes::QoS as Q5;
+    let (c5, mut conn5) = v5::Client::new(
+        rumqttc::v5::MqttOptions::new("sync-5", "127.0.0.1", m.tcp),
+        16,
+        Protection::new(sealer(&k, 6), opener(k.clone())),
+    );
+    c5.subscribe("sync5/#", Q5::ExactlyOnce).unwrap();
+    let mut published = false;
+    loop {
+        match conn5.recv_timeout(WAIT).expect("timed out").unwrap() {
+            v5::SealedEvent::Other(rumqttc::v5::Event::Incoming(Packet::SubAck(_))) if !published => {
+                c5.publish("sync5/a", Q5::ExactlyOnce, false, "blocking v5").unwrap();
+                published = true;
+            }
+            v5::SealedEvent::Verified(msg) => {
+                assert_eq!((msg.topic.as_str(), &msg.payload[..]), ("sync5/a", &b"blocking v5"[..]));
+                break;
+            }
+            v5::SealedEvent::Rejected(r) => panic!("{r:?}"),
+            _ => {}
+        }
+    }
+    assert_eq!(conn5.stats().accepted, 1);
+}
