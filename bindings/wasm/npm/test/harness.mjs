@@ -1,0 +1,149 @@
+// Shared pieces of the integration tests: a real Mosquitto broker on
+// loopback (the one the part script started, from MQSEAL_TEST_MQTT_PORT /
+// MQSEAL_TEST_WS_PORT, or one started here on free ports with its own
+// config in a temp dir), the `mqseal` CLI as the Rust device side, and
+// process helpers. Nothing is mocked; nothing listens beyond 127.0.0.1.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+
+export function tempDir(prefix = 'mqseal-test-') {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function which(cmd) {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+async function waitForPort(port, ms) {
+  const deadline = Date.now() + ms;
+  const { connect } = await import('node:net');
+  while (Date.now() < deadline) {
+    const ok = await new Promise((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port} after ${ms} ms`);
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The broker: `{ mqttPort, wsPort, stop() }`. Fails with a clear message
+ * when Mosquitto is missing (the part script installs it).
+ */
+export async function startBroker() {
+  const envMqtt = Number(process.env.MQSEAL_TEST_MQTT_PORT);
+  const envWs = Number(process.env.MQSEAL_TEST_WS_PORT);
+  if (envMqtt && envWs) return { mqttPort: envMqtt, wsPort: envWs, stop: async () => {} };
+
+  const bin = which('mosquitto') ?? (existsSync('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : null);
+  if (!bin) {
+    throw new Error('mosquitto is not installed: run scripts/test-parts/20-wasm.sh (it installs it) or apt-get install mosquitto');
+  }
+  const mqttPort = await freePort();
+  const wsPort = await freePort();
+  const tmp = tempDir('mqseal-mosquitto-');
+  const conf = join(tmp.dir, 'mosquitto.conf');
+  writeFileSync(
+    conf,
+    [
+      'persistence false',
+      'log_dest stderr',
+      'log_type error',
+      'log_type warning',
+      `listener ${mqttPort} 127.0.0.1`,
+      'protocol mqtt',
+      'allow_anonymous true',
+      `listener ${wsPort} 127.0.0.1`,
+      'protocol websockets',
+      'allow_anonymous true',
+      '',
+    ].join('\n'),
+  );
+  const proc = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr.on('data', (d) => (stderr += d));
+  try {
+    await waitForPort(mqttPort, 10_000);
+    await waitForPort(wsPort, 10_000);
+  } catch (e) {
+    proc.kill();
+    throw new Error(`mosquitto did not start: ${e.message}\n${stderr}`);
+  }
+  return {
+    mqttPort,
+    wsPort,
+    stop: async () => {
+      proc.kill('SIGTERM');
+      await new Promise((r) => (proc.exitCode !== null ? r() : proc.once('exit', r)));
+      tmp.remove();
+    },
+  };
+}
+
+/** Path of the `mqseal` CLI (MQSEAL_CLI, else target/debug/mqseal). */
+export function cliPath() {
+  const p = process.env.MQSEAL_CLI || join(repoRoot, 'target/debug/mqseal');
+  if (!existsSync(p)) {
+    throw new Error(`the mqseal CLI is not built at ${p}: run \`cargo build -p mqseal-cli\` (the part script does)`);
+  }
+  return p;
+}
+
+/**
+ * Runs the CLI; resolves `{ code, stdout, stderr }` when it exits. `input`
+ * is written to stdin (then closed) unless `keepStdin`.
+ */
+export function runCli(args, { input, timeoutMs = 30_000, env } = {}) {
+  const proc = spawn(cliPath(), args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d) => (stdout += d));
+  proc.stderr.on('data', (d) => (stderr += d));
+  if (input !== undefined) proc.stdin.end(input);
+  const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+  const done = new Promise((resolve) => {
+    proc.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return { proc, done, output: () => ({ stdout, stderr }) };
+}
+
+/** Polls `fn` until it returns a truthy value or `ms` pass. */
+export async function waitFor(fn, ms, what) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}

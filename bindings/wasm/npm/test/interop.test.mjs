@@ -1,0 +1,160 @@
+// Interop through a real Mosquitto with a WebSocket listener: messages
+// sealed by the Rust `mqseal` CLI are opened in Node (MQTT.js over ws://),
+// and messages sealed in Node are opened by the Rust CLI (`mqseal sub`).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import mqtt from 'mqtt';
+import { FileCounterStore, Key, MemoryCounterStore, Opener, Sealer, StaticKeyPair } from 'mqseal';
+import { sealClient } from 'mqseal/mqtt';
+
+import { runCli, sleep, startBroker, tempDir, waitFor } from './harness.mjs';
+
+let broker;
+let tmp;
+
+before(async () => {
+  broker = await startBroker();
+  tmp = tempDir('mqseal-interop-');
+});
+
+after(async () => {
+  await broker?.stop();
+  tmp?.remove();
+});
+
+const text = (u8) => new TextDecoder().decode(u8);
+
+async function wsClient() {
+  const client = mqtt.connect(`ws://127.0.0.1:${broker.wsPort}`, { reconnectPeriod: 0, connectTimeout: 10_000 });
+  await new Promise((resolve, reject) => {
+    client.once('connect', resolve);
+    client.once('error', reject);
+  });
+  return client;
+}
+
+function keyFile(name, key) {
+  const path = join(tmp.dir, name);
+  writeFileSync(path, `${key.toText()}\n`, { mode: 0o600 });
+  return path;
+}
+
+for (const suite of ['chacha20poly1305', 'hmac-sha256']) {
+  test(`Rust CLI seals (${suite}, TCP) -> Node opens (MQTT.js, ws://)`, async () => {
+    const key = Key.generate(11);
+    const kf = keyFile(`rust2js-${suite}.key`, key);
+    const opener = new Opener({ keys: [key], maxAge: 300, maxSkew: 60 });
+    const sealed = sealClient(await wsClient(), { opener });
+    const got = [];
+    const rejected = [];
+    sealed.on('message', (topic, payload, header) => got.push({ topic, text: text(payload), header }));
+    sealed.on('rejected', (topic, err) => rejected.push(err.code));
+    const topic = `interop/${suite}/rust2js`;
+    await sealed.subscribe(topic, { qos: 1 });
+
+    const lines = ['reading 1', 'reading 2', 'reading 3'];
+    const pub = runCli(
+      ['pub', '-L', `mqtt://127.0.0.1:${broker.mqttPort}`, '-t', topic, '-q', '1', '-l', '--key-file', kf,
+        '--sender-id', '77', '--counter-file', join(tmp.dir, `ctr-${suite}`), '--suite', suite, '--timestamps'],
+      { input: lines.join('\n') + '\n' },
+    );
+    const res = await pub.done;
+    assert.equal(res.code, 0, `mqseal pub failed: ${res.stderr}`);
+    await waitFor(() => got.length >= 3, 10_000, 'three verified messages');
+    assert.deepEqual(got.map((m) => m.text), lines);
+    for (const m of got) {
+      assert.equal(m.topic, topic);
+      assert.equal(m.header.senderId, 77);
+      assert.equal(m.header.keyId, 11);
+      assert.equal(m.header.suite, suite);
+      assert.ok(Math.abs(m.header.timestamp - Date.now() / 1000) < 60);
+    }
+    assert.ok(got[0].header.counter < got[1].header.counter && got[1].header.counter < got[2].header.counter);
+    assert.deepEqual(rejected, []);
+
+    // A forgery injected with mosquitto_pub is rejected, never delivered.
+    const forged = spawnSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(broker.mqttPort), '-t', topic, '-m',
+      'not an envelope at all, just text']);
+    assert.equal(forged.status, 0, String(forged.stderr));
+    await waitFor(() => rejected.length >= 1, 10_000, 'the forged message to be rejected');
+    assert.ok(['unsupportedVersion', 'unknownSuite', 'truncated', 'badVarint', 'unknownFlags', 'auth'].includes(rejected[0]));
+    assert.equal(got.length, 3);
+    await sealed.end();
+  });
+}
+
+test('Node seals (MQTT.js, ws://) -> Rust CLI opens (group key, both suites); replays are rejected by Rust', async () => {
+  const key = Key.generate(5);
+  const kf = keyFile('js2rust.key', key);
+  const topic = 'interop/js2rust';
+  const sub = runCli(
+    ['sub', '-L', `mqtt://127.0.0.1:${broker.mqttPort}`, '-t', topic, '-q', '1', '--key-file', kf, '--meta', '-C', '6',
+      '-W', '30'],
+  );
+  const client = await wsClient();
+  const aead = await Sealer.create({ key, senderId: 3, store: new FileCounterStore(join(tmp.dir, 'js-ctr')) });
+  const hmac = await Sealer.create({ key, senderId: 4, suite: 'hmac-sha256', store: new MemoryCounterStore() });
+  const sealedA = sealClient(client, { sealer: aead });
+  const sealedH = sealClient(client, { sealer: hmac });
+  // `mqseal sub` prints nothing when it has subscribed: send until it has
+  // seen its messages (every message has a fresh counter).
+  let i = 0;
+  let firstEnvelope = null;
+  const sending = (async () => {
+    while (sub.proc.exitCode === null && i < 200) {
+      const env = await aead.seal(topic, `from js ${i}`);
+      firstEnvelope ??= env;
+      await client.publishAsync(topic, Buffer.from(env), { qos: 1 });
+      await sealedH.publish(topic, `hmac from js ${i}`, { qos: 1 });
+      i++;
+      // A replay of the first envelope: Rust must report it, not print it.
+      if (i > 1) await client.publishAsync(topic, Buffer.from(firstEnvelope), { qos: 1 });
+      await sleep(150);
+    }
+  })();
+  const res = await sub.done;
+  await sending;
+  assert.equal(res.code, 0, `mqseal sub failed: ${res.stderr}`);
+  const lines = res.stdout.trim().split('\n');
+  assert.equal(lines.length, 6, res.stdout);
+  for (const line of lines) {
+    assert.match(line, /^\[sender=(3|4) key=5 counter=\d+\] (hmac )?from js \d+$/);
+  }
+  assert.ok(lines.some((l) => l.startsWith('[sender=3 ')), 'AEAD messages opened by Rust');
+  assert.ok(lines.some((l) => l.startsWith('[sender=4 ')), 'HMAC messages opened by Rust');
+  if (lines.some((l) => l.endsWith('] from js 0'))) {
+    // Rust saw the first envelope, so its replays must have been rejected.
+    assert.match(res.stderr, /\((duplicate|replay)\)/, res.stderr);
+  }
+  assert.equal(lines.filter((l) => l.endsWith('] from js 0')).length <= 1, true, 'a replay was printed twice');
+  await sealedA.end();
+});
+
+test('Node seals with a pairwise X25519 key -> Rust CLI opens with its own key pair', async () => {
+  const rust = StaticKeyPair.generate();
+  const browser = StaticKeyPair.generate();
+  const secretFile = join(tmp.dir, 'rust.x25519');
+  writeFileSync(secretFile, `${rust.secretText()}\n`, { mode: 0o600 });
+  const topic = 'interop/pairwise';
+  const sub = runCli(
+    ['sub', '-L', `ws://127.0.0.1:${broker.wsPort}/mqtt`, '-t', topic, '--x25519', secretFile, '--peer', browser.publicKey,
+      '--pair-key-id', '42', '--meta', '-C', '1', '-W', '30'],
+  );
+  const { send } = browser.pairwise(rust.publicKey, 42);
+  const sealed = sealClient(await wsClient(), {
+    sealer: await Sealer.create({ key: send, senderId: 9, store: new MemoryCounterStore() }),
+  });
+  let n = 0;
+  while (sub.proc.exitCode === null && n < 200) {
+    await sealed.publish(topic, `pairwise ${n++}`);
+    await sleep(150);
+  }
+  const res = await sub.done;
+  assert.equal(res.code, 0, `mqseal sub failed: ${res.stderr}`);
+  assert.match(res.stdout.trim(), /^\[sender=9 key=42 counter=\d+\] pairwise \d+$/);
+  await sealed.end();
+});
