@@ -18,6 +18,9 @@ export interface SealedClientOptions {
 export declare class SealedClient {
   constructor(client: MqttClient, options?: SealedClientOptions);
   readonly client: MqttClient;
+  /** Used by publish; may be set after construction. */
+  sealer: Sealer | null;
+  opener: Opener | null;
   on(event: 'message', fn: (topic: string, payload: Uint8Array, header: Header, packet: Packet) => void): this;
   on(event: 'rejected', fn: (topic: string, error: MqsealError, packet: Packet) => void): this;
   on(event: 'plain', fn: (topic: string, payload: Uint8Array, packet: Packet) => void): this;

@@ -58,6 +58,22 @@ export class SealedClient {
     return this.#client;
   }
 
+  /** The sealer used by publish (may be set later, e.g. once its store is ready). */
+  get sealer() {
+    return this.#sealer;
+  }
+  set sealer(sealer) {
+    this.#sealer = sealer ?? null;
+  }
+
+  /** The opener used for incoming messages. */
+  get opener() {
+    return this.#opener;
+  }
+  set opener(opener) {
+    this.#opener = opener ?? null;
+  }
+
   #receive(topic, payload, packet) {
     if (this.#filter && !this.#filter(topic)) {
       this.#emit('plain', topic, payload, packet);
