@@ -1,0 +1,336 @@
+#![forbid(unsafe_code)]
+//! Status codes: the C view of [`mqseal::Error`], with stable numbers.
+
+use mqseal::Error;
+
+/// The result of every mqseal C function: `MQSEAL_STATUS_OK` (0) or why it
+/// failed. The numbers are stable across releases; new codes may be added.
+/// `mqseal_error_code_name` gives the same short names as the Rust core's
+/// `Error::code()` (and the WASM binding), `mqseal_error_message` a sentence.
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MqsealStatus {
+    /// Success.
+    Ok = 0,
+    /// A required pointer argument was NULL.
+    NullPointer = 1,
+    /// An argument is invalid: text that is not UTF-8, storage that is not
+    /// aligned to 8 bytes, or an unknown suite number.
+    InvalidArgument = 2,
+    /// The handle was not initialized, or was already deinitialized.
+    NotInitialized = 3,
+
+    /// The envelope ends before its header and 16-byte tag are complete.
+    Truncated = 10,
+    /// The envelope's version is not 1.
+    UnsupportedVersion = 11,
+    /// The envelope names an unknown suite.
+    UnknownSuite = 12,
+    /// A header varint is malformed or not canonical.
+    BadVarint = 13,
+    /// The header has unknown flag bits.
+    UnknownFlags = 14,
+
+    /// The envelope did not verify: wrong key, wrong topic, or changed
+    /// bytes. Deliberately says nothing more.
+    Auth = 20,
+
+    /// The envelope's key id is not in the keyring.
+    UnknownKey = 30,
+    /// The counter was already accepted from this sender (QoS 1/2
+    /// redelivery, retained message seen again, replay): drop the message.
+    Duplicate = 31,
+    /// The counter is older than the replay window: rejected as a replay.
+    Replay = 32,
+    /// The timestamp is older than the maximum age.
+    Expired = 33,
+    /// The timestamp is beyond the allowed clock skew.
+    FromFuture = 34,
+    /// The policy requires a timestamp and the envelope has none.
+    TimestampRequired = 35,
+    /// The policy checks timestamps but no current time was given.
+    ClockRequired = 36,
+    /// The policy does not accept the envelope's suite.
+    SuiteNotAllowed = 37,
+    /// The opener's sender table is full.
+    TooManySenders = 38,
+    /// The topic does not match a rewrite rule's prefix.
+    TopicNotRewritable = 39,
+
+    /// The topic is longer than 65,535 bytes.
+    TopicTooLong = 50,
+    /// The output buffer is too small (the needed size is reported where
+    /// the function has a length output).
+    BufferTooSmall = 51,
+    /// The sender has used every counter value.
+    CounterExhausted = 52,
+    /// The counter store callback failed; nothing was sealed.
+    CounterStore = 53,
+    /// The keyring is full.
+    KeyringFull = 54,
+    /// A key with this id is already in the keyring.
+    DuplicateKeyId = 55,
+    /// No key with this id is in the keyring.
+    KeyNotFound = 56,
+    /// The keyring has no primary key.
+    NoPrimaryKey = 57,
+    /// The primary key cannot be retired.
+    KeyIsPrimary = 58,
+    /// Malformed key text.
+    InvalidKey = 59,
+    /// X25519 gave a non-contributory shared secret.
+    WeakSharedSecret = 60,
+    /// A pairwise key between a key pair and itself was requested.
+    SelfPairing = 61,
+    /// A configuration value is out of range (e.g. replay window 0 or > 256).
+    InvalidConfig = 62,
+    /// A payload could not be serialized.
+    Encode = 63,
+    /// A verified payload could not be deserialized.
+    Decode = 64,
+    /// The random number generator failed.
+    Rng = 65,
+    /// An error this version of the C binding does not know by name.
+    Other = 99,
+}
+
+impl From<Error> for MqsealStatus {
+    fn from(e: Error) -> Self {
+        use MqsealStatus as S;
+        match e {
+            Error::Truncated => S::Truncated,
+            Error::UnsupportedVersion(_) => S::UnsupportedVersion,
+            Error::UnknownSuite(_) => S::UnknownSuite,
+            Error::BadVarint => S::BadVarint,
+            Error::UnknownFlags => S::UnknownFlags,
+            Error::Auth => S::Auth,
+            Error::UnknownKeyId(_) => S::UnknownKey,
+            Error::Duplicate => S::Duplicate,
+            Error::Replay => S::Replay,
+            Error::Expired => S::Expired,
+            Error::FromFuture => S::FromFuture,
+            Error::TimestampRequired => S::TimestampRequired,
+            Error::ClockRequired => S::ClockRequired,
+            Error::SuiteNotAllowed(_) => S::SuiteNotAllowed,
+            Error::TooManySenders => S::TooManySenders,
+            Error::TopicNotRewritable => S::TopicNotRewritable,
+            Error::TopicTooLong => S::TopicTooLong,
+            Error::BufferTooSmall { .. } => S::BufferTooSmall,
+            Error::CounterExhausted => S::CounterExhausted,
+            Error::CounterStore(_) => S::CounterStore,
+            Error::KeyringFull => S::KeyringFull,
+            Error::DuplicateKeyId(_) => S::DuplicateKeyId,
+            Error::KeyNotFound(_) => S::KeyNotFound,
+            Error::NoPrimaryKey => S::NoPrimaryKey,
+            Error::KeyIsPrimary(_) => S::KeyIsPrimary,
+            Error::InvalidKey => S::InvalidKey,
+            Error::WeakSharedSecret => S::WeakSharedSecret,
+            Error::SelfPairing => S::SelfPairing,
+            Error::InvalidConfig => S::InvalidConfig,
+            Error::Encode => S::Encode,
+            Error::Decode => S::Decode,
+            Error::Rng => S::Rng,
+            _ => S::Other,
+        }
+    }
+}
+
+/// A representative core error for each status that has one, to take its
+/// `code()`.
+const fn core_error(s: MqsealStatus) -> Option<Error> {
+    use MqsealStatus as S;
+    Some(match s {
+        S::Truncated => Error::Truncated,
+        S::UnsupportedVersion => Error::UnsupportedVersion(0),
+        S::UnknownSuite => Error::UnknownSuite(0),
+        S::BadVarint => Error::BadVarint,
+        S::UnknownFlags => Error::UnknownFlags,
+        S::Auth => Error::Auth,
+        S::UnknownKey => Error::UnknownKeyId(0),
+        S::Duplicate => Error::Duplicate,
+        S::Replay => Error::Replay,
+        S::Expired => Error::Expired,
+        S::FromFuture => Error::FromFuture,
+        S::TimestampRequired => Error::TimestampRequired,
+        S::ClockRequired => Error::ClockRequired,
+        S::SuiteNotAllowed => Error::SuiteNotAllowed(mqseal::Suite::ChaCha20Poly1305),
+        S::TooManySenders => Error::TooManySenders,
+        S::TopicNotRewritable => Error::TopicNotRewritable,
+        S::TopicTooLong => Error::TopicTooLong,
+        S::BufferTooSmall => Error::BufferTooSmall { needed: 0 },
+        S::CounterExhausted => Error::CounterExhausted,
+        S::CounterStore => Error::CounterStore(mqseal::StoreError::Write),
+        S::KeyringFull => Error::KeyringFull,
+        S::DuplicateKeyId => Error::DuplicateKeyId(0),
+        S::KeyNotFound => Error::KeyNotFound(0),
+        S::NoPrimaryKey => Error::NoPrimaryKey,
+        S::KeyIsPrimary => Error::KeyIsPrimary(0),
+        S::InvalidKey => Error::InvalidKey,
+        S::WeakSharedSecret => Error::WeakSharedSecret,
+        S::SelfPairing => Error::SelfPairing,
+        S::InvalidConfig => Error::InvalidConfig,
+        S::Encode => Error::Encode,
+        S::Decode => Error::Decode,
+        S::Rng => Error::Rng,
+        S::Ok | S::NullPointer | S::InvalidArgument | S::NotInitialized | S::Other => return None,
+    })
+}
+
+impl MqsealStatus {
+    /// Every status, for lookups from a C integer.
+    pub(crate) const ALL: [MqsealStatus; 37] = {
+        use MqsealStatus as S;
+        [
+            S::Ok,
+            S::NullPointer,
+            S::InvalidArgument,
+            S::NotInitialized,
+            S::Truncated,
+            S::UnsupportedVersion,
+            S::UnknownSuite,
+            S::BadVarint,
+            S::UnknownFlags,
+            S::Auth,
+            S::UnknownKey,
+            S::Duplicate,
+            S::Replay,
+            S::Expired,
+            S::FromFuture,
+            S::TimestampRequired,
+            S::ClockRequired,
+            S::SuiteNotAllowed,
+            S::TooManySenders,
+            S::TopicNotRewritable,
+            S::TopicTooLong,
+            S::BufferTooSmall,
+            S::CounterExhausted,
+            S::CounterStore,
+            S::KeyringFull,
+            S::DuplicateKeyId,
+            S::KeyNotFound,
+            S::NoPrimaryKey,
+            S::KeyIsPrimary,
+            S::InvalidKey,
+            S::WeakSharedSecret,
+            S::SelfPairing,
+            S::InvalidConfig,
+            S::Encode,
+            S::Decode,
+            S::Rng,
+            S::Other,
+        ]
+    };
+
+    /// The status with this number, if any.
+    pub(crate) fn from_code(code: i32) -> Option<MqsealStatus> {
+        Self::ALL.iter().copied().find(|s| *s as i32 == code)
+    }
+
+    /// The short name as a NUL-terminated string (see [`NAMES`]).
+    pub(crate) fn name_c(self) -> &'static [u8; NAME_CAP] {
+        let i = Self::ALL.iter().position(|s| *s == self).unwrap_or(Self::ALL.len() - 1);
+        &NAMES[i]
+    }
+
+    /// The stable short name: the core's `Error::code()` for core errors.
+    pub(crate) const fn name(self) -> &'static str {
+        if let Some(e) = core_error(self) {
+            return e.code();
+        }
+        match self {
+            MqsealStatus::Ok => "ok",
+            MqsealStatus::NullPointer => "nullPointer",
+            MqsealStatus::InvalidArgument => "invalidArgument",
+            MqsealStatus::NotInitialized => "notInitialized",
+            _ => "other",
+        }
+    }
+
+    /// A sentence for people.
+    pub(crate) const fn message(self) -> &'static core::ffi::CStr {
+        use MqsealStatus as S;
+        match self {
+            S::Ok => c"success",
+            S::NullPointer => c"a required pointer argument was NULL",
+            S::InvalidArgument => c"invalid argument (text not UTF-8, misaligned storage, or unknown suite)",
+            S::NotInitialized => c"handle is not initialized",
+            S::Truncated => c"envelope is truncated",
+            S::UnsupportedVersion => c"unsupported envelope version",
+            S::UnknownSuite => c"unknown suite",
+            S::BadVarint => c"malformed or non-canonical varint in header",
+            S::UnknownFlags => c"unknown flag bits in header",
+            S::Auth => c"authentication failed",
+            S::UnknownKey => c"unknown key id",
+            S::Duplicate => c"duplicate message (counter already accepted)",
+            S::Replay => c"replayed message (counter older than the replay window)",
+            S::Expired => c"message timestamp is older than the maximum age",
+            S::FromFuture => c"message timestamp is beyond the allowed clock skew",
+            S::TimestampRequired => c"policy requires a timestamp",
+            S::ClockRequired => c"policy checks timestamps but no current time was given",
+            S::SuiteNotAllowed => c"suite is not allowed by policy",
+            S::TooManySenders => c"sender table is full",
+            S::TopicNotRewritable => c"topic does not match the rewrite rule's prefix",
+            S::TopicTooLong => c"topic is longer than 65535 bytes",
+            S::BufferTooSmall => c"buffer too small",
+            S::CounterExhausted => c"message counter exhausted for this sender",
+            S::CounterStore => c"counter store failed",
+            S::KeyringFull => c"keyring or table is full",
+            S::DuplicateKeyId => c"key id is already in the keyring",
+            S::KeyNotFound => c"key id is not in the keyring",
+            S::NoPrimaryKey => c"keyring has no primary key",
+            S::KeyIsPrimary => c"the primary key cannot be retired",
+            S::InvalidKey => c"malformed key",
+            S::WeakSharedSecret => c"X25519 shared secret is not contributory (low-order public key)",
+            S::SelfPairing => c"cannot derive a pairwise key with oneself",
+            S::InvalidConfig => c"invalid configuration value",
+            S::Encode => c"payload could not be serialized",
+            S::Decode => c"verified payload could not be deserialized",
+            S::Rng => c"random number generator failed",
+            S::Other => c"unknown error",
+        }
+    }
+}
+
+/// Room for the longest name and its NUL.
+pub(crate) const NAME_CAP: usize = 24;
+
+/// Every name, NUL-terminated, built at compile time from
+/// [`MqsealStatus::name`] (so from the core's `Error::code()`).
+static NAMES: [[u8; NAME_CAP]; MqsealStatus::ALL.len()] = {
+    let mut out = [[0u8; NAME_CAP]; MqsealStatus::ALL.len()];
+    let mut i = 0;
+    while i < MqsealStatus::ALL.len() {
+        let name = MqsealStatus::ALL[i].name().as_bytes();
+        assert!(name.len() < NAME_CAP, "status name too long");
+        let mut j = 0;
+        while j < name.len() {
+            out[i][j] = name[j];
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_core_codes_and_numbers_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for s in MqsealStatus::ALL {
+            assert!(seen.insert(s as i32), "duplicate number {}", s as i32);
+            assert_eq!(MqsealStatus::from_code(s as i32), Some(s));
+            if let Some(e) = core_error(s) {
+                assert_eq!(MqsealStatus::from(e), s);
+                assert_eq!(s.name(), e.code());
+            }
+        }
+        assert_eq!(MqsealStatus::Auth.name(), "auth");
+        assert_eq!(MqsealStatus::UnknownKey.name(), "unknownKey");
+        assert_eq!(MqsealStatus::from_code(1000), None);
+        let c = core::ffi::CStr::from_bytes_until_nul(MqsealStatus::Duplicate.name_c()).unwrap();
+        assert_eq!(c.to_str().unwrap(), "duplicate");
+    }
+}
