@@ -25,7 +25,7 @@ function setStatus(text, cls) {
 function log(text, cls = '') {
   const li = document.createElement('li');
   li.className = cls;
-  li.textContent = `${new Date().toLocaleTimeString()}  ${text}`;
+  li.textContent = `${new Date().toLocaleTimeString('en-GB')}  ${text}`;
   const list = $('log');
   list.prepend(li);
   while (list.children.length > 50) list.lastChild.remove();
@@ -59,7 +59,7 @@ function renderReadings() {
       ['sender', r.senderId],
       ['counter', r.counter],
       ['count', r.count],
-      ['at', r.at.toLocaleTimeString()],
+      ['at', r.at.toLocaleTimeString('en-GB')],
     ]) {
       const td = document.createElement('td');
       td.className = cls;

@@ -1,8 +1,8 @@
 //! Broker address and connection options: URL or -h/-p, credentials, TLS.
 
+use core::time::Duration;
 use std::fs;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 use rumqttc::{TlsConfiguration, Transport};
@@ -100,8 +100,7 @@ pub fn target(c: &Common) -> Result<Target> {
             let secure = scheme == "wss";
             let port = port.unwrap_or(if secure { 443 } else { 80 });
             let full = format!("{scheme}://{host}:{port}{path}");
-            let transport =
-                if secure { Transport::wss_with_config(tls_config(c)?) } else { Transport::Ws };
+            let transport = if secure { Transport::wss_with_config(tls_config(c)?) } else { Transport::Ws };
             Target { address: full.clone(), port, transport, display: full }
         }
         other => return Err(bad(&format!("unsupported scheme {other:?}"))),

@@ -6,10 +6,11 @@
 //! replays, forges, moves and fakes messages, and the subscriber rejects
 //! each one. Exits 0 only if every step went as shown.
 
+use core::net::SocketAddr;
+use core::time::Duration;
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;

@@ -143,11 +143,14 @@ fn parse_key_text(text: &str, origin: &str) -> Result<KeyMaterial> {
         let file: KeyFile =
             serde_json::from_str(text).map_err(|e| anyhow!("{origin}: not a valid JSON key file: {e}"))?;
         let ring: Keyring = file.keyring().map_err(|e| anyhow!("{origin}: {e}"))?;
+        if ring.is_empty() {
+            bail!("{origin}: the key file holds no keys (add \"keys\", or \"x25519\" with \"peers\")");
+        }
         let seal_key = match (ring.primary(), &file.x25519, file.peers.as_slice()) {
             (Some(k), _, _) => Some(k.clone()),
-            (None, Some(pair), [peer]) => Some(
-                pair.pairwise(&peer.public, peer.key_id).map_err(|e| anyhow!("{origin}: pairwise key: {e}"))?.send,
-            ),
+            (None, Some(pair), [peer]) => {
+                Some(pair.pairwise(&peer.public, peer.key_id).map_err(|e| anyhow!("{origin}: pairwise key: {e}"))?.send)
+            }
             _ => None,
         };
         return Ok(KeyMaterial { ring, seal_key });

@@ -1,9 +1,9 @@
 //! `mqseal pub` and `mqseal sub`.
 
+use core::time::Duration;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
@@ -113,9 +113,17 @@ pub struct SubArgs {
 /// One event, whatever the MQTT version.
 enum Ev {
     Verified(Verified),
-    Plain { topic: String, payload: Vec<u8> },
-    Rejected { topic: String, reason: Reject },
-    ConnAck { session_present: bool },
+    Plain {
+        topic: String,
+        payload: Vec<u8>,
+    },
+    Rejected {
+        topic: String,
+        reason: Reject,
+    },
+    ConnAck {
+        session_present: bool,
+    },
     /// A publish of ours is complete (QoS 0 written, 1 acked, 2 completed).
     PublishDone,
     Disconnected,
@@ -139,8 +147,8 @@ enum Client {
 }
 
 enum Loop {
-    V4(SealedEventLoop),
-    V5(v5::SealedEventLoop),
+    V4(Box<SealedEventLoop>),
+    V5(Box<v5::SealedEventLoop>),
 }
 
 fn qos4(q: u8) -> rumqttc::QoS {
@@ -255,12 +263,12 @@ fn build(c: &Common, target: &Target, role: &str, clean: bool, protection: Prote
         let mut o = connect::options_v5(c, target, role, clean);
         o.set_network_options(net);
         let (client, el) = v5::SealedClient::new(o, 64, protection);
-        (Client::V5(client), Loop::V5(el))
+        (Client::V5(client), Loop::V5(Box::new(el)))
     } else {
         let o = connect::options_v4(c, target, role, clean);
         let (client, mut el) = SealedClient::new(o, 64, protection);
         el.eventloop.set_network_options(net);
-        (Client::V4(client), Loop::V4(el))
+        (Client::V4(client), Loop::V4(Box::new(el)))
     }
 }
 
@@ -296,9 +304,9 @@ fn counter_path(arg: Option<PathBuf>, key_id: u32, sender_id: u32) -> Result<Pat
 pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
     let keys = args.common.keys.load()?;
     let key = keys.seal_key.ok_or_else(|| anyhow!("the key file has no key to seal with (set \"primary\")"))?;
-    let sender_id = args.sender_id.ok_or_else(|| {
-        anyhow!("missing --sender-id (or MQSEAL_SENDER_ID): every publisher needs its own sender id")
-    })?;
+    let sender_id = args
+        .sender_id
+        .ok_or_else(|| anyhow!("missing --sender-id (or MQSEAL_SENDER_ID): every publisher needs its own sender id"))?;
     let suite: Suite =
         args.suite.parse().map_err(|_| anyhow!("unknown suite {:?} (chacha20poly1305 or hmac-sha256)", args.suite))?;
     let target = connect::target(&args.common)?;
@@ -427,7 +435,8 @@ fn print_stats(s: &Stats) {
 pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
     let keys = args.common.keys.load()?;
     let target = connect::target(&args.common)?;
-    let mut opener: Opener = Opener::new(keys.ring).with_window(args.window).map_err(|_| anyhow!("--window must be 1..=256"))?;
+    let mut opener: Opener =
+        Opener::new(keys.ring).with_window(args.window).map_err(|_| anyhow!("--window must be 1..=256"))?;
     if let Some(age) = args.max_age {
         opener = opener.with_max_age(age).with_clock(mqseal::system_clock);
     }

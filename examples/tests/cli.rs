@@ -1,4 +1,6 @@
 //! The `mqseal` command line end to end, against a real Mosquitto.
+// Helpers outside #[test] fns fail loudly too; std paths are fine in tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
 
 #[path = "../../bindings/rumqttc/tests/common/mod.rs"]
 mod common;
@@ -13,7 +15,14 @@ use common::{free_port, tool, Mosquitto};
 /// counters under `state`.
 fn mqseal(state: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mqseal"));
-    for var in ["MQSEAL_KEY", "MQSEAL_KEY_FILE", "MQSEAL_SENDER_ID", "MQSEAL_COUNTER_FILE", "MQSEAL_USERNAME", "MQSEAL_PASSWORD"] {
+    for var in [
+        "MQSEAL_KEY",
+        "MQSEAL_KEY_FILE",
+        "MQSEAL_SENDER_ID",
+        "MQSEAL_COUNTER_FILE",
+        "MQSEAL_USERNAME",
+        "MQSEAL_PASSWORD",
+    ] {
         c.env_remove(var);
     }
     c.env("XDG_STATE_HOME", state).stdin(Stdio::null());
@@ -102,10 +111,28 @@ fn clear_errors_for_missing_key_bad_key_bad_url_and_unreachable_broker() {
         &run(mqseal(dir.path()).args(base).args(["-p", &port]).env("MQSEAL_KEY", "mqseal:key:v1:1:short")),
         "not an mqseal key",
     );
-    fails_with(&run(mqseal(dir.path()).args(base).args(["-L", "foo://127.0.0.1:1", "--key-file", &key])), "bad broker URL");
-    fails_with(&run(mqseal(dir.path()).args(base).args(["-L", "mqtt://127.0.0.1:x", "--key-file", &key])), "invalid port");
     fails_with(
-        &run(mqseal(dir.path()).args(["pub", "-p", &port, "-h", "127.0.0.1", "-t", "a", "-m", "x", "--key-file", &key])),
+        &run(mqseal(dir.path()).args(base).args(["-L", "foo://127.0.0.1:1", "--key-file", &key])),
+        "bad broker URL",
+    );
+    fails_with(
+        &run(mqseal(dir.path()).args(base).args(["-L", "mqtt://127.0.0.1:x", "--key-file", &key])),
+        "invalid port",
+    );
+    fails_with(
+        &run(mqseal(dir.path()).args([
+            "pub",
+            "-p",
+            &port,
+            "-h",
+            "127.0.0.1",
+            "-t",
+            "a",
+            "-m",
+            "x",
+            "--key-file",
+            &key,
+        ])),
         "missing --sender-id",
     );
     // Nothing listens on `port`: refused at once.
@@ -114,7 +141,19 @@ fn clear_errors_for_missing_key_bad_key_bad_url_and_unreachable_broker() {
         "cannot connect to broker at mqtt://127.0.0.1:",
     );
     fails_with(
-        &run(mqseal(dir.path()).args(["sub", "-h", "127.0.0.1", "-p", &port, "-t", "#", "--key-file", &key, "--connect-timeout", "2"])),
+        &run(mqseal(dir.path()).args([
+            "sub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-t",
+            "#",
+            "--key-file",
+            &key,
+            "--connect-timeout",
+            "2",
+        ])),
         "cannot connect to broker",
     );
 }
@@ -151,8 +190,19 @@ fn pub_then_sub_verifies_and_a_raw_republish_is_rejected() {
     assert!(counter.exists(), "the counter is persisted");
 
     // What a plain mosquitto_sub sees: the envelope, not the text.
-    let raw = run(Command::new(tool("mosquitto_sub"))
-        .args(["-h", "127.0.0.1", "-p", &port, "-t", "cli/t", "-C", "1", "-N", "-W", "10"]))
+    let raw = run(Command::new(tool("mosquitto_sub")).args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-t",
+        "cli/t",
+        "-C",
+        "1",
+        "-N",
+        "-W",
+        "10",
+    ]))
     .stdout;
     assert!(!raw.is_empty());
     assert!(!raw.windows(5).any(|w| w == b"hello"), "plaintext on the broker");

@@ -6,7 +6,7 @@
 //! [`Sealer`] and [`Opener`]. This module only decides which payloads go
 //! through them and counts the outcomes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use mqseal::{CounterStore, Keyring, OpenedVec, Opener, Sealer};

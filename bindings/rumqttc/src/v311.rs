@@ -2,7 +2,7 @@
 //! [`rumqttc::EventLoop`] and of the blocking [`rumqttc::Client`] /
 //! [`rumqttc::Connection`]. Re-exported at the crate root.
 
-use std::time::Duration;
+use core::time::Duration;
 
 use bytes::Bytes;
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, Incoming, MqttOptions, Publish, QoS, SubscribeFilter};

@@ -12,9 +12,9 @@
 //! messages published with an alias and an empty topic are sealed for the
 //! topic this client last published with that alias.
 
+use core::time::Duration;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish, PublishProperties};

@@ -1,5 +1,7 @@
 //! mqseal-rumqttc against a real Mosquitto (Debian): transports, QoS,
 //! retained messages, a broker restart, eavesdropping and injected attacks.
+// Helpers outside #[test] fns fail loudly too; std paths are fine in tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
 
 mod common;
 
@@ -223,8 +225,11 @@ async fn mqtt5_qos_levels_and_outgoing_topic_alias() {
     use rumqttc::v5::mqttbytes::QoS as Q5;
     let m = Mosquitto::start();
     let k = key(5);
-    let (sub, el) =
-        v5::SealedClient::new(rumqttc::v5::MqttOptions::new("v5-sub", "127.0.0.1", m.tcp), 16, Protection::receive_only(opener(k.clone())));
+    let (sub, el) = v5::SealedClient::new(
+        rumqttc::v5::MqttOptions::new("v5-sub", "127.0.0.1", m.tcp),
+        16,
+        Protection::receive_only(opener(k.clone())),
+    );
     let mut rx = drive5(el);
     sub.subscribe("v5/#", Q5::ExactlyOnce).await.unwrap();
     loop {
@@ -417,7 +422,10 @@ async fn eavesdropper_sees_ciphertext_and_injected_messages_are_rejected_and_cou
             vec!["-t".into(), "inj/t".into(), "-f".into(), file("k99", &other_key.seal_to_vec("inj/t", b"x").unwrap())],
             "unknownKey",
         ),
-        (vec!["-t".into(), "inj/t".into(), "-f".into(), file("bad", &[0x11, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80])], "badVarint"),
+        (
+            vec!["-t".into(), "inj/t".into(), "-f".into(), file("bad", &[0x11, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80])],
+            "badVarint",
+        ),
     ];
     for (args, expected) in &injections {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -501,11 +509,8 @@ async fn plain_topics_are_an_explicit_allowlist() {
 fn blocking_clients_mqtt311_and_mqtt5() {
     let m = Mosquitto::start();
     let k = key(13);
-    let (c, mut conn) = mqseal_rumqttc::Client::new(
-        opts("sync-311", m.tcp),
-        16,
-        Protection::new(sealer(&k, 5), opener(k.clone())),
-    );
+    let (c, mut conn) =
+        mqseal_rumqttc::Client::new(opts("sync-311", m.tcp), 16, Protection::new(sealer(&k, 5), opener(k.clone())));
     c.subscribe("sync/#", QoS::AtLeastOnce).unwrap();
     let mut published = false;
     let mut verified = None;

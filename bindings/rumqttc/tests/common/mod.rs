@@ -2,6 +2,8 @@
 //! ports, with its own config, persistence and TLS certificates in a temp
 //! dir; stopped on drop. Shared by the mqseal-rumqttc and CLI tests.
 #![allow(dead_code)]
+// Test-only helpers: failing loudly is what a harness should do.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
 
 use std::fs;
 use std::net::{TcpListener, TcpStream};
