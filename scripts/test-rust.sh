@@ -6,6 +6,9 @@ source scripts/lib.sh
 need_target thumbv7em-none-eabihf wasm32-unknown-unknown
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The mqseal-rumqttc and CLI integration tests start Debian's Mosquitto and
+# inject messages with mosquitto_pub / mosquitto_sub.
+need_apt mosquitto mosquitto-clients
 cargo test --workspace --locked
 RUSTDOCFLAGS="-D warnings" cargo doc -p mqseal --no-deps --locked
 cargo build -p mqseal --no-default-features --locked --target thumbv7em-none-eabihf
