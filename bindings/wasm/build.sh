@@ -6,7 +6,7 @@
 #
 # Needs: the wasm32-unknown-unknown target and wasm-bindgen-cli at the
 # version of wasm-bindgen in Cargo.lock (scripts/test-parts/20-wasm.sh
-# installs both). wasm-opt is used when it is on PATH (optional).
+# installs both). wasm-opt (binaryen) is used when found (optional).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -29,13 +29,19 @@ wasm-bindgen --target web --out-dir "$out" --out-name mqseal_wasm --no-typescrip
   --remove-name-section --remove-producers-section \
   "target/wasm32-unknown-unknown/wasm-release/mqseal_wasm.wasm"
 
-if command -v wasm-opt >/dev/null 2>&1; then
-  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+# wasm-opt from the npm package binaryen (a devDependency of the npm
+# package, so `npm ci` brings it), else from PATH; optional. The features
+# are the ones rustc enables for wasm32-unknown-unknown, nothing newer.
+wasm_opt="$here/npm/node_modules/.bin/wasm-opt"
+[ -x "$wasm_opt" ] || wasm_opt="$(command -v wasm-opt || true)"
+if [ -n "$wasm_opt" ]; then
+  "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
     -o "$out/mqseal_wasm_bg.opt.wasm" "$out/mqseal_wasm_bg.wasm"
   mv "$out/mqseal_wasm_bg.opt.wasm" "$out/mqseal_wasm_bg.wasm"
-  echo "wasm-opt: applied"
+  echo "wasm-opt -Oz: applied ($wasm_opt)"
 else
-  echo "wasm-opt: not on PATH, skipped (optional)"
+  echo "wasm-opt: not found (npm ci in bindings/wasm/npm brings it), skipped"
 fi
 
 raw=$(wc -c <"$out/mqseal_wasm_bg.wasm")
