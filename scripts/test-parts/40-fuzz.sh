@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Smoke-runs every cargo-fuzz target in fuzz/ for a short time (default 20 s
+# each, two at a time on the two cores) from seeds made from the shared test
+# vectors. Fails on any crash, leak, timeout or out-of-memory report.
+#
+#   FUZZ_SECONDS=600 scripts/test-parts/40-fuzz.sh    # a longer run
+#
+# Needs the nightly toolchain (installed with the machine) and cargo-fuzz
+# (installed here when missing).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/lib.sh
+
+SECONDS_PER_TARGET="${FUZZ_SECONDS:-20}"
+
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  echo "40-fuzz: the nightly toolchain is missing (rustup toolchain install nightly)" >&2
+  exit 1
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  step "installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi
+
+step "fuzz: seeds from core/tests/vectors/v1.json"
+python3 fuzz/make-corpus.py
+
+step "fuzz: build (nightly, ASan, debug assertions)"
+(cd fuzz && cargo +nightly fuzz build)
+
+mapfile -t targets < <(cd fuzz && cargo +nightly fuzz list)
+[ "${#targets[@]}" -gt 0 ] || { echo "40-fuzz: no targets" >&2; exit 1; }
+
+logdir="$(mktemp -d)"
+trap 'rm -rf "$logdir"' EXIT
+
+# run TARGET: fuzz for SECONDS_PER_TARGET on a copy-free corpus dir; the
+# libFuzzer summary goes to $logdir/TARGET.log.
+run() {
+  (cd fuzz && cargo +nightly fuzz run "$1" "corpus/$1" -- \
+     -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1) \
+     >"$logdir/$1.log" 2>&1
+}
+
+step "fuzz: ${#targets[@]} targets, ${SECONDS_PER_TARGET}s each, two at a time"
+failed=0
+for ((i = 0; i < ${#targets[@]}; i += 2)); do
+  pids=()
+  batch=("${targets[@]:i:2}")
+  for t in "${batch[@]}"; do run "$t" & pids+=("$!"); done
+  for j in "${!batch[@]}"; do
+    t="${batch[$j]}"
+    if wait "${pids[$j]}"; then
+      execs="$(grep -m1 'stat::number_of_executed_units' "$logdir/$t.log" | awk '{print $2}')"
+      echo "fuzz $t: ok, ${execs:-?} executions in ${SECONDS_PER_TARGET}s"
+    else
+      echo "fuzz $t: FAILED (artifacts in fuzz/artifacts/$t/)" >&2
+      tail -n 60 "$logdir/$t.log" >&2
+      failed=1
+    fi
+  done
+done
+exit "$failed"
