@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use mqseal::{FileCounterStore, Opener, Sealer, Suite};
+use mqseal::{FileCounterStore, Opener, Sealer, SenderSnapshot, Suite};
 use mqseal_rumqttc::{v5, Protection, Reject, SealedClient, SealedEvent, SealedEventLoop, Stats};
 use rumqttc::{Event, Incoming, NetworkOptions, Outgoing};
 use tokio::io::AsyncBufReadExt;
@@ -102,6 +102,10 @@ pub struct SubArgs {
     /// Reject messages older than this many seconds (requires timestamps).
     #[arg(long, value_name = "SECONDS")]
     max_age: Option<u64>,
+    /// File that keeps the replay windows across runs, so a message this
+    /// subscriber already accepted is rejected after a restart too.
+    #[arg(long, env = "MQSEAL_REPLAY_STATE", value_name = "FILE")]
+    replay_state: Option<PathBuf>,
     /// Print counters of accepted and rejected messages on exit (stderr).
     #[arg(long)]
     stats: bool,
@@ -198,6 +202,13 @@ impl Client {
 }
 
 impl Loop {
+    fn opener(&self) -> &Opener {
+        match self {
+            Loop::V4(l) => l.opener(),
+            Loop::V5(l) => l.opener(),
+        }
+    }
+
     async fn poll(&mut self) -> Result<Ev, String> {
         match self {
             Loop::V4(l) => Ok(match l.poll().await.map_err(|e| e.to_string())? {
@@ -424,6 +435,36 @@ fn print_message(out: &mut impl Write, args: &SubArgs, topic: &str, meta: Option
     let _ = out.write_all(&line).and_then(|()| out.flush());
 }
 
+fn load_replay_state(opener: &mut Opener, path: &std::path::Path) -> Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => bail!("cannot read replay state {}: {e}", path.display()),
+    };
+    let snaps: Vec<SenderSnapshot> =
+        serde_json::from_str(&text).map_err(|e| anyhow!("replay state {} is corrupt: {e}", path.display()))?;
+    for snap in &snaps {
+        opener.restore(snap).map_err(|e| anyhow!("replay state {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes the replay windows atomically (temporary file, fsync, rename).
+fn save_replay_state(opener: &Opener, path: &std::path::Path) -> Result<()> {
+    let snaps: Vec<SenderSnapshot> = opener.snapshot().collect();
+    let text = serde_json::to_string(&snaps)?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| anyhow!("cannot save replay state {}: {e}", path.display()))
+}
+
 fn print_stats(s: &Stats) {
     eprintln!(
         "mqseal: stats: accepted={} plain={} duplicate={} replayed={} forged={} unknown_key={} unsealed={} malformed={} policy={} other={}",
@@ -439,6 +480,9 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
         Opener::new(keys.ring).with_window(args.window).map_err(|_| anyhow!("--window must be 1..=256"))?;
     if let Some(age) = args.max_age {
         opener = opener.with_max_age(age).with_clock(mqseal::system_clock);
+    }
+    if let Some(path) = &args.replay_state {
+        load_replay_state(&mut opener, path)?;
     }
     let mut protection = Protection::receive_only(opener);
     for f in &args.plain_topics {
@@ -471,6 +515,11 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
         };
         match ev {
             Ok(Ev::Verified(m)) => {
+                if let Some(path) = &args.replay_state {
+                    // Persist before printing: a crash in between loses a
+                    // message rather than accepting it twice.
+                    save_replay_state(el.opener(), path)?;
+                }
                 print_message(&mut stdout, &args, &m.topic, Some(&m), &m.payload);
                 received += 1;
             }

@@ -293,3 +293,45 @@ fn demo_runs_and_exits_zero() {
     assert!(text.contains("Demo complete"), "{text}");
     assert!(!text.contains("FAILED"), "{text}");
 }
+
+#[test]
+fn replay_state_survives_subscriber_restarts() {
+    let m = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = group_key(dir.path(), "k", 2);
+    let state = dir.path().join("replay.json");
+    let counter = dir.path().join("ctr");
+    let port = m.tcp.to_string();
+    let conn = ["-h", "127.0.0.1", "-p", &port, "--key-file", &key];
+    let publish = |text: &str| {
+        ok(&run(mqseal(dir.path())
+            .args(["pub", "-t", "rs/t", "-q", "1", "-r", "-m", text, "--sender-id", "3", "--counter-file"])
+            .arg(&counter)
+            .args(conn)));
+    };
+    publish("one");
+    let sub = |extra: &[&str]| {
+        let mut c = mqseal(dir.path());
+        c.args(["sub", "-t", "rs/t", "-q", "1", "-C", "1", "-W", "20"]).args(conn).args(extra);
+        c
+    };
+    // First run accepts the retained message and records it.
+    let out = ok(&run(&mut sub(&["--replay-state", state.to_str().unwrap()])));
+    assert_eq!(out, "one\n");
+    assert!(state.exists());
+    // Without the state, a new subscriber cannot tell it was seen before.
+    assert_eq!(ok(&run(&mut sub(&[]))), "one\n");
+    // With it, the retained copy is a duplicate; the next message is fine.
+    let mut restarted = sub(&["--replay-state", state.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err_lines = BufReader::new(restarted.stderr.take().unwrap()).lines();
+    let first = err_lines.next().unwrap().unwrap();
+    assert!(first.contains("rejected message on rs/t") && first.contains("(duplicate)"), "{first}");
+    publish("two");
+    let out = restarted.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "two\n");
+}

@@ -1,0 +1,20 @@
+//! Footprint probe: sealing with either suite (chosen at run time) and opening.
+#![no_std]
+#![no_main]
+
+#[path = "../footprint_common.rs"]
+mod common;
+
+#[allow(unused_imports)]
+use core::hint::black_box;
+#[allow(unused_imports)]
+use mqseal::Suite;
+
+#[cortex_m_rt::entry]
+fn main() -> ! {
+    let mut buf = [0u8; 64];
+    let suite = if black_box(true) { Suite::ChaCha20Poly1305 } else { Suite::HmacSha256 };
+    let n = common::seal(&common::key(), suite, &mut buf);
+    let m = common::open(common::key(), &mut buf[..n]);
+    common::done(m)
+}

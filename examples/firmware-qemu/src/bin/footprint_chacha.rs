@@ -1,0 +1,19 @@
+//! Footprint probe: sealing with ChaCha20-Poly1305 and opening (the opener accepts the suite the envelope names).
+#![no_std]
+#![no_main]
+
+#[path = "../footprint_common.rs"]
+mod common;
+
+#[allow(unused_imports)]
+use core::hint::black_box;
+#[allow(unused_imports)]
+use mqseal::Suite;
+
+#[cortex_m_rt::entry]
+fn main() -> ! {
+    let mut buf = [0u8; 64];
+    let n = common::seal(&common::key(), Suite::ChaCha20Poly1305, &mut buf);
+    let m = common::open(common::key(), &mut buf[..n]);
+    common::done(m)
+}
