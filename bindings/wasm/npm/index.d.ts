@@ -17,7 +17,7 @@ export type ErrorCode =
   | 'auth'
   | 'unknownKey' | 'duplicate' | 'replay' | 'expired' | 'fromFuture' | 'timestampRequired'
   | 'clockRequired' | 'suiteNotAllowed' | 'tooManySenders' | 'topicNotRewritable'
-  | 'topicTooLong' | 'bufferTooSmall' | 'counterExhausted' | 'counterStore' | 'keyringFull'
+  | 'topicTooLong' | 'bufferTooSmall' | 'payloadTooLarge' | 'counterExhausted' | 'counterStore' | 'keyringFull'
   | 'duplicateKeyId' | 'keyNotFound' | 'noPrimaryKey' | 'keyIsPrimary' | 'invalidKey'
   | 'weakSharedSecret' | 'selfPairing' | 'invalidConfig' | 'encode' | 'decode' | 'rng';
 

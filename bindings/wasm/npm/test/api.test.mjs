@@ -189,3 +189,14 @@ test('file counter store: restarts never reuse a counter, same format as the Rus
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the TypeScript ErrorCode union lists exactly the core error codes', () => {
+  const root = new URL('../../../../', import.meta.url);
+  const rust = readFileSync(new URL('core/src/error.rs', root), 'utf8');
+  const fromCore = new Set([...rust.matchAll(/=> "([a-zA-Z]+)",/g)].map((m) => m[1]));
+  const dts = readFileSync(new URL('../index.d.ts', import.meta.url), 'utf8');
+  const union = /export type ErrorCode =([^;]+);/.exec(dts)[1];
+  const fromDts = new Set([...union.matchAll(/'([a-zA-Z]+)'/g)].map((m) => m[1]));
+  assert.ok(fromCore.size >= 30, `parsed ${fromCore.size} codes from error.rs`);
+  assert.deepEqual([...fromDts].sort(), [...fromCore].sort());
+});
