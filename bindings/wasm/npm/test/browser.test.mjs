@@ -173,3 +173,67 @@ test('dashboard in chromium: live decrypted telemetry, rejections by reason, sea
   await spy.endAsync();
   await context.close();
 });
+
+test('IndexedDbCounterStore in chromium: atomic disjoint reservations, tab lock, corrupt record, clock floor', { timeout: 60_000 }, async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(server.url);
+  const r = await page.evaluate(async () => {
+    const { IndexedDbCounterStore } = await import('/bindings/wasm/npm/index.js');
+    const outcome = async (p) => {
+      try {
+        return { ok: await p };
+      } catch (e) {
+        return { code: e.code, reason: e.reason };
+      }
+    };
+    // Two stores on one name, no lock: concurrent reservations never overlap.
+    const a = new IndexedDbCounterStore('shared', { lock: false, clockFloor: false });
+    const b = new IndexedDbCounterStore('shared', { lock: false, clockFloor: false });
+    const ranges = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).reserve(5)));
+    // The Web Lock: a second holder is refused until the first closes.
+    const first = new IndexedDbCounterStore('locked', { clockFloor: false });
+    const firstRange = await first.reserve(10);
+    const second = new IndexedDbCounterStore('locked', { clockFloor: false });
+    const refused = await outcome(second.reserve(10));
+    first.close();
+    let later = null;
+    for (let i = 0; i < 40 && !later?.ok; i++) {
+      later = await outcome(second.reserve(10));
+      if (!later.ok) await new Promise((res) => setTimeout(res, 50));
+    }
+    // A record that is not a counter.
+    const db = await new Promise((res, rej) => {
+      const q = indexedDB.open('mqseal', 1);
+      q.onsuccess = () => res(q.result);
+      q.onerror = () => rej(q.error);
+    });
+    await new Promise((res) => {
+      const tx = db.transaction('counters', 'readwrite');
+      tx.objectStore('counters').put('garbage', 'bad');
+      tx.oncomplete = res;
+    });
+    db.close();
+    const corrupt = await outcome(new IndexedDbCounterStore('bad', { lock: false }).reserve(1));
+    // The clock floor (default on).
+    const before = Date.now();
+    const floor = await new IndexedDbCounterStore('floor', { lock: false }).reserve(1);
+    return { ranges, firstRange, refused, later, corrupt, floor, before, after: Date.now() };
+  });
+
+  const sorted = [...r.ranges].sort((x, y) => x.start - y.start);
+  assert.equal(sorted[0].start, 0);
+  for (let i = 0; i < sorted.length; i++) {
+    assert.equal(sorted[i].end - sorted[i].start, 5);
+    if (i > 0) assert.equal(sorted[i].start, sorted[i - 1].end, 'ranges are disjoint and nothing is lost');
+  }
+  assert.deepEqual(r.firstRange, { start: 0, end: 10 });
+  assert.deepEqual(r.refused, { code: 'counterStore', reason: 'locked' });
+  assert.deepEqual(r.later.ok, { start: 10, end: 20 }, JSON.stringify(r.later));
+  assert.deepEqual(r.corrupt, { code: 'counterStore', reason: 'corrupt' });
+  assert.ok(r.floor.start >= r.before * 1024 && r.floor.start <= r.after * 1024, JSON.stringify(r));
+  assert.deepEqual(pageErrors, []);
+  await context.close();
+});
