@@ -211,6 +211,14 @@ export class Sealer {
     if (!this.#refill) {
       this.#refill = (async () => {
         const { start, end } = await reserveFrom(this.#store, this.#block);
+        if (start < this.#raw.reservedUntil) {
+          // The store forgot ranges it handed out (storage cleared while
+          // the page was open?): using them again would reuse counters.
+          throw mqsealError(
+            'counterStore',
+            `counter store went backwards (range starts at ${start}, below ${this.#raw.reservedUntil}); refusing to reuse counters`,
+          );
+        }
         this.#raw.grant(start, end);
       })().finally(() => {
         this.#refill = null;

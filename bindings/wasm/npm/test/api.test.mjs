@@ -147,6 +147,14 @@ test('sealer: counters come only from reserved blocks; sealSync fails when none 
   store.next = 100; // another writer moved the store on: the sealer skips ahead
   await sealer.seal('t', 'x');
   assert.equal(sealer.nextCounter, 101n);
+  fail = true; // background refills fail again
+  for (let i = 0; i < 3; i++) sealer.sealSync('t', 'x');
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(sealer.remaining, 0);
+  fail = false;
+  store.next = 50; // a store that forgot what it handed out
+  await assert.rejects(sealer.seal('t', 'x'), { code: 'counterStore', message: /went backwards/ });
+  assert.equal(sealer.nextCounter, 104n, 'nothing sealed, no counter used');
   opener.free();
 });
 
