@@ -27,7 +27,7 @@ cargo build -p mqseal-wasm --locked --target wasm32-unknown-unknown --profile wa
 rm -rf "$out"
 wasm-bindgen --target web --out-dir "$out" --out-name mqseal_wasm --no-typescript \
   --remove-name-section --remove-producers-section \
-  "target/wasm32-unknown-unknown/wasm-release/mqseal_wasm.wasm"
+  "${CARGO_TARGET_DIR:-$root/target}/wasm32-unknown-unknown/wasm-release/mqseal_wasm.wasm"
 
 # wasm-opt from the npm package binaryen (a devDependency of the npm
 # package, so `npm ci` brings it), else from PATH; optional. The features

@@ -15,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
 root="$(pwd)"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
 
 step "wasm: tools"
 need_target wasm32-unknown-unknown
@@ -79,7 +80,7 @@ echo "mosquitto: mqtt://127.0.0.1:$mqtt_port ws://127.0.0.1:$ws_port"
 step "wasm: node tests (vectors, API, interop, chromium)"
 mkdir -p artifacts
 (cd bindings/wasm/npm &&
-  MQSEAL_TEST_MQTT_PORT="$mqtt_port" MQSEAL_TEST_WS_PORT="$ws_port" MQSEAL_CLI="$root/target/debug/mqseal" \
+  MQSEAL_TEST_MQTT_PORT="$mqtt_port" MQSEAL_TEST_WS_PORT="$ws_port" MQSEAL_CLI="$target_dir/debug/mqseal" \
     node --test --test-reporter=spec test/)
 echo "screenshot: artifacts/dashboard.png"
 

@@ -109,7 +109,7 @@ export async function startBroker() {
 
 /** Path of the `mqseal` CLI (MQSEAL_CLI, else target/debug/mqseal). */
 export function cliPath() {
-  const p = process.env.MQSEAL_CLI || join(repoRoot, 'target/debug/mqseal');
+  const p = process.env.MQSEAL_CLI || join(process.env.CARGO_TARGET_DIR || join(repoRoot, 'target'), 'debug/mqseal');
   if (!existsSync(p)) {
     throw new Error(`the mqseal CLI is not built at ${p}: run \`cargo build -p mqseal-cli\` (the part script does)`);
   }
