@@ -3,7 +3,8 @@
 # each, two at a time on the two cores) from seeds made from the shared test
 # vectors. Fails on any crash, leak, timeout or out-of-memory report.
 #
-#   FUZZ_SECONDS=600 scripts/test-parts/40-fuzz.sh    # a longer run
+#   FUZZ_SECONDS=600 FUZZ_LOG_DIR=fuzz/logs scripts/test-parts/40-fuzz.sh
+#                                                   # a longer run, logs kept
 #
 # Needs the nightly toolchain (installed with the machine) and cargo-fuzz
 # (installed here when missing).
@@ -31,8 +32,13 @@ step "fuzz: build (nightly, ASan, debug assertions)"
 mapfile -t targets < <(cd fuzz && cargo +nightly fuzz list)
 [ "${#targets[@]}" -gt 0 ] || { echo "40-fuzz: no targets" >&2; exit 1; }
 
-logdir="$(mktemp -d)"
-trap 'rm -rf "$logdir"' EXIT
+if [ -n "${FUZZ_LOG_DIR:-}" ]; then
+  logdir="$FUZZ_LOG_DIR"
+  mkdir -p "$logdir"
+else
+  logdir="$(mktemp -d)"
+  trap 'rm -rf "$logdir"' EXIT
+fi
 
 # run TARGET: fuzz for SECONDS_PER_TARGET on a copy-free corpus dir; the
 # libFuzzer summary goes to $logdir/TARGET.log.
@@ -52,7 +58,8 @@ for ((i = 0; i < ${#targets[@]}; i += 2)); do
     t="${batch[$j]}"
     if wait "${pids[$j]}"; then
       execs="$(grep -m1 'stat::number_of_executed_units' "$logdir/$t.log" | awk '{print $2}')"
-      echo "fuzz $t: ok, ${execs:-?} executions in ${SECONDS_PER_TARGET}s"
+      done_line="$(grep -E '^#[0-9]+ +DONE' "$logdir/$t.log" | tail -n1 | sed -E 's/^#[0-9]+ +DONE +//')"
+      echo "fuzz $t: ok, ${execs:-?} executions in ${SECONDS_PER_TARGET}s, no crash (${done_line})"
     else
       echo "fuzz $t: FAILED (artifacts in fuzz/artifacts/$t/)" >&2
       tail -n 60 "$logdir/$t.log" >&2
