@@ -41,7 +41,7 @@ fn main() {
     assert_eq!(v["version"], 1);
 
     let mut s = String::new();
-    s.push_str("pub static POSITIVE: &[Positive] = &[\n");
+    s.push_str("static POSITIVE: &[Positive] = &[\n");
     for p in v["positive"].as_array().expect("positive") {
         let suite = match p["suite"].as_str().unwrap() {
             "chacha20poly1305" => "Suite::ChaCha20Poly1305",
@@ -64,7 +64,7 @@ fn main() {
         )
         .unwrap();
     }
-    s.push_str("];\n\npub static NEGATIVE: &[Negative] = &[\n");
+    s.push_str("];\n\nstatic NEGATIVE: &[Negative] = &[\n");
     for n in v["negative"].as_array().expect("negative") {
         let pre: Vec<String> =
             n["preopen"].as_array().unwrap().iter().map(|e| bytes(&hex(e.as_str().unwrap()))).collect();

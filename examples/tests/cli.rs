@@ -263,6 +263,12 @@ fn websocket_tls_mqtt5_and_pairwise_keys_from_the_cli() {
         .args(["sub", "-L", &format!("ws://127.0.0.1:{}/mqtt", m.ws), "-t", "pw/#", "-C", "1", "-W", "20", "-v"])
         .args(as_server)));
     assert_eq!(out, "pw/up over tls\n");
+    // ... over WebSocket + TLS with MQTT 5 ...
+    let out = ok(&run(mqseal(d)
+        .args(["sub", "-V", "5", "-L", &format!("wss://127.0.0.1:{}/mqtt", m.wss), "--cafile", &ca])
+        .args(["-t", "pw/#", "-C", "1", "-W", "20"])
+        .args(as_server)));
+    assert_eq!(out, "over tls\n");
     // ... and over TCP with MQTT 5.
     let out = ok(&run(mqseal(d)
         .args(["sub", "-V", "5", "-h", "127.0.0.1", "-p", &m.tcp.to_string(), "-t", "pw/up", "-C", "1", "-W", "20"])

@@ -38,6 +38,8 @@ pub struct Mosquitto {
     pub tcp: u16,
     pub ws: u16,
     pub tls: u16,
+    /// WebSocket over TLS (same certificate).
+    pub wss: u16,
     /// PEM of the CA that signed the broker's certificate (SAN 127.0.0.1, localhost).
     pub ca_file: PathBuf,
 }
@@ -82,12 +84,13 @@ impl Mosquitto {
         let dir = tempfile::tempdir().unwrap();
         let (ca_file, cert, key) = write_certs(dir.path());
         let conf = dir.path().join("mosquitto.conf");
-        let mut m = Mosquitto { child: None, conf, tcp: 0, ws: 0, tls: 0, ca_file, dir };
+        let mut m = Mosquitto { child: None, conf, tcp: 0, ws: 0, tls: 0, wss: 0, ca_file, dir };
         for attempt in 0..5 {
             // Another test may grab a port between our probe and mosquitto's bind: retry.
             m.tcp = free_port();
             m.ws = free_port();
             m.tls = free_port();
+            m.wss = free_port();
             let d = m.dir.path().display().to_string();
             let text = format!(
                 "# written by the mqseal test harness\n\
@@ -102,10 +105,13 @@ impl Mosquitto {
                  listener {tcp} 127.0.0.1\nprotocol mqtt\n\
                  listener {ws} 127.0.0.1\nprotocol websockets\n\
                  listener {tls} 127.0.0.1\nprotocol mqtt\n\
+                 cafile {ca}\ncertfile {cert}\nkeyfile {key}\n\
+                 listener {wss} 127.0.0.1\nprotocol websockets\n\
                  cafile {ca}\ncertfile {cert}\nkeyfile {key}\n",
                 tcp = m.tcp,
                 ws = m.ws,
                 tls = m.tls,
+                wss = m.wss,
                 ca = m.ca_file.display(),
                 cert = cert.display(),
                 key = key.display(),
@@ -128,7 +134,7 @@ impl Mosquitto {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        if wait_listening(&[self.tcp, self.ws, self.tls], &mut child, Duration::from_secs(10)) {
+        if wait_listening(&[self.tcp, self.ws, self.tls, self.wss], &mut child, Duration::from_secs(10)) {
             self.child = Some(child);
             true
         } else {
