@@ -135,27 +135,17 @@ fn clear_errors_for_missing_key_bad_key_bad_url_and_unreachable_broker() {
         ])),
         "missing --sender-id",
     );
-    // Nothing listens on `port`: refused at once.
+    // Nothing listens on port 1: refused at once.
     fails_with(
-        &run(mqseal(dir.path()).args(base).args(["-p", &port, "--key-file", &key, "--connect-timeout", "2"])),
-        "cannot connect to broker at mqtt://127.0.0.1:",
+        &run(mqseal(dir.path()).args(base).args(["-p", "1", "--key-file", &key, "--connect-timeout", "2"])),
+        "cannot connect to broker at mqtt://127.0.0.1:1: I/O",
     );
-    fails_with(
-        &run(mqseal(dir.path()).args([
-            "sub",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-t",
-            "#",
-            "--key-file",
-            &key,
-            "--connect-timeout",
-            "2",
-        ])),
-        "cannot connect to broker",
-    );
+    // A listener that never answers the MQTT handshake: the connect timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port().to_string();
+    let sub = ["sub", "-h", "127.0.0.1", "-p", &silent_port, "-t", "#", "--connect-timeout", "1", "--key-file"];
+    fails_with(&run(mqseal(dir.path()).args(sub).arg(&key)), "cannot connect to broker at mqtt://127.0.0.1:");
+    drop(silent);
 }
 
 /// Reads lines from a child's stdout on a thread, so the test can wait for
