@@ -115,7 +115,7 @@ int main(int argc, char **argv) {
   fs.path = argv[5];
   snprintf(fs.tmp, sizeof fs.tmp, "%s.tmp", argv[5]);
   MqsealCounterStore store = {&fs, file_load, file_persist};
-  MqsealStatus rc = mqseal_sealer_init(&sealer, key, sender_id, MQSEAL_SUITE_CHACHA20_POLY1305, &store, 4);
+  MqsealStatus rc = mqseal_sealer_init(&sealer, key, sender_id, MQSEAL_SUITE_CHACHA20_POLY1305, &store, 8);
   if (rc == MQSEAL_STATUS_OK) rc = mqseal_opener_init(&opener, key, NULL);
   if (rc != MQSEAL_STATUS_OK) {
     fprintf(stderr, "mqseal init: %s\n", mqseal_error_message(rc));
