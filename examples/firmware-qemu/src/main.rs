@@ -134,7 +134,8 @@ impl NorFlash for RamFlash {
         Ok(())
     }
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
-        let dst = self.0.get_mut(offset as usize..offset as usize + bytes.len()).ok_or(NorFlashErrorKind::OutOfBounds)?;
+        let dst =
+            self.0.get_mut(offset as usize..offset as usize + bytes.len()).ok_or(NorFlashErrorKind::OutOfBounds)?;
         for (d, s) in dst.iter_mut().zip(bytes) {
             *d &= *s;
         }
