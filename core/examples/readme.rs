@@ -4,6 +4,8 @@
 //! MQSEAL_KEY=$(cargo run -q -p mqseal-cli -- keygen group --id 1 --stdout) cargo run -p mqseal --example readme
 //! ```
 
+#![allow(clippy::std_instead_of_core)] // an application, not a no_std library
+
 use mqseal::{FileCounterStore, Key, Keyring, Opener, Sealer, Suite};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
