@@ -1,7 +1,7 @@
 //! The README's "core in five lines", kept compiling by `cargo test`.
 //!
 //! ```text
-//! MQSEAL_KEY=$(cargo run -q -p mqseal-cli -- keygen group --id 1 --stdout) cargo run -p mqseal --example readme
+//! MQSEAL_KEY=$(cargo run -q -p mqseal-cli -- keygen group --id 1) cargo run -p mqseal --example readme
 //! ```
 
 #![allow(clippy::std_instead_of_core)] // an application, not a no_std library
