@@ -39,6 +39,7 @@ typedef struct {
   const char *name; uint8_t suite; const char *sender_key; const char *open_key;
   uint32_t sender_id; uint64_t counter; int has_timestamp; uint64_t timestamp;
   const char *topic; bytes_t plaintext; bytes_t envelope;
+  int has_pairwise; const char *sender_secret; const char *receiver_secret; uint32_t pair_key_id;
 } positive_t;
 typedef struct {
   const char *name; const char *open_key; const char *topic; uint32_t window;
@@ -50,10 +51,13 @@ typedef struct {
     print("static const positive_t POSITIVE[] = {")
     for p in v["positive"]:
         suite = {"chacha20poly1305": 1, "hmac-sha256": 2}[p["suite"]]
-        print("  {%s, %d, %s, %s, %uu, %dULL, %s, %s, {%s}, {%s}}," % (
+        pw = p["pairwise"]
+        pair = "1, %s, %s, %du" % (c_str(pw["sender_secret"]), c_str(pw["receiver_secret"]), pw["key_id"]) \
+            if pw else "0, NULL, NULL, 0u"
+        print("  {%s, %d, %s, %s, %uu, %dULL, %s, %s, {%s}, {%s}, %s}," % (
             c_str(p["name"]), suite, c_str(p["sender_key"]), c_str(p["open_key"]),
             p["sender_id"], p["counter"], opt(p["timestamp"]), c_str(p["topic"]),
-            c_bytes(p["plaintext_hex"]), c_bytes(p["envelope_hex"])))
+            c_bytes(p["plaintext_hex"]), c_bytes(p["envelope_hex"]), pair))
     print("};\n")
     for i, n in enumerate(v["negative"]):
         if n["preopen"]:

@@ -50,7 +50,24 @@ static uint8_t buf[4096 + MQSEAL_MAX_OVERHEAD];
 static MqsealSealer sealer;
 static MqsealOpener opener;
 
+/* Pairwise vectors: the keys derived from the X25519 secrets are the ones
+ * the vector seals and opens with. */
+static void pairwise(const positive_t *p) {
+  char s_pub[MQSEAL_KEY_TEXT_MAX], r_pub[MQSEAL_KEY_TEXT_MAX], send[MQSEAL_KEY_TEXT_MAX], recv[MQSEAL_KEY_TEXT_MAX];
+  check(mqseal_x25519_public_text(p->sender_secret, s_pub, sizeof s_pub) == MQSEAL_STATUS_OK, "sender public",
+        p->name);
+  check(mqseal_x25519_public_text(p->receiver_secret, r_pub, sizeof r_pub) == MQSEAL_STATUS_OK, "receiver public",
+        p->name);
+  MqsealStatus rc = mqseal_pairwise_keys(p->sender_secret, r_pub, p->pair_key_id, send, sizeof send, recv, sizeof recv);
+  check(rc == MQSEAL_STATUS_OK && strcmp(send, p->sender_key) == 0, "sender's send key", p->name);
+  rc = mqseal_pairwise_keys(p->receiver_secret, s_pub, p->pair_key_id, send, sizeof send, recv, sizeof recv);
+  check(rc == MQSEAL_STATUS_OK && strcmp(recv, p->open_key) == 0, "receiver's recv key", p->name);
+  rc = mqseal_pairwise_keys(p->sender_secret, s_pub, p->pair_key_id, send, sizeof send, recv, sizeof recv);
+  check(rc == MQSEAL_STATUS_SELF_PAIRING, "self pairing refused", p->name);
+}
+
 static void positive(const positive_t *p) {
+  if (p->has_pairwise) pairwise(p);
   mem_store_t mem = {1, p->counter, 0};
   MqsealCounterStore store = {&mem, mem_load, mem_persist};
   MqsealStatus rc = mqseal_sealer_init(&sealer, p->sender_key, p->sender_id, p->suite, &store, 0);

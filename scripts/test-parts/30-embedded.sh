@@ -15,11 +15,14 @@ need_apt qemu-system-arm mosquitto libmosquitto-dev valgrind gcc make python3
 step "embedded: no_std builds for thumbv7em-none-eabihf and riscv32imc-unknown-none-elf"
 for t in thumbv7em-none-eabihf riscv32imc-unknown-none-elf; do
   cargo build --locked -p mqseal-embedded --target "$t"
-  cargo build --locked -p mqseal-embedded --target "$t" --no-default-features --features defmt
+  cargo build --locked -p mqseal-embedded --target "$t" --features defmt
+  cargo build --locked -p mqseal-embedded --target "$t" --no-default-features
   cargo build --locked --release -p mqseal-ffi --target "$t" --no-default-features
   test -s "target/$t/release/libmqseal.a"
 done
 cargo clippy --locked -p mqseal-embedded -p mqseal-ffi --target thumbv7em-none-eabihf --no-default-features -- -D warnings
+
+(cd examples/firmware-qemu && cargo fmt --check)
 
 step "embedded: C header is up to date with cbindgen"
 CBINDGEN_VERSION=0.29.4

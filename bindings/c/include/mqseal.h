@@ -46,6 +46,10 @@
 // value). Sealing then fails with `MQSEAL_STATUS_COUNTER_STORE`.
 #define MQSEAL_STORE_ERROR -1
 
+// Room for any key text this library writes, with its NUL (the texts are
+// at most 80 characters).
+#define MQSEAL_KEY_TEXT_MAX 96
+
 // Size of `MqsealSealer` in 8-byte words (192 bytes).
 #define MQSEAL_SEALER_WORDS 24
 
@@ -260,8 +264,53 @@ const char *mqseal_version(void);
 // always suffices for `mqseal_seal`.
 size_t mqseal_max_envelope_len(size_t payload_len);
 
+// Writes the text form of the group key `key_id` with the 32 bytes at
+// `key_bytes` ("mqseal:key:v1:<id>:<base64url>") into `out` (`cap` bytes,
+// `MQSEAL_KEY_TEXT_MAX` suffices), NUL-terminated. The bytes must come from
+// a cryptographically secure random generator (e.g. `esp_fill_random`,
+// `sys_csrand_get`). Wipe `key_bytes` and `out` when done.
+//
+// # Safety
+// `key_bytes` is NULL or 32 readable bytes; `out` is NULL or `cap`
+// writable bytes.
+MqsealStatus mqseal_key_text(uint32_t key_id, const uint8_t *key_bytes, char *out, size_t cap);
+
+// Writes the text form of the X25519 secret key with the 32 random bytes
+// at `secret_bytes` ("mqseal:x25519-secret:v1:...") into `out`.
+//
+// # Safety
+// As `mqseal_key_text`.
+MqsealStatus mqseal_x25519_secret_text(const uint8_t *secret_bytes, char *out, size_t cap);
+
+// Writes the public key ("mqseal:x25519-public:v1:...") of the X25519
+// secret key `secret_text` into `out`: give it to the peer.
+//
+// # Safety
+// `secret_text` is NULL or NUL-terminated; `out` NULL or `cap` writable
+// bytes.
+MqsealStatus mqseal_x25519_public_text(const char *secret_text, char *out, size_t cap);
+
+// Derives the two pairwise keys between this side's X25519 secret key and
+// the peer's public key, both with id `key_id` (the peer uses the same):
+// `send_out` receives the key to seal with (`mqseal_sealer_init`),
+// `recv_out` the key that opens the peer's messages (`mqseal_opener_init`
+// or `mqseal_opener_add_key`). Each buffer needs `MQSEAL_KEY_TEXT_MAX`
+// bytes. Fails with `MQSEAL_STATUS_WEAK_SHARED_SECRET` for a low-order
+// peer key and `MQSEAL_STATUS_SELF_PAIRING` for one's own public key.
+//
+// # Safety
+// The texts are NULL or NUL-terminated; the outputs NULL or writable for
+// their capacities, and not overlapping.
+MqsealStatus mqseal_pairwise_keys(const char *secret_text,
+                                  const char *peer_public_text,
+                                  uint32_t key_id,
+                                  char *send_out,
+                                  size_t send_cap,
+                                  char *recv_out,
+                                  size_t recv_cap);
+
 // Initializes `sealer` to seal for `sender_id` under the key in `key_text`
-// ("mqseal:key:v1:<id>:<base64url>") with `suite`
+// (`"mqseal:key:v1:<id>:<base64url>"`) with `suite`
 // (`MQSEAL_SUITE_CHACHA20_POLY1305` or `MQSEAL_SUITE_HMAC_SHA256`), its
 // counters kept by `store` (copied; its `ctx` must outlive the sealer).
 // `reservation_block` counters are reserved per `persist` call (0 means

@@ -44,7 +44,7 @@ use core::ffi::{c_char, c_void, CStr};
 use core::mem::{align_of, size_of};
 use core::ptr;
 
-use mqseal::{CounterStore, Eviction, Key, Keyring, Opener, Sealer, StoreError, Suite};
+use mqseal::{CounterStore, Eviction, Key, Keyring, Opener, PublicKey, Sealer, StaticKeyPair, StoreError, Suite};
 
 pub use status::MqsealStatus;
 
@@ -62,6 +62,10 @@ pub const MQSEAL_STORE_EMPTY: i32 = 0;
 /// `load` callback result: the stored state cannot be read (any negative
 /// value). Sealing then fails with `MQSEAL_STATUS_COUNTER_STORE`.
 pub const MQSEAL_STORE_ERROR: i32 = -1;
+
+/// Room for any key text this library writes, with its NUL (the texts are
+/// at most 80 characters).
+pub const MQSEAL_KEY_TEXT_MAX: usize = 96;
 
 /// Size of `MqsealSealer` in 8-byte words (192 bytes).
 pub const MQSEAL_SEALER_WORDS: usize = 24;
@@ -364,11 +368,161 @@ pub extern "C" fn mqseal_max_envelope_len(payload_len: usize) -> usize {
 }
 
 // ---------------------------------------------------------------------------
+// Key texts
+// ---------------------------------------------------------------------------
+
+/// Writes `text` and a NUL into `out` (`cap` bytes).
+///
+/// # Safety
+/// `out` is NULL or points to `cap` writable bytes.
+unsafe fn write_text(text: &str, out: *mut c_char, cap: usize) -> Result<(), Status> {
+    // SAFETY: NULL or `cap` writable bytes by the caller's contract.
+    let out = unsafe { bytes_mut(out.cast::<u8>(), cap) }?;
+    let b = text.as_bytes();
+    if out.len() <= b.len() {
+        out.fill(0);
+        return Err(Status::BufferTooSmall);
+    }
+    out[..b.len()].copy_from_slice(b);
+    out[b.len()] = 0;
+    Ok(())
+}
+
+/// A 32-byte array argument.
+///
+/// # Safety
+/// `p` is NULL or points to 32 readable bytes.
+unsafe fn array32(p: *const u8) -> Result<[u8; 32], Status> {
+    // SAFETY: NULL or 32 readable bytes by the caller's contract.
+    let b = unsafe { bytes(p, 32) }?;
+    let mut a = [0u8; 32];
+    a.copy_from_slice(b);
+    Ok(a)
+}
+
+/// Writes the text form of the group key `key_id` with the 32 bytes at
+/// `key_bytes` ("mqseal:key:v1:<id>:<base64url>") into `out` (`cap` bytes,
+/// `MQSEAL_KEY_TEXT_MAX` suffices), NUL-terminated. The bytes must come from
+/// a cryptographically secure random generator (e.g. `esp_fill_random`,
+/// `sys_csrand_get`). Wipe `key_bytes` and `out` when done.
+///
+/// # Safety
+/// `key_bytes` is NULL or 32 readable bytes; `out` is NULL or `cap`
+/// writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn mqseal_key_text(
+    key_id: u32,
+    key_bytes: *const u8,
+    out: *mut c_char,
+    cap: usize,
+) -> MqsealStatus {
+    // SAFETY: NULL or 32 readable bytes by the contract.
+    let bytes = match unsafe { array32(key_bytes) } {
+        Ok(b) => b,
+        Err(s) => return s,
+    };
+    let key = Key::from_bytes(key_id, bytes);
+    // SAFETY: NULL or `cap` writable bytes by the contract.
+    status(unsafe { write_text(key.to_text().as_str(), out, cap) })
+}
+
+/// Writes the text form of the X25519 secret key with the 32 random bytes
+/// at `secret_bytes` ("mqseal:x25519-secret:v1:...") into `out`.
+///
+/// # Safety
+/// As `mqseal_key_text`.
+#[no_mangle]
+pub unsafe extern "C" fn mqseal_x25519_secret_text(
+    secret_bytes: *const u8,
+    out: *mut c_char,
+    cap: usize,
+) -> MqsealStatus {
+    // SAFETY: NULL or 32 readable bytes by the contract.
+    let bytes = match unsafe { array32(secret_bytes) } {
+        Ok(b) => b,
+        Err(s) => return s,
+    };
+    let pair = StaticKeyPair::from_secret_bytes(bytes);
+    // SAFETY: NULL or `cap` writable bytes by the contract.
+    status(unsafe { write_text(pair.secret_text().as_str(), out, cap) })
+}
+
+/// Writes the public key ("mqseal:x25519-public:v1:...") of the X25519
+/// secret key `secret_text` into `out`: give it to the peer.
+///
+/// # Safety
+/// `secret_text` is NULL or NUL-terminated; `out` NULL or `cap` writable
+/// bytes.
+#[no_mangle]
+pub unsafe extern "C" fn mqseal_x25519_public_text(
+    secret_text: *const c_char,
+    out: *mut c_char,
+    cap: usize,
+) -> MqsealStatus {
+    // SAFETY: NULL or NUL-terminated by the contract.
+    let secret = match unsafe { text(secret_text) } {
+        Ok(t) => t,
+        Err(s) => return s,
+    };
+    let pair = match StaticKeyPair::from_secret_text(secret) {
+        Ok(p) => p,
+        Err(e) => return e.into(),
+    };
+    // SAFETY: NULL or `cap` writable bytes by the contract.
+    status(unsafe { write_text(pair.public().to_text().as_str(), out, cap) })
+}
+
+/// Derives the two pairwise keys between this side's X25519 secret key and
+/// the peer's public key, both with id `key_id` (the peer uses the same):
+/// `send_out` receives the key to seal with (`mqseal_sealer_init`),
+/// `recv_out` the key that opens the peer's messages (`mqseal_opener_init`
+/// or `mqseal_opener_add_key`). Each buffer needs `MQSEAL_KEY_TEXT_MAX`
+/// bytes. Fails with `MQSEAL_STATUS_WEAK_SHARED_SECRET` for a low-order
+/// peer key and `MQSEAL_STATUS_SELF_PAIRING` for one's own public key.
+///
+/// # Safety
+/// The texts are NULL or NUL-terminated; the outputs NULL or writable for
+/// their capacities, and not overlapping.
+#[no_mangle]
+pub unsafe extern "C" fn mqseal_pairwise_keys(
+    secret_text: *const c_char,
+    peer_public_text: *const c_char,
+    key_id: u32,
+    send_out: *mut c_char,
+    send_cap: usize,
+    recv_out: *mut c_char,
+    recv_cap: usize,
+) -> MqsealStatus {
+    // SAFETY: NULL or NUL-terminated by the contract.
+    let secret = match unsafe { text(secret_text) } {
+        Ok(t) => t,
+        Err(s) => return s,
+    };
+    // SAFETY: NULL or NUL-terminated by the contract.
+    let peer = match unsafe { text(peer_public_text) } {
+        Ok(t) => t,
+        Err(s) => return s,
+    };
+    let keys = StaticKeyPair::from_secret_text(secret)
+        .and_then(|pair| PublicKey::from_text(peer).and_then(|peer| pair.pairwise(&peer, key_id)));
+    let keys = match keys {
+        Ok(k) => k,
+        Err(e) => return e.into(),
+    };
+    // SAFETY: NULL or `send_cap` writable bytes by the contract.
+    if let Err(s) = unsafe { write_text(keys.send.to_text().as_str(), send_out, send_cap) } {
+        return s;
+    }
+    // SAFETY: NULL or `recv_cap` writable bytes by the contract.
+    status(unsafe { write_text(keys.recv.to_text().as_str(), recv_out, recv_cap) })
+}
+
+// ---------------------------------------------------------------------------
 // Sealer
 // ---------------------------------------------------------------------------
 
 /// Initializes `sealer` to seal for `sender_id` under the key in `key_text`
-/// ("mqseal:key:v1:<id>:<base64url>") with `suite`
+/// (`"mqseal:key:v1:<id>:<base64url>"`) with `suite`
 /// (`MQSEAL_SUITE_CHACHA20_POLY1305` or `MQSEAL_SUITE_HMAC_SHA256`), its
 /// counters kept by `store` (copied; its `ctx` must outlive the sealer).
 /// `reservation_block` counters are reserved per `persist` call (0 means

@@ -384,3 +384,80 @@ impl Zero for MqsealSealer {
         bytes.iter().all(|&b| b == 0)
     }
 }
+
+fn c_text(buf: &[u8]) -> String {
+    CStr::from_bytes_until_nul(buf).unwrap().to_str().unwrap().to_owned()
+}
+
+#[test]
+fn pairwise_vectors_and_key_texts() {
+    let v = vectors();
+    let mut n = 0;
+    for p in v["positive"].as_array().unwrap() {
+        let pw = &p["pairwise"];
+        if pw.is_null() {
+            continue;
+        }
+        let s_secret = CString::new(pw["sender_secret"].as_str().unwrap()).unwrap();
+        let r_secret = CString::new(pw["receiver_secret"].as_str().unwrap()).unwrap();
+        let key_id = pw["key_id"].as_u64().unwrap() as u32;
+        let mut s_pub = [0u8; mqseal::MQSEAL_KEY_TEXT_MAX];
+        let mut r_pub = [0u8; mqseal::MQSEAL_KEY_TEXT_MAX];
+        let (mut send, mut recv) = ([0u8; mqseal::MQSEAL_KEY_TEXT_MAX], [0u8; mqseal::MQSEAL_KEY_TEXT_MAX]);
+        unsafe {
+            assert_eq!(mqseal::mqseal_x25519_public_text(s_secret.as_ptr(), s_pub.as_mut_ptr().cast(), 96), S::Ok);
+            assert_eq!(mqseal::mqseal_x25519_public_text(r_secret.as_ptr(), r_pub.as_mut_ptr().cast(), 96), S::Ok);
+            // The sender's send key seals the vector...
+            let rc = mqseal::mqseal_pairwise_keys(
+                s_secret.as_ptr(),
+                r_pub.as_ptr().cast(),
+                key_id,
+                send.as_mut_ptr().cast(),
+                96,
+                recv.as_mut_ptr().cast(),
+                96,
+            );
+            assert_eq!(rc, S::Ok);
+            assert_eq!(c_text(&send), p["sender_key"].as_str().unwrap());
+            // ...and the receiver's recv key opens it.
+            let rc = mqseal::mqseal_pairwise_keys(
+                r_secret.as_ptr(),
+                s_pub.as_ptr().cast(),
+                key_id,
+                send.as_mut_ptr().cast(),
+                96,
+                recv.as_mut_ptr().cast(),
+                96,
+            );
+            assert_eq!(rc, S::Ok);
+            assert_eq!(c_text(&recv), p["open_key"].as_str().unwrap());
+            // Pairing with oneself is refused.
+            let rc = mqseal::mqseal_pairwise_keys(
+                s_secret.as_ptr(),
+                s_pub.as_ptr().cast(),
+                key_id,
+                send.as_mut_ptr().cast(),
+                96,
+                recv.as_mut_ptr().cast(),
+                96,
+            );
+            assert_eq!(rc, S::SelfPairing);
+        }
+        n += 1;
+    }
+    assert!(n >= 2);
+
+    // Group key and secret key texts from bytes, and short buffers.
+    let mut out = [0u8; mqseal::MQSEAL_KEY_TEXT_MAX];
+    unsafe {
+        assert_eq!(mqseal::mqseal_key_text(1, [0x1Fu8; 32].as_ptr(), out.as_mut_ptr().cast(), 96), S::Ok);
+        let t = c_text(&out);
+        assert!(t.starts_with("mqseal:key:v1:1:"), "{t}");
+        assert_eq!(mqseal::mqseal_key_text(1, [0u8; 32].as_ptr(), out.as_mut_ptr().cast(), t.len()), S::BufferTooSmall);
+        assert!(out.iter().all(|&b| b == 0), "a short buffer is wiped");
+        assert_eq!(mqseal::mqseal_key_text(1, ptr::null(), out.as_mut_ptr().cast(), 96), S::NullPointer);
+        assert_eq!(mqseal::mqseal_x25519_secret_text([3u8; 32].as_ptr(), out.as_mut_ptr().cast(), 96), S::Ok);
+        assert!(c_text(&out).starts_with("mqseal:x25519-secret:v1:"));
+        assert_eq!(mqseal::mqseal_x25519_public_text(c"nope".as_ptr(), out.as_mut_ptr().cast(), 96), S::InvalidKey);
+    }
+}
