@@ -144,6 +144,10 @@ impl<S: CounterStore> Counters<S> {
         &self.store
     }
 
+    pub(crate) fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
     pub(crate) fn into_store(self) -> S {
         self.store
     }

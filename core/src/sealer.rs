@@ -141,6 +141,14 @@ impl<S: CounterStore> Sealer<S> {
         self.counters.store()
     }
 
+    /// The counter store, mutably (for stores whose backing range is
+    /// managed from outside, such as the browser store of the npm package).
+    /// Lowering what the store will [`CounterStore::load`] has no effect on
+    /// this sealer: it only persists limits, it never reloads.
+    pub fn store_mut(&mut self) -> &mut S {
+        self.counters.store_mut()
+    }
+
     /// Gives back the counter store.
     pub fn into_store(self) -> S {
         self.counters.into_store()
