@@ -31,13 +31,26 @@ pub fn payload(len: usize) -> Vec<u8> {
 pub struct RawAead {
     cipher: ChaCha20Poly1305,
     counter: u64,
+    aad: Vec<u8>,
 }
 
+/// Length of the associated data mqseal authenticates for [`TOPIC`] with a
+/// typical header: `"mqseal/v1"` (9) + header (7) + topic length (1) +
+/// topic (24) = 41 bytes, three Poly1305 blocks once padded.
+pub const TYPICAL_AAD_LEN: usize = 41;
+
 impl RawAead {
-    /// A cipher under [`KEY_BYTES`].
+    /// A cipher under [`KEY_BYTES`], with no associated data.
     #[must_use]
     pub fn new() -> Self {
-        RawAead { cipher: ChaCha20Poly1305::new(&KEY_BYTES.into()), counter: 0 }
+        RawAead { cipher: ChaCha20Poly1305::new(&KEY_BYTES.into()), counter: 0, aad: Vec::new() }
+    }
+
+    /// A cipher under [`KEY_BYTES`] that authenticates `aad_len` bytes of
+    /// associated data with every message, as mqseal does.
+    #[must_use]
+    pub fn with_aad(aad_len: usize) -> Self {
+        RawAead { aad: vec![0xa5; aad_len], ..Self::new() }
     }
 
     fn next_nonce(&mut self) -> Nonce {
@@ -54,7 +67,7 @@ impl RawAead {
     /// Only for buffers beyond the AEAD's limit (256 GiB).
     pub fn encrypt(&mut self, buf: &mut [u8]) -> Result<(u64, Tag), chacha20poly1305::Error> {
         let n = self.next_nonce();
-        let tag = self.cipher.encrypt_inout_detached(&n, &[], buf.into())?;
+        let tag = self.cipher.encrypt_inout_detached(&n, &self.aad, buf.into())?;
         Ok((self.counter, tag))
     }
 
@@ -65,7 +78,7 @@ impl RawAead {
     pub fn decrypt(&self, counter: u64, buf: &mut [u8], tag: &Tag) -> Result<(), chacha20poly1305::Error> {
         let mut n = [0u8; 12];
         n[4..].copy_from_slice(&counter.to_be_bytes());
-        self.cipher.decrypt_inout_detached(&n.into(), &[], buf.into(), tag)
+        self.cipher.decrypt_inout_detached(&n.into(), &self.aad, buf.into(), tag)
     }
 }
 

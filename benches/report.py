@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Turns the results of scripts/bench.sh into the Markdown tables of
+BENCHMARKS.md, with the ratios against the raw primitives and the targets.
+
+Usage: python3 benches/report.py RESULTS_DIR > report.md
+
+RESULTS_DIR (written by scripts/bench.sh) holds:
+  criterion/            Criterion output of the default build
+  variants/<name>/      Criterion output of other builds (RUSTFLAGS)
+  e2e.json              the broker benchmark
+  wasm*.json            the Node benchmarks (one per package build)
+  openssl.txt           `openssl speed -evp chacha20-poly1305`
+  machine.txt           CPU, cores, toolchain versions
+"""
+import glob
+import json
+import os
+import re
+import sys
+
+SIZES = [16, 64, 256, 1024, 16384]
+
+
+def load_criterion(root):
+    """{full_id: seconds per iteration} from a Criterion output directory."""
+    out = {}
+    for bj in glob.glob(os.path.join(root, "**", "new", "benchmark.json"), recursive=True):
+        with open(bj) as f:
+            meta = json.load(f)
+        with open(os.path.join(os.path.dirname(bj), "estimates.json")) as f:
+            est = json.load(f)
+        # Criterion's headline figure: the slope when it has one, else the mean.
+        e = est.get("slope") or est["mean"]
+        out[meta["full_id"]] = e["point_estimate"] * 1e-9
+    return out
+
+
+def us(t):
+    return "–" if t is None else f"{t * 1e6:.2f}"
+
+
+def mbps(size, t):
+    return "–" if t is None else f"{size / t / 1e6:.0f}"
+
+
+def ratio(a, b):
+    return None if a is None or b is None else a / b
+
+
+def fmt(x, digits=2):
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    res = sys.argv[1]
+    c = load_criterion(os.path.join(res, "criterion"))
+    g = lambda gid, fn, size: c.get(f"{gid}/{fn}/{size}")  # noqa: E731
+    p = print
+
+    if os.path.exists(os.path.join(res, "machine.txt")):
+        p("### Machine\n")
+        p("```")
+        p(open(os.path.join(res, "machine.txt")).read().rstrip())
+        p("```\n")
+
+    # --- ChaCha20-Poly1305 ---
+    p("### ChaCha20-Poly1305: mqseal against the raw AEAD (default build)\n")
+    p("Times per message in µs (Criterion estimate). *raw* is `chacha20poly1305` encrypt then decrypt with no")
+    p("associated data; *raw+AAD* the same with 41 bytes of associated data (as long as mqseal's for the")
+    p("24-byte benchmark topic); *seal+open* is `Sealer::seal_into` then `Opener::open_in_place` (header,")
+    p("keyring, topic binding, replay window). Ratio = mqseal time / raw time.\n")
+    p("| payload | raw | raw+AAD | seal+open | ratio vs raw | throughput vs raw | seal_in_place+open | Vec API | pairwise key | seal alone / raw encrypt | open alone / raw decrypt |")
+    p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    G = "chacha20poly1305"
+    for s in SIZES:
+        raw, raw_aad, so = g(G, "raw_encrypt_decrypt", s), g(G, "raw_encrypt_decrypt_aad41", s), g(G, "seal_open", s)
+        r = ratio(so, raw)
+        p(
+            f"| {s} B | {us(raw)} | {us(raw_aad)} | {us(so)} | {fmt(r)} | {fmt(ratio(raw, so))} | "
+            f"{us(g(G, 'seal_in_place_open', s))} | {us(g(G, 'seal_open_vec', s))} | {us(g(G, 'seal_open_pairwise', s))} | "
+            f"{us(g(G, 'seal_into', s))} / {us(g(G, 'raw_encrypt', s))} | {us(g(G, 'open_in_place', s))} / {us(g(G, 'raw_decrypt', s))} |"
+        )
+    r64 = ratio(g(G, "seal_open", 64), g(G, "raw_encrypt_decrypt", 64))
+    f16 = ratio(g(G, "raw_encrypt_decrypt", 16384), g(G, "seal_open", 16384))
+    f16aad = ratio(g(G, "raw_encrypt_decrypt_aad41", 16384), g(G, "seal_open", 16384))
+    p()
+    if r64 is not None and f16 is not None:
+        p(f"Targets: 64 B seal+open within 1.25x raw: **{r64:.2f}x**, {verdict(r64 <= 1.25)}. "
+          f"16 KiB at least 0.9 of raw throughput: **{f16:.2f}**, {verdict(f16 >= 0.9)} "
+          f"({fmt(f16aad)} of raw with the same associated data).\n")
+
+    # --- HMAC ---
+    H = "hmac-sha256"
+    p("### HMAC-SHA256-128 (integrity only): mqseal against raw HMAC-SHA256\n")
+    p("*raw* is `hmac` HMAC-SHA256 sign then verify of the payload (two MACs, no topic or header).\n")
+    p("| payload | raw sign+verify | seal+open | ratio | seal alone / raw sign | Vec API | pairwise key |")
+    p("|---:|---:|---:|---:|---:|---:|---:|")
+    for s in SIZES:
+        raw, so = g(H, "raw_sign_verify", s), g(H, "seal_open", s)
+        p(f"| {s} B | {us(raw)} | {us(so)} | {fmt(ratio(so, raw))} | {us(g(H, 'seal_into', s))} / {us(g(H, 'raw_sign', s))} | "
+          f"{us(g(H, 'seal_open_vec', s))} | {us(g(H, 'seal_open_pairwise', s))} |")
+    p()
+
+    # --- typed, replay, keys ---
+    p("### Typed payloads, replay window, keys\n")
+    p("| benchmark | time |")
+    p("|---|---:|")
+    for k in sorted(c):
+        if k.startswith(("typed/", "replay_window/", "keys/")):
+            t = c[k]
+            p(f"| `{k}` | {us(t)} µs |" if t >= 1e-6 else f"| `{k}` | {t * 1e9:.1f} ns |")
+    p()
+
+    # --- build variants ---
+    vdirs = sorted(glob.glob(os.path.join(res, "variants", "*")))
+    if vdirs:
+        p("### Poly1305 backend and build flags\n")
+        p("The same benchmarks built three ways (µs per message; ratio = seal+open / raw; fraction = raw / seal+open).\n")
+        p("| build | raw 64 B | seal+open 64 B | ratio | raw 1 KiB | seal+open 1 KiB | raw 16 KiB | seal+open 16 KiB | fraction 16 KiB | raw+AAD 16 KiB |")
+        p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        builds = [("default (runtime AVX2 detection)", c)]
+        for d in vdirs:
+            builds.append((os.path.basename(d), load_criterion(d)))
+        for name, cc in builds:
+            gg = lambda fn, s: cc.get(f"{G}/{fn}/{s}")  # noqa: E731
+            p(f"| {name} | {us(gg('raw_encrypt_decrypt', 64))} | {us(gg('seal_open', 64))} | "
+              f"{fmt(ratio(gg('seal_open', 64), gg('raw_encrypt_decrypt', 64)))} | "
+              f"{us(gg('raw_encrypt_decrypt', 1024))} | {us(gg('seal_open', 1024))} | "
+              f"{us(gg('raw_encrypt_decrypt', 16384))} | {us(gg('seal_open', 16384))} | "
+              f"{fmt(ratio(gg('raw_encrypt_decrypt', 16384), gg('seal_open', 16384)))} | {us(gg('raw_encrypt_decrypt_aad41', 16384))} |")
+        p()
+
+    # --- openssl ---
+    op = os.path.join(res, "openssl.txt")
+    if os.path.exists(op):
+        txt = open(op).read()
+        m = re.search(r"^type\s+(.*)$", txt, re.M)
+        row = re.search(r"^(?:ChaCha20-Poly1305|chacha20-poly1305)\s+(.*)$", txt, re.M | re.I)
+        if m and row:
+            sizes = [int(x) for x in re.findall(r"(\d+) bytes", m.group(1))]
+            vals = [float(x.rstrip("k")) for x in row.group(1).split()]
+            p("### Physical reference: OpenSSL\n")
+            p("`openssl speed -evp chacha20-poly1305` on the same machine (one direction: encrypt only).\n")
+            p("| block | OpenSSL MB/s | OpenSSL µs per op | raw `chacha20poly1305` encrypt µs |")
+            p("|---:|---:|---:|---:|")
+            for s, v in zip(sizes, vals):
+                t = s / (v * 1000)
+                p(f"| {s} B | {v / 1000:.0f} | {t * 1e6:.3f} | {us(g(G, 'raw_encrypt', s))} |")
+            p()
+
+    # --- e2e ---
+    ej = os.path.join(res, "e2e.json")
+    if os.path.exists(ej):
+        e2e = json.load(open(ej))
+        p("### End to end through Mosquitto (loopback, one publisher, one subscriber, 64-byte payloads)\n")
+        p("| QoS | messages x rounds | plain rumqttc msg/s | sealed (mqseal-rumqttc) msg/s | sealed / plain |")
+        p("|---|---:|---:|---:|---:|")
+        for r in e2e:
+            p(f"| {r['qos']} | {r['messages']} x {r['rounds']} | {r['plain_msgs_per_s']:.0f} | {r['sealed_msgs_per_s']:.0f} | "
+              f"{r['sealed_msgs_per_s'] / r['plain_msgs_per_s']:.3f} |")
+        p()
+        p("Per-round rates (msg/s): " + "; ".join(
+            f"{r['qos']} plain {[round(x) for x in r['plain_all']]}, sealed {[round(x) for x in r['sealed_all']]}" for r in e2e))
+        p()
+
+    # --- wasm ---
+    wjs = sorted(glob.glob(os.path.join(res, "wasm*.json")))
+    if wjs:
+        p("### WebAssembly in Node against native\n")
+        p("Seal+open per second; native = `seal_to_vec` + `open_to_vec` (the allocating API, like the JS one) of")
+        p("the default native build on the same machine. Ratio = native rate / WASM rate (target: at most 3).\n")
+        builds = []
+        for wj in wjs:
+            w = json.load(open(wj))
+            label = os.path.basename(wj)[:-5]
+            builds.append((label, {(r["suite"], r["size"]): r["ops_per_s"] for r in w["results"]}, w.get("node")))
+        head = " | ".join(f"{b[0]} ops/s | ratio" for b in builds)
+        p(f"| suite | payload | native ops/s | {head} |")
+        p("|---|---:|---:|" + "---:|---:|" * len(builds))
+        for suite in ["chacha20poly1305", "hmac-sha256"]:
+            for s in SIZES:
+                nt = c.get(f"{suite}/seal_open_vec/{s}")
+                nr = 1 / nt if nt else None
+                cells = []
+                for _, rates, _ in builds:
+                    w = rates.get((suite, s))
+                    cells.append(f"{w:.0f} | {fmt(ratio(nr, w))}" if w else "– | –")
+                p(f"| {suite} | {s} B | {'–' if nr is None else f'{nr:.0f}'} | " + " | ".join(cells) + " |")
+        p()
+        p("Node: " + ", ".join(sorted({b[2] for b in builds if b[2]})))
+        p()
+
+
+if __name__ == "__main__":
+    main()

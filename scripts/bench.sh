@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The benchmarks behind BENCHMARKS.md, in one run on this machine:
+#   1. Criterion: mqseal against raw chacha20poly1305 / HMAC-SHA256 (default build)
+#   2. the same ChaCha20-Poly1305 rows built with --cfg poly1305_backend="soft"
+#      and with -C target-feature=+avx2 (own target dirs under target/variants/)
+#   3. end to end through a real Mosquitto (sealed vs plain, QoS 0 and 1)
+#   4. WebAssembly in Node (the npm package as built by bindings/wasm/build.sh,
+#      and the same crate built at opt-level 3 for comparison)
+#   5. openssl speed -evp chacha20-poly1305 as the physical reference
+# then prints the tables (benches/report.py) and writes them to
+# target/bench-results/report.md.
+#
+#   scripts/bench.sh            # full run, about 15 minutes on 2 cores
+#   BENCH_QUICK=1 scripts/bench.sh   # a quick pass (Criterion --quick, short e2e)
+#
+# Benchmarks want a quiet machine: stop fuzzers and builds first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+OUT="${BENCH_OUT:-target/bench-results}"
+QUICK="${BENCH_QUICK:-}"
+crit_args=()
+e2e_args=(--messages 20000 --rounds 5)
+wasm_args=(--seconds 1 --rounds 3)
+if [ -n "$QUICK" ]; then
+  crit_args=(--quick)
+  e2e_args=(--messages 3000 --rounds 1)
+  wasm_args=(--seconds 0.3 --rounds 1)
+fi
+rm -rf "$OUT"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+
+need_apt mosquitto openssl
+
+step "machine"
+{
+  echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+  echo "cores (nproc): $(nproc)"
+  echo "flags: $(grep -m1 '^flags' /proc/cpuinfo | grep -o -w -E 'avx2|avx512f|sse4_1|bmi2|sha_ni|aes' | sort -u | tr '\n' ' ')"
+  echo "kernel: $(uname -r)"
+  echo "rustc: $(rustc --version)"
+  echo "openssl: $(openssl version)"
+  echo "mosquitto: $(dpkg-query -W -f='${Version}' mosquitto 2>/dev/null)"
+  if command -v node >/dev/null; then echo "node: $(node --version)"; fi
+  echo "chacha20poly1305 $(lock_version chacha20poly1305), poly1305 $(lock_version poly1305), chacha20 $(lock_version chacha20), hmac $(lock_version hmac), sha2 $(lock_version sha2)"
+} | tee "$OUT/machine.txt"
+
+step "openssl speed -evp chacha20-poly1305"
+openssl speed -seconds 1 -evp chacha20-poly1305 2>/dev/null | tee "$OUT/openssl.txt" | tail -n 3
+
+step "criterion: default build"
+CRITERION_HOME="$OUT/criterion" cargo bench -p mqseal-benches --bench primitives --locked -- "${crit_args[@]}" \
+  | grep -E '^[a-z0-9_-]+/|time:' || true
+
+variant() { # NAME RUSTFLAGS
+  step "criterion: ChaCha20-Poly1305 built with RUSTFLAGS='$2'"
+  CARGO_TARGET_DIR="target/variants/$1" RUSTFLAGS="$2" CRITERION_HOME="$OUT/variants/$1" \
+    cargo bench -p mqseal-benches --bench primitives --locked -- "${crit_args[@]}" \
+    '^chacha20poly1305/(raw_encrypt_decrypt|raw_encrypt_decrypt_aad41|seal_open)/' | grep -E 'time:' || true
+}
+variant 'poly1305_backend="soft"' '--cfg poly1305_backend="soft"'
+if grep -q -w avx2 /proc/cpuinfo; then
+  variant 'target-feature=+avx2' '-C target-feature=+avx2'
+fi
+
+step "end to end through Mosquitto"
+MQSEAL_E2E_JSON="$OUT/e2e.json" cargo bench -p mqseal-benches --bench broker --locked -- "${e2e_args[@]}"
+
+step "WebAssembly in Node"
+if command -v node >/dev/null && command -v wasm-bindgen >/dev/null; then
+  pkg=bindings/wasm/npm
+  [ -f "$pkg/wasm/mqseal_wasm_bg.wasm" ] || bash bindings/wasm/build.sh
+  node benches/wasm/bench.mjs "${wasm_args[@]}" --json "$OUT/wasm-npm-package.json"
+  # The same crate at opt-level 3 (the package is built for size, opt-level "z").
+  cargo build -p mqseal-wasm --locked --target wasm32-unknown-unknown --profile wasm-bench \
+    --config 'profile.wasm-bench.inherits="release"' --config 'profile.wasm-bench.opt-level=3' \
+    --config 'profile.wasm-bench.lto=true' --config 'profile.wasm-bench.codegen-units=1' \
+    --config 'profile.wasm-bench.panic="abort"' --config 'profile.wasm-bench.debug=0'
+  o3="$OUT/wasm-o3-package"
+  mkdir -p "$o3"
+  cp "$pkg"/*.js "$pkg/package.json" "$o3/"
+  wasm-bindgen --target web --out-dir "$o3/wasm" --out-name mqseal_wasm --no-typescript \
+    "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-bench/mqseal_wasm.wasm"
+  node benches/wasm/bench.mjs "${wasm_args[@]}" --pkg "$o3" --json "$OUT/wasm-opt-level-3.json"
+  echo "wasm sizes: package $(wc -c <"$pkg/wasm/mqseal_wasm_bg.wasm") B, opt-level 3 $(wc -c <"$o3/wasm/mqseal_wasm_bg.wasm") B (no wasm-opt)"
+else
+  echo "node or wasm-bindgen missing: WebAssembly figures skipped (scripts/test-parts/20-wasm.sh installs them)"
+fi
+
+step "report"
+python3 benches/report.py "$OUT" | tee "$OUT/report.md"
+echo "written: $OUT/report.md"
