@@ -187,7 +187,9 @@ static void misuse(void) {
 }
 
 int main(void) {
-  printf("mqseal %s C API: %zu positive, %zu negative vectors\n", mqseal_version(), N_POSITIVE, N_NEGATIVE);
+  /* %u and casts: some embedded printf implementations lack %zu. */
+  printf("mqseal %s C API: %u positive, %u negative vectors\n", mqseal_version(), (unsigned)N_POSITIVE,
+         (unsigned)N_NEGATIVE);
   unsigned vectors_ok = 0, before;
   for (size_t i = 0; i < N_POSITIVE; i++) {
     before = failed;
@@ -200,7 +202,7 @@ int main(void) {
     vectors_ok += failed == before;
   }
   misuse();
-  printf("%u of %zu vectors ok\n", vectors_ok, N_POSITIVE + N_NEGATIVE);
+  printf("%u of %u vectors ok\n", vectors_ok, (unsigned)(N_POSITIVE + N_NEGATIVE));
   printf("checks: %u passed, %u failed\n", passed, failed);
   return failed == 0 && passed > 0 ? 0 : 1;
 }

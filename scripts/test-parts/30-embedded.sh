@@ -2,15 +2,17 @@
 # Embedded and C: mqseal-embedded and mqseal-ffi for Cortex-M4F and RISC-V
 # (ESP32-C3), the C header is what cbindgen generates, the shared vectors on
 # a Cortex-M3 under QEMU, the footprint table, and the C programs (vector
-# test plain, under Valgrind and under ASan; the libmosquitto sensor against
-# the Rust `mqseal pub`/`mqseal sub` through a real Mosquitto on loopback).
+# test plain, under Valgrind and under ASan, and cross-compiled with
+# arm-none-eabi-gcc on a Cortex-M4F under QEMU; the libmosquitto sensor
+# against the Rust `mqseal pub`/`mqseal sub` through a real Mosquitto on
+# loopback).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
 ROOT="$PWD"
 
 need_target thumbv7em-none-eabihf riscv32imc-unknown-none-elf thumbv7m-none-eabi
-need_apt qemu-system-arm mosquitto libmosquitto-dev valgrind gcc make python3
+need_apt qemu-system-arm mosquitto libmosquitto-dev valgrind gcc make python3 gcc-arm-none-eabi libnewlib-arm-none-eabi
 
 step "embedded: no_std builds for thumbv7em-none-eabihf and riscv32imc-unknown-none-elf"
 for t in thumbv7em-none-eabihf riscv32imc-unknown-none-elf; do
@@ -61,6 +63,12 @@ make -C examples/c --no-print-directory BUILD="$tmp/c" all "$tmp/c/vectors_test_
 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect -q "$tmp/c/vectors_test"
 "$tmp/c/vectors_test_asan"
 
+step "C: the vector test and the stack probe on a Cortex-M4F (arm-none-eabi-gcc, newlib, QEMU mps2-an386)"
+# libmqseal.a for thumbv7em-none-eabihf was built above.
+make -C examples/c --no-print-directory BUILD="$tmp/c" m4 | tee "$tmp/m4.log"
+grep -q '^checks: [1-9][0-9]* passed, 0 failed$' "$tmp/m4.log"
+grep -q '^stack probe: ok$' "$tmp/m4.log"
+
 step "C: libmosquitto sensor <-> mqseal CLI through Mosquitto"
 cargo build --locked -p mqseal-cli
 MQSEAL="$ROOT/target/debug/mqseal"
@@ -98,8 +106,12 @@ run_sensor() { # $1 = label, then an optional wrapper command
   "$@" "$tmp/c/sensor" 127.0.0.1 "$port" "$tmp/key" 17 "$tmp/sensor.counter" sensors/c1/up cmd/c1 20 \
     >"$tmp/sensor-$label.out" &
   local sensor=$!
-  # A command sealed with a key the sensor does not hold (same key id).
-  sleep 1
+  # Once the sensor is subscribed (it got the retained command), a command
+  # sealed with a key it does not hold (same key id).
+  for _ in $(seq 200); do
+    grep -q '^verified command' "$tmp/sensor-$label.out" 2>/dev/null && break
+    sleep 0.1
+  done
   "$MQSEAL" pub -h 127.0.0.1 -p "$port" --key-file "$tmp/other-key" --sender-id 900 \
     --counter-file "$tmp/forger.counter" -t cmd/c1 -q 1 -m "valve=close"
   wait "$sensor"

@@ -746,49 +746,125 @@ pub unsafe extern "C" fn mqseal_opener_config_default(config: *mut MqsealOpenerC
     Status::Ok
 }
 
-fn build_opener(key_text: &str, config: &MqsealOpenerConfig) -> Result<OpenerImpl, mqseal::Error> {
-    let key = Key::from_text(key_text)?;
-    let mut opener = OpenerImpl::new(Keyring::with_primary(key)?);
-    if config.window != 0 {
-        opener = opener.with_window(config.window)?;
-    }
-    if config.flags & MQSEAL_OPENER_MAX_AGE != 0 {
-        opener = opener.with_max_age(config.max_age_secs);
-    }
-    if config.flags & MQSEAL_OPENER_MAX_SKEW != 0 {
-        opener = opener.with_max_skew(config.max_skew_secs);
-    }
-    if config.flags & MQSEAL_OPENER_REQUIRE_TIMESTAMPS != 0 {
-        opener = opener.require_timestamps();
-    }
-    if config.flags & MQSEAL_OPENER_EVICT_LRU != 0 {
-        opener = opener.with_eviction(Eviction::LeastRecentlyUsed);
-    }
-    if config.flags
-        & !(MQSEAL_OPENER_MAX_AGE | MQSEAL_OPENER_MAX_SKEW | MQSEAL_OPENER_REQUIRE_TIMESTAMPS | MQSEAL_OPENER_EVICT_LRU)
-        != 0
-    {
+/// The opener policy of a C config, validated before anything is built.
+struct Policy {
+    window: Option<u32>,
+    max_age: Option<u64>,
+    max_skew: Option<u64>,
+    require_timestamps: bool,
+    evict_lru: bool,
+    suites: Option<([Suite; 2], usize)>,
+}
+
+fn policy(config: &MqsealOpenerConfig) -> Result<Policy, mqseal::Error> {
+    const KNOWN: u32 =
+        MQSEAL_OPENER_MAX_AGE | MQSEAL_OPENER_MAX_SKEW | MQSEAL_OPENER_REQUIRE_TIMESTAMPS | MQSEAL_OPENER_EVICT_LRU;
+    if config.flags & !KNOWN != 0 || config.window > mqseal::MAX_WINDOW {
         return Err(mqseal::Error::InvalidConfig);
     }
-    if config.allowed_suites != 0 {
+    let suites = if config.allowed_suites == 0 {
+        None
+    } else {
         let chacha = 1u32 << MQSEAL_SUITE_CHACHA20_POLY1305;
         let hmac = 1u32 << MQSEAL_SUITE_HMAC_SHA256;
         if config.allowed_suites & !(chacha | hmac) != 0 {
             return Err(mqseal::Error::InvalidConfig);
         }
-        let mut suites = [Suite::ChaCha20Poly1305; 2];
+        let mut list = [Suite::ChaCha20Poly1305; 2];
         let mut n = 0;
         if config.allowed_suites & chacha != 0 {
-            suites[n] = Suite::ChaCha20Poly1305;
+            list[n] = Suite::ChaCha20Poly1305;
             n += 1;
         }
         if config.allowed_suites & hmac != 0 {
-            suites[n] = Suite::HmacSha256;
+            list[n] = Suite::HmacSha256;
             n += 1;
         }
-        opener = opener.with_suites(&suites[..n]);
+        Some((list, n))
+    };
+    Ok(Policy {
+        window: (config.window != 0).then_some(config.window),
+        max_age: (config.flags & MQSEAL_OPENER_MAX_AGE != 0).then_some(config.max_age_secs),
+        max_skew: (config.flags & MQSEAL_OPENER_MAX_SKEW != 0).then_some(config.max_skew_secs),
+        require_timestamps: config.flags & MQSEAL_OPENER_REQUIRE_TIMESTAMPS != 0,
+        evict_lru: config.flags & MQSEAL_OPENER_EVICT_LRU != 0,
+        suites,
+    })
+}
+
+/// Writes a new opener over `ring` to `p`, in a frame of its own.
+///
+/// # Safety
+/// `p` is aligned and writable; whatever it held is overwritten, not dropped.
+#[inline(never)]
+unsafe fn emplace_opener(p: *mut OpenerImpl, ring: Keyring<MQSEAL_OPENER_KEYS>) {
+    // SAFETY: aligned and writable by the caller's contract.
+    unsafe { p.write(OpenerImpl::new(ring)) };
+}
+
+/// Replaces the opener at `p` by `f(opener)`, in place. The opener is
+/// 5 KiB: chaining its by-value builders in one function kept several
+/// copies alive at once (14 KiB of stack on a Cortex-M4); each step in a
+/// frame of its own keeps one.
+///
+/// # Safety
+/// `p` is aligned, writable and holds a valid `OpenerImpl`.
+#[inline(never)]
+unsafe fn update(p: *mut OpenerImpl, f: impl FnOnce(OpenerImpl) -> OpenerImpl) {
+    // SAFETY: `p` holds a valid opener (caller's contract); it is moved out
+    // and the result written back below before anything else can observe
+    // `p` (`f` is one of the opener's infallible builders).
+    let o = unsafe { p.read() };
+    let o = f(o);
+    // SAFETY: aligned and writable (caller's contract).
+    unsafe { p.write(o) };
+}
+
+/// Sets the replay window of the opener at `p`, in place. On error the
+/// opener was consumed and `p` holds none.
+///
+/// # Safety
+/// As [`update`].
+#[inline(never)]
+unsafe fn set_window(p: *mut OpenerImpl, width: u32) -> Result<(), mqseal::Error> {
+    // SAFETY: `p` holds a valid opener (caller's contract), moved out here.
+    let o = unsafe { p.read() }.with_window(width)?;
+    // SAFETY: aligned and writable (caller's contract).
+    unsafe { p.write(o) };
+    Ok(())
+}
+
+/// Configures the opener at `p` in place. On error `p` holds no opener.
+///
+/// # Safety
+/// As [`update`].
+#[inline(never)]
+unsafe fn configure(p: *mut OpenerImpl, policy: &Policy) -> Result<(), mqseal::Error> {
+    if let Some(w) = policy.window {
+        // SAFETY: as this function's contract.
+        unsafe { set_window(p, w) }?;
     }
-    Ok(opener)
+    if let Some(a) = policy.max_age {
+        // SAFETY: as this function's contract.
+        unsafe { update(p, |o| o.with_max_age(a)) };
+    }
+    if let Some(s) = policy.max_skew {
+        // SAFETY: as this function's contract.
+        unsafe { update(p, |o| o.with_max_skew(s)) };
+    }
+    if policy.require_timestamps {
+        // SAFETY: as this function's contract.
+        unsafe { update(p, OpenerImpl::require_timestamps) };
+    }
+    if policy.evict_lru {
+        // SAFETY: as this function's contract.
+        unsafe { update(p, |o| o.with_eviction(Eviction::LeastRecentlyUsed)) };
+    }
+    if let Some((list, n)) = policy.suites {
+        // SAFETY: as this function's contract.
+        unsafe { update(p, |o| o.with_suites(&list[..n])) };
+    }
+    Ok(())
 }
 
 /// Initializes `opener` with one key (`key_text`, more with
@@ -825,15 +901,30 @@ pub unsafe extern "C" fn mqseal_opener_init(
         // any bit pattern is a valid value.
         unsafe { config.read_unaligned() }
     };
-    match build_opener(key_text, &config) {
-        Ok(o) => {
-            // SAFETY: non-NULL, aligned (checked), writable MqsealOpener
-            // storage that holds an OpenerCell (asserted), by the contract.
-            unsafe { cell_ptr.write(OpenerCell { tag: OPENER_TAG, opener: o }) };
-            Status::Ok
-        }
-        Err(e) => e.into(),
+    let policy = match policy(&config) {
+        Ok(p) => p,
+        Err(e) => return e.into(),
+    };
+    let ring = match Key::from_text(key_text).and_then(Keyring::with_primary) {
+        Ok(r) => r,
+        Err(e) => return e.into(),
+    };
+    // SAFETY: non-NULL, aligned (checked), writable storage that holds an
+    // OpenerCell (asserted) by the contract. Untagged until complete, so a
+    // failure below never leaves a handle that looks initialized.
+    unsafe { cell_ptr.cast::<u64>().write(0) }; // the tag, first field of the repr(C) cell
+                                                // SAFETY: as above; a place projection, nothing is read.
+    let op = unsafe { ptr::addr_of_mut!((*cell_ptr).opener) };
+    // SAFETY: aligned and writable (the cell's field).
+    unsafe { emplace_opener(op, ring) };
+    // SAFETY: `op` now holds a valid opener.
+    if let Err(e) = unsafe { configure(op, &policy) } {
+        return e.into();
     }
+    // SAFETY: as above; the cell is now complete. The tag is the first
+    // field of the repr(C) cell.
+    unsafe { cell_ptr.cast::<u64>().write(OPENER_TAG) };
+    Status::Ok
 }
 
 /// Drops the opener and wipes its storage (keys are zeroized).

@@ -1,0 +1,92 @@
+/*
+ * Peak stack of the C API on a Cortex-M4F (QEMU mps2-an386), by stack
+ * painting: paint the unused stack below the caller, call one function,
+ * find the lowest word that changed.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mqseal.h"
+
+#define DEPTH (48u * 1024u)
+#define MARGIN 256u
+#define PAINT 0xA5C35A3Cu
+
+static MqsealSealer sealer;
+static MqsealOpener opener;
+static uint8_t env[256];
+static size_t env_len;
+static uint64_t stored;
+static const char *KEY = "mqseal:key:v1:1:HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4";
+static uint8_t suite;
+static int ok = 1;
+
+static int32_t load(void *ctx, uint64_t *limit) {
+  (void)ctx;
+  (void)limit;
+  return MQSEAL_STORE_EMPTY;
+}
+static int32_t persist(void *ctx, uint64_t limit) {
+  (void)ctx;
+  stored = limit;
+  return 0;
+}
+
+static __attribute__((noinline)) void do_sealer_init(void) {
+  MqsealCounterStore store = {NULL, load, persist};
+  ok &= mqseal_sealer_init(&sealer, KEY, 42, suite, &store, 0) == MQSEAL_STATUS_OK;
+}
+static __attribute__((noinline)) void do_seal(void) {
+  ok &= mqseal_seal(&sealer, "factory/line1/temp", (const uint8_t *)"21.5", 4, env, sizeof env, &env_len) ==
+        MQSEAL_STATUS_OK;
+}
+static __attribute__((noinline)) void do_opener_init(void) {
+  ok &= mqseal_opener_init(&opener, KEY, NULL) == MQSEAL_STATUS_OK;
+}
+static __attribute__((noinline)) void do_opener_init_config(void) {
+  MqsealOpenerConfig cfg;
+  mqseal_opener_config_default(&cfg);
+  cfg.window = 64;
+  cfg.flags = MQSEAL_OPENER_MAX_AGE | MQSEAL_OPENER_MAX_SKEW;
+  cfg.max_age_secs = 300;
+  cfg.max_skew_secs = 30;
+  ok &= mqseal_opener_deinit(&opener) == MQSEAL_STATUS_OK;
+  ok &= mqseal_opener_init(&opener, KEY, &cfg) == MQSEAL_STATUS_OK;
+  ok &= mqseal_opener_deinit(&opener) == MQSEAL_STATUS_OK;
+  ok &= mqseal_opener_init(&opener, KEY, NULL) == MQSEAL_STATUS_OK;
+}
+static __attribute__((noinline)) void do_open(void) {
+  size_t off, len;
+  ok &= mqseal_open(&opener, "factory/line1/temp", env, env_len, NULL, NULL, &off, &len) == MQSEAL_STATUS_OK &&
+        len == 4 && memcmp(env + off, "21.5", 4) == 0;
+}
+
+static __attribute__((noinline)) void paint(uintptr_t top) {
+  for (uintptr_t a = top - DEPTH; a < top - MARGIN; a += 4) *(volatile uint32_t *)a = PAINT;
+}
+
+static unsigned measure(void (*f)(void)) {
+  uintptr_t top;
+  __asm volatile("mov %0, sp" : "=r"(top));
+  top &= ~(uintptr_t)7;
+  paint(top);
+  f();
+  uintptr_t a = top - DEPTH;
+  while (a < top - MARGIN && *(volatile uint32_t *)a == PAINT) a += 4;
+  return (unsigned)(top - a);
+}
+
+int main(void) {
+  const char *names[] = {"", "chacha20poly1305", "hmac-sha256"};
+  for (suite = 1; suite <= 2; suite++) {
+    unsigned si = measure(do_sealer_init), s = measure(do_seal), oi = measure(do_opener_init);
+    unsigned oc = measure(do_opener_init_config), o = measure(do_open);
+    printf("STACK C API %s: mqseal_sealer_init %u B, mqseal_seal %u B, mqseal_opener_init %u B (with a config: %u B), "
+           "mqseal_open %u B\n",
+           names[suite], si, s, oi, oc, o);
+    ok &= mqseal_sealer_deinit(&sealer) == MQSEAL_STATUS_OK && mqseal_opener_deinit(&opener) == MQSEAL_STATUS_OK;
+  }
+  printf("stack probe: %s\n", ok ? "ok" : "FAILED");
+  return ok ? 0 : 1;
+}
