@@ -33,7 +33,7 @@ declare -A LABEL=(
 build() { # $1 = target dir, $2 = extra rustflags
   (cd examples/firmware-qemu &&
     CARGO_TARGET_DIR="$1" RUSTFLAGS="-C link-arg=-Tlink.x $2" \
-      cargo build --quiet --locked --release --target "$TARGET" \
+      cargo build --quiet --release --target "$TARGET" \
       --bin footprint-baseline $(printf -- '--bin footprint-%s ' "${PROBES[@]}"))
 }
 
