@@ -22,8 +22,7 @@
 //! // On a device: a FlashCounterStore instead of the memory store.
 //! let mut sealer = Sealer::new(&key, 42, Suite::ChaCha20Poly1305, MemoryCounterStore::new())?;
 //! let mut opener: Opener<2, 4> = Opener::new(Keyring::with_primary(key)?);
-//! static mut RX: [u8; 512] = [0; 512]; // or a StaticCell
-//! # let mut rx = [0u8; 512];
+//! let mut rx = [0u8; 512]; // in firmware: a static buffer (e.g. from static_cell)
 //!
 //! publish_sealed(conn, &mut sealer, "dev/42/up", b"21.5", minimq::QoS::AtLeastOnce).await?;
 //! let msg = recv_opened(conn, &mut opener, &mut rx).await?;
