@@ -265,7 +265,7 @@ const char *mqseal_version(void);
 size_t mqseal_max_envelope_len(size_t payload_len);
 
 // Writes the text form of the group key `key_id` with the 32 bytes at
-// `key_bytes` ("mqseal:key:v1:<id>:<base64url>") into `out` (`cap` bytes,
+// `key_bytes` (`"mqseal:key:v1:<id>:<base64url>"`) into `out` (`cap` bytes,
 // `MQSEAL_KEY_TEXT_MAX` suffices), NUL-terminated. The bytes must come from
 // a cryptographically secure random generator (e.g. `esp_fill_random`,
 // `sys_csrand_get`). Wipe `key_bytes` and `out` when done.

@@ -401,7 +401,7 @@ unsafe fn array32(p: *const u8) -> Result<[u8; 32], Status> {
 }
 
 /// Writes the text form of the group key `key_id` with the 32 bytes at
-/// `key_bytes` ("mqseal:key:v1:<id>:<base64url>") into `out` (`cap` bytes,
+/// `key_bytes` (`"mqseal:key:v1:<id>:<base64url>"`) into `out` (`cap` bytes,
 /// `MQSEAL_KEY_TEXT_MAX` suffices), NUL-terminated. The bytes must come from
 /// a cryptographically secure random generator (e.g. `esp_fill_random`,
 /// `sys_csrand_get`). Wipe `key_bytes` and `out` when done.
