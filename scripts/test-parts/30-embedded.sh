@@ -23,6 +23,7 @@ for t in thumbv7em-none-eabihf riscv32imc-unknown-none-elf; do
   test -s "target/$t/release/libmqseal.a"
 done
 cargo clippy --locked -p mqseal-embedded -p mqseal-ffi --target thumbv7em-none-eabihf --no-default-features -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --locked -p mqseal-embedded -p mqseal-ffi --no-deps
 
 (cd examples/firmware-qemu && cargo fmt --check)
 
