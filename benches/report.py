@@ -136,6 +136,29 @@ def main():
               f"{fmt(ratio(gg('raw_encrypt_decrypt', 16384), gg('seal_open', 16384)))} | {us(gg('raw_encrypt_decrypt_aad41', 16384))} |")
         p()
 
+    # --- callgrind ---
+    cg = os.path.join(res, "callgrind.txt")
+    if os.path.exists(cg):
+        ir = {}
+        for line in open(cg).read().splitlines()[1:]:
+            b, op, size, n = line.split()
+            ir[(b, op, int(size))] = int(n)
+        p("### Instructions per message (callgrind)\n")
+        p("Instructions executed per message (`valgrind --tool=callgrind`, `benches/examples/profile.rs`): deterministic,")
+        p("unlike timings on a shared machine. *raw* = AEAD encrypt+decrypt, no associated data; *raw+AAD* = with 41 bytes")
+        p("of associated data like mqseal's; HMAC *raw* = sign+verify of the payload alone.\n")
+        p("| build | size | AEAD raw | AEAD raw+AAD | mqseal seal+open | ratio vs raw | ratio vs raw+AAD | HMAC raw | mqseal HMAC seal+open | ratio |")
+        p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for b in ["default", "soft", "avx2", "scalar"]:
+            for size in [64, 16384]:
+                v = lambda op: ir.get((b, op, size))  # noqa: E731
+                if v("seal_open") is None:
+                    continue
+                p(f"| {b} | {size} B | {v('raw')} | {v('raw_aad')} | {v('seal_open')} | {fmt(ratio(v('seal_open'), v('raw')))} | "
+                  f"{fmt(ratio(v('seal_open'), v('raw_aad')))} | {v('hmac_raw')} | {v('hmac_seal_open')} | "
+                  f"{fmt(ratio(v('hmac_seal_open'), v('hmac_raw')))} |")
+        p()
+
     # --- openssl ---
     op = os.path.join(res, "openssl.txt")
     if os.path.exists(op):
@@ -180,18 +203,28 @@ def main():
             w = json.load(open(wj))
             label = os.path.basename(wj)[:-5]
             builds.append((label, {(r["suite"], r["size"]): r["ops_per_s"] for r in w["results"]}, w.get("node")))
-        head = " | ".join(f"{b[0]} ops/s | ratio" for b in builds)
-        p(f"| suite | payload | native ops/s | {head} |")
-        p("|---|---:|---:|" + "---:|---:|" * len(builds))
+        scalar = {}
+        sd = glob.glob(os.path.join(res, "variants", "scalar*"))
+        if sd:
+            scalar = load_criterion(sd[0])
+            p("*native scalar* is the same benchmark built with scalar backends only (`--cfg poly1305_backend=\"soft\"")
+            p("--cfg chacha20_backend=\"soft\" --cfg sha2_backend=\"soft\"`): the code wasm32 runs, without SIMD or SHA")
+            p("instructions. Ratios: native / WASM.\n")
+        head = " | ".join(f"{b[0]} ops/s | vs native | vs native scalar" for b in builds)
+        p(f"| suite | payload | native ops/s | native scalar ops/s | {head} |")
+        p("|---|---:|---:|---:|" + "---:|---:|---:|" * len(builds))
         for suite in ["chacha20poly1305", "hmac-sha256"]:
             for s in SIZES:
                 nt = c.get(f"{suite}/seal_open_vec/{s}")
                 nr = 1 / nt if nt else None
+                st = scalar.get(f"{suite}/seal_open_vec/{s}")
+                sr = 1 / st if st else None
                 cells = []
                 for _, rates, _ in builds:
                     w = rates.get((suite, s))
-                    cells.append(f"{w:.0f} | {fmt(ratio(nr, w))}" if w else "– | –")
-                p(f"| {suite} | {s} B | {'–' if nr is None else f'{nr:.0f}'} | " + " | ".join(cells) + " |")
+                    cells.append(f"{w:.0f} | {fmt(ratio(nr, w))} | {fmt(ratio(sr, w))}" if w else "– | – | –")
+                p(f"| {suite} | {s} B | {'–' if nr is None else f'{nr:.0f}'} | {'–' if sr is None else f'{sr:.0f}'} | "
+                  + " | ".join(cells) + " |")
         p()
         p("Node: " + ", ".join(sorted({b[2] for b in builds if b[2]})))
         p()

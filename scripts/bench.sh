@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The benchmarks behind BENCHMARKS.md, in one run on this machine:
 #   1. Criterion: mqseal against raw chacha20poly1305 / HMAC-SHA256 (default build)
-#   2. the same ChaCha20-Poly1305 rows built with --cfg poly1305_backend="soft"
-#      and with -C target-feature=+avx2 (own target dirs under target/variants/)
+#   2. the same ChaCha20-Poly1305 rows built with --cfg poly1305_backend="soft",
+#      with -C target-feature=+avx2, and with scalar backends only (as on
+#      wasm32); own target dirs under target/variants/
 #   3. end to end through a real Mosquitto (sealed vs plain, QoS 0 and 1)
 #   4. WebAssembly in Node (the npm package as built by bindings/wasm/build.sh,
 #      and the same crate built at opt-level 3 for comparison)
@@ -54,15 +55,50 @@ step "criterion: default build"
 CRITERION_HOME="$OUT/criterion" cargo bench -p mqseal-benches --bench primitives --locked -- "${crit_args[@]}" \
   | grep -E '^[a-z0-9_-]+/|time:' || true
 
-variant() { # NAME RUSTFLAGS
-  step "criterion: ChaCha20-Poly1305 built with RUSTFLAGS='$2'"
-  CARGO_TARGET_DIR="target/variants/$1" RUSTFLAGS="$2" CRITERION_HOME="$OUT/variants/$1" \
+variant() { # DIR LABEL RUSTFLAGS [FILTER]
+  step "criterion: built with RUSTFLAGS='$3'"
+  CARGO_TARGET_DIR="target/variants/$1" RUSTFLAGS="$3" CRITERION_HOME="$OUT/variants/$2" \
     cargo bench -p mqseal-benches --bench primitives --locked -- "${crit_args[@]}" \
-    '^chacha20poly1305/(raw_encrypt_decrypt|raw_encrypt_decrypt_aad41|seal_open)/' | grep -E 'time:' || true
+    "${4:-^chacha20poly1305/(raw_encrypt_decrypt|raw_encrypt_decrypt_aad41|seal_open)/}" | grep -E 'time:' || true
 }
-variant 'poly1305_backend="soft"' '--cfg poly1305_backend="soft"'
+variant soft 'cfg poly1305_backend=soft' '--cfg poly1305_backend="soft"'
 if grep -q -w avx2 /proc/cpuinfo; then
-  variant 'target-feature=+avx2' '-C target-feature=+avx2'
+  variant avx2 'target-feature=+avx2' '-C target-feature=+avx2'
+fi
+# Scalar code only, as on wasm32 (no SIMD ChaCha20 or Poly1305, no SHA
+# instructions): the native figure the WebAssembly build is compared with.
+variant scalar 'scalar backends (as WASM)' \
+  '--cfg poly1305_backend="soft" --cfg chacha20_backend="soft" --cfg sha2_backend="soft"' \
+  '^(chacha20poly1305|hmac-sha256)/(raw_encrypt_decrypt|raw_encrypt_decrypt_aad41|raw_sign_verify|seal_open|seal_open_vec)/'
+
+step "instruction counts (callgrind): noise-free ratios"
+# Timings on a shared 2-core machine are noisy; instructions executed per
+# message are not. Ir per message = (Ir(N) - Ir(0)) / N.
+if command -v valgrind >/dev/null; then
+  ir() { # BINARY OP SIZE N
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$1" "$2" "$3" "$4" 2>&1 | awk '/Collected/ {print $4}'
+  }
+  echo "build op size ir_per_message" >"$OUT/callgrind.txt"
+  for b in default soft avx2 scalar; do
+    case "$b" in
+      default) dir=target; flags="${RUSTFLAGS:-}" ;;
+      soft) dir=target/variants/soft; flags='--cfg poly1305_backend="soft"' ;;
+      avx2) grep -q -w avx2 /proc/cpuinfo || continue; dir=target/variants/avx2; flags='-C target-feature=+avx2' ;;
+      scalar) dir=target/variants/scalar; flags='--cfg poly1305_backend="soft" --cfg chacha20_backend="soft" --cfg sha2_backend="soft"' ;;
+    esac
+    CARGO_TARGET_DIR="$dir" RUSTFLAGS="$flags" cargo build --release --locked -p mqseal-benches --example profile -q
+    bin="$dir/release/examples/profile"
+    for size in 64 16384; do
+      n=$((size == 64 ? 20000 : 300))
+      for op in raw raw_aad seal_open hmac_raw hmac_seal_open; do
+        base="$(ir "$bin" "$op" "$size" 0)"
+        full="$(ir "$bin" "$op" "$size" "$n")"
+        echo "$b $op $size $(((full - base) / n))" | tee -a "$OUT/callgrind.txt"
+      done
+    done
+  done
+else
+  echo "valgrind missing: instruction counts skipped (apt-get install valgrind)"
 fi
 
 step "end to end through Mosquitto"
