@@ -16,7 +16,7 @@ need_apt qemu-system-arm mosquitto libmosquitto-dev valgrind gcc make python3 gc
 
 step "embedded: no_std builds for thumbv7em-none-eabihf and riscv32imc-unknown-none-elf"
 for t in thumbv7em-none-eabihf riscv32imc-unknown-none-elf; do
-  cargo build --locked -p mqseal-embedded --target "$t"
+  # default features (minimq glue) plus defmt, and the bare store
   cargo build --locked -p mqseal-embedded --target "$t" --features defmt
   cargo build --locked -p mqseal-embedded --target "$t" --no-default-features
   cargo build --locked --release -p mqseal-ffi --target "$t" --no-default-features
