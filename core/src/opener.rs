@@ -147,10 +147,7 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
     /// # Errors
     /// [`Error::InvalidConfig`] outside that range.
     pub fn with_window(mut self, width: u32) -> Result<Self, Error> {
-        if width == 0 || width > MAX_WINDOW {
-            return Err(Error::InvalidConfig);
-        }
-        self.window = width;
+        self.set_window(width)?;
         Ok(self)
     }
 
@@ -184,10 +181,7 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
     /// [`Suite::ChaCha20Poly1305`] on topics that must stay confidential).
     #[must_use]
     pub fn with_suites(mut self, suites: &[Suite]) -> Self {
-        self.suites = [false, false];
-        for s in suites {
-            self.suites[suite_index(*s)] = true;
-        }
+        self.set_suites(suites);
         self
     }
 
@@ -204,6 +198,57 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
     pub fn with_clock(mut self, clock: fn() -> u64) -> Self {
         self.clock = Some(clock);
         self
+    }
+
+    /// In-place form of [`Opener::with_window`], for openers that live in
+    /// static or caller-provided memory (moving a large opener through the
+    /// by-value builders costs stack on an MCU).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] outside 1 to 256.
+    pub fn set_window(&mut self, width: u32) -> Result<(), Error> {
+        if width == 0 || width > MAX_WINDOW {
+            return Err(Error::InvalidConfig);
+        }
+        self.window = width;
+        Ok(())
+    }
+
+    /// In-place form of [`Opener::with_max_age`] (`None` removes the limit
+    /// but keeps [`Opener::require_timestamps`] as it was).
+    pub fn set_max_age(&mut self, seconds: Option<u64>) {
+        self.max_age = seconds;
+        if seconds.is_some() {
+            self.require_timestamp = true;
+        }
+    }
+
+    /// In-place form of [`Opener::with_max_skew`].
+    pub fn set_max_skew(&mut self, seconds: Option<u64>) {
+        self.max_skew = seconds;
+    }
+
+    /// In-place form of [`Opener::require_timestamps`].
+    pub fn set_require_timestamps(&mut self, required: bool) {
+        self.require_timestamp = required;
+    }
+
+    /// In-place form of [`Opener::with_suites`].
+    pub fn set_suites(&mut self, suites: &[Suite]) {
+        self.suites = [false, false];
+        for s in suites {
+            self.suites[suite_index(*s)] = true;
+        }
+    }
+
+    /// In-place form of [`Opener::with_eviction`].
+    pub fn set_eviction(&mut self, eviction: Eviction) {
+        self.eviction = eviction;
+    }
+
+    /// In-place form of [`Opener::with_clock`].
+    pub fn set_clock(&mut self, clock: Option<fn() -> u64>) {
+        self.clock = clock;
     }
 
     /// The keyring.

@@ -207,6 +207,20 @@ impl<S: CounterStore> Sealer<S> {
     /// As [`Sealer::seal_into`].
     pub fn seal_in_place(&mut self, topic: &str, buf: &mut [u8], payload_len: usize) -> Result<usize, Error> {
         let ts = self.clock.map(|c| c());
+        self.seal_in_place_at(topic, ts, buf, payload_len)
+    }
+
+    /// [`Sealer::seal_in_place`] with an explicit timestamp (or none).
+    ///
+    /// # Errors
+    /// As [`Sealer::seal_into`].
+    pub fn seal_in_place_at(
+        &mut self,
+        topic: &str,
+        ts: Option<u64>,
+        buf: &mut [u8],
+        payload_len: usize,
+    ) -> Result<usize, Error> {
         if payload_len > buf.len() {
             return Err(Error::BufferTooSmall { needed: payload_len + TAG_LEN });
         }

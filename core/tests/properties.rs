@@ -416,3 +416,26 @@ fn postcard_accepts_overlong_varints_which_is_why_the_header_does_not_use_it() {
     assert_eq!(ours, Err(Error::BadVarint));
     assert_eq!(lenient.ok(), Some(0), "postcard became strict: docs/DESIGN.md can drop this argument");
 }
+
+#[test]
+fn in_place_policy_setters_match_builders() {
+    let mut s = sealer(Suite::HmacSha256, 1);
+    let mut buf = vec![0u8; 64];
+    let n = s.seal_into_at("t", Some(100), b"x", &mut buf).unwrap();
+    let env = buf[..n].to_vec();
+    let mut o = opener();
+    assert_eq!(o.set_window(0), Err(Error::InvalidConfig));
+    o.set_window(1).unwrap();
+    o.set_max_age(Some(10));
+    assert_eq!(o.open_in_place_at("t", &mut env.clone(), Some(200)).map(|m| m.header), Err(Error::Expired));
+    o.set_max_age(None);
+    o.set_suites(&[Suite::ChaCha20Poly1305]);
+    assert_eq!(o.open_to_vec("t", &env), Err(Error::SuiteNotAllowed(Suite::HmacSha256)));
+    o.set_suites(&Suite::ALL);
+    assert!(o.open_in_place_at("t", &mut env.clone(), Some(200)).is_ok());
+    // In-place sealing with an explicit timestamp.
+    let mut b = [0u8; 64];
+    b[..3].copy_from_slice(b"abc");
+    let n = s.seal_in_place_at("t", Some(7), &mut b, 3).unwrap();
+    assert_eq!(Header::parse(&b[..n]).unwrap().0.timestamp, Some(7));
+}
