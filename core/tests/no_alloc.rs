@@ -6,19 +6,28 @@
 #![allow(unsafe_code, clippy::unwrap_used, missing_docs)]
 
 use core::alloc::{GlobalAlloc, Layout};
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::cell::Cell;
 use std::alloc::System;
 
 use mqseal::{Key, Keyring, MemoryCounterStore, Opener, Sealer, Suite, MAX_OVERHEAD};
 
 struct Counting;
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    // Per thread: the test harness allocates on its own threads meanwhile.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
 
 // SAFETY: forwards every call unchanged to `System`, which upholds the
 // `GlobalAlloc` contract; the counter has no effect on memory.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // `try_with`: the slot may be gone while the thread is torn down.
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
     }
@@ -44,13 +53,13 @@ fn seal_into_and_open_in_place_do_not_allocate() {
             let n = sealer.seal_into(topic, &[1; 256], &mut buf).unwrap();
             opener.open_in_place(topic, &mut buf[..n]).unwrap();
 
-            let before = ALLOCATIONS.load(Ordering::SeqCst);
+            let before = allocations();
             for i in 0..100u8 {
                 let n = sealer.seal_into(topic, &[i; 256], &mut buf).unwrap();
                 let opened = opener.open_in_place(topic, &mut buf[..n]).unwrap();
                 assert_eq!(opened.payload, &[i; 256]);
             }
-            assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), before, "{suite} allocated on the hot path");
+            assert_eq!(allocations(), before, "{suite} allocated on the hot path");
         }
     }
 }
