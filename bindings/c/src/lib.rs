@@ -802,67 +802,44 @@ unsafe fn emplace_opener(p: *mut OpenerImpl, ring: Keyring<MQSEAL_OPENER_KEYS>) 
     unsafe { p.write(OpenerImpl::new(ring)) };
 }
 
-/// Replaces the opener at `p` by `f(opener)`, in place. The opener is
-/// 5 KiB: chaining its by-value builders in one function kept several
-/// copies alive at once (14 KiB of stack on a Cortex-M4); each step in a
-/// frame of its own keeps one.
+/// Configures the opener at `p` in place, through the core's `&mut self`
+/// setters (no copy of the 5 KiB opener on the stack). On error the opener
+/// is dropped (its keys zeroized) and `p` holds none.
 ///
 /// # Safety
-/// `p` is aligned, writable and holds a valid `OpenerImpl`.
-#[inline(never)]
-unsafe fn update(p: *mut OpenerImpl, f: impl FnOnce(OpenerImpl) -> OpenerImpl) {
-    // SAFETY: `p` holds a valid opener (caller's contract); it is moved out
-    // and the result written back below before anything else can observe
-    // `p` (`f` is one of the opener's infallible builders).
-    let o = unsafe { p.read() };
-    let o = f(o);
-    // SAFETY: aligned and writable (caller's contract).
-    unsafe { p.write(o) };
-}
-
-/// Sets the replay window of the opener at `p`, in place. On error the
-/// opener was consumed and `p` holds none.
-///
-/// # Safety
-/// As [`update`].
-#[inline(never)]
-unsafe fn set_window(p: *mut OpenerImpl, width: u32) -> Result<(), mqseal::Error> {
-    // SAFETY: `p` holds a valid opener (caller's contract), moved out here.
-    let o = unsafe { p.read() }.with_window(width)?;
-    // SAFETY: aligned and writable (caller's contract).
-    unsafe { p.write(o) };
-    Ok(())
-}
-
-/// Configures the opener at `p` in place. On error `p` holds no opener.
-///
-/// # Safety
-/// As [`update`].
+/// `p` is aligned, writable and holds a valid `OpenerImpl` that nothing
+/// else refers to during the call.
 #[inline(never)]
 unsafe fn configure(p: *mut OpenerImpl, policy: &Policy) -> Result<(), mqseal::Error> {
+    // SAFETY: aligned, valid and unaliased by the caller's contract.
+    let o = unsafe { &mut *p };
+    let r = apply_policy(o, policy);
+    if r.is_err() {
+        // SAFETY: `p` holds a valid opener that the caller treats as
+        // uninitialized after an error, so it is dropped exactly once.
+        unsafe { core::ptr::drop_in_place(p) };
+    }
+    r
+}
+
+fn apply_policy(o: &mut OpenerImpl, policy: &Policy) -> Result<(), mqseal::Error> {
     if let Some(w) = policy.window {
-        // SAFETY: as this function's contract.
-        unsafe { set_window(p, w) }?;
+        o.set_window(w)?;
     }
     if let Some(a) = policy.max_age {
-        // SAFETY: as this function's contract.
-        unsafe { update(p, |o| o.with_max_age(a)) };
+        o.set_max_age(Some(a));
     }
     if let Some(s) = policy.max_skew {
-        // SAFETY: as this function's contract.
-        unsafe { update(p, |o| o.with_max_skew(s)) };
+        o.set_max_skew(Some(s));
     }
     if policy.require_timestamps {
-        // SAFETY: as this function's contract.
-        unsafe { update(p, OpenerImpl::require_timestamps) };
+        o.set_require_timestamps(true);
     }
     if policy.evict_lru {
-        // SAFETY: as this function's contract.
-        unsafe { update(p, |o| o.with_eviction(Eviction::LeastRecentlyUsed)) };
+        o.set_eviction(Eviction::LeastRecentlyUsed);
     }
     if let Some((list, n)) = policy.suites {
-        // SAFETY: as this function's contract.
-        unsafe { update(p, |o| o.with_suites(&list[..n])) };
+        o.set_suites(&list[..n]);
     }
     Ok(())
 }
