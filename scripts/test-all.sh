@@ -8,13 +8,20 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 source scripts/lib.sh
 
-step "rust: fmt, clippy, tests"
-scripts/test-rust.sh
+timings=()
+run_part() {
+  local name="$1"; shift
+  step "$name"
+  local start=$SECONDS
+  "$@"
+  timings+=("$(printf '%-22s %5ds' "$name" $((SECONDS - start)))")
+}
 
+run_part "rust" bash scripts/test-rust.sh
 for part in scripts/test-parts/*.sh; do
   [ -e "$part" ] || continue
-  step "$(basename "$part" .sh)"
-  bash "$part"
+  run_part "$(basename "$part" .sh)" bash "$part"
 done
 
 step "all parts passed"
+printf '%s\n' "${timings[@]}"
