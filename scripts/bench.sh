@@ -103,6 +103,9 @@ fi
 
 step "end to end through Mosquitto"
 MQSEAL_E2E_JSON="$OUT/e2e.json" cargo bench -p mqseal-benches --bench broker --locked -- "${e2e_args[@]}"
+step "end to end through Mosquitto, built with --cfg poly1305_backend=\"soft\""
+CARGO_TARGET_DIR=target/variants/soft RUSTFLAGS='--cfg poly1305_backend="soft"' MQSEAL_E2E_JSON="$OUT/e2e-soft.json" \
+  cargo bench -p mqseal-benches --bench broker --locked -- "${e2e_args[@]}"
 
 step "WebAssembly in Node"
 if command -v node >/dev/null && command -v wasm-bindgen >/dev/null; then
