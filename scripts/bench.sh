@@ -112,7 +112,7 @@ if command -v node >/dev/null && command -v wasm-bindgen >/dev/null; then
   pkg=bindings/wasm/npm
   [ -f "$pkg/wasm/mqseal_wasm_bg.wasm" ] || bash bindings/wasm/build.sh
   node benches/wasm/bench.mjs "${wasm_args[@]}" --json "$OUT/wasm-npm-package.json"
-  # The same crate at opt-level 3 (the package is built for size, opt-level "z").
+  # The same crate at opt-level 3 without wasm-opt (the package itself is now opt-level 3 + wasm-opt -O3).
   cargo build -p mqseal-wasm --locked --target wasm32-unknown-unknown --profile wasm-bench \
     --config 'profile.wasm-bench.inherits="release"' --config 'profile.wasm-bench.opt-level=3' \
     --config 'profile.wasm-bench.lto=true' --config 'profile.wasm-bench.codegen-units=1' \
