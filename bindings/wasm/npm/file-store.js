@@ -10,17 +10,10 @@
 
 import { open, readFile, rename } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { storeError } from './stores.js';
 
 const MAGIC = 'mqseal-counter v1 ';
 const MAX_U64 = 0xffff_ffff_ffff_ffffn;
-
-function storeError(message, reason, cause) {
-  const err = new Error(message, cause ? { cause } : undefined);
-  err.name = 'MqsealError';
-  err.code = 'counterStore';
-  err.reason = reason;
-  return err;
-}
 
 // Reservations of every store on one path run one after the other.
 const queues = new Map();

@@ -10,7 +10,8 @@
 // (persist the limit before using counters below it); this is its
 // asynchronous form for browser storage.
 
-function storeError(message, reason, cause) {
+/** A counter-store error with `code === 'counterStore'` (shared with file-store.js). */
+export function storeError(message, reason, cause) {
   const err = new Error(message, cause ? { cause } : undefined);
   err.name = 'MqsealError';
   err.code = 'counterStore';
