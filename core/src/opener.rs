@@ -494,9 +494,11 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
         let mut buf = envelope.to_vec();
         let opened = self.open_in_place(topic, &mut buf)?;
         let header = opened.header;
-        let range = Envelope::parse(envelope).map(|e| e.body_range())?;
-        buf.truncate(range.end);
-        buf.drain(..range.start);
+        // The payload lies just before the tag: keep it, drop the rest.
+        let end = envelope.len() - crate::TAG_LEN;
+        let start = end - opened.payload.len();
+        buf.truncate(end);
+        buf.drain(..start);
         Ok(OpenedVec { header, payload: buf })
     }
 

@@ -224,15 +224,13 @@ impl<S: CounterStore> Sealer<S> {
         if payload_len > buf.len() {
             return Err(Error::BufferTooSmall { needed: payload_len + TAG_LEN });
         }
-        let header = self.header(self.counters.peek()?, ts);
-        let hl = header.encoded_len();
-        let needed = header.envelope_len(payload_len);
-        if buf.len() < needed {
-            return Err(Error::BufferTooSmall { needed });
-        }
+        let (hl, topic) = self.check(topic, ts, payload_len, buf.len())?;
+        // The counter is taken before the payload moves, so a failing store
+        // leaves `buf` exactly as the caller wrote it.
+        let counter = self.counters.take()?;
         // Make room for the header, then seal the body where it now lies.
         buf.copy_within(..payload_len, hl);
-        self.seal_prepared(topic, ts, payload_len, buf)
+        self.seal_prepared(&topic, ts, counter, payload_len, buf)
     }
 
     /// Serializes `value` with postcard and seals it into `out`, with no
@@ -240,7 +238,7 @@ impl<S: CounterStore> Sealer<S> {
     ///
     /// # Errors
     /// [`Error::Encode`] if the value does not fit `out` or cannot be
-    /// serialized (a counter may then have been reserved and is skipped),
+    /// serialized (no counter is used then),
     /// and as [`Sealer::seal_into`].
     pub fn seal_value_into<T: serde::Serialize + ?Sized>(
         &mut self,
@@ -265,35 +263,47 @@ impl<S: CounterStore> Sealer<S> {
         out: &mut [u8],
         fill: impl FnOnce(&mut [u8]) -> Result<(), Error>,
     ) -> Result<usize, Error> {
-        let header = self.header(self.counters.peek()?, timestamp);
-        let hl = header.encoded_len();
-        let needed = header.envelope_len(body_len);
-        if out.len() < needed {
-            return Err(Error::BufferTooSmall { needed });
-        }
+        let (hl, topic) = self.check(topic, timestamp, body_len, out.len())?;
         fill(&mut out[hl..hl + body_len])?;
-        self.seal_prepared(topic, timestamp, body_len, out)
+        let counter = self.counters.take()?;
+        self.seal_prepared(&topic, timestamp, counter, body_len, out)
     }
 
-    /// `out[hl..hl + body_len]` holds the body and `out` is long enough:
-    /// take a counter, write the header, seal, append the tag.
-    fn seal_prepared(
-        &mut self,
-        topic: &str,
+    /// Everything that can be checked before a counter is used: the topic's
+    /// length and the room for the envelope. Returns the header length.
+    fn check<'t>(
+        &self,
+        topic: &'t str,
         timestamp: Option<u64>,
         body_len: usize,
-        out: &mut [u8],
-    ) -> Result<usize, Error> {
+        room: usize,
+    ) -> Result<(usize, BoundTopic<'t>), Error> {
         let topic = BoundTopic::exact(topic);
         if topic.len() > crate::envelope::MAX_TOPIC_LEN {
             return Err(Error::TopicTooLong);
         }
-        let expected_hl = self.header(self.counters.peek()?, timestamp).encoded_len();
-        let counter = self.counters.take()?;
+        let header = self.header(self.counters.peek()?, timestamp);
+        let needed = header.envelope_len(body_len);
+        if room < needed {
+            return Err(Error::BufferTooSmall { needed });
+        }
+        Ok((header.encoded_len(), topic))
+    }
+
+    /// `out` holds the body after the header's place and is long enough
+    /// (see [`Sealer::check`]); `counter` was just taken: write the header,
+    /// seal, append the tag.
+    fn seal_prepared(
+        &mut self,
+        topic: &BoundTopic<'_>,
+        timestamp: Option<u64>,
+        counter: u64,
+        body_len: usize,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
         let header = self.header(counter, timestamp);
         let hl = header.encode(out)?;
-        debug_assert_eq!(hl, expected_hl);
-        let aad = Aad::new(&out[..hl], &topic)?;
+        let aad = Aad::new(&out[..hl], topic)?;
         let (body, rest) = out[hl..].split_at_mut(body_len);
         let tag = suites::seal(self.suite, &self.subkey, counter, aad.as_bytes(), body)?;
         rest[..TAG_LEN].copy_from_slice(&tag);

@@ -213,6 +213,18 @@ fn failed_store_means_no_envelope_and_no_counter_use() {
     assert_eq!(s.next_counter(), Ok(10));
     let n = s.seal_into("t", b"x", &mut out).unwrap();
     assert_eq!(Header::parse(&out[..n]).unwrap().0.counter, 10);
+
+    // In place: a failing store leaves the caller's payload where it was.
+    let mut store = CrashingStore { durable: Some(10), persists: 0, crash_on: 1 };
+    let mut s = Sealer::new(&key(1), 1, Suite::ChaCha20Poly1305, &mut store).unwrap();
+    let mut buf = [0u8; 64];
+    buf[..5].copy_from_slice(b"hello");
+    let before = buf;
+    assert_eq!(s.seal_in_place("t", &mut buf, 5), Err(Error::CounterStore(StoreError::Write)));
+    assert_eq!(buf, before);
+    let n = s.seal_in_place("t", &mut buf, 5).unwrap();
+    let mut o = opener();
+    assert_eq!(o.open_in_place("t", &mut buf[..n]).unwrap().payload, b"hello");
 }
 
 #[test]
