@@ -223,11 +223,35 @@ struct OpenerCell {
     opener: OpenerImpl,
 }
 
+/// A C handle type and the cell that its `*_init` writes into it.
+///
+/// # Safety
+/// `Cell` is `repr(C)` with the tag (a `u64`) as its first field, fits in
+/// `Self` (size and alignment, asserted below for each implementation), and
+/// `TAG` is distinct for each implementation.
+unsafe trait Handle {
+    type Cell;
+    const TAG: u64;
+}
+
+// SAFETY: SealerCell is repr(C), tag first; it fits (asserted below).
+unsafe impl Handle for MqsealSealer {
+    type Cell = SealerCell;
+    const TAG: u64 = SEALER_TAG;
+}
+
+// SAFETY: OpenerCell is repr(C), tag first; it fits (asserted below).
+unsafe impl Handle for MqsealOpener {
+    type Cell = OpenerCell;
+    const TAG: u64 = OPENER_TAG;
+}
+
 // The handles must be able to hold the cells on every target.
 const _: () = assert!(size_of::<SealerCell>() <= size_of::<MqsealSealer>());
 const _: () = assert!(align_of::<SealerCell>() <= align_of::<MqsealSealer>());
 const _: () = assert!(size_of::<OpenerCell>() <= size_of::<MqsealOpener>());
 const _: () = assert!(align_of::<OpenerCell>() <= align_of::<MqsealOpener>());
+const _: () = assert!(SEALER_TAG != OPENER_TAG);
 
 // ---------------------------------------------------------------------------
 // Pointer helpers: the only places that turn C pointers into references.
@@ -289,6 +313,23 @@ unsafe fn bytes_mut<'a>(p: *mut u8, len: usize) -> Result<&'a mut [u8], Status> 
     Ok(unsafe { core::slice::from_raw_parts_mut(p, len) })
 }
 
+/// Reads an optional input argument (`u64`, `MqsealOpenerConfig`): `None`
+/// for NULL.
+///
+/// # Safety
+/// `p` is NULL or points to `size_of::<T>()` readable, initialized bytes
+/// (alignment not required) that hold a valid `T`; for the plain-integer
+/// types this is used with, any such bytes do.
+unsafe fn optional<T: Copy>(p: *const T) -> Option<T> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: non-NULL, readable and a valid `T` by the caller's contract;
+    // read_unaligned needs no alignment, and `T: Copy` so the copy is the
+    // caller's own.
+    Some(unsafe { p.read_unaligned() })
+}
+
 /// Writes `v` through an output pointer if it is not NULL.
 ///
 /// # Safety
@@ -300,30 +341,59 @@ unsafe fn put<T>(p: *mut T, v: T) {
     }
 }
 
-/// Checks a handle pointer and its tag; the cell behind it.
-///
-/// # Safety
-/// `p` is NULL or points to storage of type `H` that is valid for reads and
-/// writes, and not accessed by anyone else, for `'a`.
-unsafe fn cell<'a, H, C>(p: *mut H, tag: u64) -> Result<&'a mut C, Status> {
-    let c = p.cast::<C>();
+/// Checks that a handle pointer is non-NULL and aligned for its cell, and
+/// casts it to a cell pointer (whether a cell lives there is not checked).
+fn storage<H: Handle>(p: *mut H) -> Result<*mut H::Cell, Status> {
+    let c = p.cast::<H::Cell>();
     if c.is_null() {
         return Err(Status::NullPointer);
     }
     if !c.is_aligned() {
         return Err(Status::InvalidArgument);
     }
-    // SAFETY: non-NULL, aligned (checked; C's alignment is at least u64's,
-    // asserted above), and the first 8 bytes of the handle storage are
-    // readable by the caller's contract.
+    Ok(c)
+}
+
+/// Checks a handle pointer and its tag; the cell behind it.
+///
+/// # Safety
+/// `p` is NULL or points to storage of type `H` that is valid for reads and
+/// writes, and not accessed by anyone else, for `'a`.
+unsafe fn cell<'a, H: Handle>(p: *mut H) -> Result<&'a mut H::Cell, Status> {
+    let c = storage(p)?;
+    // SAFETY: non-NULL and aligned (checked; the cell's alignment is at
+    // least u64's since the tag is its first field, by the Handle
+    // contract), and the first 8 bytes of the handle storage are readable
+    // by the caller's contract.
     let found = unsafe { c.cast::<u64>().read() };
-    if found != tag {
+    if found != H::TAG {
         return Err(Status::NotInitialized);
     }
     // SAFETY: the tag is only ever written together with a complete cell by
     // the matching *_init and cleared by *_deinit, so a cell initialized by
     // init lives here; exclusive access for 'a by the caller's contract.
     Ok(unsafe { &mut *c })
+}
+
+/// Drops the cell of an initialized handle and wipes the handle's storage:
+/// the shared body of `mqseal_sealer_deinit` and `mqseal_opener_deinit`.
+///
+/// # Safety
+/// `p` is NULL or points to storage of type `H` that is valid for reads and
+/// writes, and not accessed by anyone else, during the call.
+unsafe fn deinit<H: Handle>(p: *mut H) -> Status {
+    // SAFETY: NULL or valid, exclusive storage by the caller's contract.
+    let c: *mut H::Cell = match unsafe { cell(p) } {
+        Ok(c) => c,
+        Err(s) => return s,
+    };
+    // SAFETY: `c` holds an initialized cell (tag checked) that is dropped
+    // exactly once: the tag is cleared with the whole storage right after.
+    unsafe { ptr::drop_in_place(c) };
+    // SAFETY: `p` is valid, exclusive storage of `H`'s size by the caller's
+    // contract.
+    unsafe { ptr::write_bytes(p.cast::<u8>(), 0, size_of::<H>()) };
+    Status::Ok
 }
 
 fn status(r: Result<(), Status>) -> Status {
@@ -546,13 +616,13 @@ pub unsafe extern "C" fn mqseal_sealer_init(
     store: *const MqsealCounterStore,
     reservation_block: u64,
 ) -> MqsealStatus {
-    let cell_ptr = sealer.cast::<SealerCell>();
-    if cell_ptr.is_null() || store.is_null() {
+    if store.is_null() {
         return Status::NullPointer;
     }
-    if !cell_ptr.is_aligned() {
-        return Status::InvalidArgument;
-    }
+    let cell_ptr = match storage(sealer) {
+        Ok(c) => c,
+        Err(s) => return s,
+    };
     // SAFETY: key_text is NULL or NUL-terminated by the contract.
     let key_text = match unsafe { text(key_text) } {
         Ok(t) => t,
@@ -596,18 +666,8 @@ pub unsafe extern "C" fn mqseal_sealer_init(
 /// thread during the call.
 #[no_mangle]
 pub unsafe extern "C" fn mqseal_sealer_deinit(sealer: *mut MqsealSealer) -> MqsealStatus {
-    // SAFETY: NULL or valid, exclusive storage by the contract.
-    let cell = match unsafe { cell::<_, SealerCell>(sealer, SEALER_TAG) } {
-        Ok(c) => c,
-        Err(s) => return s,
-    };
-    let c: *mut SealerCell = cell;
-    // SAFETY: `c` holds an initialized SealerCell (tag checked) that is
-    // dropped exactly once: the tag is cleared right after.
-    unsafe { ptr::drop_in_place(c) };
-    // SAFETY: `sealer` is valid, exclusive storage of MqsealSealer size.
-    unsafe { ptr::write_bytes(sealer.cast::<u8>(), 0, size_of::<MqsealSealer>()) };
-    Status::Ok
+    // SAFETY: NULL or valid, exclusive MqsealSealer storage by the contract.
+    unsafe { deinit(sealer) }
 }
 
 /// The counter the next sealed message will carry, into `*counter`.
@@ -620,7 +680,7 @@ pub unsafe extern "C" fn mqseal_sealer_next_counter(sealer: *mut MqsealSealer, c
         return Status::NullPointer;
     }
     // SAFETY: NULL or valid, exclusive storage by the contract.
-    let cell = match unsafe { cell::<_, SealerCell>(sealer, SEALER_TAG) } {
+    let cell = match unsafe { cell(sealer) } {
         Ok(c) => c,
         Err(s) => return s,
     };
@@ -684,7 +744,7 @@ pub unsafe extern "C" fn mqseal_seal_at(
         return Status::InvalidArgument;
     }
     // SAFETY: NULL or valid, exclusive storage by the contract.
-    let cell = match unsafe { cell::<_, SealerCell>(sealer, SEALER_TAG) } {
+    let cell = match unsafe { cell(sealer) } {
         Ok(c) => c,
         Err(s) => return s,
     };
@@ -693,12 +753,9 @@ pub unsafe extern "C" fn mqseal_seal_at(
         Ok(t) => t,
         Err(s) => return s,
     };
-    let ts = if timestamp.is_null() {
-        None
-    } else {
-        // SAFETY: non-NULL and readable by the contract.
-        Some(unsafe { timestamp.read_unaligned() })
-    };
+    // SAFETY: NULL or readable by the contract; plain integers, so any
+    // bit pattern is a valid value.
+    let ts = unsafe { optional(timestamp) };
     // SAFETY: payload_len readable bytes by the contract; not overlapping
     // `out` (checked above).
     let payload = match unsafe { bytes(payload, payload_len) } {
@@ -859,25 +916,18 @@ pub unsafe extern "C" fn mqseal_opener_init(
     key_text: *const c_char,
     config: *const MqsealOpenerConfig,
 ) -> MqsealStatus {
-    let cell_ptr = opener.cast::<OpenerCell>();
-    if cell_ptr.is_null() {
-        return Status::NullPointer;
-    }
-    if !cell_ptr.is_aligned() {
-        return Status::InvalidArgument;
-    }
+    let cell_ptr = match storage(opener) {
+        Ok(c) => c,
+        Err(s) => return s,
+    };
     // SAFETY: NULL or NUL-terminated by the contract.
     let key_text = match unsafe { text(key_text) } {
         Ok(t) => t,
         Err(s) => return s,
     };
-    let config = if config.is_null() {
-        MqsealOpenerConfig::default()
-    } else {
-        // SAFETY: non-NULL and readable by the contract; plain integers, so
-        // any bit pattern is a valid value.
-        unsafe { config.read_unaligned() }
-    };
+    // SAFETY: NULL or readable by the contract; plain integers, so any
+    // bit pattern is a valid value.
+    let config = unsafe { optional(config) }.unwrap_or_default();
     let policy = match policy(&config) {
         Ok(p) => p,
         Err(e) => return e.into(),
@@ -887,10 +937,11 @@ pub unsafe extern "C" fn mqseal_opener_init(
         Err(e) => return e.into(),
     };
     // SAFETY: non-NULL, aligned (checked), writable storage that holds an
-    // OpenerCell (asserted) by the contract. Untagged until complete, so a
-    // failure below never leaves a handle that looks initialized.
-    unsafe { cell_ptr.cast::<u64>().write(0) }; // the tag, first field of the repr(C) cell
-                                                // SAFETY: as above; a place projection, nothing is read.
+    // OpenerCell (asserted) by the contract; the tag is the first field of
+    // the repr(C) cell. Untagged until complete, so a failure below never
+    // leaves a handle that looks initialized.
+    unsafe { cell_ptr.cast::<u64>().write(0) };
+    // SAFETY: as above; a place projection, nothing is read.
     let op = unsafe { ptr::addr_of_mut!((*cell_ptr).opener) };
     // SAFETY: aligned and writable (the cell's field).
     unsafe { emplace_opener(op, ring) };
@@ -911,18 +962,8 @@ pub unsafe extern "C" fn mqseal_opener_init(
 /// during the call.
 #[no_mangle]
 pub unsafe extern "C" fn mqseal_opener_deinit(opener: *mut MqsealOpener) -> MqsealStatus {
-    // SAFETY: NULL or valid, exclusive storage by the contract.
-    let cell = match unsafe { cell::<_, OpenerCell>(opener, OPENER_TAG) } {
-        Ok(c) => c,
-        Err(s) => return s,
-    };
-    let c: *mut OpenerCell = cell;
-    // SAFETY: an initialized OpenerCell (tag checked), dropped once: the
-    // tag is cleared right after.
-    unsafe { ptr::drop_in_place(c) };
-    // SAFETY: `opener` is valid, exclusive storage of MqsealOpener size.
-    unsafe { ptr::write_bytes(opener.cast::<u8>(), 0, size_of::<MqsealOpener>()) };
-    Status::Ok
+    // SAFETY: NULL or valid, exclusive MqsealOpener storage by the contract.
+    unsafe { deinit(opener) }
 }
 
 /// Adds a key (e.g. the next key of a rotation) to the opener's keyring.
@@ -932,7 +973,7 @@ pub unsafe extern "C" fn mqseal_opener_deinit(opener: *mut MqsealOpener) -> Mqse
 #[no_mangle]
 pub unsafe extern "C" fn mqseal_opener_add_key(opener: *mut MqsealOpener, key_text: *const c_char) -> MqsealStatus {
     // SAFETY: NULL or valid, exclusive storage by the contract.
-    let cell = match unsafe { cell::<_, OpenerCell>(opener, OPENER_TAG) } {
+    let cell = match unsafe { cell(opener) } {
         Ok(c) => c,
         Err(s) => return s,
     };
@@ -951,7 +992,7 @@ pub unsafe extern "C" fn mqseal_opener_add_key(opener: *mut MqsealOpener, key_te
 #[no_mangle]
 pub unsafe extern "C" fn mqseal_opener_retire_key(opener: *mut MqsealOpener, key_id: u32) -> MqsealStatus {
     // SAFETY: NULL or valid, exclusive storage by the contract.
-    let cell = match unsafe { cell::<_, OpenerCell>(opener, OPENER_TAG) } {
+    let cell = match unsafe { cell(opener) } {
         Ok(c) => c,
         Err(s) => return s,
     };
@@ -995,7 +1036,7 @@ pub unsafe extern "C" fn mqseal_open(
     // SAFETY: NULL or writable by the contract.
     unsafe { put(header, MqsealHeader::default()) };
     // SAFETY: NULL or valid, exclusive storage by the contract.
-    let cell = match unsafe { cell::<_, OpenerCell>(opener, OPENER_TAG) } {
+    let cell = match unsafe { cell(opener) } {
         Ok(c) => c,
         Err(s) => return s,
     };
@@ -1004,12 +1045,9 @@ pub unsafe extern "C" fn mqseal_open(
         Ok(t) => t,
         Err(s) => return s,
     };
-    let now = if now.is_null() {
-        None
-    } else {
-        // SAFETY: non-NULL and readable by the contract.
-        Some(unsafe { now.read_unaligned() })
-    };
+    // SAFETY: NULL or readable by the contract; plain integers, so any
+    // bit pattern is a valid value.
+    let now = unsafe { optional(now) };
     // SAFETY: `len` writable bytes, exclusive for the call, by the contract.
     let buf = match unsafe { bytes_mut(buf, len) } {
         Ok(b) => b,

@@ -53,6 +53,18 @@ fn zeroed<T>() -> Box<T> {
     unsafe { Box::new(std::mem::zeroed()) }
 }
 
+/// `mqseal_open` of `buf` on `topic` without a header output.
+unsafe fn open(
+    o: *mut MqsealOpener,
+    topic: &CStr,
+    buf: &mut [u8],
+    now: *const u64,
+    off: &mut usize,
+    len: &mut usize,
+) -> S {
+    unsafe { mqseal::mqseal_open(o, topic.as_ptr(), buf.as_mut_ptr(), buf.len(), now, ptr::null_mut(), off, len) }
+}
+
 fn name(s: S) -> &'static str {
     unsafe { CStr::from_ptr(mqseal::mqseal_error_code_name(s as i32)) }.to_str().unwrap()
 }
@@ -151,33 +163,11 @@ fn shared_vectors_through_the_c_abi() {
         let (mut off, mut plen) = (0usize, 0usize);
         for pre in t["preopen"].as_array().unwrap() {
             let mut b = hex::decode(pre.as_str().unwrap()).unwrap();
-            let rc = unsafe {
-                mqseal::mqseal_open(
-                    &mut *opener,
-                    topic.as_ptr(),
-                    b.as_mut_ptr(),
-                    b.len(),
-                    now_p,
-                    ptr::null_mut(),
-                    &mut off,
-                    &mut plen,
-                )
-            };
+            let rc = unsafe { open(&mut *opener, &topic, &mut b, now_p, &mut off, &mut plen) };
             assert_eq!(rc, S::Ok, "{name_} preopen");
         }
         let mut b = hex::decode(t["envelope_hex"].as_str().unwrap()).unwrap();
-        let rc = unsafe {
-            mqseal::mqseal_open(
-                &mut *opener,
-                topic.as_ptr(),
-                b.as_mut_ptr(),
-                b.len(),
-                now_p,
-                ptr::null_mut(),
-                &mut off,
-                &mut plen,
-            )
-        };
+        let rc = unsafe { open(&mut *opener, &topic, &mut b, now_p, &mut off, &mut plen) };
         assert_eq!(name(rc), t["error"].as_str().unwrap(), "{name_}");
         assert_eq!((off, plen), (0, 0), "{name_}: outputs must be cleared");
         assert_eq!(unsafe { mqseal::mqseal_opener_deinit(&mut *opener) }, S::Ok);
@@ -267,19 +257,7 @@ fn misuse_gives_statuses_not_crashes() {
         let mut opener = zeroed::<MqsealOpener>();
         let (mut off, mut plen) = (0usize, 0usize);
         let mut buf = [0u8; 8];
-        assert_eq!(
-            mqseal::mqseal_open(
-                &mut *opener,
-                c"t".as_ptr(),
-                buf.as_mut_ptr(),
-                8,
-                ptr::null(),
-                ptr::null_mut(),
-                &mut off,
-                &mut plen
-            ),
-            S::NotInitialized
-        );
+        assert_eq!(open(&mut *opener, c"t", &mut buf, ptr::null(), &mut off, &mut plen), S::NotInitialized);
         let bad = MqsealOpenerConfig { window: 1000, ..Default::default() };
         assert_eq!(mqseal::mqseal_opener_init(&mut *opener, KEY.as_ptr(), &bad), S::InvalidConfig);
         let bad = MqsealOpenerConfig { flags: 1 << 20, ..Default::default() };
@@ -313,34 +291,10 @@ fn misuse_gives_statuses_not_crashes() {
             ),
             S::NullPointer
         );
-        assert_eq!(
-            mqseal::mqseal_open(
-                &mut *opener,
-                c"t".as_ptr(),
-                buf.as_mut_ptr(),
-                8,
-                ptr::null(),
-                ptr::null_mut(),
-                &mut off,
-                &mut plen
-            ),
-            S::UnsupportedVersion
-        );
+        assert_eq!(open(&mut *opener, c"t", &mut buf, ptr::null(), &mut off, &mut plen), S::UnsupportedVersion);
         // The ChaCha envelope sealed above is refused by suite policy.
         let mut env = out[..len].to_vec();
-        assert_eq!(
-            mqseal::mqseal_open(
-                &mut *opener,
-                c"t".as_ptr(),
-                env.as_mut_ptr(),
-                env.len(),
-                ptr::null(),
-                ptr::null_mut(),
-                &mut off,
-                &mut plen
-            ),
-            S::SuiteNotAllowed
-        );
+        assert_eq!(open(&mut *opener, c"t", &mut env, ptr::null(), &mut off, &mut plen), S::SuiteNotAllowed);
         assert_eq!(mqseal::mqseal_opener_add_key(&mut *opener, KEY.as_ptr()), S::DuplicateKeyId);
         assert_eq!(
             mqseal::mqseal_opener_add_key(
@@ -385,6 +339,14 @@ impl Zero for MqsealSealer {
     }
 }
 
+const KT: usize = mqseal::MQSEAL_KEY_TEXT_MAX;
+
+/// `mqseal_pairwise_keys` of `secret` with the public key text in `peer`.
+unsafe fn pairwise(secret: &CStr, peer: &[u8; KT], key_id: u32, send: &mut [u8; KT], recv: &mut [u8; KT]) -> S {
+    let (send, recv) = (send.as_mut_ptr().cast(), recv.as_mut_ptr().cast());
+    unsafe { mqseal::mqseal_pairwise_keys(secret.as_ptr(), peer.as_ptr().cast(), key_id, send, KT, recv, KT) }
+}
+
 fn c_text(buf: &[u8]) -> String {
     CStr::from_bytes_until_nul(buf).unwrap().to_str().unwrap().to_owned()
 }
@@ -401,47 +363,19 @@ fn pairwise_vectors_and_key_texts() {
         let s_secret = CString::new(pw["sender_secret"].as_str().unwrap()).unwrap();
         let r_secret = CString::new(pw["receiver_secret"].as_str().unwrap()).unwrap();
         let key_id = pw["key_id"].as_u64().unwrap() as u32;
-        let mut s_pub = [0u8; mqseal::MQSEAL_KEY_TEXT_MAX];
-        let mut r_pub = [0u8; mqseal::MQSEAL_KEY_TEXT_MAX];
-        let (mut send, mut recv) = ([0u8; mqseal::MQSEAL_KEY_TEXT_MAX], [0u8; mqseal::MQSEAL_KEY_TEXT_MAX]);
+        let (mut s_pub, mut r_pub) = ([0u8; KT], [0u8; KT]);
+        let (mut send, mut recv) = ([0u8; KT], [0u8; KT]);
         unsafe {
             assert_eq!(mqseal::mqseal_x25519_public_text(s_secret.as_ptr(), s_pub.as_mut_ptr().cast(), 96), S::Ok);
             assert_eq!(mqseal::mqseal_x25519_public_text(r_secret.as_ptr(), r_pub.as_mut_ptr().cast(), 96), S::Ok);
             // The sender's send key seals the vector...
-            let rc = mqseal::mqseal_pairwise_keys(
-                s_secret.as_ptr(),
-                r_pub.as_ptr().cast(),
-                key_id,
-                send.as_mut_ptr().cast(),
-                96,
-                recv.as_mut_ptr().cast(),
-                96,
-            );
-            assert_eq!(rc, S::Ok);
+            assert_eq!(pairwise(&s_secret, &r_pub, key_id, &mut send, &mut recv), S::Ok);
             assert_eq!(c_text(&send), p["sender_key"].as_str().unwrap());
             // ...and the receiver's recv key opens it.
-            let rc = mqseal::mqseal_pairwise_keys(
-                r_secret.as_ptr(),
-                s_pub.as_ptr().cast(),
-                key_id,
-                send.as_mut_ptr().cast(),
-                96,
-                recv.as_mut_ptr().cast(),
-                96,
-            );
-            assert_eq!(rc, S::Ok);
+            assert_eq!(pairwise(&r_secret, &s_pub, key_id, &mut send, &mut recv), S::Ok);
             assert_eq!(c_text(&recv), p["open_key"].as_str().unwrap());
             // Pairing with oneself is refused.
-            let rc = mqseal::mqseal_pairwise_keys(
-                s_secret.as_ptr(),
-                s_pub.as_ptr().cast(),
-                key_id,
-                send.as_mut_ptr().cast(),
-                96,
-                recv.as_mut_ptr().cast(),
-                96,
-            );
-            assert_eq!(rc, S::SelfPairing);
+            assert_eq!(pairwise(&s_secret, &s_pub, key_id, &mut send, &mut recv), S::SelfPairing);
         }
         n += 1;
     }
