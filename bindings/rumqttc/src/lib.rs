@@ -56,6 +56,7 @@
 #![forbid(unsafe_code)]
 
 mod protection;
+mod shared;
 mod v311;
 pub mod v5;
 

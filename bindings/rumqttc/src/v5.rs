@@ -12,7 +12,6 @@
 //! messages published with an alias and an empty topic are sealed for the
 //! topic this client last published with that alias.
 
-use core::time::Duration;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -22,6 +21,7 @@ use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
 
 use crate::protection::{Inbox, Outbox, Verdict};
+use crate::shared::{blocking_recv, client_requests, inbox_accessors};
 use crate::{Error, Protection, Reject, Stats};
 
 /// A message whose envelope the core verified (MQTT 5).
@@ -199,9 +199,18 @@ impl Sender {
         }
     }
 
-    fn seal(&self, topic: &str, properties: Option<&PublishProperties>, payload: &[u8]) -> Result<Vec<u8>, Error> {
+    fn seal_with_properties(
+        &self,
+        topic: &str,
+        properties: Option<&PublishProperties>,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, Error> {
         let bound = self.bound_topic(topic, properties)?;
         self.outbox.seal(&bound, payload)
+    }
+
+    fn seal(&self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
+        self.seal_with_properties(topic, None, payload)
     }
 }
 
@@ -241,22 +250,6 @@ impl SealedClient {
         (SealedClient { inner: client, sender }, SealedEventLoop { eventloop, receiver })
     }
 
-    /// Seals `payload` for `topic` and publishes the envelope.
-    ///
-    /// # Errors
-    /// As [`crate::SealedClient::publish`].
-    pub async fn publish(
-        &self,
-        topic: impl Into<String>,
-        qos: QoS,
-        retain: bool,
-        payload: impl AsRef<[u8]>,
-    ) -> Result<(), Error> {
-        let topic = topic.into();
-        let envelope = self.sender.seal(&topic, None, payload.as_ref())?;
-        self.inner.publish(topic, qos, retain, envelope).await.map_err(client_err)
-    }
-
     /// Seals and publishes with MQTT 5 properties. With a topic alias and
     /// an empty topic, the payload is sealed for the topic this client last
     /// published with that alias. The properties themselves are not sealed.
@@ -272,95 +265,18 @@ impl SealedClient {
         properties: PublishProperties,
     ) -> Result<(), Error> {
         let topic = topic.into();
-        let envelope = self.sender.seal(&topic, Some(&properties), payload.as_ref())?;
+        let envelope = self.sender.seal_with_properties(&topic, Some(&properties), payload.as_ref())?;
         self.inner.publish_with_properties(topic, qos, retain, envelope, properties).await.map_err(client_err)
     }
-
-    /// [`SealedClient::publish`] without waiting for room in the channel.
-    ///
-    /// # Errors
-    /// As [`SealedClient::publish`].
-    pub fn try_publish(
-        &self,
-        topic: impl Into<String>,
-        qos: QoS,
-        retain: bool,
-        payload: impl AsRef<[u8]>,
-    ) -> Result<(), Error> {
-        let topic = topic.into();
-        let envelope = self.sender.seal(&topic, None, payload.as_ref())?;
-        self.inner.try_publish(topic, qos, retain, envelope).map_err(client_err)
-    }
-
-    /// Publishes unsealed on an allowlisted plain topic.
-    ///
-    /// # Errors
-    /// [`Error::NotPlainTopic`]; [`Error::Client5`].
-    pub async fn publish_plain(
-        &self,
-        topic: impl Into<String>,
-        qos: QoS,
-        retain: bool,
-        payload: impl Into<Bytes>,
-    ) -> Result<(), Error> {
-        let topic = topic.into();
-        self.sender.outbox.check_plain(&topic)?;
-        self.inner.publish(topic, qos, retain, payload).await.map_err(client_err)
-    }
-
-    /// Acknowledges a message when manual acks are on.
-    ///
-    /// # Errors
-    /// [`Error::Client5`].
-    pub async fn ack(&self, delivery: &impl Delivery) -> Result<(), Error> {
-        self.inner.ack(&ack_publish(delivery)).await.map_err(client_err)
-    }
-
-    /// Subscribes to `filter`.
-    ///
-    /// # Errors
-    /// [`Error::Client5`].
-    pub async fn subscribe(&self, filter: impl Into<String>, qos: QoS) -> Result<(), Error> {
-        self.inner.subscribe(filter, qos).await.map_err(client_err)
-    }
-
-    /// Subscribes to several filters at once.
-    ///
-    /// # Errors
-    /// [`Error::Client5`].
-    pub async fn subscribe_many(&self, filters: impl IntoIterator<Item = Filter>) -> Result<(), Error> {
-        self.inner.subscribe_many(filters).await.map_err(client_err)
-    }
-
-    /// Unsubscribes from `filter`.
-    ///
-    /// # Errors
-    /// [`Error::Client5`].
-    pub async fn unsubscribe(&self, filter: impl Into<String>) -> Result<(), Error> {
-        self.inner.unsubscribe(filter).await.map_err(client_err)
-    }
-
-    /// Sends a disconnect.
-    ///
-    /// # Errors
-    /// [`Error::Client5`].
-    pub async fn disconnect(&self) -> Result<(), Error> {
-        self.inner.disconnect().await.map_err(client_err)
-    }
-
-    /// The counters of this client and its event loop.
-    #[must_use]
-    pub fn stats(&self) -> Stats {
-        self.sender.outbox.stats()
-    }
-
-    /// The wrapped rumqttc client. Anything published through it directly
-    /// is **not sealed**.
-    #[must_use]
-    pub fn unsealed_inner(&self) -> &AsyncClient {
-        &self.inner
-    }
 }
+
+client_requests!(async SealedClient {
+    sealer: sender,
+    outbox: sender.outbox,
+    plain: Bytes,
+    filter: Filter,
+    error: "[`Error::Client5`]",
+});
 
 /// The event loop of a [`SealedClient`] (MQTT 5).
 pub struct SealedEventLoop<const KEYS: usize = 8, const SENDERS: usize = 64> {
@@ -378,24 +294,9 @@ impl<const K: usize, const S: usize> SealedEventLoop<K, S> {
         let event = self.eventloop.poll().await?;
         Ok(self.receiver.process(event))
     }
-
-    /// The counters of this event loop and its client.
-    #[must_use]
-    pub fn stats(&self) -> Stats {
-        self.receiver.inbox.stats()
-    }
-
-    /// The core opener.
-    #[must_use]
-    pub fn opener(&self) -> &mqseal::Opener<K, S> {
-        self.receiver.inbox.opener()
-    }
-
-    /// The core opener, to add or retire keys or restore replay state.
-    pub fn opener_mut(&mut self) -> &mut mqseal::Opener<K, S> {
-        self.receiver.inbox.opener_mut()
-    }
 }
+
+inbox_accessors!(SealedEventLoop, "event loop");
 
 /// A blocking MQTT 5 client that seals what it publishes.
 #[derive(Clone)]
@@ -426,22 +327,6 @@ impl Client {
         )
     }
 
-    /// Seals `payload` for `topic` and publishes the envelope.
-    ///
-    /// # Errors
-    /// As [`SealedClient::publish`].
-    pub fn publish(
-        &self,
-        topic: impl Into<String>,
-        qos: QoS,
-        retain: bool,
-        payload: impl AsRef<[u8]>,
-    ) -> Result<(), Error> {
-        let topic = topic.into();
-        let envelope = self.sender.seal(&topic, None, payload.as_ref())?;
-        self.inner.publish(topic, qos, retain, envelope).map_err(client_err)
-    }
-
     /// Seals and publishes with MQTT 5 properties.
     ///
     /// # Errors
@@ -455,64 +340,17 @@ impl Client {
         properties: PublishProperties,
     ) -> Result<(), Error> {
         let topic = topic.into();
-        let envelope = self.sender.seal(&topic, Some(&properties), payload.as_ref())?;
+        let envelope = self.sender.seal_with_properties(&topic, Some(&properties), payload.as_ref())?;
         self.inner.publish_with_properties(topic, qos, retain, envelope, properties).map_err(client_err)
     }
-
-    /// Publishes unsealed on an allowlisted plain topic.
-    ///
-    /// # Errors
-    /// As [`SealedClient::publish_plain`].
-    pub fn publish_plain(
-        &self,
-        topic: impl Into<String>,
-        qos: QoS,
-        retain: bool,
-        payload: impl Into<Bytes>,
-    ) -> Result<(), Error> {
-        let topic = topic.into();
-        self.sender.outbox.check_plain(&topic)?;
-        self.inner.publish(topic, qos, retain, payload).map_err(client_err)
-    }
-
-    /// Acknowledges a message when manual acks are on.
-    ///
-    /// # Errors
-    /// [`Error::Client5`].
-    pub fn ack(&self, delivery: &impl Delivery) -> Result<(), Error> {
-        self.inner.ack(&ack_publish(delivery)).map_err(client_err)
-    }
-
-    /// Subscribes to `filter`.
-    ///
-    /// # Errors
-    /// [`Error::Client5`].
-    pub fn subscribe(&self, filter: impl Into<String>, qos: QoS) -> Result<(), Error> {
-        self.inner.subscribe(filter, qos).map_err(client_err)
-    }
-
-    /// Unsubscribes from `filter`.
-    ///
-    /// # Errors
-    /// [`Error::Client5`].
-    pub fn unsubscribe(&self, filter: impl Into<String>) -> Result<(), Error> {
-        self.inner.unsubscribe(filter).map_err(client_err)
-    }
-
-    /// Sends a disconnect.
-    ///
-    /// # Errors
-    /// [`Error::Client5`].
-    pub fn disconnect(&self) -> Result<(), Error> {
-        self.inner.disconnect().map_err(client_err)
-    }
-
-    /// The counters of this client and its connection.
-    #[must_use]
-    pub fn stats(&self) -> Stats {
-        self.sender.outbox.stats()
-    }
 }
+
+client_requests!(blocking Client {
+    sealer: sender,
+    outbox: sender.outbox,
+    plain: Bytes,
+    error: "[`Error::Client5`]",
+});
 
 /// The blocking event loop of a [`Client`] (MQTT 5).
 pub struct Connection<const KEYS: usize = 8, const SENDERS: usize = 64> {
@@ -520,59 +358,8 @@ pub struct Connection<const KEYS: usize = 8, const SENDERS: usize = 64> {
     receiver: Receiver<KEYS, SENDERS>,
 }
 
-impl<const K: usize, const S: usize> Connection<K, S> {
-    /// Blocks until the next event.
-    ///
-    /// # Errors
-    /// [`rumqttc::v5::RecvError`] when the event loop has stopped.
-    pub fn recv(&mut self) -> Result<Result<SealedEvent, ConnectionError>, rumqttc::v5::RecvError> {
-        let r = self.inner.recv()?;
-        Ok(r.map(|ev| self.receiver.process(ev)))
-    }
-
-    /// Waits at most `timeout` for the next event.
-    ///
-    /// # Errors
-    /// [`rumqttc::v5::RecvTimeoutError`] on timeout or when stopped.
-    pub fn recv_timeout(
-        &mut self,
-        timeout: Duration,
-    ) -> Result<Result<SealedEvent, ConnectionError>, rumqttc::v5::RecvTimeoutError> {
-        let r = self.inner.recv_timeout(timeout)?;
-        Ok(r.map(|ev| self.receiver.process(ev)))
-    }
-
-    /// Returns the next event if one is ready.
-    ///
-    /// # Errors
-    /// [`rumqttc::v5::TryRecvError`] when none is ready or when stopped.
-    pub fn try_recv(&mut self) -> Result<Result<SealedEvent, ConnectionError>, rumqttc::v5::TryRecvError> {
-        let r = self.inner.try_recv()?;
-        Ok(r.map(|ev| self.receiver.process(ev)))
-    }
-
-    /// Iterates over events, blocking, until the event loop stops.
-    pub fn iter(&mut self) -> impl Iterator<Item = Result<SealedEvent, ConnectionError>> + '_ {
-        core::iter::from_fn(move || self.recv().ok())
-    }
-
-    /// The counters of this connection and its client.
-    #[must_use]
-    pub fn stats(&self) -> Stats {
-        self.receiver.inbox.stats()
-    }
-
-    /// The core opener.
-    #[must_use]
-    pub fn opener(&self) -> &mqseal::Opener<K, S> {
-        self.receiver.inbox.opener()
-    }
-
-    /// The core opener, to add or retire keys or restore replay state.
-    pub fn opener_mut(&mut self) -> &mut mqseal::Opener<K, S> {
-        self.receiver.inbox.opener_mut()
-    }
-}
+blocking_recv!(rumqttc::v5, "rumqttc::v5");
+inbox_accessors!(Connection, "connection");
 
 #[cfg(test)]
 mod tests {
@@ -642,9 +429,9 @@ mod tests {
         let (outbox, _) = Protection::publish_only(sealer).split();
         let tx = Sender { outbox, aliases: Arc::default() };
         let props = PublishProperties { topic_alias: Some(3), ..Default::default() };
-        assert!(matches!(tx.seal("", Some(&props), b"x"), Err(Error::UnknownTopicAlias(3))));
-        let _ = tx.seal("t/1", Some(&props), b"x").unwrap();
-        let env = tx.seal("", Some(&props), b"y").unwrap();
+        assert!(matches!(tx.seal_with_properties("", Some(&props), b"x"), Err(Error::UnknownTopicAlias(3))));
+        let _ = tx.seal_with_properties("t/1", Some(&props), b"x").unwrap();
+        let env = tx.seal_with_properties("", Some(&props), b"y").unwrap();
         let mut opener: Opener = Opener::new(Keyring::with_primary(key).unwrap());
         assert_eq!(opener.open_to_vec("t/1", &env).unwrap().payload, b"y");
     }
