@@ -6,7 +6,8 @@
 #      wasm32); own target dirs under target/variants/
 #   3. end to end through a real Mosquitto (sealed vs plain, QoS 0 and 1)
 #   4. WebAssembly in Node (the npm package as built by bindings/wasm/build.sh,
-#      and the same crate built at opt-level 3 for comparison)
+#      and, for comparison, the same crate built for size throughout:
+#      opt-level "z" and wasm-opt -Oz)
 #   5. openssl speed -evp chacha20-poly1305 as the physical reference
 # then prints the tables (benches/report.py) and writes them to
 # target/bench-results/report.md.
@@ -110,20 +111,15 @@ CARGO_TARGET_DIR=target/variants/soft RUSTFLAGS='--cfg poly1305_backend="soft"' 
 step "WebAssembly in Node"
 if command -v node >/dev/null && command -v wasm-bindgen >/dev/null; then
   pkg=bindings/wasm/npm
-  [ -f "$pkg/wasm/mqseal_wasm_bg.wasm" ] || bash bindings/wasm/build.sh
+  bash bindings/wasm/build.sh
   node benches/wasm/bench.mjs "${wasm_args[@]}" --json "$OUT/wasm-npm-package.json"
-  # The same crate at opt-level 3 without wasm-opt (the package itself is now opt-level 3 + wasm-opt -O3).
-  cargo build -p mqseal-wasm --locked --target wasm32-unknown-unknown --profile wasm-bench \
-    --config 'profile.wasm-bench.inherits="release"' --config 'profile.wasm-bench.opt-level=3' \
-    --config 'profile.wasm-bench.lto=true' --config 'profile.wasm-bench.codegen-units=1' \
-    --config 'profile.wasm-bench.panic="abort"' --config 'profile.wasm-bench.debug=0'
-  o3="$OUT/wasm-o3-package"
-  mkdir -p "$o3"
-  cp "$pkg"/*.js "$pkg/package.json" "$o3/"
-  wasm-bindgen --target web --out-dir "$o3/wasm" --out-name mqseal_wasm --no-typescript \
-    "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-bench/mqseal_wasm.wasm"
-  node benches/wasm/bench.mjs "${wasm_args[@]}" --pkg "$o3" --json "$OUT/wasm-opt-level-3.json"
-  echo "wasm sizes: package $(wc -c <"$pkg/wasm/mqseal_wasm_bg.wasm") B, opt-level 3 $(wc -c <"$o3/wasm/mqseal_wasm_bg.wasm") B (no wasm-opt)"
+  # The same crate built for size throughout (opt-level "z" for every
+  # crate, wasm-opt -Oz): what the package's opt-level 3 hot path buys.
+  oz="$OUT/wasm-size-package"
+  mkdir -p "$oz"
+  cp "$pkg"/*.js "$pkg/package.json" "$oz/"
+  WASM_BUILD=size WASM_OUT="$oz/wasm" bash bindings/wasm/build.sh
+  node benches/wasm/bench.mjs "${wasm_args[@]}" --pkg "$oz" --json "$OUT/wasm-size-throughout.json"
 else
   echo "node or wasm-bindgen missing: WebAssembly figures skipped (scripts/test-parts/20-wasm.sh installs them)"
 fi

@@ -33,7 +33,7 @@ wasm-bindgen --version
 step "wasm: npm ci"
 (cd bindings/wasm/npm && npm ci --no-audit --no-fund --loglevel=error)
 
-step "wasm: build (opt-level 3, LTO, wasm-opt -O3) and size"
+step "wasm: build (bindings/wasm/build.sh: LTO, opt-level 3 hot path, wasm-opt) and size"
 bash bindings/wasm/build.sh
 
 step "wasm: clippy for wasm32"
