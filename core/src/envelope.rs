@@ -280,6 +280,22 @@ impl<'a> BoundTopic<'a> {
     pub const fn parts(&self) -> (&'a str, &'a str) {
         (self.prefix, self.rest)
     }
+
+    /// Checks that the bound topic is a valid MQTT topic name
+    /// ([`crate::check_topic_name`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidTopic`], [`Error::TopicTooLong`].
+    pub fn check(&self) -> Result<(), Error> {
+        if self.len() > MAX_TOPIC_LEN {
+            return Err(Error::TopicTooLong);
+        }
+        if self.is_empty() {
+            return Err(Error::InvalidTopic);
+        }
+        crate::topic::check_topic_chars(self.prefix)?;
+        crate::topic::check_topic_chars(self.rest)
+    }
 }
 
 impl<'a> From<&'a str> for BoundTopic<'a> {
@@ -326,10 +342,8 @@ pub(crate) struct Aad {
 impl Aad {
     /// `"mqseal/v1" ‖ header ‖ varint(topic length) ‖ topic-or-digest`.
     pub(crate) fn new(header: &[u8], topic: &BoundTopic<'_>) -> Result<Aad, Error> {
+        topic.check()?;
         let topic_len = topic.len();
-        if topic_len > MAX_TOPIC_LEN {
-            return Err(Error::TopicTooLong);
-        }
         let mut aad = Aad { buf: [0u8; AAD_MAX], len: 0 };
         aad.push(AAD_DOMAIN);
         aad.push(header);

@@ -4,10 +4,12 @@ use core::fmt;
 
 use crate::envelope::Suite;
 
-/// Why a counter store could not read or persist its state.
+/// Why a durable store (a counter store, a replay-state file) could not
+/// read or persist its state.
 ///
-/// A store that cannot persist makes sealing fail: a sender that carried on
-/// without a durable reservation could reuse a counter after a reboot.
+/// A counter store that cannot persist makes sealing fail: a sender that
+/// carried on without a durable reservation could reuse a counter after a
+/// reboot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -15,16 +17,50 @@ pub enum StoreError {
     Read,
     /// The new reservation could not be written durably.
     Write,
-    /// The persisted state exists but is not a valid counter record.
+    /// The persisted state exists but is not a valid record.
     Corrupt,
+    /// The store holds no state. A sender never starts over from 0 by
+    /// itself: a lost counter file (a container without a volume, a wiped
+    /// flash sector) would reuse nonces. Create the store explicitly for a
+    /// new (key, sender id), or start from a clock floor.
+    Missing,
+    /// The stored value is not the one this sealer last read or wrote:
+    /// another writer uses the same store. Nothing was written.
+    Conflict,
+    /// Another process or instance holds the store's lock.
+    Locked,
+    /// No counters are granted: the sealer's counters come from an external
+    /// driver that has not persisted and granted a reservation yet.
+    NotGranted,
+}
+
+impl StoreError {
+    /// A short, stable, camelCase name, shared by every binding (the
+    /// `reason` of a `counterStore` error in JS and Python).
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            StoreError::Read => "read",
+            StoreError::Write => "write",
+            StoreError::Corrupt => "corrupt",
+            StoreError::Missing => "missing",
+            StoreError::Conflict => "conflict",
+            StoreError::Locked => "locked",
+            StoreError::NotGranted => "notGranted",
+        }
+    }
 }
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            StoreError::Read => "counter store could not be read",
-            StoreError::Write => "counter store could not persist a reservation",
-            StoreError::Corrupt => "counter store holds a corrupt record",
+            StoreError::Read => "store could not be read",
+            StoreError::Write => "store could not persist the new state",
+            StoreError::Corrupt => "store holds a corrupt record",
+            StoreError::Missing => "store holds no state (create it explicitly for a new sender, or use a clock floor)",
+            StoreError::Conflict => "stored value changed under this instance (a second writer on the same store)",
+            StoreError::Locked => "store is locked by another process or instance",
+            StoreError::NotGranted => "no counters granted (the store driver must persist and grant a reservation)",
         })
     }
 }
@@ -61,10 +97,12 @@ pub enum Error {
     /// bytes changed. Deliberately says nothing more.
     Auth,
 
-    // ----- receiver policy (the envelope verified, but is not accepted) -----
+    // ----- key lookup (before verification: no key, nothing to verify with) -----
     /// The key id in the header is not in the receiver's keyring (never
-    /// added, or retired). Carries the key id.
-    UnknownKeyId(u32),
+    /// added, or retired). Carries the key id. (Its code is `unknownKey`.)
+    UnknownKey(u32),
+
+    // ----- receiver policy (the envelope verified, but is not accepted) -----
     /// The counter was already accepted from this sender and key, within the
     /// replay window: a QoS 1/2 redelivery, a retained message seen again, or
     /// a replay. Not handed to the application twice.
@@ -81,17 +119,23 @@ pub enum Error {
     TimestampRequired,
     /// The receiver's policy checks timestamps but no current time was given.
     ClockRequired,
-    /// The receiver's policy does not accept this suite.
+    /// The receiver's policy does not accept this suite. Checked before
+    /// verification, from the header alone.
     SuiteNotAllowed(Suite),
     /// The sender table is full and its policy rejects new senders.
     TooManySenders,
+
+    // ----- topics (checked before any key is used, on both sides) -----
     /// The received topic does not start with the prefix of the rewrite rule
     /// that was applied to it.
     TopicNotRewritable,
-
-    // ----- local errors -----
     /// The topic is longer than MQTT's limit of 65,535 bytes.
     TopicTooLong,
+    /// The topic is not a valid MQTT topic name: empty, or holding a
+    /// wildcard (`+`, `#`) or U+0000.
+    InvalidTopic,
+
+    // ----- local errors (the caller's buffers, state and configuration) -----
     /// The output buffer is too small. Carries the number of bytes needed.
     BufferTooSmall {
         /// Bytes the operation needs.
@@ -126,6 +170,9 @@ pub enum Error {
     /// A configuration value is out of range (for example a replay window
     /// width of zero or above the maximum).
     InvalidConfig,
+    /// A saved replay-state record is not valid (no counter accepted, a width
+    /// out of range, a bad checksum).
+    InvalidSnapshot,
     /// A typed payload could not be serialized with postcard.
     Encode,
     /// A verified payload could not be deserialized into the requested type.
@@ -147,7 +194,7 @@ impl Error {
             Error::BadVarint => "badVarint",
             Error::UnknownFlags => "unknownFlags",
             Error::Auth => "auth",
-            Error::UnknownKeyId(_) => "unknownKey",
+            Error::UnknownKey(_) => "unknownKey",
             Error::Duplicate => "duplicate",
             Error::Replay => "replay",
             Error::Expired => "expired",
@@ -158,6 +205,7 @@ impl Error {
             Error::TooManySenders => "tooManySenders",
             Error::TopicNotRewritable => "topicNotRewritable",
             Error::TopicTooLong => "topicTooLong",
+            Error::InvalidTopic => "invalidTopic",
             Error::BufferTooSmall { .. } => "bufferTooSmall",
             Error::PayloadTooLarge => "payloadTooLarge",
             Error::CounterExhausted => "counterExhausted",
@@ -171,6 +219,7 @@ impl Error {
             Error::WeakSharedSecret => "weakSharedSecret",
             Error::SelfPairing => "selfPairing",
             Error::InvalidConfig => "invalidConfig",
+            Error::InvalidSnapshot => "invalidSnapshot",
             Error::Encode => "encode",
             Error::Decode => "decode",
             Error::Rng => "rng",
@@ -201,7 +250,7 @@ impl fmt::Display for Error {
             Error::BadVarint => f.write_str("malformed or non-canonical varint in header"),
             Error::UnknownFlags => f.write_str("unknown flag bits in header"),
             Error::Auth => f.write_str("authentication failed"),
-            Error::UnknownKeyId(id) => write!(f, "unknown key id {id}"),
+            Error::UnknownKey(id) => write!(f, "unknown key id {id}"),
             Error::Duplicate => f.write_str("duplicate message (counter already accepted)"),
             Error::Replay => f.write_str("replayed message (counter older than the replay window)"),
             Error::Expired => f.write_str("message timestamp is older than the maximum age"),
@@ -212,9 +261,10 @@ impl fmt::Display for Error {
             Error::TooManySenders => f.write_str("sender table is full"),
             Error::TopicNotRewritable => f.write_str("topic does not match the rewrite rule's prefix"),
             Error::TopicTooLong => f.write_str("topic is longer than 65535 bytes"),
+            Error::InvalidTopic => f.write_str("not a valid MQTT topic name (empty, or holds +, # or U+0000)"),
             Error::BufferTooSmall { needed } => write!(f, "buffer too small: {needed} bytes needed"),
             Error::PayloadTooLarge => f.write_str("payload too large for the suite"),
-            Error::CounterExhausted => f.write_str("message counter exhausted for this sender"),
+            Error::CounterExhausted => f.write_str("message counter exhausted for this sender id and key"),
             Error::CounterStore(e) => write!(f, "counter store failed: {e}"),
             Error::KeyringFull => f.write_str("keyring or table is full"),
             Error::DuplicateKeyId(id) => write!(f, "key id {id} is already in the keyring"),
@@ -225,6 +275,7 @@ impl fmt::Display for Error {
             Error::WeakSharedSecret => f.write_str("X25519 shared secret is not contributory (low-order public key)"),
             Error::SelfPairing => f.write_str("cannot derive a pairwise key with oneself"),
             Error::InvalidConfig => f.write_str("invalid configuration value"),
+            Error::InvalidSnapshot => f.write_str("invalid replay-state record"),
             Error::Encode => f.write_str("payload could not be serialized"),
             Error::Decode => f.write_str("verified payload could not be deserialized"),
             Error::Rng => f.write_str("random number generator failed"),

@@ -117,8 +117,9 @@
 //!
 //! ## Features
 //!
-//! * `std` (default): [`FileCounterStore`], key generation from the OS
-//!   generator, [`system_clock`], `std::error::Error`. Implies `alloc`.
+//! * `std` (default): [`FileCounterStore`] and [`ReplayStateFile`] (Unix
+//!   and Windows), key generation from the OS generator, [`system_clock`],
+//!   `std::error::Error`. Implies `alloc`.
 //! * `alloc`: `Vec`-returning conveniences (`*_to_vec`) and [`KeyFile`].
 //! * With neither, the crate is `no_std` and needs no allocator.
 #![no_std]
@@ -130,23 +131,35 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+mod config;
 mod counter;
+#[cfg(all(feature = "std", any(unix, windows)))]
+mod durable;
 mod envelope;
 mod error;
 mod keys;
 mod opener;
 mod replay;
+#[cfg(all(feature = "std", any(unix, windows)))]
+mod replay_file;
 mod schedule;
 mod sealer;
 mod suites;
+mod topic;
 mod varint;
 
 #[doc(hidden)]
 pub mod fuzzing;
 
-#[cfg(feature = "std")]
+pub use config::{Eviction, OpenerConfig, SuiteSet, DEFAULT_KEYS, DEFAULT_MAX_SKEW, DEFAULT_SENDERS};
+#[cfg(all(feature = "std", any(unix, windows)))]
 pub use counter::FileCounterStore;
-pub use counter::{CounterStore, MemoryCounterStore, DEFAULT_RESERVATION_BLOCK};
+pub use counter::{
+    check_swap, clock_floor, CounterGrant, CounterStore, ExternalCounterStore, MemoryCounterStore, Reservation,
+    CLOCK_FLOOR_PER_MILLI, DEFAULT_RESERVATION_BLOCK,
+};
+#[cfg(all(feature = "std", any(unix, windows)))]
+pub use durable::StateFileError;
 pub use envelope::{
     BoundTopic, Envelope, Header, PrefixRewrite, Suite, AAD_DOMAIN, MAX_HEADER_LEN, MAX_OVERHEAD, MAX_TOPIC_LEN,
     TAG_LEN, TOPIC_INLINE_MAX, VERSION,
@@ -157,9 +170,12 @@ pub use keys::{Key, KeyText, Keyring, PairwiseKeys, PublicKey, StaticKeyPair, KE
 pub use keys::{KeyFile, Peer};
 #[cfg(feature = "alloc")]
 pub use opener::OpenedVec;
-pub use opener::{Eviction, Opened, Opener, SenderSnapshot};
-pub use replay::{ReplayWindow, DEFAULT_WINDOW, MAX_WINDOW};
+pub use opener::{Opened, Opener};
+pub use replay::{ReplayWindow, SenderSnapshot, DEFAULT_WINDOW, MAX_WINDOW, WINDOW_WORDS};
+#[cfg(all(feature = "std", any(unix, windows)))]
+pub use replay_file::{ReplayStateFile, RestoreReport};
 pub use sealer::Sealer;
+pub use topic::check_topic_name;
 
 /// Seconds since the Unix epoch from the system clock (0 if the clock is
 /// before 1970). Pass it to [`Sealer::with_timestamps`] and
@@ -168,4 +184,14 @@ pub use sealer::Sealer;
 #[must_use]
 pub fn system_clock() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Milliseconds since the Unix epoch from the system clock (0 if the clock
+/// is before 1970), for [`Sealer::new_with_clock_floor`].
+#[cfg(feature = "std")]
+#[must_use]
+pub fn system_clock_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

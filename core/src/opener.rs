@@ -1,29 +1,11 @@
 //! The receiving side: [`Opener`].
 
+use crate::config::{Eviction, OpenerConfig, DEFAULT_KEYS, DEFAULT_SENDERS};
 use crate::envelope::{Aad, BoundTopic, Envelope, Header, Suite};
 use crate::keys::{Key, Keyring};
-use crate::replay::{ReplayWindow, DEFAULT_WINDOW, MAX_WINDOW};
+use crate::replay::{ReplayWindow, SenderSnapshot};
 use crate::schedule::{self, Subkey};
 use crate::{suites, Error};
-
-/// What an [`Opener`] does when its sender table is full and a new sender's
-/// message verifies.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Eviction {
-    /// Reject the new sender with [`Error::TooManySenders`] (the default).
-    /// Fails closed: no replay window is ever forgotten. Entries are only
-    /// created for messages that verified, so only key holders can fill the
-    /// table.
-    #[default]
-    RejectNew,
-    /// Forget the sender that was heard from least recently. Its replay
-    /// window is lost: its old messages that are still within reach (for
-    /// example retained, or recorded by an attacker) would be accepted
-    /// again. Use it only together with a maximum age
-    /// ([`Opener::with_max_age`]), which bounds that exposure in time.
-    LeastRecentlyUsed,
-}
 
 /// A verified message, borrowed from the caller's buffer.
 #[derive(Debug, PartialEq, Eq)]
@@ -42,22 +24,6 @@ pub struct OpenedVec {
     pub header: Header,
     /// The verified payload.
     pub payload: alloc::vec::Vec<u8>,
-}
-
-/// The replay state of one (key id, sender id), to save across receiver
-/// restarts (see `SECURITY.md`, "Receiver restarts").
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SenderSnapshot {
-    /// Key id.
-    pub key_id: u32,
-    /// Sender id.
-    pub sender_id: u32,
-    /// Window width.
-    pub width: u32,
-    /// Highest counter accepted.
-    pub highest: u64,
-    /// Bitmap of accepted counters below the highest.
-    pub bits: [u64; 4],
 }
 
 struct SenderState {
@@ -94,15 +60,10 @@ const fn suite_index(suite: Suite) -> usize {
 /// tag over header, topic and body, and only then consults and advances the
 /// sender's replay window. Duplicates and replays are reported as such and
 /// their payload is never handed out.
-pub struct Opener<const KEYS: usize = 8, const SENDERS: usize = 64> {
+pub struct Opener<const KEYS: usize = DEFAULT_KEYS, const SENDERS: usize = DEFAULT_SENDERS> {
     keyring: Keyring<KEYS>,
     senders: [Option<SenderState>; SENDERS],
-    window: u32,
-    max_age: Option<u64>,
-    max_skew: Option<u64>,
-    require_timestamp: bool,
-    suites: [bool; 2],
-    eviction: Eviction,
+    config: OpenerConfig,
     clock: Option<fn() -> u64>,
     tick: u64,
 }
@@ -112,84 +73,53 @@ impl<const KEYS: usize, const SENDERS: usize> core::fmt::Debug for Opener<KEYS, 
         f.debug_struct("Opener")
             .field("keyring", &self.keyring)
             .field("senders", &self.senders.iter().flatten().count())
-            .field("window", &self.window)
-            .field("max_age", &self.max_age)
-            .field("max_skew", &self.max_skew)
-            .field("require_timestamp", &self.require_timestamp)
-            .field("eviction", &self.eviction)
+            .field("config", &self.config)
             .finish_non_exhaustive()
     }
 }
 
 impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
-    /// An opener accepting every key in `keyring`, with the default policy:
-    /// exact topic binding, a replay window of 128, both suites, no
-    /// timestamp checks, [`Eviction::RejectNew`].
+    /// An opener accepting every key in `keyring`, with the default
+    /// configuration ([`OpenerConfig::default`]): exact topic binding, a
+    /// replay window of 128, both suites, no timestamp checks,
+    /// [`Eviction::RejectNew`].
     #[must_use]
     pub fn new(keyring: Keyring<KEYS>) -> Self {
         Opener {
             keyring,
             senders: core::array::from_fn(|_| None),
-            window: DEFAULT_WINDOW,
-            max_age: None,
-            max_skew: None,
-            require_timestamp: false,
-            suites: [true, true],
-            eviction: Eviction::RejectNew,
+            config: OpenerConfig::default(),
             clock: None,
             tick: 0,
         }
     }
 
-    /// Replay window width for senders first seen from now on (1 to 256,
-    /// default 128).
+    /// An opener with `config`.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] outside that range.
-    pub fn with_window(mut self, width: u32) -> Result<Self, Error> {
-        self.set_window(width)?;
-        Ok(self)
+    /// As [`OpenerConfig::validate`].
+    pub fn with_config(keyring: Keyring<KEYS>, config: &OpenerConfig) -> Result<Self, Error> {
+        let mut o = Opener::new(keyring);
+        o.set_config(config)?;
+        Ok(o)
     }
 
-    /// Rejects messages whose authenticated timestamp is more than
-    /// `seconds` old ([`Error::Expired`]), and messages without a timestamp
-    /// ([`Error::TimestampRequired`]). Needs the current time: from
-    /// [`Opener::with_clock`] or [`Opener::open_in_place_at`].
-    #[must_use]
-    pub fn with_max_age(mut self, seconds: u64) -> Self {
-        self.max_age = Some(seconds);
-        self.require_timestamp = true;
-        self
+    /// Replaces the configuration, in place (for openers that live in static
+    /// or caller-provided memory). A new window width applies to senders
+    /// first seen from now on.
+    ///
+    /// # Errors
+    /// As [`OpenerConfig::validate`]; the configuration is then unchanged.
+    pub fn set_config(&mut self, config: &OpenerConfig) -> Result<(), Error> {
+        config.validate()?;
+        self.config = *config;
+        Ok(())
     }
 
-    /// Rejects timestamps more than `seconds` ahead of the receiver's clock
-    /// ([`Error::FromFuture`]).
+    /// The configuration in force.
     #[must_use]
-    pub fn with_max_skew(mut self, seconds: u64) -> Self {
-        self.max_skew = Some(seconds);
-        self
-    }
-
-    /// Rejects messages without a timestamp, even with no age limit.
-    #[must_use]
-    pub fn require_timestamps(mut self) -> Self {
-        self.require_timestamp = true;
-        self
-    }
-
-    /// Accepts only the given suites (for example only
-    /// [`Suite::ChaCha20Poly1305`] on topics that must stay confidential).
-    #[must_use]
-    pub fn with_suites(mut self, suites: &[Suite]) -> Self {
-        self.set_suites(suites);
-        self
-    }
-
-    /// What to do when the sender table is full.
-    #[must_use]
-    pub fn with_eviction(mut self, eviction: Eviction) -> Self {
-        self.eviction = eviction;
-        self
+    pub const fn config(&self) -> &OpenerConfig {
+        &self.config
     }
 
     /// The clock (seconds since the Unix epoch) for timestamp checks;
@@ -198,52 +128,6 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
     pub fn with_clock(mut self, clock: fn() -> u64) -> Self {
         self.clock = Some(clock);
         self
-    }
-
-    /// In-place form of [`Opener::with_window`], for openers that live in
-    /// static or caller-provided memory (moving a large opener through the
-    /// by-value builders costs stack on an MCU).
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] outside 1 to 256.
-    pub fn set_window(&mut self, width: u32) -> Result<(), Error> {
-        if width == 0 || width > MAX_WINDOW {
-            return Err(Error::InvalidConfig);
-        }
-        self.window = width;
-        Ok(())
-    }
-
-    /// In-place form of [`Opener::with_max_age`] (`None` removes the limit
-    /// but keeps [`Opener::require_timestamps`] as it was).
-    pub fn set_max_age(&mut self, seconds: Option<u64>) {
-        self.max_age = seconds;
-        if seconds.is_some() {
-            self.require_timestamp = true;
-        }
-    }
-
-    /// In-place form of [`Opener::with_max_skew`].
-    pub fn set_max_skew(&mut self, seconds: Option<u64>) {
-        self.max_skew = seconds;
-    }
-
-    /// In-place form of [`Opener::require_timestamps`].
-    pub fn set_require_timestamps(&mut self, required: bool) {
-        self.require_timestamp = required;
-    }
-
-    /// In-place form of [`Opener::with_suites`].
-    pub fn set_suites(&mut self, suites: &[Suite]) {
-        self.suites = [false, false];
-        for s in suites {
-            self.suites[suite_index(*s)] = true;
-        }
-    }
-
-    /// In-place form of [`Opener::with_eviction`].
-    pub fn set_eviction(&mut self, eviction: Eviction) {
-        self.eviction = eviction;
     }
 
     /// In-place form of [`Opener::with_clock`].
@@ -297,28 +181,54 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
         })
     }
 
-    /// Restores one sender's replay state saved by [`Opener::snapshot`].
+    /// Restores one sender's replay state saved by [`Opener::snapshot`],
+    /// merged with what this opener already knows of the sender: the larger
+    /// highest counter and every accepted counter of both (see
+    /// [`ReplayWindow::merge`]), so restoring an older snapshot never rolls
+    /// a window back.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] for an invalid width, [`Error::KeyringFull`]
+    /// [`Error::InvalidSnapshot`] for a record that accepted nothing or has
+    /// an invalid width; [`Error::UnknownKey`] when its key id is not in the
+    /// keyring (an entry that could never be removed); [`Error::TooManySenders`]
     /// when the sender table is full.
     pub fn restore(&mut self, snap: &SenderSnapshot) -> Result<(), Error> {
-        let window = ReplayWindow::from_state(snap.width, snap.highest, snap.bits)?;
-        if let Some(i) = self.find(snap.key_id, snap.sender_id) {
-            if let Some(s) = self.senders[i].as_mut() {
-                s.window = window;
-            }
+        let window = snap.window()?;
+        if self.keyring.get(snap.key_id).is_none() {
+            return Err(Error::UnknownKey(snap.key_id));
+        }
+        self.tick += 1;
+        let tick = self.tick;
+        if let Some(state) = self.find(snap.key_id, snap.sender_id).and_then(|i| self.senders[i].as_mut()) {
+            state.window.merge(&window);
+            state.last_used = tick;
             return Ok(());
         }
-        let slot = self.senders.iter_mut().find(|s| s.is_none()).ok_or(Error::KeyringFull)?;
+        let slot = self.senders.iter_mut().find(|s| s.is_none()).ok_or(Error::TooManySenders)?;
+        let mut fresh = ReplayWindow::new(self.config.window)?;
+        fresh.merge(&window);
         *slot = Some(SenderState {
             key_id: snap.key_id,
             sender_id: snap.sender_id,
             subkeys: [None, None],
-            window,
-            last_used: 0,
+            window: fresh,
+            last_used: tick,
         });
         Ok(())
+    }
+
+    /// Forgets one sender's replay state (for example a device taken out of
+    /// service). Its old messages still within reach would be accepted
+    /// again, so use it only together with a key rotation or a maximum age.
+    /// Returns whether the sender was tracked.
+    pub fn forget_sender(&mut self, key_id: u32, sender_id: u32) -> bool {
+        match self.find(key_id, sender_id) {
+            Some(i) => {
+                self.senders[i] = None;
+                true
+            }
+            None => false,
+        }
     }
 
     fn find(&self, key_id: u32, sender_id: u32) -> Option<usize> {
@@ -339,8 +249,8 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
     /// # Errors
     /// Format errors ([`Error::Truncated`], [`Error::UnsupportedVersion`],
     /// [`Error::UnknownSuite`], [`Error::BadVarint`], [`Error::UnknownFlags`]),
-    /// [`Error::SuiteNotAllowed`], [`Error::UnknownKeyId`],
-    /// [`Error::TopicTooLong`], [`Error::Auth`], [`Error::Duplicate`],
+    /// [`Error::SuiteNotAllowed`], [`Error::UnknownKey`],
+    /// [`Error::InvalidTopic`], [`Error::TopicTooLong`], [`Error::Auth`], [`Error::Duplicate`],
     /// [`Error::Replay`], [`Error::Expired`], [`Error::FromFuture`],
     /// [`Error::TimestampRequired`], [`Error::ClockRequired`],
     /// [`Error::TooManySenders`].
@@ -367,18 +277,20 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
         let topic = topic.into();
         let env = Envelope::parse(buf)?;
         let h = env.header;
-        if !self.suites[suite_index(h.suite)] {
+        if !self.config.suites.contains(h.suite) {
             return Err(Error::SuiteNotAllowed(h.suite));
         }
-        let key = self.keyring.get(h.key_id).ok_or(Error::UnknownKeyId(h.key_id))?;
+        let key = self.keyring.get(h.key_id).ok_or(Error::UnknownKey(h.key_id))?;
         let aad = Aad::new(&buf[..env.header_len], &topic)?;
         let slot = self.find(h.key_id, h.sender_id);
 
         // Decide everything the policy says before touching the body, but
         // report it only once the tag has verified: a forgery is always
         // `Auth`, whatever counter or timestamp it claims.
-        let mut verdict = self.check_time(h.timestamp, now);
-        let fresh_subkey;
+        let mut verdict = self.config.check_time(h.timestamp, now);
+        // A sender seen for the first time: its subkey is derived here and
+        // kept in its new entry if the message is accepted.
+        let mut fresh_subkey = None;
         let subkey = match slot.and_then(|i| self.senders[i].as_mut()) {
             Some(state) => {
                 if verdict.is_ok() {
@@ -386,17 +298,14 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
                 }
                 state.subkey(key, h.suite)
             }
-            None => {
-                fresh_subkey = schedule::subkey(key, h.suite, h.sender_id);
-                &fresh_subkey
-            }
+            None => fresh_subkey.insert(schedule::subkey(key, h.suite, h.sender_id)),
         };
 
         let range = env.body_range();
         let (body, tag) = buf[env.header_len..].split_at_mut(env.body_len);
         suites::open(h.suite, subkey, h.counter, aad.as_bytes(), body, tag)?;
 
-        let accepted = verdict.and_then(|()| self.accept(slot, &h));
+        let accepted = verdict.and_then(|()| self.accept(slot, &h, fresh_subkey));
         if let Err(e) = accepted {
             // Verified but not accepted: never hand out, never leave behind.
             buf[range].fill(0);
@@ -405,46 +314,31 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
         Ok(Opened { header: h, payload: &buf[range] })
     }
 
-    fn check_time(&self, timestamp: Option<u64>, now: Option<u64>) -> Result<(), Error> {
-        let Some(ts) = timestamp else {
-            return if self.require_timestamp { Err(Error::TimestampRequired) } else { Ok(()) };
-        };
-        if self.max_age.is_none() && self.max_skew.is_none() {
-            return Ok(());
-        }
-        let now = now.ok_or(Error::ClockRequired)?;
-        if let Some(age) = self.max_age {
-            if now.saturating_sub(ts) > age {
-                return Err(Error::Expired);
-            }
-        }
-        if let Some(skew) = self.max_skew {
-            if ts.saturating_sub(now) > skew {
-                return Err(Error::FromFuture);
-            }
-        }
-        Ok(())
-    }
-
     /// Records a verified, policy-approved message in its sender's window,
-    /// creating the sender's entry if needed.
-    fn accept(&mut self, slot: Option<usize>, h: &Header) -> Result<(), Error> {
+    /// creating the sender's entry (with the subkey just derived) if needed.
+    fn accept(&mut self, slot: Option<usize>, h: &Header, fresh_subkey: Option<Subkey>) -> Result<(), Error> {
         self.tick += 1;
+        let tick = self.tick;
         let i = match slot {
             Some(i) => i,
-            None => self.new_slot()?,
+            None => {
+                let i = self.new_slot()?;
+                let mut subkeys = [None, None];
+                subkeys[suite_index(h.suite)] = fresh_subkey;
+                self.senders[i] = Some(SenderState {
+                    key_id: h.key_id,
+                    sender_id: h.sender_id,
+                    subkeys,
+                    window: ReplayWindow::new(self.config.window)?,
+                    last_used: tick,
+                });
+                i
+            }
         };
-        let tick = self.tick;
-        let window = self.window;
-        let state = self.senders[i].get_or_insert_with(|| SenderState {
-            key_id: h.key_id,
-            sender_id: h.sender_id,
-            subkeys: [None, None],
-            window: ReplayWindow::new(window).unwrap_or_default(),
-            last_used: tick,
-        });
-        state.window.update(h.counter);
-        state.last_used = tick;
+        if let Some(state) = self.senders[i].as_mut() {
+            state.window.update(h.counter);
+            state.last_used = tick;
+        }
         Ok(())
     }
 
@@ -452,7 +346,7 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
         if let Some(i) = self.senders.iter().position(Option::is_none) {
             return Ok(i);
         }
-        match self.eviction {
+        match self.config.eviction {
             Eviction::RejectNew => Err(Error::TooManySenders),
             Eviction::LeastRecentlyUsed => {
                 let i = self

@@ -1,6 +1,6 @@
 //! The sending side: [`Sealer`].
 
-use crate::counter::{CounterStore, Counters, DEFAULT_RESERVATION_BLOCK};
+use crate::counter::{CounterGrant, CounterStore, Reservation};
 use crate::envelope::{Aad, BoundTopic, Header, Suite, TAG_LEN};
 use crate::keys::{Key, Keyring};
 use crate::schedule::{self, Subkey};
@@ -9,8 +9,8 @@ use crate::{suites, Error};
 /// Seals messages for one sender id under one key.
 ///
 /// Holds the per-sender subkey (derived once, at construction or on
-/// [`Sealer::rotate_key`]) and the counter reservation over a
-/// [`CounterStore`].
+/// [`Sealer::rotate_key`]) and the counter reservation ([`CounterGrant`])
+/// over a [`CounterStore`].
 ///
 /// <div class="warning">
 ///
@@ -18,7 +18,9 @@ use crate::{suites, Error};
 /// one sealer with one durable counter store at any time: two processes
 /// sealing under the same key and sender id, or a store restored from a
 /// backup, reuse nonces. Give every device and every process its own
-/// sender id.
+/// sender id. The stores of this crate enforce what they can: a
+/// [`crate::FileCounterStore`] is locked for its lifetime, every persist is
+/// a compare-and-swap, and a store that holds no state is refused.
 ///
 /// </div>
 ///
@@ -40,7 +42,8 @@ pub struct Sealer<S: CounterStore> {
     key_id: u32,
     sender_id: u32,
     suite: Suite,
-    counters: Counters<S>,
+    grant: CounterGrant,
+    store: S,
     clock: Option<fn() -> u64>,
 }
 
@@ -50,23 +53,49 @@ impl<S: CounterStore> core::fmt::Debug for Sealer<S> {
             .field("key_id", &self.key_id)
             .field("sender_id", &self.sender_id)
             .field("suite", &self.suite)
-            .field("next_counter", &self.counters.peek().ok())
+            .field("next_counter", &self.grant.peek().ok())
             .finish_non_exhaustive()
     }
 }
 
 impl<S: CounterStore> Sealer<S> {
-    /// A sealer for `sender_id` under `key`, with counters from `store`.
+    /// A sealer for `sender_id` under `key`, resuming at the limit `store`
+    /// holds.
+    ///
+    /// # Errors
+    /// [`Error::CounterStore`] if the store cannot be read, or holds no state
+    /// ([`crate::StoreError::Missing`]: create the store explicitly for a new
+    /// sender, or use [`Sealer::new_with_clock_floor`]).
+    pub fn new(key: &Key, sender_id: u32, suite: Suite, store: S) -> Result<Self, Error> {
+        Sealer::build(key, sender_id, suite, store, None)
+    }
+
+    /// A sealer that starts at or above the clock floor
+    /// ([`crate::clock_floor`] of `unix_millis`) and above whatever `store`
+    /// holds; a store with no state is accepted. For deployments that cannot
+    /// keep counter state; costs about 5 header bytes per message.
     ///
     /// # Errors
     /// [`Error::CounterStore`] if the store cannot be read.
-    pub fn new(key: &Key, sender_id: u32, suite: Suite, store: S) -> Result<Self, Error> {
+    pub fn new_with_clock_floor(
+        key: &Key,
+        sender_id: u32,
+        suite: Suite,
+        store: S,
+        unix_millis: u64,
+    ) -> Result<Self, Error> {
+        Sealer::build(key, sender_id, suite, store, Some(crate::counter::clock_floor(unix_millis)))
+    }
+
+    fn build(key: &Key, sender_id: u32, suite: Suite, mut store: S, floor: Option<u64>) -> Result<Self, Error> {
+        let stored = store.load().map_err(Error::CounterStore)?;
         Ok(Sealer {
             subkey: schedule::subkey(key, suite, sender_id),
             key_id: key.id(),
             sender_id,
             suite,
-            counters: Counters::new(store, DEFAULT_RESERVATION_BLOCK)?,
+            grant: CounterGrant::resume(stored, floor)?,
+            store,
             clock: None,
         })
     }
@@ -84,15 +113,54 @@ impl<S: CounterStore> Sealer<S> {
         Sealer::new(ring.primary().ok_or(Error::NoPrimaryKey)?, sender_id, suite, store)
     }
 
-    /// Counters reserved per store write (default 1024). Larger blocks mean
-    /// fewer writes (flash wear, fsync latency) and more counters skipped
-    /// after a crash; any value is safe.
+    /// Counters reserved per store write (default
+    /// [`crate::DEFAULT_RESERVATION_BLOCK`]). Larger blocks mean fewer writes
+    /// (flash wear, fsync latency) and more counters skipped after a crash;
+    /// any value is safe.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] for zero.
     pub fn with_reservation_block(mut self, block: u64) -> Result<Self, Error> {
-        self.counters.set_block(block)?;
+        self.grant.set_block(block)?;
         Ok(self)
+    }
+
+    /// In-place form of [`Sealer::with_reservation_block`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for zero.
+    pub fn set_reservation_block(&mut self, block: u64) -> Result<(), Error> {
+        self.grant.set_block(block)
+    }
+
+    /// For drivers that persist asynchronously (over
+    /// [`crate::ExternalCounterStore`]): the reservation to persist when at
+    /// most `ahead` granted counters are left, or `None`.
+    #[must_use]
+    pub fn reservation_needed(&self, ahead: u64) -> Option<Reservation> {
+        self.grant.reservation_needed(ahead)
+    }
+
+    /// Grants the counters of `r` once the driver has durably persisted it
+    /// (compare-and-swap from `r.current` to `r.limit`).
+    ///
+    /// # Errors
+    /// [`Error::CounterStore`] with [`crate::StoreError::Conflict`] when `r`
+    /// does not follow from this sealer's last reservation.
+    pub fn grant(&mut self, r: Reservation) -> Result<(), Error> {
+        self.grant.grant(r)
+    }
+
+    /// Counters granted and not used yet.
+    #[must_use]
+    pub const fn granted_remaining(&self) -> u64 {
+        self.grant.remaining()
+    }
+
+    /// The end of the granted counter range.
+    #[must_use]
+    pub const fn granted_limit(&self) -> u64 {
+        self.grant.limit()
     }
 
     /// Adds an authenticated timestamp to every message, read from `clock`
@@ -132,26 +200,18 @@ impl<S: CounterStore> Sealer<S> {
     ///
     /// # Errors
     /// [`Error::CounterExhausted`] when no counter is left.
-    pub fn next_counter(&self) -> Result<u64, Error> {
-        self.counters.peek()
+    pub const fn next_counter(&self) -> Result<u64, Error> {
+        self.grant.peek()
     }
 
     /// The counter store.
-    pub fn store(&self) -> &S {
-        self.counters.store()
-    }
-
-    /// The counter store, mutably (for stores whose backing range is
-    /// managed from outside, such as the browser store of the npm package).
-    /// Lowering what the store will [`CounterStore::load`] has no effect on
-    /// this sealer: it only persists limits, it never reloads.
-    pub fn store_mut(&mut self) -> &mut S {
-        self.counters.store_mut()
+    pub const fn store(&self) -> &S {
+        &self.store
     }
 
     /// Gives back the counter store.
     pub fn into_store(self) -> S {
-        self.counters.into_store()
+        self.store
     }
 
     /// Exact envelope length for a payload of `payload_len` bytes sealed
@@ -160,7 +220,7 @@ impl<S: CounterStore> Sealer<S> {
     /// # Errors
     /// [`Error::CounterExhausted`] when no counter is left.
     pub fn envelope_len(&self, payload_len: usize) -> Result<usize, Error> {
-        let h = self.header(self.counters.peek()?, self.clock.map(|_| u64::MAX));
+        let h = self.header(self.grant.peek()?, self.clock.map(|_| u64::MAX));
         Ok(h.envelope_len(payload_len))
     }
 
@@ -174,8 +234,8 @@ impl<S: CounterStore> Sealer<S> {
     ///
     /// # Errors
     /// [`Error::BufferTooSmall`] (checked before a counter is used),
-    /// [`Error::TopicTooLong`], [`Error::CounterExhausted`],
-    /// [`Error::CounterStore`].
+    /// [`Error::InvalidTopic`], [`Error::TopicTooLong`],
+    /// [`Error::CounterExhausted`], [`Error::CounterStore`].
     pub fn seal_into(&mut self, topic: &str, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
         let ts = self.clock.map(|c| c());
         self.seal_into_at(topic, ts, payload, out)
@@ -221,13 +281,10 @@ impl<S: CounterStore> Sealer<S> {
         buf: &mut [u8],
         payload_len: usize,
     ) -> Result<usize, Error> {
-        if payload_len > buf.len() {
-            return Err(Error::BufferTooSmall { needed: payload_len + TAG_LEN });
-        }
         let (hl, topic) = self.check(topic, ts, payload_len, buf.len())?;
         // The counter is taken before the payload moves, so a failing store
         // leaves `buf` exactly as the caller wrote it.
-        let counter = self.counters.take()?;
+        let counter = self.grant.take_from(&mut self.store)?;
         // Make room for the header, then seal the body where it now lies.
         buf.copy_within(..payload_len, hl);
         self.seal_prepared(&topic, ts, counter, payload_len, buf)
@@ -265,12 +322,13 @@ impl<S: CounterStore> Sealer<S> {
     ) -> Result<usize, Error> {
         let (hl, topic) = self.check(topic, timestamp, body_len, out.len())?;
         fill(&mut out[hl..hl + body_len])?;
-        let counter = self.counters.take()?;
+        let counter = self.grant.take_from(&mut self.store)?;
         self.seal_prepared(&topic, timestamp, counter, body_len, out)
     }
 
-    /// Everything that can be checked before a counter is used: the topic's
-    /// length and the room for the envelope. Returns the header length.
+    /// Everything that can be checked before a counter is used: the topic
+    /// name and the room for the envelope (`room`, which for sealing in
+    /// place must also hold the payload). Returns the header length.
     fn check<'t>(
         &self,
         topic: &'t str,
@@ -279,10 +337,8 @@ impl<S: CounterStore> Sealer<S> {
         room: usize,
     ) -> Result<(usize, BoundTopic<'t>), Error> {
         let topic = BoundTopic::exact(topic);
-        if topic.len() > crate::envelope::MAX_TOPIC_LEN {
-            return Err(Error::TopicTooLong);
-        }
-        let header = self.header(self.counters.peek()?, timestamp);
+        topic.check()?;
+        let header = self.header(self.grant.peek()?, timestamp);
         let needed = header.envelope_len(body_len);
         if room < needed {
             return Err(Error::BufferTooSmall { needed });

@@ -2,8 +2,8 @@
 //! Property and behaviour tests of the public API.
 
 use mqseal::{
-    CounterStore, Error, Eviction, Header, Key, Keyring, MemoryCounterStore, Opener, PrefixRewrite, Sealer, StoreError,
-    Suite, MAX_OVERHEAD,
+    CounterStore, Error, Eviction, Header, Key, Keyring, MemoryCounterStore, Opener, OpenerConfig, PrefixRewrite,
+    Sealer, SenderSnapshot, StoreError, Suite, SuiteSet, MAX_OVERHEAD,
 };
 use proptest::prelude::*;
 use std::collections::HashSet;
@@ -20,6 +20,19 @@ fn opener() -> Opener<4, 8> {
     let mut ring = Keyring::with_primary(key(1)).unwrap();
     ring.insert(key(2)).unwrap();
     Opener::new(ring)
+}
+
+/// The default configuration with `f` applied.
+fn config(f: impl FnOnce(&mut OpenerConfig)) -> OpenerConfig {
+    let mut c = OpenerConfig::default();
+    f(&mut c);
+    c
+}
+
+fn opener_with(f: impl FnOnce(&mut OpenerConfig)) -> Opener<4, 8> {
+    let mut o = opener();
+    o.set_config(&config(f)).unwrap();
+    o
 }
 
 fn suite_strategy() -> impl Strategy<Value = Suite> {
@@ -90,7 +103,7 @@ proptest! {
         let moved_key = reheader(&env, &Header { key_id: 2, ..h });
         prop_assert_eq!(opener().open_to_vec(topic.as_str(), &moved_key), Err(Error::Auth));
         let unknown_key = reheader(&env, &Header { key_id: 3, ..h });
-        prop_assert_eq!(opener().open_to_vec(topic.as_str(), &unknown_key), Err(Error::UnknownKeyId(3)));
+        prop_assert_eq!(opener().open_to_vec(topic.as_str(), &unknown_key), Err(Error::UnknownKey(3)));
         let other_suite = Suite::ALL.into_iter().find(|x| *x != suite).unwrap();
         let moved_suite = reheader(&env, &Header { suite: other_suite, ..h });
         prop_assert_eq!(opener().open_to_vec(topic.as_str(), &moved_suite), Err(Error::Auth));
@@ -109,7 +122,7 @@ proptest! {
             x ^= x << 13; x ^= x >> 7; x ^= x << 17;
             order.swap(i, (x % (i as u64 + 1)) as usize);
         }
-        let mut o = opener().with_window(window).unwrap();
+        let mut o = opener_with(|c| c.window = window);
         let mut accepted = HashSet::new();
         let mut highest: Option<usize> = None;
         for i in order {
@@ -131,7 +144,7 @@ proptest! {
             }
         }
         // In-order delivery is always fully accepted.
-        let mut o = opener().with_window(window).unwrap();
+        let mut o = opener_with(|c| c.window = window);
         for e in &envs {
             prop_assert!(o.open_to_vec("t", e).is_ok());
         }
@@ -164,7 +177,8 @@ impl CounterStore for CrashingStore {
     fn load(&mut self) -> Result<Option<u64>, StoreError> {
         Ok(self.durable)
     }
-    fn persist(&mut self, limit: u64) -> Result<(), StoreError> {
+    fn persist(&mut self, current: Option<u64>, limit: u64) -> Result<(), StoreError> {
+        mqseal::check_swap(self.durable, current, limit)?;
         self.persists += 1;
         if self.persists == self.crash_on {
             return Err(StoreError::Write);
@@ -179,7 +193,7 @@ fn reboots_at_any_point_never_reuse_a_counter() {
     for block in [1u64, 2, 5] {
         for crash_on in 1..6 {
             for msgs_before_reboot in 0..12 {
-                let mut store = CrashingStore { durable: None, persists: 0, crash_on };
+                let mut store = CrashingStore { durable: Some(0), persists: 0, crash_on };
                 let mut used = HashSet::new();
                 for _boot in 0..3 {
                     let mut s = Sealer::new(&key(1), 1, Suite::ChaCha20Poly1305, &mut store)
@@ -282,7 +296,10 @@ fn timestamp_policies() {
     let mut s = sealer(Suite::HmacSha256, 1).with_timestamps(clock);
     let fresh = s.seal_to_vec("t", b"1").unwrap();
     assert_eq!(Header::parse(&fresh).unwrap().0.timestamp, Some(NOW));
-    let mut o = opener().with_max_age(60).with_max_skew(5);
+    let mut o = opener_with(|c| {
+        c.max_age = Some(60);
+        c.max_skew = Some(5);
+    });
     assert_eq!(o.open_to_vec("t", &fresh), Err(Error::ClockRequired));
     let mut o = o.with_clock(clock);
     assert!(o.open_to_vec("t", &fresh).is_ok());
@@ -301,7 +318,7 @@ fn timestamp_policies() {
 #[test]
 fn suite_policy() {
     let env = sealer(Suite::HmacSha256, 1).seal_to_vec("t", b"x").unwrap();
-    let mut o = opener().with_suites(&[Suite::ChaCha20Poly1305]);
+    let mut o = opener_with(|c| c.suites = SuiteSet::only(Suite::ChaCha20Poly1305));
     assert_eq!(o.open_to_vec("t", &env), Err(Error::SuiteNotAllowed(Suite::HmacSha256)));
 }
 
@@ -317,8 +334,12 @@ fn bridge_prefix_rewrite() {
 
 #[test]
 fn sender_table_bound_and_eviction() {
-    let envs: Vec<Vec<u8>> =
-        (0..3).map(|id| sealer(Suite::ChaCha20Poly1305, id).seal_to_vec("t", b"x").unwrap()).collect();
+    fn clock() -> u64 {
+        1_800_000_000
+    }
+    let envs: Vec<Vec<u8>> = (0..3)
+        .map(|id| sealer(Suite::ChaCha20Poly1305, id).with_timestamps(clock).seal_to_vec("t", b"x").unwrap())
+        .collect();
     let ring = || Keyring::with_primary(key(1)).unwrap();
     // Fail closed by default.
     let mut o: Opener<1, 2> = Opener::new(ring());
@@ -331,7 +352,13 @@ fn sender_table_bound_and_eviction() {
     *forged.last_mut().unwrap() ^= 1;
     assert_eq!(o.open_to_vec("t", &forged), Err(Error::Auth));
     // LRU eviction forgets the least recent sender (documented risk).
-    let mut o: Opener<1, 2> = Opener::new(ring()).with_eviction(Eviction::LeastRecentlyUsed);
+    let lru = config(|c| c.eviction = Eviction::LeastRecentlyUsed);
+    assert_eq!(Opener::<1, 2>::with_config(ring(), &lru).err(), Some(Error::InvalidConfig), "LRU without bounds");
+    let lru = config(|c| {
+        c.eviction = Eviction::LeastRecentlyUsed;
+        c.max_age = Some(3600);
+    });
+    let mut o: Opener<1, 2> = Opener::with_config(ring(), &lru).unwrap().with_clock(clock);
     assert!(o.open_to_vec("t", &envs[0]).is_ok());
     assert!(o.open_to_vec("t", &envs[1]).is_ok());
     assert!(o.open_to_vec("t", &envs[2]).is_ok());
@@ -355,7 +382,7 @@ fn key_rotation_and_retirement() {
     assert_eq!(o.open_to_vec("t", &new).unwrap().payload, b"new");
     assert_eq!(o.open_to_vec("t", &old).unwrap().payload, b"old");
     o.retire_key(1).unwrap();
-    assert_eq!(o.open_to_vec("t", &old), Err(Error::UnknownKeyId(1)));
+    assert_eq!(o.open_to_vec("t", &old), Err(Error::UnknownKey(1)));
 }
 
 #[test]
@@ -406,7 +433,7 @@ fn file_store_sealer_survives_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sender.ctr");
     let first = {
-        let mut s = Sealer::new(&key(1), 1, Suite::ChaCha20Poly1305, mqseal::FileCounterStore::new(&path))
+        let mut s = Sealer::new(&key(1), 1, Suite::ChaCha20Poly1305, mqseal::FileCounterStore::create(&path).unwrap())
             .unwrap()
             .with_reservation_block(100)
             .unwrap();
@@ -416,8 +443,135 @@ fn file_store_sealer_survives_restart() {
         s.next_counter().unwrap()
     };
     assert_eq!(first, 5);
-    let s = Sealer::new(&key(1), 1, Suite::ChaCha20Poly1305, mqseal::FileCounterStore::new(&path)).unwrap();
+    let s = Sealer::new(&key(1), 1, Suite::ChaCha20Poly1305, mqseal::FileCounterStore::open(&path).unwrap()).unwrap();
     assert_eq!(s.next_counter(), Ok(100), "restart skips the unused rest of the block");
+    // A second sealer on the same file while the first holds it: refused at once.
+    let err = mqseal::FileCounterStore::open(&path).unwrap_err();
+    assert_eq!(err.kind, StoreError::Locked);
+    assert!(err.to_string().contains("sender.ctr"), "{err}");
+    drop(s);
+    // The file deleted (a container without a volume): refused, not "start at 0".
+    std::fs::remove_file(&path).unwrap();
+    let lost = Sealer::new(&key(1), 1, Suite::ChaCha20Poly1305, mqseal::FileCounterStore::open(&path).unwrap());
+    assert_eq!(lost.err(), Some(Error::CounterStore(StoreError::Missing)));
+    // ... unless told: a clock floor, or an explicit create.
+    let floored = Sealer::new_with_clock_floor(
+        &key(1),
+        1,
+        Suite::ChaCha20Poly1305,
+        mqseal::FileCounterStore::open(&path).unwrap(),
+        1_800_000_000_000,
+    )
+    .unwrap();
+    assert_eq!(floored.next_counter(), Ok(mqseal::clock_floor(1_800_000_000_000)));
+    drop(floored);
+    let fresh = Sealer::new(&key(1), 1, Suite::ChaCha20Poly1305, mqseal::FileCounterStore::create(&path).unwrap());
+    assert_eq!(fresh.unwrap().next_counter(), Ok(0));
+}
+
+#[test]
+fn store_with_no_state_is_refused() {
+    let r = Sealer::new(&key(1), 1, Suite::ChaCha20Poly1305, MemoryCounterStore::empty());
+    assert_eq!(r.err(), Some(Error::CounterStore(StoreError::Missing)));
+}
+
+#[test]
+fn second_writer_on_one_store_fails_sealing() {
+    // Two sealers over stores that share the persisted value (as two
+    // processes sharing a file without its lock would): the second one to
+    // persist sees a value it did not write, and fails.
+    let shared = std::rc::Rc::new(core::cell::Cell::new(Some(0u64)));
+    struct Shared(std::rc::Rc<core::cell::Cell<Option<u64>>>);
+    impl CounterStore for Shared {
+        fn load(&mut self) -> Result<Option<u64>, StoreError> {
+            Ok(self.0.get())
+        }
+        fn persist(&mut self, current: Option<u64>, limit: u64) -> Result<(), StoreError> {
+            mqseal::check_swap(self.0.get(), current, limit)?;
+            self.0.set(Some(limit));
+            Ok(())
+        }
+    }
+    let mut a = Sealer::new(&key(1), 1, Suite::ChaCha20Poly1305, Shared(shared.clone())).unwrap();
+    let mut b = Sealer::new(&key(1), 1, Suite::ChaCha20Poly1305, Shared(shared)).unwrap();
+    let ea = a.seal_to_vec("t", b"a").unwrap();
+    assert_eq!(Header::parse(&ea).unwrap().0.counter, 0);
+    assert_eq!(b.seal_to_vec("t", b"b"), Err(Error::CounterStore(StoreError::Conflict)));
+}
+
+#[test]
+fn topic_names_are_checked_on_both_sides() {
+    let mut s = sealer(Suite::ChaCha20Poly1305, 1);
+    for bad in ["", "a/+", "a/#", "a\0b"] {
+        assert_eq!(s.seal_to_vec(bad, b"x"), Err(Error::InvalidTopic), "{bad:?}");
+    }
+    assert_eq!(s.next_counter(), Ok(0), "no counter used by a refused topic");
+    let env = s.seal_to_vec("t", b"x").unwrap();
+    assert_eq!(opener().open_to_vec("", &env), Err(Error::InvalidTopic));
+    assert_eq!(opener().open_to_vec("t/#", &env), Err(Error::InvalidTopic));
+}
+
+#[test]
+fn max_age_bounds_the_future_too() {
+    const NOW: u64 = 1_800_000_000;
+    fn clock() -> u64 {
+        NOW
+    }
+    let mut s = sealer(Suite::HmacSha256, 1);
+    let mut o = opener_with(|c| c.max_age = Some(60)).with_clock(clock);
+    let mut t = vec![0u8; 64];
+    let n = s.seal_into_at("t", Some(NOW + 365 * 86_400), b"year", &mut t).unwrap();
+    assert_eq!(o.open_to_vec("t", &t[..n]), Err(Error::FromFuture), "dated a year ahead");
+    let n = s.seal_into_at("t", Some(NOW + 61), b"x", &mut t).unwrap();
+    assert_eq!(o.open_to_vec("t", &t[..n]), Err(Error::FromFuture), "implied skew is min(max_age, 300)");
+    let n = s.seal_into_at("t", Some(NOW + 59), b"x", &mut t).unwrap();
+    assert!(o.open_to_vec("t", &t[..n]).is_ok());
+}
+
+#[test]
+fn restore_merges_validates_and_refuses_unknown_keys() {
+    let mut s = sealer(Suite::ChaCha20Poly1305, 4);
+    let envs: Vec<_> = (0..300).map(|_| s.seal_to_vec("t", b"m").unwrap()).collect();
+    let mut o = opener();
+    o.open_to_vec("t", &envs[0]).unwrap();
+    let old: Vec<SenderSnapshot> = o.snapshot().collect();
+    for e in &envs[1..=200] {
+        o.open_to_vec("t", e).unwrap();
+    }
+    // An older snapshot restored onto the live window: no roll back.
+    o.restore(&old[0]).unwrap();
+    assert_eq!(o.open_to_vec("t", &envs[200]), Err(Error::Duplicate));
+    assert_eq!(o.open_to_vec("t", &envs[150]), Err(Error::Duplicate));
+    assert_eq!(o.open_to_vec("t", &envs[0]), Err(Error::Replay));
+    // A snapshot that accepted nothing is refused.
+    let empty = SenderSnapshot { bits: [0; 4], ..old[0].clone() };
+    assert_eq!(o.restore(&empty), Err(Error::InvalidSnapshot));
+    // Bits beyond the width are masked off.
+    let wide = SenderSnapshot { width: 2, highest: 1000, bits: [u64::MAX; 4], ..old[0].clone() };
+    let mut fresh = opener();
+    fresh.restore(&wide).unwrap();
+    assert_eq!(fresh.snapshot().next().unwrap().bits, [0b11, 0, 0, 0]);
+    // Unknown key ids are refused (they could never be removed).
+    let unknown = SenderSnapshot { key_id: 99, ..old[0].clone() };
+    assert_eq!(o.restore(&unknown), Err(Error::UnknownKey(99)));
+    // A full table says so.
+    let ring = Keyring::with_primary(key(1)).unwrap();
+    let mut small: Opener<1, 1> = Opener::new(ring);
+    small.restore(&old[0]).unwrap();
+    let other = SenderSnapshot { sender_id: 5, ..old[0].clone() };
+    assert_eq!(small.restore(&other), Err(Error::TooManySenders));
+    // Forgetting a sender frees its slot.
+    assert!(small.forget_sender(1, 4));
+    assert!(!small.forget_sender(1, 4));
+    small.restore(&other).unwrap();
+}
+
+#[test]
+fn buffer_too_small_counts_the_header() {
+    let mut s = sealer(Suite::ChaCha20Poly1305, 1);
+    let mut buf = [0u8; 4];
+    // Payload length beyond the buffer: the figure is the whole envelope.
+    assert_eq!(s.seal_in_place("t", &mut buf, 10), Err(Error::BufferTooSmall { needed: 5 + 10 + 16 }));
 }
 
 #[test]
@@ -430,20 +584,23 @@ fn postcard_accepts_overlong_varints_which_is_why_the_header_does_not_use_it() {
 }
 
 #[test]
-fn in_place_policy_setters_match_builders() {
+fn configuration_is_replaced_whole() {
     let mut s = sealer(Suite::HmacSha256, 1);
     let mut buf = vec![0u8; 64];
     let n = s.seal_into_at("t", Some(100), b"x", &mut buf).unwrap();
     let env = buf[..n].to_vec();
     let mut o = opener();
-    assert_eq!(o.set_window(0), Err(Error::InvalidConfig));
-    o.set_window(1).unwrap();
-    o.set_max_age(Some(10));
+    assert_eq!(o.set_config(&config(|c| c.window = 0)), Err(Error::InvalidConfig));
+    assert_eq!(o.config(), &OpenerConfig::default(), "a refused configuration changes nothing");
+    o.set_config(&config(|c| {
+        c.window = 1;
+        c.max_age = Some(10);
+    }))
+    .unwrap();
     assert_eq!(o.open_in_place_at("t", &mut env.clone(), Some(200)).map(|m| m.header), Err(Error::Expired));
-    o.set_max_age(None);
-    o.set_suites(&[Suite::ChaCha20Poly1305]);
+    o.set_config(&config(|c| c.suites = SuiteSet::only(Suite::ChaCha20Poly1305))).unwrap();
     assert_eq!(o.open_to_vec("t", &env), Err(Error::SuiteNotAllowed(Suite::HmacSha256)));
-    o.set_suites(&Suite::ALL);
+    o.set_config(&OpenerConfig::default()).unwrap();
     assert!(o.open_in_place_at("t", &mut env.clone(), Some(200)).is_ok());
     // In-place sealing with an explicit timestamp.
     let mut b = [0u8; 64];

@@ -7,7 +7,7 @@
 #[allow(dead_code, clippy::unwrap_used, clippy::panic)]
 mod generate;
 
-use mqseal::{Key, Keyring, MemoryCounterStore, Opener, Sealer, StaticKeyPair, Suite};
+use mqseal::{Key, Keyring, MemoryCounterStore, Opener, OpenerConfig, Sealer, StaticKeyPair, Suite};
 use serde_json::Value;
 
 const FILE: &str = include_str!("vectors/v1.json");
@@ -84,15 +84,11 @@ fn negative_vectors_fail_as_stated() {
     for v in list {
         let name = s(v, "name");
         let key = Key::from_text(&s(v, "open_key")).unwrap();
-        let mut opener: Opener<2, 4> = Opener::new(Keyring::with_primary(key).unwrap())
-            .with_window(u32::try_from(v["window"].as_u64().unwrap()).unwrap())
-            .unwrap();
-        if let Some(a) = opt(v, "max_age") {
-            opener = opener.with_max_age(a);
-        }
-        if let Some(k) = opt(v, "max_skew") {
-            opener = opener.with_max_skew(k);
-        }
+        let mut config = OpenerConfig::default();
+        config.window = u32::try_from(v["window"].as_u64().unwrap()).unwrap();
+        config.max_age = opt(v, "max_age");
+        config.max_skew = opt(v, "max_skew");
+        let mut opener: Opener<2, 4> = Opener::with_config(Keyring::with_primary(key).unwrap(), &config).unwrap();
         let topic = s(v, "topic");
         let now = opt(v, "now");
         for pre in v["preopen"].as_array().unwrap() {

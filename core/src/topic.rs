@@ -1,0 +1,54 @@
+//! MQTT topic names: what a sealer may bind and an opener may accept.
+//!
+//! MQTT (3.1.1 §4.7.3, 5.0 §4.7.3) says a topic name is at least one
+//! character long, holds no wildcard (`+`, `#`) and no U+0000, and fits a
+//! two-byte length. A broker never delivers anything else, so an envelope
+//! bound to anything else is a caller's mistake: both sides reject it before
+//! any key is used, with the same error in every binding.
+
+use crate::envelope::MAX_TOPIC_LEN;
+use crate::Error;
+
+/// Checks that `topic` is a valid MQTT topic name.
+///
+/// # Errors
+/// [`Error::InvalidTopic`] for an empty topic or one holding `+`, `#` or
+/// U+0000; [`Error::TopicTooLong`] beyond 65,535 bytes.
+pub fn check_topic_name(topic: &str) -> Result<(), Error> {
+    if topic.len() > MAX_TOPIC_LEN {
+        return Err(Error::TopicTooLong);
+    }
+    if topic.is_empty() {
+        return Err(Error::InvalidTopic);
+    }
+    check_topic_chars(topic)
+}
+
+/// The character rule alone, for topics that arrive in pieces (a prefix
+/// rewrite binds `sealed prefix ‖ rest`).
+pub(crate) fn check_topic_chars(piece: &str) -> Result<(), Error> {
+    if piece.bytes().any(|b| matches!(b, b'+' | b'#' | 0)) {
+        return Err(Error::InvalidTopic);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[allow(unused_imports)]
+    use std::{format, prelude::v1::*, vec};
+
+    #[test]
+    fn names() {
+        assert_eq!(check_topic_name("a/b"), Ok(()));
+        assert_eq!(check_topic_name("/"), Ok(()));
+        assert_eq!(check_topic_name("$SYS/x"), Ok(()));
+        assert_eq!(check_topic_name(""), Err(Error::InvalidTopic));
+        assert_eq!(check_topic_name("a/+/b"), Err(Error::InvalidTopic));
+        assert_eq!(check_topic_name("a/#"), Err(Error::InvalidTopic));
+        assert_eq!(check_topic_name("a\0b"), Err(Error::InvalidTopic));
+        assert_eq!(check_topic_name(&"x".repeat(MAX_TOPIC_LEN)), Ok(()));
+        assert_eq!(check_topic_name(&"x".repeat(MAX_TOPIC_LEN + 1)), Err(Error::TopicTooLong));
+    }
+}
