@@ -165,12 +165,13 @@ impl Key {
         KeyText::new(GROUP_PREFIX, Some(self.id), &self.bytes)
     }
 
-    /// Parses the text form. Surrounding whitespace is ignored.
+    /// Parses the text form. Surrounding ASCII whitespace (space, tab, CR, LF,
+    /// form feed) is ignored; any other character, U+00A0 included, is not.
     ///
     /// # Errors
     /// [`Error::InvalidKey`] for anything but a well-formed group key text.
     pub fn from_text(text: &str) -> Result<Key, Error> {
-        let rest = text.trim().strip_prefix(GROUP_PREFIX).ok_or(Error::InvalidKey)?;
+        let rest = text.trim_ascii().strip_prefix(GROUP_PREFIX).ok_or(Error::InvalidKey)?;
         let (id, b64) = rest.split_once(':').ok_or(Error::InvalidKey)?;
         if id.is_empty()
             || id.len() > 10
@@ -220,12 +221,13 @@ impl PublicKey {
         KeyText::new(PUBLIC_PREFIX, None, &self.0)
     }
 
-    /// Parses the text form. Surrounding whitespace is ignored.
+    /// Parses the text form. Surrounding ASCII whitespace (space, tab, CR, LF,
+    /// form feed) is ignored; any other character, U+00A0 included, is not.
     ///
     /// # Errors
     /// [`Error::InvalidKey`] for anything but a well-formed public key text.
     pub fn from_text(text: &str) -> Result<PublicKey, Error> {
-        let b64 = text.trim().strip_prefix(PUBLIC_PREFIX).ok_or(Error::InvalidKey)?;
+        let b64 = text.trim_ascii().strip_prefix(PUBLIC_PREFIX).ok_or(Error::InvalidKey)?;
         Ok(PublicKey(decode_b64(b64)?))
     }
 }
@@ -288,12 +290,13 @@ impl StaticKeyPair {
         KeyText::new(SECRET_PREFIX, None, self.secret.as_bytes())
     }
 
-    /// Parses the secret's text form. Surrounding whitespace is ignored.
+    /// Parses the secret's text form. Surrounding ASCII whitespace (space,
+    /// tab, CR, LF, form feed) is ignored; any other character is not.
     ///
     /// # Errors
     /// [`Error::InvalidKey`] for anything but a well-formed secret key text.
     pub fn from_secret_text(text: &str) -> Result<StaticKeyPair, Error> {
-        let b64 = text.trim().strip_prefix(SECRET_PREFIX).ok_or(Error::InvalidKey)?;
+        let b64 = text.trim_ascii().strip_prefix(SECRET_PREFIX).ok_or(Error::InvalidKey)?;
         let mut bytes = decode_b64(b64)?;
         let pair = StaticKeyPair::from_secret_bytes(bytes);
         bytes.zeroize();
