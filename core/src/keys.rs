@@ -416,7 +416,7 @@ impl<const N: usize> Keyring<N> {
     }
 
     /// Removes a key for good (its bytes are zeroized). Envelopes under its
-    /// id are rejected from now on as [`Error::UnknownKeyId`].
+    /// id are rejected from now on as [`Error::UnknownKey`].
     ///
     /// # Errors
     /// [`Error::KeyIsPrimary`] for the primary key; [`Error::KeyNotFound`]
