@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import sys
 
 from cryptography.hazmat.primitives import hashes
@@ -112,31 +113,79 @@ def nonce(counter):
     return b"\0\0\0\0" + counter.to_bytes(8, "big")
 
 
-def b64(s):
-    return base64.urlsafe_b64decode(s + "=")
+# Key texts (PROTOCOL.md 5.4): exactly these five ASCII characters are
+# trimmed; base64url is strict (43 characters of the URL alphabet, no
+# padding, canonical last character).
+KEY_WS = " \t\r\n\x0c"
+B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+GROUP_PREFIX = "mqseal:key:v1:"
+SECRET_PREFIX = "mqseal:x25519-secret:v1:"
+PUBLIC_PREFIX = "mqseal:x25519-public:v1:"
+
+
+def b64_decode(text):
+    if len(text) != 43 or any(c not in B64URL for c in text):
+        raise MqsealError("invalidKey")
+    if B64URL.index(text[-1]) & 3:
+        raise MqsealError("invalidKey")  # non-canonical: unused low bits set
+    value = 0
+    for c in text:
+        value = value << 6 | B64URL.index(c)
+    return (value >> 2).to_bytes(32, "big")
+
+
+def b64_encode(raw):
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def strip_prefix(text, prefix):
+    t = text.strip(KEY_WS)
+    if not t.startswith(prefix):
+        raise MqsealError("invalidKey")
+    return t[len(prefix):]
 
 
 def parse_key(text):
-    prefix, kind, v, rest = text.split(":", 3)
-    assert (prefix, kind, v) == ("mqseal", "key", "v1")
-    key_id, material = rest.split(":")
-    return int(key_id), b64(material)
+    rest = strip_prefix(text, GROUP_PREFIX)
+    if ":" not in rest:
+        raise MqsealError("invalidKey")
+    key_id, material = rest.split(":", 1)
+    if not re.fullmatch(r"0|[1-9][0-9]{0,9}", key_id, re.ASCII) or int(key_id) > 0xFFFFFFFF:
+        raise MqsealError("invalidKey")
+    return int(key_id), b64_decode(material)
+
+
+def key_text(key):
+    return "%s%d:%s" % (GROUP_PREFIX, key[0], b64_encode(key[1]))
 
 
 def x25519_secret(text):
-    assert text.startswith("mqseal:x25519-secret:v1:")
-    return X25519PrivateKey.from_private_bytes(b64(text.split(":")[3]))
+    return X25519PrivateKey.from_private_bytes(b64_decode(strip_prefix(text, SECRET_PREFIX)))
+
+
+def x25519_public(text):
+    return b64_decode(strip_prefix(text, PUBLIC_PREFIX))
 
 
 def raw_public(priv):
     return priv.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
+def raw_secret(priv):
+    return priv.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                              serialization.NoEncryption())
+
+
 def pairwise(own_secret, peer_public_raw, key_id):
-    shared = own_secret.exchange(X25519PublicKey.from_public_bytes(peer_public_raw))
+    me = raw_public(own_secret)
+    if peer_public_raw == me:
+        raise MqsealError("selfPairing")
+    try:
+        shared = own_secret.exchange(X25519PublicKey.from_public_bytes(peer_public_raw))
+    except ValueError:  # the library refuses an all-zero shared secret itself
+        raise MqsealError("weakSharedSecret")
     if shared == bytes(32):
         raise MqsealError("weakSharedSecret")
-    me = raw_public(own_secret)
     send = hkdf(shared, b"mqseal/v1 pairwise" + me + peer_public_raw)
     recv = hkdf(shared, b"mqseal/v1 pairwise" + peer_public_raw + me)
     return (key_id, send), (key_id, recv)
@@ -153,16 +202,55 @@ def seal(key, suite, sender_id, counter, ts, topic, plaintext):
     return header + plaintext + tag
 
 
+def check_topic(topic):
+    t = topic.encode("utf-8")
+    if len(t) > 65535:
+        raise MqsealError("topicTooLong")
+    if not t or any(b in t for b in b"+#\0"):
+        raise MqsealError("invalidTopic")
+
+
 class Receiver:
-    def __init__(self, key, window=128, max_age=None, max_skew=None):
+    """The receiver of PROTOCOL.md section 9, with the configuration of 9.2."""
+
+    def __init__(self, key, window=128, max_age=None, max_skew=None, require_timestamp=False,
+                 suites=(1, 2), senders=None, eviction="rejectNew", rewrite=None):
+        if not 1 <= window <= 256 or not suites or (eviction == "leastRecentlyUsed" and max_age is None):
+            raise MqsealError("invalidConfig")
         self.keys = {key[0]: key[1]}
-        self.window, self.max_age, self.max_skew = window, max_age, max_skew
-        self.state = {}  # (key_id, sender_id) -> (highest, set of accepted in window)
+        self.window, self.max_age, self.require_timestamp = window, max_age, require_timestamp
+        # A maximum age implies a future bound: min(max_age, 300) unless one is given.
+        self.max_skew = max_skew if max_skew is not None else (None if max_age is None else min(max_age, 300))
+        self.suites, self.senders, self.eviction, self.rewrite = set(suites), senders, eviction, rewrite
+        self.state = {}  # (key_id, sender_id) -> [highest, set of accepted in window, last heard]
+        self.tick = 0
+
+    def check_time(self, ts, now):
+        if ts is None:
+            if self.require_timestamp or self.max_age is not None:
+                raise MqsealError("timestampRequired")
+            return
+        if self.max_age is None and self.max_skew is None:
+            return
+        if now is None:
+            raise MqsealError("clockRequired")
+        if self.max_age is not None and now - ts > self.max_age:
+            raise MqsealError("expired")
+        if self.max_skew is not None and ts - now > self.max_skew:
+            raise MqsealError("fromFuture")
 
     def open(self, topic, env, now=None):
+        if self.rewrite is not None:
+            received, sealed = self.rewrite
+            if not topic.startswith(received):
+                raise MqsealError("topicNotRewritable")
+            topic = sealed + topic[len(received):]
         h = parse(env)
+        if h["suite"] not in self.suites:
+            raise MqsealError("suiteNotAllowed")
         if h["key_id"] not in self.keys:
             raise MqsealError("unknownKey")
+        check_topic(topic)
         hl = h["header_len"]
         header, body, tag = env[:hl], env[hl:-16], env[-16:]
         sk = subkey(self.keys[h["key_id"]], h["suite"], h["key_id"], h["sender_id"])
@@ -177,34 +265,39 @@ class Receiver:
             if not hmac.compare_digest(expect, tag):
                 raise MqsealError("auth")
             plaintext = body
-        ts = h["timestamp"]
-        if self.max_age is not None and ts is None:
-            raise MqsealError("timestampRequired")
-        if ts is not None and (self.max_age is not None or self.max_skew is not None):
-            if now is None:
-                raise MqsealError("clockRequired")
-            if self.max_age is not None and now - ts > self.max_age:
-                raise MqsealError("expired")
-            if self.max_skew is not None and ts - now > self.max_skew:
-                raise MqsealError("fromFuture")
+        self.check_time(h["timestamp"], now)
         k = (h["key_id"], h["sender_id"])
         c = h["counter"]
         if k in self.state:
-            highest, seen = self.state[k]
+            highest, seen, _ = self.state[k]
             if c <= highest:
                 if highest - c >= self.window:
                     raise MqsealError("replay")
                 if c in seen:
                     raise MqsealError("duplicate")
-        highest = max(c, self.state.get(k, (c, set()))[0])
-        seen = {x for x in self.state.get(k, (0, set()))[1] | {c} if highest - x < self.window}
-        self.state[k] = (highest, seen)
+        elif self.senders is not None and len(self.state) >= self.senders:
+            if self.eviction != "leastRecentlyUsed":
+                raise MqsealError("tooManySenders")
+            del self.state[min(self.state, key=lambda s: self.state[s][2])]
+        self.tick += 1
+        highest, seen, _ = self.state.get(k, (c, set(), 0))
+        highest = max(c, highest)
+        seen = {x for x in seen | {c} if highest - x < self.window}
+        self.state[k] = [highest, seen, self.tick]
         return h, plaintext
+
+
+def u64(v, field):
+    """A u64 field: the exact JSON number must equal its decimal-string twin."""
+    n, d = v[field], v.get(field + "_dec")
+    assert (n is None and d is None) or (isinstance(n, int) and d == str(n)), f"{field} / {field}_dec"
+    return n
 
 
 def main(path):
     data = json.load(open(path))
     assert data["format"] == "mqseal-test-vectors" and data["version"] == 1
+    assert data["max_u64"] == 2**64 - 1 and data["max_u64_dec"] == str(2**64 - 1)
     ok = 0
     failed = 0
     for v in data["positive"]:
@@ -218,7 +311,7 @@ def main(path):
                 _, recv = pairwise(r, raw_public(s), pw["key_id"])
                 assert send == key, "pairwise send key"
                 assert recv == parse_key(v["open_key"]), "pairwise recv key"
-            env = seal(key, SUITE_IDS[v["suite"]], v["sender_id"], v["counter"], v["timestamp"], v["topic"],
+            env = seal(key, SUITE_IDS[v["suite"]], v["sender_id"], u64(v, "counter"), u64(v, "timestamp"), v["topic"],
                        bytes.fromhex(v["plaintext_hex"]))
             assert env.hex() == v["envelope_hex"], "sealed bytes differ"
             _, pt = Receiver(parse_key(v["open_key"])).open(v["topic"], env)
@@ -228,11 +321,24 @@ def main(path):
             failed += 1
             print(f"FAIL positive {v['name']}: {e!r}")
     for v in data["negative"]:
-        r = Receiver(parse_key(v["open_key"]), v["window"], v["max_age"], v["max_skew"])
         try:
+            suites = (1, 2) if v["suites"] is None else tuple(SUITE_IDS[n] for n in v["suites"])
+            rw = v["rewrite"]
+            r = Receiver(parse_key(v["open_key"]), v["window"], u64(v, "max_age"), u64(v, "max_skew"),
+                         v["require_timestamp"], suites, v["senders"], v["eviction"],
+                         None if rw is None else (rw["received"], rw["sealed"]))
+            now = u64(v, "now")
             for pre in v["preopen"]:
-                r.open(v["topic"], bytes.fromhex(pre), v["now"])
-            r.open(v["topic"], bytes.fromhex(v["envelope_hex"]), v["now"])
+                r.open(v["topic"], bytes.fromhex(pre), now)
+        except Exception as e:
+            if isinstance(e, MqsealError) and e.code == v["error"] == "invalidConfig":
+                ok += 1
+            else:
+                failed += 1
+                print(f"FAIL negative {v['name']}: setup: {e!r}")
+            continue
+        try:
+            r.open(v["topic"], bytes.fromhex(v["envelope_hex"]), now)
             failed += 1
             print(f"FAIL negative {v['name']}: opened")
         except MqsealError as e:
@@ -241,6 +347,40 @@ def main(path):
             else:
                 failed += 1
                 print(f"FAIL negative {v['name']}: got {e.code}, want {v['error']}")
+    for v in data["keys"]:
+        try:
+            if v["kind"] == "key":
+                key = parse_key(v["text"])
+                got = dict(key_id=key[0], bytes_hex=key[1].hex(), canonical_text=key_text(key), public_text=None)
+            elif v["kind"] == "x25519-secret":
+                priv = x25519_secret(v["text"])
+                got = dict(key_id=None, bytes_hex=raw_secret(priv).hex(),
+                           canonical_text=SECRET_PREFIX + b64_encode(raw_secret(priv)),
+                           public_text=PUBLIC_PREFIX + b64_encode(raw_public(priv)))
+            else:
+                pub = x25519_public(v["text"])
+                got = dict(key_id=None, bytes_hex=pub.hex(), canonical_text=PUBLIC_PREFIX + b64_encode(pub),
+                           public_text=None)
+            got["error"] = None
+        except MqsealError as e:
+            got = dict(key_id=None, bytes_hex=None, canonical_text=None, public_text=None, error=e.code)
+        want = {f: v[f] for f in got}
+        if got == want:
+            ok += 1
+        else:
+            failed += 1
+            print(f"FAIL key {v['name']}: got {got}, want {want}")
+    for v in data["pairwise"]:
+        try:
+            send, recv = pairwise(x25519_secret(v["secret"]), x25519_public(v["peer_public"]), v["key_id"])
+            got = (key_text(send), key_text(recv), None)
+        except MqsealError as e:
+            got = (None, None, e.code)
+        if got == (v["send_key"], v["recv_key"], v["error"]):
+            ok += 1
+        else:
+            failed += 1
+            print(f"FAIL pairwise {v['name']}: got {got}")
     print(f"reference: {ok} passed, {failed} failed")
     return 1 if failed else 0
 
