@@ -27,8 +27,11 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let key = Key::from_text(&std::env::var("MQSEAL_KEY")?)?;
-//! // The counter store must survive restarts: one file per sender id.
-//! let sealer = Sealer::new(&key, 42, Suite::ChaCha20Poly1305, FileCounterStore::new("sender-42.counter"))?;
+//! // The counter store must survive restarts: one file per sender id, created
+//! // once for a new sender (FileCounterStore::create, or `mqseal keygen
+//! // --sender-id`), locked while this process runs, refused when missing.
+//! let store = FileCounterStore::open("sender-42.counter")?;
+//! let sealer = Sealer::new(&key, 42, Suite::ChaCha20Poly1305, store)?;
 //! let opener: Opener = Opener::new(Keyring::with_primary(key)?);
 //!
 //! let options = MqttOptions::new("gateway-42", "127.0.0.1", 1883);

@@ -161,12 +161,18 @@ impl Outbox {
 }
 
 /// Why a received message was not handed to the application as verified.
+///
+/// Its `Display` is the core error's, except for a payload that is not an
+/// mqseal envelope at all (a version nibble other than 1, typically a plain
+/// payload published on a sealed topic): that reads "unsealed: not an
+/// mqseal envelope ...", while [`Reject::code`] stays the core's
+/// `"unsupportedVersion"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Reject {
     /// The core refused the envelope; [`mqseal::Error::code`] names why
     /// (`"auth"`, `"duplicate"`, `"replay"`, `"unknownKey"`, `"truncated"`, ...).
-    #[error("{0}")]
+    #[error("{}", OpenDisplay(*.0))]
     Open(#[from] mqseal::Error),
     /// An MQTT 5 message used a topic alias that this connection never
     /// received a topic for, so there is no topic to check the seal against.
@@ -175,6 +181,23 @@ pub enum Reject {
     /// The topic is not UTF-8 (MQTT requires it), so it cannot be bound.
     #[error("topic is not valid UTF-8")]
     TopicNotUtf8,
+}
+
+/// The text of [`Reject::Open`].
+struct OpenDisplay(mqseal::Error);
+
+impl core::fmt::Display for OpenDisplay {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            // The core names the version it saw; for a receiver the useful
+            // fact is that this was never sealed.
+            mqseal::Error::UnsupportedVersion(v) => write!(
+                f,
+                "unsealed: not an mqseal envelope (version nibble {v}, not 1; a plain payload on a sealed topic?)"
+            ),
+            e => e.fmt(f),
+        }
+    }
 }
 
 impl Reject {
@@ -230,7 +253,7 @@ pub struct Stats {
     /// timestamp, suite not allowed, sender table full.
     pub policy: u64,
     /// Rejected for another reason (unknown topic alias, non-UTF-8 topic,
-    /// topic too long).
+    /// a topic that is too long or not a valid topic name).
     pub other: u64,
 }
 
@@ -288,7 +311,7 @@ impl Counters {
             Reject::Open(E::Duplicate) => &self.duplicate,
             Reject::Open(E::Replay) => &self.replayed,
             Reject::Open(E::Auth) => &self.forged,
-            Reject::Open(E::UnknownKeyId(_)) => &self.unknown_key,
+            Reject::Open(E::UnknownKey(_)) => &self.unknown_key,
             Reject::Open(E::UnsupportedVersion(_)) => &self.unsealed,
             Reject::Open(E::Truncated) if payload.is_empty() => &self.unsealed,
             Reject::Open(e) if e.is_format() => &self.malformed,
@@ -356,5 +379,49 @@ impl<const KEYS: usize, const SENDERS: usize> Inbox<KEYS, SENDERS> {
 
     pub(crate) fn stats(&self) -> Stats {
         self.shared.counters.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mqseal::{Key, MemoryCounterStore, Suite};
+
+    fn parts() -> (Outbox, Inbox<8, 64>) {
+        let key = Key::from_bytes(1, [3; 32]);
+        let sealer = Sealer::new(&key, 5, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap();
+        let opener: Opener = Opener::new(Keyring::with_primary(key).unwrap());
+        Protection::new(sealer, opener).split()
+    }
+
+    #[test]
+    fn a_plain_payload_on_a_sealed_topic_reads_as_unsealed_with_a_stable_code() {
+        let (_, mut inbox) = parts();
+        let Verdict::Rejected(r) = inbox.check("a/b", b"valve=open") else { panic!("plain payload accepted") };
+        assert_eq!(r.code(), "unsupportedVersion");
+        let text = r.to_string();
+        assert!(text.starts_with("unsealed: not an mqseal envelope"), "{text}");
+        assert_eq!(inbox.stats().unsealed, 1);
+        // Every other core error keeps the core's text.
+        assert_eq!(Reject::Open(mqseal::Error::Auth).to_string(), mqseal::Error::Auth.to_string());
+    }
+
+    #[test]
+    fn invalid_topics_are_refused_before_a_counter_is_used() {
+        let (outbox, mut inbox) = parts();
+        for topic in ["", "a/+", "a/#", "a\u{0}b"] {
+            assert!(
+                matches!(outbox.seal(topic, b"x"), Err(Error::Seal(mqseal::Error::InvalidTopic))),
+                "{topic:?} sealed"
+            );
+        }
+        let envelope = outbox.seal("a/b", b"x").unwrap();
+        assert_eq!(outbox.stats().sealed, 1);
+        // Received on a filter-like topic: refused by the core, counted as other.
+        let Verdict::Rejected(r) = inbox.check("a/#", &envelope) else { panic!("opened on a wildcard topic") };
+        assert_eq!(r.code(), "invalidTopic");
+        assert_eq!(inbox.stats().other, 1);
+        let Verdict::Verified(opened) = inbox.check("a/b", &envelope) else { panic!("not verified") };
+        assert_eq!(opened.header.counter, 0, "no counter was used by the refused topics");
     }
 }
