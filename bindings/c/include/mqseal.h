@@ -36,15 +36,49 @@
 // Suite number of HMAC-SHA256-128 (authentic only; payload readable).
 #define MQSEAL_SUITE_HMAC_SHA256 2
 
+// `MqsealOpenerConfig::suites` with both suites: bit `1 << suite number`
+// for each suite (the core's `SuiteSet` bits).
+#define MQSEAL_SUITES_ALL 6
+
 // `load` callback result: a limit was stored and written to `*limit`.
 #define MQSEAL_STORE_LOADED 1
 
-// `load` callback result: nothing was ever stored (a new device).
+// `load` callback result: the store holds no counter (nothing was ever
+// stored, or it was lost). `mqseal_sealer_init` then fails with
+// `MQSEAL_STATUS_COUNTER_STORE_MISSING`; only
+// `mqseal_sealer_init_new_sender` and `mqseal_sealer_init_clock_floor`
+// accept it. Answer it only when the storage was read and holds no
+// counter (e.g. `ESP_ERR_NVS_NOT_FOUND`), never for a read that failed.
 #define MQSEAL_STORE_EMPTY 0
 
-// `load` callback result: the stored state cannot be read (any negative
-// value). Sealing then fails with `MQSEAL_STATUS_COUNTER_STORE`.
+// `persist` callback result: the new limit is stored durably.
+#define MQSEAL_STORE_OK 0
+
+// `load` or `persist` callback result: the storage could not be read or
+// written (any negative value not listed here). From `load`, the
+// `mqseal_sealer_init*` call fails with `MQSEAL_STATUS_COUNTER_STORE_READ`
+// and the handle is not initialized; from `persist`, the seal fails with
+// `MQSEAL_STATUS_COUNTER_STORE` and nothing is sealed.
 #define MQSEAL_STORE_ERROR -1
+
+// `persist` callback result: the store does not hold `*current` (or holds
+// a counter when `current` is NULL), so nothing was written: another
+// writer uses the store, or the write would lower it. The seal fails with
+// `MQSEAL_STATUS_COUNTER_STORE_CONFLICT`.
+#define MQSEAL_STORE_CONFLICT -2
+
+// `load` callback result: the storage holds a record that is not valid
+// (bad checksum, wrong size). The `mqseal_sealer_init*` call fails with
+// `MQSEAL_STATUS_COUNTER_STORE_CORRUPT`.
+#define MQSEAL_STORE_CORRUPT -3
+
+// Counters reserved per `persist` call when `reservation_block` is 0 (the
+// core's `DEFAULT_RESERVATION_BLOCK`, the same in every binding).
+#define MQSEAL_DEFAULT_RESERVATION_BLOCK 1024
+
+// Counters per millisecond of the clock floor
+// (`mqseal_sealer_init_clock_floor` starts at `unix_millis * 1024`).
+#define MQSEAL_CLOCK_FLOOR_PER_MILLI 1024
 
 // Room for any key text this library writes, with its NUL (the texts are
 // at most 80 characters).
@@ -57,25 +91,31 @@
 #define MQSEAL_OPENER_WORDS 640
 
 // Keys an opener holds at once (current and next during a rotation...).
+// The Rust core's default is 8 (`DEFAULT_KEYS`); the C opener holds 4 to
+// fit MCU RAM.
 #define MQSEAL_OPENER_KEYS 4
 
-// (key id, sender id) pairs an opener tracks replay windows for.
+// (key id, sender id) pairs an opener tracks replay windows for. The Rust
+// core's (and the WASM package's) default is 64 (`DEFAULT_SENDERS`); the C
+// opener tracks 32 to fit MCU RAM (5 KiB per opener instead of 10).
 #define MQSEAL_OPENER_SENDERS 32
 
-// Opener flag: reject timestamps older than `max_age_secs` (and messages
-// without a timestamp).
-#define MQSEAL_OPENER_MAX_AGE 1
+// Bytes of one sender's replay-state record (`mqseal_opener_snapshot`,
+// `mqseal_opener_restore`): the core's `SenderSnapshot::to_bytes`, the
+// same record as in the core's replay-state file and the JS and Python
+// snapshot APIs. Little-endian key id, sender id, width (u32 each),
+// highest counter (u64), then the 256-bit window bitmap (4 x u64).
+#define MQSEAL_SNAPSHOT_LEN 52
 
-// Opener flag: reject timestamps more than `max_skew_secs` in the future.
-#define MQSEAL_OPENER_MAX_SKEW 2
+// `MqsealOpenerConfig::eviction`: when the sender table is full, reject
+// the new sender (`MQSEAL_STATUS_TOO_MANY_SENDERS`). The default.
+#define MQSEAL_EVICTION_REJECT_NEW 0
 
-// Opener flag: reject messages without a timestamp.
-#define MQSEAL_OPENER_REQUIRE_TIMESTAMPS 4
-
-// Opener flag: when the sender table is full, forget the least recently
-// heard sender (its replay window is lost: use with a maximum age) instead
-// of rejecting the new one.
-#define MQSEAL_OPENER_EVICT_LRU 8
+// `MqsealOpenerConfig::eviction`: when the sender table is full, forget
+// the least recently heard sender (its replay window is lost). Requires a
+// maximum age (`has_max_age`), else the config is refused
+// (`MQSEAL_STATUS_INVALID_CONFIG`).
+#define MQSEAL_EVICTION_LEAST_RECENTLY_USED 1
 
 // The result of every mqseal C function: `MQSEAL_STATUS_OK` (0) or why it
 // failed. The numbers are stable across releases; new codes may be added.
@@ -93,8 +133,18 @@ enum MqsealStatus
   // An argument is invalid: text that is not UTF-8, storage that is not
   // aligned to 8 bytes, or an unknown suite number.
   MQSEAL_STATUS_INVALID_ARGUMENT = 2,
-  // The handle was not initialized, or was already deinitialized.
+  // The handle was not initialized, was already deinitialized, or its
+  // init failed.
   MQSEAL_STATUS_NOT_INITIALIZED = 3,
+  // The handle is a copy (`memcpy`, struct assignment) of an initialized
+  // handle, or was moved after init: a handle works only at the address
+  // it was initialized at. A copy never seals or opens; deinitializing it
+  // wipes it (and still returns this status).
+  MQSEAL_STATUS_HANDLE_MOVED = 4,
+  // Two buffer arguments overlap (`payload` or `topic` with `out` when
+  // sealing, `topic` with `buf` when opening, or a buffer with the
+  // handle): nothing was done.
+  MQSEAL_STATUS_BUFFERS_OVERLAP = 5,
   // The envelope ends before its header and 16-byte tag are complete.
   MQSEAL_STATUS_TRUNCATED = 10,
   // The envelope's version is not 1.
@@ -129,6 +179,10 @@ enum MqsealStatus
   MQSEAL_STATUS_TOO_MANY_SENDERS = 38,
   // The topic does not match a rewrite rule's prefix.
   MQSEAL_STATUS_TOPIC_NOT_REWRITABLE = 39,
+  // The topic is not a valid MQTT topic name: empty, not UTF-8, or
+  // holding a wildcard (`+`, `#`) or U+0000 (checked on seal and on open,
+  // before any counter or key is used).
+  MQSEAL_STATUS_INVALID_TOPIC = 40,
   // The topic is longer than 65,535 bytes.
   MQSEAL_STATUS_TOPIC_TOO_LONG = 50,
   // The output buffer is too small (the needed size is reported where
@@ -136,7 +190,10 @@ enum MqsealStatus
   MQSEAL_STATUS_BUFFER_TOO_SMALL = 51,
   // The sender has used every counter value.
   MQSEAL_STATUS_COUNTER_EXHAUSTED = 52,
-  // The counter store callback failed; nothing was sealed.
+  // The `persist` callback failed to store the new limit (store reason
+  // `write`); nothing was sealed. The other counter-store failures have
+  // statuses of their own (`MQSEAL_STATUS_COUNTER_STORE_*`), all with the
+  // code name "counterStore"; `mqseal_error_reason` names the reason.
   MQSEAL_STATUS_COUNTER_STORE = 53,
   // The keyring is full.
   MQSEAL_STATUS_KEYRING_FULL = 54,
@@ -162,6 +219,27 @@ enum MqsealStatus
   MQSEAL_STATUS_DECODE = 64,
   // The random number generator failed.
   MQSEAL_STATUS_RNG = 65,
+  // A replay-state record is not valid: wrong length, no counter
+  // accepted, or a window width out of range.
+  MQSEAL_STATUS_INVALID_SNAPSHOT = 66,
+  // The payload is longer than the suite can protect.
+  MQSEAL_STATUS_PAYLOAD_TOO_LARGE = 67,
+  // The `load` callback failed (store reason `read`): `mqseal_sealer_init*`
+  // fails and the handle is not initialized; or, during a persist, the
+  // re-read failed and nothing was sealed.
+  MQSEAL_STATUS_COUNTER_STORE_READ = 70,
+  // The `load` callback reported a corrupt record (`MQSEAL_STORE_CORRUPT`,
+  // store reason `corrupt`).
+  MQSEAL_STATUS_COUNTER_STORE_CORRUPT = 71,
+  // The store holds no counter (`load` answered `MQSEAL_STORE_EMPTY`) and
+  // the sealer was not initialized for a new sender or from a clock floor
+  // (store reason `missing`): the handle is not initialized.
+  MQSEAL_STATUS_COUNTER_STORE_MISSING = 72,
+  // The store does not hold what this sealer last read or wrote (a second
+  // writer, or a `persist` that lowered, ignored or changed the value),
+  // or `mqseal_sealer_init_new_sender` found a stored counter (store
+  // reason `conflict`). Nothing was sealed.
+  MQSEAL_STATUS_COUNTER_STORE_CONFLICT = 73,
   // An error this version of the C binding does not know by name.
   MQSEAL_STATUS_OTHER = 99,
 };
@@ -175,24 +253,51 @@ typedef int32_t MqsealStatus;
 
 // Storage for a sealer. Declare one (static, on the stack, or in a struct
 // of yours), then call `mqseal_sealer_init` on it. Its contents are
-// private. Do not copy an initialized sealer: two copies would reuse
-// counters.
+// private. An initialized sealer works only at the address it was
+// initialized at: a copy (`memcpy`, struct assignment) or a moved one gets
+// `MQSEAL_STATUS_HANDLE_MOVED` and never seals. (A copy put back at the
+// original's address cannot be told apart from it: never copy a handle.)
 typedef struct MqsealSealer {
   uint64_t _opaque[MQSEAL_SEALER_WORDS];
 } MqsealSealer;
 
-// Where a sealer keeps its counter reservation: two callbacks of yours
-// and a context pointer passed to them. Both callbacks are required.
+// Where a sealer keeps its counter limit: two callbacks of yours and a
+// context pointer passed to them. Both callbacks are required. The rule
+// they implement (the core's, the same in every binding): the store holds
+// a *limit*, every counter below it may have been used; it may only ever
+// go up, and only from the value this sealer last read or wrote.
 //
 // `load(ctx, &limit)` returns `MQSEAL_STORE_LOADED` after writing the
-// stored limit, `MQSEAL_STORE_EMPTY` when nothing was ever stored, or a
-// negative value when the storage cannot be read. It is called once, by
-// `mqseal_sealer_init`.
+// stored limit, `MQSEAL_STORE_EMPTY` only when the storage was read and
+// holds no counter, `MQSEAL_STORE_CORRUPT` for a record that is not valid,
+// and `MQSEAL_STORE_ERROR` (any other negative value) when the storage
+// could not be read: a transient failure is an error, never "empty". It
+// is called by `mqseal_sealer_init*`, and by each persist (before and
+// after the `persist` callback).
 //
-// `persist(ctx, limit)` must store `limit` durably (written and flushed,
-// e.g. `nvs_commit`) and atomically (after a power loss, `load` gives the
-// old or the new value) before returning 0; any other return value makes
-// sealing fail. It is called every `reservation_block` messages.
+// `persist(ctx, current, limit)` is a compare-and-swap. If the store
+// holds `*current` (nothing, when `current` is NULL), it stores `limit`
+// durably (written and flushed, e.g. `nvs_commit`) and atomically (after a
+// power loss `load` gives the old or the new value) and returns
+// `MQSEAL_STORE_OK`. If the store holds anything else it writes nothing
+// and returns `MQSEAL_STORE_CONFLICT`: **a persist callback must never
+// lower the stored value**, and must never replace a value it was not
+// given as `current`. The read, the compare and the write must be atomic
+// with respect to every other writer of the same storage (one task, or a
+// mutex). Any other return value is a write error. It is called every
+// `reservation_block` messages, inside `mqseal_seal*`, before the first
+// counter of the new block is used (and once by
+// `mqseal_sealer_init_new_sender`, with `current` NULL and `limit` 0).
+//
+// The library checks the rule as well: before calling `persist` it
+// re-reads the store and refuses (`MQSEAL_STATUS_COUNTER_STORE_CONFLICT`,
+// without calling `persist`) unless it holds what this sealer last read or
+// wrote; after, it re-reads and refuses unless the store now holds exactly
+// `limit`. A refused persist means nothing is sealed; the next seal tries
+// again, and is refused for as long as the store does not hold what this
+// sealer last read or wrote. A conflict means a second writer or a broken
+// store: find out which before initializing the sealer again, because a
+// new init resumes at whatever the store holds then.
 //
 // `ctx` must stay valid for as long as the sealer is initialized.
 typedef struct MqsealCounterStore {
@@ -200,28 +305,47 @@ typedef struct MqsealCounterStore {
   void *ctx;
   // Reads the stored limit.
   int32_t (*load)(void *ctx, uint64_t *limit);
-  // Durably stores a new, larger limit.
-  int32_t (*persist)(void *ctx, uint64_t limit);
+  // Replaces the stored limit `*current` (NULL: nothing stored) by the
+  // larger `limit`, durably, as a compare-and-swap.
+  int32_t (*persist)(void *ctx, const uint64_t *current, uint64_t limit);
 } MqsealCounterStore;
 
-// Receiver policy for `mqseal_opener_init`. `mqseal_opener_config_default`
-// fills in the defaults (all zero is the default too).
+// The receiver's configuration: the Rust core's `OpenerConfig`, field for
+// field. Fill it with `mqseal_opener_config_default` (the core's defaults)
+// and change the fields that differ; all-zero is not a valid config. The
+// core validates the whole (`MQSEAL_STATUS_INVALID_CONFIG`): a window of
+// 1 to 256, a non-empty suite set, flags of 0 or 1, and
+// `MQSEAL_EVICTION_LEAST_RECENTLY_USED` only with a maximum age.
+//
+// A maximum age requires timestamps and bounds future timestamps too:
+// without `has_max_skew` the skew allowed is `min(max_age, 300)` seconds.
 typedef struct MqsealOpenerConfig {
-  // Replay window width, 1 to 256; 0 means the default (128).
+  // Replay window width in counters, 1 to 256 (default 128), for senders
+  // first seen from now on.
   uint32_t window;
-  // `MQSEAL_OPENER_*` flags.
-  uint32_t flags;
-  // Maximum age in seconds (with `MQSEAL_OPENER_MAX_AGE`).
-  uint64_t max_age_secs;
-  // Maximum clock skew in seconds (with `MQSEAL_OPENER_MAX_SKEW`).
-  uint64_t max_skew_secs;
-  // Bit mask of accepted suites: `1 << MQSEAL_SUITE_CHACHA20_POLY1305`,
-  // `1 << MQSEAL_SUITE_HMAC_SHA256`; 0 accepts both.
-  uint32_t allowed_suites;
+  // Accepted suites: bit `1 << MQSEAL_SUITE_*` for each
+  // (default `MQSEAL_SUITES_ALL`).
+  uint32_t suites;
+  // Maximum age of a timestamp in seconds, when `has_max_age` is 1
+  // (`MQSEAL_STATUS_EXPIRED`).
+  uint64_t max_age;
+  // Maximum clock skew (timestamps ahead of `now`) in seconds, when
+  // `has_max_skew` is 1 (`MQSEAL_STATUS_FROM_FUTURE`).
+  uint64_t max_skew;
+  // 1: `max_age` is in force (default 0).
+  uint8_t has_max_age;
+  // 1: `max_skew` is in force (default 0).
+  uint8_t has_max_skew;
+  // 1: reject messages without a timestamp, also without a maximum age
+  // (default 0).
+  uint8_t require_timestamp;
+  // `MQSEAL_EVICTION_*` (default `MQSEAL_EVICTION_REJECT_NEW`).
+  uint8_t eviction;
 } MqsealOpenerConfig;
 
 // Storage for an opener (5 KiB: key ring and replay windows). Declare
-// one, then call `mqseal_opener_init`. Its contents are private.
+// one, then call `mqseal_opener_init`. Its contents are private. Like a
+// sealer, it works only at the address it was initialized at.
 typedef struct MqsealOpener {
   uint64_t _opaque[MQSEAL_OPENER_WORDS];
 } MqsealOpener;
@@ -251,10 +375,17 @@ extern "C" {
 const char *mqseal_error_message(int32_t status);
 
 // The stable short name of `status`: exactly the Rust core's
-// `Error::code()` (e.g. "auth", "duplicate", "unknownKey", "truncated"),
-// or "ok", "nullPointer", "invalidArgument", "notInitialized", "other".
-// The string is static: never free it.
+// `Error::code()` (e.g. "auth", "duplicate", "unknownKey", "invalidTopic",
+// "counterStore"), or "ok", "nullPointer", "invalidArgument",
+// "notInitialized", "handleMoved", "buffersOverlap", "other". The string
+// is static: never free it.
 const char *mqseal_error_code_name(int32_t status);
+
+// For a counter-store status (`MQSEAL_STATUS_COUNTER_STORE*`, code name
+// "counterStore"), the reason: "read", "write", "corrupt", "missing" or
+// "conflict" (the core's `StoreError` codes, the `reason` of the JS and
+// Python errors); "" for every other status. Static: never free it.
+const char *mqseal_error_reason(int32_t status);
 
 // The library version, e.g. "0.1.0". Static: never free it.
 const char *mqseal_version(void);
@@ -311,14 +442,24 @@ MqsealStatus mqseal_pairwise_keys(const char *secret_text,
 
 // Initializes `sealer` to seal for `sender_id` under the key in `key_text`
 // (`"mqseal:key:v1:<id>:<base64url>"`) with `suite`
-// (`MQSEAL_SUITE_CHACHA20_POLY1305` or `MQSEAL_SUITE_HMAC_SHA256`), its
-// counters kept by `store` (copied; its `ctx` must outlive the sealer).
-// `reservation_block` counters are reserved per `persist` call (0 means
-// the default, 1024): larger means fewer writes and more counters skipped
-// after a reset.
+// (`MQSEAL_SUITE_CHACHA20_POLY1305` or `MQSEAL_SUITE_HMAC_SHA256`),
+// resuming at the counter limit that `store` holds (`store` is copied; its
+// `ctx` must outlive the sealer). `reservation_block` counters are
+// reserved per `persist` call (0 means `MQSEAL_DEFAULT_RESERVATION_BLOCK`,
+// 1024): larger means fewer writes and more counters skipped after a
+// reset.
 //
-// Calls `store->load` once. Every (key, sender id) must have exactly one
-// sealer with one durable store: never share a sender id between devices.
+// Calls `store->load` once. A store that holds no counter
+// (`MQSEAL_STORE_EMPTY`) is refused with
+// `MQSEAL_STATUS_COUNTER_STORE_MISSING`: lost counter state must not
+// silently restart at 0 (that reuses nonces). Start a new sender with
+// `mqseal_sealer_init_new_sender`, or one that cannot keep state with
+// `mqseal_sealer_init_clock_floor`. A failing `load` gives
+// `MQSEAL_STATUS_COUNTER_STORE_READ` (or `..._CORRUPT`). On any error the
+// handle is left wiped and not initialized.
+//
+// Every (key, sender id) must have exactly one sealer with one durable
+// store: never share a sender id between devices.
 //
 // # Safety
 // `sealer` points to writable `MqsealSealer` storage (not an initialized
@@ -332,9 +473,45 @@ MqsealStatus mqseal_sealer_init(struct MqsealSealer *sealer,
                                 const struct MqsealCounterStore *store,
                                 uint64_t reservation_block);
 
+// As `mqseal_sealer_init`, for a **new sender** (a new key or sender id,
+// at provisioning): the store must hold no counter (`load` answers
+// `MQSEAL_STORE_EMPTY`), and `persist(ctx, NULL, 0)` records 0 in it
+// before the sealer starts at counter 0. A store that already holds a
+// counter is refused with `MQSEAL_STATUS_COUNTER_STORE_CONFLICT`: call it
+// only when the device is provisioned, never on every boot.
+//
+// # Safety
+// As `mqseal_sealer_init`.
+MqsealStatus mqseal_sealer_init_new_sender(struct MqsealSealer *sealer,
+                                           const char *key_text,
+                                           uint32_t sender_id,
+                                           uint8_t suite,
+                                           const struct MqsealCounterStore *store,
+                                           uint64_t reservation_block);
+
+// As `mqseal_sealer_init`, starting at or above the **clock floor**
+// `unix_millis * MQSEAL_CLOCK_FLOOR_PER_MILLI` (and above whatever the
+// store holds; a store with no counter is accepted). For devices that
+// cannot keep counter state but have a trustworthy wall clock (Unix time
+// in milliseconds, e.g. from SNTP): it stays above every counter used
+// before unless the clock went back or the sender averaged more than 1024
+// messages per millisecond. The price is size: the counter varint then
+// takes 8 bytes instead of 1 to 3.
+//
+// # Safety
+// As `mqseal_sealer_init`.
+MqsealStatus mqseal_sealer_init_clock_floor(struct MqsealSealer *sealer,
+                                            const char *key_text,
+                                            uint32_t sender_id,
+                                            uint8_t suite,
+                                            const struct MqsealCounterStore *store,
+                                            uint64_t reservation_block,
+                                            uint64_t unix_millis);
+
 // Drops the sealer and wipes its storage (the subkey is zeroized). The
 // handle must be initialized again before use. Deinitializing twice
-// returns `MQSEAL_STATUS_NOT_INITIALIZED`.
+// returns `MQSEAL_STATUS_NOT_INITIALIZED`; deinitializing a copy wipes the
+// copy and returns `MQSEAL_STATUS_HANDLE_MOVED`.
 //
 // # Safety
 // `sealer` is NULL or points to `MqsealSealer` storage not used by another
@@ -347,12 +524,18 @@ MqsealStatus mqseal_sealer_deinit(struct MqsealSealer *sealer);
 // `sealer` as for `mqseal_seal`; `counter` is NULL or writable.
 MqsealStatus mqseal_sealer_next_counter(struct MqsealSealer *sealer, uint64_t *counter);
 
-// Seals `payload` (`payload_len` bytes; may be NULL when 0) for `topic`
-// into `out` (`out_cap` bytes) with no timestamp; `*out_len` receives the
-// envelope length. A buffer of `mqseal_max_envelope_len(payload_len)`
-// bytes always suffices; when `out` is too small the result is
-// `MQSEAL_STATUS_BUFFER_TOO_SMALL`, `*out_len` is the size needed, and no
-// counter is used. `payload` and `out` must not overlap.
+// Seals `payload` (`payload_len` bytes; may be NULL when 0) for the
+// NUL-terminated `topic` into `out` (`out_cap` bytes) with no timestamp;
+// `*out_len` receives the envelope length. A buffer of
+// `mqseal_max_envelope_len(payload_len)` bytes always suffices; when `out`
+// is too small the result is `MQSEAL_STATUS_BUFFER_TOO_SMALL`, `*out_len`
+// is the size needed, and no counter is used.
+//
+// `topic` must be a valid MQTT topic name (`MQSEAL_STATUS_INVALID_TOPIC`
+// for an empty one, one with `+`, `#` or invalid UTF-8); a topic that may
+// hold U+0000 needs `mqseal_seal_n` (here it would end the string).
+// `payload`, `topic` and `out` must not overlap
+// (`MQSEAL_STATUS_BUFFERS_OVERLAP`).
 //
 // # Safety
 // `sealer` is NULL or an `MqsealSealer` not used by another thread during
@@ -381,17 +564,40 @@ MqsealStatus mqseal_seal_at(struct MqsealSealer *sealer,
                             size_t out_cap,
                             size_t *out_len);
 
-// Fills `*config` with the default policy: window 128, both suites, no
-// timestamp checks, reject new senders when the table is full.
+// As `mqseal_seal_at`, with the topic given as `topic_len` bytes at
+// `topic` (no NUL needed, e.g. ESP-IDF's `event->topic` and
+// `event->topic_len`). An embedded U+0000 is refused with
+// `MQSEAL_STATUS_INVALID_TOPIC`, as is an empty topic (`topic_len` 0).
+// `timestamp` is NULL for none.
+//
+// # Safety
+// As `mqseal_seal_at`, with `topic` NULL or pointing to `topic_len`
+// readable bytes.
+MqsealStatus mqseal_seal_n(struct MqsealSealer *sealer,
+                           const char *topic,
+                           size_t topic_len,
+                           const uint64_t *timestamp,
+                           const uint8_t *payload,
+                           size_t payload_len,
+                           uint8_t *out,
+                           size_t out_cap,
+                           size_t *out_len);
+
+// Fills `*config` with the core's default configuration
+// (`OpenerConfig::default()`): window 128, both suites, no maximum age or
+// skew, timestamps not required, reject new senders when the table is
+// full.
 //
 // # Safety
 // `config` is NULL or writable.
 MqsealStatus mqseal_opener_config_default(struct MqsealOpenerConfig *config);
 
 // Initializes `opener` with one key (`key_text`, more with
-// `mqseal_opener_add_key`) and a policy (`config`, NULL for the default).
-// It tracks replay windows for up to `MQSEAL_OPENER_SENDERS` (key id,
-// sender id) pairs.
+// `mqseal_opener_add_key`) and a configuration (`config`, NULL for the
+// default; validated by the core, `MQSEAL_STATUS_INVALID_CONFIG`). It
+// holds up to `MQSEAL_OPENER_KEYS` keys and tracks replay windows for up
+// to `MQSEAL_OPENER_SENDERS` (key id, sender id) pairs. On any error the
+// handle is left wiped and not initialized.
 //
 // # Safety
 // `opener` points to writable `MqsealOpener` storage (not an initialized
@@ -401,7 +607,25 @@ MqsealStatus mqseal_opener_init(struct MqsealOpener *opener,
                                 const char *key_text,
                                 const struct MqsealOpenerConfig *config);
 
+// Replaces the configuration of an initialized opener, validated by the
+// core as a whole (on error the opener keeps its configuration). A new
+// window width applies to senders first seen from now on.
+//
+// # Safety
+// `opener` as for `mqseal_open`; `config` NULL or readable.
+MqsealStatus mqseal_opener_set_config(struct MqsealOpener *opener,
+                                      const struct MqsealOpenerConfig *config);
+
+// The configuration in force, into `*config`.
+//
+// # Safety
+// `opener` as for `mqseal_open`; `config` NULL or writable.
+MqsealStatus mqseal_opener_get_config(struct MqsealOpener *opener,
+                                      struct MqsealOpenerConfig *config);
+
 // Drops the opener and wipes its storage (keys are zeroized).
+// Deinitializing a copy wipes the copy and returns
+// `MQSEAL_STATUS_HANDLE_MOVED`.
 //
 // # Safety
 // `opener` is NULL or `MqsealOpener` storage not used by another thread
@@ -414,17 +638,73 @@ MqsealStatus mqseal_opener_deinit(struct MqsealOpener *opener);
 // `opener` as for `mqseal_open`; `key_text` NULL or NUL-terminated.
 MqsealStatus mqseal_opener_add_key(struct MqsealOpener *opener, const char *key_text);
 
-// Retires key `key_id`: its envelopes are rejected from now on.
+// Retires key `key_id`: its envelopes are rejected from now on, and the
+// replay state under it is dropped.
 //
 // # Safety
 // `opener` as for `mqseal_open`.
 MqsealStatus mqseal_opener_retire_key(struct MqsealOpener *opener, uint32_t key_id);
 
-// Opens the envelope in `buf` (`len` bytes) received on `topic`, in place.
-// On success the verified payload is `buf[*payload_offset ..
-// *payload_offset + *payload_len]` and `*header` (if not NULL) holds the
-// authenticated header. `now` (seconds since the Unix epoch, or NULL) is
-// needed when the policy checks timestamps.
+// The number of (key id, sender id) pairs the opener tracks, into
+// `*count`: the records `mqseal_opener_snapshot` gives (indexes 0 to
+// `*count - 1`).
+//
+// # Safety
+// `opener` as for `mqseal_open`; `count` NULL or writable.
+MqsealStatus mqseal_opener_snapshot_count(struct MqsealOpener *opener, size_t *count);
+
+// Writes the replay state of tracked sender number `index` (0 to
+// `mqseal_opener_snapshot_count() - 1`) as one `MQSEAL_SNAPSHOT_LEN`-byte
+// record into `out` (`out_cap` bytes). Save every record (e.g. to flash)
+// before a planned restart and give each to `mqseal_opener_restore`
+// after it, so that messages accepted before are not accepted again. The
+// order is stable as long as no message is opened and no sender is added
+// or forgotten in between. `MQSEAL_STATUS_INVALID_ARGUMENT` for an index
+// beyond the count, `MQSEAL_STATUS_BUFFER_TOO_SMALL` for a short `out`.
+//
+// # Safety
+// `opener` as for `mqseal_open`; `out` NULL or `out_cap` writable bytes
+// outside the opener.
+MqsealStatus mqseal_opener_snapshot(struct MqsealOpener *opener,
+                                    size_t index,
+                                    uint8_t *out,
+                                    size_t out_cap);
+
+// Restores one sender's replay state from a record of
+// `mqseal_opener_snapshot` (`len` must be `MQSEAL_SNAPSHOT_LEN`), merged
+// with what the opener already knows of that sender (the larger highest
+// counter and every counter accepted by either), so an older record never
+// rolls a window back. Validated by the core:
+// `MQSEAL_STATUS_INVALID_SNAPSHOT` for a wrong length or a record that
+// accepted nothing or has an invalid width, `MQSEAL_STATUS_UNKNOWN_KEY`
+// when its key id is not in the keyring (add the keys first),
+// `MQSEAL_STATUS_TOO_MANY_SENDERS` when the table is full.
+//
+// # Safety
+// `opener` as for `mqseal_open`; `record` NULL or `len` readable bytes
+// outside the opener.
+MqsealStatus mqseal_opener_restore(struct MqsealOpener *opener, const uint8_t *record, size_t len);
+
+// Forgets the replay state of (`key_id`, `sender_id`), e.g. for a device
+// taken out of service; `*forgotten` (if not NULL) says whether it was
+// tracked. Its old messages still within reach would be accepted again:
+// use it only together with a key rotation or a maximum age.
+//
+// # Safety
+// `opener` as for `mqseal_open`; `forgotten` NULL or writable.
+MqsealStatus mqseal_opener_forget_sender(struct MqsealOpener *opener,
+                                         uint32_t key_id,
+                                         uint32_t sender_id,
+                                         bool *forgotten);
+
+// Opens the envelope in `buf` (`len` bytes) received on the NUL-terminated
+// `topic`, in place. On success the verified payload is
+// `buf[*payload_offset .. *payload_offset + *payload_len]` and `*header`
+// (if not NULL) holds the authenticated header. `now` (seconds since the
+// Unix epoch, or NULL) is needed when the configuration checks timestamps.
+// An invalid topic name gives `MQSEAL_STATUS_INVALID_TOPIC`; a topic
+// overlapping `buf`, `MQSEAL_STATUS_BUFFERS_OVERLAP`. For a topic given
+// with its length (not NUL-terminated), use `mqseal_open_n`.
 //
 // On any error nothing unverified is exposed: the outputs are zero, and
 // after an authentication failure `buf` is unchanged; after a policy
@@ -443,6 +723,24 @@ MqsealStatus mqseal_open(struct MqsealOpener *opener,
                          struct MqsealHeader *header,
                          size_t *payload_offset,
                          size_t *payload_len);
+
+// As `mqseal_open`, with the topic given as `topic_len` bytes at `topic`
+// (no NUL needed: ESP-IDF's `event->topic`/`event->topic_len`, Zephyr's
+// `topic.utf8`/`topic.size`). An embedded U+0000 or an empty topic gives
+// `MQSEAL_STATUS_INVALID_TOPIC`.
+//
+// # Safety
+// As `mqseal_open`, with `topic` NULL or pointing to `topic_len` readable
+// bytes.
+MqsealStatus mqseal_open_n(struct MqsealOpener *opener,
+                           const char *topic,
+                           size_t topic_len,
+                           uint8_t *buf,
+                           size_t len,
+                           const uint64_t *now,
+                           struct MqsealHeader *header,
+                           size_t *payload_offset,
+                           size_t *payload_len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,7 +1,7 @@
 #![forbid(unsafe_code)]
 //! Status codes: the C view of [`mqseal::Error`], with stable numbers.
 
-use mqseal::Error;
+use mqseal::{Error, StoreError};
 
 /// The result of every mqseal C function: `MQSEAL_STATUS_OK` (0) or why it
 /// failed. The numbers are stable across releases; new codes may be added.
@@ -17,8 +17,18 @@ pub enum MqsealStatus {
     /// An argument is invalid: text that is not UTF-8, storage that is not
     /// aligned to 8 bytes, or an unknown suite number.
     InvalidArgument = 2,
-    /// The handle was not initialized, or was already deinitialized.
+    /// The handle was not initialized, was already deinitialized, or its
+    /// init failed.
     NotInitialized = 3,
+    /// The handle is a copy (`memcpy`, struct assignment) of an initialized
+    /// handle, or was moved after init: a handle works only at the address
+    /// it was initialized at. A copy never seals or opens; deinitializing it
+    /// wipes it (and still returns this status).
+    HandleMoved = 4,
+    /// Two buffer arguments overlap (`payload` or `topic` with `out` when
+    /// sealing, `topic` with `buf` when opening, or a buffer with the
+    /// handle): nothing was done.
+    BuffersOverlap = 5,
 
     /// The envelope ends before its header and 16-byte tag are complete.
     Truncated = 10,
@@ -56,6 +66,10 @@ pub enum MqsealStatus {
     TooManySenders = 38,
     /// The topic does not match a rewrite rule's prefix.
     TopicNotRewritable = 39,
+    /// The topic is not a valid MQTT topic name: empty, not UTF-8, or
+    /// holding a wildcard (`+`, `#`) or U+0000 (checked on seal and on open,
+    /// before any counter or key is used).
+    InvalidTopic = 40,
 
     /// The topic is longer than 65,535 bytes.
     TopicTooLong = 50,
@@ -64,7 +78,10 @@ pub enum MqsealStatus {
     BufferTooSmall = 51,
     /// The sender has used every counter value.
     CounterExhausted = 52,
-    /// The counter store callback failed; nothing was sealed.
+    /// The `persist` callback failed to store the new limit (store reason
+    /// `write`); nothing was sealed. The other counter-store failures have
+    /// statuses of their own (`MQSEAL_STATUS_COUNTER_STORE_*`), all with the
+    /// code name "counterStore"; `mqseal_error_reason` names the reason.
     CounterStore = 53,
     /// The keyring is full.
     KeyringFull = 54,
@@ -90,6 +107,28 @@ pub enum MqsealStatus {
     Decode = 64,
     /// The random number generator failed.
     Rng = 65,
+    /// A replay-state record is not valid: wrong length, no counter
+    /// accepted, or a window width out of range.
+    InvalidSnapshot = 66,
+    /// The payload is longer than the suite can protect.
+    PayloadTooLarge = 67,
+
+    /// The `load` callback failed (store reason `read`): `mqseal_sealer_init*`
+    /// fails and the handle is not initialized; or, during a persist, the
+    /// re-read failed and nothing was sealed.
+    CounterStoreRead = 70,
+    /// The `load` callback reported a corrupt record (`MQSEAL_STORE_CORRUPT`,
+    /// store reason `corrupt`).
+    CounterStoreCorrupt = 71,
+    /// The store holds no counter (`load` answered `MQSEAL_STORE_EMPTY`) and
+    /// the sealer was not initialized for a new sender or from a clock floor
+    /// (store reason `missing`): the handle is not initialized.
+    CounterStoreMissing = 72,
+    /// The store does not hold what this sealer last read or wrote (a second
+    /// writer, or a `persist` that lowered, ignored or changed the value),
+    /// or `mqseal_sealer_init_new_sender` found a stored counter (store
+    /// reason `conflict`). Nothing was sealed.
+    CounterStoreConflict = 73,
     /// An error this version of the C binding does not know by name.
     Other = 99,
 }
@@ -104,7 +143,7 @@ impl From<Error> for MqsealStatus {
             Error::BadVarint => S::BadVarint,
             Error::UnknownFlags => S::UnknownFlags,
             Error::Auth => S::Auth,
-            Error::UnknownKeyId(_) => S::UnknownKey,
+            Error::UnknownKey(_) => S::UnknownKey,
             Error::Duplicate => S::Duplicate,
             Error::Replay => S::Replay,
             Error::Expired => S::Expired,
@@ -115,8 +154,16 @@ impl From<Error> for MqsealStatus {
             Error::TooManySenders => S::TooManySenders,
             Error::TopicNotRewritable => S::TopicNotRewritable,
             Error::TopicTooLong => S::TopicTooLong,
+            Error::InvalidTopic => S::InvalidTopic,
             Error::BufferTooSmall { .. } => S::BufferTooSmall,
+            Error::PayloadTooLarge => S::PayloadTooLarge,
             Error::CounterExhausted => S::CounterExhausted,
+            Error::CounterStore(StoreError::Read) => S::CounterStoreRead,
+            Error::CounterStore(StoreError::Corrupt) => S::CounterStoreCorrupt,
+            Error::CounterStore(StoreError::Missing) => S::CounterStoreMissing,
+            Error::CounterStore(StoreError::Conflict) => S::CounterStoreConflict,
+            // Write, and the reasons the C callback store never gives
+            // (Locked, NotGranted).
             Error::CounterStore(_) => S::CounterStore,
             Error::KeyringFull => S::KeyringFull,
             Error::DuplicateKeyId(_) => S::DuplicateKeyId,
@@ -127,6 +174,7 @@ impl From<Error> for MqsealStatus {
             Error::WeakSharedSecret => S::WeakSharedSecret,
             Error::SelfPairing => S::SelfPairing,
             Error::InvalidConfig => S::InvalidConfig,
+            Error::InvalidSnapshot => S::InvalidSnapshot,
             Error::Encode => S::Encode,
             Error::Decode => S::Decode,
             Error::Rng => S::Rng,
@@ -146,7 +194,7 @@ const fn core_error(s: MqsealStatus) -> Option<Error> {
         S::BadVarint => Error::BadVarint,
         S::UnknownFlags => Error::UnknownFlags,
         S::Auth => Error::Auth,
-        S::UnknownKey => Error::UnknownKeyId(0),
+        S::UnknownKey => Error::UnknownKey(0),
         S::Duplicate => Error::Duplicate,
         S::Replay => Error::Replay,
         S::Expired => Error::Expired,
@@ -157,9 +205,15 @@ const fn core_error(s: MqsealStatus) -> Option<Error> {
         S::TooManySenders => Error::TooManySenders,
         S::TopicNotRewritable => Error::TopicNotRewritable,
         S::TopicTooLong => Error::TopicTooLong,
+        S::InvalidTopic => Error::InvalidTopic,
         S::BufferTooSmall => Error::BufferTooSmall { needed: 0 },
+        S::PayloadTooLarge => Error::PayloadTooLarge,
         S::CounterExhausted => Error::CounterExhausted,
-        S::CounterStore => Error::CounterStore(mqseal::StoreError::Write),
+        S::CounterStore => Error::CounterStore(StoreError::Write),
+        S::CounterStoreRead => Error::CounterStore(StoreError::Read),
+        S::CounterStoreCorrupt => Error::CounterStore(StoreError::Corrupt),
+        S::CounterStoreMissing => Error::CounterStore(StoreError::Missing),
+        S::CounterStoreConflict => Error::CounterStore(StoreError::Conflict),
         S::KeyringFull => Error::KeyringFull,
         S::DuplicateKeyId => Error::DuplicateKeyId(0),
         S::KeyNotFound => Error::KeyNotFound(0),
@@ -169,22 +223,31 @@ const fn core_error(s: MqsealStatus) -> Option<Error> {
         S::WeakSharedSecret => Error::WeakSharedSecret,
         S::SelfPairing => Error::SelfPairing,
         S::InvalidConfig => Error::InvalidConfig,
+        S::InvalidSnapshot => Error::InvalidSnapshot,
         S::Encode => Error::Encode,
         S::Decode => Error::Decode,
         S::Rng => Error::Rng,
-        S::Ok | S::NullPointer | S::InvalidArgument | S::NotInitialized | S::Other => return None,
+        S::Ok
+        | S::NullPointer
+        | S::InvalidArgument
+        | S::NotInitialized
+        | S::HandleMoved
+        | S::BuffersOverlap
+        | S::Other => return None,
     })
 }
 
 impl MqsealStatus {
     /// Every status, for lookups from a C integer.
-    pub(crate) const ALL: [MqsealStatus; 37] = {
+    pub(crate) const ALL: [MqsealStatus; 46] = {
         use MqsealStatus as S;
         [
             S::Ok,
             S::NullPointer,
             S::InvalidArgument,
             S::NotInitialized,
+            S::HandleMoved,
+            S::BuffersOverlap,
             S::Truncated,
             S::UnsupportedVersion,
             S::UnknownSuite,
@@ -201,6 +264,7 @@ impl MqsealStatus {
             S::SuiteNotAllowed,
             S::TooManySenders,
             S::TopicNotRewritable,
+            S::InvalidTopic,
             S::TopicTooLong,
             S::BufferTooSmall,
             S::CounterExhausted,
@@ -217,6 +281,12 @@ impl MqsealStatus {
             S::Encode,
             S::Decode,
             S::Rng,
+            S::InvalidSnapshot,
+            S::PayloadTooLarge,
+            S::CounterStoreRead,
+            S::CounterStoreCorrupt,
+            S::CounterStoreMissing,
+            S::CounterStoreConflict,
             S::Other,
         ]
     };
@@ -242,7 +312,28 @@ impl MqsealStatus {
             MqsealStatus::NullPointer => "nullPointer",
             MqsealStatus::InvalidArgument => "invalidArgument",
             MqsealStatus::NotInitialized => "notInitialized",
+            MqsealStatus::HandleMoved => "handleMoved",
+            MqsealStatus::BuffersOverlap => "buffersOverlap",
             _ => "other",
+        }
+    }
+
+    /// The counter-store reason ([`StoreError::code`]: "read", "write",
+    /// "corrupt", "missing", "conflict") of a counter-store status, as a
+    /// NUL-terminated string; "" for every other status.
+    pub(crate) const fn reason(self) -> &'static core::ffi::CStr {
+        match core_error(self) {
+            Some(Error::CounterStore(e)) => match e {
+                StoreError::Read => c"read",
+                StoreError::Write => c"write",
+                StoreError::Corrupt => c"corrupt",
+                StoreError::Missing => c"missing",
+                StoreError::Conflict => c"conflict",
+                StoreError::Locked => c"locked",
+                StoreError::NotGranted => c"notGranted",
+                _ => c"",
+            },
+            _ => c"",
         }
     }
 
@@ -254,6 +345,8 @@ impl MqsealStatus {
             S::NullPointer => c"a required pointer argument was NULL",
             S::InvalidArgument => c"invalid argument (text not UTF-8, misaligned storage, or unknown suite)",
             S::NotInitialized => c"handle is not initialized",
+            S::HandleMoved => c"handle is a copy or was moved after init (use a handle only where it was initialized)",
+            S::BuffersOverlap => c"buffer arguments overlap",
             S::Truncated => c"envelope is truncated",
             S::UnsupportedVersion => c"unsupported envelope version",
             S::UnknownSuite => c"unknown suite",
@@ -270,10 +363,19 @@ impl MqsealStatus {
             S::SuiteNotAllowed => c"suite is not allowed by policy",
             S::TooManySenders => c"sender table is full",
             S::TopicNotRewritable => c"topic does not match the rewrite rule's prefix",
+            S::InvalidTopic => c"not a valid MQTT topic name (empty, not UTF-8, or holding +, # or U+0000)",
             S::TopicTooLong => c"topic is longer than 65535 bytes",
             S::BufferTooSmall => c"buffer too small",
             S::CounterExhausted => c"message counter exhausted for this sender",
-            S::CounterStore => c"counter store failed",
+            S::CounterStore => c"counter store: persist failed; nothing was sealed",
+            S::CounterStoreRead => c"counter store: load failed",
+            S::CounterStoreCorrupt => c"counter store: the stored record is corrupt",
+            S::CounterStoreMissing => {
+                c"counter store holds no counter (initialize a new sender explicitly, or from a clock floor)"
+            }
+            S::CounterStoreConflict => {
+                c"counter store does not hold the value this sealer last read or wrote (a second writer, or a persist that lowered or ignored it)"
+            }
             S::KeyringFull => c"keyring or table is full",
             S::DuplicateKeyId => c"key id is already in the keyring",
             S::KeyNotFound => c"key id is not in the keyring",
@@ -286,6 +388,8 @@ impl MqsealStatus {
             S::Encode => c"payload could not be serialized",
             S::Decode => c"verified payload could not be deserialized",
             S::Rng => c"random number generator failed",
+            S::InvalidSnapshot => c"invalid replay-state record",
+            S::PayloadTooLarge => c"payload is too large for the suite",
             S::Other => c"unknown error",
         }
     }
@@ -330,6 +434,21 @@ mod tests {
         assert_eq!(MqsealStatus::Auth.name(), "auth");
         assert_eq!(MqsealStatus::UnknownKey.name(), "unknownKey");
         assert_eq!(MqsealStatus::from_code(1000), None);
+        assert_eq!(MqsealStatus::InvalidTopic.name(), "invalidTopic");
+        assert_eq!(MqsealStatus::InvalidSnapshot.name(), "invalidSnapshot");
+        assert_eq!(MqsealStatus::HandleMoved.name(), "handleMoved");
+        for (s, reason) in [
+            (MqsealStatus::CounterStore, StoreError::Write),
+            (MqsealStatus::CounterStoreRead, StoreError::Read),
+            (MqsealStatus::CounterStoreCorrupt, StoreError::Corrupt),
+            (MqsealStatus::CounterStoreMissing, StoreError::Missing),
+            (MqsealStatus::CounterStoreConflict, StoreError::Conflict),
+        ] {
+            assert_eq!(s.name(), "counterStore");
+            assert_eq!(s.reason().to_str().unwrap(), reason.code());
+            assert_eq!(MqsealStatus::from(Error::CounterStore(reason)), s);
+        }
+        assert_eq!(MqsealStatus::Auth.reason().to_bytes(), b"");
         let c = core::ffi::CStr::from_bytes_until_nul(MqsealStatus::Duplicate.name_c()).unwrap();
         assert_eq!(c.to_str().unwrap(), "duplicate");
     }
