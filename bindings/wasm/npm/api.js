@@ -4,7 +4,18 @@
 // shapes results. The entry points (index.js for browsers and bundlers,
 // node.js for Node) load the WebAssembly before this module is used.
 
-import { Key, StaticKeyPair, PairwiseKeys, RawSealer, RawOpener } from './wasm/mqseal_wasm.js';
+import {
+  Key,
+  StaticKeyPair,
+  PairwiseKeys,
+  RawSealer,
+  RawOpener,
+  clockFloor as coreClockFloor,
+  defaultReservationBlock,
+  snapshotRecordLen,
+} from './wasm/mqseal_wasm.js';
+import { onWasmReady } from './ready.js';
+import { storedValue } from './stores.js';
 
 export { Key, StaticKeyPair, PairwiseKeys };
 export { MemoryCounterStore, IndexedDbCounterStore } from './stores.js';
@@ -15,8 +26,22 @@ export const SUITES = Object.freeze(['chacha20poly1305', 'hmac-sha256']);
 /** Largest number of bytes an envelope adds to a payload. */
 export const MAX_OVERHEAD = 48;
 
-/** Default number of counters a sealer reserves per store write. */
-export const DEFAULT_RESERVATION_BLOCK = 256;
+/** Default number of counters a sealer reserves per store write: the core's DEFAULT_RESERVATION_BLOCK (1024). */
+export let DEFAULT_RESERVATION_BLOCK;
+
+/** Bytes of one replay-state record of `Opener.snapshot()` / `restore()` (the core's SenderSnapshot, 52). */
+export let SNAPSHOT_RECORD_LEN;
+
+// Read from the core once the entry point has loaded the WebAssembly.
+onWasmReady(() => {
+  DEFAULT_RESERVATION_BLOCK = defaultReservationBlock();
+  SNAPSHOT_RECORD_LEN = snapshotRecordLen();
+});
+
+/** The core's clock floor for a Unix time in ms (`unix_millis * 1024`), as a bigint. */
+export function clockFloor(unixMillis = Date.now()) {
+  return coreClockFloor(unixMillis);
+}
 
 const MAX_U32 = 0xffff_ffff;
 const encoder = new TextEncoder();
@@ -73,39 +98,35 @@ function nowSeconds() {
   return Math.floor(Date.now() / 1000);
 }
 
-const MAX_U64 = 0xffff_ffff_ffff_ffffn;
-
-function toU64(v) {
-  if (typeof v === 'bigint') return v;
-  if (Number.isSafeInteger(v)) return BigInt(v);
-  return -1n;
-}
-
-/** Asks a store for a durable range and checks what it gives back (as bigints). */
-async function reserveFrom(store, count) {
-  let range;
+/** A store call; errors that are not the package's own become 'counterStore' errors. */
+async function storeCall(store, what, fn) {
   try {
-    range = await store.reserve(count);
+    return await fn();
   } catch (e) {
     if (e && e.code === 'counterStore') throw e;
-    throw mqsealError('counterStore', `counter store failed: ${e && e.message ? e.message : e}`, { cause: e });
+    throw mqsealError('counterStore', `counter store ${what} failed: ${e && e.message ? e.message : e}`, {
+      cause: e,
+      reason: what === 'open' ? 'read' : 'write',
+    });
   }
-  const start = toU64(range?.start);
-  const end = toU64(range?.end);
-  if (start < 0n || end <= start || end > MAX_U64) {
-    throw mqsealError('counterStore', `counter store returned an invalid range ${String(range?.start)}..${String(range?.end)}`);
-  }
-  return { start, end };
+}
+
+function storeName(store) {
+  return typeof store.name === 'string' && store.name ? store.name : 'counter store';
 }
 
 /**
  * Seals messages for one sender id under one key.
  *
- * Counters come only from ranges the counter store has durably reserved
- * first: `Sealer.create` reserves a block before the first message, and a
- * new block is reserved in the background when half of the current one is
- * used, so a page reload or crash never reuses a counter. Create it with
- * `await Sealer.create({...})`.
+ * The counter store is a driver of the core's counter primitive: at
+ * `Sealer.create` it takes the store (its lock) and reads the stored
+ * limit; the core then says which reservation to persist, the store
+ * compare-and-swaps it durably, and only then does the core grant those
+ * counters. A new reservation is made in the background when half a block
+ * is left, so sealing rarely waits; a page reload or crash skips the rest
+ * of a block, never reuses a counter. A store that changed under the
+ * sealer (reason 'conflict': a second writer) or a lost lock stops it for
+ * good. Create it with `await Sealer.create({...})`.
  */
 export class Sealer {
   #raw;
@@ -113,6 +134,7 @@ export class Sealer {
   #block;
   #timestamps;
   #refill = null;
+  #failed = null;
 
   constructor(token, raw, store, block, timestamps) {
     if (token !== CREATE) {
@@ -129,24 +151,47 @@ export class Sealer {
    * @param {Key|string} options.key  the key (or its text form)
    * @param {number} options.senderId  this sender's id (u32); one live sealer per (key, sender id)
    * @param {'chacha20poly1305'|'hmac-sha256'} [options.suite]
-   * @param {{reserve(count:number):Promise<{start:number|bigint,end:number|bigint}>, close?():void}} options.store
-   * @param {number} [options.block]  counters reserved per store write (default 256)
+   * @param {{open():Promise<bigint|null>, swap(current:bigint|null, limit:bigint):Promise<void>, clockFloor?:boolean, name?:string, close?():void}} options.store
+   * @param {number} [options.block]  counters reserved per store write (default DEFAULT_RESERVATION_BLOCK, 1024)
    * @param {boolean} [options.timestamps]  add an authenticated timestamp (Date.now) to every message
    */
-  static async create({ key, senderId, suite = 'chacha20poly1305', store, block = DEFAULT_RESERVATION_BLOCK, timestamps = false } = {}) {
+  static async create({ key, senderId, suite = 'chacha20poly1305', store, block = defaultReservationBlock(), timestamps = false } = {}) {
     const k = toKey(key);
     checkU32('senderId', senderId);
     checkSuite(suite);
     checkPositive('block', block);
-    if (!store || typeof store.reserve !== 'function') {
+    if (!store || typeof store.open !== 'function' || typeof store.swap !== 'function') {
       throw mqsealError(
         'invalidConfig',
-        'a counter store is required: IndexedDbCounterStore in browsers, FileCounterStore in Node, MemoryCounterStore for tests',
+        'store: a counter store is required (open() and swap()): IndexedDbCounterStore in browsers, ' +
+          'FileCounterStore in Node, MemoryCounterStore for tests',
       );
     }
-    const { start, end } = await reserveFrom(store, block);
-    const raw = new RawSealer(k, senderId, suite, start, end);
-    return new Sealer(CREATE, raw, store, block, Boolean(timestamps));
+    const stored = storedValue(await storeCall(store, 'open', () => store.open()), storeName(store));
+    let sealer;
+    try {
+      let raw;
+      try {
+        // The core decides: no state is refused (reason 'missing') unless
+        // the store asks for the clock floor, which the core computes.
+        raw = new RawSealer(k, senderId, suite, stored ?? undefined, store.clockFloor ? Date.now() : undefined);
+      } catch (e) {
+        if (e?.reason === 'missing') {
+          e.message =
+            `${storeName(store)} holds no counter state: refusing to start over (it would reuse counters); ` +
+            'open it with { create: true } for a new sender, or { clockFloor: true }';
+        }
+        throw e;
+      }
+      raw.setReservationBlock(BigInt(block));
+      sealer = new Sealer(CREATE, raw, store, block, Boolean(timestamps));
+      await sealer.#reserve(0);
+    } catch (e) {
+      if (sealer) await sealer.close();
+      else await store.close?.();
+      throw e;
+    }
+    return sealer;
   }
 
   get senderId() {
@@ -162,9 +207,13 @@ export class Sealer {
   get nextCounter() {
     return this.#raw.nextCounter;
   }
-  /** Counters reserved and not used yet. */
+  /** Counters granted by the core and not used yet. */
   get remaining() {
-    return this.#raw.remaining;
+    return this.#raw.grantedRemaining;
+  }
+  /** End of the granted range (exclusive, a bigint). */
+  get grantedLimit() {
+    return this.#raw.grantedLimit;
   }
 
   /**
@@ -174,20 +223,26 @@ export class Sealer {
    * @returns {Promise<Uint8Array>} the envelope
    */
   async seal(topic, payload, options = {}) {
-    if (this.#raw.remaining < 1) await this.#reserve();
+    // Each pass either grants counters or throws; the loop only repeats
+    // when concurrent seals used up a block while this one waited.
+    while (!this.#failed && this.#raw.grantedRemaining < 1 && this.#raw.reservationNeeded(0n)) {
+      await this.#reserve(0);
+    }
     return this.sealSync(topic, payload, options);
   }
 
   /**
-   * Seals without waiting: throws code 'counterStore' when no reserved
+   * Seals without waiting: throws code 'counterStore' when no granted
    * counter is left (normally one is: blocks are reserved ahead).
    */
   sealSync(topic, payload, { timestamp } = {}) {
+    if (this.#failed) throw this.#failed;
     const ts = timestamp !== undefined ? timestamp : this.#timestamps ? nowSeconds() : null;
     const envelope = this.#raw.seal(String(topic), toBytes(payload), ts ?? undefined);
-    if (this.#raw.remaining <= this.#block / 2) {
+    const ahead = Math.floor(this.#block / 2);
+    if (this.#raw.grantedRemaining <= ahead) {
       // Reserve ahead; a failure surfaces on the next seal that needs it.
-      this.#reserve().catch(() => {});
+      this.#reserve(ahead).catch(() => {});
     }
     return envelope;
   }
@@ -199,27 +254,30 @@ export class Sealer {
 
   /**
    * Waits for a reservation in flight, then releases the store (and its
-   * tab lock). The sealer is unusable after.
+   * lock). The sealer is unusable after.
    */
   async close() {
     await this.#refill?.catch(() => {});
-    this.#store.close?.();
+    this.#failed ??= mqsealError('counterStore', 'the sealer is closed', { reason: 'locked' });
+    await this.#store.close?.();
     this.#raw.free();
   }
 
-  #reserve() {
+  /** One reservation at a time: ask the core, persist durably, grant. */
+  #reserve(ahead) {
     if (!this.#refill) {
       this.#refill = (async () => {
-        const { start, end } = await reserveFrom(this.#store, this.#block);
-        if (start < this.#raw.reservedUntil) {
-          // The store forgot ranges it handed out (storage cleared while
-          // the page was open?): using them again would reuse counters.
-          throw mqsealError(
-            'counterStore',
-            `counter store went backwards (range starts at ${start}, below ${this.#raw.reservedUntil}); refusing to reuse counters`,
-          );
+        if (this.#failed) throw this.#failed;
+        const r = this.#raw.reservationNeeded(BigInt(ahead));
+        if (!r) return;
+        try {
+          await storeCall(this.#store, 'swap', () => this.#store.swap(r.current, r.limit));
+        } catch (e) {
+          // A second writer or a lost lock: never seal again.
+          if (e.reason === 'conflict' || e.reason === 'locked') this.#failed = e;
+          throw e;
         }
-        this.#raw.grant(start, end);
+        this.#raw.grant(r.current ?? undefined, r.limit);
       })().finally(() => {
         this.#refill = null;
       });
@@ -240,10 +298,36 @@ function header(opened) {
   };
 }
 
+// The opener options that are the core's OpenerConfig, field for field
+// (core/src/config.rs); the core converts, validates and applies them.
+const CONFIG_FIELDS = ['window', 'maxAge', 'maxSkew', 'requireTimestamp', 'suites', 'eviction'];
+const OPENER_OPTIONS = new Set([...CONFIG_FIELDS, 'keys', 'topicRewrite', 'clock']);
+const RENAMED = { requireTimestamps: 'requireTimestamp' };
+
+function coreConfig(options, allowed) {
+  const config = {};
+  for (const [name, value] of Object.entries(options ?? {})) {
+    if (!allowed.has(name)) {
+      const hint = RENAMED[name] ? ` (it is called ${RENAMED[name]})` : '';
+      throw mqsealError('invalidConfig', `${name}: unknown opener option${hint}`, { option: name });
+    }
+    if (CONFIG_FIELDS.includes(name)) config[name] = value;
+  }
+  return config;
+}
+
 /**
  * Opens and verifies envelopes: keyring, topic binding, replay windows
  * (per key id and sender id), freshness policy. Nothing unverified is ever
  * returned; every rejection throws an Error with a `code`.
+ *
+ * The policy options are the core's `OpenerConfig` (same names in
+ * camelCase, same defaults, validated by the core): `window` (128, 1 to
+ * 256), `maxAge` (none; implies timestamps are required and, without
+ * `maxSkew`, a skew bound of min(maxAge, 300)), `maxSkew` (none),
+ * `requireTimestamp` (false), `suites` (both), `eviction` ('rejectNew';
+ * 'leastRecentlyUsed' needs `maxAge`). Capacities are the core's defaults:
+ * 8 keys, 64 tracked senders.
  */
 export class Opener {
   #raw;
@@ -252,47 +336,48 @@ export class Opener {
 
   /**
    * @param {object} [options]
-   * @param {(Key|string)[]} [options.keys]  keys accepted (up to 16)
+   * @param {(Key|string)[]} [options.keys]  keys accepted (up to 8)
    * @param {number} [options.window]  replay window width, 1 to 256 (default 128)
-   * @param {number} [options.maxAge]  reject timestamps older than this many seconds (and messages without one)
-   * @param {number} [options.maxSkew]  reject timestamps more than this many seconds ahead
-   * @param {boolean} [options.requireTimestamps]
+   * @param {number|null} [options.maxAge]  reject timestamps older than this many seconds, and messages without one
+   * @param {number|null} [options.maxSkew]  reject timestamps more than this many seconds ahead (default with maxAge: min(maxAge, 300))
+   * @param {boolean} [options.requireTimestamp]  reject messages without a timestamp
    * @param {string[]} [options.suites]  suites accepted (default both)
-   * @param {'rejectNew'|'leastRecentlyUsed'} [options.eviction]  when 256 senders are tracked
+   * @param {'rejectNew'|'leastRecentlyUsed'} [options.eviction]  when 64 senders are tracked
    * @param {{received:string, sealed:string}} [options.topicRewrite]  bridged prefix
    * @param {() => number} [options.clock]  seconds since the epoch (default Date.now)
    */
-  constructor({
-    keys = [],
-    window,
-    maxAge,
-    maxSkew,
-    requireTimestamps = false,
-    suites = SUITES,
-    eviction = 'rejectNew',
-    topicRewrite,
-    clock = nowSeconds,
-  } = {}) {
-    for (const s of suites) checkSuite(s);
-    if (eviction !== 'rejectNew' && eviction !== 'leastRecentlyUsed') {
-      throw mqsealError('invalidConfig', `eviction must be 'rejectNew' or 'leastRecentlyUsed', got ${eviction}`);
-    }
+  constructor(options = {}) {
+    const config = coreConfig(options, OPENER_OPTIONS);
+    const { keys = [], topicRewrite, clock = nowSeconds } = options ?? {};
     if (topicRewrite && (typeof topicRewrite.received !== 'string' || typeof topicRewrite.sealed !== 'string')) {
-      throw mqsealError('invalidConfig', 'topicRewrite needs string `received` and `sealed` prefixes');
+      throw mqsealError('invalidConfig', 'topicRewrite: needs string `received` and `sealed` prefixes', {
+        option: 'topicRewrite',
+      });
     }
-    if (window !== undefined && window !== null) checkU32('window', window);
-    this.#raw = new RawOpener(
-      window ?? undefined,
-      maxAge ?? undefined,
-      maxSkew ?? undefined,
-      Boolean(requireTimestamps),
-      suites.includes('chacha20poly1305'),
-      suites.includes('hmac-sha256'),
-      eviction === 'leastRecentlyUsed',
-    );
+    if (typeof clock !== 'function') {
+      throw mqsealError('invalidConfig', 'clock: must be a function returning seconds since the epoch', { option: 'clock' });
+    }
+    if (!Array.isArray(keys)) throw mqsealError('invalidConfig', 'keys: must be an array of keys', { option: 'keys' });
+    this.#raw = new RawOpener(config);
     this.#rewrite = topicRewrite ?? null;
     this.#clock = clock;
     for (const k of keys) this.addKey(k);
+  }
+
+  /**
+   * Replaces the whole policy (the core's `set_config`: fields not given
+   * take the core's defaults; validated as a whole; unchanged on error).
+   */
+  setConfig(options = {}) {
+    this.#raw.setConfig(coreConfig(options, new Set(CONFIG_FIELDS)));
+  }
+
+  /**
+   * The policy in force as the core holds it, plus `effectiveMaxSkew` and
+   * `timestampsRequired` as the core computes them.
+   */
+  get config() {
+    return this.#raw.config;
   }
 
   /** Accepts envelopes under this key from now on (rotation). */
@@ -308,6 +393,40 @@ export class Opener {
   /** Number of (key id, sender id) pairs tracked. */
   get trackedSenders() {
     return this.#raw.trackedSenders;
+  }
+
+  /**
+   * The replay state of every tracked sender, to persist across restarts:
+   * the core's 52-byte records (`SNAPSHOT_RECORD_LEN`) one after the
+   * other, the same record format as the Rust replay-state file and the C
+   * and Python snapshot APIs.
+   * @returns {Uint8Array}
+   */
+  snapshot() {
+    return this.#raw.snapshot();
+  }
+
+  /**
+   * Merges saved records into the live replay windows (never rolls a
+   * window back: the larger highest counter and the accepted counters of
+   * both are kept). The core validates every record first; one invalid
+   * record ('invalidSnapshot': wrong length, a record that accepted
+   * nothing, a bad width) restores nothing. Records for key ids not in the
+   * keyring are left out and counted.
+   * @param {Uint8Array|ArrayBuffer} records
+   * @returns {{restored: number, unknownKey: number}}
+   */
+  restore(records) {
+    return this.#raw.restore(records instanceof Uint8Array ? records : toBytes(records));
+  }
+
+  /**
+   * Forgets one sender's replay state (a device taken out of service); its
+   * old messages would open again, so combine it with a key rotation or a
+   * maxAge. Returns whether the sender was tracked.
+   */
+  forgetSender(keyId, senderId) {
+    return this.#raw.forgetSender(checkU32('keyId', keyId), checkU32('senderId', senderId));
   }
 
   /**

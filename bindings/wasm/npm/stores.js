@@ -1,22 +1,58 @@
-// Counter stores for the JS Sealer. A store hands out ranges of counters
-// that are durably reserved before they are returned:
+// Counter stores for the JS Sealer: drivers of the core's one counter
+// primitive (core/src/counter.rs). A store does two things:
 //
-//   reserve(count) -> Promise<{ start, end }>   counters [start, end),
-//                                              numbers or bigints
+//   open()                 -> Promise<bigint | null>   takes the store (its
+//                             lock) and reads the stored limit; null when
+//                             it holds no state
+//   swap(current, limit)   -> Promise<void>            durably replaces
+//                             `current` by `limit`, as a compare-and-swap:
+//                             a store that does not hold `current` fails
+//                             with reason 'conflict' and writes nothing
 //
-// Every range starts at or above the end of every range the store handed
-// out before, including in earlier page loads, so a counter is never used
-// twice under one (key, sender id). The Rust core's rule is the same
-// (persist the limit before using counters below it); this is its
-// asynchronous form for browser storage.
+// plus optional `clockFloor` (boolean: start at or above the core's clock
+// floor, which accepts a store with no state), `name` and `close()`.
+//
+// The Sealer asks the WebAssembly core which reservation to persist
+// (`reservationNeeded`), calls `swap`, then `grant`s it to the core. Which
+// counters may be used is decided by the core alone; a store never hands
+// out counters and never decides whether a value is acceptable beyond the
+// compare-and-swap rule, which is the core's too (`checkSwap`).
 
-/** A counter-store error with `code === 'counterStore'` (shared with file-store.js). */
-export function storeError(message, reason, cause) {
+import { checkSwap } from './wasm/mqseal_wasm.js';
+
+/** A counter-store error with `code === 'counterStore'` and a `reason` (shared with file-store.js). */
+export function storeError(message, reason, extra) {
+  const { cause, ...rest } = extra ?? {};
   const err = new Error(message, cause ? { cause } : undefined);
   err.name = 'MqsealError';
   err.code = 'counterStore';
   err.reason = reason;
+  Object.assign(err, rest);
   return err;
+}
+
+const MAX_U64 = 0xffff_ffff_ffff_ffffn;
+
+/** A stored value as a bigint, or null; anything else is `corrupt`. */
+export function storedValue(v, where) {
+  if (v === null || v === undefined) return null;
+  const ok = typeof v === 'bigint' ? v >= 0n && v <= MAX_U64 : Number.isSafeInteger(v) && v >= 0;
+  if (!ok) throw storeError(`${where} holds a corrupt counter record`, 'corrupt');
+  return BigInt(v);
+}
+
+/** The core's compare-and-swap rule (`mqseal::check_swap`), with the store named in the message. */
+export function checkSwapFor(where, stored, current, limit) {
+  try {
+    checkSwap(stored ?? undefined, current ?? undefined, limit);
+  } catch (e) {
+    throw storeError(
+      `${where} holds ${stored ?? 'nothing'}, not ${current ?? 'nothing'} as this sealer last wrote: ` +
+        'a second writer uses it; refusing to seal',
+      e.reason ?? 'conflict',
+      { cause: e },
+    );
+  }
 }
 
 /**
@@ -24,29 +60,35 @@ export function storeError(message, reason, cause) {
  * sender id that never outlives the page). Forgets everything on reload.
  */
 export class MemoryCounterStore {
-  #next;
-  /** @param {number|bigint} [first]  the first counter (default 0) */
-  constructor(first = 0) {
-    const ok = typeof first === 'bigint' ? first >= 0n : Number.isSafeInteger(first) && first >= 0;
-    if (!ok) throw storeError(`invalid first counter ${first}`, 'invalid');
-    this.#next = BigInt(first);
+  #stored;
+  #clockFloor;
+  /**
+   * @param {number|bigint|null} [first]  the stored limit (default 0, a new sender); null: no state
+   * @param {{clockFloor?: boolean}} [options]
+   */
+  constructor(first = 0, { clockFloor = false } = {}) {
+    this.#stored = storedValue(first, 'MemoryCounterStore');
+    this.#clockFloor = Boolean(clockFloor);
   }
-  async reserve(count) {
-    const start = this.#next;
-    // Counters stop at 2^64 - 1 (the sealer reports counterExhausted there).
-    const max = 0xffff_ffff_ffff_ffffn;
-    const end = start + BigInt(count) > max ? max : start + BigInt(count);
-    if (end <= start) throw storeError('counters exhausted', 'exhausted');
-    this.#next = end;
-    return { start, end };
+  get name() {
+    return 'MemoryCounterStore';
+  }
+  get clockFloor() {
+    return this.#clockFloor;
+  }
+  /** The stored limit (null: none). */
+  get stored() {
+    return this.#stored;
+  }
+  async open() {
+    return this.#stored;
+  }
+  async swap(current, limit) {
+    checkSwapFor('MemoryCounterStore', this.#stored, current, limit);
+    this.#stored = BigInt(limit);
   }
   close() {}
 }
-
-// Counters from the clock floor are Date.now() * 1024: below 2^53 until
-// the year 2248, and ahead of any sender that averages fewer than 1024
-// messages per millisecond since its first message.
-const FLOOR_PER_MS = 1024;
 
 function request(req) {
   return new Promise((resolve, reject) => {
@@ -58,74 +100,53 @@ function request(req) {
 /**
  * A persistent counter store in IndexedDB, for browsers.
  *
- * - Each `reserve` is one read-modify-write IndexedDB transaction with
- *   `durability: 'strict'`, awaited until it commits, before the range is
- *   used. Transactions on one store are serialized by the browser, so two
- *   tabs (or two sealers) can never get overlapping ranges.
+ * - Refuses lost state: a store name with no record is refused by the
+ *   core (reason 'missing') unless `create: true` (a new sender: writes 0,
+ *   and refuses an existing record with reason 'conflict') or
+ *   `clockFloor: true` (start at or above Date.now() * 1024, computed by
+ *   the core; the counter varint then takes 8 bytes instead of 1 to 3).
+ * - Each `swap` is one read-compare-write IndexedDB transaction with
+ *   `durability: 'strict'`, awaited until it commits, before the core
+ *   grants the counters. A record that changed since this store last
+ *   wrote it (a second writer) fails with reason 'conflict'.
  * - Several tabs: by default the store takes an exclusive Web Lock named
- *   `mqseal-counter:<database>/<name>`; a second tab with the same store
- *   name gets an error (code 'counterStore', reason 'locked') instead of a
- *   sealer whose messages receivers would reject as replays (its counters
- *   would lag the first tab's). Give each tab its own sender id and store
- *   name if several tabs must send at once. Without the Web Locks API (a
- *   page that is not a secure context), ranges are still disjoint.
- * - Private windows and cleared site data: the browser drops the database,
- *   so the stored limit is lost. With `clockFloor` (default on), a range
- *   never starts below `Date.now() * 1024`, which stays above every counter
- *   used earlier unless the clock went back or the sender averaged more
- *   than 1024 messages per millisecond.
+ *   `mqseal-counter:<database>/<name>` at open; a second tab with the same
+ *   store name gets an error (code 'counterStore', reason 'locked').
+ *   Without the Web Locks API (a page that is not a secure context) the
+ *   compare-and-swap still stops the second writer at its first write.
  */
 export class IndexedDbCounterStore {
   #name;
   #database;
   #lock;
+  #create;
   #clockFloor;
   #db = null;
-  #opening = null;
   #release = null;
 
   /**
    * @param {string} name  one name per (key, sender id), e.g. `sender-${senderId}`
-   * @param {{database?: string, lock?: boolean, clockFloor?: boolean}} [options]
+   * @param {{database?: string, lock?: boolean, create?: boolean, clockFloor?: boolean}} [options]
    */
-  constructor(name, { database = 'mqseal', lock = true, clockFloor = true } = {}) {
+  constructor(name, { database = 'mqseal', lock = true, create = false, clockFloor = false } = {}) {
     if (typeof name !== 'string' || name === '') throw storeError('store name must be a non-empty string', 'invalid');
     this.#name = name;
     this.#database = database;
     this.#lock = lock;
-    this.#clockFloor = clockFloor;
+    this.#create = Boolean(create);
+    this.#clockFloor = Boolean(clockFloor);
   }
 
   get name() {
-    return this.#name;
+    return `IndexedDB counter store "${this.#name}"`;
   }
-
-  async #open() {
-    if (this.#db) return this.#db;
-    if (!this.#opening) {
-      this.#opening = (async () => {
-        if (typeof indexedDB === 'undefined') throw storeError('IndexedDB is not available here', 'unavailable');
-        if (this.#lock) await this.#acquireLock();
-        const req = indexedDB.open(this.#database, 1);
-        req.onupgradeneeded = () => req.result.createObjectStore('counters');
-        const db = await request(req).catch((e) => {
-          throw storeError(`cannot open IndexedDB database ${this.#database}: ${e}`, 'unavailable', e);
-        });
-        // Best effort: ask the browser not to evict this origin's storage.
-        globalThis.navigator?.storage?.persist?.().catch(() => {});
-        this.#db = db;
-        return db;
-      })();
-      this.#opening.catch(() => {
-        this.#opening = null;
-      });
-    }
-    return this.#opening;
+  get clockFloor() {
+    return this.#clockFloor;
   }
 
   async #acquireLock() {
     const locks = globalThis.navigator?.locks;
-    if (!locks) return; // Not a secure context: ranges stay disjoint anyway.
+    if (!locks) return; // Not a secure context: the compare-and-swap still catches a second writer.
     const lockName = `mqseal-counter:${this.#database}/${this.#name}`;
     await new Promise((resolve, reject) => {
       locks
@@ -150,42 +171,85 @@ export class IndexedDbCounterStore {
     });
   }
 
-  /** Durably reserves `count` counters. */
-  async reserve(count) {
-    const db = await this.#open();
-    const floor = this.#clockFloor ? Date.now() * FLOOR_PER_MS : 0;
+  #tx(fn) {
     return new Promise((resolve, reject) => {
       let tx;
       try {
-        tx = db.transaction('counters', 'readwrite', { durability: 'strict' });
+        tx = this.#db.transaction('counters', 'readwrite', { durability: 'strict' });
       } catch (e) {
-        reject(storeError(`IndexedDB transaction failed: ${e}`, 'write', e));
+        reject(storeError(`IndexedDB transaction failed: ${e}`, 'write', { cause: e }));
         return;
       }
-      const store = tx.objectStore('counters');
-      let range = null;
+      let failed = null;
+      const fail = (err) => {
+        failed = err;
+        tx.abort();
+      };
+      fn(tx.objectStore('counters'), fail);
+      // Only a committed write counts.
+      tx.oncomplete = () => (failed ? reject(failed) : resolve());
+      tx.onerror = () => reject(failed ?? storeError(`IndexedDB write failed: ${tx.error}`, 'write', { cause: tx.error }));
+      tx.onabort = () =>
+        reject(failed ?? storeError(`IndexedDB transaction aborted: ${tx.error}`, 'write', { cause: tx.error }));
+    });
+  }
+
+  /** Takes the tab lock, opens the database and reads the stored limit (null: none). */
+  async open() {
+    if (this.#db) throw storeError(`${this.name} is already open`, 'locked');
+    if (typeof indexedDB === 'undefined') throw storeError('IndexedDB is not available here', 'unavailable');
+    if (this.#lock) await this.#acquireLock();
+    try {
+      const req = indexedDB.open(this.#database, 1);
+      req.onupgradeneeded = () => req.result.createObjectStore('counters');
+      this.#db = await request(req).catch((e) => {
+        throw storeError(`cannot open IndexedDB database ${this.#database}: ${e}`, 'unavailable', { cause: e });
+      });
+      // Best effort: ask the browser not to evict this origin's storage.
+      globalThis.navigator?.storage?.persist?.().catch(() => {});
+      let stored = null;
+      await this.#tx((store, fail) => {
+        const get = store.get(this.#name);
+        get.onsuccess = () => {
+          try {
+            stored = storedValue(get.result, this.name);
+          } catch (e) {
+            fail(e);
+            return;
+          }
+          if (!this.#create) return;
+          if (stored !== null) {
+            fail(storeError(`${this.name} already exists: its counters may have been used; open it without create`, 'conflict'));
+            return;
+          }
+          store.add(0, this.#name);
+          stored = 0n;
+        };
+      });
+      return stored;
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /** Durably replaces `current` by `limit` (compare-and-swap in one transaction). */
+  async swap(current, limit) {
+    if (!this.#db) throw storeError(`${this.name} is not open`, 'locked');
+    if (BigInt(limit) > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw storeError(`${this.name}: limit ${limit} is beyond what the record holds (2^53 - 1)`, 'write');
+    }
+    await this.#tx((store, fail) => {
       const get = store.get(this.#name);
       get.onsuccess = () => {
-        const stored = get.result;
-        if (stored !== undefined && (!Number.isSafeInteger(stored) || stored < 0)) {
-          reject(storeError(`counter store "${this.#name}" holds a corrupt record`, 'corrupt'));
-          tx.abort();
+        try {
+          checkSwapFor(this.name, storedValue(get.result, this.name), current, limit);
+        } catch (e) {
+          fail(e);
           return;
         }
-        const start = Math.max(stored ?? 0, floor);
-        const end = start + count;
-        if (!Number.isSafeInteger(end)) {
-          reject(storeError('counters exhausted', 'exhausted'));
-          tx.abort();
-          return;
-        }
-        store.put(end, this.#name);
-        range = { start, end };
+        store.put(Number(limit), this.#name);
       };
-      // The range is usable only once the write has committed.
-      tx.oncomplete = () => (range ? resolve(range) : reject(storeError('reservation not written', 'write')));
-      tx.onerror = () => reject(storeError(`IndexedDB write failed: ${tx.error}`, 'write', tx.error));
-      tx.onabort = () => reject(storeError(`IndexedDB transaction aborted: ${tx.error}`, 'write', tx.error));
     });
   }
 
@@ -195,6 +259,5 @@ export class IndexedDbCounterStore {
     this.#release = null;
     this.#db?.close();
     this.#db = null;
-    this.#opening = null;
   }
 }

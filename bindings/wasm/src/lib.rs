@@ -5,12 +5,15 @@
 //! [`mqseal::Error::code`]. Nothing cryptographic happens here.
 //!
 //! The hand-written JavaScript layer (`bindings/wasm/npm`) wraps these
-//! classes: it owns the asynchronous, persistent counter stores (IndexedDB
-//! in browsers) and hands the sealer ranges of counters that are already
-//! durably reserved ([`RawSealer::grant`]). The sealer here takes counters
-//! only from such a range, so a counter that was not persisted first is
-//! never used: when the range runs out, sealing fails with code
-//! `counterStore` until the JS layer grants more.
+//! classes. Its counter stores (IndexedDB in browsers, a locked file in
+//! Node) are *drivers* of the core's one counter primitive: the sealer here
+//! is a `Sealer<ExternalCounterStore>`; the driver reads the stored limit at
+//! start-up, and for each [`RawSealer::reservation_needed`] durably
+//! compare-and-swaps its store from `current` to `limit`, then calls
+//! [`RawSealer::grant`]. Whether a counter may be used is decided by the
+//! core alone: it refuses a grant that does not follow from its last one,
+//! and seals only below the granted limit (code `counterStore`, reason
+//! `notGranted`, otherwise).
 //!
 //! Randomness for key generation ([`Key::generate`],
 //! [`StaticKeyPair::generate`]) comes from the platform's
@@ -21,31 +24,33 @@
 
 extern crate alloc;
 
-use alloc::rc::Rc;
-use core::cell::Cell;
-
-use mqseal::{CounterStore, Eviction, PrefixRewrite, StoreError, Suite, MAX_OVERHEAD};
+use mqseal::{
+    Eviction, ExternalCounterStore, OpenerConfig, PrefixRewrite, Reservation, SenderSnapshot, Suite, SuiteSet,
+    DEFAULT_KEYS, DEFAULT_RESERVATION_BLOCK, DEFAULT_SENDERS, MAX_OVERHEAD, MAX_WINDOW,
+};
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroize;
 
 /// Largest integer a JS number holds exactly (2^53 - 1).
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
-/// Sender table and keyring sizes of the JS opener. A dashboard listens to
-/// many devices; 256 senders take about 30 KB.
-const OPENER_KEYS: usize = 16;
-const OPENER_SENDERS: usize = 256;
-
 /// A JS `Error` with `name = "MqsealError"` and `code` = the core's stable
-/// error code (plus `keyId` for `unknownKey`).
+/// error code (plus `keyId` for `unknownKey`, and `reason` =
+/// `StoreError::code()` for `counterStore`).
 fn js_error(e: mqseal::Error) -> JsValue {
     let err = js_sys::Error::new(&e.to_string());
     err.set_name("MqsealError");
     let obj: &JsValue = err.as_ref();
     // Reflect::set fails only on frozen or proxied objects; a fresh Error is neither.
     let _ = js_sys::Reflect::set(obj, &JsValue::from_str("code"), &JsValue::from_str(e.code()));
-    if let mqseal::Error::UnknownKeyId(id) = e {
-        let _ = js_sys::Reflect::set(obj, &JsValue::from_str("keyId"), &JsValue::from(id));
+    match e {
+        mqseal::Error::UnknownKey(id) => {
+            let _ = js_sys::Reflect::set(obj, &JsValue::from_str("keyId"), &JsValue::from(id));
+        }
+        mqseal::Error::CounterStore(kind) => {
+            let _ = js_sys::Reflect::set(obj, &JsValue::from_str("reason"), &JsValue::from_str(kind.code()));
+        }
+        _ => {}
     }
     err.into()
 }
@@ -243,94 +248,85 @@ impl PairwiseKeys {
     }
 }
 
-/// A counter store over a range that the JS layer has already persisted:
-/// counters `[start, end)` may be used, `end` only grows (by
-/// [`RawSealer::grant`]). The core's sealer "persists" one counter ahead
-/// (reservation block 1); that succeeds only inside the granted range.
-#[derive(Debug)]
-struct GrantedCounters {
-    start: u64,
-    end: Rc<Cell<u64>>,
-}
-
-impl CounterStore for GrantedCounters {
-    fn load(&mut self) -> Result<Option<u64>, StoreError> {
-        Ok(Some(self.start))
-    }
-
-    fn persist(&mut self, limit: u64) -> Result<(), StoreError> {
-        if limit <= self.end.get() {
-            Ok(())
-        } else {
-            Err(StoreError::Write)
-        }
-    }
-}
-
-/// The synchronous sealer under the JS `Sealer`: counters only from ranges
-/// granted after they were persisted.
+/// The synchronous sealer under the JS `Sealer`, over the core's
+/// [`ExternalCounterStore`]: the JS store driver reads the stored limit,
+/// asks [`RawSealer::reservation_needed`], durably compare-and-swaps the
+/// store from `current` to `limit`, then calls [`RawSealer::grant`]. The
+/// core alone decides whether a counter may be used; sealing with nothing
+/// granted fails with `counterStore` (reason `notGranted`).
 #[wasm_bindgen]
 pub struct RawSealer {
-    inner: mqseal::Sealer<GrantedCounters>,
-    end: Rc<Cell<u64>>,
-    /// Kept to restart the sealer at a range that does not continue the
-    /// current one.
-    key: mqseal::Key,
-}
-
-fn granted_sealer(
-    key: &mqseal::Key,
-    sender_id: u32,
-    suite: Suite,
-    first: u64,
-    end: u64,
-) -> Result<(mqseal::Sealer<GrantedCounters>, Rc<Cell<u64>>), mqseal::Error> {
-    if first > end {
-        return Err(mqseal::Error::InvalidConfig);
-    }
-    let end = Rc::new(Cell::new(end));
-    let store = GrantedCounters { start: first, end: Rc::clone(&end) };
-    let sealer = mqseal::Sealer::new(key, sender_id, suite, store)?.with_reservation_block(1)?;
-    Ok((sealer, end))
+    inner: mqseal::Sealer<ExternalCounterStore>,
 }
 
 #[wasm_bindgen]
 impl RawSealer {
     /// A sealer for `sender_id` under `key` and `suite`
-    /// (`"chacha20poly1305"` or `"hmac-sha256"`), allowed to use counters
-    /// `[first, end)`, which the caller has durably reserved.
+    /// (`"chacha20poly1305"` or `"hmac-sha256"`), resuming from `stored`,
+    /// the limit the driver read from its store (`undefined`: the store
+    /// holds nothing). With `clock_floor_millis` (Unix time in ms) the
+    /// sealer starts at or above the core's clock floor
+    /// (`mqseal::clock_floor`) and a store without state is accepted;
+    /// without it, such a store is refused (`counterStore`, reason
+    /// `missing`).
     ///
     /// # Errors
-    /// `invalidConfig` for an unknown suite or `first > end`.
+    /// `invalidConfig` for an unknown suite or a time that is not a safe
+    /// integer, `counterStore` (reason `missing`).
     #[wasm_bindgen(constructor)]
-    pub fn new(key: &Key, sender_id: u32, suite: &str, first: u64, end: u64) -> Result<RawSealer, JsValue> {
+    pub fn new(
+        key: &Key,
+        sender_id: u32,
+        suite: &str,
+        stored: Option<u64>,
+        clock_floor_millis: Option<f64>,
+    ) -> Result<RawSealer, JsValue> {
         let suite = suite_from_name(suite).map_err(js_error)?;
-        let (inner, end) = granted_sealer(&key.0, sender_id, suite, first, end).map_err(js_error)?;
-        Ok(RawSealer { inner, end, key: key.0.clone() })
+        let store = ExternalCounterStore::resume(stored);
+        let inner = match opt_int_from_js(clock_floor_millis).map_err(js_error)? {
+            Some(ms) => mqseal::Sealer::new_with_clock_floor(&key.0, sender_id, suite, store, ms),
+            None => mqseal::Sealer::new(&key.0, sender_id, suite, store),
+        }
+        .map_err(js_error)?;
+        Ok(RawSealer { inner })
     }
 
-    /// Hands over the durably reserved range `[start, end)`. A range that
-    /// continues the current one extends it; a range further on restarts
-    /// the sealer at `start`, skipping what is left of the current range
-    /// (skipping counters is always safe).
+    /// Counters reserved per store write (default
+    /// `DEFAULT_RESERVATION_BLOCK`, 1024).
     ///
     /// # Errors
-    /// `invalidConfig` if `start > end` or the range starts before the
-    /// current end (ranges only move forward).
-    pub fn grant(&mut self, start: u64, end: u64) -> Result<(), JsValue> {
-        let current = self.end.get();
-        if start > end || start < current {
-            return Err(js_error(mqseal::Error::InvalidConfig));
-        }
-        if start == current {
-            self.end.set(end);
-        } else {
-            let (inner, end) =
-                granted_sealer(&self.key, self.inner.sender_id(), self.inner.suite(), start, end).map_err(js_error)?;
-            self.inner = inner;
-            self.end = end;
-        }
-        Ok(())
+    /// `invalidConfig` for zero.
+    #[wasm_bindgen(js_name = setReservationBlock)]
+    pub fn set_reservation_block(&mut self, block: u64) -> Result<(), JsValue> {
+        self.inner.set_reservation_block(block).map_err(js_error)
+    }
+
+    /// The reservation the driver must persist when at most `ahead` granted
+    /// counters are left: `{ current: bigint | null, limit: bigint }`
+    /// (compare-and-swap the store from `current` to `limit`, then
+    /// [`RawSealer::grant`]), or `null`.
+    #[wasm_bindgen(js_name = reservationNeeded)]
+    #[must_use]
+    pub fn reservation_needed(&self, ahead: u64) -> JsValue {
+        let Some(r) = self.inner.reservation_needed(ahead) else {
+            return JsValue::NULL;
+        };
+        let obj = js_sys::Object::new();
+        let current = r.current.map_or(JsValue::NULL, JsValue::from);
+        // Reflect::set fails only on frozen or proxied objects; a fresh Object is neither.
+        let _ = js_sys::Reflect::set(&obj, &JsValue::from_str("current"), &current);
+        let _ = js_sys::Reflect::set(&obj, &JsValue::from_str("limit"), &JsValue::from(r.limit));
+        obj.into()
+    }
+
+    /// Grants the counters below `limit` once the driver has durably
+    /// replaced `current` by `limit` in its store.
+    ///
+    /// # Errors
+    /// `counterStore` (reason `conflict`) when the reservation does not
+    /// follow from this sealer's last one: the core refuses it.
+    pub fn grant(&mut self, current: Option<u64>, limit: u64) -> Result<(), JsValue> {
+        self.inner.grant(Reservation { current, limit }).map_err(js_error)
     }
 
     /// The counter the next message will carry (`u64::MAX` once exhausted).
@@ -341,18 +337,17 @@ impl RawSealer {
     }
 
     /// End of the granted range (exclusive).
-    #[wasm_bindgen(getter, js_name = reservedUntil)]
+    #[wasm_bindgen(getter, js_name = grantedLimit)]
     #[must_use]
-    pub fn reserved_until(&self) -> u64 {
-        self.end.get()
+    pub fn granted_limit(&self) -> u64 {
+        self.inner.granted_limit()
     }
 
-    /// Counters left in the granted range (as a JS number, capped at 2^53 - 1).
-    #[wasm_bindgen(getter)]
+    /// Counters granted and not used yet (as a JS number, capped at 2^53 - 1).
+    #[wasm_bindgen(getter, js_name = grantedRemaining)]
     #[must_use]
-    pub fn remaining(&self) -> f64 {
-        let left = self.inner.next_counter().map_or(0, |c| self.end.get().saturating_sub(c));
-        (left as f64).min(MAX_SAFE_INTEGER)
+    pub fn granted_remaining(&self) -> f64 {
+        (self.inner.granted_remaining() as f64).min(MAX_SAFE_INTEGER)
     }
 
     /// This sealer's sender id.
@@ -380,16 +375,15 @@ impl RawSealer {
     #[wasm_bindgen(js_name = rotateKey)]
     pub fn rotate_key(&mut self, key: &Key) {
         self.inner.rotate_key(&key.0);
-        self.key = key.0.clone();
     }
 
     /// Seals `payload` for `topic`, with an authenticated `timestamp`
     /// (seconds since the Unix epoch) when given.
     ///
     /// # Errors
-    /// `counterStore` when the granted range is used up, `topicTooLong`,
-    /// `counterExhausted`, `invalidConfig` for a timestamp that is not a
-    /// safe integer.
+    /// `counterStore` (reason `notGranted`) when no granted counter is
+    /// left, `invalidTopic`, `topicTooLong`, `counterExhausted`,
+    /// `invalidConfig` for a timestamp that is not a safe integer.
     pub fn seal(&mut self, topic: &str, payload: &[u8], timestamp: Option<f64>) -> Result<Vec<u8>, JsValue> {
         let ts = opt_int_from_js(timestamp).map_err(js_error)?;
         let mut out = vec![0u8; payload.len() + MAX_OVERHEAD];
@@ -397,6 +391,41 @@ impl RawSealer {
         out.truncate(n);
         Ok(out)
     }
+}
+
+/// `DEFAULT_RESERVATION_BLOCK` of the core (1024): the JS sealer's default.
+#[wasm_bindgen(js_name = defaultReservationBlock)]
+#[must_use]
+pub fn default_reservation_block() -> f64 {
+    DEFAULT_RESERVATION_BLOCK as f64
+}
+
+/// The core's compare-and-swap rule for stores that read their value
+/// first (`mqseal::check_swap`): `stored` must equal `current` and `limit`
+/// must be above it.
+///
+/// # Errors
+/// `counterStore` with reason `conflict`.
+#[wasm_bindgen(js_name = checkSwap)]
+pub fn check_swap(stored: Option<u64>, current: Option<u64>, limit: u64) -> Result<(), JsValue> {
+    mqseal::check_swap(stored, current, limit).map_err(|e| js_error(mqseal::Error::CounterStore(e)))
+}
+
+/// The core's clock floor for a Unix time in milliseconds
+/// (`mqseal::clock_floor`: `unix_millis * 1024`).
+///
+/// # Errors
+/// `invalidConfig` for a time that is not a safe integer.
+#[wasm_bindgen(js_name = clockFloor)]
+pub fn clock_floor(unix_millis: f64) -> Result<u64, JsValue> {
+    Ok(mqseal::clock_floor(int_from_js(unix_millis).map_err(js_error)?))
+}
+
+/// Bytes of one replay-state record (`SenderSnapshot::ENCODED_LEN`, 52).
+#[wasm_bindgen(js_name = snapshotRecordLen)]
+#[must_use]
+pub fn snapshot_record_len() -> usize {
+    SenderSnapshot::ENCODED_LEN
 }
 
 /// A verified message: its header and payload.
@@ -452,64 +481,179 @@ impl Opened {
     }
 }
 
+/// A JS `Error` with code `invalidConfig` whose message names the option.
+fn option_error(option: &str, message: &str) -> JsValue {
+    let err = js_sys::Error::new(&format!("{option}: {message}"));
+    err.set_name("MqsealError");
+    let obj: &JsValue = err.as_ref();
+    let _ = js_sys::Reflect::set(obj, &JsValue::from_str("code"), &JsValue::from_str("invalidConfig"));
+    let _ = js_sys::Reflect::set(obj, &JsValue::from_str("option"), &JsValue::from_str(option));
+    err.into()
+}
+
+/// A property of the options object; `None` when absent, `undefined` or `null`.
+fn option(options: &JsValue, name: &str) -> Option<JsValue> {
+    if options.is_undefined() || options.is_null() {
+        return None;
+    }
+    js_sys::Reflect::get(options, &JsValue::from_str(name)).ok().filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+fn seconds_option(options: &JsValue, name: &str) -> Result<Option<u64>, JsValue> {
+    option(options, name)
+        .map(|v| {
+            v.as_f64()
+                .and_then(|f| int_from_js(f).ok())
+                .ok_or_else(|| option_error(name, "must be a whole number of seconds from 0 to 2^53 - 1, or null"))
+        })
+        .transpose()
+}
+
+/// The JS options object `{ window, maxAge, maxSkew, requireTimestamp,
+/// suites, eviction }` as the core's [`OpenerConfig`], field for field;
+/// absent fields keep the core's defaults. Validated by
+/// [`OpenerConfig::validate`]; a rejection names the option.
+fn config_from_js(options: &JsValue) -> Result<OpenerConfig, JsValue> {
+    let mut cfg = OpenerConfig::default();
+    if let Some(v) = option(options, "window") {
+        cfg.window = v
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
+            .map(|f| f as u32)
+            .ok_or_else(|| option_error("window", &format!("must be an integer from 1 to {MAX_WINDOW}")))?;
+    }
+    cfg.max_age = seconds_option(options, "maxAge")?;
+    cfg.max_skew = seconds_option(options, "maxSkew")?;
+    if let Some(v) = option(options, "requireTimestamp") {
+        cfg.require_timestamp = v.as_bool().ok_or_else(|| option_error("requireTimestamp", "must be a boolean"))?;
+    }
+    if let Some(v) = option(options, "suites") {
+        if !js_sys::Array::is_array(&v) {
+            return Err(option_error("suites", "must be an array of suite names"));
+        }
+        let mut set = SuiteSet::from_suites(&[]);
+        for name in js_sys::Array::from(&v).iter() {
+            let suite = name.as_string().and_then(|n| suite_from_name(&n).ok()).ok_or_else(|| {
+                option_error("suites", &format!("unknown suite {name:?}; use chacha20poly1305 or hmac-sha256"))
+            })?;
+            set = SuiteSet::from_bits(set.bits() | SuiteSet::only(suite).bits()).map_err(js_error)?;
+        }
+        cfg.suites = set;
+    }
+    if let Some(v) = option(options, "eviction") {
+        cfg.eviction = match v.as_string().as_deref() {
+            Some("rejectNew") => Eviction::RejectNew,
+            Some("leastRecentlyUsed") => Eviction::LeastRecentlyUsed,
+            _ => return Err(option_error("eviction", "must be 'rejectNew' or 'leastRecentlyUsed'")),
+        };
+    }
+    cfg.validate().map_err(|_| explain_invalid(&cfg))?;
+    Ok(cfg)
+}
+
+/// Which option made [`OpenerConfig::validate`] refuse `cfg`: each field
+/// alone over the defaults is checked by the core again, so the rule stays
+/// the core's and only the message is made here.
+fn explain_invalid(cfg: &OpenerConfig) -> JsValue {
+    let mut alone = OpenerConfig::default();
+    alone.window = cfg.window;
+    if alone.validate().is_err() {
+        return option_error("window", &format!("must be an integer from 1 to {MAX_WINDOW}, got {}", cfg.window));
+    }
+    let mut alone = OpenerConfig::default();
+    alone.suites = cfg.suites;
+    if alone.validate().is_err() {
+        return option_error("suites", "must name at least one suite");
+    }
+    if matches!(cfg.eviction, Eviction::LeastRecentlyUsed) {
+        return option_error(
+            "eviction",
+            "'leastRecentlyUsed' needs maxAge: an evicted sender's old messages would be accepted again, \
+             and only an age bound limits that",
+        );
+    }
+    js_error(mqseal::Error::InvalidConfig)
+}
+
+fn config_to_js(cfg: &OpenerConfig) -> JsValue {
+    let obj = js_sys::Object::new();
+    let secs = |v: Option<u64>| v.map_or(JsValue::NULL, |s| JsValue::from(s as f64));
+    let suites = js_sys::Array::new();
+    for s in Suite::ALL {
+        if cfg.suites.contains(s) {
+            suites.push(&JsValue::from_str(suite_name(s)));
+        }
+    }
+    let eviction = match cfg.eviction {
+        Eviction::LeastRecentlyUsed => "leastRecentlyUsed",
+        _ => "rejectNew",
+    };
+    let fields: [(&str, JsValue); 8] = [
+        ("window", JsValue::from(cfg.window)),
+        ("maxAge", secs(cfg.max_age)),
+        ("maxSkew", secs(cfg.max_skew)),
+        ("requireTimestamp", JsValue::from(cfg.require_timestamp)),
+        ("suites", suites.into()),
+        ("eviction", JsValue::from_str(eviction)),
+        ("effectiveMaxSkew", secs(cfg.effective_max_skew())),
+        ("timestampsRequired", JsValue::from(cfg.timestamps_required())),
+    ];
+    for (k, v) in fields {
+        // A fresh Object accepts every property.
+        let _ = js_sys::Reflect::set(&obj, &JsValue::from_str(k), &v);
+    }
+    obj.into()
+}
+
 /// The opener under the JS `Opener`: keyring, replay windows, policy.
+/// Capacities are the core's defaults (`DEFAULT_KEYS` keys,
+/// `DEFAULT_SENDERS` tracked senders), the same as a Rust `Opener`.
 #[wasm_bindgen]
 pub struct RawOpener {
-    inner: mqseal::Opener<OPENER_KEYS, OPENER_SENDERS>,
+    inner: mqseal::Opener<DEFAULT_KEYS, DEFAULT_SENDERS>,
 }
 
 #[wasm_bindgen]
 impl RawOpener {
     /// An opener with an empty keyring (add keys with
-    /// [`RawOpener::add_key`]) and the given policy. `window`: replay
-    /// window width (1 to 256, default 128); `max_age` / `max_skew` in
-    /// seconds; `allow_chacha` / `allow_hmac`: accepted suites;
-    /// `evict_lru`: when the sender table is full, forget the least
-    /// recently heard sender instead of rejecting new ones.
+    /// [`RawOpener::add_key`]) and the configuration `options`: the core's
+    /// `OpenerConfig` as `{ window, maxAge, maxSkew, requireTimestamp,
+    /// suites, eviction }`, absent fields at the core's defaults.
     ///
     /// # Errors
-    /// `invalidConfig` for a window out of range or limits that are not
-    /// safe integers.
+    /// `invalidConfig` (with `option` naming the field) for a value of the
+    /// wrong type or one the core's validation refuses.
     #[wasm_bindgen(constructor)]
-    pub fn new(
-        window: Option<u32>,
-        max_age: Option<f64>,
-        max_skew: Option<f64>,
-        require_timestamps: bool,
-        allow_chacha: bool,
-        allow_hmac: bool,
-        evict_lru: bool,
-    ) -> Result<RawOpener, JsValue> {
-        let mut inner = mqseal::Opener::new(mqseal::Keyring::new());
-        if let Some(w) = window {
-            inner = inner.with_window(w).map_err(js_error)?;
-        }
-        if let Some(age) = opt_int_from_js(max_age).map_err(js_error)? {
-            inner = inner.with_max_age(age);
-        }
-        if let Some(skew) = opt_int_from_js(max_skew).map_err(js_error)? {
-            inner = inner.with_max_skew(skew);
-        }
-        if require_timestamps {
-            inner = inner.require_timestamps();
-        }
-        let suites: &[Suite] = match (allow_chacha, allow_hmac) {
-            (true, true) => &Suite::ALL,
-            (true, false) => &[Suite::ChaCha20Poly1305],
-            (false, true) => &[Suite::HmacSha256],
-            (false, false) => &[],
-        };
-        inner = inner.with_suites(suites);
-        if evict_lru {
-            inner = inner.with_eviction(Eviction::LeastRecentlyUsed);
-        }
+    pub fn new(options: &JsValue) -> Result<RawOpener, JsValue> {
+        let cfg = config_from_js(options)?;
+        let inner = mqseal::Opener::with_config(mqseal::Keyring::new(), &cfg).map_err(js_error)?;
         Ok(RawOpener { inner })
+    }
+
+    /// Replaces the whole configuration (absent fields at the core's
+    /// defaults); unchanged on error. Windows of senders already tracked
+    /// keep their width.
+    ///
+    /// # Errors
+    /// As [`RawOpener::new`].
+    #[wasm_bindgen(js_name = setConfig)]
+    pub fn set_config(&mut self, options: &JsValue) -> Result<(), JsValue> {
+        let cfg = config_from_js(options)?;
+        self.inner.set_config(&cfg).map_err(js_error)
+    }
+
+    /// The configuration in force, plus `effectiveMaxSkew` and
+    /// `timestampsRequired` as the core computes them.
+    #[wasm_bindgen(getter)]
+    #[must_use]
+    pub fn config(&self) -> JsValue {
+        config_to_js(self.inner.config())
     }
 
     /// Accepts envelopes under this key from now on.
     ///
     /// # Errors
-    /// `duplicateKeyId`, `keyringFull` (16 keys).
+    /// `duplicateKeyId`, `keyringFull` (`DEFAULT_KEYS` = 8 keys).
     #[wasm_bindgen(js_name = addKey)]
     pub fn add_key(&mut self, key: &Key) -> Result<(), JsValue> {
         self.inner.add_key(key.0.clone()).map_err(js_error)
@@ -529,6 +673,58 @@ impl RawOpener {
     #[must_use]
     pub fn tracked_senders(&self) -> usize {
         self.inner.tracked_senders()
+    }
+
+    /// The replay state of every tracked sender: the core's 52-byte
+    /// records (`SenderSnapshot::to_bytes`) one after the other.
+    #[must_use]
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.inner.tracked_senders() * SenderSnapshot::ENCODED_LEN);
+        for snap in self.inner.snapshot() {
+            out.extend_from_slice(&snap.to_bytes());
+        }
+        out
+    }
+
+    /// Merges records saved by [`RawOpener::snapshot`] into the live
+    /// windows (the core's `Opener::restore`: never rolls a window back).
+    /// Every record is validated first (`SenderSnapshot::from_bytes`); if
+    /// one is invalid nothing is restored. Records for key ids not in the
+    /// keyring are left out and counted. Returns `{ restored, unknownKey }`.
+    ///
+    /// # Errors
+    /// `invalidSnapshot` for a length that is not a multiple of 52 or an
+    /// invalid record (bit 0 clear: it accepted nothing; a bad width);
+    /// `tooManySenders` when the table is full (records before it are
+    /// merged, which is harmless: merging only adds).
+    pub fn restore(&mut self, records: &[u8]) -> Result<JsValue, JsValue> {
+        if !records.len().is_multiple_of(SenderSnapshot::ENCODED_LEN) {
+            return Err(js_error(mqseal::Error::InvalidSnapshot));
+        }
+        let snaps = records
+            .chunks_exact(SenderSnapshot::ENCODED_LEN)
+            .map(SenderSnapshot::from_bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(js_error)?;
+        let (mut restored, mut unknown_key) = (0u32, 0u32);
+        for snap in &snaps {
+            match self.inner.restore(snap) {
+                Ok(()) => restored += 1,
+                Err(mqseal::Error::UnknownKey(_)) => unknown_key += 1,
+                Err(e) => return Err(js_error(e)),
+            }
+        }
+        let report = js_sys::Object::new();
+        // A fresh Object accepts every property.
+        let _ = js_sys::Reflect::set(&report, &JsValue::from_str("restored"), &JsValue::from(restored));
+        let _ = js_sys::Reflect::set(&report, &JsValue::from_str("unknownKey"), &JsValue::from(unknown_key));
+        Ok(report.into())
+    }
+
+    /// Forgets one sender's replay state; whether it was tracked.
+    #[wasm_bindgen(js_name = forgetSender)]
+    pub fn forget_sender(&mut self, key_id: u32, sender_id: u32) -> bool {
+        self.inner.forget_sender(key_id, sender_id)
     }
 
     /// Opens `envelope` received on `topic`; `now` (seconds since the Unix
@@ -565,34 +761,6 @@ impl RawOpener {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn granted_range_is_the_only_source_of_counters() {
-        let key = mqseal::Key::from_bytes(1, [7; 32]);
-        let (mut sealer, end) = granted_sealer(&key, 3, Suite::ChaCha20Poly1305, 10, 12).unwrap();
-        let mut out = [0u8; 64];
-        sealer.seal_into_at("t", None, b"a", &mut out).unwrap();
-        sealer.seal_into_at("t", None, b"b", &mut out).unwrap();
-        assert_eq!(sealer.seal_into_at("t", None, b"c", &mut out), Err(mqseal::Error::CounterStore(StoreError::Write)));
-        assert_eq!(sealer.next_counter(), Ok(12));
-        end.set(13);
-        sealer.seal_into_at("t", None, b"c", &mut out).unwrap();
-        assert_eq!(sealer.next_counter(), Ok(13));
-        assert!(granted_sealer(&key, 3, Suite::HmacSha256, 5, 4).is_err());
-    }
-
-    #[test]
-    fn granted_sealer_reproduces_the_core_sealer() {
-        let key = mqseal::Key::from_bytes(1, [9; 32]);
-        let (mut granted, _end) = granted_sealer(&key, 42, Suite::ChaCha20Poly1305, 77, 78).unwrap();
-        let mut plain =
-            mqseal::Sealer::new(&key, 42, Suite::ChaCha20Poly1305, mqseal::MemoryCounterStore::starting_at(77))
-                .unwrap();
-        let (mut a, mut b) = ([0u8; 64], [0u8; 64]);
-        let n = granted.seal_into_at("x/y", Some(5), b"hello", &mut a).unwrap();
-        let m = plain.seal_into_at("x/y", Some(5), b"hello", &mut b).unwrap();
-        assert_eq!(a[..n], b[..m]);
-    }
 
     #[test]
     fn js_integers_are_checked() {
