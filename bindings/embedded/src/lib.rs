@@ -35,7 +35,8 @@ pub use mqseal;
 
 /// Formats a core [`mqseal::Error`] with `defmt` as its stable code
 /// ([`mqseal::Error::code`], e.g. `auth`, `duplicate`) and, for counter
-/// store failures, the store error: `defmt::info!("{}", ErrorCode(e))`.
+/// store failures, the store error by [`mqseal::StoreError::code`]
+/// (`counterStore(missing)`): `defmt::info!("{}", ErrorCode(e))`.
 #[cfg(feature = "defmt")]
 #[derive(Clone, Copy, Debug)]
 pub struct ErrorCode(pub mqseal::Error);
@@ -44,15 +45,7 @@ pub struct ErrorCode(pub mqseal::Error);
 impl defmt::Format for ErrorCode {
     fn format(&self, f: defmt::Formatter<'_>) {
         match self.0 {
-            mqseal::Error::CounterStore(e) => {
-                let what = match e {
-                    mqseal::StoreError::Read => "read",
-                    mqseal::StoreError::Write => "write",
-                    mqseal::StoreError::Corrupt => "corrupt",
-                    _ => "other",
-                };
-                defmt::write!(f, "counterStore({=str})", what);
-            }
+            mqseal::Error::CounterStore(e) => defmt::write!(f, "counterStore({=str})", e.code()),
             mqseal::Error::BufferTooSmall { needed } => defmt::write!(f, "bufferTooSmall({=usize})", needed),
             e => defmt::write!(f, "{=str}", e.code()),
         }

@@ -15,13 +15,16 @@
 //!
 //! ```no_run
 //! # async fn demo<IO: minimq::Io>(conn: &mut minimq::Connection<'_, '_, IO>) -> Result<(), mqseal_embedded::mqtt::MqttError<IO::Error>> {
-//! use mqseal::{Key, Keyring, MemoryCounterStore, Opener, Sealer, Suite};
+//! use mqseal::{Key, Keyring, MemoryCounterStore, Opener, OpenerConfig, Sealer, Suite};
 //! use mqseal_embedded::mqtt::{publish_sealed, recv_opened};
 //!
 //! let key = Key::from_bytes(1, [7; 32]);
-//! // On a device: a FlashCounterStore instead of the memory store.
+//! // On a device: a FlashCounterStore (provisioned once with
+//! // `FlashCounterStore::create`) instead of the memory store.
 //! let mut sealer = Sealer::new(&key, 42, Suite::ChaCha20Poly1305, MemoryCounterStore::new())?;
-//! let mut opener: Opener<2, 4> = Opener::new(Keyring::with_primary(key)?);
+//! let mut config = OpenerConfig::default();
+//! config.window = 64; // the receiver's policy: one validated struct
+//! let mut opener: Opener<2, 4> = Opener::with_config(Keyring::with_primary(key)?, &config)?;
 //! let mut rx = [0u8; 512]; // in firmware: a static buffer (e.g. from static_cell)
 //!
 //! publish_sealed(conn, &mut sealer, "dev/42/up", b"21.5", minimq::QoS::AtLeastOnce).await?;
@@ -42,7 +45,8 @@ pub enum MqttError<E> {
     /// The MQTT session or its transport failed.
     Mqtt(minimq::Error<E>),
     /// Sealing failed (counter store, exhausted counter, buffer too small
-    /// for minimq's transmit buffer, topic too long).
+    /// for minimq's transmit buffer, topic too long or not a topic name).
+    /// Nothing was sent and no counter was used.
     Seal(mqseal::Error),
 }
 

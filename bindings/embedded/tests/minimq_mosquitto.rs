@@ -18,8 +18,8 @@ use std::time::Duration;
 use embedded_io_async::{ErrorType, Read, Write};
 use embedded_storage::nor_flash::{ErrorType as FlashErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
 use minimq::{Buffers, ConfigBuilder, Connection, Publication, QoS, Session, TopicFilter};
-use mqseal::{Error, Key, Keyring, MemoryCounterStore, Opener, Sealer, Suite};
-use mqseal_embedded::mqtt::{open_inbound, publish_sealed, recv_opened};
+use mqseal::{Error, Key, Keyring, MemoryCounterStore, Opener, OpenerConfig, Sealer, StoreError, Suite, SuiteSet};
+use mqseal_embedded::mqtt::{open_inbound, publish_sealed, recv_opened, MqttError};
 use mqseal_embedded::FlashCounterStore;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -151,10 +151,22 @@ async fn seal_on_publish_open_on_receive_through_mosquitto() {
     let (mut dev_rx, mut dev_tx) = ([0u8; 1024], [0u8; 1024]);
     let mut dev_session =
         Session::new(ConfigBuilder::new(Buffers::new(&mut dev_rx, &mut dev_tx)).client_id("mqseal-dev-1").unwrap());
-    let store = FlashCounterStore::new(RamFlash([0xFF; 1024]), 0, 4).unwrap();
+    let mut store = FlashCounterStore::new(RamFlash([0xFF; 1024]), 0, 4).unwrap();
+    // Unprovisioned flash is refused: a device never starts at 0 by itself.
+    assert_eq!(
+        Sealer::new(&key, 1, Suite::ChaCha20Poly1305, &mut store).err(),
+        Some(Error::CounterStore(StoreError::Missing))
+    );
+    store.create().unwrap(); // the factory / first-boot step for (key 7, sender 1)
     let mut dev_sealer =
         Sealer::new(&key, 1, Suite::ChaCha20Poly1305, store).unwrap().with_reservation_block(16).unwrap();
+    // The device's opener lives in static memory in firmware: configured in
+    // place (a smaller replay window than the default 128).
     let mut dev_opener: Opener<2, 4> = Opener::new(Keyring::with_primary(key.clone()).unwrap());
+    let mut dev_config = OpenerConfig::default();
+    dev_config.window = 32;
+    dev_opener.set_config(&dev_config).unwrap();
+    assert_eq!(dev_opener.config().window, 32);
     let mut dev_open_buf = [0u8; 512];
 
     // The controller.
@@ -162,7 +174,11 @@ async fn seal_on_publish_open_on_receive_through_mosquitto() {
     let mut ctl_session =
         Session::new(ConfigBuilder::new(Buffers::new(&mut ctl_rx, &mut ctl_tx)).client_id("mqseal-ctl").unwrap());
     let mut ctl_sealer = Sealer::new(&key, 100, Suite::HmacSha256, MemoryCounterStore::new()).unwrap();
-    let mut ctl_opener: Opener<2, 4> = Opener::new(Keyring::with_primary(key.clone()).unwrap());
+    // The controller accepts only the device's suite.
+    let mut ctl_config = OpenerConfig::default();
+    ctl_config.suites = SuiteSet::only(Suite::ChaCha20Poly1305);
+    let mut ctl_opener: Opener<2, 4> =
+        Opener::with_config(Keyring::with_primary(key.clone()).unwrap(), &ctl_config).unwrap();
 
     let mut dev = connect(&mut dev_session, broker.port).await;
     let mut ctl = connect(&mut ctl_session, broker.port).await;
@@ -189,6 +205,7 @@ async fn seal_on_publish_open_on_receive_through_mosquitto() {
     }
     // The flash store holds the reservation.
     assert_eq!(dev_sealer.next_counter(), Ok(1));
+    assert_eq!(dev_sealer.granted_limit(), 16);
 
     // Controller -> device: sealed command (integrity-only suite).
     publish_sealed(&mut ctl, &mut ctl_sealer, "cmd/dev1/valve", b"open", QoS::AtLeastOnce).await.unwrap();
@@ -250,6 +267,24 @@ async fn seal_on_publish_open_on_receive_through_mosquitto() {
     let err = publish_sealed(&mut dev, &mut dev_sealer, "dev/1/up", &[0u8; 2000], QoS::AtMostOnce).await;
     assert!(err.is_err());
     assert_eq!(dev_sealer.next_counter(), Ok(next));
+
+    // A topic that is not a topic name (wildcards) is refused before a
+    // counter is used, and nothing is sent.
+    let err = publish_sealed(&mut dev, &mut dev_sealer, "dev/+/up", b"x", QoS::AtMostOnce).await;
+    assert!(matches!(err, Err(MqttError::Seal(Error::InvalidTopic))), "{err:?}");
+    assert_eq!(dev_sealer.next_counter(), Ok(next));
+
+    // A sealed message of the other suite is refused by the controller's
+    // suite policy.
+    publish_sealed(&mut ctl, &mut ctl_sealer, "dev/1/up", b"not from the device", QoS::AtLeastOnce).await.unwrap();
+    {
+        let msg = tokio::time::timeout(WAIT, ctl.recv()).await.unwrap().unwrap();
+        let mut buf = [0u8; 512];
+        assert_eq!(
+            open_inbound(&mut ctl_opener, &msg, &mut buf).err(),
+            Some(Error::SuiteNotAllowed(Suite::HmacSha256))
+        );
+    }
 
     let _ = dev.disconnect().await;
     let _ = ctl.disconnect().await;
