@@ -149,7 +149,8 @@ pub enum Error {
     CounterExhausted,
     /// The counter store failed; nothing was sealed.
     CounterStore(StoreError),
-    /// A keyring or sender table could not take another entry.
+    /// A keyring could not take another key (a full sender table is
+    /// [`Error::TooManySenders`], also on restore).
     KeyringFull,
     /// A key with this id is already in the keyring.
     DuplicateKeyId(u32),
@@ -266,7 +267,7 @@ impl fmt::Display for Error {
             Error::PayloadTooLarge => f.write_str("payload too large for the suite"),
             Error::CounterExhausted => f.write_str("message counter exhausted for this sender id and key"),
             Error::CounterStore(e) => write!(f, "counter store failed: {e}"),
-            Error::KeyringFull => f.write_str("keyring or table is full"),
+            Error::KeyringFull => f.write_str("keyring is full"),
             Error::DuplicateKeyId(id) => write!(f, "key id {id} is already in the keyring"),
             Error::KeyNotFound(id) => write!(f, "key id {id} is not in the keyring"),
             Error::NoPrimaryKey => f.write_str("keyring has no primary key"),
