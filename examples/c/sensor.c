@@ -2,10 +2,15 @@
  * A sensor in C with libmosquitto and libmqseal: publishes sealed readings
  * (ChaCha20-Poly1305) that any mqseal receiver verifies (e.g. `mqseal sub`),
  * and accepts only sealed commands (e.g. from `mqseal pub`). The counter
- * reservation is kept in a file, written atomically (tmp + fsync + rename),
- * the way a device would keep it in NVS or EEPROM.
+ * limit is kept in a file, replaced atomically (tmp + fsync + rename +
+ * fsync of the directory) as a compare-and-swap, the way a device would
+ * keep it in NVS or EEPROM. One sensor process per counter file.
  *
- *   sensor HOST PORT KEY_FILE SENDER_ID COUNTER_FILE UP_TOPIC CMD_TOPIC MIN_READINGS
+ *   sensor HOST PORT KEY_FILE SENDER_ID COUNTER_FILE UP_TOPIC CMD_TOPIC MIN_READINGS [--new-sender]
+ *
+ * A missing counter file is refused (lost state would reuse counters)
+ * unless --new-sender says this is a new sender: the file is then created
+ * holding 0.
  *
  * Publishes a reading every 200 ms; exits 0 once it has published
  * MIN_READINGS readings and received one verified command, 2 after 30 s.
@@ -28,27 +33,49 @@
 typedef struct {
   const char *path;
   char tmp[512];
+  char dir[512];
 } file_store_t;
 
 static int32_t file_load(void *ctx, uint64_t *limit) {
   file_store_t *fs = ctx;
   FILE *f = fopen(fs->path, "r");
+  /* Only "no such file" means no counter; any other failure is an error. */
   if (!f) return errno == ENOENT ? MQSEAL_STORE_EMPTY : MQSEAL_STORE_ERROR;
-  int ok = fscanf(f, "%" SCNu64, limit) == 1;
+  char line[32] = {0};
+  int read_ok = fgets(line, sizeof line, f) != NULL || feof(f);
+  int io_error = ferror(f);
   fclose(f);
-  return ok ? MQSEAL_STORE_LOADED : MQSEAL_STORE_ERROR;
+  if (!read_ok || io_error) return MQSEAL_STORE_ERROR;
+  char *end = NULL;
+  errno = 0;
+  unsigned long long v = strtoull(line, &end, 10);
+  if (end == line || errno != 0 || (*end != '\n' && *end != 0)) return MQSEAL_STORE_CORRUPT;
+  *limit = (uint64_t)v;
+  return MQSEAL_STORE_LOADED;
 }
 
-static int32_t file_persist(void *ctx, uint64_t limit) {
+/* Compare-and-swap: replace *current (no file when NULL) by limit. */
+static int32_t file_persist(void *ctx, const uint64_t *current, uint64_t limit) {
   file_store_t *fs = ctx;
+  uint64_t stored = 0;
+  int32_t r = file_load(ctx, &stored);
+  if (r != MQSEAL_STORE_LOADED && r != MQSEAL_STORE_EMPTY) return MQSEAL_STORE_ERROR;
+  int holds_current = current ? (r == MQSEAL_STORE_LOADED && stored == *current) : r == MQSEAL_STORE_EMPTY;
+  if (!holds_current || (r == MQSEAL_STORE_LOADED && limit <= stored)) return MQSEAL_STORE_CONFLICT;
   int fd = open(fs->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  if (fd < 0) return -1;
+  if (fd < 0) return MQSEAL_STORE_ERROR;
   char line[32];
   int n = snprintf(line, sizeof line, "%" PRIu64 "\n", limit);
   int ok = write(fd, line, (size_t)n) == n && fsync(fd) == 0;
   ok = close(fd) == 0 && ok;
   /* Atomic replace: after a power loss the file holds the old or the new limit. */
-  return ok && rename(fs->tmp, fs->path) == 0 ? 0 : -1;
+  if (!ok || rename(fs->tmp, fs->path) != 0) return MQSEAL_STORE_ERROR;
+  /* Make the rename itself durable. */
+  int dfd = open(fs->dir, O_RDONLY);
+  if (dfd < 0) return MQSEAL_STORE_ERROR;
+  ok = fsync(dfd) == 0;
+  close(dfd);
+  return ok ? MQSEAL_STORE_OK : MQSEAL_STORE_ERROR;
 }
 
 /* ---- state ---- */
@@ -68,7 +95,8 @@ static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
   memcpy(rx, msg->payload, (size_t)msg->payloadlen);
   MqsealHeader h;
   size_t off, len;
-  MqsealStatus rc = mqseal_open(&opener, msg->topic, rx, (size_t)msg->payloadlen, NULL, &h, &off, &len);
+  MqsealStatus rc =
+      mqseal_open_n(&opener, msg->topic, strlen(msg->topic), rx, (size_t)msg->payloadlen, NULL, &h, &off, &len);
   if (rc != MQSEAL_STATUS_OK) {
     /* Forged, replayed, duplicate, or not an envelope: drop it. */
     printf("rejected message on %s: %s (%s)\n", msg->topic, mqseal_error_code_name(rc), mqseal_error_message(rc));
@@ -97,8 +125,11 @@ static double now_s(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 9) {
-    fprintf(stderr, "usage: %s HOST PORT KEY_FILE SENDER_ID COUNTER_FILE UP_TOPIC CMD_TOPIC MIN_READINGS\n", argv[0]);
+  int new_sender = argc == 10 && strcmp(argv[9], "--new-sender") == 0;
+  if (argc != 9 && !new_sender) {
+    fprintf(stderr,
+            "usage: %s HOST PORT KEY_FILE SENDER_ID COUNTER_FILE UP_TOPIC CMD_TOPIC MIN_READINGS [--new-sender]\n",
+            argv[0]);
     return 64;
   }
   const char *host = argv[1], *up = argv[6], *cmd = argv[7];
@@ -114,11 +145,24 @@ int main(int argc, char **argv) {
   static file_store_t fs;
   fs.path = argv[5];
   snprintf(fs.tmp, sizeof fs.tmp, "%s.tmp", argv[5]);
+  snprintf(fs.dir, sizeof fs.dir, "%s", argv[5]);
+  char *slash = strrchr(fs.dir, '/');
+  if (slash)
+    slash[slash == fs.dir ? 1 : 0] = 0;
+  else
+    snprintf(fs.dir, sizeof fs.dir, ".");
   MqsealCounterStore store = {&fs, file_load, file_persist};
-  MqsealStatus rc = mqseal_sealer_init(&sealer, key, sender_id, MQSEAL_SUITE_CHACHA20_POLY1305, &store, 8);
-  if (rc == MQSEAL_STATUS_OK) rc = mqseal_opener_init(&opener, key, NULL);
+  MqsealStatus rc = new_sender
+                        ? mqseal_sealer_init_new_sender(&sealer, key, sender_id, MQSEAL_SUITE_CHACHA20_POLY1305, &store, 8)
+                        : mqseal_sealer_init(&sealer, key, sender_id, MQSEAL_SUITE_CHACHA20_POLY1305, &store, 8);
   if (rc != MQSEAL_STATUS_OK) {
-    fprintf(stderr, "mqseal init: %s\n", mqseal_error_message(rc));
+    fprintf(stderr, "mqseal sealer init (counter file %s): %s [%s%s%s]\n", fs.path, mqseal_error_message(rc),
+            mqseal_error_code_name(rc), *mqseal_error_reason(rc) ? " " : "", mqseal_error_reason(rc));
+    return 1;
+  }
+  rc = mqseal_opener_init(&opener, key, NULL);
+  if (rc != MQSEAL_STATUS_OK) {
+    fprintf(stderr, "mqseal opener init: %s\n", mqseal_error_message(rc));
     return 1;
   }
 
@@ -146,7 +190,8 @@ int main(int argc, char **argv) {
       size_t env_len = 0;
       rc = mqseal_seal(&sealer, up, (const uint8_t *)reading, (size_t)n, env, sizeof env, &env_len);
       if (rc != MQSEAL_STATUS_OK) {
-        fprintf(stderr, "seal: %s\n", mqseal_error_message(rc));
+        fprintf(stderr, "seal: %s [%s%s%s]\n", mqseal_error_message(rc), mqseal_error_code_name(rc),
+                *mqseal_error_reason(rc) ? " " : "", mqseal_error_reason(rc));
         status = 1;
         break;
       }

@@ -2,7 +2,9 @@
 # Embedded and C: mqseal-embedded and mqseal-ffi for Cortex-M4F and RISC-V
 # (ESP32-C3), the C header is what cbindgen generates, the shared vectors on
 # a Cortex-M3 under QEMU, the footprint table, and the C programs (vector
-# test plain, under Valgrind and under ASan, and cross-compiled with
+# test and the C API's own checks (handle copies, overlapping buffers, topics
+# with U+0000, counter-store callbacks that break the rule) plain, under
+# Valgrind and under ASan, and cross-compiled with
 # arm-none-eabi-gcc on a Cortex-M4F under QEMU; the libmosquitto sensor
 # against the Rust `mqseal pub`/`mqseal sub` through a real Mosquitto on
 # loopback).
@@ -59,7 +61,7 @@ fi
 step "embedded: footprint (scripts/footprint.sh)"
 bash scripts/footprint.sh
 
-step "C: libmqseal.a, vector test (plain, Valgrind, ASan)"
+step "C: libmqseal.a, vector test with the API checks (plain, Valgrind, ASan)"
 cargo build --locked --release -p mqseal-ffi
 make -C examples/c --no-print-directory BUILD="$tmp/c" all "$tmp/c/vectors_test_asan"
 "$tmp/c/vectors_test"
@@ -95,7 +97,7 @@ done
 "$MQSEAL" keygen group --id 5 -o "$tmp/key"
 # The controller's sealed command, retained so that the sensor gets it on subscribe.
 "$MQSEAL" pub -h 127.0.0.1 -p "$port" --key-file "$tmp/key" --sender-id 900 \
-  --counter-file "$tmp/ctl.counter" -t cmd/c1 -q 1 -r -m "valve=open"
+  --counter-file "$tmp/ctl.counter" --new-counter-file -t cmd/c1 -q 1 -r -m "valve=open"
 
 "$MQSEAL" keygen group --id 5 -o "$tmp/other-key"
 
@@ -107,7 +109,7 @@ run_sensor() { # $1 = label, then an optional wrapper command
   sub=$!
   sleep 1
   "$@" "$tmp/c/sensor" 127.0.0.1 "$port" "$tmp/key" 17 "$tmp/sensor.counter" sensors/c1/up cmd/c1 20 \
-    >"$tmp/sensor-$label.out" &
+    ${sensor_new:+--new-sender} >"$tmp/sensor-$label.out" &
   local sensor=$!
   # Once the sensor is subscribed (it got the retained command), a command
   # sealed with a key it does not hold (same key id).
@@ -116,7 +118,7 @@ run_sensor() { # $1 = label, then an optional wrapper command
     sleep 0.1
   done
   "$MQSEAL" pub -h 127.0.0.1 -p "$port" --key-file "$tmp/other-key" --sender-id 900 \
-    --counter-file "$tmp/forger.counter" -t cmd/c1 -q 1 -m "valve=close"
+    --counter-file "$tmp/forger-$label.counter" --new-counter-file -t cmd/c1 -q 1 -m "valve=close"
   wait "$sensor"
   wait "$sub"
   sub=""
@@ -132,8 +134,25 @@ run_sensor() { # $1 = label, then an optional wrapper command
 }
 first_counter() { sed -n '1s/.*counter=\([0-9]*\)\].*/\1/p' "$tmp/sub-$1.out"; }
 
-run_sensor first
+# The sensor refuses a counter file that is not there (lost state), unless
+# told that it is a new sender.
+set +e
+"$tmp/c/sensor" 127.0.0.1 "$port" "$tmp/key" 17 "$tmp/sensor.counter" sensors/c1/up cmd/c1 20 2>"$tmp/missing.err"
+missing_rc=$?
+set -e
+cat "$tmp/missing.err"
+[ "$missing_rc" = 1 ] && grep -q '\[counterStore missing\]' "$tmp/missing.err" && [ ! -e "$tmp/sensor.counter" ]
+
+sensor_new=1 run_sensor first
 [ "$(first_counter first)" = 0 ]
+# --new-sender over an existing counter file is refused.
+set +e
+"$tmp/c/sensor" 127.0.0.1 "$port" "$tmp/key" 17 "$tmp/sensor.counter" sensors/c1/up cmd/c1 20 --new-sender \
+  2>"$tmp/conflict.err"
+conflict_rc=$?
+set -e
+cat "$tmp/conflict.err"
+[ "$conflict_rc" = 1 ] && grep -q '\[counterStore conflict\]' "$tmp/conflict.err"
 limit="$(cat "$tmp/sensor.counter")"
 # Second run, under Valgrind: the counter resumes at the limit persisted by
 # the first run (the rest of its reserved block is skipped), so the readings

@@ -374,7 +374,7 @@ impl MqsealStatus {
                 c"counter store holds no counter (initialize a new sender explicitly, or from a clock floor)"
             }
             S::CounterStoreConflict => {
-                c"counter store does not hold the value this sealer last read or wrote (a second writer, or a persist that lowered or ignored it)"
+                c"counter store conflict: it does not hold what this sealer expected (a second writer, a persist that lowered or ignored the value, or a new sender over a stored counter)"
             }
             S::KeyringFull => c"keyring or table is full",
             S::DuplicateKeyId => c"key id is already in the keyring",

@@ -22,20 +22,26 @@ static const char *KEY = "mqseal:key:v1:1:HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Oj
 static uint8_t suite;
 static int ok = 1;
 
+static int has_stored;
+
 static int32_t load(void *ctx, uint64_t *limit) {
   (void)ctx;
-  (void)limit;
-  return MQSEAL_STORE_EMPTY;
+  if (!has_stored) return MQSEAL_STORE_EMPTY;
+  *limit = stored;
+  return MQSEAL_STORE_LOADED;
 }
-static int32_t persist(void *ctx, uint64_t limit) {
+static int32_t persist(void *ctx, const uint64_t *current, uint64_t limit) {
   (void)ctx;
+  if (current ? !(has_stored && stored == *current) : has_stored) return MQSEAL_STORE_CONFLICT;
+  has_stored = 1;
   stored = limit;
-  return 0;
+  return MQSEAL_STORE_OK;
 }
 
 static __attribute__((noinline)) void do_sealer_init(void) {
   MqsealCounterStore store = {NULL, load, persist};
-  ok &= mqseal_sealer_init(&sealer, KEY, 42, suite, &store, 0) == MQSEAL_STATUS_OK;
+  has_stored = 0; /* a new sender for each suite */
+  ok &= mqseal_sealer_init_new_sender(&sealer, KEY, 42, suite, &store, 0) == MQSEAL_STATUS_OK;
 }
 static __attribute__((noinline)) void do_seal(void) {
   ok &= mqseal_seal(&sealer, "factory/line1/temp", (const uint8_t *)"21.5", 4, env, sizeof env, &env_len) ==
@@ -48,9 +54,10 @@ static __attribute__((noinline)) void do_opener_init_config(void) {
   MqsealOpenerConfig cfg;
   mqseal_opener_config_default(&cfg);
   cfg.window = 64;
-  cfg.flags = MQSEAL_OPENER_MAX_AGE | MQSEAL_OPENER_MAX_SKEW;
-  cfg.max_age_secs = 300;
-  cfg.max_skew_secs = 30;
+  cfg.has_max_age = 1;
+  cfg.max_age = 300;
+  cfg.has_max_skew = 1;
+  cfg.max_skew = 30;
   ok &= mqseal_opener_deinit(&opener) == MQSEAL_STATUS_OK;
   ok &= mqseal_opener_init(&opener, KEY, &cfg) == MQSEAL_STATUS_OK;
   ok &= mqseal_opener_deinit(&opener) == MQSEAL_STATUS_OK;
