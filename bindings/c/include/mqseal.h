@@ -10,12 +10,17 @@
  * Thread safety: a handle is not internally locked. Use each handle from one
  * thread at a time (it may move between threads); different handles are
  * independent and may be used concurrently. mqseal_error_message,
- * mqseal_error_code_name, mqseal_version and mqseal_max_envelope_len are
- * thread-safe. Counter-store callbacks run on the thread that calls
- * mqseal_sealer_init (load) or mqseal_seal* (persist).
+ * mqseal_error_code_name, mqseal_error_reason, mqseal_version and
+ * mqseal_max_envelope_len are thread-safe. The counter-store callbacks (load
+ * and persist) run on the thread that calls mqseal_sealer_init* or
+ * mqseal_seal*.
+ *
+ * A handle works only at the address it was initialized at: never copy one
+ * (a copy gets MQSEAL_STATUS_HANDLE_MOVED and never seals or opens).
  *
  * Every function returns an MqsealStatus: MQSEAL_STATUS_OK (0) or an error.
- * Null pointers, short buffers and invalid text give errors, never crashes.
+ * Null pointers, short buffers, overlapping buffers, copied handles and
+ * invalid text give errors, never crashes.
  */
 
 #ifndef MQSEAL_H
