@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use mqseal::{FileCounterStore, Key, Keyring, Opener, Sealer, Suite};
+use mqseal::{FileCounterStore, Key, Keyring, Opener, Sealer, StoreError, Suite};
 use mqseal_rumqttc::{Protection, SealedClient, SealedEvent};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, Publish, QoS};
 use tokio::sync::mpsc;
@@ -83,6 +83,21 @@ fn start_broker(port: u16) -> Result<()> {
     bail!("the embedded broker did not start listening on {listen}")
 }
 
+/// A new directory under the system's temporary directory.
+fn fresh_dir() -> Result<std::path::PathBuf> {
+    let base = std::env::temp_dir();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    for attempt in 0..100u32 {
+        let dir = base.join(format!("mqseal-demo-{}-{nanos:x}-{attempt}", std::process::id()));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(anyhow!("cannot create {}: {e}", dir.display())),
+        }
+    }
+    bail!("cannot create a fresh directory under {}", base.display())
+}
+
 fn hex_preview(bytes: &[u8]) -> String {
     let mut s: String = bytes.iter().take(24).map(|b| format!("{b:02x}")).collect();
     if bytes.len() > 24 {
@@ -128,11 +143,23 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     println!("1. Embedded MQTT broker (rumqttd) listening on 127.0.0.1:{port}. Treat it as untrusted.");
 
     let key = Key::generate(1)?;
-    let state_dir = std::env::temp_dir().join(format!("mqseal-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&state_dir)?;
-    let sealer = Sealer::new(&key, 7, Suite::ChaCha20Poly1305, FileCounterStore::new(state_dir.join("counter")))?;
+    // A fresh key each run, so a fresh counter file each run: created for
+    // this new sender (the file store refuses a missing file otherwise), in
+    // a directory of its own so that repeated or concurrent demos never meet.
+    let state_dir = fresh_dir()?;
+    let counter_file = state_dir.join("counter");
+    let store = FileCounterStore::create(&counter_file).map_err(|e| anyhow!("{e}"))?;
+    let sealer = Sealer::new(&key, 7, Suite::ChaCha20Poly1305, store)?;
     let opener: Opener = Opener::new(Keyring::with_primary(key)?);
     println!("2. Fresh group key id 1; publisher is sender 7 (ChaCha20-Poly1305, counter persisted in a file).");
+    // The publisher's store holds the counter file's lock for its lifetime.
+    match FileCounterStore::open(&counter_file) {
+        Err(e) if e.kind == StoreError::Locked => {
+            println!("   a second publisher on the same counter file is refused:\n   {e}")
+        }
+        Err(e) => bail!("unexpected error opening the counter file a second time: {e}"),
+        Ok(_) => steps.check(false, "a second publisher on the same counter file is refused"),
+    }
 
     // The sealed subscriber.
     let (sub, mut sub_loop) = SealedClient::new(options("demo-subscriber", port), 16, Protection::receive_only(opener));

@@ -31,6 +31,9 @@ enum KeygenKind {
         /// Overwrite an existing file.
         #[arg(long)]
         force: bool,
+        #[allow(missing_docs)] // a doc comment here would replace the first flattened option's help
+        #[command(flatten)]
+        counters: CounterInit,
     },
     /// A static X25519 key pair: the secret to FILE (mode 0600), the public
     /// key to FILE.pub and stdout.
@@ -42,6 +45,36 @@ enum KeygenKind {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// `keygen group --sender-id`: the counter files of the senders that will
+/// seal with the new key, so that their first `mqseal pub` finds one.
+#[derive(Args, Debug)]
+struct CounterInit {
+    /// Also create the counter file of this sender id for the new key
+    /// (repeatable), at the path `mqseal pub` uses by default
+    /// ($XDG_STATE_HOME/mqseal/counter-k<key id>-s<sender id>). `mqseal pub`
+    /// refuses a missing counter file, so this is how a new sender starts
+    /// (or `mqseal pub --new-counter-file` once). An existing counter file is
+    /// kept: its counters only grow.
+    #[arg(long = "sender-id", value_name = "ID")]
+    sender_ids: Vec<u32>,
+    /// The counter file to create instead of the default path (with one
+    /// --sender-id only).
+    #[arg(long, value_name = "FILE", requires = "sender_ids")]
+    counter_file: Option<PathBuf>,
+}
+
+impl CounterInit {
+    /// Creates the files, after the key file was written (never for a key
+    /// that could not be written: that id may belong to an older key).
+    fn create(&self, key_id: u32) -> Result<()> {
+        for &sender_id in &self.sender_ids {
+            let path = crate::state::counter_path(self.counter_file.as_deref(), key_id, sender_id)?;
+            crate::state::create_counter(&path, sender_id)?;
+        }
+        Ok(())
+    }
 }
 
 /// Writes `text` to `path`, creating it with `mode` (unix); refuses to
@@ -81,7 +114,10 @@ fn write_new(path: &Path, text: &str, mode: u32, force: bool) -> Result<()> {
 /// `mqseal keygen`.
 pub fn keygen(args: &KeygenArgs) -> Result<()> {
     match &args.kind {
-        KeygenKind::Group { id, out, force } => {
+        KeygenKind::Group { id, out, force, counters } => {
+            if counters.counter_file.is_some() && counters.sender_ids.len() > 1 {
+                bail!("--counter-file names one file: give one --sender-id with it");
+            }
             let key = Key::generate(*id).map_err(|e| anyhow!("key generation failed: {e}"))?;
             match out {
                 Some(path) => {
@@ -90,6 +126,7 @@ pub fn keygen(args: &KeygenArgs) -> Result<()> {
                 }
                 None => println!("{}", key.to_text().as_str()),
             }
+            counters.create(*id)?;
         }
         KeygenKind::X25519 { out, force } => {
             let pair = StaticKeyPair::generate().map_err(|e| anyhow!("key generation failed: {e}"))?;
@@ -127,8 +164,14 @@ pub struct KeyArgs {
     #[arg(long, value_name = "KEY|FILE", requires = "x25519")]
     pub peer: Option<String>,
     /// Key id of the pairwise key with --peer (both sides use the same).
+    /// With --key-file or --key-text as well, the group keys and the
+    /// pairwise key share one keyring: the ids must differ.
     #[arg(long, default_value_t = 1)]
     pub pair_key_id: u32,
+    /// Where --key-text's value came from, for messages (set by `main`
+    /// from clap's value source).
+    #[arg(skip)]
+    pub key_text_origin: Option<&'static str>,
 }
 
 /// Loaded key material: every key that opens, and the one that seals.
@@ -137,12 +180,35 @@ pub struct KeyMaterial {
     pub seal_key: Option<Key>,
 }
 
+/// Trims ASCII whitespace only, the rule of the core's key texts (U+00A0
+/// and other Unicode spaces are part of the text, hence an error).
+fn trim_ascii(text: &str) -> &str {
+    text.trim_matches(|c: char| c.is_ascii_whitespace())
+}
+
+/// Explains a key-id collision in a JSON key file.
+fn json_collision(file: &KeyFile, id: u32) -> String {
+    let groups = file.keys.iter().filter(|k| k.id() == id).count();
+    let peers = if file.x25519.is_some() { file.peers.iter().filter(|p| p.key_id == id).count() } else { 0 };
+    let what = match (groups, peers) {
+        (g, _) if g > 1 => format!("{g} group keys in \"keys\" have key id {id}"),
+        (1, p) if p > 0 => {
+            format!("key id {id} is both a group key in \"keys\" and the key_id of a pairwise key in \"peers\"")
+        }
+        _ => format!("{peers} entries of \"peers\" use key_id {id}"),
+    };
+    format!("{what}: every key of a keyring needs its own id (one key would silently replace another)")
+}
+
 fn parse_key_text(text: &str, origin: &str) -> Result<KeyMaterial> {
-    let text = text.trim();
+    let text = trim_ascii(text);
     if text.starts_with('{') {
         let file: KeyFile =
             serde_json::from_str(text).map_err(|e| anyhow!("{origin}: not a valid JSON key file: {e}"))?;
-        let ring: Keyring = file.keyring().map_err(|e| anyhow!("{origin}: {e}"))?;
+        let ring: Keyring = file.keyring().map_err(|e| match e {
+            mqseal::Error::DuplicateKeyId(id) => anyhow!("{origin}: {}", json_collision(&file, id)),
+            e => anyhow!("{origin}: {e}"),
+        })?;
         if ring.is_empty() {
             bail!("{origin}: the key file holds no keys (add \"keys\", or \"x25519\" with \"peers\")");
         }
@@ -170,29 +236,60 @@ fn read_text(path: &Path) -> Result<String> {
 }
 
 impl KeyArgs {
-    /// Loads the keys: pairwise (--x25519/--peer), else --key-file, else
-    /// MQSEAL_KEY.
-    pub fn load(&self) -> Result<KeyMaterial> {
-        if let (Some(secret), Some(peer)) = (&self.x25519, &self.peer) {
-            let origin = secret.display().to_string();
-            let pair = StaticKeyPair::from_secret_text(read_text(secret)?.trim())
-                .map_err(|_| anyhow!("{origin}: not an X25519 secret key (expected `mqseal:x25519-secret:v1:...`)"))?;
-            let peer_text = if peer.trim().starts_with("mqseal:") { peer.clone() } else { read_text(Path::new(peer))? };
-            let peer = PublicKey::from_text(peer_text.trim())
-                .map_err(|_| anyhow!("--peer: not an X25519 public key (expected `mqseal:x25519-public:v1:...`)"))?;
-            let keys = pair.pairwise(&peer, self.pair_key_id).map_err(|e| anyhow!("pairwise key: {e}"))?;
-            let ring = Keyring::with_primary(keys.recv).map_err(|e| anyhow!("{e}"))?;
-            return Ok(KeyMaterial { ring, seal_key: Some(keys.send) });
-        }
+    /// The group keys of --key-file, else --key-text / MQSEAL_KEY, if any.
+    fn group_keys(&self) -> Result<Option<KeyMaterial>> {
         if let Some(path) = &self.key_file {
-            return parse_key_text(&read_text(path)?, &path.display().to_string());
+            return parse_key_text(&read_text(path)?, &path.display().to_string()).map(Some);
         }
         if let Some(text) = &self.key_text {
-            return parse_key_text(text, "MQSEAL_KEY");
+            return parse_key_text(text, self.key_text_origin.unwrap_or("--key-text")).map(Some);
         }
-        bail!(
-            "no key: pass --key-file FILE, set MQSEAL_KEY or MQSEAL_KEY_FILE, or use --x25519 with --peer \
-             (create a key with `mqseal keygen group -o FILE`)"
-        )
+        Ok(None)
+    }
+
+    /// Loads the keys: the group keys (--key-file, else --key-text /
+    /// MQSEAL_KEY) and the pairwise keys (--x25519 with --peer), in one
+    /// keyring. With --peer, the pairwise key seals; otherwise the group
+    /// keys' primary.
+    pub fn load(&self) -> Result<KeyMaterial> {
+        let group = self.group_keys()?;
+        let (Some(secret), Some(peer)) = (&self.x25519, &self.peer) else {
+            return group.ok_or_else(|| {
+                anyhow!(
+                    "no key: pass --key-file FILE, set MQSEAL_KEY or MQSEAL_KEY_FILE, or use --x25519 with --peer \
+                     (create a key with `mqseal keygen group -o FILE`)"
+                )
+            });
+        };
+        let origin = secret.display().to_string();
+        let pair = StaticKeyPair::from_secret_text(trim_ascii(&read_text(secret)?))
+            .map_err(|_| anyhow!("{origin}: not an X25519 secret key (expected `mqseal:x25519-secret:v1:...`)"))?;
+        let (peer_text, peer_origin) = if trim_ascii(peer).starts_with("mqseal:") {
+            (peer.clone(), "--peer".to_owned())
+        } else {
+            (read_text(Path::new(peer))?, format!("--peer {peer}"))
+        };
+        let peer = PublicKey::from_text(trim_ascii(&peer_text))
+            .map_err(|_| anyhow!("{peer_origin}: not an X25519 public key (expected `mqseal:x25519-public:v1:...`)"))?;
+        let keys = pair.pairwise(&peer, self.pair_key_id).map_err(|e| anyhow!("pairwise key: {e}"))?;
+        let mut ring = match group {
+            Some(g) => g.ring,
+            None => Keyring::new(),
+        };
+        let id = self.pair_key_id;
+        ring.insert(keys.recv).map_err(|e| match e {
+            mqseal::Error::DuplicateKeyId(_) => anyhow!(
+                "key id {id} is used twice: by a group key ({}) and by the pairwise key with --peer \
+                 (--pair-key-id {id}{}); every key of a keyring needs its own id (one would silently \
+                 replace the other): pass another --pair-key-id, on both sides",
+                self.key_file.as_ref().map_or_else(
+                    || self.key_text_origin.unwrap_or("--key-text").to_owned(),
+                    |p| p.display().to_string()
+                ),
+                if id == 1 { ", the default" } else { "" }
+            ),
+            e => anyhow!("pairwise key: {e}"),
+        })?;
+        Ok(KeyMaterial { ring, seal_key: Some(keys.send) })
     }
 }

@@ -11,11 +11,13 @@ mod connect;
 mod demo;
 mod keys;
 mod pubsub;
+mod state;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Sealed MQTT payloads from the command line: keys, publish, subscribe, demo.
 #[derive(Parser, Debug)]
@@ -87,7 +89,18 @@ pub struct Common {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Name where a bad key text came from: the flag or the environment.
+    if let (
+        Some((_, sub)),
+        Command::Pub(pubsub::PubArgs { common, .. }) | Command::Sub(pubsub::SubArgs { common, .. }),
+    ) = (matches.subcommand(), &mut cli.command)
+    {
+        if sub.value_source("key_text") == Some(ValueSource::EnvVariable) {
+            common.keys.key_text_origin = Some("MQSEAL_KEY (environment variable)");
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(r) => r,
         Err(e) => {

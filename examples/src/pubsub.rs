@@ -7,13 +7,14 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use mqseal::{FileCounterStore, Opener, Sealer, SenderSnapshot, Suite};
+use mqseal::{Eviction, Opener, OpenerConfig, Sealer, StoreError, Suite};
 use mqseal_rumqttc::{v5, Protection, Reject, SealedClient, SealedEvent, SealedEventLoop, Stats};
 use rumqttc::{Event, Incoming, NetworkOptions, Outgoing};
 use tokio::io::AsyncBufReadExt;
 use tokio::time::Instant;
 
 use crate::connect::{self, Target};
+use crate::state::{self, ReplayState, Start};
 use crate::Common;
 
 /// Exit code of `sub` when -W expires (as mosquitto_sub).
@@ -24,7 +25,7 @@ const EXIT_TIMEOUT: u8 = 27;
 #[command(disable_help_flag = true)]
 pub struct PubArgs {
     #[command(flatten)]
-    common: Common,
+    pub(crate) common: Common,
     /// Topic to publish on.
     #[arg(short = 't', long)]
     topic: String,
@@ -51,9 +52,32 @@ pub struct PubArgs {
     sender_id: Option<u32>,
     /// File that persists the message counter (the nonce) across runs.
     /// Default: $XDG_STATE_HOME/mqseal/counter-k<key id>-s<sender id>
-    /// (or ~/.local/state/mqseal/...).
+    /// (or ~/.local/state/mqseal/...). It is locked while this process runs:
+    /// a second `mqseal pub` on it fails at start-up, naming the holder's pid.
+    /// A missing file is refused (a lost file would reuse counters): create
+    /// it with `mqseal keygen group --sender-id`, --new-counter-file, or use
+    /// --clock-floor.
     #[arg(long, env = "MQSEAL_COUNTER_FILE", value_name = "FILE")]
     counter_file: Option<PathBuf>,
+    /// Create the counter file of a new sender id (starting at counter 0).
+    /// Refused if the file exists. Never use it for a sender id that has
+    /// sealed under this key before: that reuses counters.
+    #[arg(long, conflicts_with = "clock_floor")]
+    new_counter_file: bool,
+    /// For deployments that cannot keep the counter file (a container
+    /// without a volume): start at or above the clock floor, the Unix time
+    /// in milliseconds x 1024, above any counter used before unless the
+    /// clock went back or this sender averaged more than 1024 messages per
+    /// millisecond. A missing counter file is then accepted (and written).
+    /// Cost: the counter varint takes 8 bytes instead of 1 to 3, so each
+    /// envelope grows by 5 to 7 bytes.
+    #[arg(long)]
+    clock_floor: bool,
+    /// Counters reserved per counter-file write (each write is fsynced; a
+    /// crash skips the rest of a block, never reuses a counter). Default: 1
+    /// for one message, 1024 with -l.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    reservation_block: Option<u64>,
     /// chacha20poly1305 (confidential) or hmac-sha256 (integrity only).
     #[arg(long, default_value = "chacha20poly1305")]
     suite: String,
@@ -70,7 +94,7 @@ pub struct PubArgs {
 #[command(disable_help_flag = true)]
 pub struct SubArgs {
     #[command(flatten)]
-    common: Common,
+    pub(crate) common: Common,
     /// Topic filter to subscribe to (repeatable).
     #[arg(short = 't', long = "topic", required = true)]
     topics: Vec<String>,
@@ -100,10 +124,27 @@ pub struct SubArgs {
     #[arg(long, default_value_t = 128)]
     window: u32,
     /// Reject messages older than this many seconds (requires timestamps).
+    /// Also bounds timestamps ahead of this clock: by --max-skew, or else by
+    /// min(max-age, 300) seconds.
     #[arg(long, value_name = "SECONDS")]
     max_age: Option<u64>,
+    /// Reject messages whose timestamp is more than this many seconds ahead
+    /// of this clock (default with --max-age: min(max-age, 300); without
+    /// --max-age: no bound). Untimestamped messages still pass unless
+    /// --max-age is set.
+    #[arg(long, value_name = "SECONDS")]
+    max_skew: Option<u64>,
+    /// When the sender table (64 senders) is full: reject-new (refuse new
+    /// senders, the default) or lru (forget the sender heard from least
+    /// recently; needs --max-age, since that sender's old messages would
+    /// open again).
+    #[arg(long, default_value = "reject-new", value_parser = ["reject-new", "lru"])]
+    eviction: String,
     /// File that keeps the replay windows across runs, so a message this
-    /// subscriber already accepted is rejected after a restart too.
+    /// subscriber already accepted is rejected after a restart too. Locked
+    /// while this process runs; rewritten atomically (and fsynced) before
+    /// each verified message is printed. A JSON file written by an older
+    /// `mqseal sub` is migrated to the current format.
     #[arg(long, env = "MQSEAL_REPLAY_STATE", value_name = "FILE")]
     replay_state: Option<PathBuf>,
     /// Print counters of accepted and rejected messages on exit (stderr).
@@ -172,12 +213,11 @@ fn qos5(q: u8) -> rumqttc::v5::mqttbytes::QoS {
 }
 
 impl Client {
-    async fn publish(&self, topic: &str, qos: u8, retain: bool, payload: &[u8]) -> Result<()> {
+    async fn publish(&self, topic: &str, qos: u8, retain: bool, payload: &[u8]) -> Result<(), mqseal_rumqttc::Error> {
         match self {
-            Client::V4(c) => c.publish(topic, qos4(qos), retain, payload).await?,
-            Client::V5(c) => c.publish(topic, qos5(qos), retain, payload).await?,
+            Client::V4(c) => c.publish(topic, qos4(qos), retain, payload).await,
+            Client::V5(c) => c.publish(topic, qos5(qos), retain, payload).await,
         }
-        Ok(())
     }
     async fn subscribe(&self, filter: &str, qos: u8) -> Result<()> {
         match self {
@@ -298,17 +338,19 @@ async fn connect(el: &mut Loop, target: &Target, timeout: u64) -> Result<bool> {
     }
 }
 
-fn counter_path(arg: Option<PathBuf>, key_id: u32, sender_id: u32) -> Result<PathBuf> {
-    if let Some(p) = arg {
-        return Ok(p);
+/// A publishing error; a counter-store failure names the counter file.
+fn seal_error(e: mqseal_rumqttc::Error, counter_file: &std::path::Path) -> anyhow::Error {
+    match e {
+        mqseal_rumqttc::Error::Seal(mqseal::Error::CounterStore(kind)) => {
+            let hint = if kind == StoreError::Conflict {
+                " (another writer changed it: two publishers must never share a sender id)"
+            } else {
+                ""
+            };
+            anyhow!("sealing failed: counter file {}: {kind}{hint}; nothing more was sealed", counter_file.display())
+        }
+        e => anyhow!(e),
     }
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .ok_or_else(|| anyhow!("no --counter-file given and neither XDG_STATE_HOME nor HOME is set"))?;
-    let dir = base.join("mqseal");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir.join(format!("counter-k{key_id}-s{sender_id}")))
 }
 
 /// `mqseal pub`.
@@ -321,7 +363,16 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
     let suite: Suite =
         args.suite.parse().map_err(|_| anyhow!("unknown suite {:?} (chacha20poly1305 or hmac-sha256)", args.suite))?;
     let target = connect::target(&args.common)?;
-    let counter_file = counter_path(args.counter_file.clone(), key.id(), sender_id)?;
+    let counter_file = state::counter_path(args.counter_file.as_deref(), key.id(), sender_id)?;
+    let start = match (args.new_counter_file, args.clock_floor) {
+        (true, _) => Start::New,
+        (false, true) => Start::ClockFloor,
+        (false, false) => Start::Resume,
+    };
+    // The store holds the file's lock from here until the process ends (it
+    // moves into the sealer, the sealer into the client): a second
+    // publisher on this file fails here, before connecting or sealing.
+    let store = state::open_counter(&counter_file, start)?;
 
     // Read a single message before connecting; -l streams after.
     let single: Option<Vec<u8>> = if let Some(m) = &args.message {
@@ -338,13 +389,22 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
         bail!("nothing to publish: give -m MESSAGE, -f FILE, -s or -l");
     };
 
-    // Reserve counters per run in small blocks: the file is rewritten (and
-    // fsynced) once per block, and a crash skips at most one block.
-    let block = if single.is_some() { 1 } else { 256 };
-    let store = FileCounterStore::new(&counter_file);
-    let mut sealer = Sealer::new(&key, sender_id, suite, store)
-        .map_err(|e| anyhow!("counter file {}: {e}", counter_file.display()))?
-        .with_reservation_block(block)?;
+    // The file is rewritten (and fsynced) once per block, and a crash skips
+    // at most the rest of one block.
+    let block = args.reservation_block.unwrap_or(if single.is_some() { 1 } else { mqseal::DEFAULT_RESERVATION_BLOCK });
+    let sealer = if start == Start::ClockFloor {
+        Sealer::new_with_clock_floor(&key, sender_id, suite, store, mqseal::system_clock_millis())
+    } else {
+        Sealer::new(&key, sender_id, suite, store)
+    };
+    let mut sealer =
+        sealer.map_err(|e| anyhow!("counter file {}: {e}", counter_file.display()))?.with_reservation_block(block)?;
+    if let Err(e) = sealer.next_counter() {
+        bail!(
+            "counter file {}: {e}: nothing was sealed (use another --sender-id or a new key)",
+            counter_file.display()
+        );
+    }
     if args.timestamps {
         sealer = sealer.with_timestamps(mqseal::system_clock);
     }
@@ -356,15 +416,19 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
         Client::V4(c) => Client::V4(c.clone()),
         Client::V5(c) => Client::V5(c.clone()),
     };
+    let store_path = counter_file.clone();
     let producer = tokio::spawn(async move {
         let mut sent = 0u64;
         if let Some(m) = single {
-            producer_client.publish(&topic, qos, retain, &m).await?;
+            producer_client.publish(&topic, qos, retain, &m).await.map_err(|e| seal_error(e, &store_path))?;
             sent += 1;
         } else {
             let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
             while let Some(line) = lines.next_line().await.context("cannot read stdin")? {
-                producer_client.publish(&topic, qos, retain, line.as_bytes()).await?;
+                producer_client
+                    .publish(&topic, qos, retain, line.as_bytes())
+                    .await
+                    .map_err(|e| seal_error(e, &store_path))?;
                 sent += 1;
             }
         }
@@ -435,36 +499,6 @@ fn print_message(out: &mut impl Write, args: &SubArgs, topic: &str, meta: Option
     let _ = out.write_all(&line).and_then(|()| out.flush());
 }
 
-fn load_replay_state(opener: &mut Opener, path: &std::path::Path) -> Result<()> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => bail!("cannot read replay state {}: {e}", path.display()),
-    };
-    let snaps: Vec<SenderSnapshot> =
-        serde_json::from_str(&text).map_err(|e| anyhow!("replay state {} is corrupt: {e}", path.display()))?;
-    for snap in &snaps {
-        opener.restore(snap).map_err(|e| anyhow!("replay state {}: {e}", path.display()))?;
-    }
-    Ok(())
-}
-
-/// Writes the replay windows atomically (temporary file, fsync, rename).
-fn save_replay_state(opener: &Opener, path: &std::path::Path) -> Result<()> {
-    let snaps: Vec<SenderSnapshot> = opener.snapshot().collect();
-    let text = serde_json::to_string(&snaps)?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| anyhow!("cannot save replay state {}: {e}", path.display()))
-}
-
 fn print_stats(s: &Stats) {
     eprintln!(
         "mqseal: stats: accepted={} plain={} duplicate={} replayed={} forged={} unknown_key={} unsealed={} malformed={} policy={} other={}",
@@ -472,18 +506,40 @@ fn print_stats(s: &Stats) {
     );
 }
 
+/// The receiver's policy from the command line, checked as a whole by the
+/// core; its refusals are worded for the flags.
+fn opener_config(args: &SubArgs) -> Result<OpenerConfig> {
+    let mut config = OpenerConfig::default();
+    config.window = args.window;
+    config.max_age = args.max_age;
+    config.max_skew = args.max_skew;
+    config.eviction = if args.eviction == "lru" { Eviction::LeastRecentlyUsed } else { Eviction::RejectNew };
+    match config.validate() {
+        Ok(()) => Ok(config),
+        Err(_) if !(1..=mqseal::MAX_WINDOW).contains(&config.window) => {
+            bail!("--window {} is out of range: 1..={}", config.window, mqseal::MAX_WINDOW)
+        }
+        Err(_) if config.eviction == Eviction::LeastRecentlyUsed && config.max_age.is_none() => bail!(
+            "--eviction lru needs --max-age: an evicted sender's replay window is forgotten, so its old \
+             messages would open again unless they expire (the core refuses LRU eviction without a maximum age)"
+        ),
+        Err(e) => bail!("invalid receiver configuration: {e}"),
+    }
+}
+
 /// `mqseal sub`.
 pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
     let keys = args.common.keys.load()?;
     let target = connect::target(&args.common)?;
-    let mut opener: Opener =
-        Opener::new(keys.ring).with_window(args.window).map_err(|_| anyhow!("--window must be 1..=256"))?;
-    if let Some(age) = args.max_age {
-        opener = opener.with_max_age(age).with_clock(mqseal::system_clock);
-    }
-    if let Some(path) = &args.replay_state {
-        load_replay_state(&mut opener, path)?;
-    }
+    let mut opener: Opener = Opener::with_config(keys.ring, &opener_config(&args)?)
+        .map_err(|e| anyhow!("invalid receiver configuration: {e}"))?
+        .with_clock(mqseal::system_clock);
+    // Opened (and locked) before connecting: a second subscriber on the
+    // same file, or an unreadable file, fails before any message arrives.
+    let mut replay = match &args.replay_state {
+        Some(path) => Some(ReplayState::open(path, &mut opener)?),
+        None => None,
+    };
     let mut protection = Protection::receive_only(opener);
     for f in &args.plain_topics {
         protection = protection.allow_plain_topic(f.clone())?;
@@ -515,10 +571,10 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
         };
         match ev {
             Ok(Ev::Verified(m)) => {
-                if let Some(path) = &args.replay_state {
+                if let Some(replay) = &mut replay {
                     // Persist before printing: a crash in between loses a
                     // message rather than accepting it twice.
-                    save_replay_state(el.opener(), path)?;
+                    replay.save(el.opener())?;
                 }
                 print_message(&mut stdout, &args, &m.topic, Some(&m), &m.payload);
                 received += 1;

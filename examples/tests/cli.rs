@@ -5,55 +5,17 @@
 #[path = "../../bindings/rumqttc/tests/common/mod.rs"]
 mod common;
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use common::{free_port, tool, Mosquitto};
+use support::{fails_with, line_reader, mqseal, ok, run};
 
-/// `mqseal` with a clean environment (no keys from the caller's env) and
-/// counters under `state`.
-fn mqseal(state: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mqseal"));
-    for var in [
-        "MQSEAL_KEY",
-        "MQSEAL_KEY_FILE",
-        "MQSEAL_SENDER_ID",
-        "MQSEAL_COUNTER_FILE",
-        "MQSEAL_USERNAME",
-        "MQSEAL_PASSWORD",
-    ] {
-        c.env_remove(var);
-    }
-    c.env("XDG_STATE_HOME", state).stdin(Stdio::null());
-    c
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed ({:?}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn fails_with(out: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure, got success; stderr: {err}");
-    assert!(err.contains(needle), "stderr {err:?} lacks {needle:?}");
-}
-
-fn group_key(dir: &Path, name: &str, id: u32) -> String {
-    let path = dir.join(name);
-    ok(&run(mqseal(dir).args(["keygen", "group", "--id", &id.to_string(), "-o"]).arg(&path)));
-    path.display().to_string()
+/// A group key file with key id `id` (no counter files).
+fn group_key(dir: &std::path::Path, name: &str, id: u32) -> String {
+    support::group_key(dir, name, id, &[])
 }
 
 #[test]
@@ -137,7 +99,15 @@ fn clear_errors_for_missing_key_bad_key_bad_url_and_unreachable_broker() {
     );
     // Nothing listens on port 1: refused at once.
     fails_with(
-        &run(mqseal(dir.path()).args(base).args(["-p", "1", "--key-file", &key, "--connect-timeout", "2"])),
+        &run(mqseal(dir.path()).args(base).args([
+            "-p",
+            "1",
+            "--key-file",
+            &key,
+            "--connect-timeout",
+            "2",
+            "--clock-floor",
+        ])),
         "cannot connect to broker at mqtt://127.0.0.1:1: I/O",
     );
     // A listener that never answers the MQTT handshake: the connect timeout.
@@ -146,21 +116,6 @@ fn clear_errors_for_missing_key_bad_key_bad_url_and_unreachable_broker() {
     let sub = ["sub", "-h", "127.0.0.1", "-p", &silent_port, "-t", "#", "--connect-timeout", "1", "--key-file"];
     fails_with(&run(mqseal(dir.path()).args(sub).arg(&key)), "cannot connect to broker at mqtt://127.0.0.1:");
     drop(silent);
-}
-
-/// Reads lines from a child's stdout on a thread, so the test can wait for
-/// one with a timeout.
-fn line_reader(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 #[test]
@@ -174,7 +129,8 @@ fn pub_then_sub_verifies_and_a_raw_republish_is_rejected() {
 
     // A retained, sealed message, published with mqseal.
     ok(&run(mqseal(dir.path())
-        .args(["pub", "-t", "cli/t", "-q", "1", "-r", "-m", "hello", "--sender-id", "5", "--counter-file"])
+        .args(["pub", "-t", "cli/t", "-q", "1", "-r", "-m", "hello", "--sender-id", "5", "--new-counter-file"])
+        .args(["--counter-file"])
         .arg(&counter)
         .args(conn)));
     assert!(counter.exists(), "the counter is persisted");
@@ -213,6 +169,8 @@ fn pub_then_sub_verifies_and_a_raw_republish_is_rejected() {
 
     // The same envelope again, raw, through Debian's mosquitto_pub.
     m.mosquitto_pub(&["-t", "cli/t", "-q", "1", "-f", raw_file.to_str().unwrap()]);
+    // A plain payload on the sealed topic: reported as unsealed.
+    m.mosquitto_pub(&["-t", "cli/t", "-q", "1", "-m", "valve=open"]);
     // A fresh message from the same sender continues the persisted counter.
     ok(&run(mqseal(dir.path())
         .args(["pub", "-t", "cli/t", "-q", "1", "-m", "world", "--sender-id", "5", "--counter-file"])
@@ -227,7 +185,13 @@ fn pub_then_sub_verifies_and_a_raw_republish_is_rejected() {
     assert!(status.success(), "sub failed: {err}");
     assert!(err.contains("rejected message on cli/t: duplicate message"), "{err}");
     assert!(err.contains("(duplicate)"), "{err}");
-    assert!(err.contains("accepted=2") && err.contains("duplicate=1"), "{err}");
+    assert!(
+        err.contains("rejected message on cli/t: unsealed: not an mqseal envelope")
+            && err.contains("(unsupportedVersion)"),
+        "a plain payload is reported as unsealed, with the stable code: {err}"
+    );
+    assert!(!err.contains("unsupported envelope version"), "{err}");
+    assert!(err.contains("accepted=2") && err.contains("duplicate=1") && err.contains("unsealed=1"), "{err}");
 }
 
 #[test]
@@ -246,7 +210,7 @@ fn websocket_tls_mqtt5_and_pairwise_keys_from_the_cli() {
     // Publish retained over TLS with MQTT 5 ...
     ok(&run(mqseal(d)
         .args(["pub", "-V", "5", "-L", &format!("mqtts://127.0.0.1:{}", m.tls), "--cafile", &ca])
-        .args(["-t", "pw/up", "-q", "2", "-r", "-m", "over tls", "--sender-id", "9"])
+        .args(["-t", "pw/up", "-q", "2", "-r", "-m", "over tls", "--sender-id", "9", "--new-counter-file"])
         .args(to_server)));
     // ... receive it over WebSocket with MQTT 3.1.1 ...
     let out = ok(&run(mqseal(d)
@@ -276,33 +240,35 @@ fn websocket_tls_mqtt5_and_pairwise_keys_from_the_cli() {
     let out = run(mqseal(d)
         .args(["pub", "-L", &format!("mqtts://127.0.0.1:{}", m.tls), "--cafile"])
         .arg(&other_ca)
-        .args(["-t", "x", "-m", "x", "--sender-id", "1", "--connect-timeout", "3"])
+        .args(["-t", "x", "-m", "x", "--sender-id", "1", "--connect-timeout", "3", "--clock-floor"])
         .args(to_server));
     fails_with(&out, "cannot connect to broker at mqtts://127.0.0.1");
 }
 
 #[test]
-fn demo_runs_and_exits_zero() {
+fn demo_runs_from_a_fresh_state_and_again() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(mqseal(dir.path()).arg("demo"));
-    let text = ok(&out);
-    assert!(text.contains("Demo complete"), "{text}");
-    assert!(!text.contains("FAILED"), "{text}");
+    for run_no in 0..2 {
+        let out = run(mqseal(dir.path()).arg("demo"));
+        let text = ok(&out);
+        assert!(text.contains("Demo complete"), "run {run_no}: {text}");
+        assert!(!text.contains("FAILED"), "run {run_no}: {text}");
+        assert!(text.contains("a second publisher on the same counter file is refused"), "{text}");
+        assert!(text.contains("in use by another process (pid"), "{text}");
+    }
 }
 
 #[test]
 fn replay_state_survives_subscriber_restarts() {
     let m = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
-    let key = group_key(dir.path(), "k", 2);
-    let state = dir.path().join("replay.json");
-    let counter = dir.path().join("ctr");
+    let key = support::group_key(dir.path(), "k", 2, &[3]);
+    let state = dir.path().join("replay.state");
     let port = m.tcp.to_string();
     let conn = ["-h", "127.0.0.1", "-p", &port, "--key-file", &key];
     let publish = |text: &str| {
         ok(&run(mqseal(dir.path())
-            .args(["pub", "-t", "rs/t", "-q", "1", "-r", "-m", text, "--sender-id", "3", "--counter-file"])
-            .arg(&counter)
+            .args(["pub", "-t", "rs/t", "-q", "1", "-r", "-m", text, "--sender-id", "3"])
             .args(conn)));
     };
     publish("one");
@@ -311,23 +277,206 @@ fn replay_state_survives_subscriber_restarts() {
         c.args(["sub", "-t", "rs/t", "-q", "1", "-C", "1", "-W", "20"]).args(conn).args(extra);
         c
     };
-    // First run accepts the retained message and records it.
-    let out = ok(&run(&mut sub(&["--replay-state", state.to_str().unwrap()])));
+    let with_state = ["--replay-state", state.to_str().unwrap()];
+    // First run accepts the retained message and records it, in the core's
+    // replay-state format.
+    let out = ok(&run(&mut sub(&with_state)));
     assert_eq!(out, "one\n");
-    assert!(state.exists());
+    let bytes = std::fs::read(&state).unwrap();
+    assert!(bytes.starts_with(b"mqseal-replay v1\n"), "{bytes:?}");
+    assert_eq!(bytes.len(), 17 + 4 + 52 + 32, "one record");
     // Without the state, a new subscriber cannot tell it was seen before.
     assert_eq!(ok(&run(&mut sub(&[]))), "one\n");
     // With it, the retained copy is a duplicate; the next message is fine.
-    let mut restarted = sub(&["--replay-state", state.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut restarted = sub(&with_state).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut err_lines = BufReader::new(restarted.stderr.take().unwrap()).lines();
     let first = err_lines.next().unwrap().unwrap();
     assert!(first.contains("rejected message on rs/t") && first.contains("(duplicate)"), "{first}");
+    // While it runs, a second subscriber on the same file is refused before
+    // it connects (port 1: nothing listens there).
+    let second = run(mqseal(dir.path())
+        .args(["sub", "-t", "rs/t", "-h", "127.0.0.1", "-p", "1", "--key-file", &key])
+        .args(with_state));
+    let err = fails_with(&second, "is in use by another process (pid");
+    assert!(err.contains(&format!("replay-state file {}", state.display())), "{err}");
+    assert!(err.contains(&format!("pid {}", restarted.id())), "names the holder: {err}");
     publish("two");
     let out = restarted.wait_with_output().unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "two\n");
+
+    // A corrupt file is refused before connecting, never treated as empty.
+    let mut bytes = std::fs::read(&state).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&state, &bytes).unwrap();
+    fails_with(
+        &run(mqseal(dir.path())
+            .args(["sub", "-t", "x", "-h", "127.0.0.1", "-p", "1", "--key-file", &key])
+            .args(with_state)),
+        "not a valid mqseal replay-state file",
+    );
+}
+
+/// The JSON replay state of older `mqseal sub` versions is migrated: what it
+/// recorded stays rejected, and the file is rewritten in the core's format.
+#[test]
+fn an_old_json_replay_state_is_migrated() {
+    let m = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = group_key(dir.path(), "k", 4);
+    let key = mqseal::Key::from_text(std::fs::read_to_string(&key_path).unwrap().trim()).unwrap();
+    let mut sealer =
+        mqseal::Sealer::new(&key, 8, mqseal::Suite::ChaCha20Poly1305, mqseal::MemoryCounterStore::new()).unwrap();
+    let envelope = sealer.seal_to_vec("mig/t", b"seen before").unwrap();
+    let mut opener: mqseal::Opener = mqseal::Opener::new(mqseal::Keyring::with_primary(key).unwrap());
+    opener.open_to_vec("mig/t", &envelope).unwrap();
+    let snaps: Vec<mqseal::SenderSnapshot> = opener.snapshot().collect();
+    let state = dir.path().join("replay.json");
+    std::fs::write(&state, serde_json::to_string(&snaps).unwrap()).unwrap();
+    let env_file = dir.path().join("env.bin");
+    std::fs::write(&env_file, &envelope).unwrap();
+    m.mosquitto_pub(&["-t", "mig/t", "-q", "1", "-r", "-f", env_file.to_str().unwrap()]);
+
+    let out = run(mqseal(dir.path())
+        .args(["sub", "-h", "127.0.0.1", "-p", &m.tcp.to_string(), "-t", "mig/t", "-C", "1", "-W", "3"])
+        .args(["--key-file", &key_path, "--replay-state", state.to_str().unwrap()]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(27), "nothing accepted: {err}");
+    assert!(err.contains("migrated from the old JSON format (1 senders)"), "{err}");
+    assert!(err.contains("(duplicate)"), "what the JSON file recorded is still rejected: {err}");
+    assert!(std::fs::read(&state).unwrap().starts_with(b"mqseal-replay v1\n"));
+}
+
+#[test]
+fn key_id_collisions_and_bad_key_texts_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let group = group_key(d, "group.key", 1);
+    ok(&run(mqseal(d).args(["keygen", "x25519", "-o"]).arg(d.join("dev"))));
+    ok(&run(mqseal(d).args(["keygen", "x25519", "-o"]).arg(d.join("srv"))));
+    let (dev, srv_pub) = (d.join("dev").display().to_string(), d.join("srv.pub").display().to_string());
+    let pair = ["--x25519", &dev, "--peer", &srv_pub];
+    // Port 1: nothing listens; getting that far means the keys loaded.
+    let sub = ["sub", "-t", "x", "-h", "127.0.0.1", "-p", "1", "--connect-timeout", "1"];
+
+    // The group key's id and the default --pair-key-id are both 1.
+    let err = fails_with(&run(mqseal(d).args(sub).args(["--key-file", &group]).args(pair)), "key id 1 is used twice");
+    assert!(err.contains(&group) && err.contains("--pair-key-id 1, the default"), "{err}");
+    fails_with(
+        &run(mqseal(d).args(sub).args(["--key-file", &group]).args(pair).args(["--pair-key-id", "2"])),
+        "cannot connect to broker",
+    );
+    // In a JSON key file.
+    let text = std::fs::read_to_string(&group).unwrap();
+    let secret = std::fs::read_to_string(d.join("dev")).unwrap();
+    let public = std::fs::read_to_string(d.join("srv.pub")).unwrap();
+    let other = support::group_key(d, "other.key", 1, &[]);
+    let other = std::fs::read_to_string(other).unwrap();
+    for (json, needle) in [
+        (
+            format!(
+                r#"{{"primary":1,"keys":["{}"],"x25519":"{}","peers":[{{"public":"{}","key_id":1}}]}}"#,
+                text.trim(),
+                secret.trim(),
+                public.trim()
+            ),
+            "key id 1 is both a group key in \"keys\" and the key_id of a pairwise key in \"peers\"",
+        ),
+        (
+            format!(r#"{{"primary":1,"keys":["{}","{}"]}}"#, text.trim(), other.trim()),
+            "2 group keys in \"keys\" have key id 1",
+        ),
+    ] {
+        let f = d.join("keys.json");
+        std::fs::write(&f, json).unwrap();
+        let err = fails_with(&run(mqseal(d).args(sub).arg("--key-file").arg(&f)), needle);
+        assert!(err.contains("keys.json"), "{err}");
+    }
+
+    // A bad key text names where it came from.
+    fails_with(
+        &run(mqseal(d).args(sub).args(["--key-text", "mqseal:key:v1:1:short"])),
+        "mqseal: --key-text: not an mqseal key",
+    );
+    fails_with(
+        &run(mqseal(d).args(sub).env("MQSEAL_KEY", "mqseal:key:v1:1:short")),
+        "mqseal: MQSEAL_KEY (environment variable): not an mqseal key",
+    );
+    // Only ASCII whitespace is trimmed (the core's rule): U+00A0 is not.
+    fails_with(
+        &run(mqseal(d).args(sub).args(["--key-text", &format!("{}\u{a0}", text.trim())])),
+        "--key-text: not an mqseal key",
+    );
+    fails_with(
+        &run(mqseal(d).args(sub).args(["--key-text", &format!(" {}\n", text.trim())])),
+        "cannot connect to broker",
+    );
+    let bad = d.join("bad.key");
+    std::fs::write(&bad, "hello\n").unwrap();
+    fails_with(&run(mqseal(d).args(sub).arg("--key-file").arg(&bad)), &format!("{}: not an mqseal key", bad.display()));
+}
+
+fn ahead_one_hour() -> u64 {
+    mqseal::system_clock() + 3600
+}
+
+fn ahead_150_seconds() -> u64 {
+    mqseal::system_clock() + 150
+}
+
+/// A message dated an hour ahead: refused under --max-skew, and under
+/// --max-age alone (which implies min(max-age, 300) of skew); accepted by a
+/// receiver with no freshness policy. --eviction lru without --max-age is
+/// refused with the reason.
+#[test]
+fn future_timestamps_are_bounded_by_max_skew_and_max_age() {
+    let m = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = group_key(dir.path(), "k", 6);
+    let key = mqseal::Key::from_text(std::fs::read_to_string(&key_path).unwrap().trim()).unwrap();
+    let publish_dated = |topic: &str, clock: fn() -> u64| {
+        let mut sealer =
+            mqseal::Sealer::new(&key, 2, mqseal::Suite::ChaCha20Poly1305, mqseal::MemoryCounterStore::new())
+                .unwrap()
+                .with_timestamps(clock);
+        let f = dir.path().join("env.bin");
+        std::fs::write(&f, sealer.seal_to_vec(topic, b"dated").unwrap()).unwrap();
+        m.mosquitto_pub(&["-t", topic, "-q", "1", "-r", "-f", f.to_str().unwrap()]);
+    };
+    publish_dated("skew/hour", ahead_one_hour);
+    publish_dated("skew/mid", ahead_150_seconds);
+    let port = m.tcp.to_string();
+    let sub = |topic: &str, extra: &[&str]| {
+        run(mqseal(dir.path())
+            .args(["sub", "-h", "127.0.0.1", "-p", &port, "-t", topic, "-C", "1", "-W", "2", "--key-file", &key_path])
+            .args(extra))
+    };
+    let refused = |topic: &str, policy: &[&str]| {
+        let out = sub(topic, policy);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(27), "{policy:?} accepted a message on {topic} from the future: {err}");
+        assert!(err.contains("(fromFuture)"), "{policy:?}: {err}");
+    };
+    // An hour ahead: refused by an explicit skew, and by any max-age alone
+    // (implied skew min(max-age, 300)), however long the age.
+    for policy in [
+        &["--max-skew", "60"][..],
+        &["--max-age", "60"],
+        &["--max-age", "86400"],
+        &["--max-age", "86400", "--max-skew", "120"],
+    ] {
+        refused("skew/hour", policy);
+    }
+    assert_eq!(ok(&sub("skew/hour", &[])), "dated\n", "no freshness policy: no bound");
+    // 150 s ahead: within a skew of 600 or the implied 300 of a long age,
+    // beyond 60.
+    refused("skew/mid", &["--max-skew", "60"]);
+    refused("skew/mid", &["--max-age", "60"]);
+    assert_eq!(ok(&sub("skew/mid", &["--max-skew", "600"])), "dated\n");
+    assert_eq!(ok(&sub("skew/mid", &["--max-age", "3600"])), "dated\n", "within the implied skew of 300");
+
+    fails_with(&sub("skew/mid", &["--eviction", "lru"]), "--eviction lru needs --max-age");
+    assert_eq!(ok(&sub("skew/mid", &["--eviction", "lru", "--max-age", "3600"])), "dated\n");
+    fails_with(&sub("skew/mid", &["--window", "0"]), "--window 0 is out of range: 1..=256");
 }

@@ -68,6 +68,12 @@ pub use v311::{
     Client, Connection, Delivery, RejectedMessage, SealedClient, SealedEvent, SealedEventLoop, VerifiedMessage,
 };
 
+impl From<mqseal::Error> for Error {
+    fn from(e: mqseal::Error) -> Self {
+        Error::Seal(e)
+    }
+}
+
 /// Re-export of the rumqttc version this crate wraps.
 pub use rumqttc;
 
@@ -76,9 +82,13 @@ pub use rumqttc;
 #[non_exhaustive]
 pub enum Error {
     /// The core could not seal (counter store failure, counters exhausted,
-    /// topic too long). Nothing was published.
+    /// invalid or too long topic). Nothing was published.
+    ///
+    /// The message includes the core error's; it is deliberately not also
+    /// the [`std::error::Error::source`], so that error reporters that walk
+    /// the chain do not print it twice.
     #[error("sealing failed: {0}")]
-    Seal(#[from] mqseal::Error),
+    Seal(mqseal::Error),
     /// The MQTT 3.1.1 client could not queue the request (event loop gone,
     /// channel full, or invalid topic).
     #[error("mqtt client: {0}")]

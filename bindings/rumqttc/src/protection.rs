@@ -415,6 +415,10 @@ mod tests {
                 "{topic:?} sealed"
             );
         }
+        // One message, not the core's twice: the chain has no source.
+        let err = outbox.seal("", b"x").unwrap_err();
+        assert!(core::error::Error::source(&err).is_none());
+        assert_eq!(err.to_string(), format!("sealing failed: {}", mqseal::Error::InvalidTopic));
         let envelope = outbox.seal("a/b", b"x").unwrap();
         assert_eq!(outbox.stats().sealed, 1);
         // Received on a filter-like topic: refused by the core, counted as other.

@@ -1,0 +1,194 @@
+//! The CLI's state files: counter files (the sender's nonces) and
+//! replay-state files (the receiver's windows). Everything about how they
+//! are locked, compared-and-swapped, written and flushed is the core's
+//! ([`FileCounterStore`], [`ReplayStateFile`]); this module picks the paths,
+//! decides which of the core's entry points a command line asks for, and
+//! words the errors.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use mqseal::{CounterStore, FileCounterStore, Opener, ReplayStateFile, SenderSnapshot, StateFileError, StoreError};
+
+/// The directory of default counter files: `$XDG_STATE_HOME/mqseal`, or
+/// `~/.local/state/mqseal`.
+fn state_dir() -> Result<PathBuf> {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .ok_or_else(|| anyhow!("no --counter-file given and neither XDG_STATE_HOME nor HOME is set"))?;
+    Ok(base.join("mqseal"))
+}
+
+/// The counter file of (`key_id`, `sender_id`): `arg` when given, else
+/// `$XDG_STATE_HOME/mqseal/counter-k<key id>-s<sender id>` (its directory
+/// is created).
+///
+/// The default name holds no key fingerprint on purpose. Two different
+/// keys with the same id and sender id then share one file: safe, because
+/// counters only grow (the second key continues where the first stopped),
+/// and the lock keeps two publishers off it at once. A fingerprint would
+/// instead move the file of every existing sender the day it was
+/// introduced, and the obvious answer to "counter file missing",
+/// `--new-counter-file`, would then restart a key that has already sealed
+/// at counter 0: exactly the reuse this file exists to prevent.
+pub fn counter_path(arg: Option<&Path>, key_id: u32, sender_id: u32) -> Result<PathBuf> {
+    if let Some(p) = arg {
+        return Ok(p.to_path_buf());
+    }
+    let dir = state_dir()?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir.join(format!("counter-k{key_id}-s{sender_id}")))
+}
+
+/// How `mqseal pub` starts its counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// Resume from the counter file; a missing file is an error.
+    Resume,
+    /// `--new-counter-file`: create the file for a new sender; an existing
+    /// file is an error.
+    New,
+    /// `--clock-floor`: resume from the file when there is one, and start
+    /// at or above the clock floor either way.
+    ClockFloor,
+}
+
+fn state_error(e: &StateFileError) -> anyhow::Error {
+    match e.kind {
+        StoreError::Locked => anyhow!(
+            "{e} (each publisher needs its own sender id, and each sender id one counter file; \
+             wait for the other process to finish or give this one another --sender-id)"
+        ),
+        _ => anyhow!("{e}"),
+    }
+}
+
+/// Opens (and locks, for the life of the returned store) the counter file
+/// for `mqseal pub`. A second process on the same file fails here, before
+/// connecting and before sealing anything.
+pub fn open_counter(path: &Path, start: Start) -> Result<FileCounterStore> {
+    match start {
+        Start::New => FileCounterStore::create(path).map_err(|e| match e.kind {
+            StoreError::Conflict => anyhow!(
+                "counter file {} already exists: refusing to start it over with --new-counter-file \
+                 (its counters may have been used; drop --new-counter-file to continue from it)",
+                path.display()
+            ),
+            _ => state_error(&e),
+        }),
+        Start::Resume => {
+            let mut store = FileCounterStore::open(path).map_err(|e| state_error(&e))?;
+            match store.load() {
+                Ok(Some(_)) => Ok(store),
+                Ok(None) => Err(anyhow!(
+                    "{}\n  For a new sender id: `mqseal pub --new-counter-file ...` once, or create it with the key: \
+                     `mqseal keygen group --id N -o FILE --sender-id S`.\n  If this sender has published before, \
+                     the file was lost: do not create a new one for the same key and sender id (that reuses \
+                     counters); use another --sender-id, a new key, or --clock-floor.",
+                    store.error(StoreError::Missing)
+                )),
+                Err(kind) => Err(anyhow!("{}", store.error(kind))),
+            }
+        }
+        Start::ClockFloor => FileCounterStore::open(path).map_err(|e| state_error(&e)),
+    }
+}
+
+/// Creates the counter file of a new sender for `mqseal keygen`: a fresh
+/// file holding 0. An existing file is kept (its counters only ever grow,
+/// so continuing from it under a new key is safe); says which on stderr.
+pub fn create_counter(path: &Path, sender_id: u32) -> Result<()> {
+    match FileCounterStore::create(path) {
+        Ok(_) => {
+            eprintln!("created counter file {} for sender id {sender_id}", path.display());
+            Ok(())
+        }
+        Err(e) if e.kind == StoreError::Conflict => {
+            eprintln!("counter file {} for sender id {sender_id} exists: kept (its counters continue)", path.display());
+            Ok(())
+        }
+        Err(e) => Err(state_error(&e)),
+    }
+}
+
+/// Merges the records of a JSON replay-state file (the format `mqseal sub`
+/// wrote before the core kept replay state) into `opener` and rewrites the
+/// file in the core's format. Returns the records of retired keys skipped.
+fn migrate_json<const K: usize, const S: usize>(
+    file: &mut ReplayStateFile,
+    json: &[u8],
+    opener: &mut Opener<K, S>,
+) -> Result<usize> {
+    let path = file.path().display().to_string();
+    let records: Vec<SenderSnapshot> = serde_json::from_slice(json)
+        .map_err(|e| anyhow!("replay-state file {path} looks like the old JSON format but is not valid: {e}"))?;
+    let (mut restored, mut retired) = (0usize, 0usize);
+    for r in &records {
+        match opener.restore(r) {
+            Ok(()) => restored += 1,
+            Err(mqseal::Error::UnknownKey(_)) => retired += 1,
+            Err(e) => bail!(
+                "replay-state file {path} (old JSON format): the record of key {} sender {} is refused: {e}",
+                r.key_id,
+                r.sender_id
+            ),
+        }
+    }
+    file.save(opener).map_err(|e| anyhow!("migrating the old JSON replay state: {e}"))?;
+    eprintln!("mqseal: replay-state file {path} migrated from the old JSON format ({restored} senders)");
+    Ok(retired)
+}
+
+/// A receiver's replay state in the core's [`ReplayStateFile`], opened (and
+/// locked) before connecting.
+pub struct ReplayState {
+    file: ReplayStateFile,
+}
+
+impl ReplayState {
+    /// Opens `path`, merges what it holds into `opener`, and, for a file in
+    /// the JSON format that `mqseal sub` wrote before the core kept replay
+    /// state, migrates it: the records are validated and merged like any
+    /// others and the file is rewritten in the core's format at once.
+    pub fn open<const K: usize, const S: usize>(path: &Path, opener: &mut Opener<K, S>) -> Result<Self> {
+        let mut file = ReplayStateFile::open(path).map_err(|e| {
+            if e.kind == StoreError::Locked {
+                anyhow!("{e} (two subscribers cannot share one --replay-state file)")
+            } else {
+                anyhow!("{e}")
+            }
+        })?;
+        let raw = match std::fs::read(path) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => bail!("cannot read replay-state file {}: {e}", path.display()),
+        };
+        let retired = match raw.filter(|b| b.trim_ascii_start().starts_with(b"[")) {
+            Some(json) => migrate_json(&mut file, &json, opener)?,
+            None => {
+                let report = file.restore_into(opener).map_err(|e| match e.kind {
+                    StoreError::Corrupt => anyhow!(
+                        "{e}: not a valid mqseal replay-state file (a checksum, length or record is wrong); \
+                         refusing to start without the replay state it should hold"
+                    ),
+                    _ => anyhow!("{e}"),
+                })?;
+                report.unknown_key
+            }
+        };
+        if retired > 0 {
+            eprintln!(
+                "mqseal: replay-state file {}: {retired} record(s) of key ids no longer in the keyring skipped",
+                path.display()
+            );
+        }
+        Ok(ReplayState { file })
+    }
+
+    /// Atomically replaces the file with `opener`'s replay state.
+    pub fn save<const K: usize, const S: usize>(&mut self, opener: &Opener<K, S>) -> Result<()> {
+        self.file.save(opener).map_err(|e| anyhow!("{e}"))
+    }
+}

@@ -1,0 +1,156 @@
+//! Helpers of the CLI tests: the `mqseal` binary with a clean environment,
+//! output checks, and a plain MQTT subscriber that records raw envelopes.
+#![allow(dead_code)]
+// Test-only helpers: failing loudly is what a harness should do.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// `mqseal` with a clean environment (no keys from the caller's env) and
+/// default counter files under `state`.
+pub fn mqseal(state: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mqseal"));
+    for var in [
+        "MQSEAL_KEY",
+        "MQSEAL_KEY_FILE",
+        "MQSEAL_SENDER_ID",
+        "MQSEAL_COUNTER_FILE",
+        "MQSEAL_REPLAY_STATE",
+        "MQSEAL_USERNAME",
+        "MQSEAL_PASSWORD",
+    ] {
+        c.env_remove(var);
+    }
+    c.env("XDG_STATE_HOME", state).stdin(Stdio::null());
+    c
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap()
+}
+
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed ({:?}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts a failure whose stderr contains `needle`; returns stderr.
+pub fn fails_with(out: &Output, needle: &str) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "expected failure, got success; stderr: {err}");
+    assert!(err.contains(needle), "stderr {err:?} lacks {needle:?}");
+    err
+}
+
+/// `mqseal keygen group --id ID -o DIR/NAME`, plus `--sender-id` for each
+/// of `senders` (their counter files under DIR's XDG state).
+pub fn group_key(dir: &Path, name: &str, id: u32, senders: &[u32]) -> String {
+    let path = dir.join(name);
+    let mut cmd = mqseal(dir);
+    cmd.args(["keygen", "group", "--id", &id.to_string(), "-o"]).arg(&path);
+    for s in senders {
+        cmd.args(["--sender-id", &s.to_string()]);
+    }
+    ok(&run(&mut cmd));
+    path.display().to_string()
+}
+
+/// Reads lines from a child's stdout or stderr on a thread, so the test
+/// can wait for one with a timeout.
+pub fn line_reader(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The limit a counter file holds (`mqseal-counter v1 <limit>`).
+pub fn counter_file_limit(path: &Path) -> u64 {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.trim_end().strip_prefix("mqseal-counter v1 ").unwrap().parse().unwrap()
+}
+
+/// A plain (unsealing-free) MQTT subscriber, a raw rumqttc client, that
+/// records every payload it receives: the envelopes as the broker carries
+/// them.
+pub struct Recorder {
+    payloads: Arc<Mutex<Vec<Vec<u8>>>>,
+    client: rumqttc::Client,
+}
+
+impl Recorder {
+    /// Subscribes to `filter` (QoS 1) and returns once the broker confirmed
+    /// the subscription.
+    pub fn start(port: u16, filter: &str) -> Recorder {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let mut o = rumqttc::MqttOptions::new(format!("recorder-{}-{nanos:x}", std::process::id()), "127.0.0.1", port);
+        o.set_keep_alive(Duration::from_secs(30));
+        o.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut connection) = rumqttc::Client::new(o, 1000);
+        client.subscribe(filter, rumqttc::QoS::AtLeastOnce).unwrap();
+        let payloads = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = payloads.clone();
+        std::thread::spawn(move || {
+            for ev in connection.iter() {
+                match ev {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Incoming::Publish(p))) => {
+                        sink.lock().unwrap().push(p.payload.to_vec());
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Incoming::SubAck(_))) => {
+                        let _ = tx.send(());
+                    }
+                    Ok(rumqttc::Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(20)).expect("the recorder's subscription was not acknowledged");
+        Recorder { payloads, client }
+    }
+
+    /// Payloads received so far.
+    pub fn len(&self) -> usize {
+        self.payloads.lock().unwrap().len()
+    }
+
+    /// Waits until at least `n` payloads arrived (or `timeout` passed) and
+    /// returns the counters of all of them, in arrival order. Panics on a
+    /// payload that is not an envelope.
+    pub fn counters_after(&self, n: usize, timeout: Duration) -> Vec<u64> {
+        let deadline = Instant::now() + timeout;
+        while self.len() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.payloads
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                mqseal::Envelope::parse(p).expect("the broker carried something that is not an envelope").header.counter
+            })
+            .collect()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let _ = self.client.try_disconnect();
+    }
+}
