@@ -7,7 +7,11 @@
 //! * [`FlashCounterStore`]: the sender's counter reservations on NOR flash
 //!   (any [`embedded_storage::nor_flash::NorFlash`] driver), spread over a
 //!   ring of erase sectors and safe against power loss at any point: a torn
-//!   write or erase never makes the sealer reuse a counter (nonce).
+//!   write or erase never makes the sealer reuse a counter (nonce). Every
+//!   record is bound to the region's geometry (a changed layout reads as
+//!   corrupt, never as "start at 0"), every persist is a compare-and-swap,
+//!   and a new sender is provisioned explicitly
+//!   ([`FlashCounterStore::create`]).
 //! * [`mqtt`] (feature `minimq`, on by default): seal on publish and open
 //!   on receive with the `minimq` MQTT 5 client and static buffers.
 //! * feature `defmt`: `defmt::Format` for this crate's errors, and
