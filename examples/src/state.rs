@@ -55,7 +55,43 @@ pub enum Start {
     ClockFloor,
 }
 
-fn state_error(e: &StateFileError) -> anyhow::Error {
+/// The holder's pid for a [`StoreError::Locked`] error, read again: the
+/// holder writes its pid into `<file>.lock` just after taking the lock, so a
+/// second process that starts at the same moment can find the file empty,
+/// or still holding the pid of the previous (finished) holder. Reads it
+/// after a short pause, and until it names a live process (where `/proc`
+/// tells), for at most about 100 ms. This only completes the message: the
+/// lock itself was already refused.
+fn with_holder_pid(mut e: StateFileError) -> StateFileError {
+    if e.kind != StoreError::Locked {
+        return e;
+    }
+    let mut lock = e.path.clone().into_os_string();
+    lock.push(".lock");
+    let alive = |pid: u32| {
+        let proc = Path::new("/proc");
+        !proc.join("self").exists() || proc.join(pid.to_string()).exists()
+    };
+    let mut found = None;
+    for _ in 0..10 {
+        std::thread::sleep(core::time::Duration::from_millis(10));
+        // Complete only with its newline: the pid may be half written.
+        let text = std::fs::read_to_string(&lock).unwrap_or_default();
+        if let Some(pid) = text.strip_suffix('\n').and_then(|t| t.parse::<u32>().ok()) {
+            found = Some(pid);
+            if alive(pid) {
+                break;
+            }
+        }
+    }
+    if found.is_some() {
+        e.holder_pid = found;
+    }
+    e
+}
+
+fn state_error(e: StateFileError) -> anyhow::Error {
+    let e = with_holder_pid(e);
     match e.kind {
         StoreError::Locked => anyhow!(
             "{e} (each publisher needs its own sender id, and each sender id one counter file; \
@@ -76,10 +112,10 @@ pub fn open_counter(path: &Path, start: Start) -> Result<FileCounterStore> {
                  (its counters may have been used; drop --new-counter-file to continue from it)",
                 path.display()
             ),
-            _ => state_error(&e),
+            _ => state_error(e),
         }),
         Start::Resume => {
-            let mut store = FileCounterStore::open(path).map_err(|e| state_error(&e))?;
+            let mut store = FileCounterStore::open(path).map_err(state_error)?;
             match store.load() {
                 Ok(Some(_)) => Ok(store),
                 Ok(None) => Err(anyhow!(
@@ -92,7 +128,7 @@ pub fn open_counter(path: &Path, start: Start) -> Result<FileCounterStore> {
                 Err(kind) => Err(anyhow!("{}", store.error(kind))),
             }
         }
-        Start::ClockFloor => FileCounterStore::open(path).map_err(|e| state_error(&e)),
+        Start::ClockFloor => FileCounterStore::open(path).map_err(state_error),
     }
 }
 
@@ -109,7 +145,7 @@ pub fn create_counter(path: &Path, sender_id: u32) -> Result<()> {
             eprintln!("counter file {} for sender id {sender_id} exists: kept (its counters continue)", path.display());
             Ok(())
         }
-        Err(e) => Err(state_error(&e)),
+        Err(e) => Err(state_error(e)),
     }
 }
 
@@ -154,6 +190,7 @@ impl ReplayState {
     /// others and the file is rewritten in the core's format at once.
     pub fn open<const K: usize, const S: usize>(path: &Path, opener: &mut Opener<K, S>) -> Result<Self> {
         let mut file = ReplayStateFile::open(path).map_err(|e| {
+            let e = with_holder_pid(e);
             if e.kind == StoreError::Locked {
                 anyhow!("{e} (two subscribers cannot share one --replay-state file)")
             } else {
