@@ -7,27 +7,35 @@
 //   `<file>.tmp`, fsyncs it, renames it over the file and fsyncs the
 //   directory before the core grants the counters: after a crash the file
 //   holds the old or the new limit, never less.
-// - One holder: the store holds an exclusive flock(2) (LockFileEx on
-//   Windows) on `<file>.lock` from open() to close() and writes its pid
-//   there. The lock is the Rust store's lock (fs4 uses flock on Unix and
-//   LockFileEx on Windows), so Rust and Node holders exclude each other.
-//   flock locks belong to an open file description, so a second open in
-//   the same process (another FileCounterStore, a worker_thread) is
-//   refused too, and the kernel drops the lock when the holder dies, even
-//   by kill -9: a stale lock file never blocks (its old pid is only shown
-//   in messages while a live holder has the lock). A second holder fails at
-//   open() with reason 'locked', naming the file and the holder's pid; it
-//   never waits and never seals.
+// - One holder: the store holds an exclusive flock(2) on `<file>.lock`
+//   from open() to close() and writes its pid there. That is the Rust
+//   store's lock (fs4 takes flock(2) on the same file), so Rust and Node
+//   holders exclude each other. flock locks belong to an open file
+//   description, so a second store in the same process or in a
+//   worker_thread is refused as well as another process, and the kernel
+//   drops the lock when its holder dies, even by kill -9: a stale lock
+//   file never blocks (its old pid only shows in messages). A second
+//   holder fails at open() with reason 'locked', naming the file and the
+//   holder's pid; it never waits and never seals.
 //
-//   Why a native flock (the optional dependency `fs-ext`) rather than an
-//   exclusive-create `<file>.lock` with a pid liveness check: Node's
-//   standard library has no flock, and a create-based lock can neither be
-//   seen by the Rust store (which flocks the same lock file and leaves it in
-//   place), nor be taken over from a dead holder without a race between two
-//   processes that both find it stale, nor tell a reused pid from the old
-//   holder. flock has none of these problems. Without fs-ext (no build
-//   tools when it was installed), open() fails with reason 'unavailable':
-//   the store never runs unlocked.
+//   How Node gets a flock(2): its standard library has none, so the store
+//   runs `flock -n <file>.lock sh -c 'echo locked; exec cat'` (flock(1)
+//   from util-linux, or busybox) as a child that holds the lock while its
+//   stdin, a pipe from this process, stays open. Closing the store ends
+//   the pipe; if this process dies the kernel closes the pipe, the child
+//   reads end-of-file and exits, and the lock goes with it. Rejected
+//   alternatives: an exclusive-create `<file>.lock` with a pid liveness
+//   check is invisible to the Rust store (which flocks the lock file and
+//   leaves it in place), races when two processes both find a lock stale,
+//   and cannot tell a reused pid from the old holder; the npm package
+//   fs-ext (a native flock) crashes V8 when loaded in worker_threads (its
+//   addon keeps V8 handles in static variables across isolates); Linux
+//   fcntl/OFD locks (os-lock, fs-native-extensions) do not exclude
+//   flock(2), so not the Rust store. Without flock(1) on PATH (macOS and
+//   Windows do not ship one) open() fails with reason 'unavailable': the
+//   store never runs unlocked. If the helper dies while the store is open
+//   (someone killed it), the next swap fails with reason 'locked' and the
+//   sealer stops.
 // - Compare-and-swap: every swap re-reads the file under the lock and
 //   fails with reason 'conflict' when it does not hold the value this store
 //   last read or wrote (a writer that ignored the lock); the sealer then
@@ -37,84 +45,128 @@
 //   `create: true` (a new sender: writes 0, refuses an existing file with
 //   reason 'conflict') or `clockFloor: true`.
 
-import { constants, closeSync, ftruncateSync, openSync, readSync, writeSync, fstatSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, constants, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { open, readFile, rename } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { checkSwapFor, storeError } from './stores.js';
 
 const MAGIC = 'mqseal-counter v1 ';
 const MAX_U64 = 0xffff_ffff_ffff_ffffn;
 
-let flockImpl;
-function flockSync() {
-  if (flockImpl === undefined) {
-    try {
-      flockImpl = createRequire(import.meta.url)('fs-ext').flockSync;
-    } catch (e) {
-      flockImpl = e;
-    }
-  }
-  return flockImpl;
-}
-
-function holderPid(fd) {
+function readPid(lockPath) {
   try {
-    const buf = Buffer.alloc(Math.min(64, fstatSync(fd).size));
-    const n = readSync(fd, buf, 0, buf.length, 0);
-    const text = buf.subarray(0, n).toString('utf8').trim();
-    return /^[0-9]{1,10}$/.test(text) ? Number(text) : null;
+    const first = readFileSync(lockPath, 'utf8').split('\n')[0].trim();
+    return /^[0-9]{1,10}$/.test(first) ? Number(first) : null;
   } catch {
     return null;
   }
 }
 
-/** Takes the exclusive lock on `<path>.lock` or fails at once; returns its fd. */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === 'EPERM';
+  }
+}
+
+/**
+ * The pid the holder wrote into the lock file. A holder writes it just
+ * after it got the lock, so a pid that is missing or dead may still be the
+ * previous holder's: look again for a moment (for the message only).
+ */
+async function holderPid(lockPath) {
+  let pid = readPid(lockPath);
+  for (let i = 0; i < 20 && (pid === null || !alive(pid)); i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    pid = readPid(lockPath);
+  }
+  return pid;
+}
+
+function lockedError(path, pid) {
+  const who =
+    pid === null
+      ? 'another process'
+      : pid === process.pid
+        ? `another store in this process (pid ${pid}: a worker thread or a second FileCounterStore)`
+        : `another process (pid ${pid})`;
+  return storeError(`counter file ${path} is in use by ${who}; refusing to share it`, 'locked', { path, holderPid: pid });
+}
+
+/**
+ * Takes the exclusive flock(2) on `<path>.lock` through a flock(1) child,
+ * or fails at once. Resolves to the child, which holds the lock until its
+ * stdin closes.
+ */
 function acquireLock(path) {
-  const flock = flockSync();
-  if (typeof flock !== 'function') {
-    throw storeError(
-      `counter file ${path}: FileCounterStore needs the optional dependency fs-ext (flock), which is not ` +
-        `installed or did not build (${flock?.message ?? flock}); refusing to use the file without an exclusive lock`,
-      'unavailable',
-      { path, cause: flock },
-    );
-  }
   const lockPath = `${path}.lock`;
-  let fd;
+  // Create it here (not truncated: it may name the holder), so that the
+  // error for a missing directory is about the file.
   try {
-    fd = openSync(lockPath, constants.O_RDWR | constants.O_CREAT, 0o644);
+    closeSync(openSync(lockPath, constants.O_RDWR | constants.O_CREAT, 0o644));
   } catch (e) {
-    throw storeError(`counter file ${path}: cannot open ${lockPath}: ${e.message}`, 'read', { path, cause: e });
+    return Promise.reject(storeError(`counter file ${path}: cannot open ${lockPath}: ${e.message}`, 'read', { path, cause: e }));
   }
+  return new Promise((resolve, reject) => {
+    const child = spawn('flock', ['-n', '-x', lockPath, 'sh', '-c', 'echo locked && exec cat >/dev/null'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    let settled = false;
+    child.once('error', (e) => {
+      if (settled) return;
+      settled = true;
+      reject(
+        storeError(
+          `counter file ${path}: FileCounterStore needs flock(1) (util-linux or busybox) to take the exclusive ` +
+            `lock the Rust store also takes (${e.message}); refusing to use the file unlocked`,
+          'unavailable',
+          { path, cause: e },
+        ),
+      );
+    });
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (!settled && out.includes('locked\n')) {
+        settled = true;
+        child.stdout.destroy();
+        child.stderr.destroy();
+        // Holding the lock must not keep this process alive by itself.
+        child.unref();
+        child.stdin.unref?.();
+        resolve(child);
+      }
+    });
+    child.stderr.on('data', (d) => (err += d));
+    child.once('exit', (code) => {
+      if (settled) return;
+      settled = true;
+      // flock -n exits 1, silently, when another holder has the lock.
+      if (code === 1 && err.trim() === '') holderPid(lockPath).then((pid) => reject(lockedError(path, pid)));
+      else reject(storeError(`counter file ${path}: flock on ${lockPath} failed: ${err.trim() || `exit ${code}`}`, 'locked', { path }));
+    });
+  });
+}
+
+/** Writes our pid into the lock file (best effort, as the Rust store). */
+function writePid(lockPath) {
   try {
-    flock(fd, 'exnb');
-  } catch (e) {
-    const pid = holderPid(fd);
-    closeSync(fd);
-    if (e.code === 'EAGAIN' || e.code === 'EWOULDBLOCK' || e.code === 'EACCES') {
-      const who =
-        pid === null
-          ? 'another process'
-          : pid === process.pid
-            ? `another store in this process (pid ${pid}: a worker thread or a second FileCounterStore)`
-            : `another process (pid ${pid})`;
-      throw storeError(`counter file ${path} is in use by ${who}; refusing to share it`, 'locked', {
-        path,
-        holderPid: pid,
-      });
+    const fd = openSync(lockPath, constants.O_RDWR);
+    try {
+      // Write, then cut: a reader never sees an empty file.
+      const line = `${process.pid}\n`;
+      writeSync(fd, line, 0);
+      ftruncateSync(fd, Buffer.byteLength(line));
+    } finally {
+      closeSync(fd);
     }
-    throw storeError(`counter file ${path}: cannot lock ${lockPath}: ${e.message}`, 'locked', { path, cause: e });
-  }
-  // Best effort, as the Rust store: the pid only makes a second holder's
-  // error clearer; the lock itself is what excludes it.
-  try {
-    ftruncateSync(fd, 0);
-    writeSync(fd, `${process.pid}\n`, 0);
   } catch {
-    // ignored
+    // The pid only makes a second holder's error clearer.
   }
-  return fd;
 }
 
 function parse(text, path) {
@@ -128,7 +180,8 @@ export class FileCounterStore {
   #path;
   #create;
   #clockFloor;
-  #lockFd = null;
+  #lock = null;
+  #lockLost = false;
   #busy = Promise.resolve();
 
   /**
@@ -200,8 +253,14 @@ export class FileCounterStore {
    */
   open() {
     return this.#serial(async () => {
-      if (this.#lockFd !== null) throw storeError(`${this.name} is already open`, 'locked', { path: this.#path });
-      this.#lockFd = acquireLock(this.#path);
+      if (this.#lock !== null) throw storeError(`${this.name} is already open`, 'locked', { path: this.#path });
+      const lock = await acquireLock(this.#path);
+      this.#lock = lock;
+      this.#lockLost = false;
+      lock.once('exit', () => {
+        if (this.#lock === lock) this.#lockLost = true;
+      });
+      writePid(`${this.#path}.lock`);
       try {
         const stored = await this.#load();
         if (!this.#create) return stored;
@@ -215,7 +274,7 @@ export class FileCounterStore {
         await this.#write(0n);
         return 0n;
       } catch (e) {
-        this.close();
+        await this.#release();
         throw e;
       }
     });
@@ -224,21 +283,34 @@ export class FileCounterStore {
   /** Durably replaces `current` by `limit`: re-reads the file under the lock first (compare-and-swap). */
   swap(current, limit) {
     return this.#serial(async () => {
-      if (this.#lockFd === null) throw storeError(`${this.name} is not open (or closed)`, 'locked', { path: this.#path });
+      if (this.#lock === null) throw storeError(`${this.name} is not open (or closed)`, 'locked', { path: this.#path });
+      if (this.#lockLost) {
+        throw storeError(`${this.name}: its lock holder (flock, pid ${this.#lock.pid}) went away; refusing to write unlocked`, 'locked', {
+          path: this.#path,
+        });
+      }
       checkSwapFor(this.name, await this.#load(), current, limit);
       await this.#write(BigInt(limit));
     });
   }
 
-  /** Releases the lock (the lock file stays, as with the Rust store). */
-  close() {
-    if (this.#lockFd !== null) {
-      try {
-        closeSync(this.#lockFd);
-      } catch {
-        // already closed
-      }
-      this.#lockFd = null;
+  async #release() {
+    const lock = this.#lock;
+    this.#lock = null;
+    if (!lock) return;
+    if (lock.exitCode === null && lock.signalCode === null) {
+      const gone = new Promise((resolve) => lock.once('exit', resolve));
+      lock.ref(); // wait for it even if nothing else keeps this process alive
+      lock.stdin.end();
+      await gone;
     }
+  }
+
+  /**
+   * Releases the lock (the lock file stays, as with the Rust store);
+   * resolves once it is released. Waits for a swap in flight first.
+   */
+  close() {
+    return this.#serial(() => this.#release());
   }
 }

@@ -10,6 +10,15 @@
 //   sealed.on('rejected', (topic, error) => ...);            // error.code: 'auth', 'replay', ...
 //   await sealed.subscribe('plant/#');
 //   await sealed.publish('plant/cmd', 'start');
+//
+// MQTT 5 topic aliases: the seal binds the full topic, never an alias. A
+// publish with `properties.topicAlias` and a topic registers the alias on
+// this connection; a publish with the alias and an empty topic is sealed
+// for the topic registered last with that alias (as the rumqttc adapter
+// does). An alias this connection never registered is an error (code
+// 'unknownTopicAlias') and nothing is sealed. Aliases live as long as one
+// network connection: the table is cleared when the connection closes.
+// Incoming aliases are resolved by MQTT.js itself before 'message'.
 
 function helperError(code, message) {
   const err = new Error(message);
@@ -25,6 +34,20 @@ function wireBytes(bytes) {
   return B ? B.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes;
 }
 
+// Outgoing topic alias -> topic, per MQTT.js client (shared by every
+// SealedClient over it: aliases belong to the connection), cleared when
+// the connection closes.
+const aliasTables = new WeakMap();
+function aliasTable(client) {
+  let table = aliasTables.get(client);
+  if (!table) {
+    table = new Map();
+    aliasTables.set(client, table);
+    client.on('close', () => table.clear());
+  }
+  return table;
+}
+
 export class SealedClient {
   #client;
   #sealer;
@@ -32,6 +55,7 @@ export class SealedClient {
   #filter;
   #listeners = new Map();
   #onMessage;
+  #aliases;
 
   /**
    * @param {import('mqtt').MqttClient} client  a connected or connecting MQTT.js client
@@ -50,6 +74,7 @@ export class SealedClient {
     this.#opener = opener ?? null;
     this.#filter = filter ?? null;
     this.#onMessage = (topic, payload, packet) => this.#receive(topic, payload, packet);
+    this.#aliases = aliasTable(client);
     client.on('message', this.#onMessage);
   }
 
@@ -125,11 +150,31 @@ export class SealedClient {
     return this;
   }
 
-  /** Seals `payload` for `topic` and publishes the envelope. */
+  /**
+   * The topic a publish is sealed for: `topic`, or, for an MQTT 5 publish
+   * with a topic alias and an empty topic, the topic this connection
+   * registered last with that alias.
+   */
+  #boundTopic(topic, options) {
+    const alias = options?.properties?.topicAlias;
+    if (alias === undefined || alias === null) return topic;
+    if (topic !== '') {
+      this.#aliases.set(alias, topic);
+      return topic;
+    }
+    const bound = this.#aliases.get(alias);
+    if (bound === undefined) {
+      throw helperError('unknownTopicAlias', `unknown MQTT 5 topic alias ${alias}: publish it once with its topic first`);
+    }
+    return bound;
+  }
+
+  /** Seals `payload` for `topic` (topic alias resolved) and publishes the envelope. */
   async publish(topic, payload, options = {}) {
     if (!this.#sealer) throw helperError('invalidConfig', 'no sealer configured: cannot publish');
-    const envelope = await this.#sealer.seal(topic, payload);
-    return this.#client.publishAsync(topic, wireBytes(envelope), options);
+    const t = String(topic);
+    const envelope = await this.#sealer.seal(this.#boundTopic(t, options), payload);
+    return this.#client.publishAsync(t, wireBytes(envelope), options);
   }
 
   subscribe(topics, options) {
