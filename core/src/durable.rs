@@ -16,10 +16,10 @@
 //! `docs/STATE.md` documents the file formats.
 
 use core::fmt;
+use std::format;
 use std::fs;
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::string::String;
 use std::vec::Vec;
 
 use crate::StoreError;
@@ -111,17 +111,47 @@ impl StateLock {
         match fs4::FileExt::try_lock(&file) {
             Ok(()) => {}
             Err(fs4::TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let pid = file.read_to_string(&mut text).ok().and_then(|_| text.trim().parse().ok());
-                return Err(StateFileError { holder_pid: pid, ..StateFileError::new(what, path, StoreError::Locked) });
+                drop(file);
+                let holder_pid = holder_pid(&lock_path);
+                return Err(StateFileError { holder_pid, ..StateFileError::new(what, path, StoreError::Locked) });
             }
             Err(fs4::TryLockError::Error(e)) => return Err(StateFileError::io(what, path, StoreError::Locked, &e)),
         }
         // Best effort: the pid only makes the error of a second process
-        // clearer; the lock itself is what excludes it.
-        let _ = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| writeln!(file, "{}", std::process::id()));
+        // clearer; the lock itself is what excludes it. One fixed-width
+        // write at offset 0 replaces the previous holder's pid whole, so a
+        // reader sees the old line or the new one, never a mix or nothing.
+        let line = format!("{:>10}\n", std::process::id());
+        let _ = file.rewind().and_then(|()| file.write_all(line.as_bytes())).and_then(|()| file.set_len(11));
         Ok(StateLock { _file: file })
     }
+}
+
+/// The pid in a lock file that another process holds. That process writes
+/// it just after taking the lock, so a reader that starts at the same
+/// moment may still see the previous holder's pid (or, for a new lock file,
+/// nothing): read again for up to about 100 ms until the line names a live
+/// process, where `/proc` tells. This only completes the error message.
+fn holder_pid(lock_path: &Path) -> Option<u32> {
+    let alive = |pid: u32| {
+        let proc = Path::new("/proc");
+        !proc.join("self").exists() || proc.join(format!("{pid}")).exists()
+    };
+    let mut found = None;
+    for attempt in 0..10 {
+        if attempt > 0 {
+            std::thread::sleep(core::time::Duration::from_millis(10));
+        }
+        let Ok(text) = fs::read_to_string(lock_path) else { continue };
+        // Complete only with its newline.
+        if let Some(pid) = text.strip_suffix('\n').and_then(|t| t.trim().parse::<u32>().ok()) {
+            found = Some(pid);
+            if alive(pid) {
+                break;
+            }
+        }
+    }
+    found
 }
 
 /// Reads a state file; `Ok(None)` when it does not exist.

@@ -55,43 +55,7 @@ pub enum Start {
     ClockFloor,
 }
 
-/// The holder's pid for a [`StoreError::Locked`] error, read again: the
-/// holder writes its pid into `<file>.lock` just after taking the lock, so a
-/// second process that starts at the same moment can find the file empty,
-/// or still holding the pid of the previous (finished) holder. Reads it
-/// after a short pause, and until it names a live process (where `/proc`
-/// tells), for at most about 100 ms. This only completes the message: the
-/// lock itself was already refused.
-fn with_holder_pid(mut e: StateFileError) -> StateFileError {
-    if e.kind != StoreError::Locked {
-        return e;
-    }
-    let mut lock = e.path.clone().into_os_string();
-    lock.push(".lock");
-    let alive = |pid: u32| {
-        let proc = Path::new("/proc");
-        !proc.join("self").exists() || proc.join(pid.to_string()).exists()
-    };
-    let mut found = None;
-    for _ in 0..10 {
-        std::thread::sleep(core::time::Duration::from_millis(10));
-        // Complete only with its newline: the pid may be half written.
-        let text = std::fs::read_to_string(&lock).unwrap_or_default();
-        if let Some(pid) = text.strip_suffix('\n').and_then(|t| t.parse::<u32>().ok()) {
-            found = Some(pid);
-            if alive(pid) {
-                break;
-            }
-        }
-    }
-    if found.is_some() {
-        e.holder_pid = found;
-    }
-    e
-}
-
 fn state_error(e: StateFileError) -> anyhow::Error {
-    let e = with_holder_pid(e);
     match e.kind {
         StoreError::Locked => anyhow!(
             "{e} (each publisher needs its own sender id, and each sender id one counter file; \
@@ -190,7 +154,6 @@ impl ReplayState {
     /// others and the file is rewritten in the core's format at once.
     pub fn open<const K: usize, const S: usize>(path: &Path, opener: &mut Opener<K, S>) -> Result<Self> {
         let mut file = ReplayStateFile::open(path).map_err(|e| {
-            let e = with_holder_pid(e);
             if e.kind == StoreError::Locked {
                 anyhow!("{e} (two subscribers cannot share one --replay-state file)")
             } else {
