@@ -133,15 +133,21 @@ impl StateLock {
 /// nothing): read again for up to about 100 ms until the line names a live
 /// process, where `/proc` tells. This only completes the error message.
 fn holder_pid(lock_path: &Path) -> Option<u32> {
+    // Alive unless /proc says it is gone or a zombie (an exited child its
+    // parent has not reaped yet still has a /proc entry).
     let alive = |pid: u32| {
         let proc = Path::new("/proc");
-        !proc.join("self").exists() || proc.join(format!("{pid}")).exists()
+        if !proc.join("self").exists() {
+            return true;
+        }
+        fs::read_to_string(proc.join(format!("{pid}/stat")))
+            .is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
     };
     let mut found = None;
-    for attempt in 0..10 {
-        if attempt > 0 {
-            std::thread::sleep(core::time::Duration::from_millis(10));
-        }
+    for _ in 0..10 {
+        // The holder writes its pid right after it takes the lock: give it
+        // that moment before the first read.
+        std::thread::sleep(core::time::Duration::from_millis(10));
         let Ok(text) = fs::read_to_string(lock_path) else { continue };
         // Complete only with its newline.
         if let Some(pid) = text.strip_suffix('\n').and_then(|t| t.trim().parse::<u32>().ok()) {
