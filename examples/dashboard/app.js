@@ -101,7 +101,10 @@ async function connect({ broker, key, topics, cmd, sender }) {
     setStatus(`bad key (${e.code})`, 'error');
     return;
   }
-  const opener = new Opener({ keys: [groupKey], eviction: 'leastRecentlyUsed' });
+  // The core's defaults: 64 senders, and a 65th is rejected rather than an
+  // old one forgotten ('leastRecentlyUsed' eviction needs a maxAge, so the
+  // devices would have to send timestamps).
+  const opener = new Opener({ keys: [groupKey] });
   setStatus(`connecting to ${broker}…`, 'idle');
   const client = mqtt.connect(broker, { reconnectPeriod: 2000, connectTimeout: 10_000 });
   const sealed = sealClient(client, { opener });
@@ -143,13 +146,17 @@ async function connect({ broker, key, topics, cmd, sender }) {
   });
 
   // The command sender: counters persist in IndexedDB, reserved before use;
-  // one tab per sender id (Web Locks).
+  // one tab per sender id (Web Locks). A browser may drop the database
+  // (private windows, cleared site data), so this page starts from the
+  // core's clock floor (Date.now() * 1024; 8-byte counters instead of 1-3)
+  // rather than refusing a store with no record: the floor stays above
+  // every counter an earlier visit used.
   try {
     const senderId = Number(sender);
     state.sealer = await Sealer.create({
       key: groupKey,
       senderId,
-      store: new IndexedDbCounterStore(`dashboard-k${groupKey.id}-s${senderId}`),
+      store: new IndexedDbCounterStore(`dashboard-k${groupKey.id}-s${senderId}`, { clockFloor: true }),
       timestamps: true,
     });
     sealed.sealer = state.sealer;

@@ -3,12 +3,16 @@
 #   - builds bindings/wasm (size-optimised) with wasm-bindgen-cli at the
 #     exact wasm-bindgen version of Cargo.lock, prints the .wasm size;
 #   - clippy for the wasm32 target;
-#   - Node tests (node:test): the shared vectors, the API, interop with the
-#     Rust `mqseal` CLI through a real Mosquitto (TCP + WebSocket listeners,
-#     started here on free loopback ports with their own config), and the
-#     dashboard in Debian's chromium via playwright-core.
+#   - Node tests (node:test): the shared vectors (every section), the API,
+#     the Node file counter store under two worker_threads, two processes,
+#     kill -9 and an outside flock(2) holder, interop with the Rust
+#     `mqseal` CLI through a real Mosquitto (TCP + WebSocket listeners,
+#     started here on free loopback ports with their own config; MQTT 5
+#     topic aliases; Rust and Node holders of one counter file), and the
+#     dashboard and IndexedDB store in Debian's chromium via playwright-core.
 # Installs what is missing: the wasm32 target, wasm-bindgen-cli, Debian's
-# nodejs/npm, mosquitto, mosquitto-clients and chromium, and the npm
+# nodejs/npm, mosquitto, mosquitto-clients, chromium and util-linux's
+# flock(1) (the Node file store's lock), and the npm
 # packages from the committed package-lock.json (`npm ci`). It never
 # downloads a browser of its own (no `playwright install`).
 set -euo pipefail
@@ -21,6 +25,7 @@ step "wasm: tools"
 need_target wasm32-unknown-unknown
 need_apt mosquitto mosquitto-clients chromium
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || need_apt nodejs npm
+command -v flock >/dev/null 2>&1 || need_apt util-linux
 want="$(lock_version wasm-bindgen)"
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
   # --locked first; the registry may lack a yanked pin of the CLI's own
@@ -77,7 +82,7 @@ for _ in $(seq 100); do
 done
 echo "mosquitto: mqtt://127.0.0.1:$mqtt_port ws://127.0.0.1:$ws_port"
 
-step "wasm: node tests (vectors, API, interop, chromium)"
+step "wasm: node tests (vectors, API, file store, interop, chromium)"
 mkdir -p artifacts
 (cd bindings/wasm/npm &&
   MQSEAL_TEST_MQTT_PORT="$mqtt_port" MQSEAL_TEST_WS_PORT="$ws_port" MQSEAL_CLI="$target_dir/debug/mqseal" \

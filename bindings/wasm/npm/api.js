@@ -6,6 +6,7 @@
 
 import {
   Key,
+  PublicKey,
   StaticKeyPair,
   PairwiseKeys,
   RawSealer,
@@ -17,7 +18,7 @@ import {
 import { onWasmReady } from './ready.js';
 import { storedValue } from './stores.js';
 
-export { Key, StaticKeyPair, PairwiseKeys };
+export { Key, PublicKey, StaticKeyPair, PairwiseKeys };
 export { MemoryCounterStore, IndexedDbCounterStore } from './stores.js';
 
 /** The suite names, as in the test vectors and `Opened.header.suite`. */

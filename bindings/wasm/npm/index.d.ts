@@ -5,8 +5,12 @@ export type SuiteName = 'chacha20poly1305' | 'hmac-sha256';
 export declare const SUITES: readonly SuiteName[];
 /** Largest number of bytes an envelope adds to a payload (48). */
 export declare const MAX_OVERHEAD: number;
-/** Counters a sealer reserves per store write by default (256). */
+/** Counters a sealer reserves per store write by default: the core's DEFAULT_RESERVATION_BLOCK (1024). */
 export declare const DEFAULT_RESERVATION_BLOCK: number;
+/** Bytes of one replay-state record of `Opener.snapshot()` (the core's SenderSnapshot: 52). */
+export declare const SNAPSHOT_RECORD_LEN: number;
+/** The core's clock floor for a Unix time in ms (`unixMillis * 1024`; default now). */
+export declare function clockFloor(unixMillis?: number): bigint;
 
 /**
  * Stable error codes: the Rust core's `Error::code()` names.
@@ -17,7 +21,7 @@ export type ErrorCode =
   | 'auth'
   | 'unknownKey' | 'duplicate' | 'replay' | 'expired' | 'fromFuture' | 'timestampRequired'
   | 'clockRequired' | 'suiteNotAllowed' | 'tooManySenders' | 'topicNotRewritable'
-  | 'topicTooLong' | 'bufferTooSmall' | 'payloadTooLarge' | 'counterExhausted' | 'counterStore' | 'keyringFull'
+  | 'topicTooLong' | 'invalidTopic' | 'invalidSnapshot' | 'bufferTooSmall' | 'payloadTooLarge' | 'counterExhausted' | 'counterStore' | 'keyringFull'
   | 'duplicateKeyId' | 'keyNotFound' | 'noPrimaryKey' | 'keyIsPrimary' | 'invalidKey'
   | 'weakSharedSecret' | 'selfPairing' | 'invalidConfig' | 'encode' | 'decode' | 'rng';
 
@@ -26,8 +30,17 @@ export interface MqsealError extends Error {
   code: ErrorCode;
   /** For 'unknownKey': the key id in the envelope. */
   keyId?: number;
-  /** For 'counterStore' from the JS stores: 'locked', 'corrupt', 'read', 'write', 'unavailable', 'exhausted', 'invalid'. */
-  reason?: string;
+  /**
+   * For 'counterStore': the core's StoreError code ('read', 'write', 'corrupt', 'missing', 'conflict',
+   * 'locked', 'notGranted') or, from the JS stores only, 'unavailable' (no IndexedDB, no flock) or 'invalid'.
+   */
+  reason?: 'read' | 'write' | 'corrupt' | 'missing' | 'conflict' | 'locked' | 'notGranted' | 'unavailable' | 'invalid';
+  /** For reason 'locked' from FileCounterStore: the pid written by the holder, when known. */
+  holderPid?: number | null;
+  /** For FileCounterStore errors: the counter file. */
+  path?: string;
+  /** For 'invalidConfig' from the Opener: the option at fault. */
+  option?: string;
 }
 
 /** Builds an MqsealError (used by the package's JS layer and stores). */
@@ -50,6 +63,16 @@ export declare class Key {
   toText(): string;
   /** `Key(<id>)`, never the secret. */
   toString(): string;
+  free(): void;
+}
+
+/** An X25519 public key (a peer's). */
+export declare class PublicKey {
+  private constructor();
+  /** Parses `mqseal:x25519-public:v1:<base64url>`. Throws 'invalidKey'. */
+  static fromText(text: string): PublicKey;
+  /** The canonical text form. */
+  toText(): string;
   free(): void;
 }
 
@@ -77,41 +100,72 @@ export declare class PairwiseKeys {
 }
 
 /**
- * Durable counter storage: `reserve(count)` resolves to a range
- * `[start, end)` that is persisted before it is returned and never
- * overlaps a range handed out before.
+ * A counter store: a driver of the core's counter primitive. The sealer
+ * asks the core which reservation to persist; the store persists it as a
+ * compare-and-swap; only then does the core grant the counters. A store
+ * never decides which counters may be used.
  */
 export interface CounterStore {
-  reserve(count: number): Promise<{ start: number | bigint; end: number | bigint }>;
-  close?(): void;
+  /** Takes the store (its lock) and reads the stored limit; null when it holds no state. */
+  open(): Promise<bigint | number | null>;
+  /**
+   * Durably replaces `current` by `limit`. Must fail (an MqsealError with code 'counterStore',
+   * reason 'conflict') and write nothing when the store does not hold `current`.
+   */
+  swap(current: bigint | null, limit: bigint): Promise<void>;
+  /** Start at or above the core's clock floor; a store with no state is then accepted. */
+  readonly clockFloor?: boolean;
+  /** Names the store in messages. */
+  readonly name?: string;
+  close?(): void | Promise<void>;
 }
 
-/** Counters in memory: tests and volatile senders only. */
+/** Counters in memory: tests and volatile senders only. `first` null: no state. */
 export declare class MemoryCounterStore implements CounterStore {
-  constructor(first?: number | bigint);
-  reserve(count: number): Promise<{ start: number | bigint; end: number | bigint }>;
+  constructor(first?: number | bigint | null, options?: { clockFloor?: boolean });
+  readonly name: string;
+  readonly clockFloor: boolean;
+  readonly stored: bigint | null;
+  open(): Promise<bigint | null>;
+  swap(current: bigint | null, limit: bigint): Promise<void>;
   close(): void;
 }
 
 /**
- * IndexedDB counter store for browsers: atomic, durable reservations, an
- * exclusive Web Lock per store name (a second tab gets 'counterStore' with
- * reason 'locked'), and a clock floor against lost storage (private
- * windows, cleared site data).
+ * IndexedDB counter store for browsers: durable compare-and-swap
+ * transactions, an exclusive Web Lock per store name (a second tab gets
+ * 'counterStore' with reason 'locked'). A name with no record is refused
+ * (reason 'missing') unless `create` (a new sender; an existing record is
+ * a 'conflict') or `clockFloor` (start at or above Date.now() * 1024;
+ * costs 5 to 7 bytes of counter varint per message).
  */
 export declare class IndexedDbCounterStore implements CounterStore {
-  constructor(name: string, options?: { database?: string; lock?: boolean; clockFloor?: boolean });
+  constructor(name: string, options?: { database?: string; lock?: boolean; create?: boolean; clockFloor?: boolean });
   readonly name: string;
-  reserve(count: number): Promise<{ start: number | bigint; end: number | bigint }>;
+  readonly clockFloor: boolean;
+  open(): Promise<bigint | null>;
+  swap(current: bigint | null, limit: bigint): Promise<void>;
   close(): void;
 }
 
-/** Node only (`mqseal` under Node): same file format as the Rust FileCounterStore. */
+/**
+ * Node only (`mqseal` under Node): same file, format and lock as the Rust
+ * FileCounterStore. Holds an exclusive flock(2) on `<path>.lock` from
+ * open() to close() (needs flock(1) on PATH: util-linux or busybox); a
+ * second holder (thread, process, Rust) gets reason 'locked' with
+ * `holderPid`. Every swap is a compare-and-swap against the file. A missing
+ * file is refused (reason 'missing') unless `create` (a new sender; an
+ * existing file is a 'conflict') or `clockFloor`.
+ */
 export declare class FileCounterStore implements CounterStore {
-  constructor(path: string);
+  constructor(path: string, options?: { create?: boolean; clockFloor?: boolean });
   readonly path: string;
-  reserve(count: number): Promise<{ start: number | bigint; end: number | bigint }>;
-  close(): void;
+  readonly name: string;
+  readonly clockFloor: boolean;
+  open(): Promise<bigint | null>;
+  swap(current: bigint | null, limit: bigint): Promise<void>;
+  /** Resolves once the lock is released. */
+  close(): Promise<void>;
 }
 
 export interface SealerOptions {
@@ -120,27 +174,30 @@ export interface SealerOptions {
   senderId: number;
   suite?: SuiteName;
   store: CounterStore;
-  /** Counters reserved per store write (default 256). */
+  /** Counters reserved per store write (default DEFAULT_RESERVATION_BLOCK, 1024). */
   block?: number;
   /** Add an authenticated timestamp (seconds, from Date.now) to every message. */
   timestamps?: boolean;
 }
 
 export interface SealOptions {
-  /** Seconds since the epoch, or null for none. Default: now if the sealer adds timestamps. */
-  timestamp?: number | null;
+  /** Seconds since the epoch (number or bigint), or null for none. Default: now if the sealer adds timestamps. */
+  timestamp?: number | bigint | null;
 }
 
 export declare class Sealer {
   private constructor();
-  /** Reserves the first block of counters, then returns the sealer. */
+  /** Opens the store, persists the first reservation, then returns the sealer. */
   static create(options: SealerOptions): Promise<Sealer>;
   readonly senderId: number;
   readonly keyId: number;
   readonly suite: SuiteName;
   /** 64-bit counter of the next message. */
   readonly nextCounter: bigint;
+  /** Counters granted by the core and not used yet. */
   readonly remaining: number;
+  /** End of the granted range (exclusive). */
+  readonly grantedLimit: bigint;
   /** Seals; waits for a reservation when no counter is left. */
   seal(topic: string, payload: Payload, options?: SealOptions): Promise<Uint8Array>;
   /** Seals now; throws 'counterStore' when no reserved counter is left. */
@@ -155,8 +212,8 @@ export interface Header {
   senderId: number;
   /** 64-bit counter. */
   counter: bigint;
-  /** Seconds since the epoch, when the sender included one. */
-  timestamp: number | null;
+  /** Seconds since the epoch, when the sender included one (a bigint from 2^53 on). */
+  timestamp: number | bigint | null;
 }
 
 export interface OpenedMessage {
@@ -165,18 +222,25 @@ export interface OpenedMessage {
   header: Header;
 }
 
-export interface OpenerOptions {
-  keys?: (Key | string)[];
+/** The core's OpenerConfig, field for field (same defaults; validated by the core). */
+export interface OpenerConfig {
   /** Replay window width, 1 to 256 (default 128). */
   window?: number;
-  /** Reject timestamps older than this (seconds), and messages without one. */
-  maxAge?: number | null;
+  /** Reject timestamps older than this (seconds), and messages without one. Implies maxSkew min(maxAge, 300) when none is set. */
+  maxAge?: number | bigint | null;
   /** Reject timestamps further ahead than this (seconds). */
-  maxSkew?: number | null;
-  requireTimestamps?: boolean;
+  maxSkew?: number | bigint | null;
+  /** Reject messages without a timestamp (default false). */
+  requireTimestamp?: boolean;
+  /** Suites accepted (default both; not empty). */
   suites?: SuiteName[];
-  /** What to do when 256 senders are tracked (default 'rejectNew'). */
+  /** When 64 senders are tracked (default 'rejectNew'); 'leastRecentlyUsed' needs maxAge. */
   eviction?: 'rejectNew' | 'leastRecentlyUsed';
+}
+
+export interface OpenerOptions extends OpenerConfig {
+  /** Keys accepted (up to 8). */
+  keys?: (Key | string)[];
   /** A bridge moved messages from `sealed` prefix to `received` prefix. */
   topicRewrite?: { received: string; sealed: string };
   /** Seconds since the epoch (default from Date.now). */
@@ -184,11 +248,25 @@ export interface OpenerOptions {
 }
 
 export declare class Opener {
+  /** Throws 'invalidConfig' (with `option`) for an unknown option or one the core refuses. */
   constructor(options?: OpenerOptions);
+  /** Replaces the whole policy (absent fields at the defaults); unchanged on error. */
+  setConfig(config: OpenerConfig): void;
+  /** The policy in force, plus what the core derives from it. */
+  readonly config: Required<OpenerConfig> & { effectiveMaxSkew: number | null; timestampsRequired: boolean };
   addKey(key: Key | string): void;
   retireKey(keyId: number): void;
   readonly trackedSenders: number;
+  /** Replay state of every tracked sender: SNAPSHOT_RECORD_LEN-byte records, one after the other. */
+  snapshot(): Uint8Array;
+  /**
+   * Merges saved records (never rolls a window back). Throws 'invalidSnapshot' (nothing restored)
+   * for a bad length or record, 'tooManySenders' when full. Unknown key ids are counted, not restored.
+   */
+  restore(records: Uint8Array | ArrayBuffer): { restored: number; unknownKey: number };
+  /** Forgets one sender's replay state; whether it was tracked. */
+  forgetSender(keyId: number, senderId: number): boolean;
   /** Opens and verifies; throws an MqsealError on any rejection. `now: null` means no clock. */
-  open(topic: string, envelope: Uint8Array | ArrayBuffer, options?: { now?: number | null }): OpenedMessage;
+  open(topic: string, envelope: Uint8Array | ArrayBuffer, options?: { now?: number | bigint | null }): OpenedMessage;
   free(): void;
 }

@@ -25,11 +25,18 @@ export declare class SealedClient {
   on(event: 'rejected', fn: (topic: string, error: MqsealError, packet: Packet) => void): this;
   on(event: 'plain', fn: (topic: string, payload: Uint8Array, packet: Packet) => void): this;
   off(event: string, fn: (...args: any[]) => void): this;
-  /** Seals and publishes. */
+  /**
+   * Seals and publishes. MQTT 5 topic aliases: a publish with `properties.topicAlias` and a topic registers
+   * the alias (per client, until the connection closes); one with the alias and topic '' is sealed for the
+   * registered topic; an unregistered alias throws an MqsealError with code 'unknownTopicAlias'.
+   */
   publish(topic: string, payload: Payload, options?: IClientPublishOptions): Promise<Packet | undefined>;
   subscribe(topics: string | string[], options?: IClientSubscribeOptions): Promise<unknown>;
   unsubscribe(topics: string | string[], options?: object): Promise<unknown>;
   end(force?: boolean): Promise<void>;
 }
+
+/** Error codes of the helper itself, besides the core's. */
+export type HelperErrorCode = 'unknownTopicAlias' | 'invalidConfig';
 
 export declare function sealClient(client: MqttClient, options?: SealedClientOptions): SealedClient;

@@ -67,6 +67,30 @@ fn opt_int_from_js(v: Option<f64>) -> Result<Option<u64>, mqseal::Error> {
     v.map(int_from_js).transpose()
 }
 
+/// A u64 from JS: a safe-integer number or a bigint in 0..2^64; `None` for
+/// `undefined` / `null`.
+fn opt_u64_from_js(v: &JsValue) -> Result<Option<u64>, mqseal::Error> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    if let Some(f) = v.as_f64() {
+        return int_from_js(f).map(Some);
+    }
+    if v.is_bigint() {
+        return u64::try_from(v.clone()).map(Some).map_err(|_| mqseal::Error::InvalidConfig);
+    }
+    Err(mqseal::Error::InvalidConfig)
+}
+
+/// A u64 for JS: a number when exact (below 2^53), else a bigint.
+fn u64_to_js(v: u64) -> JsValue {
+    if v as f64 <= MAX_SAFE_INTEGER {
+        JsValue::from(v as f64)
+    } else {
+        JsValue::from(v)
+    }
+}
+
 fn suite_from_name(name: &str) -> Result<Suite, mqseal::Error> {
     match name {
         "chacha20poly1305" => Ok(Suite::ChaCha20Poly1305),
@@ -164,6 +188,29 @@ impl Key {
     #[must_use]
     pub fn to_display(&self) -> String {
         format!("Key({})", self.0.id())
+    }
+}
+
+/// An X25519 public key (a peer's), checked when parsed.
+#[wasm_bindgen]
+pub struct PublicKey(mqseal::PublicKey);
+
+#[wasm_bindgen]
+impl PublicKey {
+    /// Parses `mqseal:x25519-public:v1:<base64url>`.
+    ///
+    /// # Errors
+    /// `invalidKey`.
+    #[wasm_bindgen(js_name = fromText)]
+    pub fn from_text(text: &str) -> Result<PublicKey, JsValue> {
+        mqseal::PublicKey::from_text(text).map(PublicKey).map_err(js_error)
+    }
+
+    /// The canonical text form.
+    #[wasm_bindgen(js_name = toText)]
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        self.0.to_text().as_str().to_owned()
     }
 }
 
@@ -378,14 +425,14 @@ impl RawSealer {
     }
 
     /// Seals `payload` for `topic`, with an authenticated `timestamp`
-    /// (seconds since the Unix epoch) when given.
+    /// (seconds since the Unix epoch; a number or a bigint) when given.
     ///
     /// # Errors
     /// `counterStore` (reason `notGranted`) when no granted counter is
     /// left, `invalidTopic`, `topicTooLong`, `counterExhausted`,
     /// `invalidConfig` for a timestamp that is not a safe integer.
-    pub fn seal(&mut self, topic: &str, payload: &[u8], timestamp: Option<f64>) -> Result<Vec<u8>, JsValue> {
-        let ts = opt_int_from_js(timestamp).map_err(js_error)?;
+    pub fn seal(&mut self, topic: &str, payload: &[u8], timestamp: JsValue) -> Result<Vec<u8>, JsValue> {
+        let ts = opt_u64_from_js(&timestamp).map_err(js_error)?;
         let mut out = vec![0u8; payload.len() + MAX_OVERHEAD];
         let n = self.inner.seal_into_at(topic, ts, payload, &mut out).map_err(js_error)?;
         out.truncate(n);
@@ -473,11 +520,11 @@ impl Opened {
     }
 
     /// The authenticated timestamp in seconds, if the sender included one
-    /// (as a JS number: exact below 2^53).
+    /// (a number; a bigint from 2^53 on, where a number is not exact).
     #[wasm_bindgen(getter)]
     #[must_use]
-    pub fn timestamp(&self) -> Option<f64> {
-        self.header.timestamp.map(|t| t as f64)
+    pub fn timestamp(&self) -> JsValue {
+        self.header.timestamp.map_or(JsValue::NULL, u64_to_js)
     }
 }
 
@@ -502,9 +549,10 @@ fn option(options: &JsValue, name: &str) -> Option<JsValue> {
 fn seconds_option(options: &JsValue, name: &str) -> Result<Option<u64>, JsValue> {
     option(options, name)
         .map(|v| {
-            v.as_f64()
-                .and_then(|f| int_from_js(f).ok())
-                .ok_or_else(|| option_error(name, "must be a whole number of seconds from 0 to 2^53 - 1, or null"))
+            opt_u64_from_js(&v)
+                .ok()
+                .flatten()
+                .ok_or_else(|| option_error(name, "must be a whole number of seconds (a number or a bigint), or null"))
         })
         .transpose()
 }
@@ -577,7 +625,7 @@ fn explain_invalid(cfg: &OpenerConfig) -> JsValue {
 
 fn config_to_js(cfg: &OpenerConfig) -> JsValue {
     let obj = js_sys::Object::new();
-    let secs = |v: Option<u64>| v.map_or(JsValue::NULL, |s| JsValue::from(s as f64));
+    let secs = |v: Option<u64>| v.map_or(JsValue::NULL, u64_to_js);
     let suites = js_sys::Array::new();
     for s in Suite::ALL {
         if cfg.suites.contains(s) {
@@ -739,11 +787,11 @@ impl RawOpener {
         &mut self,
         topic: &str,
         envelope: &[u8],
-        now: Option<f64>,
+        now: JsValue,
         received_prefix: Option<String>,
         sealed_prefix: Option<String>,
     ) -> Result<Opened, JsValue> {
-        let now = opt_int_from_js(now).map_err(js_error)?;
+        let now = opt_u64_from_js(&now).map_err(js_error)?;
         let mut buf = envelope.to_vec();
         let opened = match (&received_prefix, &sealed_prefix) {
             (Some(received), Some(sealed)) => {

@@ -7,7 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import {
+  DEFAULT_RESERVATION_BLOCK,
   FileCounterStore,
+  SNAPSHOT_RECORD_LEN,
+  clockFloor,
   Key,
   MemoryCounterStore,
   Opener,
@@ -90,7 +93,7 @@ test('policies: suites, timestamps, max age and skew, topic rewrite, key retirem
   assert.throws(() => new Opener({ keys: [key], maxAge: 60 }).open('t', env, { now: null }), code('clockRequired'));
   const plain = await Sealer.create({ key, senderId: 4, store: new MemoryCounterStore() });
   assert.throws(
-    () => new Opener({ keys: [key], requireTimestamps: true }).open('t', plain.sealSync('t', 'x')),
+    () => new Opener({ keys: [key], requireTimestamp: true }).open('t', plain.sealSync('t', 'x')),
     code('timestampRequired'),
   );
 
@@ -115,22 +118,24 @@ test('pairwise keys: a message is not reflected back to its sender', async () =>
   assert.throws(() => new Opener({ keys: [onBrowser.recv] }).open('dev/1/cmd', env), code('auth'));
 });
 
-test('sealer: counters come only from reserved blocks; sealSync fails when none is left', async () => {
-  const reserved = [];
+test('sealer: counters only after the store persisted a reservation; the core refuses a bad grant', async () => {
+  const swaps = [];
   let fail = false;
+  // A store driver: compare-and-swap in memory, with a switch to fail writes.
   const store = {
-    next: 10,
-    async reserve(count) {
+    value: 10n,
+    async open() {
+      return this.value;
+    },
+    async swap(current, limit) {
       if (fail) throw new Error('disk full');
-      const r = { start: this.next, end: this.next + count };
-      this.next = r.end;
-      reserved.push(r);
-      return r;
+      if (current !== this.value) throw Object.assign(new Error('changed'), { code: 'counterStore', reason: 'conflict' });
+      swaps.push([current, limit]);
+      this.value = limit;
     },
   };
   const sealer = await Sealer.create({ key: Key.generate(1), senderId: 9, store, block: 4 });
-  assert.deepEqual(reserved, [{ start: 10, end: 14 }]);
-  const opener = new Opener({ keys: [] });
+  assert.deepEqual(swaps, [[10n, 14n]], 'the first block is persisted before the first message');
   fail = true; // background refills now fail
   const counters = [];
   for (let i = 0; i < 4; i++) {
@@ -140,22 +145,145 @@ test('sealer: counters come only from reserved blocks; sealSync fails when none 
   assert.deepEqual(counters, [10n, 11n, 12n, 13n]);
   await new Promise((r) => setTimeout(r, 10));
   assert.equal(sealer.remaining, 0);
-  assert.throws(() => sealer.sealSync('t', 'x'), code('counterStore'));
+  assert.throws(() => sealer.sealSync('t', 'x'), { code: 'counterStore', reason: 'notGranted' });
   await assert.rejects(sealer.seal('t', 'x'), code('counterStore'));
   assert.equal(sealer.nextCounter, 14n, 'a failed reservation uses no counter');
   fail = false;
-  store.next = 100; // another writer moved the store on: the sealer skips ahead
   await sealer.seal('t', 'x');
-  assert.equal(sealer.nextCounter, 101n);
-  fail = true; // background refills fail again
+  assert.equal(sealer.nextCounter, 15n);
+  assert.equal(store.value, 18n);
+  // Another writer moved the store on: the next persist conflicts and the sealer stops for good.
+  store.value = 100n;
   for (let i = 0; i < 3; i++) sealer.sealSync('t', 'x');
   await new Promise((r) => setTimeout(r, 10));
-  assert.equal(sealer.remaining, 0);
-  fail = false;
-  store.next = 50; // a store that forgot what it handed out
-  await assert.rejects(sealer.seal('t', 'x'), { code: 'counterStore', message: /went backwards/ });
-  assert.equal(sealer.nextCounter, 104n, 'nothing sealed, no counter used');
-  opener.free();
+  await assert.rejects(sealer.seal('t', 'x'), { code: 'counterStore', reason: 'conflict' });
+  assert.throws(() => sealer.sealSync('t', 'x'), { code: 'counterStore', reason: 'conflict' });
+  assert.equal(store.value, 100n, 'nothing written over the other writer');
+
+  // The WebAssembly sealer itself: nothing granted, nothing sealed; a
+  // grant that does not follow from its last reservation is refused.
+  const { RawSealer } = await import('../wasm/mqseal_wasm.js');
+  const raw = new RawSealer(Key.generate(1), 1, 'chacha20poly1305', 5n, undefined);
+  assert.throws(() => raw.seal('t', new Uint8Array(1)), { code: 'counterStore', reason: 'notGranted' });
+  const r = raw.reservationNeeded(0n);
+  assert.deepEqual(r, { current: 5n, limit: 5n + BigInt(DEFAULT_RESERVATION_BLOCK) });
+  assert.throws(() => raw.grant(4n, 2000n), { code: 'counterStore', reason: 'conflict' });
+  assert.throws(() => raw.grant(5n, 5n), { code: 'counterStore', reason: 'conflict' });
+  raw.grant(r.current, r.limit);
+  assert.throws(() => raw.grant(r.current, r.limit), { code: 'counterStore', reason: 'conflict' }, 'granting twice');
+  raw.seal('t', new Uint8Array(1));
+  assert.equal(raw.nextCounter, 6n);
+  assert.throws(() => new RawSealer(Key.generate(1), 1, 'chacha20poly1305', undefined, undefined), {
+    code: 'counterStore',
+    reason: 'missing',
+  });
+  raw.free();
+});
+
+test('DEFAULT_RESERVATION_BLOCK and the clock floor come from the core', async () => {
+  assert.equal(DEFAULT_RESERVATION_BLOCK, 1024);
+  assert.equal(clockFloor(1_700_000_000_000), 1_700_000_000_000n * 1024n);
+  const store = new MemoryCounterStore();
+  const s = await Sealer.create({ key: Key.generate(1), senderId: 1, store });
+  assert.equal(store.stored, 1024n, 'one block of the core default reserved');
+  assert.equal(s.remaining, 1024);
+  // No state: refused unless the store asks for the clock floor.
+  await assert.rejects(Sealer.create({ key: Key.generate(1), senderId: 1, store: new MemoryCounterStore(null) }), {
+    code: 'counterStore',
+    reason: 'missing',
+  });
+  const before = clockFloor(Date.now());
+  const floored = await Sealer.create({ key: Key.generate(1), senderId: 1, store: new MemoryCounterStore(null, { clockFloor: true }) });
+  assert.ok(floored.nextCounter >= before);
+});
+
+test('opener options are the core OpenerConfig: defaults, implied skew, LRU needs maxAge, errors name the option', async () => {
+  const cfg = new Opener().config;
+  assert.deepEqual(cfg, {
+    window: 128,
+    maxAge: null,
+    maxSkew: null,
+    requireTimestamp: false,
+    suites: ['chacha20poly1305', 'hmac-sha256'],
+    eviction: 'rejectNew',
+    effectiveMaxSkew: null,
+    timestampsRequired: false,
+  });
+  assert.equal(new Opener({ maxAge: 60 }).config.effectiveMaxSkew, 60);
+  assert.equal(new Opener({ maxAge: 3600 }).config.effectiveMaxSkew, 300);
+  assert.equal(new Opener({ maxAge: 3600, maxSkew: 5 }).config.effectiveMaxSkew, 5);
+  assert.equal(new Opener({ maxAge: 60 }).config.timestampsRequired, true);
+  // A message dated a year ahead is rejected under maxAge alone.
+  const key = Key.generate(1);
+  const s = await Sealer.create({ key, senderId: 1, store: new MemoryCounterStore() });
+  const now = Math.floor(Date.now() / 1000);
+  const ahead = await s.seal('t', 'x', { timestamp: now + 365 * 86400 });
+  assert.throws(() => new Opener({ keys: [key], maxAge: 60 }).open('t', ahead, { now }), code('fromFuture'));
+  const named = (option, re) => (e) => {
+    assert.equal(e.code, 'invalidConfig');
+    assert.equal(e.option, option);
+    assert.match(e.message, re);
+    return true;
+  };
+  assert.throws(() => new Opener({ eviction: 'leastRecentlyUsed' }), named('eviction', /needs maxAge/));
+  new Opener({ eviction: 'leastRecentlyUsed', maxAge: 60 }).free();
+  assert.throws(() => new Opener({ window: 0 }), named('window', /1 to 256/));
+  assert.throws(() => new Opener({ window: 257 }), named('window', /1 to 256/));
+  assert.throws(() => new Opener({ window: 1.5 }), named('window', /integer/));
+  assert.throws(() => new Opener({ suites: [] }), named('suites', /at least one/));
+  assert.throws(() => new Opener({ suites: ['aes'] }), named('suites', /unknown suite/));
+  assert.throws(() => new Opener({ maxAge: -1 }), named('maxAge', /seconds/));
+  assert.throws(() => new Opener({ maxSkew: 'x' }), named('maxSkew', /seconds/));
+  assert.throws(() => new Opener({ requireTimestamp: 1 }), named('requireTimestamp', /boolean/));
+  assert.throws(() => new Opener({ eviction: 'fifo' }), named('eviction', /rejectNew/));
+  assert.throws(() => new Opener({ requireTimestamps: true }), named('requireTimestamps', /requireTimestamp/));
+  const o = new Opener({ maxAge: 60 });
+  assert.throws(() => o.setConfig({ eviction: 'leastRecentlyUsed' }), named('eviction', /needs maxAge/));
+  assert.equal(o.config.maxAge, 60, 'unchanged on error');
+  o.setConfig({ window: 16 });
+  assert.deepEqual([o.config.window, o.config.maxAge], [16, null], 'setConfig replaces the whole configuration');
+});
+
+test('opener snapshot/restore: 52-byte records, round trip, never rolls back, invalid records refused, forgetSender', async () => {
+  const key = Key.generate(3);
+  const sealer = await Sealer.create({ key, senderId: 4, store: new MemoryCounterStore() });
+  const envs = [];
+  for (let i = 0; i < 6; i++) envs.push(await sealer.seal('t', `m${i}`));
+  const live = new Opener({ keys: [key] });
+  for (const e of envs.slice(0, 3)) live.open('t', e);
+  const old = live.snapshot();
+  assert.equal(old.length, SNAPSHOT_RECORD_LEN);
+  assert.equal(SNAPSHOT_RECORD_LEN, 52);
+  for (const e of envs.slice(3)) live.open('t', e);
+  const latest = live.snapshot();
+
+  // Round trip: a restarted receiver rejects what was accepted before.
+  const restarted = new Opener({ keys: [key] });
+  assert.deepEqual(restarted.restore(latest), { restored: 1, unknownKey: 0 });
+  for (const e of envs) assert.throws(() => restarted.open('t', e), code('duplicate'));
+  // No rollback: restoring the older snapshot onto it changes nothing.
+  assert.deepEqual(restarted.restore(old), { restored: 1, unknownKey: 0 });
+  for (const e of envs) assert.throws(() => restarted.open('t', e), code('duplicate'));
+  assert.deepEqual(restarted.snapshot(), latest);
+
+  // A record that accepted nothing (bit 0 clear) would make every counter new again: refused.
+  const zero = latest.slice();
+  zero.fill(0, 20, 52);
+  assert.throws(() => new Opener({ keys: [key] }).restore(zero), code('invalidSnapshot'));
+  const badWidth = latest.slice();
+  badWidth[8] = 0;
+  assert.throws(() => new Opener({ keys: [key] }).restore(badWidth), code('invalidSnapshot'));
+  assert.throws(() => new Opener({ keys: [key] }).restore(latest.slice(0, 51)), code('invalidSnapshot'));
+  // One invalid record restores nothing.
+  const mixed = new Opener({ keys: [key] });
+  assert.throws(() => mixed.restore(new Uint8Array([...latest, ...zero])), code('invalidSnapshot'));
+  assert.equal(mixed.trackedSenders, 0);
+  // A key id the keyring does not hold is left out and counted.
+  assert.deepEqual(new Opener({ keys: [Key.generate(9)] }).restore(latest), { restored: 0, unknownKey: 1 });
+
+  assert.equal(restarted.forgetSender(3, 4), true);
+  assert.equal(restarted.forgetSender(3, 4), false);
+  assert.equal(restarted.trackedSenders, 0);
 });
 
 test('sealer: invalid arguments', async () => {
@@ -178,7 +306,8 @@ test('file counter store: restarts never reuse a counter, same format as the Rus
     const opener = new Opener({ keys: [key] });
     const seen = new Set();
     for (let run = 0; run < 3; run++) {
-      const sealer = await Sealer.create({ key, senderId: 1, store: new FileCounterStore(path), block: 8 });
+      const store = new FileCounterStore(path, { create: run === 0 });
+      const sealer = await Sealer.create({ key, senderId: 1, store, block: 8 });
       for (let i = 0; i < 5; i++) {
         const msg = opener.open('t', await sealer.seal('t', `run ${run}`));
         assert.ok(!seen.has(msg.header.counter));
@@ -201,7 +330,12 @@ test('file counter store: restarts never reuse a counter, same format as the Rus
 test('the TypeScript ErrorCode union lists exactly the core error codes', () => {
   const root = new URL('../../../../', import.meta.url);
   const rust = readFileSync(new URL('core/src/error.rs', root), 'utf8');
-  const fromCore = new Set([...rust.matchAll(/=> "([a-zA-Z]+)",/g)].map((m) => m[1]));
+  const fromCore = new Set([...rust.matchAll(/^\s*Error::[A-Za-z]+.*=> "([a-zA-Z]+)",$/gm)].map((m) => m[1]));
+  const storeCodes = [...rust.matchAll(/^\s*StoreError::[A-Za-z]+ => "([a-zA-Z]+)",$/gm)].map((m) => m[1]);
+  const dtsText = readFileSync(new URL('../index.d.ts', import.meta.url), 'utf8');
+  const reasons = /reason\?: ([^;]+);/.exec(dtsText)[1];
+  assert.ok(storeCodes.length >= 7);
+  for (const c of storeCodes) assert.ok(reasons.includes(`'${c}'`), `reason ${c} missing from index.d.ts`);
   const dts = readFileSync(new URL('../index.d.ts', import.meta.url), 'utf8');
   const union = /export type ErrorCode =([^;]+);/.exec(dts)[1];
   const fromDts = new Set([...union.matchAll(/'([a-zA-Z]+)'/g)].map((m) => m[1]));

@@ -58,7 +58,7 @@ function mosquittoPub(topic, args) {
 async function rustPub(kf, topic, lines, senderId) {
   const res = await runCli(
     ['pub', '-L', `mqtt://127.0.0.1:${broker.mqttPort}`, '-t', topic, '-q', '1', '-l', '--key-file', kf, '--sender-id',
-      String(senderId), '--counter-file', join(tmp.dir, `ctr-${senderId}`)],
+      String(senderId), '--counter-file', join(tmp.dir, `ctr-${senderId}`), '--new-counter-file'],
     { input: lines.map((l) => `${l}\n`).join('') },
   ).done;
   assert.equal(res.code, 0, `mqseal pub failed: ${res.stderr}`);
@@ -174,36 +174,50 @@ test('dashboard in chromium: live decrypted telemetry, rejections by reason, sea
   await context.close();
 });
 
-test('IndexedDbCounterStore in chromium: atomic disjoint reservations, tab lock, corrupt record, clock floor', { timeout: 60_000 }, async () => {
+test('IndexedDbCounterStore in chromium: missing state refused unless create or clockFloor, compare-and-swap, tab lock, corrupt record', { timeout: 60_000 }, async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
   await page.goto(server.url);
   const r = await page.evaluate(async () => {
-    const { IndexedDbCounterStore } = await import('/bindings/wasm/npm/index.js');
+    const { IndexedDbCounterStore, Key, Sealer, clockFloor } = await import('/bindings/wasm/npm/index.js');
     const outcome = async (p) => {
       try {
-        return { ok: await p };
+        const v = await p;
+        return { ok: v === undefined ? null : String(v) };
       } catch (e) {
-        return { code: e.code, reason: e.reason };
+        return { code: e.code, reason: e.reason, message: e.message };
       }
     };
-    // Two stores on one name, no lock: concurrent reservations never overlap.
-    const a = new IndexedDbCounterStore('shared', { lock: false, clockFloor: false });
-    const b = new IndexedDbCounterStore('shared', { lock: false, clockFloor: false });
-    const ranges = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).reserve(5)));
-    // The Web Lock: a second holder is refused until the first closes.
-    const first = new IndexedDbCounterStore('locked', { clockFloor: false });
-    const firstRange = await first.reserve(10);
-    const second = new IndexedDbCounterStore('locked', { clockFloor: false });
-    const refused = await outcome(second.reserve(10));
-    first.close();
-    let later = null;
-    for (let i = 0; i < 40 && !later?.ok; i++) {
-      later = await outcome(second.reserve(10));
-      if (!later.ok) await new Promise((res) => setTimeout(res, 50));
+    const key = Key.generate(1);
+    const sealer = (store) => Sealer.create({ key, senderId: 1, store, block: 8 });
+    // No record: refused, and nothing is written.
+    const missing = await outcome(sealer(new IndexedDbCounterStore('fresh')));
+    const stillMissing = await outcome(sealer(new IndexedDbCounterStore('fresh')));
+    // An explicit create for a new sender; a second create is refused.
+    const first = await sealer(new IndexedDbCounterStore('fresh', { create: true }));
+    const firstCounters = [];
+    for (let i = 0; i < 3; i++) {
+      firstCounters.push(String(first.nextCounter));
+      await first.seal('t', 'x');
     }
+    // The tab lock: a second holder is refused while the first is open.
+    const locked = await outcome(sealer(new IndexedDbCounterStore('fresh')));
+    await first.close();
+    const recreate = await outcome(sealer(new IndexedDbCounterStore('fresh', { create: true })));
+    const again = await sealer(new IndexedDbCounterStore('fresh'));
+    const resumedAt = String(again.nextCounter);
+    await again.close();
+    // Two unlocked stores on one record: the second writer's swap conflicts.
+    const a = new IndexedDbCounterStore('fresh', { lock: false });
+    const b = new IndexedDbCounterStore('fresh', { lock: false });
+    const va = await a.open();
+    const vb = await b.open();
+    const swapA = await outcome(a.swap(va, va + 5n));
+    const swapB = await outcome(b.swap(vb, vb + 5n));
+    a.close();
+    b.close();
     // A record that is not a counter.
     const db = await new Promise((res, rej) => {
       const q = indexedDB.open('mqseal', 1);
@@ -216,24 +230,30 @@ test('IndexedDbCounterStore in chromium: atomic disjoint reservations, tab lock,
       tx.oncomplete = res;
     });
     db.close();
-    const corrupt = await outcome(new IndexedDbCounterStore('bad', { lock: false }).reserve(1));
-    // The clock floor (default on).
-    const before = Date.now();
-    const floor = await new IndexedDbCounterStore('floor', { lock: false }).reserve(1);
-    return { ranges, firstRange, refused, later, corrupt, floor, before, after: Date.now() };
+    const corrupt = await outcome(sealer(new IndexedDbCounterStore('bad')));
+    // The clock floor, computed by the core.
+    const before = clockFloor(Date.now());
+    const floored = await sealer(new IndexedDbCounterStore('floor', { clockFloor: true }));
+    const floor = floored.nextCounter;
+    await floored.close();
+    const after = clockFloor(Date.now());
+    return {
+      missing, stillMissing, firstCounters, locked, recreate, resumedAt, swapA, swapB, corrupt,
+      floorOk: floor >= before && floor <= after, floor: String(floor),
+    };
   });
 
-  const sorted = [...r.ranges].sort((x, y) => x.start - y.start);
-  assert.equal(sorted[0].start, 0);
-  for (let i = 0; i < sorted.length; i++) {
-    assert.equal(sorted[i].end - sorted[i].start, 5);
-    if (i > 0) assert.equal(sorted[i].start, sorted[i - 1].end, 'ranges are disjoint and nothing is lost');
-  }
-  assert.deepEqual(r.firstRange, { start: 0, end: 10 });
-  assert.deepEqual(r.refused, { code: 'counterStore', reason: 'locked' });
-  assert.deepEqual(r.later.ok, { start: 10, end: 20 }, JSON.stringify(r.later));
-  assert.deepEqual(r.corrupt, { code: 'counterStore', reason: 'corrupt' });
-  assert.ok(r.floor.start >= r.before * 1024 && r.floor.start <= r.after * 1024, JSON.stringify(r));
+  assert.equal(r.missing.reason, 'missing', JSON.stringify(r.missing));
+  assert.match(r.missing.message, /fresh/);
+  assert.equal(r.stillMissing.reason, 'missing');
+  assert.deepEqual(r.firstCounters, ['0', '1', '2']);
+  assert.equal(r.locked.reason, 'locked');
+  assert.equal(r.recreate.reason, 'conflict');
+  assert.ok(BigInt(r.resumedAt) > 2n, `resumed at ${r.resumedAt}`);
+  assert.equal(r.swapA.ok, null);
+  assert.equal(r.swapB.reason, 'conflict', JSON.stringify(r.swapB));
+  assert.equal(r.corrupt.reason, 'corrupt');
+  assert.ok(r.floorOk, r.floor);
   assert.deepEqual(pageErrors, []);
   await context.close();
 });

@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import mqtt from 'mqtt';
@@ -59,7 +59,8 @@ for (const suite of ['chacha20poly1305', 'hmac-sha256']) {
     const lines = ['reading 1', 'reading 2', 'reading 3'];
     const pub = runCli(
       ['pub', '-L', `mqtt://127.0.0.1:${broker.mqttPort}`, '-t', topic, '-q', '1', '-l', '--key-file', kf,
-        '--sender-id', '77', '--counter-file', join(tmp.dir, `ctr-${suite}`), '--suite', suite, '--timestamps'],
+        '--sender-id', '77', '--counter-file', join(tmp.dir, `ctr-${suite}`), '--new-counter-file', '--suite', suite,
+        '--timestamps'],
       { input: lines.join('\n') + '\n' },
     );
     const res = await pub.done;
@@ -96,7 +97,7 @@ test('Node seals (MQTT.js, ws://) -> Rust CLI opens (group key, both suites); re
       '-W', '30'],
   );
   const client = await wsClient();
-  const aead = await Sealer.create({ key, senderId: 3, store: new FileCounterStore(join(tmp.dir, 'js-ctr')) });
+  const aead = await Sealer.create({ key, senderId: 3, store: new FileCounterStore(join(tmp.dir, 'js-ctr'), { create: true }) });
   const hmac = await Sealer.create({ key, senderId: 4, suite: 'hmac-sha256', store: new MemoryCounterStore() });
   const sealedA = sealClient(client, { sealer: aead });
   const sealedH = sealClient(client, { sealer: hmac });
@@ -157,4 +158,87 @@ test('Node seals with a pairwise X25519 key -> Rust CLI opens with its own key p
   assert.equal(res.code, 0, `mqseal sub failed: ${res.stderr}`);
   assert.match(res.stdout.trim(), /^\[sender=9 key=42 counter=\d+\] pairwise \d+$/);
   await sealed.end();
+});
+
+test('MQTT 5 topic alias (real Mosquitto): a publish by alias is sealed for the aliased topic; an unknown alias is refused', async () => {
+  const key = Key.generate(21);
+  const opts = { protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 10_000 };
+  const connect = () =>
+    new Promise((resolve, reject) => {
+      const c = mqtt.connect(`mqtt://127.0.0.1:${broker.mqttPort}`, opts);
+      c.once('connect', () => resolve(c));
+      c.once('error', reject);
+    });
+  const rx = sealClient(await connect(), { opener: new Opener({ keys: [key] }) });
+  const got = [];
+  const rejected = [];
+  rx.on('message', (topic, payload, header) => got.push({ topic, text: text(payload), counter: header.counter }));
+  rx.on('rejected', (topic, err) => rejected.push(`${topic}:${err.code}`));
+  await rx.subscribe('alias/#', { qos: 1 });
+  // The raw bytes too: the second publish really goes out with an empty topic and the alias.
+  const sent = [];
+  const txClient = await connect();
+  assert.ok(txClient.topicAliasSend, 'Mosquitto grants topic aliases (topicAliasMaximum in CONNACK)');
+  txClient.on('packetsend', (p) => p.cmd === 'publish' && sent.push({ topic: String(p.topic), alias: p.properties?.topicAlias }));
+  const tx = sealClient(txClient, { sealer: await Sealer.create({ key, senderId: 5, store: new MemoryCounterStore() }) });
+  await tx.publish('alias/plant/temp', 'first', { qos: 1, properties: { topicAlias: 1 } });
+  await tx.publish('', 'by alias', { qos: 1, properties: { topicAlias: 1 } });
+  await assert.rejects(tx.publish('', 'never sent', { qos: 1, properties: { topicAlias: 2 } }), {
+    name: 'MqsealError',
+    code: 'unknownTopicAlias',
+  });
+  // Without an alias an empty topic is refused by the core before any counter is used.
+  await assert.rejects(tx.publish('', 'no topic', { qos: 1 }), { code: 'invalidTopic' });
+  await waitFor(() => got.length >= 2, 10_000, 'both messages');
+  assert.deepEqual(sent, [
+    { topic: 'alias/plant/temp', alias: 1 },
+    { topic: '', alias: 1 },
+  ]);
+  assert.deepEqual(got.map((m) => [m.topic, m.text]), [
+    ['alias/plant/temp', 'first'],
+    ['alias/plant/temp', 'by alias'],
+  ]);
+  assert.deepEqual(got.map((m) => m.counter), [0n, 1n], 'no counter used by the refused publishes');
+  assert.deepEqual(rejected, []);
+  // Aliases belong to one connection: after a reconnect the alias is unknown again.
+  await new Promise((resolve) => {
+    txClient.once('close', resolve);
+    txClient.stream.destroy();
+  });
+  await assert.rejects(tx.publish('', 'stale alias', { properties: { topicAlias: 1 } }), { code: 'unknownTopicAlias' });
+  await tx.end(true);
+  await rx.end();
+});
+
+test('a Rust `mqseal pub` and a Node FileCounterStore exclude each other on one counter file (one flock)', async () => {
+  const key = Key.generate(31);
+  const kf = keyFile('lock.key', key);
+  const ctr = join(tmp.dir, 'shared.ctr');
+  // Rust holds it: a long-running publisher reading lines from stdin.
+  const rust = runCli(['pub', '-L', `mqtt://127.0.0.1:${broker.mqttPort}`, '-t', 'lock/t', '-l', '--key-file', kf,
+    '--sender-id', '3', '--counter-file', ctr, '--new-counter-file']);
+  rust.proc.stdin.write('one\n');
+  await waitFor(() => {
+    try {
+      return readFileSync(`${ctr}.lock`, 'utf8').trim() === String(rust.proc.pid) && readFileSync(ctr, 'utf8').length > 0;
+    } catch {
+      return false;
+    }
+  }, 20_000, 'mqseal pub to take the counter file');
+  await assert.rejects(Sealer.create({ key, senderId: 3, store: new FileCounterStore(ctr) }), (e) => {
+    assert.equal(e.reason, 'locked', e.message);
+    assert.equal(e.holderPid, rust.proc.pid);
+    assert.ok(e.message.includes(ctr), e.message);
+    return true;
+  });
+  rust.proc.stdin.end();
+  const res = await rust.done;
+  assert.equal(res.code, 0, res.stderr);
+  // Node holds it: the Rust publisher is refused and names Node's pid.
+  const sealer = await Sealer.create({ key, senderId: 3, store: new FileCounterStore(ctr) });
+  const refused = await runCli(['pub', '-L', `mqtt://127.0.0.1:${broker.mqttPort}`, '-t', 'lock/t', '-m', 'x', '--key-file', kf,
+    '--sender-id', '3', '--counter-file', ctr]).done;
+  assert.notEqual(refused.code, 0, 'mqseal pub must refuse a counter file Node holds');
+  assert.ok(refused.stderr.includes(ctr) && refused.stderr.includes(`pid ${process.pid}`), refused.stderr);
+  await sealer.close();
 });
