@@ -34,6 +34,14 @@ use zeroize::Zeroize;
 /// Largest integer a JS number holds exactly (2^53 - 1).
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
+/// `obj[key] = value`. `Reflect::set` fails only on frozen or proxied
+/// objects; every object set here is a fresh one. One copy for every call
+/// site (not inlined into each).
+#[inline(never)]
+fn set_prop(obj: &JsValue, key: &str, value: &JsValue) {
+    let _ = js_sys::Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
 /// A JS `Error` with `name = "MqsealError"` and `code` = the core's stable
 /// error code (plus `keyId` for `unknownKey`, and `reason` =
 /// `StoreError::code()` for `counterStore`).
@@ -41,14 +49,13 @@ fn js_error(e: mqseal::Error) -> JsValue {
     let err = js_sys::Error::new(&e.to_string());
     err.set_name("MqsealError");
     let obj: &JsValue = err.as_ref();
-    // Reflect::set fails only on frozen or proxied objects; a fresh Error is neither.
-    let _ = js_sys::Reflect::set(obj, &JsValue::from_str("code"), &JsValue::from_str(e.code()));
+    set_prop(obj, "code", &JsValue::from_str(e.code()));
     match e {
         mqseal::Error::UnknownKey(id) => {
-            let _ = js_sys::Reflect::set(obj, &JsValue::from_str("keyId"), &JsValue::from(id));
+            set_prop(obj, "keyId", &JsValue::from(id));
         }
         mqseal::Error::CounterStore(kind) => {
-            let _ = js_sys::Reflect::set(obj, &JsValue::from_str("reason"), &JsValue::from_str(kind.code()));
+            set_prop(obj, "reason", &JsValue::from_str(kind.code()));
         }
         _ => {}
     }
@@ -127,6 +134,12 @@ fn random_key_bytes() -> Result<[u8; mqseal::KEY_LEN], mqseal::Error> {
     Ok(bytes)
 }
 
+/// A key's text form as a JS string: one copy for the four text getters.
+#[inline(never)]
+fn text_string(text: &mqseal::KeyText) -> String {
+    text.as_str().to_owned()
+}
+
 fn key_bytes(bytes: &[u8]) -> Result<[u8; mqseal::KEY_LEN], mqseal::Error> {
     bytes.try_into().map_err(|_| mqseal::Error::InvalidKey)
 }
@@ -180,7 +193,7 @@ impl Key {
     #[wasm_bindgen(js_name = toText)]
     #[must_use]
     pub fn to_text(&self) -> String {
-        self.0.to_text().as_str().to_owned()
+        text_string(&self.0.to_text())
     }
 
     /// `Key(<id>)`, never the secret.
@@ -210,7 +223,7 @@ impl PublicKey {
     #[wasm_bindgen(js_name = toText)]
     #[must_use]
     pub fn to_text(&self) -> String {
-        self.0.to_text().as_str().to_owned()
+        text_string(&self.0.to_text())
     }
 }
 
@@ -253,14 +266,14 @@ impl StaticKeyPair {
     #[wasm_bindgen(getter, js_name = publicKey)]
     #[must_use]
     pub fn public_key(&self) -> String {
-        self.0.public().to_text().as_str().to_owned()
+        text_string(&self.0.public().to_text())
     }
 
     /// The secret's text form (handle with care).
     #[wasm_bindgen(js_name = secretText)]
     #[must_use]
     pub fn secret_text(&self) -> String {
-        self.0.secret_text().as_str().to_owned()
+        text_string(&self.0.secret_text())
     }
 
     /// The pairwise keys with a peer whose public key is `peer_public`
@@ -360,9 +373,8 @@ impl RawSealer {
         };
         let obj = js_sys::Object::new();
         let current = r.current.map_or(JsValue::NULL, JsValue::from);
-        // Reflect::set fails only on frozen or proxied objects; a fresh Object is neither.
-        let _ = js_sys::Reflect::set(&obj, &JsValue::from_str("current"), &current);
-        let _ = js_sys::Reflect::set(&obj, &JsValue::from_str("limit"), &JsValue::from(r.limit));
+        set_prop(&obj, "current", &current);
+        set_prop(&obj, "limit", &JsValue::from(r.limit));
         obj.into()
     }
 
@@ -411,11 +423,11 @@ impl RawSealer {
         self.inner.key_id()
     }
 
-    /// The suite in use.
+    /// The suite in use (a JS string, made on the JS side: no Rust `String`).
     #[wasm_bindgen(getter)]
     #[must_use]
-    pub fn suite(&self) -> String {
-        suite_name(self.inner.suite()).to_owned()
+    pub fn suite(&self) -> JsValue {
+        JsValue::from_str(suite_name(self.inner.suite()))
     }
 
     /// Switches to another key; counters carry on.
@@ -491,11 +503,11 @@ impl Opened {
         self.payload.clone()
     }
 
-    /// `"chacha20poly1305"` or `"hmac-sha256"`.
+    /// `"chacha20poly1305"` or `"hmac-sha256"` (a JS string, as above).
     #[wasm_bindgen(getter)]
     #[must_use]
-    pub fn suite(&self) -> String {
-        suite_name(self.header.suite).to_owned()
+    pub fn suite(&self) -> JsValue {
+        JsValue::from_str(suite_name(self.header.suite))
     }
 
     /// Key id of the key that sealed the message.
@@ -533,8 +545,8 @@ fn option_error(option: &str, message: &str) -> JsValue {
     let err = js_sys::Error::new(&format!("{option}: {message}"));
     err.set_name("MqsealError");
     let obj: &JsValue = err.as_ref();
-    let _ = js_sys::Reflect::set(obj, &JsValue::from_str("code"), &JsValue::from_str("invalidConfig"));
-    let _ = js_sys::Reflect::set(obj, &JsValue::from_str("option"), &JsValue::from_str(option));
+    set_prop(obj, "code", &JsValue::from_str("invalidConfig"));
+    set_prop(obj, "option", &JsValue::from_str(option));
     err.into()
 }
 
@@ -636,20 +648,14 @@ fn config_to_js(cfg: &OpenerConfig) -> JsValue {
         Eviction::LeastRecentlyUsed => "leastRecentlyUsed",
         _ => "rejectNew",
     };
-    let fields: [(&str, JsValue); 8] = [
-        ("window", JsValue::from(cfg.window)),
-        ("maxAge", secs(cfg.max_age)),
-        ("maxSkew", secs(cfg.max_skew)),
-        ("requireTimestamp", JsValue::from(cfg.require_timestamp)),
-        ("suites", suites.into()),
-        ("eviction", JsValue::from_str(eviction)),
-        ("effectiveMaxSkew", secs(cfg.effective_max_skew())),
-        ("timestampsRequired", JsValue::from(cfg.timestamps_required())),
-    ];
-    for (k, v) in fields {
-        // A fresh Object accepts every property.
-        let _ = js_sys::Reflect::set(&obj, &JsValue::from_str(k), &v);
-    }
+    set_prop(&obj, "window", &JsValue::from(cfg.window));
+    set_prop(&obj, "maxAge", &secs(cfg.max_age));
+    set_prop(&obj, "maxSkew", &secs(cfg.max_skew));
+    set_prop(&obj, "requireTimestamp", &JsValue::from(cfg.require_timestamp));
+    set_prop(&obj, "suites", &suites);
+    set_prop(&obj, "eviction", &JsValue::from_str(eviction));
+    set_prop(&obj, "effectiveMaxSkew", &secs(cfg.effective_max_skew()));
+    set_prop(&obj, "timestampsRequired", &JsValue::from(cfg.timestamps_required()));
     obj.into()
 }
 
@@ -749,23 +755,25 @@ impl RawOpener {
         if !records.len().is_multiple_of(SenderSnapshot::ENCODED_LEN) {
             return Err(js_error(mqseal::Error::InvalidSnapshot));
         }
-        let snaps = records
-            .chunks_exact(SenderSnapshot::ENCODED_LEN)
-            .map(SenderSnapshot::from_bytes)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(js_error)?;
+        // Every record is validated before any is merged; the second pass
+        // decodes them again (52 bytes each) instead of collecting them into
+        // a Vec, which keeps the allocation and the collect machinery out of
+        // the module.
+        let records = records.chunks_exact(SenderSnapshot::ENCODED_LEN);
+        for record in records.clone() {
+            SenderSnapshot::from_bytes(record).map_err(js_error)?;
+        }
         let (mut restored, mut unknown_key) = (0u32, 0u32);
-        for snap in &snaps {
-            match self.inner.restore(snap) {
+        for snap in records.filter_map(|record| SenderSnapshot::from_bytes(record).ok()) {
+            match self.inner.restore(&snap) {
                 Ok(()) => restored += 1,
                 Err(mqseal::Error::UnknownKey(_)) => unknown_key += 1,
                 Err(e) => return Err(js_error(e)),
             }
         }
         let report = js_sys::Object::new();
-        // A fresh Object accepts every property.
-        let _ = js_sys::Reflect::set(&report, &JsValue::from_str("restored"), &JsValue::from(restored));
-        let _ = js_sys::Reflect::set(&report, &JsValue::from_str("unknownKey"), &JsValue::from(unknown_key));
+        set_prop(&report, "restored", &JsValue::from(restored));
+        set_prop(&report, "unknownKey", &JsValue::from(unknown_key));
         Ok(report.into())
     }
 
