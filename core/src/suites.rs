@@ -184,6 +184,7 @@ pub(crate) mod fast {
     /// Bodies up to this length are saved on the stack while they are
     /// opened; longer ones in a heap buffer.
     pub(crate) const STACK_COPY: usize = 2048;
+    const SMALL_COPY: usize = 256;
 
     fn aead_key(subkey: &Subkey) -> Result<LessSafeKey, Error> {
         // Fails only for a key of the wrong length: never for 32 bytes.
@@ -240,7 +241,18 @@ pub(crate) mod fast {
                 };
                 // ring zeroes the body on a bad tag: keep the ciphertext to
                 // put back (it is public, so the copy needs no wiping).
-                let ok = if body.len() <= STACK_COPY {
+                // Two stack sizes, so that a typical small message does not
+                // pay for clearing 2 KiB.
+                let ok = if body.len() <= SMALL_COPY {
+                    let mut saved = [0u8; SMALL_COPY];
+                    let saved = &mut saved[..body.len()];
+                    saved.copy_from_slice(body);
+                    let ok = open(body);
+                    if !ok {
+                        body.copy_from_slice(saved);
+                    }
+                    ok
+                } else if body.len() <= STACK_COPY {
                     let mut saved = [0u8; STACK_COPY];
                     let saved = &mut saved[..body.len()];
                     saved.copy_from_slice(body);
