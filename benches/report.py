@@ -10,6 +10,8 @@ RESULTS_DIR (written by scripts/bench.sh) holds:
   e2e.json              the broker benchmark
   wasm*.json            the Node benchmarks (one per package build)
   openssl.txt           `openssl speed -evp chacha20-poly1305`
+  openssl-decrypt.txt   the same with -decrypt
+  openssl-hmac.txt      `openssl speed -hmac sha256`
   machine.txt           CPU, cores, toolchain versions
 """
 import glob
@@ -55,6 +57,20 @@ def verdict(ok):
     return "met" if ok else "**missed**"
 
 
+def openssl_us(path):
+    """{block bytes: µs per op} from `openssl speed` output, or None."""
+    if not os.path.exists(path):
+        return None
+    txt = open(path).read()
+    m = re.search(r"^type\s+(.*)$", txt, re.M)
+    row = re.search(r"^(?:ChaCha20-Poly1305|chacha20-poly1305|hmac\(sha256\))\s+(.*)$", txt, re.M | re.I)
+    if not (m and row):
+        return None
+    sizes = [int(x) for x in re.findall(r"(\d+) bytes", m.group(1))]
+    vals = [float(x.rstrip("k")) for x in row.group(1).split()]
+    return {s: s / (v * 1000) for s, v in zip(sizes, vals)}
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -68,6 +84,36 @@ def main():
         p("```")
         p(open(os.path.join(res, "machine.txt")).read().rstrip())
         p("```\n")
+
+    # --- issue 14: default (ring) and RustCrypto backends against OpenSSL ---
+    ossl = {name: openssl_us(os.path.join(res, f)) for name, f in
+            [("enc", "openssl.txt"), ("dec", "openssl-decrypt.txt"), ("hmac", "openssl-hmac.txt")]}
+    rcd = os.path.join(res, "variants", "rustcrypto")
+    rc = load_criterion(rcd) if os.path.isdir(rcd) else {}
+    if ossl["enc"] and ossl["dec"]:
+        p("### Default build (ring backend) and RustCrypto backend against OpenSSL\n")
+        p("µs per message. OpenSSL = `openssl speed -evp chacha20-poly1305` encrypt + `-decrypt` (no associated data),")
+        p("and twice `openssl speed -hmac sha256` for HMAC (sign on one side, verify on the other). Ratio = time /")
+        p("OpenSSL time (targets: at most 1.5 at 64 B and 1 KiB; 16 KiB throughput at least 0.6 of OpenSSL's, i.e.")
+        p("ratio at most 1.67; HMAC at most 1.5).\n")
+        p("| suite | payload | OpenSSL | raw ring | mqseal default (ring) | ratio | mqseal RustCrypto | ratio | target |")
+        p("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        for suite, raw, base in [("chacha20poly1305", "ring_encrypt_decrypt_aad41", "aead"),
+                                 ("hmac-sha256", "ring_sign_verify", "hmac")]:
+            for s in [64, 1024, 16384]:
+                if base == "aead":
+                    o = (ossl["enc"].get(s) or 0) + (ossl["dec"].get(s) or 0)
+                    lim = 1.5 if s < 16384 else 1 / 0.6
+                else:
+                    o = 2 * (ossl["hmac"] or {}).get(s, 0)
+                    lim = 1.5
+                o = o or None
+                d = g(suite, "seal_open", s)
+                r = rc.get(f"{suite}/seal_open/{s}")
+                rd = ratio(d, o)
+                p(f"| {suite} | {s} B | {us(o)} | {us(g(suite, raw, s))} | {us(d)} | {fmt(rd)} | {us(r)} | "
+                  f"{fmt(ratio(r, o))} | {'–' if rd is None else verdict(rd <= lim)} |")
+        p()
 
     # --- ChaCha20-Poly1305 ---
     p("### ChaCha20-Poly1305: mqseal against the raw AEAD (default build)\n")

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # The benchmarks behind BENCHMARKS.md, in one run on this machine:
-#   1. Criterion: mqseal against raw chacha20poly1305 / HMAC-SHA256 (default build)
-#   2. the same ChaCha20-Poly1305 rows built with --cfg poly1305_backend="soft",
+#   1. Criterion: mqseal against raw chacha20poly1305 / HMAC-SHA256 and raw
+#      ring (default build: mqseal on its ring backend)
+#   2. the same rows with mqseal on its RustCrypto backend
+#      (--cfg mqseal_backend="rustcrypto"); the RustCrypto builds below all
+#      carry that cfg too
+#   2b. the ChaCha20-Poly1305 rows built with --cfg poly1305_backend="soft",
 #      with -C target-feature=+avx2, and with scalar backends only (as on
 #      wasm32); own target dirs under target/variants/
 #   3. end to end through a real Mosquitto (sealed vs plain, QoS 0 and 1)
 #   4. WebAssembly in Node (the npm package as built by bindings/wasm/build.sh,
 #      and, for comparison, the same crate built for size throughout:
 #      opt-level "z" and wasm-opt -Oz)
-#   5. openssl speed -evp chacha20-poly1305 as the physical reference
+#   5. openssl speed -evp chacha20-poly1305 (encrypt and -decrypt) and
+#      openssl speed -hmac sha256 as the physical reference
 # then prints the tables (benches/report.py) and writes them to
 # target/bench-results/report.md.
 #
@@ -51,6 +56,13 @@ step "machine"
 
 step "openssl speed -evp chacha20-poly1305"
 openssl speed -seconds 1 -evp chacha20-poly1305 2>/dev/null | tee "$OUT/openssl.txt" | tail -n 3
+openssl speed -seconds 1 -decrypt -evp chacha20-poly1305 2>/dev/null | tee "$OUT/openssl-decrypt.txt" | tail -n 1
+# -aead: a whole AEAD message per operation (nonce, 13 bytes of associated
+# data, tag), as mqseal does; the plain -evp figures are streaming updates.
+openssl speed -seconds 1 -aead -evp chacha20-poly1305 2>/dev/null | tee "$OUT/openssl-aead.txt" | tail -n 1
+openssl speed -seconds 1 -aead -decrypt -evp chacha20-poly1305 2>/dev/null | tee "$OUT/openssl-aead-decrypt.txt" | tail -n 1
+step "openssl speed -hmac sha256"
+openssl speed -seconds 1 -hmac sha256 2>/dev/null | tee "$OUT/openssl-hmac.txt" | tail -n 1
 
 step "criterion: default build"
 CRITERION_HOME="$OUT/criterion" cargo bench -p mqseal-benches --bench primitives --locked -- "${crit_args[@]}" \
@@ -62,14 +74,17 @@ variant() { # DIR LABEL RUSTFLAGS [FILTER]
     cargo bench -p mqseal-benches --bench primitives --locked -- "${crit_args[@]}" \
     "${4:-^chacha20poly1305/(raw_encrypt_decrypt|raw_encrypt_decrypt_aad41|seal_open)/}" | grep -E 'time:' || true
 }
-variant soft 'cfg poly1305_backend=soft' '--cfg poly1305_backend="soft"'
+RC='--cfg mqseal_backend="rustcrypto"'
+variant rustcrypto 'rustcrypto backend' "$RC" \
+  '^(chacha20poly1305|hmac-sha256)/(raw_encrypt_decrypt_aad41|ring_encrypt_decrypt_aad41|raw_sign_verify|ring_sign_verify|seal_open)/'
+variant soft 'cfg poly1305_backend=soft' "$RC --cfg poly1305_backend=\"soft\""
 if grep -q -w avx2 /proc/cpuinfo; then
-  variant avx2 'target-feature=+avx2' '-C target-feature=+avx2'
+  variant avx2 'target-feature=+avx2' "$RC -C target-feature=+avx2"
 fi
 # Scalar code only, as on wasm32 (no SIMD ChaCha20 or Poly1305, no SHA
 # instructions): the native figure the WebAssembly build is compared with.
 variant scalar 'scalar backends (as WASM)' \
-  '--cfg poly1305_backend="soft" --cfg chacha20_backend="soft" --cfg sha2_backend="soft"' \
+  "$RC"' --cfg poly1305_backend="soft" --cfg chacha20_backend="soft" --cfg sha2_backend="soft"' \
   '^(chacha20poly1305|hmac-sha256)/(raw_encrypt_decrypt|raw_encrypt_decrypt_aad41|raw_sign_verify|seal_open|seal_open_vec)/'
 
 step "instruction counts (callgrind): noise-free ratios"
@@ -83,9 +98,9 @@ if command -v valgrind >/dev/null; then
   for b in default soft avx2 scalar; do
     case "$b" in
       default) dir=target; flags="${RUSTFLAGS:-}" ;;
-      soft) dir=target/variants/soft; flags='--cfg poly1305_backend="soft"' ;;
-      avx2) grep -q -w avx2 /proc/cpuinfo || continue; dir=target/variants/avx2; flags='-C target-feature=+avx2' ;;
-      scalar) dir=target/variants/scalar; flags='--cfg poly1305_backend="soft" --cfg chacha20_backend="soft" --cfg sha2_backend="soft"' ;;
+      soft) dir=target/variants/soft; flags="$RC"' --cfg poly1305_backend="soft"' ;;
+      avx2) grep -q -w avx2 /proc/cpuinfo || continue; dir=target/variants/avx2; flags="$RC -C target-feature=+avx2" ;;
+      scalar) dir=target/variants/scalar; flags="$RC"' --cfg poly1305_backend="soft" --cfg chacha20_backend="soft" --cfg sha2_backend="soft"' ;;
     esac
     CARGO_TARGET_DIR="$dir" RUSTFLAGS="$flags" cargo build --release --locked -p mqseal-benches --example profile -q
     bin="$dir/release/examples/profile"
@@ -104,8 +119,8 @@ fi
 
 step "end to end through Mosquitto"
 MQSEAL_E2E_JSON="$OUT/e2e.json" cargo bench -p mqseal-benches --bench broker --locked -- "${e2e_args[@]}"
-step "end to end through Mosquitto, built with --cfg poly1305_backend=\"soft\""
-CARGO_TARGET_DIR=target/variants/soft RUSTFLAGS='--cfg poly1305_backend="soft"' MQSEAL_E2E_JSON="$OUT/e2e-soft.json" \
+step "end to end through Mosquitto, RustCrypto backend built with --cfg poly1305_backend=\"soft\""
+CARGO_TARGET_DIR=target/variants/soft RUSTFLAGS="$RC"' --cfg poly1305_backend="soft"' MQSEAL_E2E_JSON="$OUT/e2e-soft.json" \
   cargo bench -p mqseal-benches --bench broker --locked -- "${e2e_args[@]}"
 
 step "WebAssembly in Node"

@@ -9,7 +9,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The mqseal-rumqttc and CLI integration tests start Debian's Mosquitto and
 # inject messages with mosquitto_pub / mosquitto_sub.
 need_apt mosquitto mosquitto-clients
-cargo test --workspace --locked
+MQSEAL_EXPECT_BACKEND=ring cargo test --workspace --locked
+# The core again on the pure-Rust backend: vectors, property tests and the
+# backend differential test (which then checks RustCrypto against itself).
+MQSEAL_EXPECT_BACKEND=rustcrypto cargo test -p mqseal --no-default-features --features std --locked
 RUSTDOCFLAGS="-D warnings" cargo doc -p mqseal --no-deps --locked
 cargo build -p mqseal --no-default-features --locked --target thumbv7em-none-eabihf
 cargo build -p mqseal --no-default-features --locked --target wasm32-unknown-unknown

@@ -7,8 +7,13 @@
 //! * `chacha20poly1305/*`: raw AEAD encrypt / decrypt / both, against
 //!   mqseal seal / open / both with group and pairwise keys, through the
 //!   in-place, `seal_in_place` and `Vec` APIs.
-//! * `hmac-sha256/*`: raw HMAC-SHA256 sign / sign+verify, against the
-//!   integrity-only suite.
+//!   `ring_encrypt_decrypt_aad41` is the raw fast backend (ring).
+//! * `hmac-sha256/*`: raw HMAC-SHA256 sign / sign+verify (RustCrypto, and
+//!   `ring_sign_verify`), against the integrity-only suite.
+//!
+//! mqseal rows use whichever backend the build has: ring by default,
+//! RustCrypto when built with `--cfg mqseal_backend="rustcrypto"`
+//! (`scripts/bench.sh` runs both).
 //! * `typed/*`: postcard payloads (`seal_value_into` / `open_value`).
 //! * `replay_window/*`: `ReplayWindow::check_and_update` alone.
 //! * `keys/*`: pairwise key derivation (X25519 + HKDF), sealer setup.
@@ -22,7 +27,8 @@ use core::hint::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use mqseal::{Key, Keyring, MemoryCounterStore, Opener, ReplayWindow, Sealer, StaticKeyPair, Suite, MAX_OVERHEAD};
 use mqseal_benches::{
-    payload, raw_hmac, raw_hmac_verify, reading, RawAead, Reading, KEY_BYTES, SIZES, TOPIC, TYPICAL_AAD_LEN,
+    payload, raw_hmac, raw_hmac_verify, reading, ring_hmac_key, ring_hmac_sign_verify, RawAead, Reading, RingAead,
+    KEY_BYTES, SIZES, TOPIC, TYPICAL_AAD_LEN,
 };
 
 const SENDER: u32 = 7;
@@ -108,6 +114,16 @@ fn bench_aead(c: &mut Criterion) {
             })
         });
 
+        // The raw fast backend: ring, key set up once, same associated data.
+        let mut ring_aead = RingAead::new().ok();
+        g.bench_with_input(BenchmarkId::new("ring_encrypt_decrypt_aad41", size), &msg, |b, msg| {
+            buf[..size].copy_from_slice(msg);
+            b.iter(|| {
+                let ok = ring_aead.as_mut().is_some_and(|r| r.encrypt_decrypt(black_box(&mut buf[..size])).is_ok());
+                assert!(ok, "ring round trip failed");
+            })
+        });
+
         // --- mqseal, group key ---
         let key = group_key();
         let (mut sealer, mut opener) = pair(&key, key.clone(), Suite::ChaCha20Poly1305);
@@ -171,6 +187,11 @@ fn bench_hmac(c: &mut Criterion) {
                 let tag = raw_hmac(black_box(msg));
                 assert!(raw_hmac_verify(msg, &tag[..16]), "raw verify failed");
             })
+        });
+
+        let ring_key = ring_hmac_key();
+        g.bench_with_input(BenchmarkId::new("ring_sign_verify", size), &msg, |b, msg| {
+            b.iter(|| assert!(ring_hmac_sign_verify(&ring_key, black_box(msg)), "ring verify failed"))
         });
 
         let key = group_key();

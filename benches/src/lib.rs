@@ -142,6 +142,60 @@ pub fn reading() -> Reading<'static> {
     }
 }
 
+/// The raw baseline of the fast backend: ring's ChaCha20-Poly1305 under
+/// [`KEY_BYTES`], a counter nonce and [`TYPICAL_AAD_LEN`] bytes of
+/// associated data, in place, key set up once.
+pub struct RingAead {
+    key: ring::aead::LessSafeKey,
+    counter: u64,
+    aad: Vec<u8>,
+}
+
+impl RingAead {
+    /// A key under [`KEY_BYTES`] with mqseal-length associated data.
+    ///
+    /// # Errors
+    /// Never for a 32-byte key.
+    pub fn new() -> Result<Self, ring::error::Unspecified> {
+        let key = ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &KEY_BYTES)?;
+        Ok(RingAead { key: ring::aead::LessSafeKey::new(key), counter: 0, aad: vec![0xa5; TYPICAL_AAD_LEN] })
+    }
+
+    fn nonce(counter: u64) -> ring::aead::Nonce {
+        let mut n = [0u8; 12];
+        n[4..].copy_from_slice(&counter.to_be_bytes());
+        ring::aead::Nonce::assume_unique_for_key(n)
+    }
+
+    /// Encrypts `buf` in place, then verifies and decrypts it in place.
+    ///
+    /// # Errors
+    /// When the round trip fails (it never should).
+    pub fn encrypt_decrypt(&mut self, buf: &mut [u8]) -> Result<(), ring::error::Unspecified> {
+        self.counter = self.counter.wrapping_add(1);
+        let aad = ring::aead::Aad::from(self.aad.as_slice());
+        let tag = self.key.seal_in_place_separate_tag(Self::nonce(self.counter), aad, buf)?;
+        let aad = ring::aead::Aad::from(self.aad.as_slice());
+        self.key.open_in_place_separate_tag(Self::nonce(self.counter), aad, tag, buf, 0..).map(|_| ())
+    }
+}
+
+/// ring's HMAC-SHA256 over `data` under [`KEY_BYTES`], then a verify of
+/// the leftmost 16 bytes (what the integrity suite does on each side);
+/// key set up once.
+#[must_use]
+pub fn ring_hmac_sign_verify(key: &ring::hmac::Key, data: &[u8]) -> bool {
+    let tag = ring::hmac::sign(key, data);
+    let again = ring::hmac::sign(key, data);
+    tag.as_ref()[..16] == again.as_ref()[..16]
+}
+
+/// ring's HMAC key under [`KEY_BYTES`].
+#[must_use]
+pub fn ring_hmac_key() -> ring::hmac::Key {
+    ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &KEY_BYTES)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

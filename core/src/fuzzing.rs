@@ -211,3 +211,19 @@ impl Model {
         }
     }
 }
+
+/// The cryptographic backend this build of the core uses: `"ring"` or
+/// `"rustcrypto"` (see `suites.rs`).
+#[must_use]
+pub fn backend() -> &'static str {
+    crate::suites::BACKEND
+}
+
+/// Seals `body` with every compiled backend and opens it with every one,
+/// also with a corrupted tag; true when they all agree (same ciphertext and
+/// tag, round trip, rejection with the body left as it was).
+#[cfg(feature = "alloc")]
+#[must_use]
+pub fn backends_agree(suite: Suite, key: &[u8; 32], counter: u64, aad: &[u8], body: &[u8]) -> bool {
+    crate::suites::backends_agree(suite, key, counter, aad, body)
+}

@@ -121,7 +121,16 @@
 //!   and Windows), key generation from the OS generator, [`system_clock`],
 //!   `std::error::Error`. Implies `alloc`.
 //! * `alloc`: `Vec`-returning conveniences (`*_to_vec`) and [`KeyFile`].
-//! * With neither, the crate is `no_std` and needs no allocator.
+//! * `fast-backend` (default, implies `std`): ChaCha20-Poly1305 and
+//!   HMAC-SHA256 through `ring`'s assembly on x86_64, aarch64 and 32-bit
+//!   ARM with an OS (a C compiler for the target is needed). Other targets,
+//!   builds without it (`default-features = false, features = ["std"]`) and
+//!   builds with `--cfg mqseal_backend="rustcrypto"` use the pure-Rust
+//!   RustCrypto crates. The wire format and the guarantees are the same;
+//!   with ring, [`Opener::open_in_place`] copies bodies over 2 KiB to the
+//!   heap once (to restore the envelope if the tag fails).
+//! * With neither `std` nor `alloc`, the crate is `no_std` and needs no
+//!   allocator.
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]

@@ -2,12 +2,25 @@
 //!
 //! Both take the same inputs (subkey, counter, associated data, body) and
 //! give a 16-byte tag; only the AEAD suite changes the body.
-
-use chacha20poly1305::aead::{AeadInOut, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Nonce};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use zeroize::Zeroize;
+//!
+//! # Backends
+//!
+//! This file is the only place that knows which library does the
+//! cryptography. [`seal`] and [`open`] go to one of two backends with the
+//! same contract:
+//!
+//! * `rustcrypto`: the pure-Rust `chacha20poly1305`, `hmac` and `sha2`
+//!   crates. Always compiled; the backend of `no_std`, wasm32 and MCU
+//!   builds, and of std builds without the `fast-backend` feature.
+//! * `fast`: `ring` (BoringSSL-derived assembly), compiled when `build.rs`
+//!   sets `mqseal_fast_backend`: the `fast-backend` feature (default) on
+//!   x86_64, aarch64 or 32-bit ARM with an OS, unless
+//!   `--cfg mqseal_backend="rustcrypto"` is given.
+//!
+//! The contract both keep: the tag is compared in constant time; on any
+//! verification failure the one error is [`Error::Auth`] and the body holds
+//! exactly the bytes it held before (never plaintext that did not verify);
+//! the subkey bytes are zeroized when the [`Subkey`] drops.
 
 use crate::envelope::{Suite, TAG_LEN};
 use crate::schedule::Subkey;
@@ -20,17 +33,8 @@ pub(crate) fn nonce(counter: u64) -> [u8; 12] {
     n
 }
 
-fn mac(subkey: &Subkey, aad: &[u8], body: &[u8]) -> Hmac<Sha256> {
-    // HMAC zero-pads keys shorter than its 64-byte block, so the 32-byte
-    // subkey padded by hand is the same key, through the infallible `new`.
-    let mut block = [0u8; 64];
-    block[..32].copy_from_slice(&subkey.0);
-    let mut m = <Hmac<Sha256> as hmac::KeyInit>::new(&block.into());
-    block.zeroize();
-    m.update(aad);
-    m.update(body);
-    m
-}
+/// The name of the backend this build uses: `"ring"` or `"rustcrypto"`.
+pub(crate) const BACKEND: &str = if cfg!(mqseal_fast_backend) { "ring" } else { "rustcrypto" };
 
 /// Protects `body` in place and returns the tag.
 pub(crate) fn seal(
@@ -40,26 +44,14 @@ pub(crate) fn seal(
     aad: &[u8],
     body: &mut [u8],
 ) -> Result<[u8; TAG_LEN], Error> {
-    let mut tag = [0u8; TAG_LEN];
-    match suite {
-        Suite::ChaCha20Poly1305 => {
-            let cipher = ChaCha20Poly1305::new(&subkey.0.into());
-            let n: Nonce = nonce(counter).into();
-            // Fails only for bodies beyond 256 GiB.
-            let t = cipher.encrypt_inout_detached(&n, aad, body.into()).map_err(|_| Error::PayloadTooLarge)?;
-            tag.copy_from_slice(&t);
-        }
-        Suite::HmacSha256 => {
-            let out = mac(subkey, aad, body).finalize().into_bytes();
-            tag.copy_from_slice(&out[..TAG_LEN]);
-        }
-    }
-    Ok(tag)
+    #[cfg(mqseal_fast_backend)]
+    return fast::seal(suite, subkey, counter, aad, body);
+    #[cfg(not(mqseal_fast_backend))]
+    return rustcrypto::seal(suite, subkey, counter, aad, body);
 }
 
 /// Verifies `tag` and, for the AEAD suite, decrypts `body` in place. On
-/// failure the body is left as it was (the AEAD checks the tag before it
-/// decrypts) and the one error is [`Error::Auth`].
+/// failure the body is left as it was and the one error is [`Error::Auth`].
 pub(crate) fn open(
     suite: Suite,
     subkey: &Subkey,
@@ -71,22 +63,277 @@ pub(crate) fn open(
     if tag.len() != TAG_LEN {
         return Err(Error::Auth);
     }
-    match suite {
-        Suite::ChaCha20Poly1305 => {
-            let cipher = ChaCha20Poly1305::new(&subkey.0.into());
-            let n: Nonce = nonce(counter).into();
-            let mut t = [0u8; TAG_LEN];
-            t.copy_from_slice(tag);
-            cipher.decrypt_inout_detached(&n, aad, body.into(), &t.into()).map_err(|_| Error::Auth)
-        }
-        // Constant-time comparison of the leftmost 16 bytes.
-        Suite::HmacSha256 => mac(subkey, aad, body).verify_truncated_left(tag).map_err(|_| Error::Auth),
+    #[cfg(mqseal_fast_backend)]
+    return fast::open(suite, subkey, counter, aad, body, tag);
+    #[cfg(not(mqseal_fast_backend))]
+    return rustcrypto::open(suite, subkey, counter, aad, body, tag);
+}
+
+/// The pure-Rust backend (RustCrypto).
+///
+/// * Tags: `chacha20poly1305` compares the Poly1305 tag in constant time,
+///   `hmac`'s `verify_truncated_left` the leftmost 16 bytes of HMAC-SHA256.
+/// * No plaintext before verification: `decrypt_inout_detached` checks the
+///   tag before it decrypts, so a failed open never writes the body.
+/// * Zeroizing: the cipher is built per message from the subkey and
+///   zeroizes on drop (`zeroize` features of `chacha20poly1305` and
+///   `hmac`); the padded HMAC key block is zeroized by hand.
+pub(crate) mod rustcrypto {
+    use chacha20poly1305::aead::{AeadInOut, KeyInit};
+    use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+    use zeroize::Zeroize;
+
+    use super::nonce;
+    use crate::envelope::{Suite, TAG_LEN};
+    use crate::schedule::Subkey;
+    use crate::Error;
+
+    fn mac(subkey: &Subkey, aad: &[u8], body: &[u8]) -> Hmac<Sha256> {
+        // HMAC zero-pads keys shorter than its 64-byte block, so the 32-byte
+        // subkey padded by hand is the same key, through the infallible `new`.
+        let mut block = [0u8; 64];
+        block[..32].copy_from_slice(&subkey.0);
+        let mut m = <Hmac<Sha256> as hmac::KeyInit>::new(&block.into());
+        block.zeroize();
+        m.update(aad);
+        m.update(body);
+        m
     }
+
+    pub(crate) fn seal(
+        suite: Suite,
+        subkey: &Subkey,
+        counter: u64,
+        aad: &[u8],
+        body: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], Error> {
+        let mut tag = [0u8; TAG_LEN];
+        match suite {
+            Suite::ChaCha20Poly1305 => {
+                let cipher = ChaCha20Poly1305::new(&subkey.0.into());
+                let n: Nonce = nonce(counter).into();
+                // Fails only for bodies beyond 256 GiB.
+                let t = cipher.encrypt_inout_detached(&n, aad, body.into()).map_err(|_| Error::PayloadTooLarge)?;
+                tag.copy_from_slice(&t);
+            }
+            Suite::HmacSha256 => {
+                let out = mac(subkey, aad, body).finalize().into_bytes();
+                tag.copy_from_slice(&out[..TAG_LEN]);
+            }
+        }
+        Ok(tag)
+    }
+
+    /// `tag` is [`TAG_LEN`] bytes (checked by the caller).
+    pub(crate) fn open(
+        suite: Suite,
+        subkey: &Subkey,
+        counter: u64,
+        aad: &[u8],
+        body: &mut [u8],
+        tag: &[u8],
+    ) -> Result<(), Error> {
+        match suite {
+            Suite::ChaCha20Poly1305 => {
+                let cipher = ChaCha20Poly1305::new(&subkey.0.into());
+                let n: Nonce = nonce(counter).into();
+                let mut t = [0u8; TAG_LEN];
+                t.copy_from_slice(tag);
+                cipher.decrypt_inout_detached(&n, aad, body.into(), &t.into()).map_err(|_| Error::Auth)
+            }
+            // Constant-time comparison of the leftmost 16 bytes.
+            Suite::HmacSha256 => mac(subkey, aad, body).verify_truncated_left(tag).map_err(|_| Error::Auth),
+        }
+    }
+}
+
+/// The assembly-backed backend (`ring`).
+///
+/// * Tags: ring compares the Poly1305 tag in constant time itself; the
+///   truncated HMAC tag is compared with `subtle`'s `ConstantTimeEq`.
+/// * No plaintext before verification: ring's fused assembly decrypts while
+///   it authenticates, and on a bad tag overwrites the body with zeros. So
+///   the ciphertext is copied first (on the stack up to
+///   [`fast::STACK_COPY`] bytes, in one heap buffer above) and written back
+///   on failure: the caller sees the unchanged envelope, never plaintext.
+/// * Zeroizing: the subkey bytes in [`Subkey`] are zeroized on drop as with
+///   RustCrypto. ring's own key objects do not zeroize on drop (ring has no
+///   such feature and mqseal has no `unsafe` to do it): the ChaCha20 key is
+///   set up per message on the stack (a 32-byte copy, no expansion), and so
+///   is the HMAC key (its inner and outer SHA-256 states, key-equivalent),
+///   and neither is wiped after use. Where every copy of key material must
+///   be wiped, build with the RustCrypto backend.
+/// * Per-message setup: only what RustCrypto does too (the ChaCha20 key
+///   copy, the two HMAC pad blocks). ring's key objects are not cached in
+///   the subkey because that would grow every opener's sender table (544
+///   bytes for a `LessSafeKey`, 176 for an `hmac::Key`) and the C ABI fixes
+///   the opener's size.
+#[cfg(mqseal_fast_backend)]
+pub(crate) mod fast {
+    use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, CHACHA20_POLY1305};
+    use ring::hmac;
+    use subtle::ConstantTimeEq;
+
+    use super::nonce;
+    use crate::envelope::{Suite, TAG_LEN};
+    use crate::schedule::Subkey;
+    use crate::Error;
+
+    /// Bodies up to this length are saved on the stack while they are
+    /// opened; longer ones in a heap buffer.
+    pub(crate) const STACK_COPY: usize = 2048;
+    const SMALL_COPY: usize = 256;
+
+    fn aead_key(subkey: &Subkey) -> Result<LessSafeKey, Error> {
+        // Fails only for a key of the wrong length: never for 32 bytes.
+        UnboundKey::new(&CHACHA20_POLY1305, &subkey.0).map(LessSafeKey::new).map_err(|_| Error::Auth)
+    }
+
+    fn mac(subkey: &Subkey, aad: &[u8], body: &[u8]) -> hmac::Tag {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &subkey.0);
+        let mut ctx = hmac::Context::with_key(&key);
+        ctx.update(aad);
+        ctx.update(body);
+        ctx.sign()
+    }
+
+    pub(crate) fn seal(
+        suite: Suite,
+        subkey: &Subkey,
+        counter: u64,
+        aad: &[u8],
+        body: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], Error> {
+        let mut tag = [0u8; TAG_LEN];
+        match suite {
+            Suite::ChaCha20Poly1305 => {
+                let n = Nonce::assume_unique_for_key(nonce(counter));
+                // Fails only for bodies beyond 256 GiB.
+                let t = aead_key(subkey)?
+                    .seal_in_place_separate_tag(n, Aad::from(aad), body)
+                    .map_err(|_| Error::PayloadTooLarge)?;
+                tag.copy_from_slice(&t.as_ref()[..TAG_LEN]);
+            }
+            Suite::HmacSha256 => tag.copy_from_slice(&mac(subkey, aad, body).as_ref()[..TAG_LEN]),
+        }
+        Ok(tag)
+    }
+
+    /// `tag` is [`TAG_LEN`] bytes (checked by the caller).
+    pub(crate) fn open(
+        suite: Suite,
+        subkey: &Subkey,
+        counter: u64,
+        aad: &[u8],
+        body: &mut [u8],
+        tag: &[u8],
+    ) -> Result<(), Error> {
+        match suite {
+            Suite::ChaCha20Poly1305 => {
+                let key = aead_key(subkey)?;
+                let mut t = [0u8; TAG_LEN];
+                t.copy_from_slice(tag);
+                let open = |body: &mut [u8]| {
+                    let n = Nonce::assume_unique_for_key(nonce(counter));
+                    key.open_in_place_separate_tag(n, Aad::from(aad), Tag::from(t), body, 0..).is_ok()
+                };
+                // ring zeroes the body on a bad tag: keep the ciphertext to
+                // put back (it is public, so the copy needs no wiping).
+                // Two stack sizes, so that a typical small message does not
+                // pay for clearing 2 KiB.
+                let ok = if body.len() <= SMALL_COPY {
+                    let mut saved = [0u8; SMALL_COPY];
+                    let saved = &mut saved[..body.len()];
+                    saved.copy_from_slice(body);
+                    let ok = open(body);
+                    if !ok {
+                        body.copy_from_slice(saved);
+                    }
+                    ok
+                } else if body.len() <= STACK_COPY {
+                    let mut saved = [0u8; STACK_COPY];
+                    let saved = &mut saved[..body.len()];
+                    saved.copy_from_slice(body);
+                    let ok = open(body);
+                    if !ok {
+                        body.copy_from_slice(saved);
+                    }
+                    ok
+                } else {
+                    let saved = body.to_vec();
+                    let ok = open(body);
+                    if !ok {
+                        body.copy_from_slice(&saved);
+                    }
+                    ok
+                };
+                if ok {
+                    Ok(())
+                } else {
+                    Err(Error::Auth)
+                }
+            }
+            Suite::HmacSha256 => {
+                let expected = mac(subkey, aad, body);
+                if bool::from(expected.as_ref()[..TAG_LEN].ct_eq(tag)) {
+                    Ok(())
+                } else {
+                    Err(Error::Auth)
+                }
+            }
+        }
+    }
+}
+
+/// Seals with each compiled backend and opens with each (the differential
+/// check behind `core/tests/backends.rs`); with only RustCrypto compiled it
+/// checks RustCrypto against itself. Returns false on any disagreement: a
+/// different ciphertext or tag, a failed open, a forgery that opens, or a
+/// body changed by a failed open.
+#[cfg(feature = "alloc")]
+pub(crate) fn backends_agree(suite: Suite, key: &[u8; 32], counter: u64, aad: &[u8], body: &[u8]) -> bool {
+    type SealFn = fn(Suite, &Subkey, u64, &[u8], &mut [u8]) -> Result<[u8; TAG_LEN], Error>;
+    type OpenFn = fn(Suite, &Subkey, u64, &[u8], &mut [u8], &[u8]) -> Result<(), Error>;
+    let backends: &[(SealFn, OpenFn)] = &[
+        (rustcrypto::seal, rustcrypto::open),
+        #[cfg(mqseal_fast_backend)]
+        (fast::seal, fast::open),
+    ];
+    let subkey = Subkey(*key);
+    let mut first: Option<(alloc::vec::Vec<u8>, [u8; TAG_LEN])> = None;
+    for (seal_with, _) in backends {
+        let mut sealed = body.to_vec();
+        let Ok(tag) = seal_with(suite, &subkey, counter, aad, &mut sealed) else { return false };
+        match &first {
+            Some((b, t)) if *b != sealed || *t != tag => return false,
+            Some(_) => {}
+            None => first = Some((sealed.clone(), tag)),
+        }
+        for (_, open_with) in backends {
+            let mut opened = sealed.clone();
+            if open_with(suite, &subkey, counter, aad, &mut opened, &tag).is_err() || opened != body {
+                return false;
+            }
+            let mut bad = tag;
+            bad[usize::from(tag[0]) % TAG_LEN] ^= 1 << (tag[1] % 8);
+            let mut untouched = sealed.clone();
+            if open_with(suite, &subkey, counter, aad, &mut untouched, &bad).is_ok() || untouched != sealed {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chacha20poly1305::aead::{AeadInOut, KeyInit};
+    use chacha20poly1305::ChaCha20Poly1305;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
     #[allow(unused_imports)]
     use std::{format, prelude::v1::*, vec};
 
