@@ -186,6 +186,19 @@ pub(crate) mod fast {
     pub(crate) const STACK_COPY: usize = 2048;
     const SMALL_COPY: usize = 256;
 
+    /// Runs `open` on `body` (at most `N` bytes), putting the original bytes
+    /// back when it fails.
+    fn restoring<const N: usize>(body: &mut [u8], open: impl FnOnce(&mut [u8]) -> bool) -> bool {
+        let mut saved = [0u8; N];
+        let saved = &mut saved[..body.len()];
+        saved.copy_from_slice(body);
+        let ok = open(body);
+        if !ok {
+            body.copy_from_slice(saved);
+        }
+        ok
+    }
+
     fn aead_key(subkey: &Subkey) -> Result<LessSafeKey, Error> {
         // Fails only for a key of the wrong length: never for 32 bytes.
         UnboundKey::new(&CHACHA20_POLY1305, &subkey.0).map(LessSafeKey::new).map_err(|_| Error::Auth)
@@ -244,23 +257,9 @@ pub(crate) mod fast {
                 // Two stack sizes, so that a typical small message does not
                 // pay for clearing 2 KiB.
                 let ok = if body.len() <= SMALL_COPY {
-                    let mut saved = [0u8; SMALL_COPY];
-                    let saved = &mut saved[..body.len()];
-                    saved.copy_from_slice(body);
-                    let ok = open(body);
-                    if !ok {
-                        body.copy_from_slice(saved);
-                    }
-                    ok
+                    restoring::<SMALL_COPY>(body, open)
                 } else if body.len() <= STACK_COPY {
-                    let mut saved = [0u8; STACK_COPY];
-                    let saved = &mut saved[..body.len()];
-                    saved.copy_from_slice(body);
-                    let ok = open(body);
-                    if !ok {
-                        body.copy_from_slice(saved);
-                    }
-                    ok
+                    restoring::<STACK_COPY>(body, open)
                 } else {
                     let saved = body.to_vec();
                     let ok = open(body);
