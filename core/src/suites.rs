@@ -199,9 +199,16 @@ pub(crate) mod fast {
         ok
     }
 
-    fn aead_key(subkey: &Subkey) -> Result<LessSafeKey, Error> {
+    /// Runs `f` with the ChaCha20-Poly1305 key of `subkey`. The key object
+    /// (544 bytes: ring sizes it for AES-GCM) is built once on the stack
+    /// and lent to `f`, never moved through a `Result`.
+    #[inline(always)]
+    fn with_aead_key<R>(subkey: &Subkey, fail: R, f: impl FnOnce(&LessSafeKey) -> R) -> R {
         // Fails only for a key of the wrong length: never for 32 bytes.
-        UnboundKey::new(&CHACHA20_POLY1305, &subkey.0).map(LessSafeKey::new).map_err(|_| Error::Auth)
+        match UnboundKey::new(&CHACHA20_POLY1305, &subkey.0) {
+            Ok(k) => f(&LessSafeKey::new(k)),
+            Err(_) => fail,
+        }
     }
 
     fn mac(subkey: &Subkey, aad: &[u8], body: &[u8]) -> hmac::Tag {
@@ -224,9 +231,9 @@ pub(crate) mod fast {
             Suite::ChaCha20Poly1305 => {
                 let n = Nonce::assume_unique_for_key(nonce(counter));
                 // Fails only for bodies beyond 256 GiB.
-                let t = aead_key(subkey)?
-                    .seal_in_place_separate_tag(n, Aad::from(aad), body)
-                    .map_err(|_| Error::PayloadTooLarge)?;
+                let t = with_aead_key(subkey, Err(Error::PayloadTooLarge), |key| {
+                    key.seal_in_place_separate_tag(n, Aad::from(aad), body).map_err(|_| Error::PayloadTooLarge)
+                })?;
                 tag.copy_from_slice(&t.as_ref()[..TAG_LEN]);
             }
             Suite::HmacSha256 => tag.copy_from_slice(&mac(subkey, aad, body).as_ref()[..TAG_LEN]),
@@ -245,12 +252,13 @@ pub(crate) mod fast {
     ) -> Result<(), Error> {
         match suite {
             Suite::ChaCha20Poly1305 => {
-                let key = aead_key(subkey)?;
                 let mut t = [0u8; TAG_LEN];
                 t.copy_from_slice(tag);
                 let open = |body: &mut [u8]| {
                     let n = Nonce::assume_unique_for_key(nonce(counter));
-                    key.open_in_place_separate_tag(n, Aad::from(aad), Tag::from(t), body, 0..).is_ok()
+                    with_aead_key(subkey, false, |key| {
+                        key.open_in_place_separate_tag(n, Aad::from(aad), Tag::from(t), body, 0..).is_ok()
+                    })
                 };
                 // ring zeroes the body on a bad tag: keep the ciphertext to
                 // put back (it is public, so the copy needs no wiping).
