@@ -10,6 +10,7 @@ Input layouts follow core/src/fuzzing.rs:
   import_keys                 key text (UTF-8)
   typed_open                  postcard bytes of FuzzReading (and plaintexts)
   replay_window_differential  [width - 1] then 3-byte ops (selector, u16 LE)
+  backend_differential        [flags] [key 32] [counter 8 LE] [aad len] aad body
 """
 import hashlib
 import json
@@ -115,6 +116,13 @@ def main():
     emit("replay_window_differential", bytes([63]) + b"".join(bytes([0, 1, 0]) for _ in range(40)))
     emit("replay_window_differential", bytes([255]) + b"".join(bytes([s, d, 0]) for s, d in [(0, 5), (1, 3), (1, 1), (0, 200), (1, 250), (1, 10), (0, 1)]))
     emit("replay_window_differential", bytes([127]) + bytes([2, 0, 0, 2, 5, 0, 2, 3, 0, 2, 5, 0, 3, 0, 0]))
+
+    # Both suites; bodies on both sides of the ring backend's copy tiers
+    # (256 and 2048 bytes) and empty ones.
+    for flags in (0, 1):
+        for aad_len, body_len in [(0, 0), (41, 64), (13, 256), (41, 257), (41, 1024), (0, 2049)]:
+            emit("backend_differential", bytes([flags]) + bytes(range(32)) + (7).to_bytes(8, "little")
+                 + bytes([aad_len]) + b"\xa5" * aad_len + b"\x5a" * body_len)
 
     for target in sorted(counts):
         print(f"{target}: {counts[target]} seeds")

@@ -219,6 +219,30 @@ pub fn backend() -> &'static str {
     crate::suites::BACKEND
 }
 
+/// Input layout: `[flags] [key: 32] [counter: 8, LE] [aad length] aad body`
+/// (short input is padded with zeros). Bit 0 of `flags` picks the suite.
+/// Panics when the compiled backends disagree on sealing or opening, or a
+/// corrupted tag opens or changes the body ([`backends_agree`]); with only
+/// RustCrypto compiled it checks RustCrypto against itself.
+#[cfg(feature = "alloc")]
+#[allow(clippy::panic)]
+pub fn backend_differential(data: &[u8]) {
+    let mut fixed = [0u8; 42];
+    let n = data.len().min(fixed.len());
+    fixed[..n].copy_from_slice(&data[..n]);
+    let rest = &data[n..];
+    let suite = if fixed[0] & 1 == 0 { Suite::ChaCha20Poly1305 } else { Suite::HmacSha256 };
+    let mut key = [0u8; 32];
+    key.copy_from_slice(&fixed[1..33]);
+    let mut counter = [0u8; 8];
+    counter.copy_from_slice(&fixed[33..41]);
+    let aad_len = usize::from(fixed[41]).min(rest.len());
+    let (aad, body) = rest.split_at(aad_len);
+    if !backends_agree(suite, &key, u64::from_le_bytes(counter), aad, body) {
+        panic!("backends disagree ({}) on {suite:?}, {} B aad, {} B body", backend(), aad.len(), body.len());
+    }
+}
+
 /// Seals `body` with every compiled backend and opens it with every one,
 /// also with a corrupted tag; true when they all agree (same ciphertext and
 /// tag, round trip, rejection with the body left as it was).

@@ -2,6 +2,9 @@
 # Smoke-runs every cargo-fuzz target in fuzz/ for a short time (default 20 s
 # each, two at a time on the two cores) from seeds made from the shared test
 # vectors. Fails on any crash, leak, timeout or out-of-memory report.
+# Every target runs on the default build (the ring backend on this machine);
+# the targets that reach the cryptography (FUZZ_CRYPTO_TARGETS) run again on
+# the RustCrypto backend (--cfg mqseal_backend="rustcrypto", own target dir).
 #
 #   FUZZ_SECONDS=600 FUZZ_LOG_DIR=/tmp/fuzz-logs scripts/test-parts/40-fuzz.sh
 #                                    # a longer run, logs kept
@@ -27,8 +30,12 @@ fi
 step "fuzz: seeds from core/tests/vectors/v1.json"
 python3 fuzz/make-corpus.py
 
-step "fuzz: build (nightly, ASan, debug assertions)"
+RUSTCRYPTO_FLAGS='--cfg mqseal_backend="rustcrypto"'
+RUSTCRYPTO_DIR=target/rustcrypto
+
+step "fuzz: build (nightly, ASan, debug assertions), both backends"
 (cd fuzz && cargo +nightly fuzz build)
+(cd fuzz && RUSTFLAGS="$RUSTCRYPTO_FLAGS" cargo +nightly fuzz build --target-dir "$RUSTCRYPTO_DIR")
 
 if [ -n "${FUZZ_TARGETS:-}" ]; then
   read -r -a targets <<<"$FUZZ_TARGETS"
@@ -45,19 +52,38 @@ else
   trap 'rm -rf "$logdir"' EXIT
 fi
 
-# run TARGET: fuzz for SECONDS_PER_TARGET on a copy-free corpus dir; the
-# libFuzzer summary goes to $logdir/TARGET.log.
+# run JOB: JOB is TARGET (default build) or TARGET@rustcrypto; fuzzes for
+# SECONDS_PER_TARGET from the target's seed corpus (each backend on its own
+# copy, so the two runs of a target do not share a directory). The libFuzzer
+# summary goes to $logdir/JOB.log.
 run() {
-  (cd fuzz && cargo +nightly fuzz run "$1" "corpus/$1" -- \
-     -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1) \
-     >"$logdir/$1.log" 2>&1
+  local target="${1%@*}"
+  if [ "$1" = "$target" ]; then
+    (cd fuzz && cargo +nightly fuzz run "$target" "corpus/$target" -- \
+       -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1) \
+       >"$logdir/$1.log" 2>&1
+  else
+    rm -rf "fuzz/corpus-rustcrypto/$target"
+    mkdir -p fuzz/corpus-rustcrypto
+    cp -r "fuzz/corpus/$target" "fuzz/corpus-rustcrypto/$target"
+    (cd fuzz && RUSTFLAGS="$RUSTCRYPTO_FLAGS" cargo +nightly fuzz run --target-dir "$RUSTCRYPTO_DIR" \
+       "$target" "corpus-rustcrypto/$target" -- \
+       -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1) \
+       >"$logdir/$1.log" 2>&1
+  fi
 }
 
-step "fuzz: ${#targets[@]} targets, ${SECONDS_PER_TARGET}s each, two at a time"
+read -r -a crypto_targets <<<"${FUZZ_CRYPTO_TARGETS:-open_envelope typed_open backend_differential}"
+jobs=("${targets[@]}")
+for t in "${crypto_targets[@]}"; do
+  for u in "${targets[@]}"; do [ "$u" = "$t" ] && jobs+=("$t@rustcrypto"); done
+done
+
+step "fuzz: ${#jobs[@]} runs, ${SECONDS_PER_TARGET}s each, two at a time"
 failed=0
-for ((i = 0; i < ${#targets[@]}; i += 2)); do
+for ((i = 0; i < ${#jobs[@]}; i += 2)); do
   pids=()
-  batch=("${targets[@]:i:2}")
+  batch=("${jobs[@]:i:2}")
   for t in "${batch[@]}"; do run "$t" & pids+=("$!"); done
   for j in "${!batch[@]}"; do
     t="${batch[$j]}"
@@ -66,7 +92,7 @@ for ((i = 0; i < ${#targets[@]}; i += 2)); do
       done_line="$(grep -E '^#[0-9]+[[:space:]]+DONE' "$logdir/$t.log" | tail -n1 | sed -E 's/^#[0-9]+[[:space:]]+DONE[[:space:]]+//' || true)"
       echo "fuzz $t: ok, ${execs:-?} executions in ${SECONDS_PER_TARGET}s, no crash (${done_line})"
     else
-      echo "fuzz $t: FAILED (artifacts in fuzz/artifacts/$t/)" >&2
+      echo "fuzz $t: FAILED (artifacts in fuzz/artifacts/${t%@*}/)" >&2
       tail -n 60 "$logdir/$t.log" >&2
       failed=1
     fi
