@@ -17,7 +17,7 @@
 # then prints the tables (benches/report.py) and writes them to
 # target/bench-results/report.md.
 #
-#   scripts/bench.sh            # full run, about 17 minutes on 2 cores
+#   scripts/bench.sh            # full run, about 25 minutes on 2 cores
 #   BENCH_QUICK=1 scripts/bench.sh   # a quick pass (Criterion --quick, short e2e)
 #
 # Benchmarks want a quiet machine: stop fuzzers and builds first.
@@ -28,7 +28,7 @@ source scripts/lib.sh
 OUT="${BENCH_OUT:-target/bench-results}"
 QUICK="${BENCH_QUICK:-}"
 crit_args=()
-e2e_args=(--messages 100000 --rounds 11)
+e2e_args=(--messages 100000 --rounds 31)
 wasm_args=(--seconds 1 --rounds 3)
 if [ -n "$QUICK" ]; then
   crit_args=(--quick)

@@ -5,8 +5,12 @@
 //! 64-byte payloads, all in the same run, alternating plain and sealed.
 //!
 //! ```sh
-//! cargo bench -p mqseal-benches --bench broker -- --messages 20000 --rounds 5
+//! cargo bench -p mqseal-benches --bench broker -- --messages 20000 --rounds 5 [--qos 0|1]
 //! ```
+//!
+//! Per QoS it prints the median rates, the median of the per-round ratio
+//! sealed / plain with a 95 % confidence interval of that median, and the
+//! median ratio of CPU time per message (broker and clients, Linux only).
 //!
 //! Starts Debian's `mosquitto` on a free loopback port with its own config
 //! in a temp dir, and stops it at the end. Bounded: every measurement has a
@@ -238,6 +242,44 @@ async fn measure(port: u16, sealed: bool, qos: QoS, n: usize, tag: &str) -> Resu
     Ok(n as f64 / end.duration_since(start).as_secs_f64())
 }
 
+/// CPU time (user + system, in clock ticks) used so far by process `pid`,
+/// from `/proc/<pid>/stat` (Linux); `None` elsewhere.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses:
+    // state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// CPU ticks of this process and the broker together.
+fn pipeline_ticks(broker: u32) -> Option<u64> {
+    Some(cpu_ticks(std::process::id())? + cpu_ticks(broker)?)
+}
+
+/// A distribution-free 95 % confidence interval for the median of `v`:
+/// the k-th smallest and k-th largest values, k = floor(n/2 - 0.98 sqrt(n))
+/// (the normal approximation of the binomial order-statistic interval).
+/// `None` below 6 values.
+fn median_ci(v: &[f64]) -> Option<(f64, f64)> {
+    let v = sorted(v);
+    let n = v.len();
+    let k = (n as f64 / 2.0 - 0.98 * (n as f64).sqrt()).floor();
+    if n < 6 || k < 1.0 {
+        return None;
+    }
+    let k = k as usize;
+    Some((v[k - 1], v[n - k]))
+}
+
+/// Sorted copy of `v`, for reporting.
+fn sorted(v: &[f64]) -> Vec<f64> {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -256,26 +298,57 @@ fn main() -> Result<(), BoxError> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
 
     let mut results = Vec::new();
+    // `--qos 0` or `--qos 1` runs one QoS only (default: both).
+    let only = arg(&args, "--qos");
     for (qos_name, qos) in [("qos0", QoS::AtMostOnce), ("qos1", QoS::AtLeastOnce)] {
+        if only.is_some_and(|q| q != usize::from(qos == QoS::AtLeastOnce)) {
+            continue;
+        }
         let (mut plain, mut sealed) = (Vec::new(), Vec::new());
+        // Per round: sealed rate / plain rate of the two adjacent
+        // measurements (pairing cancels the machine's drift), and the CPU
+        // time per message of plain / sealed (broker + both clients), which
+        // other load on the machine moves far less than the wall-clock rate.
+        let (mut paired, mut cpu) = (Vec::new(), Vec::new());
         for round in 0..rounds {
             // Alternate the order so that drift favours neither side.
             let order = if round % 2 == 0 { [false, true] } else { [true, false] };
+            let (mut rate_of, mut ticks_of) = ([0.0f64; 2], [None; 2]);
             for s in order {
                 let tag = format!("{qos_name}-{}-{round}", if s { "sealed" } else { "plain" });
+                let before = pipeline_ticks(broker.child.id());
                 let rate = rt.block_on(measure(broker.port, s, qos, messages, &tag))?;
+                let after = pipeline_ticks(broker.child.id());
+                rate_of[usize::from(s)] = rate;
+                ticks_of[usize::from(s)] = before.zip(after).map(|(b, a)| a.saturating_sub(b));
                 if s { &mut sealed } else { &mut plain }.push(rate);
+            }
+            paired.push(rate_of[1] / rate_of[0]);
+            if let [Some(p), Some(s)] = ticks_of {
+                if s > 0 {
+                    cpu.push(p as f64 / s as f64);
+                }
             }
         }
         let (p, s) = (median(&mut plain), median(&mut sealed));
+        let (pr, cr) = (median(&mut paired.clone()), if cpu.is_empty() { f64::NAN } else { median(&mut cpu.clone()) });
+        let ci = |v: &[f64]| median_ci(v).map_or("-".to_owned(), |(lo, hi)| format!("[{lo:.3}, {hi:.3}]"));
         println!(
             "e2e {qos_name} {PAYLOAD_LEN} B, {messages} msgs x {rounds} rounds: plain {p:.0} msg/s, \
-             sealed {s:.0} msg/s, sealed/plain {:.3}",
-            s / p
+             sealed {s:.0} msg/s, sealed/plain {:.3}; paired ratio median {pr:.3}, 95 % CI {} (rounds {:.3?}); \
+             CPU per message plain/sealed median {cr:.3}, 95 % CI {} (rounds {:.3?})",
+            s / p,
+            ci(&paired),
+            sorted(&paired),
+            ci(&cpu),
+            sorted(&cpu),
         );
         results.push(format!(
             "{{\"qos\":\"{qos_name}\",\"payload\":{PAYLOAD_LEN},\"messages\":{messages},\"rounds\":{rounds},\
-             \"plain_msgs_per_s\":{p:.1},\"sealed_msgs_per_s\":{s:.1},\"plain_all\":{plain:?},\"sealed_all\":{sealed:?}}}"
+             \"plain_msgs_per_s\":{p:.1},\"sealed_msgs_per_s\":{s:.1},\"plain_all\":{plain:?},\"sealed_all\":{sealed:?},\
+             \"paired_ratio\":{pr:.4},\"paired_ci\":{},\"paired_all\":{paired:?},\"cpu_ratio\":{},\"cpu_all\":{cpu:?}}}",
+            median_ci(&paired).map_or("null".to_owned(), |(a, b)| format!("[{a:.4}, {b:.4}]")),
+            if cr.is_nan() { "null".to_owned() } else { format!("{cr:.4}") }
         ));
     }
     rt.shutdown_timeout(Duration::from_secs(1));
