@@ -12,6 +12,7 @@ RESULTS_DIR (written by scripts/bench.sh) holds:
   openssl.txt           `openssl speed -evp chacha20-poly1305`
   openssl-decrypt.txt   the same with -decrypt
   openssl-hmac.txt      `openssl speed -hmac sha256`
+  openssl-aead*.txt     the same with -aead (and -bytes 64, which -aead lacks)
   machine.txt           CPU, cores, toolchain versions
 """
 import glob
@@ -90,8 +91,13 @@ def main():
             [("enc", "openssl.txt"), ("dec", "openssl-decrypt.txt"), ("hmac", "openssl-hmac.txt")]}
     rcd = os.path.join(res, "variants", "rustcrypto")
     rc = load_criterion(rcd) if os.path.isdir(rcd) else {}
-    aead = {name: openssl_us(os.path.join(res, f)) for name, f in
-            [("enc", "openssl-aead.txt"), ("dec", "openssl-aead-decrypt.txt")]}
+    aead = {}
+    for name, f in [("enc", "openssl-aead"), ("dec", "openssl-aead-decrypt")]:
+        # The standard -aead sizes, plus the 64-byte run (-bytes 64) they lack.
+        got = {}
+        for part in (f + ".txt", f + "-64.txt"):
+            got.update(openssl_us(os.path.join(res, part)) or {})
+        aead[name] = got or None
     if ossl["enc"] and ossl["dec"]:
         p("### Default build (ring backend) and RustCrypto backend against OpenSSL\n")
         p("µs per message. *OpenSSL stream* = `openssl speed -evp chacha20-poly1305` encrypt + `-decrypt`")
