@@ -3,6 +3,8 @@
 //! every message, eviction included; and a fleet far beyond the fixed
 //! table's size.
 
+#![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
+
 use mqseal::{
     Error, Eviction, FleetOpener, Key, Keyring, MemoryCounterStore, Opener, OpenerConfig, OpenerWith, Sealer,
     SenderMap, SenderSnapshot, SenderTable, Suite,
@@ -86,4 +88,46 @@ fn a_fleet_of_100k_senders_is_tracked_bounded_and_retired() {
     opener.add_key(Key::from_bytes(2, [8; 32])).unwrap();
     opener.retire_key(1).unwrap();
     assert_eq!(opener.tracked_senders(), 0);
+}
+
+#[test]
+fn a_replay_state_file_of_a_million_senders_round_trips() {
+    let n = 1_000_000u32;
+    let ring = || Keyring::with_primary(key()).unwrap();
+    let mut opener: FleetOpener = FleetOpener::new(ring());
+    opener.senders_mut().reserve(n as usize);
+    for id in 0..n {
+        let highest = 1000 + u64::from(id);
+        let snap = SenderSnapshot { key_id: 1, sender_id: id, width: 128, highest, bits: [0b1011, 0, 0, 1] };
+        opener.restore(&snap).unwrap();
+    }
+    // And some genuine traffic on top.
+    let accepted: Vec<Vec<u8>> = (0..200).map(|id| envelope(id, 5000, Suite::ChaCha20Poly1305)).collect();
+    for env in &accepted {
+        opener.open_to_vec("fleet/up", env).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("replay.state");
+    let mut file = mqseal::ReplayStateFile::open(&path).unwrap();
+    file.save(&opener).unwrap();
+    let len = std::fs::metadata(&path).unwrap().len();
+    assert_eq!(len, 17 + 4 + 52 * u64::from(n) + 32);
+    drop(file);
+
+    // "Restart": a fresh opener from the file alone.
+    let file = mqseal::ReplayStateFile::open(&path).unwrap();
+    let mut restarted: FleetOpener = FleetOpener::new(ring());
+    restarted.senders_mut().reserve(n as usize);
+    let report = file.restore_into(&mut restarted).unwrap();
+    assert_eq!(report.restored, n as usize);
+    let mut before: Vec<SenderSnapshot> = opener.snapshot().collect();
+    let mut after: Vec<SenderSnapshot> = restarted.snapshot().collect();
+    before.sort_by_key(|s| s.sender_id);
+    after.sort_by_key(|s| s.sender_id);
+    assert!(before == after, "the restored windows differ");
+    for env in &accepted {
+        assert_eq!(restarted.open_to_vec("fleet/up", env), Err(Error::Duplicate));
+    }
+    // A restored window still accepts what it never saw.
+    assert!(restarted.open_to_vec("fleet/up", &envelope(7, 5001, Suite::ChaCha20Poly1305)).is_ok());
 }

@@ -246,7 +246,7 @@ impl<T: Send + 'static> GroupCommit<T> {
     /// Starts a save of `records` covering every pending message.
     pub fn start(&mut self, records: Vec<SenderSnapshot>) {
         let Some(mut state) = self.state.take() else { return };
-        self.saving = std::mem::take(&mut self.pending);
+        self.saving = core::mem::take(&mut self.pending);
         self.running = Some(tokio::task::spawn_blocking(move || {
             let r = state.file.save_records(records).map_err(|e| anyhow!("{e}"));
             (state, r)
@@ -257,12 +257,12 @@ impl<T: Send + 'static> GroupCommit<T> {
     /// (Pending forever when no save runs: select on it only while
     /// [`GroupCommit::busy`].)
     pub async fn durable(&mut self) -> Result<Vec<T>> {
-        let Some(task) = self.running.as_mut() else { return std::future::pending().await };
+        let Some(task) = self.running.as_mut() else { return core::future::pending().await };
         let (state, r) = task.await.map_err(|e| anyhow!("replay-state save task failed: {e}"))?;
         self.running = None;
         self.state = Some(state);
         r?;
         self.commits += 1;
-        Ok(std::mem::take(&mut self.saving))
+        Ok(core::mem::take(&mut self.saving))
     }
 }
