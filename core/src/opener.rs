@@ -109,8 +109,10 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
     /// An opener with the default configuration tracking its senders in
     /// `senders` (for example `SenderMap::new(limit)?`).
     #[must_use]
-    pub fn with_table(keyring: Keyring<KEYS>, senders: S) -> Self {
-        OpenerWith { keyring, senders, config: OpenerConfig::default(), clock: None, tick: 0 }
+    pub fn with_table(keyring: Keyring<KEYS>, mut senders: S) -> Self {
+        let config = OpenerConfig::default();
+        senders.track_recency(matches!(config.eviction, Eviction::LeastRecentlyUsed));
+        OpenerWith { keyring, senders, config, clock: None, tick: 0 }
     }
 
     /// Replaces the configuration, in place (for openers that live in static
@@ -122,6 +124,7 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
     pub fn set_config(&mut self, config: &OpenerConfig) -> Result<(), Error> {
         config.validate()?;
         self.config = *config;
+        self.senders.track_recency(matches!(config.eviction, Eviction::LeastRecentlyUsed));
         Ok(())
     }
 

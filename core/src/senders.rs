@@ -49,6 +49,10 @@ mod sealed {
         fn remove_key(&mut self, key_id: u32);
         /// Every tracked sender.
         fn iter(&self) -> Self::Iter<'_>;
+        /// Whether the eviction in force needs the recency order
+        /// (least-recently-used eviction); without it a table may skip
+        /// maintaining that order, but must restore it exactly when asked.
+        fn track_recency(&mut self, on: bool);
     }
 }
 
@@ -172,6 +176,10 @@ impl<const N: usize> sealed::Table for FixedSenders<N> {
     fn iter(&self) -> Self::Iter<'_> {
         self.slots.iter().flatten().map(|(s, _)| s)
     }
+
+    fn track_recency(&mut self, _on: bool) {
+        // The ticks are always kept: nothing to maintain.
+    }
 }
 
 impl<const N: usize> SenderTable for FixedSenders<N> {
@@ -202,6 +210,8 @@ mod map {
     #[doc(hidden)]
     pub struct Node {
         state: SenderState,
+        /// The opener's tick when this sender was last heard.
+        heard: u64,
         /// Neighbours in the recency list (towards the most / least
         /// recently heard), or `NIL`.
         newer: u32,
@@ -223,9 +233,17 @@ mod map {
     /// add senders; lookups of unknown ids (forgeries included) do not
     /// insert.
     ///
-    /// Memory: about 104 bytes per sender in the slab plus about 10 in the
-    /// index at 10^6 senders; [`SenderTable::memory_bytes`] gives the
-    /// exact figure by capacity.
+    /// Least-recently-used order: each sender keeps the tick it was last
+    /// heard at, and while [`Eviction::LeastRecentlyUsed`] is in force an
+    /// intrusive list keeps the senders in that order (O(1) per message
+    /// and per eviction). Under [`Eviction::RejectNew`] the list is not
+    /// reordered per message (that would cost two cache misses at fleet
+    /// size for nothing); switching to least-recently-used rebuilds it from
+    /// the ticks, exactly, in O(n log n) once.
+    ///
+    /// Memory: 112 bytes per sender in the slab plus 5 bytes per bucket
+    /// of the index; [`SenderTable::memory_bytes`] gives the exact figure
+    /// by capacity (BENCHMARKS.md, "Fleet scale").
     pub struct SenderMap {
         index: hashbrown::HashTable<u32>,
         nodes: Vec<Node>,
@@ -234,6 +252,8 @@ mod map {
         /// Most and least recently heard, or `NIL`.
         newest: u32,
         oldest: u32,
+        /// Whether the list is kept in recency order.
+        ordered: bool,
     }
 
     impl core::fmt::Debug for SenderMap {
@@ -279,6 +299,18 @@ mod map {
                 limit,
                 newest: NIL,
                 oldest: NIL,
+                ordered: false,
+            }
+        }
+
+        /// Relinks the list in the order of the ticks.
+        fn reorder(&mut self) {
+            let mut order: Vec<u32> = (0..self.nodes.len() as u32).collect();
+            order.sort_unstable_by_key(|&i| self.nodes[i as usize].heard);
+            self.newest = NIL;
+            self.oldest = NIL;
+            for i in order {
+                self.push_newest(i);
             }
         }
 
@@ -393,29 +425,35 @@ mod map {
             self.nodes.get_mut(slot).map(|n| &mut n.state)
         }
 
-        fn touch(&mut self, slot: usize, _tick: u64) {
-            // The list order is the tick order; moving to the front is the
-            // mark.
+        fn touch(&mut self, slot: usize, tick: u64) {
             let i = slot as u32;
-            if slot < self.nodes.len() && self.newest != i {
+            let Some(n) = self.nodes.get_mut(slot) else { return };
+            n.heard = tick;
+            if self.ordered && self.newest != i {
                 self.unlink(i);
                 self.push_newest(i);
             }
         }
 
-        fn insert(&mut self, state: SenderState, _tick: u64, eviction: Eviction) -> Result<usize, Error> {
+        fn insert(&mut self, state: SenderState, tick: u64, eviction: Eviction) -> Result<usize, Error> {
             if self.nodes.len() >= self.limit {
                 match eviction {
                     Eviction::RejectNew => return Err(Error::TooManySenders),
-                    Eviction::LeastRecentlyUsed => match self.oldest {
-                        NIL => return Err(Error::TooManySenders),
-                        j => self.remove_at(j),
-                    },
+                    Eviction::LeastRecentlyUsed => {
+                        if !self.ordered {
+                            self.reorder();
+                            self.ordered = true;
+                        }
+                        match self.oldest {
+                            NIL => return Err(Error::TooManySenders),
+                            j => self.remove_at(j),
+                        }
+                    }
                 }
             }
             let i = self.nodes.len() as u32;
             let h = hash(&self.hasher, &state);
-            self.nodes.push(Node { state, newer: NIL, older: NIL });
+            self.nodes.push(Node { state, heard: tick, newer: NIL, older: NIL });
             self.push_newest(i);
             let (nodes, hasher) = (&self.nodes, &self.hasher);
             self.index.insert_unique(h, i, |&j| hash(hasher, &nodes[j as usize].state));
@@ -444,6 +482,13 @@ mod map {
 
         fn iter(&self) -> Self::Iter<'_> {
             self.nodes.iter().map(|n| &n.state)
+        }
+
+        fn track_recency(&mut self, on: bool) {
+            if on && !self.ordered {
+                self.reorder();
+            }
+            self.ordered = on;
         }
     }
 
@@ -503,18 +548,23 @@ mod map {
             runner
                 .run(&proptest::collection::vec((0u8..4, 0u32..3, 0u32..12), 0..200), |ops| {
                     let mut m = SenderMap::with_seed(5, [1, 2, 3, 4]).unwrap();
+                    let mut tick = 0u64;
                     // Model: keys, most recent last.
                     let mut model: Vec<(u32, u32)> = Vec::new();
                     for (op, k, s) in ops {
                         match op {
                             0 | 1 => {
                                 let ev = if op == 0 { Eviction::RejectNew } else { Eviction::LeastRecentlyUsed };
+                                // Recency kept per message only under LRU:
+                                // switching rebuilds the order exactly.
+                                m.track_recency(op == 1);
+                                tick += 1;
                                 if let Some(i) = m.find(k, s) {
-                                    m.touch(i, 0);
+                                    m.touch(i, tick);
                                     model.retain(|x| *x != (k, s));
                                     model.push((k, s));
                                 } else {
-                                    let r = m.insert(st(k, s), 0, ev);
+                                    let r = m.insert(st(k, s), tick, ev);
                                     if model.len() == 5 && op == 0 {
                                         prop_assert_eq!(r, Err(Error::TooManySenders));
                                     } else {
@@ -537,6 +587,7 @@ mod map {
                             }
                         }
                         check(&m);
+                        m.track_recency(true);
                         // Oldest to newest, as the model.
                         let mut order = Vec::new();
                         let mut cur = m.oldest;
