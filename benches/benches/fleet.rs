@@ -1,4 +1,4 @@
-//! Fleet-scale receivers (BENCHMARKS.md, "Fleet scale"):
+//! Fleet-scale receivers (BENCHMARKS.md, "Issue 11: fleet-scale receivers"):
 //!
 //! * `fleet_open/<n>`: one `FleetOpener::open_in_place` of a fresh,
 //!   genuine HMAC-SHA256 envelope (16-byte payload) while `n` senders are

@@ -243,7 +243,7 @@ mod map {
     ///
     /// Memory: 112 bytes per sender in the slab plus 5 bytes per bucket
     /// of the index; [`SenderTable::memory_bytes`] gives the exact figure
-    /// by capacity (BENCHMARKS.md, "Fleet scale").
+    /// by capacity (BENCHMARKS.md, issue 11: about 128 bytes at 10^6).
     pub struct SenderMap {
         index: hashbrown::HashTable<u32>,
         nodes: Vec<Node>,
