@@ -301,6 +301,47 @@ def main():
         p("Node: " + ", ".join(sorted({b[2] for b in builds if b[2]})))
         p()
 
+    fleet(res, c, p)
+
+
+FLEET_SIZES = [100, 10_000, 100_000, 1_000_000]
+FLEET_BATCH = 256  # envelopes per Criterion iteration in benches/benches/fleet.rs
+
+
+def fleet(res, c, p):
+    """Issue 11: open cost and memory against the number of tracked senders."""
+    base = c.get("fleet_open/100")
+    if base is None:
+        return
+    mem = {}
+    path = os.path.join(res, "fleet.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            mem = {m["senders"]: m["bytes"] for m in json.load(f)["memory"]}
+    p("### Fleet scale: open cost and memory against tracked senders\n")
+    p("One `FleetOpener::open_in_place` of a fresh HMAC-SHA256 envelope (16 B payload), one message per")
+    p("sender in a scattered round-robin order. Target: within 1.5x of the 100-sender figure.\n")
+    p("| tracked senders | µs per open | vs 100 senders | bytes per sender (by capacity) | target |")
+    p("|---:|---:|---:|---:|---|")
+    for n in FLEET_SIZES:
+        t = c.get(f"fleet_open/{n}")
+        per = None if t is None else t / FLEET_BATCH
+        r = ratio(t, base)
+        b = mem.get(n)
+        p(f"| {n:,} | {us(per)} | {fmt(r)} | {'–' if b is None else f'{b / n:.0f}'} | "
+          f"{'–' if r is None else verdict(r <= 1.5)} |")
+    fixed = c.get("fleet_open_fixed/64")
+    if fixed:
+        p(f"| 64 (fixed `Opener<8, 64>`) | {us(fixed / FLEET_BATCH)} | {fmt(ratio(fixed, base))} | – | baseline |")
+    p()
+    save, load = c.get("fleet_snapshot/save/1000000"), c.get("fleet_snapshot/load/1000000")
+    if save or load:
+        p("| replay-state file, 10^6 senders | ms |")
+        p("|---|---:|")
+        p(f"| save (encode, SHA-256, write, fsync, rename, fsync dir) | {fmt(save and save * 1e3, 0)} |")
+        p(f"| load (read, SHA-256, decode, restore into a fresh `FleetOpener`) | {fmt(load and load * 1e3, 0)} |")
+        p()
+
 
 if __name__ == "__main__":
     main()

@@ -2,6 +2,8 @@
 # The benchmarks behind BENCHMARKS.md, in one run on this machine:
 #   1. Criterion: mqseal against raw chacha20poly1305 / HMAC-SHA256 and raw
 #      ring (default build: mqseal on its ring backend)
+#   1b. fleet scale: open cost at 10^2 to 10^6 tracked senders, memory per
+#      sender, replay-state save/load at 10^6 (benches/benches/fleet.rs)
 #   2. the same rows with mqseal on its RustCrypto backend
 #      (--cfg mqseal_backend="rustcrypto"); the RustCrypto builds below all
 #      carry that cfg too
@@ -70,6 +72,10 @@ openssl speed -seconds 1 -hmac sha256 2>/dev/null | tee "$OUT/openssl-hmac.txt" 
 step "criterion: default build"
 CRITERION_HOME="$OUT/criterion" cargo bench -p mqseal-benches --bench primitives --locked -- "${crit_args[@]}" \
   | grep -E '^[a-z0-9_-]+/|time:' || true
+
+step "criterion: fleet scale (open cost at 10^2..10^6 senders, snapshot at 10^6)"
+CRITERION_HOME="$OUT/criterion" MQSEAL_FLEET_JSON="$OUT/fleet.json" \
+  cargo bench -p mqseal-benches --bench fleet --locked -- "${crit_args[@]}" | grep -E '^fleet|time:|bytes' || true
 
 variant() { # DIR LABEL RUSTFLAGS [FILTER]
   step "criterion: built with RUSTFLAGS='$3'"

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use mqseal::{Key, Keyring, MemoryCounterStore, Opener, Sealer, Suite};
+use mqseal::{FleetOpener, Key, Keyring, MemoryCounterStore, Sealer, Suite};
 use mqseal_benches::{payload, KEY_BYTES};
 use mqseal_rumqttc::rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, QoS};
 use mqseal_rumqttc::{Protection, SealedClient, SealedEvent, SealedEventLoop};
@@ -192,7 +192,7 @@ async fn measure(port: u16, sealed: bool, qos: QoS, n: usize, tag: &str) -> Resu
     let sub_opts = options(&format!("{tag}-sub"), port);
     let pub_opts = options(&format!("{tag}-pub"), port);
     let (sub_task, pub_task, publisher) = if sealed {
-        let opener: Opener = Opener::new(Keyring::with_primary(key())?);
+        let opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key())?);
         let (sub, el) = SealedClient::new(sub_opts, 1000, Protection::receive_only(opener));
         let sub_task = tokio::spawn(poll_sealed(el, n, sub_conn_tx, Some(sub_ack_tx), Some(done_tx)));
         sub_conn.await?;

@@ -9,6 +9,10 @@ use crate::Error;
 /// Default tracked (key id, sender id) pairs of a Rust [`crate::Opener`]
 /// (its `SENDERS` parameter), and of the WASM package's opener.
 pub const DEFAULT_SENDERS: usize = 64;
+/// Default limit of a growable sender table ([`crate::SenderMap`],
+/// [`crate::FleetOpener`]): the tracked (key id, sender id) pairs of the
+/// CLI, the rumqttc adapter's fleet opener and the WASM package.
+pub const DEFAULT_MAX_SENDERS: usize = 1_000_000;
 /// Default keys of a Rust [`crate::Opener`] (its `KEYS` parameter).
 pub const DEFAULT_KEYS: usize = 8;
 /// The clock-skew bound a maximum age implies when none is given:

@@ -153,6 +153,7 @@ mod replay;
 mod replay_file;
 mod schedule;
 mod sealer;
+mod senders;
 mod suites;
 mod topic;
 mod varint;
@@ -160,7 +161,9 @@ mod varint;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use config::{Eviction, OpenerConfig, SuiteSet, DEFAULT_KEYS, DEFAULT_MAX_SKEW, DEFAULT_SENDERS};
+pub use config::{
+    Eviction, OpenerConfig, SuiteSet, DEFAULT_KEYS, DEFAULT_MAX_SENDERS, DEFAULT_MAX_SKEW, DEFAULT_SENDERS,
+};
 #[cfg(all(feature = "std", any(unix, windows)))]
 pub use counter::FileCounterStore;
 pub use counter::{
@@ -178,12 +181,17 @@ pub use keys::{Key, KeyText, Keyring, PairwiseKeys, PublicKey, StaticKeyPair, KE
 #[cfg(feature = "alloc")]
 pub use keys::{KeyFile, Peer};
 #[cfg(feature = "alloc")]
+pub use opener::FleetOpener;
+#[cfg(feature = "alloc")]
 pub use opener::OpenedVec;
-pub use opener::{Opened, Opener};
+pub use opener::{Opened, Opener, OpenerWith};
 pub use replay::{ReplayWindow, SenderSnapshot, DEFAULT_WINDOW, MAX_WINDOW, WINDOW_WORDS};
 #[cfg(all(feature = "std", any(unix, windows)))]
 pub use replay_file::{ReplayStateFile, RestoreReport};
 pub use sealer::Sealer;
+#[cfg(feature = "alloc")]
+pub use senders::SenderMap;
+pub use senders::{FixedSenders, SenderTable};
 pub use topic::check_topic_name;
 
 /// Seconds since the Unix epoch from the system clock (0 if the clock is

@@ -1,10 +1,11 @@
 //! The receiving side: [`Opener`].
 
 use crate::config::{Eviction, OpenerConfig, DEFAULT_KEYS, DEFAULT_SENDERS};
-use crate::envelope::{Aad, BoundTopic, Envelope, Header, Suite};
+use crate::envelope::{Aad, BoundTopic, Envelope, Header};
 use crate::keys::{Key, Keyring};
 use crate::replay::{ReplayWindow, SenderSnapshot};
 use crate::schedule::{self, Subkey};
+use crate::senders::{FixedSenders, SenderState, SenderTable};
 use crate::{suites, Error};
 
 /// A verified message, borrowed from the caller's buffer.
@@ -26,72 +27,71 @@ pub struct OpenedVec {
     pub payload: alloc::vec::Vec<u8>,
 }
 
-struct SenderState {
-    key_id: u32,
-    sender_id: u32,
-    subkeys: [Option<Subkey>; 2],
-    window: ReplayWindow,
-    last_used: u64,
-}
+/// The opener with a fixed, inline sender table of `SENDERS` slots (no
+/// allocator): `KEYS` keys and `SENDERS` tracked (key id, sender id)
+/// pairs, about `SENDERS * 104` bytes, searched linearly. For devices that
+/// hear from a few senders; a gateway or backend uses [`FleetOpener`].
+pub type Opener<const KEYS: usize = DEFAULT_KEYS, const SENDERS: usize = DEFAULT_SENDERS> =
+    OpenerWith<KEYS, FixedSenders<SENDERS>>;
 
-impl SenderState {
-    fn subkey(&mut self, key: &Key, suite: Suite) -> &Subkey {
-        let slot = &mut self.subkeys[suite_index(suite)];
-        slot.get_or_insert_with(|| schedule::subkey(key, suite, self.sender_id))
-    }
-}
-
-const fn suite_index(suite: Suite) -> usize {
-    match suite {
-        Suite::ChaCha20Poly1305 => 0,
-        Suite::HmacSha256 => 1,
-    }
-}
+/// The opener with a growable sender table ([`crate::SenderMap`]): O(1)
+/// expected lookup, up to [`crate::DEFAULT_MAX_SENDERS`] senders by default
+/// (or the limit given to [`crate::SenderMap::new`]), for receivers that
+/// hear from a fleet.
+///
+/// ```
+/// use mqseal::{FleetOpener, Key, Keyring, MemoryCounterStore, Sealer, SenderTable, Suite};
+///
+/// let key = Key::from_bytes(1, [7; 32]);
+/// let mut opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key.clone())?);
+/// for device in 0..200 {
+///     let mut sealer = Sealer::new(&key, device, Suite::ChaCha20Poly1305, MemoryCounterStore::new())?;
+///     opener.open_to_vec("fleet/up", &sealer.seal_to_vec("fleet/up", b"hi")?)?;
+/// }
+/// assert_eq!(opener.tracked_senders(), 200);
+/// assert!(opener.senders().memory_bytes() < 200 * 200);
+/// # Ok::<(), mqseal::Error>(())
+/// ```
+#[cfg(feature = "alloc")]
+pub type FleetOpener<const KEYS: usize = DEFAULT_KEYS> = OpenerWith<KEYS, crate::senders::SenderMap>;
 
 /// Opens and verifies envelopes: keyring lookup, topic binding, replay
 /// windows, freshness policy.
 ///
-/// `KEYS` keys and `SENDERS` tracked (key id, sender id) pairs, in fixed
-/// storage (no allocator): about `SENDERS * 120` bytes. A gateway with many
-/// devices picks a large `SENDERS`; a device that hears from one controller
-/// picks a small one.
+/// `KEYS` keys in fixed storage; the tracked senders in `T`, a
+/// [`SenderTable`]: [`FixedSenders`] (the [`Opener`] alias, no allocator)
+/// or [`crate::SenderMap`] (the [`FleetOpener`] alias, growable).
 ///
 /// Per message the opener parses the header, finds the key, verifies the
 /// tag over header, topic and body, and only then consults and advances the
 /// sender's replay window. Duplicates and replays are reported as such and
 /// their payload is never handed out.
-pub struct Opener<const KEYS: usize = DEFAULT_KEYS, const SENDERS: usize = DEFAULT_SENDERS> {
+pub struct OpenerWith<const KEYS: usize, S: SenderTable> {
     keyring: Keyring<KEYS>,
-    senders: [Option<SenderState>; SENDERS],
+    senders: S,
     config: OpenerConfig,
     clock: Option<fn() -> u64>,
     tick: u64,
 }
 
-impl<const KEYS: usize, const SENDERS: usize> core::fmt::Debug for Opener<KEYS, SENDERS> {
+impl<const KEYS: usize, S: SenderTable> core::fmt::Debug for OpenerWith<KEYS, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Opener")
             .field("keyring", &self.keyring)
-            .field("senders", &self.senders.iter().flatten().count())
+            .field("senders", &self.senders.len())
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
 }
 
-impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
+impl<const KEYS: usize, S: SenderTable + Default> OpenerWith<KEYS, S> {
     /// An opener accepting every key in `keyring`, with the default
     /// configuration ([`OpenerConfig::default`]): exact topic binding, a
     /// replay window of 128, both suites, no timestamp checks,
-    /// [`Eviction::RejectNew`].
+    /// [`Eviction::RejectNew`]; and the table's default size.
     #[must_use]
     pub fn new(keyring: Keyring<KEYS>) -> Self {
-        Opener {
-            keyring,
-            senders: core::array::from_fn(|_| None),
-            config: OpenerConfig::default(),
-            clock: None,
-            tick: 0,
-        }
+        OpenerWith::with_table(keyring, S::default())
     }
 
     /// An opener with `config`.
@@ -99,9 +99,20 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
     /// # Errors
     /// As [`OpenerConfig::validate`].
     pub fn with_config(keyring: Keyring<KEYS>, config: &OpenerConfig) -> Result<Self, Error> {
-        let mut o = Opener::new(keyring);
+        let mut o = Self::new(keyring);
         o.set_config(config)?;
         Ok(o)
+    }
+}
+
+impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
+    /// An opener with the default configuration tracking its senders in
+    /// `senders` (for example `SenderMap::new(limit)?`).
+    #[must_use]
+    pub fn with_table(keyring: Keyring<KEYS>, mut senders: S) -> Self {
+        let config = OpenerConfig::default();
+        senders.track_recency(matches!(config.eviction, Eviction::LeastRecentlyUsed));
+        OpenerWith { keyring, senders, config, clock: None, tick: 0 }
     }
 
     /// Replaces the configuration, in place (for openers that live in static
@@ -113,6 +124,7 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
     pub fn set_config(&mut self, config: &OpenerConfig) -> Result<(), Error> {
         config.validate()?;
         self.config = *config;
+        self.senders.track_recency(matches!(config.eviction, Eviction::LeastRecentlyUsed));
         Ok(())
     }
 
@@ -130,7 +142,7 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
         self
     }
 
-    /// In-place form of [`Opener::with_clock`].
+    /// In-place form of [`OpenerWith::with_clock`].
     pub fn set_clock(&mut self, clock: Option<fn() -> u64>) {
         self.clock = clock;
     }
@@ -159,29 +171,39 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
     pub fn retire_key(&mut self, key_id: u32) -> Result<(), Error> {
         self.keyring.clear_primary_if(key_id);
         self.keyring.retire(key_id)?;
-        for slot in &mut self.senders {
-            if slot.as_ref().is_some_and(|s| s.key_id == key_id) {
-                *slot = None;
-            }
-        }
+        self.senders.remove_key(key_id);
         Ok(())
     }
 
     /// Number of (key id, sender id) pairs tracked.
     #[must_use]
     pub fn tracked_senders(&self) -> usize {
-        self.senders.iter().flatten().count()
+        self.senders.len()
+    }
+
+    /// The sender table: its size, limit and memory in use
+    /// ([`SenderTable::len`], [`SenderTable::limit`],
+    /// [`SenderTable::memory_bytes`]).
+    #[must_use]
+    pub const fn senders(&self) -> &S {
+        &self.senders
+    }
+
+    /// The sender table, mutably (for example to
+    /// [`crate::SenderMap::reserve`] before a large restore).
+    pub fn senders_mut(&mut self) -> &mut S {
+        &mut self.senders
     }
 
     /// The replay state of every tracked sender, to persist.
     pub fn snapshot(&self) -> impl Iterator<Item = SenderSnapshot> + '_ {
-        self.senders.iter().flatten().map(|s| {
+        self.senders.iter().map(|s| {
             let (width, highest, bits) = s.window.state();
             SenderSnapshot { key_id: s.key_id, sender_id: s.sender_id, width, highest, bits }
         })
     }
 
-    /// Restores one sender's replay state saved by [`Opener::snapshot`],
+    /// Restores one sender's replay state saved by [`OpenerWith::snapshot`],
     /// merged with what this opener already knows of the sender: the larger
     /// highest counter and every accepted counter of both (see
     /// [`ReplayWindow::merge`]), so restoring an older snapshot never rolls
@@ -199,21 +221,17 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
         }
         self.tick += 1;
         let tick = self.tick;
-        if let Some(state) = self.find(snap.key_id, snap.sender_id).and_then(|i| self.senders[i].as_mut()) {
-            state.window.merge(&window);
-            state.last_used = tick;
+        if let Some(i) = self.senders.find(snap.key_id, snap.sender_id) {
+            if let Some(state) = self.senders.state_mut(i) {
+                state.window.merge(&window);
+            }
+            self.senders.touch(i, tick);
             return Ok(());
         }
-        let slot = self.senders.iter_mut().find(|s| s.is_none()).ok_or(Error::TooManySenders)?;
         let mut fresh = ReplayWindow::new(self.config.window)?;
         fresh.merge(&window);
-        *slot = Some(SenderState {
-            key_id: snap.key_id,
-            sender_id: snap.sender_id,
-            subkeys: [None, None],
-            window: fresh,
-            last_used: tick,
-        });
+        let state = SenderState::new(snap.key_id, snap.sender_id, fresh, None);
+        self.senders.insert(state, tick, Eviction::RejectNew)?;
         Ok(())
     }
 
@@ -222,17 +240,7 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
     /// again, so use it only together with a key rotation or a maximum age.
     /// Returns whether the sender was tracked.
     pub fn forget_sender(&mut self, key_id: u32, sender_id: u32) -> bool {
-        match self.find(key_id, sender_id) {
-            Some(i) => {
-                self.senders[i] = None;
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn find(&self, key_id: u32, sender_id: u32) -> Option<usize> {
-        self.senders.iter().position(|s| s.as_ref().is_some_and(|s| s.key_id == key_id && s.sender_id == sender_id))
+        self.senders.remove(key_id, sender_id)
     }
 
     /// Opens an envelope in place, with the configured clock (if any) for
@@ -263,11 +271,11 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
         self.open_in_place_at(topic, buf, now)
     }
 
-    /// [`Opener::open_in_place`] with an explicit current time (seconds
+    /// [`OpenerWith::open_in_place`] with an explicit current time (seconds
     /// since the Unix epoch) instead of the configured clock.
     ///
     /// # Errors
-    /// As [`Opener::open_in_place`].
+    /// As [`OpenerWith::open_in_place`].
     pub fn open_in_place_at<'b, 't>(
         &mut self,
         topic: impl Into<BoundTopic<'t>>,
@@ -282,7 +290,7 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
         }
         let key = self.keyring.get(h.key_id).ok_or(Error::UnknownKey(h.key_id))?;
         let aad = Aad::new(&buf[..env.header_len], &topic)?;
-        let slot = self.find(h.key_id, h.sender_id);
+        let slot = self.senders.find(h.key_id, h.sender_id);
 
         // Decide everything the policy says before touching the body, but
         // report it only once the tag has verified: a forgery is always
@@ -291,7 +299,7 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
         // A sender seen for the first time: its subkey is derived here and
         // kept in its new entry if the message is accepted.
         let mut fresh_subkey = None;
-        let subkey = match slot.and_then(|i| self.senders[i].as_mut()) {
+        let subkey = match slot.and_then(|i| self.senders.state_mut(i)) {
             Some(state) => {
                 if verdict.is_ok() {
                     verdict = state.window.check(h.counter);
@@ -320,46 +328,21 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
         self.tick += 1;
         let tick = self.tick;
         let i = match slot {
-            Some(i) => i,
-            None => {
-                let i = self.new_slot()?;
-                let mut subkeys = [None, None];
-                subkeys[suite_index(h.suite)] = fresh_subkey;
-                self.senders[i] = Some(SenderState {
-                    key_id: h.key_id,
-                    sender_id: h.sender_id,
-                    subkeys,
-                    window: ReplayWindow::new(self.config.window)?,
-                    last_used: tick,
-                });
+            Some(i) => {
+                self.senders.touch(i, tick);
                 i
             }
+            None => {
+                let window = ReplayWindow::new(self.config.window)?;
+                let cached = fresh_subkey.map(|k| (h.suite, k));
+                let state = SenderState::new(h.key_id, h.sender_id, window, cached);
+                self.senders.insert(state, tick, self.config.eviction)?
+            }
         };
-        if let Some(state) = self.senders[i].as_mut() {
+        if let Some(state) = self.senders.state_mut(i) {
             state.window.update(h.counter);
-            state.last_used = tick;
         }
         Ok(())
-    }
-
-    fn new_slot(&mut self) -> Result<usize, Error> {
-        if let Some(i) = self.senders.iter().position(Option::is_none) {
-            return Ok(i);
-        }
-        match self.config.eviction {
-            Eviction::RejectNew => Err(Error::TooManySenders),
-            Eviction::LeastRecentlyUsed => {
-                let i = self
-                    .senders
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|(_, s)| s.as_ref().map_or(0, |s| s.last_used))
-                    .map(|(i, _)| i)
-                    .ok_or(Error::TooManySenders)?;
-                self.senders[i] = None;
-                Ok(i)
-            }
-        }
     }
 
     /// Opens an envelope and deserializes its payload with postcard (the
@@ -367,7 +350,7 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
     /// `T` may borrow from `buf`.
     ///
     /// # Errors
-    /// As [`Opener::open_in_place`], and [`Error::Decode`] when the verified
+    /// As [`OpenerWith::open_in_place`], and [`Error::Decode`] when the verified
     /// payload is not a `T` (the message still counts as received).
     pub fn open_value<'b, 't, T: serde::Deserialize<'b>>(
         &mut self,
@@ -382,7 +365,7 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
     /// Opens an envelope into a new `Vec`, leaving the input untouched.
     ///
     /// # Errors
-    /// As [`Opener::open_in_place`].
+    /// As [`OpenerWith::open_in_place`].
     #[cfg(feature = "alloc")]
     pub fn open_to_vec<'t>(&mut self, topic: impl Into<BoundTopic<'t>>, envelope: &[u8]) -> Result<OpenedVec, Error> {
         let mut buf = envelope.to_vec();
@@ -399,7 +382,7 @@ impl<const KEYS: usize, const SENDERS: usize> Opener<KEYS, SENDERS> {
     /// Opens an envelope and deserializes an owned value from its payload.
     ///
     /// # Errors
-    /// As [`Opener::open_value`].
+    /// As [`OpenerWith::open_value`].
     #[cfg(feature = "alloc")]
     pub fn open_value_from_slice<'t, T: serde::de::DeserializeOwned>(
         &mut self,

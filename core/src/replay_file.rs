@@ -18,7 +18,7 @@ use std::vec::Vec;
 use sha2::{Digest, Sha256};
 
 use crate::durable::{self, StateFileError, StateLock};
-use crate::{Opener, SenderSnapshot, StoreError};
+use crate::{OpenerWith, SenderSnapshot, SenderTable, StoreError};
 
 const MAGIC: &[u8] = b"mqseal-replay v1\n";
 const WHAT: &str = "replay-state file";
@@ -102,7 +102,7 @@ impl ReplayStateFile {
     /// # Errors
     /// [`StoreError::Write`] when it is not durably written (the old file
     /// stays).
-    pub fn save<const K: usize, const S: usize>(&mut self, opener: &Opener<K, S>) -> Result<(), StateFileError> {
+    pub fn save<const K: usize, S: SenderTable>(&mut self, opener: &OpenerWith<K, S>) -> Result<(), StateFileError> {
         self.save_records(opener.snapshot())
     }
 
@@ -117,15 +117,15 @@ impl ReplayStateFile {
     }
 
     /// Loads the file and merges every record into `opener`
-    /// ([`Opener::restore`]); records of key ids no longer in its keyring
+    /// ([`OpenerWith::restore`]); records of key ids no longer in its keyring
     /// are counted and left out.
     ///
     /// # Errors
     /// As [`ReplayStateFile::load`]; [`StoreError::Corrupt`] as well when
     /// the opener's sender table cannot hold every record.
-    pub fn restore_into<const K: usize, const S: usize>(
+    pub fn restore_into<const K: usize, S: SenderTable>(
         &self,
-        opener: &mut Opener<K, S>,
+        opener: &mut OpenerWith<K, S>,
     ) -> Result<RestoreReport, StateFileError> {
         let mut report = RestoreReport::default();
         for snap in self.load()? {

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use mqseal::{FileCounterStore, Key, Keyring, Opener, Sealer, StoreError, Suite};
+use mqseal::{FileCounterStore, FleetOpener, Key, Keyring, Sealer, StoreError, Suite};
 use mqseal_rumqttc::{Protection, SealedClient, SealedEvent};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, Publish, QoS};
 use tokio::sync::mpsc;
@@ -150,7 +150,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     let counter_file = state_dir.join("counter");
     let store = FileCounterStore::create(&counter_file).map_err(|e| anyhow!("{e}"))?;
     let sealer = Sealer::new(&key, 7, Suite::ChaCha20Poly1305, store)?;
-    let opener: Opener = Opener::new(Keyring::with_primary(key)?);
+    let opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key)?);
     println!("2. Fresh group key id 1; publisher is sender 7 (ChaCha20-Poly1305, counter persisted in a file).");
     // The publisher's store holds the counter file's lock for its lifetime.
     match FileCounterStore::open(&counter_file) {

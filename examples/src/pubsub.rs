@@ -7,14 +7,14 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use mqseal::{Eviction, Opener, OpenerConfig, Sealer, StoreError, Suite};
+use mqseal::{Eviction, FleetOpener, OpenerConfig, Sealer, StoreError, Suite};
 use mqseal_rumqttc::{v5, Protection, Reject, SealedClient, SealedEvent, SealedEventLoop, Stats};
 use rumqttc::{Event, Incoming, NetworkOptions, Outgoing};
 use tokio::io::AsyncBufReadExt;
 use tokio::time::Instant;
 
 use crate::connect::{self, Target};
-use crate::state::{self, ReplayState, Start};
+use crate::state::{self, GroupCommit, ReplayState, Start};
 use crate::Common;
 
 /// Exit code of `sub` when -W expires (as mosquitto_sub).
@@ -242,7 +242,7 @@ impl Client {
 }
 
 impl Loop {
-    fn opener(&self) -> &Opener {
+    fn opener(&self) -> &FleetOpener {
         match self {
             Loop::V4(l) => l.opener(),
             Loop::V5(l) => l.opener(),
@@ -527,17 +527,43 @@ fn opener_config(args: &SubArgs) -> Result<OpenerConfig> {
     }
 }
 
+/// What the subscriber does next: an event from the broker, or a replay
+/// state save that completed (with the messages it made durable).
+enum Step {
+    Event(Result<Ev, String>),
+    Durable(Result<Vec<Verified>>),
+}
+
+/// The next [`Step`]: a completed save first, else the next event (none
+/// when `take_more` is false: only the running saves are awaited).
+async fn next_step(el: &mut Loop, commit: &mut Option<GroupCommit<Verified>>, take_more: bool) -> Step {
+    if let Some(c) = commit.as_mut().filter(|c| !c.busy() && c.has_pending()) {
+        c.start(el.opener().snapshot().collect());
+    }
+    match commit {
+        Some(c) if c.busy() && !take_more => Step::Durable(c.durable().await),
+        Some(c) if c.busy() => tokio::select! {
+            biased;
+            d = c.durable() => Step::Durable(d),
+            ev = el.poll() => Step::Event(ev),
+        },
+        _ => Step::Event(el.poll().await),
+    }
+}
+
 /// `mqseal sub`.
 pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
     let keys = args.common.keys.load()?;
     let target = connect::target(&args.common)?;
-    let mut opener: Opener = Opener::with_config(keys.ring, &opener_config(&args)?)
+    // A growable sender table (up to mqseal::DEFAULT_MAX_SENDERS): a
+    // subscriber to `fleet/#` hears from every device of the fleet.
+    let mut opener: FleetOpener = FleetOpener::with_config(keys.ring, &opener_config(&args)?)
         .map_err(|e| anyhow!("invalid receiver configuration: {e}"))?
         .with_clock(mqseal::system_clock);
     // Opened (and locked) before connecting: a second subscriber on the
     // same file, or an unreadable file, fails before any message arrives.
-    let mut replay = match &args.replay_state {
-        Some(path) => Some(ReplayState::open(path, &mut opener)?),
+    let mut commit = match &args.replay_state {
+        Some(path) => Some(GroupCommit::new(ReplayState::open(path, &mut opener)?)),
         None => None,
     };
     let mut protection = Protection::receive_only(opener);
@@ -556,29 +582,44 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     let mut received = 0u64;
     let code = loop {
+        // Accepted messages still waiting for their save count towards
+        // --count: no more are taken once the count is reached.
+        let in_flight = commit.as_ref().map_or(0, GroupCommit::in_flight) as u64;
         if args.count.is_some_and(|c| received >= c) {
             break ExitCode::SUCCESS;
         }
-        let ev = match deadline {
-            Some(d) => match tokio::time::timeout_at(d, el.poll()).await {
-                Ok(ev) => ev,
+        let take_more = args.count.is_none_or(|c| received + in_flight < c);
+        let step = match deadline {
+            Some(d) => match tokio::time::timeout_at(d, next_step(&mut el, &mut commit, take_more)).await {
+                Ok(step) => step,
                 Err(_) => {
                     eprintln!("mqseal: timed out after {} s", args.timeout.unwrap_or(0));
                     break ExitCode::from(EXIT_TIMEOUT);
                 }
             },
-            None => el.poll().await,
+            None => next_step(&mut el, &mut commit, take_more).await,
+        };
+        let ev = match step {
+            Step::Durable(msgs) => {
+                for m in msgs? {
+                    print_message(&mut stdout, &args, &m.topic, Some(&m), &m.payload);
+                    received += 1;
+                }
+                continue;
+            }
+            Step::Event(ev) => ev,
         };
         match ev {
-            Ok(Ev::Verified(m)) => {
-                if let Some(replay) = &mut replay {
-                    // Persist before printing: a crash in between loses a
-                    // message rather than accepting it twice.
-                    replay.save(el.opener())?;
+            Ok(Ev::Verified(m)) => match &mut commit {
+                // Group commit: printed once a save that records it is
+                // durable, so a crash never lets a printed message be
+                // accepted again after the restart.
+                Some(c) => c.push(m, || el.opener().snapshot().collect()),
+                None => {
+                    print_message(&mut stdout, &args, &m.topic, Some(&m), &m.payload);
+                    received += 1;
                 }
-                print_message(&mut stdout, &args, &m.topic, Some(&m), &m.payload);
-                received += 1;
-            }
+            },
             Ok(Ev::Plain { topic, payload }) => {
                 print_message(&mut stdout, &args, &topic, None, &payload);
                 received += 1;
@@ -600,8 +641,22 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
             }
         }
     };
+    // Whatever was accepted is saved and printed before leaving.
+    if let Some(c) = &mut commit {
+        while c.busy() || c.has_pending() {
+            if !c.busy() {
+                c.start(el.opener().snapshot().collect());
+            }
+            for m in c.durable().await? {
+                print_message(&mut stdout, &args, &m.topic, Some(&m), &m.payload);
+            }
+        }
+    }
     if args.stats {
         print_stats(&client.stats());
+        if let Some(c) = &commit {
+            eprintln!("mqseal: stats: replay_state_commits={}", c.commits);
+        }
     }
     let _ = client.disconnect().await;
     let _ = tokio::time::timeout(Duration::from_secs(2), async {

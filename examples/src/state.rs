@@ -8,7 +8,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use mqseal::{CounterStore, FileCounterStore, Opener, ReplayStateFile, SenderSnapshot, StateFileError, StoreError};
+use mqseal::{
+    CounterStore, FileCounterStore, OpenerWith, ReplayStateFile, SenderSnapshot, SenderTable, StateFileError,
+    StoreError,
+};
 
 /// The directory of default counter files: `$XDG_STATE_HOME/mqseal`, or
 /// `~/.local/state/mqseal`.
@@ -116,10 +119,10 @@ pub fn create_counter(path: &Path, sender_id: u32) -> Result<()> {
 /// Merges the records of a JSON replay-state file (the format `mqseal sub`
 /// wrote before the core kept replay state) into `opener` and rewrites the
 /// file in the core's format. Returns the records of retired keys skipped.
-fn migrate_json<const K: usize, const S: usize>(
+fn migrate_json<const K: usize, S: SenderTable>(
     file: &mut ReplayStateFile,
     json: &[u8],
-    opener: &mut Opener<K, S>,
+    opener: &mut OpenerWith<K, S>,
 ) -> Result<usize> {
     let path = file.path().display().to_string();
     let records: Vec<SenderSnapshot> = serde_json::from_slice(json)
@@ -152,7 +155,7 @@ impl ReplayState {
     /// the JSON format that `mqseal sub` wrote before the core kept replay
     /// state, migrates it: the records are validated and merged like any
     /// others and the file is rewritten in the core's format at once.
-    pub fn open<const K: usize, const S: usize>(path: &Path, opener: &mut Opener<K, S>) -> Result<Self> {
+    pub fn open<const K: usize, S: SenderTable>(path: &Path, opener: &mut OpenerWith<K, S>) -> Result<Self> {
         let mut file = ReplayStateFile::open(path).map_err(|e| {
             if e.kind == StoreError::Locked {
                 anyhow!("{e} (two subscribers cannot share one --replay-state file)")
@@ -186,9 +189,80 @@ impl ReplayState {
         }
         Ok(ReplayState { file })
     }
+}
 
-    /// Atomically replaces the file with `opener`'s replay state.
-    pub fn save<const K: usize, const S: usize>(&mut self, opener: &Opener<K, S>) -> Result<()> {
-        self.file.save(opener).map_err(|e| anyhow!("{e}"))
+/// Group commit of a [`ReplayState`]: messages are handed out only once a
+/// save that records them is durable, but one save (one write, one
+/// `fsync` of file and directory) covers every message accepted while the
+/// previous save was running.
+///
+/// The subscriber [`push`](GroupCommit::push)es each accepted message with
+/// the opener's state at that point; while no save runs, one starts at
+/// once (on a blocking thread). When it is done,
+/// [`durable`](GroupCommit::durable) returns the messages it covers, to
+/// print, and the subscriber starts the next save (with a fresh snapshot)
+/// for the messages that arrived meanwhile. A crash at any point loses at
+/// most messages that were not handed out yet; a handed-out message is
+/// in the file, so after a restart it is a duplicate.
+pub struct GroupCommit<T> {
+    state: Option<ReplayState>,
+    running: Option<tokio::task::JoinHandle<(ReplayState, Result<()>)>>,
+    saving: Vec<T>,
+    pending: Vec<T>,
+    /// Saves completed (each one write and one fsync).
+    pub commits: u64,
+}
+
+impl<T: Send + 'static> GroupCommit<T> {
+    /// Group commit over `state`.
+    pub fn new(state: ReplayState) -> Self {
+        GroupCommit { state: Some(state), running: None, saving: Vec::new(), pending: Vec::new(), commits: 0 }
+    }
+
+    /// Whether a save is running (then await [`GroupCommit::durable`]).
+    pub fn busy(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Accepted messages not handed out yet (saving or waiting).
+    pub fn in_flight(&self) -> usize {
+        self.saving.len() + self.pending.len()
+    }
+
+    /// Whether accepted messages wait for a save.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Queues `msg`, accepted by the opener; if no save runs, starts one
+    /// with `records` (the opener's snapshot, which records `msg`).
+    pub fn push(&mut self, msg: T, records: impl FnOnce() -> Vec<SenderSnapshot>) {
+        self.pending.push(msg);
+        if !self.busy() {
+            self.start(records());
+        }
+    }
+
+    /// Starts a save of `records` covering every pending message.
+    pub fn start(&mut self, records: Vec<SenderSnapshot>) {
+        let Some(mut state) = self.state.take() else { return };
+        self.saving = core::mem::take(&mut self.pending);
+        self.running = Some(tokio::task::spawn_blocking(move || {
+            let r = state.file.save_records(records).map_err(|e| anyhow!("{e}"));
+            (state, r)
+        }));
+    }
+
+    /// Waits for the running save; returns the messages it made durable.
+    /// (Pending forever when no save runs: select on it only while
+    /// [`GroupCommit::busy`].)
+    pub async fn durable(&mut self) -> Result<Vec<T>> {
+        let Some(task) = self.running.as_mut() else { return core::future::pending().await };
+        let (state, r) = task.await.map_err(|e| anyhow!("replay-state save task failed: {e}"))?;
+        self.running = None;
+        self.state = Some(state);
+        r?;
+        self.commits += 1;
+        Ok(core::mem::take(&mut self.saving))
     }
 }

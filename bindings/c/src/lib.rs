@@ -116,8 +116,9 @@ pub const MQSEAL_OPENER_WORDS: usize = 640;
 /// fit MCU RAM.
 pub const MQSEAL_OPENER_KEYS: usize = 4;
 /// (key id, sender id) pairs an opener tracks replay windows for. The Rust
-/// core's (and the WASM package's) default is 64 (`DEFAULT_SENDERS`); the C
-/// opener tracks 32 to fit MCU RAM (5 KiB per opener instead of 10).
+/// core's fixed-table `Opener` defaults to 64 (`DEFAULT_SENDERS`; services
+/// and the WASM package use the growable `FleetOpener`); the C opener tracks
+/// 32 to fit MCU RAM (5 KiB per opener).
 pub const MQSEAL_OPENER_SENDERS: usize = 32;
 
 /// Bytes of one sender's replay-state record (`mqseal_opener_snapshot`,

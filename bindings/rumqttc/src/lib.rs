@@ -7,7 +7,7 @@
 //! * Publishing seals the payload for its topic with the core
 //!   [`mqseal::Sealer`]; the broker only sees the envelope.
 //! * The event loop opens every incoming message with the core
-//!   [`mqseal::Opener`] and yields [`SealedEvent::Verified`] (topic, sender
+//!   [`mqseal::OpenerWith`] (by default a [`mqseal::FleetOpener`]) and yields [`SealedEvent::Verified`] (topic, sender
 //!   id, key id, counter, timestamp, payload, retain, dup) or
 //!   [`SealedEvent::Rejected`] with the [`Reject`] reason (the core
 //!   [`mqseal::Error`] and its stable [`Reject::code`]). All other events
@@ -21,7 +21,7 @@
 //! and the core.
 //!
 //! ```no_run
-//! use mqseal::{FileCounterStore, Key, Keyring, Opener, Sealer, Suite};
+//! use mqseal::{FileCounterStore, FleetOpener, Key, Keyring, Sealer, Suite};
 //! use mqseal_rumqttc::{Protection, SealedClient, SealedEvent};
 //! use rumqttc::{MqttOptions, QoS};
 //!
@@ -32,7 +32,7 @@
 //! // --sender-id`), locked while this process runs, refused when missing.
 //! let store = FileCounterStore::open("sender-42.counter")?;
 //! let sealer = Sealer::new(&key, 42, Suite::ChaCha20Poly1305, store)?;
-//! let opener: Opener = Opener::new(Keyring::with_primary(key)?);
+//! let opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key)?);
 //!
 //! let options = MqttOptions::new("gateway-42", "127.0.0.1", 1883);
 //! let (client, mut eventloop) = SealedClient::new(options, 10, Protection::new(sealer, opener));

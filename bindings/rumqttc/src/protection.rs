@@ -3,13 +3,13 @@
 //! half held by event loops ([`Inbox`]), the reject reasons and counters.
 //!
 //! Nothing cryptographic happens here: sealing and opening are the core's
-//! [`Sealer`] and [`Opener`]. This module only decides which payloads go
+//! [`Sealer`] and [`OpenerWith`]. This module only decides which payloads go
 //! through them and counts the outcomes.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use mqseal::{CounterStore, Keyring, OpenedVec, Opener, Sealer};
+use mqseal::{CounterStore, FleetOpener, Keyring, OpenedVec, OpenerWith, Sealer};
 
 use crate::Error;
 
@@ -34,31 +34,33 @@ impl<S: CounterStore + Send> SealDyn for Sealer<S> {
 }
 
 /// The security configuration of a sealed client: the core [`Sealer`] that
-/// seals what the client publishes, the core [`Opener`] that verifies what
+/// seals what the client publishes, the core opener that verifies what
 /// the event loop receives, and the topics on which plain (unsealed)
 /// payloads are allowed.
 ///
-/// `KEYS` and `SENDERS` are the [`Opener`]'s capacities (8 keys and 64
-/// tracked senders by default).
+/// `KEYS` is the opener's keyring capacity (8 by default) and `T` its
+/// sender table: by default a [`mqseal::SenderMap`] (a [`FleetOpener`],
+/// up to `mqseal::DEFAULT_MAX_SENDERS` senders, for a service that hears
+/// from a fleet); a [`mqseal::Opener`] (fixed table) works as well.
 ///
 /// ```
-/// use mqseal::{Key, Keyring, MemoryCounterStore, Opener, Sealer, Suite};
+/// use mqseal::{FleetOpener, Key, Keyring, MemoryCounterStore, Sealer, Suite};
 /// use mqseal_rumqttc::Protection;
 ///
 /// let key = Key::from_bytes(1, [7; 32]); // Key::generate(1)? in real code
 /// // FileCounterStore in real code: the counter must survive restarts.
 /// let sealer = Sealer::new(&key, 42, Suite::ChaCha20Poly1305, MemoryCounterStore::new())?;
-/// let opener: Opener = Opener::new(Keyring::with_primary(key)?);
+/// let opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key)?);
 /// let protection = Protection::new(sealer, opener).allow_plain_topic("$SYS/#")?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Protection<const KEYS: usize = 8, const SENDERS: usize = 64> {
+pub struct Protection<const KEYS: usize = 8, T: mqseal::SenderTable = mqseal::SenderMap> {
     sealer: Option<Box<dyn SealDyn>>,
-    opener: Opener<KEYS, SENDERS>,
+    opener: OpenerWith<KEYS, T>,
     plain: Vec<String>,
 }
 
-impl<const KEYS: usize, const SENDERS: usize> core::fmt::Debug for Protection<KEYS, SENDERS> {
+impl<const KEYS: usize, T: mqseal::SenderTable> core::fmt::Debug for Protection<KEYS, T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Protection")
             .field("sender_id", &self.sealer.as_ref().map(|s| s.sender_id()))
@@ -73,20 +75,20 @@ impl Protection {
     /// A client that only publishes: every incoming message on a sealed
     /// topic is rejected (its key is unknown to the empty keyring).
     pub fn publish_only<S: CounterStore + Send + 'static>(sealer: Sealer<S>) -> Self {
-        Protection { sealer: Some(Box::new(sealer)), opener: Opener::new(Keyring::new()), plain: Vec::new() }
+        Protection { sealer: Some(Box::new(sealer)), opener: FleetOpener::new(Keyring::new()), plain: Vec::new() }
     }
 }
 
-impl<const KEYS: usize, const SENDERS: usize> Protection<KEYS, SENDERS> {
+impl<const KEYS: usize, T: mqseal::SenderTable> Protection<KEYS, T> {
     /// Seal with `sealer`, open with `opener`. No plain topics.
-    pub fn new<S: CounterStore + Send + 'static>(sealer: Sealer<S>, opener: Opener<KEYS, SENDERS>) -> Self {
+    pub fn new<S: CounterStore + Send + 'static>(sealer: Sealer<S>, opener: OpenerWith<KEYS, T>) -> Self {
         Protection { sealer: Some(Box::new(sealer)), opener, plain: Vec::new() }
     }
 
     /// A client that only receives: publishing sealed messages fails with
     /// [`Error::NoSealer`].
     #[must_use]
-    pub fn receive_only(opener: Opener<KEYS, SENDERS>) -> Self {
+    pub fn receive_only(opener: OpenerWith<KEYS, T>) -> Self {
         Protection { sealer: None, opener, plain: Vec::new() }
     }
 
@@ -107,7 +109,7 @@ impl<const KEYS: usize, const SENDERS: usize> Protection<KEYS, SENDERS> {
         Ok(self)
     }
 
-    pub(crate) fn split(self) -> (Outbox, Inbox<KEYS, SENDERS>) {
+    pub(crate) fn split(self) -> (Outbox, Inbox<KEYS, T>) {
         let shared = Arc::new(Shared { plain: self.plain, counters: Counters::default() });
         let outbox = Outbox { sealer: self.sealer.map(|s| Arc::new(Mutex::new(s))), shared: shared.clone() };
         (outbox, Inbox { opener: self.opener, shared })
@@ -341,12 +343,12 @@ pub(crate) enum Verdict {
 }
 
 /// The opening half, held by an event loop.
-pub(crate) struct Inbox<const KEYS: usize, const SENDERS: usize> {
-    opener: Opener<KEYS, SENDERS>,
+pub(crate) struct Inbox<const KEYS: usize, T: mqseal::SenderTable> {
+    opener: OpenerWith<KEYS, T>,
     shared: Arc<Shared>,
 }
 
-impl<const KEYS: usize, const SENDERS: usize> Inbox<KEYS, SENDERS> {
+impl<const KEYS: usize, T: mqseal::SenderTable> Inbox<KEYS, T> {
     /// Decides what to do with `payload` received on `topic` (the full
     /// topic, aliases already resolved).
     pub(crate) fn check(&mut self, topic: &str, payload: &[u8]) -> Verdict {
@@ -369,11 +371,11 @@ impl<const KEYS: usize, const SENDERS: usize> Inbox<KEYS, SENDERS> {
         Verdict::Rejected(reject)
     }
 
-    pub(crate) fn opener(&self) -> &Opener<KEYS, SENDERS> {
+    pub(crate) fn opener(&self) -> &OpenerWith<KEYS, T> {
         &self.opener
     }
 
-    pub(crate) fn opener_mut(&mut self) -> &mut Opener<KEYS, SENDERS> {
+    pub(crate) fn opener_mut(&mut self) -> &mut OpenerWith<KEYS, T> {
         &mut self.opener
     }
 
@@ -387,10 +389,10 @@ mod tests {
     use super::*;
     use mqseal::{Key, MemoryCounterStore, Suite};
 
-    fn parts() -> (Outbox, Inbox<8, 64>) {
+    fn parts() -> (Outbox, Inbox<8, mqseal::SenderMap>) {
         let key = Key::from_bytes(1, [3; 32]);
         let sealer = Sealer::new(&key, 5, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap();
-        let opener: Opener = Opener::new(Keyring::with_primary(key).unwrap());
+        let opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key).unwrap());
         Protection::new(sealer, opener).split()
     }
 

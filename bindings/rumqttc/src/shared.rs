@@ -18,7 +18,7 @@
 /// `$what` names it in the docs ("event loop", "connection").
 macro_rules! inbox_accessors {
     ($ty:ident, $what:literal) => {
-        impl<const K: usize, const S: usize> $ty<K, S> {
+        impl<const K: usize, S: mqseal::SenderTable> $ty<K, S> {
             #[doc = concat!("The counters of this ", $what, " and its client.")]
             #[must_use]
             pub fn stats(&self) -> Stats {
@@ -27,12 +27,12 @@ macro_rules! inbox_accessors {
 
             /// The core opener (keyring, replay state to snapshot).
             #[must_use]
-            pub fn opener(&self) -> &mqseal::Opener<K, S> {
+            pub fn opener(&self) -> &mqseal::OpenerWith<K, S> {
                 self.receiver.inbox.opener()
             }
 
             /// The core opener, to add or retire keys or restore replay state.
-            pub fn opener_mut(&mut self) -> &mut mqseal::Opener<K, S> {
+            pub fn opener_mut(&mut self) -> &mut mqseal::OpenerWith<K, S> {
                 self.receiver.inbox.opener_mut()
             }
         }
@@ -43,7 +43,7 @@ macro_rules! inbox_accessors {
 /// `$($m)::+::Connection` (`$doc` is the same module path, for the docs).
 macro_rules! blocking_recv {
     ($($m:ident)::+, $doc:literal) => {
-        impl<const K: usize, const S: usize> Connection<K, S> {
+        impl<const K: usize, S: mqseal::SenderTable> Connection<K, S> {
             /// Blocks until the next event.
             ///
             /// # Errors

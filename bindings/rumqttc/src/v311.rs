@@ -103,11 +103,11 @@ fn client_err(e: rumqttc::ClientError) -> Error {
 }
 
 /// The opening half, held by an event loop.
-struct Receiver<const K: usize, const S: usize> {
+struct Receiver<const K: usize, S: mqseal::SenderTable> {
     inbox: Inbox<K, S>,
 }
 
-impl<const K: usize, const S: usize> Receiver<K, S> {
+impl<const K: usize, S: mqseal::SenderTable> Receiver<K, S> {
     /// Turns one rumqttc event into a sealed event.
     fn process(&mut self, event: Event) -> SealedEvent {
         let Event::Incoming(Incoming::Publish(publish)) = event else {
@@ -149,7 +149,7 @@ impl core::fmt::Debug for SealedClient {
 
 impl SealedClient {
     /// Like [`AsyncClient::new`], with `protection` for the payloads.
-    pub fn new<const K: usize, const S: usize>(
+    pub fn new<const K: usize, S: mqseal::SenderTable>(
         options: MqttOptions,
         cap: usize,
         protection: Protection<K, S>,
@@ -160,7 +160,7 @@ impl SealedClient {
 
     /// Wraps an existing client and its event loop (for example after
     /// setting [`EventLoop::set_network_options`]).
-    pub fn from_parts<const K: usize, const S: usize>(
+    pub fn from_parts<const K: usize, S: mqseal::SenderTable>(
         client: AsyncClient,
         eventloop: EventLoop,
         protection: Protection<K, S>,
@@ -182,13 +182,13 @@ client_requests!(async SealedClient {
 /// [`EventLoop`]. Incoming messages come out verified, plain (allowlisted
 /// topics) or rejected; everything else passes through as
 /// [`SealedEvent::Other`].
-pub struct SealedEventLoop<const KEYS: usize = 8, const SENDERS: usize = 64> {
+pub struct SealedEventLoop<const KEYS: usize = 8, T: mqseal::SenderTable = mqseal::SenderMap> {
     /// The wrapped rumqttc event loop (options, state, network options).
     pub eventloop: EventLoop,
-    receiver: Receiver<KEYS, SENDERS>,
+    receiver: Receiver<KEYS, T>,
 }
 
-impl<const K: usize, const S: usize> SealedEventLoop<K, S> {
+impl<const K: usize, S: mqseal::SenderTable> SealedEventLoop<K, S> {
     /// Polls the connection (connecting or reconnecting as rumqttc does)
     /// and returns the next event.
     ///
@@ -218,7 +218,7 @@ impl core::fmt::Debug for Client {
 
 impl Client {
     /// Like [`rumqttc::Client::new`], with `protection` for the payloads.
-    pub fn new<const K: usize, const S: usize>(
+    pub fn new<const K: usize, S: mqseal::SenderTable>(
         options: MqttOptions,
         cap: usize,
         protection: Protection<K, S>,
@@ -238,9 +238,9 @@ client_requests!(blocking Client {
 
 /// The blocking event loop of a [`Client`] (the sealed
 /// [`rumqttc::Connection`]).
-pub struct Connection<const KEYS: usize = 8, const SENDERS: usize = 64> {
+pub struct Connection<const KEYS: usize = 8, T: mqseal::SenderTable = mqseal::SenderMap> {
     inner: rumqttc::Connection,
-    receiver: Receiver<KEYS, SENDERS>,
+    receiver: Receiver<KEYS, T>,
 }
 
 blocking_recv!(rumqttc, "rumqttc");

@@ -116,12 +116,12 @@ fn client_err(e: rumqttc::v5::ClientError) -> Error {
 }
 
 /// The opening half plus the per-connection topic alias table.
-struct Receiver<const K: usize, const S: usize> {
+struct Receiver<const K: usize, S: mqseal::SenderTable> {
     inbox: Inbox<K, S>,
     aliases: HashMap<u16, Bytes>,
 }
 
-impl<const K: usize, const S: usize> Receiver<K, S> {
+impl<const K: usize, S: mqseal::SenderTable> Receiver<K, S> {
     fn process(&mut self, event: Event) -> SealedEvent {
         match event {
             Event::Incoming(Packet::Publish(publish)) => self.process_publish(publish),
@@ -229,7 +229,7 @@ impl core::fmt::Debug for SealedClient {
 
 impl SealedClient {
     /// Like [`AsyncClient::new`], with `protection` for the payloads.
-    pub fn new<const K: usize, const S: usize>(
+    pub fn new<const K: usize, S: mqseal::SenderTable>(
         options: MqttOptions,
         cap: usize,
         protection: Protection<K, S>,
@@ -239,7 +239,7 @@ impl SealedClient {
     }
 
     /// Wraps an existing client and its event loop.
-    pub fn from_parts<const K: usize, const S: usize>(
+    pub fn from_parts<const K: usize, S: mqseal::SenderTable>(
         client: AsyncClient,
         eventloop: EventLoop,
         protection: Protection<K, S>,
@@ -279,13 +279,13 @@ client_requests!(async SealedClient {
 });
 
 /// The event loop of a [`SealedClient`] (MQTT 5).
-pub struct SealedEventLoop<const KEYS: usize = 8, const SENDERS: usize = 64> {
+pub struct SealedEventLoop<const KEYS: usize = 8, T: mqseal::SenderTable = mqseal::SenderMap> {
     /// The wrapped rumqttc event loop.
     pub eventloop: EventLoop,
-    receiver: Receiver<KEYS, SENDERS>,
+    receiver: Receiver<KEYS, T>,
 }
 
-impl<const K: usize, const S: usize> SealedEventLoop<K, S> {
+impl<const K: usize, S: mqseal::SenderTable> SealedEventLoop<K, S> {
     /// Polls the connection and returns the next event.
     ///
     /// # Errors
@@ -313,7 +313,7 @@ impl core::fmt::Debug for Client {
 
 impl Client {
     /// Like [`rumqttc::v5::Client::new`], with `protection` for the payloads.
-    pub fn new<const K: usize, const S: usize>(
+    pub fn new<const K: usize, S: mqseal::SenderTable>(
         options: MqttOptions,
         cap: usize,
         protection: Protection<K, S>,
@@ -353,9 +353,9 @@ client_requests!(blocking Client {
 });
 
 /// The blocking event loop of a [`Client`] (MQTT 5).
-pub struct Connection<const KEYS: usize = 8, const SENDERS: usize = 64> {
+pub struct Connection<const KEYS: usize = 8, T: mqseal::SenderTable = mqseal::SenderMap> {
     inner: rumqttc::v5::Connection,
-    receiver: Receiver<KEYS, SENDERS>,
+    receiver: Receiver<KEYS, T>,
 }
 
 blocking_recv!(rumqttc::v5, "rumqttc::v5");
@@ -364,12 +364,12 @@ inbox_accessors!(Connection, "connection");
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mqseal::{Key, Keyring, MemoryCounterStore, Opener, Sealer, Suite};
+    use mqseal::{FleetOpener, Key, Keyring, MemoryCounterStore, Sealer, Suite};
 
-    fn receiver() -> (Receiver<8, 64>, Sealer<MemoryCounterStore>) {
+    fn receiver() -> (Receiver<8, mqseal::SenderMap>, Sealer<MemoryCounterStore>) {
         let key = Key::from_bytes(1, [3; 32]);
         let sealer = Sealer::new(&key, 5, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap();
-        let opener: Opener = Opener::new(Keyring::with_primary(key).unwrap());
+        let opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key).unwrap());
         let (_, inbox) = Protection::receive_only(opener).split();
         (Receiver { inbox, aliases: HashMap::new() }, sealer)
     }
@@ -432,7 +432,7 @@ mod tests {
         assert!(matches!(tx.seal_with_properties("", Some(&props), b"x"), Err(Error::UnknownTopicAlias(3))));
         let _ = tx.seal_with_properties("t/1", Some(&props), b"x").unwrap();
         let env = tx.seal_with_properties("", Some(&props), b"y").unwrap();
-        let mut opener: Opener = Opener::new(Keyring::with_primary(key).unwrap());
+        let mut opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key).unwrap());
         assert_eq!(opener.open_to_vec("t/1", &env).unwrap().payload, b"y");
     }
 }

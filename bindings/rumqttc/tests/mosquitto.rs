@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::Mosquitto;
-use mqseal::{Key, Keyring, MemoryCounterStore, Opener, OpenerConfig, Sealer, StaticKeyPair, Suite};
+use mqseal::{FleetOpener, Key, Keyring, MemoryCounterStore, OpenerConfig, Sealer, StaticKeyPair, Suite};
 use mqseal_rumqttc::{v5, Protection, SealedClient, SealedEvent, VerifiedMessage};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS, TlsConfiguration, Transport};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
@@ -27,8 +27,8 @@ fn sealer(key: &Key, sender: u32) -> Sealer<MemoryCounterStore> {
     Sealer::new(key, sender, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap()
 }
 
-fn opener(key: Key) -> Opener {
-    Opener::new(Keyring::with_primary(key).unwrap())
+fn opener(key: Key) -> FleetOpener {
+    FleetOpener::new(Keyring::with_primary(key).unwrap())
 }
 
 /// The default receiver policy with another replay window width.
@@ -386,7 +386,9 @@ async fn eavesdropper_sees_ciphertext_and_injected_messages_are_rejected_and_cou
     let (sub, el) = SealedClient::new(
         opts("inj-sub", m.tcp),
         64,
-        Protection::receive_only(Opener::with_config(Keyring::with_primary(k.clone()).unwrap(), &window(4)).unwrap()),
+        Protection::receive_only(
+            FleetOpener::with_config(Keyring::with_primary(k.clone()).unwrap(), &window(4)).unwrap(),
+        ),
     );
     let mut rx = drive(el);
     sub.subscribe("inj/#", QoS::AtLeastOnce).await.unwrap();

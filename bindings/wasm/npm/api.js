@@ -328,7 +328,9 @@ function coreConfig(options, allowed) {
  * `maxSkew`, a skew bound of min(maxAge, 300)), `maxSkew` (none),
  * `requireTimestamp` (false), `suites` (both), `eviction` ('rejectNew';
  * 'leastRecentlyUsed' needs `maxAge`). Capacities are the core's defaults:
- * 8 keys, 64 tracked senders.
+ * 8 keys; a growable sender table of up to 1,000,000 tracked senders
+ * (the core's `DEFAULT_MAX_SENDERS`), its hasher keyed from
+ * `crypto.getRandomValues`.
  */
 export class Opener {
   #raw;
@@ -343,7 +345,7 @@ export class Opener {
    * @param {number|null} [options.maxSkew]  reject timestamps more than this many seconds ahead (default with maxAge: min(maxAge, 300))
    * @param {boolean} [options.requireTimestamp]  reject messages without a timestamp
    * @param {string[]} [options.suites]  suites accepted (default both)
-   * @param {'rejectNew'|'leastRecentlyUsed'} [options.eviction]  when 64 senders are tracked
+   * @param {'rejectNew'|'leastRecentlyUsed'} [options.eviction]  when 1,000,000 senders are tracked
    * @param {{received:string, sealed:string}} [options.topicRewrite]  bridged prefix
    * @param {() => number} [options.clock]  seconds since the epoch (default Date.now)
    */
@@ -394,6 +396,16 @@ export class Opener {
   /** Number of (key id, sender id) pairs tracked. */
   get trackedSenders() {
     return this.#raw.trackedSenders;
+  }
+
+  /** Bytes the sender table occupies. */
+  get senderMemoryBytes() {
+    return this.#raw.senderMemoryBytes;
+  }
+
+  /** The most senders tracked before `eviction` applies (1,000,000). */
+  get senderLimit() {
+    return this.#raw.senderLimit;
   }
 
   /**

@@ -257,6 +257,10 @@ export declare class Opener {
   addKey(key: Key | string): void;
   retireKey(keyId: number): void;
   readonly trackedSenders: number;
+  /** Bytes the sender table occupies. */
+  readonly senderMemoryBytes: number;
+  /** The most senders tracked before `eviction` applies (1,000,000). */
+  readonly senderLimit: number;
   /** Replay state of every tracked sender: SNAPSHOT_RECORD_LEN-byte records, one after the other. */
   snapshot(): Uint8Array;
   /**

@@ -25,8 +25,8 @@
 extern crate alloc;
 
 use mqseal::{
-    Eviction, ExternalCounterStore, OpenerConfig, PrefixRewrite, Reservation, SenderSnapshot, Suite, SuiteSet,
-    DEFAULT_KEYS, DEFAULT_RESERVATION_BLOCK, DEFAULT_SENDERS, MAX_OVERHEAD, MAX_WINDOW,
+    Eviction, ExternalCounterStore, OpenerConfig, PrefixRewrite, Reservation, SenderSnapshot, SenderTable, Suite,
+    SuiteSet, DEFAULT_KEYS, DEFAULT_MAX_SENDERS, DEFAULT_RESERVATION_BLOCK, MAX_OVERHEAD, MAX_WINDOW,
 };
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroize;
@@ -660,11 +660,24 @@ fn config_to_js(cfg: &OpenerConfig) -> JsValue {
 }
 
 /// The opener under the JS `Opener`: keyring, replay windows, policy.
-/// Capacities are the core's defaults (`DEFAULT_KEYS` keys,
-/// `DEFAULT_SENDERS` tracked senders), the same as a Rust `Opener`.
+/// `DEFAULT_KEYS` keys and a growable sender table (the core's
+/// `FleetOpener`: up to `DEFAULT_MAX_SENDERS` tracked senders, a dashboard
+/// watching a fleet), its hasher keyed from `crypto.getRandomValues`.
 #[wasm_bindgen]
 pub struct RawOpener {
-    inner: mqseal::Opener<DEFAULT_KEYS, DEFAULT_SENDERS>,
+    inner: mqseal::FleetOpener<DEFAULT_KEYS>,
+}
+
+/// A sender table keyed with 256 bits from `crypto.getRandomValues`.
+fn fleet_table() -> Result<mqseal::SenderMap, mqseal::Error> {
+    let mut bytes = random_key_bytes()?;
+    let seed = core::array::from_fn(|i| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[8 * i..8 * i + 8]);
+        u64::from_le_bytes(w)
+    });
+    bytes.zeroize();
+    mqseal::SenderMap::with_seed(DEFAULT_MAX_SENDERS, seed)
 }
 
 #[wasm_bindgen]
@@ -680,7 +693,8 @@ impl RawOpener {
     #[wasm_bindgen(constructor)]
     pub fn new(options: &JsValue) -> Result<RawOpener, JsValue> {
         let cfg = config_from_js(options)?;
-        let inner = mqseal::Opener::with_config(mqseal::Keyring::new(), &cfg).map_err(js_error)?;
+        let mut inner = mqseal::OpenerWith::with_table(mqseal::Keyring::new(), fleet_table().map_err(js_error)?);
+        inner.set_config(&cfg).map_err(js_error)?;
         Ok(RawOpener { inner })
     }
 
@@ -727,6 +741,21 @@ impl RawOpener {
     #[must_use]
     pub fn tracked_senders(&self) -> usize {
         self.inner.tracked_senders()
+    }
+
+    /// Bytes the sender table occupies (`SenderTable::memory_bytes`).
+    #[wasm_bindgen(getter, js_name = senderMemoryBytes)]
+    #[must_use]
+    pub fn sender_memory_bytes(&self) -> usize {
+        self.inner.senders().memory_bytes()
+    }
+
+    /// The most senders tracked before the eviction rule applies
+    /// (`DEFAULT_MAX_SENDERS`).
+    #[wasm_bindgen(getter, js_name = senderLimit)]
+    #[must_use]
+    pub fn sender_limit(&self) -> usize {
+        self.inner.senders().limit()
     }
 
     /// The replay state of every tracked sender: the core's 52-byte

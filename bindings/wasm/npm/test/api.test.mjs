@@ -342,3 +342,18 @@ test('the TypeScript ErrorCode union lists exactly the core error codes', () => 
   assert.ok(fromCore.size >= 30, `parsed ${fromCore.size} codes from error.rs`);
   assert.deepEqual([...fromDts].sort(), [...fromCore].sort());
 });
+
+test('opener: a fleet of 300 senders, far beyond the old fixed 64', async () => {
+  const key = Key.generate(1);
+  const opener = new Opener({ keys: [key] });
+  assert.equal(opener.senderLimit, 1000000);
+  const envs = [];
+  for (let id = 0; id < 300; id++) {
+    const sealer = await Sealer.create({ key, senderId: id, store: new MemoryCounterStore() });
+    envs.push(await sealer.seal('fleet/up', `d${id}`));
+  }
+  for (const env of envs) opener.open('fleet/up', env);
+  assert.equal(opener.trackedSenders, 300);
+  assert.ok(opener.senderMemoryBytes > 300 * 64 && opener.senderMemoryBytes < 300 * 400, `${opener.senderMemoryBytes}`);
+  for (const env of envs) assert.throws(() => opener.open('fleet/up', env), code('duplicate'));
+});
