@@ -184,7 +184,7 @@ pub use replay::{ReplayWindow, SenderSnapshot, DEFAULT_WINDOW, MAX_WINDOW, WINDO
 #[cfg(all(feature = "std", any(unix, windows)))]
 pub use replay_file::{ReplayStateFile, RestoreReport};
 pub use sealer::Sealer;
-pub use topic::check_topic_name;
+pub use topic::{check_topic_filter, check_topic_name};
 
 /// Seconds since the Unix epoch from the system clock (0 if the clock is
 /// before 1970). Pass it to [`Sealer::with_timestamps`] and
