@@ -246,7 +246,12 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Truncated => f.write_str("envelope is truncated"),
-            Error::UnsupportedVersion(v) => write!(f, "unsupported envelope version {v}"),
+            Error::UnsupportedVersion(v) => {
+                write!(
+                    f,
+                    "not an mqseal envelope (unsealed; version nibble {v}, not 1: a plain payload on a sealed topic?)"
+                )
+            }
             Error::UnknownSuite(s) => write!(f, "unknown suite {s}"),
             Error::BadVarint => f.write_str("malformed or non-canonical varint in header"),
             Error::UnknownFlags => f.write_str("unknown flag bits in header"),

@@ -192,7 +192,7 @@ pub use sealer::Sealer;
 #[cfg(feature = "alloc")]
 pub use senders::SenderMap;
 pub use senders::{FixedSenders, SenderTable};
-pub use topic::check_topic_name;
+pub use topic::{check_topic_filter, check_topic_name};
 
 /// Seconds since the Unix epoch from the system clock (0 if the clock is
 /// before 1970). Pass it to [`Sealer::with_timestamps`] and

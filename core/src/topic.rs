@@ -1,4 +1,5 @@
-//! MQTT topic names: what a sealer may bind and an opener may accept.
+//! MQTT topic names: what a sealer may bind and an opener may accept; and
+//! topic filters, what a subscriber may subscribe to.
 //!
 //! MQTT (3.1.1 §4.7.3, 5.0 §4.7.3) says a topic name is at least one
 //! character long, holds no wildcard (`+`, `#`) and no U+0000, and fits a
@@ -22,6 +23,35 @@ pub fn check_topic_name(topic: &str) -> Result<(), Error> {
         return Err(Error::InvalidTopic);
     }
     check_topic_chars(topic)
+}
+
+/// Checks that `filter` is a valid MQTT topic filter (3.1.1 and 5.0
+/// §4.7.1): at least one character, no U+0000, `#` only as the whole last
+/// level, `+` only as a whole level.
+///
+/// # Errors
+/// [`Error::InvalidTopic`] for anything else; [`Error::TopicTooLong`]
+/// beyond 65,535 bytes.
+pub fn check_topic_filter(filter: &str) -> Result<(), Error> {
+    if filter.len() > MAX_TOPIC_LEN {
+        return Err(Error::TopicTooLong);
+    }
+    if filter.is_empty() || filter.as_bytes().contains(&0) {
+        return Err(Error::InvalidTopic);
+    }
+    let mut levels = filter.split('/').peekable();
+    while let Some(level) = levels.next() {
+        let last = levels.peek().is_none();
+        let ok = match level {
+            "#" => last,
+            "+" => true,
+            other => !other.bytes().any(|b| matches!(b, b'+' | b'#')),
+        };
+        if !ok {
+            return Err(Error::InvalidTopic);
+        }
+    }
+    Ok(())
 }
 
 /// The character rule alone, for topics that arrive in pieces (a prefix
@@ -50,5 +80,20 @@ mod tests {
         assert_eq!(check_topic_name("a\0b"), Err(Error::InvalidTopic));
         assert_eq!(check_topic_name(&"x".repeat(MAX_TOPIC_LEN)), Ok(()));
         assert_eq!(check_topic_name(&"x".repeat(MAX_TOPIC_LEN + 1)), Err(Error::TopicTooLong));
+    }
+
+    #[test]
+    fn filters() {
+        for ok in ["a/b", "#", "+", "a/#", "a/+/b", "+/+", "/#", "a//b", "$SYS/#", "/", "+/#"] {
+            assert_eq!(check_topic_filter(ok), Ok(()), "{ok:?}");
+        }
+        for bad in ["", "a/#/b", "a#", "a/b#", "#/a", "a+", "a/+b/c", "+a", "a\0b", "##"] {
+            assert_eq!(check_topic_filter(bad), Err(Error::InvalidTopic), "{bad:?}");
+        }
+        assert_eq!(check_topic_filter("a\0b"), Err(Error::InvalidTopic));
+        assert_eq!(check_topic_filter(&"x".repeat(MAX_TOPIC_LEN)), Ok(()));
+        assert_eq!(check_topic_filter(&"x".repeat(MAX_TOPIC_LEN + 1)), Err(Error::TopicTooLong));
+        // Every valid name is a valid filter.
+        assert_eq!(check_topic_filter("plant/line1/temp"), Ok(()));
     }
 }

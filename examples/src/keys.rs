@@ -149,8 +149,14 @@ pub fn keygen(args: &KeygenArgs) -> Result<()> {
 /// Where `pub` and `sub` find their keys.
 #[derive(Args, Debug, Clone)]
 pub struct KeyArgs {
-    /// File with a group key (`mqseal:key:v1:...`) or a JSON key file
-    /// ({"primary", "keys", "x25519", "peers"}).
+    /// File with a group key (`mqseal:key:v1:<id>:<base64url>`, from
+    /// `mqseal keygen group`) or a JSON key file:
+    /// {"primary": 7, "keys": ["mqseal:key:v1:7:..."], "x25519":
+    /// "mqseal:x25519-secret:v1:...", "peers": [{"public":
+    /// "mqseal:x25519-public:v1:...", "key_id": 40}]}. "keys" are group keys;
+    /// "primary" is the id of the one that seals (default: the only one);
+    /// "x25519" and "peers" (optional) add a pairwise key with each peer
+    /// under its key_id. Unknown fields are refused; key ids must differ.
     #[arg(long, env = "MQSEAL_KEY_FILE", value_name = "FILE")]
     pub key_file: Option<PathBuf>,
     /// The key itself (text form or JSON key file), usually from the

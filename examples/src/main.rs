@@ -49,8 +49,9 @@ pub struct Common {
     /// Overrides -h/-p.
     #[arg(short = 'L', long, value_name = "URL")]
     pub url: Option<String>,
-    /// Broker host (mqtt:// unless --url says otherwise).
-    #[arg(short = 'h', long, default_value = "localhost")]
+    /// Broker host [default: localhost] (mqtt://, or mqtts:// with a TLS
+    /// option, unless --url says otherwise).
+    #[arg(short = 'h', long, default_value = "localhost", hide_default_value = true)]
     pub host: String,
     /// Broker port (default 1883, 8883 for mqtts, 80/443 for ws/wss).
     #[arg(short = 'p', long)]
@@ -70,19 +71,44 @@ pub struct Common {
     /// Keep-alive in seconds.
     #[arg(short = 'k', long, default_value_t = 60)]
     pub keepalive: u64,
-    /// Seconds to wait for the broker to accept the connection.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds to wait for the broker to accept the connection (at least 1).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub connect_timeout: u64,
-    /// CA certificate file (PEM) for mqtts:// and wss:// (default: the
-    /// system's CA bundle).
+    /// CA certificate file (PEM). Any TLS option means TLS, as with
+    /// mosquitto_pub: without --url, mqtts:// on port 8883 (default CAs: the
+    /// system's bundle).
     #[arg(long, value_name = "FILE")]
     pub cafile: Option<PathBuf>,
-    /// Client certificate (PEM) for TLS client authentication.
+    /// Directory of PEM CA certificates (as mosquitto's --capath).
+    #[arg(long, value_name = "DIR")]
+    pub capath: Option<PathBuf>,
+    /// Client certificate (PEM, X.509 v3) for TLS client authentication.
     #[arg(long, value_name = "FILE", requires = "key")]
     pub cert: Option<PathBuf>,
     /// Client private key (PEM) for TLS client authentication.
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
+    /// INSECURE: do not check that the broker's certificate names the host
+    /// (its chain is still verified). Anyone with a certificate from the same
+    /// CA can then impersonate the broker. For tests only.
+    #[arg(long)]
+    pub insecure: bool,
+    /// TLS version: tlsv1.3 or tlsv1.2 (default: either).
+    #[arg(long, value_name = "VERSION")]
+    pub tls_version: Option<String>,
+    /// Largest MQTT packet to send or accept, in bytes (default: the MQTT
+    /// maximum, 268435460; with MQTT 5 also the broker's CONNACK limit for
+    /// sending). A larger incoming message is rejected once, reported,
+    /// counted (--stats: oversized) and acknowledged, never redelivered.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(16..=268_435_460))]
+    pub max_packet_size: Option<u32>,
+    /// MQTT 5 session expiry interval in seconds (as mosquitto's -x;
+    /// 4294967295: never). Needs -V 5.
+    #[arg(short = 'x', long = "session-expiry-interval", value_name = "SECONDS")]
+    pub session_expiry: Option<u32>,
+    /// Debug: print the connection steps and every MQTT packet (stderr).
+    #[arg(short = 'd', long)]
+    pub debug: bool,
     #[allow(missing_docs)] // a doc comment here would replace the first flattened option's help
     #[command(flatten)]
     pub keys: keys::KeyArgs,

@@ -26,9 +26,9 @@ const EXIT_TIMEOUT: u8 = 27;
 pub struct PubArgs {
     #[command(flatten)]
     pub(crate) common: Common,
-    /// Topic to publish on.
+    /// Topic to publish on (or the path of an mqtt:// / mqtts:// -L URL).
     #[arg(short = 't', long)]
-    topic: String,
+    topic: Option<String>,
     /// QoS: 0, 1 or 2.
     #[arg(short = 'q', long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
     qos: u8,
@@ -47,6 +47,35 @@ pub struct PubArgs {
     /// Read stdin line by line; each line is one message.
     #[arg(short = 'l', long, group = "source")]
     stdin_line: bool,
+    /// Send a zero-length message, unsealed (there is nothing to protect):
+    /// with -r it clears the topic's retained message, as with mosquitto_pub.
+    #[arg(short = 'n', long = "null-message", group = "source")]
+    null_message: bool,
+    /// Publish the message this many times (with -m, -f, -s or -n).
+    #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "stdin_line")]
+    repeat: Option<u64>,
+    /// Seconds between repeated messages (fractions allowed).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0, requires = "repeat")]
+    repeat_delay: f64,
+    /// Topic of the will the broker publishes if this client disappears.
+    /// The will payload is sealed at start-up (it takes one counter).
+    #[arg(long, value_name = "TOPIC", requires = "will_payload")]
+    will_topic: Option<String>,
+    /// The will's payload (sealed).
+    #[arg(long, value_name = "PAYLOAD", requires = "will_topic")]
+    will_payload: Option<String>,
+    /// QoS of the will: 0, 1 or 2.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2), requires = "will_topic")]
+    will_qos: u8,
+    /// Retain the will.
+    #[arg(long, requires = "will_topic")]
+    will_retain: bool,
+    /// When the connection drops: reconnect (backing off from 0.5 s to
+    /// 10 s), send the unacknowledged QoS 1/2 messages again, and give up
+    /// with exit code 1 if no connection is re-established within this many
+    /// seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    reconnect_timeout: u64,
     /// This publisher's sender id (unique per publisher and key).
     #[arg(long, env = "MQSEAL_SENDER_ID")]
     sender_id: Option<u32>,
@@ -95,8 +124,9 @@ pub struct PubArgs {
 pub struct SubArgs {
     #[command(flatten)]
     pub(crate) common: Common,
-    /// Topic filter to subscribe to (repeatable).
-    #[arg(short = 't', long = "topic", required = true)]
+    /// Topic filter to subscribe to (repeatable; or the path of an
+    /// mqtt:// / mqtts:// -L URL).
+    #[arg(short = 't', long = "topic")]
     topics: Vec<String>,
     /// QoS for the subscriptions: 0, 1 or 2.
     #[arg(short = 'q', long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
@@ -107,11 +137,35 @@ pub struct SubArgs {
     /// Print sender id, key id, counter, timestamp and flags before each payload.
     #[arg(long)]
     meta: bool,
-    /// Exit after this many verified (or allowlisted plain) messages.
-    #[arg(short = 'C', long, value_name = "COUNT")]
+    /// Output format, as mosquitto_sub's -F: %t topic, %p payload, %x / %X
+    /// payload in hex, %l payload length, %q QoS, %r retain flag (0/1), %%;
+    /// mqseal's authenticated fields: %S sender id, %K key id, %C counter,
+    /// %T timestamp (empty when absent or for plain messages); escapes \n
+    /// \t \r \0 \e \\. A newline follows unless -N.
+    #[arg(short = 'F', long, value_name = "FORMAT", conflicts_with_all = ["verbose", "meta"])]
+    format: Option<String>,
+    /// No newline after each message.
+    #[arg(short = 'N', long)]
+    no_newline: bool,
+    /// Do not print stale messages (those with the retain flag set).
+    #[arg(short = 'R', long = "no-stale")]
+    no_stale: bool,
+    /// Print only retained messages; exit at the first one that is not.
+    #[arg(long, conflicts_with = "no_stale")]
+    retained_only: bool,
+    /// Clear every retained message received (publish a zero-length
+    /// retained message on its topic), as mosquitto_sub does.
+    #[arg(long)]
+    remove_retained: bool,
+    /// Exit once the broker acknowledged every subscription (e.g. to create
+    /// a persistent session with -c).
+    #[arg(short = 'E', long = "exit-after-subscribe")]
+    exit_after_subscribe: bool,
+    /// Exit after this many printed messages (at least 1).
+    #[arg(short = 'C', long, value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
-    /// Exit with code 27 after this many seconds.
-    #[arg(short = 'W', long, value_name = "SECONDS")]
+    /// Exit with code 27 after this many seconds (at least 1).
+    #[arg(short = 'W', long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     timeout: Option<u64>,
     /// Keep the session (clean session off): messages queued while away are
     /// delivered on reconnect. Needs a fixed --id.
@@ -147,7 +201,8 @@ pub struct SubArgs {
     /// `mqseal sub` is migrated to the current format.
     #[arg(long, env = "MQSEAL_REPLAY_STATE", value_name = "FILE")]
     replay_state: Option<PathBuf>,
-    /// Print counters of accepted and rejected messages on exit (stderr).
+    /// Print counters of accepted and rejected messages on exit (stderr),
+    /// also on SIGINT and SIGTERM (which end `sub` with exit code 0).
     #[arg(long)]
     stats: bool,
     /// Print help.
@@ -161,13 +216,22 @@ enum Ev {
     Plain {
         topic: String,
         payload: Vec<u8>,
+        qos: u8,
+        retain: bool,
     },
     Rejected {
         topic: String,
         reason: Reject,
+        retain: bool,
     },
     ConnAck {
         session_present: bool,
+        /// MQTT 5: the broker's Maximum Packet Size, if it sent one.
+        max_packet_size: Option<u32>,
+    },
+    /// Acknowledgement of one SUBSCRIBE: false if the broker refused a filter.
+    SubAck {
+        granted: bool,
     },
     /// A publish of ours is complete (QoS 0 written, 1 acked, 2 completed).
     PublishDone,
@@ -181,6 +245,7 @@ struct Verified {
     key_id: u32,
     counter: u64,
     timestamp: Option<u64>,
+    qos: u8,
     retain: bool,
     dup: bool,
     payload: Vec<u8>,
@@ -212,12 +277,42 @@ fn qos5(q: u8) -> rumqttc::v5::mqttbytes::QoS {
     }
 }
 
+fn qos4_num(q: rumqttc::QoS) -> u8 {
+    match q {
+        rumqttc::QoS::AtMostOnce => 0,
+        rumqttc::QoS::AtLeastOnce => 1,
+        rumqttc::QoS::ExactlyOnce => 2,
+    }
+}
+
+fn qos5_num(q: rumqttc::v5::mqttbytes::QoS) -> u8 {
+    match q {
+        rumqttc::v5::mqttbytes::QoS::AtMostOnce => 0,
+        rumqttc::v5::mqttbytes::QoS::AtLeastOnce => 1,
+        rumqttc::v5::mqttbytes::QoS::ExactlyOnce => 2,
+    }
+}
+
 impl Client {
+    fn clone_handle(&self) -> Client {
+        match self {
+            Client::V4(c) => Client::V4(c.clone()),
+            Client::V5(c) => Client::V5(c.clone()),
+        }
+    }
     async fn publish(&self, topic: &str, qos: u8, retain: bool, payload: &[u8]) -> Result<(), mqseal_rumqttc::Error> {
         match self {
             Client::V4(c) => c.publish(topic, qos4(qos), retain, payload).await,
             Client::V5(c) => c.publish(topic, qos5(qos), retain, payload).await,
         }
+    }
+    /// A zero-length message, unsealed: what clears a retained message.
+    async fn publish_null(&self, topic: &str, qos: u8, retain: bool) -> Result<()> {
+        match self {
+            Client::V4(c) => c.unsealed_inner().publish(topic, qos4(qos), retain, Vec::new()).await?,
+            Client::V5(c) => c.unsealed_inner().publish(topic, qos5(qos), retain, Vec::new()).await?,
+        }
+        Ok(())
     }
     async fn subscribe(&self, filter: &str, qos: u8) -> Result<()> {
         match self {
@@ -241,6 +336,34 @@ impl Client {
     }
 }
 
+/// `-d`: one line per event.
+fn debug_line(ev: &Ev, other: &dyn core::fmt::Debug) {
+    match ev {
+        Ev::Verified(m) => eprintln!(
+            "mqseal: debug: received PUBLISH (q{}, r{}, d{}, '{}', ... ({} bytes)): verified, sender {} key {} counter {}",
+            m.qos,
+            u8::from(m.retain),
+            u8::from(m.dup),
+            m.topic,
+            m.payload.len(),
+            m.sender_id,
+            m.key_id,
+            m.counter
+        ),
+        Ev::Plain { topic, payload, qos, retain } => eprintln!(
+            "mqseal: debug: received PUBLISH (q{qos}, r{}, '{topic}', ... ({} bytes)): plain (allowlisted)",
+            u8::from(*retain),
+            payload.len()
+        ),
+        Ev::Rejected { topic, reason, retain } => eprintln!(
+            "mqseal: debug: received PUBLISH (r{}, '{topic}'): rejected: {reason} ({})",
+            u8::from(*retain),
+            reason.code()
+        ),
+        _ => eprintln!("mqseal: debug: {other:?}"),
+    }
+}
+
 impl Loop {
     fn opener(&self) -> &FleetOpener {
         match self {
@@ -249,89 +372,159 @@ impl Loop {
         }
     }
 
-    async fn poll(&mut self) -> Result<Ev, String> {
+    async fn poll(&mut self, debug: bool) -> Result<Ev, String> {
         match self {
-            Loop::V4(l) => Ok(match l.poll().await.map_err(|e| e.to_string())? {
-                SealedEvent::Verified(m) => Ev::Verified(Verified {
-                    topic: m.topic,
-                    sender_id: m.sender_id,
-                    key_id: m.key_id,
-                    counter: m.counter,
-                    timestamp: m.timestamp,
-                    retain: m.retain,
-                    dup: m.dup,
-                    payload: m.payload.to_vec(),
-                }),
-                SealedEvent::Plain(p) => Ev::Plain { topic: p.topic, payload: p.payload.to_vec() },
-                SealedEvent::Rejected(r) => Ev::Rejected { topic: r.publish.topic, reason: r.reason },
-                SealedEvent::Other(Event::Incoming(Incoming::ConnAck(c))) => {
-                    Ev::ConnAck { session_present: c.session_present }
-                }
-                SealedEvent::Other(
-                    Event::Incoming(Incoming::PubAck(_) | Incoming::PubComp(_)) | Event::Outgoing(Outgoing::Publish(0)),
-                ) => Ev::PublishDone,
-                SealedEvent::Other(Event::Outgoing(Outgoing::Disconnect)) => Ev::Disconnected,
-                _ => Ev::Other,
-            }),
-            Loop::V5(l) => {
-                use rumqttc::v5::mqttbytes::v5::Packet;
-                Ok(match l.poll().await.map_err(|e| e.to_string())? {
-                    v5::SealedEvent::Verified(m) => Ev::Verified(Verified {
-                        topic: m.topic,
+            Loop::V4(l) => {
+                let ev = l.poll().await.map_err(|e| connect::explain(&e.to_string()))?;
+                let out = match &ev {
+                    SealedEvent::Verified(m) => Ev::Verified(Verified {
+                        topic: m.topic.clone(),
                         sender_id: m.sender_id,
                         key_id: m.key_id,
                         counter: m.counter,
                         timestamp: m.timestamp,
+                        qos: qos4_num(m.qos),
                         retain: m.retain,
                         dup: m.dup,
                         payload: m.payload.to_vec(),
                     }),
-                    v5::SealedEvent::Plain(p) => {
-                        Ev::Plain { topic: String::from_utf8_lossy(&p.topic).into_owned(), payload: p.payload.to_vec() }
+                    SealedEvent::Plain(p) => Ev::Plain {
+                        topic: p.topic.clone(),
+                        payload: p.payload.to_vec(),
+                        qos: qos4_num(p.qos),
+                        retain: p.retain,
+                    },
+                    SealedEvent::Rejected(r) => {
+                        Ev::Rejected { topic: r.publish.topic.clone(), reason: r.reason, retain: r.publish.retain }
                     }
-                    v5::SealedEvent::Rejected(r) => {
-                        Ev::Rejected { topic: String::from_utf8_lossy(&r.publish.topic).into_owned(), reason: r.reason }
+                    SealedEvent::Other(Event::Incoming(Incoming::ConnAck(c))) => {
+                        Ev::ConnAck { session_present: c.session_present, max_packet_size: None }
                     }
-                    v5::SealedEvent::Other(rumqttc::v5::Event::Incoming(Packet::ConnAck(c))) => {
-                        Ev::ConnAck { session_present: c.session_present }
-                    }
+                    SealedEvent::Other(Event::Incoming(Incoming::SubAck(a))) => Ev::SubAck {
+                        granted: a.return_codes.iter().all(|c| matches!(c, rumqttc::SubscribeReasonCode::Success(_))),
+                    },
+                    SealedEvent::Other(
+                        Event::Incoming(Incoming::PubAck(_) | Incoming::PubComp(_))
+                        | Event::Outgoing(Outgoing::Publish(0)),
+                    ) => Ev::PublishDone,
+                    SealedEvent::Other(Event::Outgoing(Outgoing::Disconnect)) => Ev::Disconnected,
+                    _ => Ev::Other,
+                };
+                if debug {
+                    debug_line(&out, &ev);
+                }
+                Ok(out)
+            }
+            Loop::V5(l) => {
+                use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode};
+                let ev = l.poll().await.map_err(|e| connect::explain(&e.to_string()))?;
+                let out = match &ev {
+                    v5::SealedEvent::Verified(m) => Ev::Verified(Verified {
+                        topic: m.topic.clone(),
+                        sender_id: m.sender_id,
+                        key_id: m.key_id,
+                        counter: m.counter,
+                        timestamp: m.timestamp,
+                        qos: qos5_num(m.qos),
+                        retain: m.retain,
+                        dup: m.dup,
+                        payload: m.payload.to_vec(),
+                    }),
+                    v5::SealedEvent::Plain(p) => Ev::Plain {
+                        topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                        payload: p.payload.to_vec(),
+                        qos: qos5_num(p.qos),
+                        retain: p.retain,
+                    },
+                    v5::SealedEvent::Rejected(r) => Ev::Rejected {
+                        topic: String::from_utf8_lossy(&r.publish.topic).into_owned(),
+                        reason: r.reason,
+                        retain: r.publish.retain,
+                    },
+                    v5::SealedEvent::Other(rumqttc::v5::Event::Incoming(Packet::ConnAck(c))) => Ev::ConnAck {
+                        session_present: c.session_present,
+                        max_packet_size: c.properties.as_ref().and_then(|p| p.max_packet_size),
+                    },
+                    v5::SealedEvent::Other(rumqttc::v5::Event::Incoming(Packet::SubAck(a))) => Ev::SubAck {
+                        granted: a.return_codes.iter().all(|c| matches!(c, SubscribeReasonCode::Success(_))),
+                    },
                     v5::SealedEvent::Other(
                         rumqttc::v5::Event::Incoming(Packet::PubAck(_) | Packet::PubComp(_))
                         | rumqttc::v5::Event::Outgoing(Outgoing::Publish(0)),
                     ) => Ev::PublishDone,
                     v5::SealedEvent::Other(rumqttc::v5::Event::Outgoing(Outgoing::Disconnect)) => Ev::Disconnected,
                     _ => Ev::Other,
-                })
+                };
+                if debug {
+                    debug_line(&out, &ev);
+                }
+                Ok(out)
             }
         }
     }
 }
 
-fn build(c: &Common, target: &Target, role: &str, clean: bool, protection: Protection) -> (Client, Loop) {
+/// A sealed will: topic, envelope, QoS, retain.
+struct Will {
+    topic: String,
+    envelope: Vec<u8>,
+    qos: u8,
+    retain: bool,
+}
+
+fn build(
+    c: &Common,
+    target: &Target,
+    role: &str,
+    clean: bool,
+    protection: Protection,
+    will: Option<Will>,
+) -> (Client, Loop) {
     let mut net = NetworkOptions::new();
-    net.set_connection_timeout(c.connect_timeout.max(1));
+    net.set_connection_timeout(c.connect_timeout);
+    let protection = match c.max_packet_size {
+        Some(max) => protection.max_packet_size(max as usize),
+        None => protection,
+    };
     if connect::is_v5(c) {
         let mut o = connect::options_v5(c, target, role, clean);
+        if let Some(w) = will {
+            o.set_last_will(rumqttc::v5::mqttbytes::v5::LastWill::new(
+                w.topic,
+                w.envelope,
+                qos5(w.qos),
+                w.retain,
+                None,
+            ));
+        }
         o.set_network_options(net);
         let (client, el) = v5::SealedClient::new(o, 64, protection);
         (Client::V5(client), Loop::V5(Box::new(el)))
     } else {
-        let o = connect::options_v4(c, target, role, clean);
+        let mut o = connect::options_v4(c, target, role, clean);
+        if let Some(w) = will {
+            o.set_last_will(rumqttc::LastWill::new(w.topic, w.envelope, qos4(w.qos), w.retain));
+        }
         let (client, mut el) = SealedClient::new(o, 64, protection);
         el.eventloop.set_network_options(net);
         (Client::V4(client), Loop::V4(Box::new(el)))
     }
 }
 
-/// Polls until the broker accepts the connection.
-async fn connect(el: &mut Loop, target: &Target, timeout: u64) -> Result<bool> {
-    let deadline = Instant::now() + Duration::from_secs(timeout.max(1) + 1);
+/// Polls until the broker accepts the connection; returns the CONNACK's
+/// session-present flag and (MQTT 5) maximum packet size.
+async fn connect(el: &mut Loop, target: &Target, c: &Common) -> Result<(bool, Option<u32>)> {
+    let timeout = c.connect_timeout;
+    if c.debug {
+        eprintln!("mqseal: debug: connecting to {} (MQTT {})", target.display, if connect::is_v5(c) { 5 } else { 3 });
+    }
+    let deadline = Instant::now() + Duration::from_secs(timeout + 1);
     loop {
-        let ev = tokio::time::timeout_at(deadline, el.poll())
+        let ev = tokio::time::timeout_at(deadline, el.poll(c.debug))
             .await
             .map_err(|_| anyhow!("cannot connect to broker at {}: timed out after {timeout} s", target.display))?;
         match ev {
-            Ok(Ev::ConnAck { session_present }) => return Ok(session_present),
+            Ok(Ev::ConnAck { session_present, max_packet_size }) => return Ok((session_present, max_packet_size)),
             Ok(_) => {}
             Err(e) => bail!("cannot connect to broker at {}: {e}", target.display),
         }
@@ -353,8 +546,69 @@ fn seal_error(e: mqseal_rumqttc::Error, counter_file: &std::path::Path) -> anyho
     }
 }
 
+/// Options that need MQTT 5.
+fn check_common(c: &Common) -> Result<()> {
+    if c.session_expiry.is_some() && !connect::is_v5(c) {
+        bail!("-x (session expiry interval) needs MQTT 5: add -V 5");
+    }
+    Ok(())
+}
+
+/// A topic name, checked by the core as every binding does, with
+/// mosquitto_pub's wording.
+fn check_publish_topic(topic: &str, what: &str) -> Result<()> {
+    match mqseal::check_topic_name(topic) {
+        Ok(()) => Ok(()),
+        Err(mqseal::Error::TopicTooLong) => bail!("invalid {what} topic: longer than 65535 bytes"),
+        Err(_) => bail!(
+            "invalid {what} topic '{topic}', does it contain '+' or '#'? (a topic name is non-empty and holds no \
+             wildcard or U+0000)"
+        ),
+    }
+}
+
+/// A topic filter, checked by the core, with mosquitto_sub's wording.
+fn check_filter(filter: &str, what: &str) -> Result<()> {
+    match mqseal::check_topic_filter(filter) {
+        Ok(()) => Ok(()),
+        Err(mqseal::Error::TopicTooLong) => bail!("invalid {what} topic: longer than 65535 bytes"),
+        Err(_) => bail!(
+            "invalid {what} topic '{filter}', are all '+' and '#' wildcards correct? ('#' only as the whole last \
+             level, '+' only as a whole level, not empty)"
+        ),
+    }
+}
+
+/// Bytes of the varint remaining length of a packet (1 to 4).
+fn len_len(n: usize) -> usize {
+    match n {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
+    }
+}
+
+/// The largest size of the PUBLISH packet carrying `payload_len` bytes
+/// (sealed: plus the envelope's maximum overhead).
+fn publish_packet_size(topic: &str, qos: u8, v5: bool, payload_len: usize) -> usize {
+    let rem = 2 + topic.len() + if qos > 0 { 2 } else { 0 } + usize::from(v5) + payload_len;
+    1 + len_len(rem) + rem
+}
+
+/// The limit a publish must respect, and its name for messages.
+fn send_limit(c: &Common, broker: Option<u32>) -> (usize, String) {
+    let user = c.max_packet_size.map(|m| (m as usize, format!("--max-packet-size {m}")));
+    let broker =
+        broker.map(|m| (m as usize, format!("the broker's maximum packet size of {m} bytes (MQTT 5 CONNACK)")));
+    let mqtt =
+        (mqseal_rumqttc::MQTT_MAX_PACKET_SIZE as usize, "the MQTT maximum packet size (268435460 bytes)".to_owned());
+    [user, broker, Some(mqtt)].into_iter().flatten().min_by_key(|(m, _)| *m).unwrap_or((0, String::new()))
+}
+
 /// `mqseal pub`.
 pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
+    check_common(&args.common)?;
     let keys = args.common.keys.load()?;
     let key = keys.seal_key.ok_or_else(|| anyhow!("the key file has no key to seal with (set \"primary\")"))?;
     let sender_id = args
@@ -363,6 +617,18 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
     let suite: Suite =
         args.suite.parse().map_err(|_| anyhow!("unknown suite {:?} (chacha20poly1305 or hmac-sha256)", args.suite))?;
     let target = connect::target(&args.common)?;
+    let topic = match (&args.topic, &target.url_topic) {
+        (Some(t), _) => t.clone(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => bail!("missing -t TOPIC (or a topic as the path of an mqtt:// -L URL)"),
+    };
+    check_publish_topic(&topic, "publish")?;
+    if let Some(w) = &args.will_topic {
+        check_publish_topic(w, "will")?;
+    }
+    if !(args.repeat_delay.is_finite() && args.repeat_delay >= 0.0) {
+        bail!("--repeat-delay {}: not a number of seconds", args.repeat_delay);
+    }
     let counter_file = state::counter_path(args.counter_file.as_deref(), key.id(), sender_id)?;
     let start = match (args.new_counter_file, args.clock_floor) {
         (true, _) => Start::New,
@@ -385,8 +651,10 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
         Some(buf)
     } else if args.stdin_line {
         None
+    } else if args.null_message {
+        Some(Vec::new())
     } else {
-        bail!("nothing to publish: give -m MESSAGE, -f FILE, -s or -l");
+        bail!("nothing to publish: give -m MESSAGE, -f FILE, -s, -l or -n");
     };
 
     // The file is rewritten (and fsynced) once per block, and a crash skips
@@ -408,27 +676,63 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
     if args.timestamps {
         sealer = sealer.with_timestamps(mqseal::system_clock);
     }
-    let (client, mut el) = build(&args.common, &target, "pub", true, Protection::publish_only(sealer));
-    connect(&mut el, &target, args.common.connect_timeout).await?;
-
-    let (topic, qos, retain) = (args.topic.clone(), args.qos, args.retain);
-    let producer_client = match &client {
-        Client::V4(c) => Client::V4(c.clone()),
-        Client::V5(c) => Client::V5(c.clone()),
+    let will = match (&args.will_topic, &args.will_payload) {
+        (Some(t), Some(p)) => Some(Will {
+            topic: t.clone(),
+            envelope: sealer.seal_to_vec(t, p.as_bytes()).map_err(|e| anyhow!("sealing the will failed: {e}"))?,
+            qos: args.will_qos,
+            retain: args.will_retain,
+        }),
+        _ => None,
     };
+    let (client, mut el) = build(&args.common, &target, "pub", true, Protection::publish_only(sealer), will);
+    let (_, broker_max) = connect(&mut el, &target, &args.common).await?;
+    let broker_max = std::sync::Arc::new(core::sync::atomic::AtomicU32::new(broker_max.unwrap_or(u32::MAX)));
+
+    let (qos, retain, v5) = (args.qos, args.retain, connect::is_v5(&args.common));
+    let producer_client = client.clone_handle();
     let store_path = counter_file.clone();
+    let common = args.common.clone();
+    let null = args.null_message;
+    let (repeat, delay) = (args.repeat.unwrap_or(1), Duration::from_secs_f64(args.repeat_delay));
+    let limit_of = broker_max.clone();
     let producer = tokio::spawn(async move {
+        let send = |payload: Vec<u8>| {
+            let (client, topic, store_path, common, limit_of) =
+                (&producer_client, &topic, &store_path, &common, &limit_of);
+            async move {
+                let broker = Some(limit_of.load(core::sync::atomic::Ordering::Relaxed)).filter(|&m| m != u32::MAX);
+                let (limit, name) = send_limit(common, broker);
+                let overhead = if null { 0 } else { mqseal::MAX_OVERHEAD };
+                let size = publish_packet_size(topic, qos, v5, payload.len() + overhead);
+                if size > limit {
+                    bail!(
+                        "message too large: {} bytes make a {}PUBLISH packet of up to {size} bytes, above {name}; \
+                         nothing was sent",
+                        payload.len(),
+                        if null { "" } else { "sealed " }
+                    );
+                }
+                if null {
+                    client.publish_null(topic, qos, retain).await
+                } else {
+                    client.publish(topic, qos, retain, &payload).await.map_err(|e| seal_error(e, store_path))
+                }
+            }
+        };
         let mut sent = 0u64;
         if let Some(m) = single {
-            producer_client.publish(&topic, qos, retain, &m).await.map_err(|e| seal_error(e, &store_path))?;
-            sent += 1;
+            for i in 0..repeat {
+                if i > 0 && !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                send(m.clone()).await?;
+                sent += 1;
+            }
         } else {
             let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
             while let Some(line) = lines.next_line().await.context("cannot read stdin")? {
-                producer_client
-                    .publish(&topic, qos, retain, line.as_bytes())
-                    .await
-                    .map_err(|e| seal_error(e, &store_path))?;
+                send(line.into_bytes()).await?;
                 sent += 1;
             }
         }
@@ -438,6 +742,9 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
 
     let mut done = 0u64;
     let mut total: Option<u64> = None;
+    let mut lost_since: Option<Instant> = None;
+    let mut backoff = Duration::from_millis(500);
+    let give_up = Duration::from_secs(args.reconnect_timeout);
     loop {
         if total == Some(done) {
             break;
@@ -447,62 +754,153 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
                 let n = r.map_err(|e| anyhow!("publisher task failed: {e}"))??;
                 total = Some(n);
             }
-            ev = el.poll() => match ev {
+            ev = el.poll(args.common.debug) => match ev {
                 Ok(Ev::PublishDone) => done += 1,
+                Ok(Ev::ConnAck { max_packet_size, .. }) => {
+                    if lost_since.take().is_some() {
+                        eprintln!("mqseal: reconnected to {}; unacknowledged messages are sent again", target.display);
+                    }
+                    broker_max.store(max_packet_size.unwrap_or(u32::MAX), core::sync::atomic::Ordering::Relaxed);
+                    backoff = Duration::from_millis(500);
+                }
                 Ok(_) => {}
-                Err(e) => bail!("connection to {} lost: {e}", target.display),
+                Err(e) => {
+                    let since = *lost_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= give_up {
+                        bail!(
+                            "connection to {} lost and not re-established within {} s (--reconnect-timeout): {e}; \
+                             {} message(s) not acknowledged",
+                            target.display,
+                            args.reconnect_timeout,
+                            total.map_or_else(|| "some".to_owned(), |t| (t - done).to_string())
+                        );
+                    }
+                    eprintln!("mqseal: connection to {} lost: {e}; reconnecting in {:.1} s", target.display, backoff.as_secs_f64());
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
             }
         }
     }
     client.disconnect().await?;
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Ok(ev) = el.poll().await {
+        while let Ok(ev) = el.poll(args.common.debug).await {
             if matches!(ev, Ev::Disconnected) {
                 break;
             }
         }
     })
     .await;
-    let _ = client.stats();
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_message(out: &mut impl Write, args: &SubArgs, topic: &str, meta: Option<&Verified>, payload: &[u8]) {
+fn hex(out: &mut Vec<u8>, bytes: &[u8], upper: bool) {
+    let digits: &[u8; 16] = if upper { b"0123456789ABCDEF" } else { b"0123456789abcdef" };
+    for b in bytes {
+        out.push(digits[usize::from(b >> 4)]);
+        out.push(digits[usize::from(b & 15)]);
+    }
+}
+
+/// `-F`: mosquitto_sub's format fields and escapes, and mqseal's.
+fn format_message(fmt: &str, topic: &str, meta: Option<&Verified>, payload: &[u8], qos: u8, retain: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + fmt.len());
+    let mut chars = fmt.chars();
+    let mut buf = [0u8; 4];
+    while let Some(c) = chars.next() {
+        match c {
+            '%' => match chars.next() {
+                Some('t') => out.extend_from_slice(topic.as_bytes()),
+                Some('p') => out.extend_from_slice(payload),
+                Some('x') => hex(&mut out, payload, false),
+                Some('X') => hex(&mut out, payload, true),
+                Some('l') => out.extend_from_slice(payload.len().to_string().as_bytes()),
+                Some('q') => out.extend_from_slice(qos.to_string().as_bytes()),
+                Some('r') => out.push(if retain { b'1' } else { b'0' }),
+                Some('S') => {
+                    out.extend_from_slice(meta.map(|m| m.sender_id.to_string()).unwrap_or_default().as_bytes())
+                }
+                Some('K') => out.extend_from_slice(meta.map(|m| m.key_id.to_string()).unwrap_or_default().as_bytes()),
+                Some('C') => out.extend_from_slice(meta.map(|m| m.counter.to_string()).unwrap_or_default().as_bytes()),
+                Some('T') => out.extend_from_slice(
+                    meta.and_then(|m| m.timestamp).map(|t| t.to_string()).unwrap_or_default().as_bytes(),
+                ),
+                Some('%') => out.push(b'%'),
+                Some(other) => {
+                    out.push(b'%');
+                    out.extend_from_slice(other.encode_utf8(&mut buf).as_bytes());
+                }
+                None => out.push(b'%'),
+            },
+            '\\' => match chars.next() {
+                Some('n') => out.push(b'\n'),
+                Some('t') => out.push(b'\t'),
+                Some('r') => out.push(b'\r'),
+                Some('0') => out.push(0),
+                Some('e') => out.push(0x1b),
+                Some('\\') => out.push(b'\\'),
+                Some(other) => {
+                    out.push(b'\\');
+                    out.extend_from_slice(other.encode_utf8(&mut buf).as_bytes());
+                }
+                None => out.push(b'\\'),
+            },
+            c => out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes()),
+        }
+    }
+    out
+}
+
+fn print_message(
+    out: &mut impl Write,
+    args: &SubArgs,
+    topic: &str,
+    meta: Option<&Verified>,
+    payload: &[u8],
+    qos: u8,
+    retain: bool,
+) {
     let mut line = Vec::with_capacity(payload.len() + 64);
-    if args.verbose {
-        line.extend_from_slice(topic.as_bytes());
-        line.push(b' ');
+    if let Some(fmt) = &args.format {
+        line = format_message(fmt, topic, meta, payload, qos, retain);
+    } else {
+        if args.verbose {
+            line.extend_from_slice(topic.as_bytes());
+            line.push(b' ');
+        }
+        if args.meta {
+            let text = match meta {
+                Some(m) => {
+                    let mut t = format!("[sender={} key={} counter={}", m.sender_id, m.key_id, m.counter);
+                    if let Some(ts) = m.timestamp {
+                        t.push_str(&format!(" ts={ts}"));
+                    }
+                    if m.retain {
+                        t.push_str(" retained");
+                    }
+                    if m.dup {
+                        t.push_str(" dup");
+                    }
+                    t.push_str("] ");
+                    t
+                }
+                None => "[plain] ".to_owned(),
+            };
+            line.extend_from_slice(text.as_bytes());
+        }
+        line.extend_from_slice(payload);
     }
-    if args.meta {
-        let text = match meta {
-            Some(m) => {
-                let mut t = format!("[sender={} key={} counter={}", m.sender_id, m.key_id, m.counter);
-                if let Some(ts) = m.timestamp {
-                    t.push_str(&format!(" ts={ts}"));
-                }
-                if m.retain {
-                    t.push_str(" retained");
-                }
-                if m.dup {
-                    t.push_str(" dup");
-                }
-                t.push_str("] ");
-                t
-            }
-            None => "[plain] ".to_owned(),
-        };
-        line.extend_from_slice(text.as_bytes());
+    if !args.no_newline {
+        line.push(b'\n');
     }
-    line.extend_from_slice(payload);
-    line.push(b'\n');
     // A closed stdout (e.g. `| head`) is not worth an error message.
     let _ = out.write_all(&line).and_then(|()| out.flush());
 }
 
 fn print_stats(s: &Stats) {
     eprintln!(
-        "mqseal: stats: accepted={} plain={} duplicate={} replayed={} forged={} unknown_key={} unsealed={} malformed={} policy={} other={}",
-        s.accepted, s.plain_accepted, s.duplicate, s.replayed, s.forged, s.unknown_key, s.unsealed, s.malformed, s.policy, s.other
+        "mqseal: stats: accepted={} plain={} duplicate={} replayed={} forged={} unknown_key={} unsealed={} malformed={} policy={} oversized={} other={}",
+        s.accepted, s.plain_accepted, s.duplicate, s.replayed, s.forged, s.unknown_key, s.unsealed, s.malformed, s.policy, s.oversized, s.other
     );
 }
 
@@ -527,34 +925,45 @@ fn opener_config(args: &SubArgs) -> Result<OpenerConfig> {
     }
 }
 
-/// What the subscriber does next: an event from the broker, or a replay
-/// state save that completed (with the messages it made durable).
-enum Step {
-    Event(Result<Ev, String>),
-    Durable(Result<Vec<Verified>>),
-}
-
-/// The next [`Step`]: a completed save first, else the next event (none
-/// when `take_more` is false: only the running saves are awaited).
-async fn next_step(el: &mut Loop, commit: &mut Option<GroupCommit<Verified>>, take_more: bool) -> Step {
-    if let Some(c) = commit.as_mut().filter(|c| !c.busy() && c.has_pending()) {
-        c.start(el.opener().snapshot().collect());
+/// Resolves when SIGINT or SIGTERM arrives (SIGINT only off Unix).
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
     }
-    match commit {
-        Some(c) if c.busy() && !take_more => Step::Durable(c.durable().await),
-        Some(c) if c.busy() => tokio::select! {
-            biased;
-            d = c.durable() => Step::Durable(d),
-            ev = el.poll() => Step::Event(ev),
-        },
-        _ => Step::Event(el.poll().await),
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
     }
 }
 
 /// `mqseal sub`.
 pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
+    check_common(&args.common)?;
     let keys = args.common.keys.load()?;
     let target = connect::target(&args.common)?;
+    let topics: Vec<String> =
+        if args.topics.is_empty() { target.url_topic.iter().cloned().collect() } else { args.topics.clone() };
+    if topics.is_empty() {
+        bail!("missing -t TOPIC (or a topic filter as the path of an mqtt:// -L URL)");
+    }
+    for t in &topics {
+        check_filter(t, "subscription")?;
+    }
+    for f in &args.plain_topics {
+        check_filter(f, "--plain-topic")?;
+    }
     // A growable sender table (up to mqseal::DEFAULT_MAX_SENDERS): a
     // subscriber to `fleet/#` hears from every device of the fleet.
     let mut opener: FleetOpener = FleetOpener::with_config(keys.ring, &opener_config(&args)?)
@@ -562,93 +971,160 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
         .with_clock(mqseal::system_clock);
     // Opened (and locked) before connecting: a second subscriber on the
     // same file, or an unreadable file, fails before any message arrives.
+    // Group commit: a message is printed once a save recording it is
+    // durable, so a crash never lets a printed message be accepted again
+    // after the restart; many messages share one save.
     let mut commit = match &args.replay_state {
-        Some(path) => Some(GroupCommit::new(ReplayState::open(path, &mut opener)?)),
+        Some(path) => Some(GroupCommit::<(Verified, bool)>::new(ReplayState::open(path, &mut opener)?)),
         None => None,
     };
     let mut protection = Protection::receive_only(opener);
     for f in &args.plain_topics {
         protection = protection.allow_plain_topic(f.clone())?;
     }
-    let (client, mut el) = build(&args.common, &target, "sub", !args.persistent, protection);
+    let (client, mut el) = build(&args.common, &target, "sub", !args.persistent, protection, None);
     let deadline = args.timeout.map(|s| Instant::now() + Duration::from_secs(s));
-    let session_present = connect(&mut el, &target, args.common.connect_timeout).await?;
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    let (session_present, _) = tokio::select! {
+        r = connect(&mut el, &target, &args.common) => r?,
+        _ = &mut stop => (false, None),
+    };
+    let mut pending_subacks = 0usize;
     if !session_present || !args.persistent {
-        for t in &args.topics {
+        for t in &topics {
             client.subscribe(t, args.qos).await?;
+            pending_subacks += 1;
         }
+    }
+    if args.exit_after_subscribe && pending_subacks == 0 {
+        // A resumed session: the subscriptions exist already.
+        let _ = client.disconnect().await;
+        return Ok(ExitCode::SUCCESS);
     }
 
     let mut stdout = std::io::stdout().lock();
     let mut received = 0u64;
+    let mut backoff = Duration::from_millis(500);
+    let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
     let code = loop {
-        // Accepted messages still waiting for their save count towards
-        // --count: no more are taken once the count is reached.
-        let in_flight = commit.as_ref().map_or(0, GroupCommit::in_flight) as u64;
         if args.count.is_some_and(|c| received >= c) {
             break ExitCode::SUCCESS;
         }
+        // Accepted messages still waiting for their save count towards
+        // --count: no more are taken once the count is reached.
+        let in_flight = commit.as_ref().map_or(0, GroupCommit::in_flight) as u64;
         let take_more = args.count.is_none_or(|c| received + in_flight < c);
-        let step = match deadline {
-            Some(d) => match tokio::time::timeout_at(d, next_step(&mut el, &mut commit, take_more)).await {
-                Ok(step) => step,
-                Err(_) => {
-                    eprintln!("mqseal: timed out after {} s", args.timeout.unwrap_or(0));
-                    break ExitCode::from(EXIT_TIMEOUT);
+        if let Some(c) = commit.as_mut().filter(|c| !c.busy() && c.has_pending()) {
+            c.start(el.opener().snapshot().collect());
+        }
+        let saving = commit.as_ref().is_some_and(GroupCommit::busy);
+        let ev = tokio::select! {
+            biased;
+            sig = &mut stop => {
+                if args.common.debug {
+                    eprintln!("mqseal: debug: {sig}: exiting");
                 }
-            },
-            None => next_step(&mut el, &mut commit, take_more).await,
-        };
-        let ev = match step {
-            Step::Durable(msgs) => {
-                for m in msgs? {
-                    print_message(&mut stdout, &args, &m.topic, Some(&m), &m.payload);
-                    received += 1;
+                break ExitCode::SUCCESS;
+            }
+            () = tokio::time::sleep_until(deadline.unwrap_or(far)) => {
+                eprintln!("mqseal: timed out after {} s", args.timeout.unwrap_or(0));
+                break ExitCode::from(EXIT_TIMEOUT);
+            }
+            durable = async {
+                match commit.as_mut() {
+                    Some(c) => c.durable().await,
+                    None => core::future::pending().await,
+                }
+            }, if saving => {
+                for (m, stale) in durable? {
+                    if !stale {
+                        print_message(&mut stdout, &args, &m.topic, Some(&m), &m.payload, m.qos, m.retain);
+                        received += 1;
+                    }
                 }
                 continue;
             }
-            Step::Event(ev) => ev,
+            ev = el.poll(args.common.debug), if take_more => ev,
         };
+        let retained = match &ev {
+            Ok(Ev::Verified(m)) => Some((m.topic.clone(), m.retain)),
+            Ok(Ev::Plain { topic, retain, .. } | Ev::Rejected { topic, retain, .. }) => Some((topic.clone(), *retain)),
+            _ => None,
+        };
+        if let Some((topic, retain)) = &retained {
+            if args.retained_only && !retain {
+                break ExitCode::SUCCESS;
+            }
+            if args.remove_retained && *retain {
+                client.publish_null(topic, 0, true).await?;
+            }
+        }
+        let stale = retained.is_some_and(|(_, r)| r) && args.no_stale;
         match ev {
             Ok(Ev::Verified(m)) => match &mut commit {
-                // Group commit: printed once a save that records it is
-                // durable, so a crash never lets a printed message be
-                // accepted again after the restart.
-                Some(c) => c.push(m, || el.opener().snapshot().collect()),
+                Some(c) => c.push((m, stale), || el.opener().snapshot().collect()),
                 None => {
-                    print_message(&mut stdout, &args, &m.topic, Some(&m), &m.payload);
-                    received += 1;
+                    if !stale {
+                        print_message(&mut stdout, &args, &m.topic, Some(&m), &m.payload, m.qos, m.retain);
+                        received += 1;
+                    }
                 }
             },
-            Ok(Ev::Plain { topic, payload }) => {
-                print_message(&mut stdout, &args, &topic, None, &payload);
-                received += 1;
+            Ok(Ev::Plain { topic, payload, qos, retain }) => {
+                if !stale {
+                    print_message(&mut stdout, &args, &topic, None, &payload, qos, retain);
+                    received += 1;
+                }
             }
-            Ok(Ev::Rejected { topic, reason }) => {
-                eprintln!("mqseal: rejected message on {topic}: {reason} ({})", reason.code());
+            Ok(Ev::Rejected { topic, reason, .. }) => {
+                let hint = if matches!(reason, Reject::TooLarge { .. }) { " (--max-packet-size)" } else { "" };
+                eprintln!("mqseal: rejected message on {topic}: {reason}{hint} ({})", reason.code());
             }
-            Ok(Ev::ConnAck { session_present }) => {
+            Ok(Ev::ConnAck { session_present, .. }) => {
+                backoff = Duration::from_millis(500);
                 if !session_present {
-                    for t in &args.topics {
+                    for t in &topics {
                         client.subscribe(t, args.qos).await?;
+                        pending_subacks += 1;
                     }
+                }
+            }
+            Ok(Ev::SubAck { granted }) => {
+                if !granted {
+                    eprintln!("mqseal: the broker refused a subscription (not authorised, or an invalid filter)");
+                }
+                pending_subacks = pending_subacks.saturating_sub(1);
+                if args.exit_after_subscribe && pending_subacks == 0 {
+                    break ExitCode::SUCCESS;
                 }
             }
             Ok(_) => {}
             Err(e) => {
-                eprintln!("mqseal: connection to {} lost: {e}; reconnecting", target.display);
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                eprintln!(
+                    "mqseal: connection to {} lost: {e}; reconnecting in {:.1} s",
+                    target.display,
+                    backoff.as_secs_f64()
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    _ = &mut stop => break ExitCode::SUCCESS,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
     };
-    // Whatever was accepted is saved and printed before leaving.
+    // Whatever was accepted is saved, and printed, before leaving (also
+    // after SIGINT or SIGTERM).
     if let Some(c) = &mut commit {
         while c.busy() || c.has_pending() {
             if !c.busy() {
                 c.start(el.opener().snapshot().collect());
             }
-            for m in c.durable().await? {
-                print_message(&mut stdout, &args, &m.topic, Some(&m), &m.payload);
+            for (m, stale) in c.durable().await? {
+                if !stale {
+                    print_message(&mut stdout, &args, &m.topic, Some(&m), &m.payload, m.qos, m.retain);
+                }
             }
         }
     }
@@ -660,7 +1136,7 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
     }
     let _ = client.disconnect().await;
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        while let Ok(ev) = el.poll().await {
+        while let Ok(ev) = el.poll(false).await {
             if matches!(ev, Ev::Disconnected) {
                 break;
             }

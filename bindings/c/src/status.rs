@@ -348,7 +348,7 @@ impl MqsealStatus {
             S::HandleMoved => c"handle is a copy or was moved after init (use a handle only where it was initialized)",
             S::BuffersOverlap => c"buffer arguments overlap",
             S::Truncated => c"envelope is truncated",
-            S::UnsupportedVersion => c"unsupported envelope version",
+            S::UnsupportedVersion => c"not an mqseal envelope (unsealed)",
             S::UnknownSuite => c"unknown suite",
             S::BadVarint => c"malformed or non-canonical varint in header",
             S::UnknownFlags => c"unknown flag bits in header",

@@ -49,6 +49,30 @@
 //! # }
 //! ```
 //!
+//! ## Packet size limits
+//!
+//! rumqttc refuses incoming packets above its limit (10 KiB by default,
+//! [`rumqttc::MqttOptions::set_max_packet_size`]) with a connection error:
+//! the message is never acknowledged, and with a persistent session the
+//! broker redelivers it at every reconnect, forever. Call
+//! [`lift_packet_limit`] (MQTT 3.1.1) or [`v5::lift_packet_limit`] on the
+//! options to raise rumqttc's limits to the MQTT maximum
+//! ([`MQTT_MAX_PACKET_SIZE`]), and set the limit you want with
+//! [`Protection::max_packet_size`]: a larger message is then read,
+//! acknowledged, rejected once as [`Reject::TooLarge`] (code `"tooLarge"`)
+//! and counted in [`Stats::oversized`]. The broker's own limit
+//! (Mosquitto's `message_size_limit`) bounds the memory a message can take.
+//!
+//! ## Connection loss
+//!
+//! Poll the event loop again after an error: rumqttc reconnects, and keeps
+//! the QoS 1/2 messages that were not acknowledged yet (and those still in
+//! the request channel) and sends them again after the reconnect. Wait
+//! between attempts (rumqttc retries at once); `mqseal pub` backs off from
+//! 0.5 s to 10 s and gives up after `--reconnect-timeout`. A copy sent twice
+//! carries the same counter, so a receiver rejects the second as
+//! [`mqseal::Error::Duplicate`].
+//!
 //! ## Delivery semantics
 //!
 //! A QoS 1 message the broker delivers twice (after a reconnect, or when a
@@ -72,6 +96,19 @@ impl From<mqseal::Error> for Error {
     fn from(e: mqseal::Error) -> Self {
         Error::Seal(e)
     }
+}
+
+/// The largest MQTT packet, in bytes: a remaining length of 268,435,455
+/// plus the 5-byte fixed header (MQTT 3.1.1 §2.2.3, 5.0 §2.1.4).
+pub const MQTT_MAX_PACKET_SIZE: u32 = 268_435_460;
+
+/// Lifts rumqttc's incoming and outgoing packet limits (10 KiB by default)
+/// to the MQTT maximum, [`MQTT_MAX_PACKET_SIZE`]; set the limit to enforce
+/// with [`Protection::max_packet_size`] instead (see the crate docs, "Packet
+/// size limits").
+pub fn lift_packet_limit(options: &mut rumqttc::MqttOptions) {
+    let max = MQTT_MAX_PACKET_SIZE as usize;
+    options.set_max_packet_size(max, max);
 }
 
 /// Re-export of the rumqttc version this crate wraps.

@@ -58,6 +58,7 @@ pub struct Protection<const KEYS: usize = 8, T: mqseal::SenderTable = mqseal::Se
     sealer: Option<Box<dyn SealDyn>>,
     opener: OpenerWith<KEYS, T>,
     plain: Vec<String>,
+    max_packet_size: Option<usize>,
 }
 
 impl<const KEYS: usize, T: mqseal::SenderTable> core::fmt::Debug for Protection<KEYS, T> {
@@ -67,6 +68,7 @@ impl<const KEYS: usize, T: mqseal::SenderTable> core::fmt::Debug for Protection<
             .field("key_id", &self.sealer.as_ref().map(|s| s.key_id()))
             .field("opener", &self.opener)
             .field("plain_topics", &self.plain)
+            .field("max_packet_size", &self.max_packet_size)
             .finish()
     }
 }
@@ -75,21 +77,26 @@ impl Protection {
     /// A client that only publishes: every incoming message on a sealed
     /// topic is rejected (its key is unknown to the empty keyring).
     pub fn publish_only<S: CounterStore + Send + 'static>(sealer: Sealer<S>) -> Self {
-        Protection { sealer: Some(Box::new(sealer)), opener: FleetOpener::new(Keyring::new()), plain: Vec::new() }
+        Protection {
+            sealer: Some(Box::new(sealer)),
+            opener: FleetOpener::new(Keyring::new()),
+            plain: Vec::new(),
+            max_packet_size: None,
+        }
     }
 }
 
 impl<const KEYS: usize, T: mqseal::SenderTable> Protection<KEYS, T> {
     /// Seal with `sealer`, open with `opener`. No plain topics.
     pub fn new<S: CounterStore + Send + 'static>(sealer: Sealer<S>, opener: OpenerWith<KEYS, T>) -> Self {
-        Protection { sealer: Some(Box::new(sealer)), opener, plain: Vec::new() }
+        Protection { sealer: Some(Box::new(sealer)), opener, plain: Vec::new(), max_packet_size: None }
     }
 
     /// A client that only receives: publishing sealed messages fails with
     /// [`Error::NoSealer`].
     #[must_use]
     pub fn receive_only(opener: OpenerWith<KEYS, T>) -> Self {
-        Protection { sealer: None, opener, plain: Vec::new() }
+        Protection { sealer: None, opener, plain: Vec::new(), max_packet_size: None }
     }
 
     /// Allows plain (unsealed) payloads on topics matching `filter` (MQTT
@@ -109,10 +116,31 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Protection<KEYS, T> {
         Ok(self)
     }
 
+    /// Rejects incoming PUBLISH packets larger than `bytes` (the whole
+    /// packet, as MQTT 5's Maximum Packet Size counts it) with
+    /// [`Reject::TooLarge`], counted in [`Stats::oversized`]. No limit by
+    /// default.
+    ///
+    /// The limit applies to packets that rumqttc has read, so an oversized
+    /// message is rejected once and acknowledged like any other, never
+    /// redelivered. rumqttc's own limit (10 KiB by default) works
+    /// differently: a larger packet is a connection error, the message is
+    /// never acknowledged, and with a persistent session the broker
+    /// redelivers it at every reconnect, forever. So lift rumqttc's limit
+    /// with [`crate::lift_packet_limit`] (or [`crate::v5::lift_packet_limit`])
+    /// and set yours here. The memory bound is then the broker's (Mosquitto:
+    /// `message_size_limit`, `max_packet_size`).
+    #[must_use]
+    pub fn max_packet_size(mut self, bytes: usize) -> Self {
+        self.max_packet_size = Some(bytes);
+        self
+    }
+
     pub(crate) fn split(self) -> (Outbox, Inbox<KEYS, T>) {
         let shared = Arc::new(Shared { plain: self.plain, counters: Counters::default() });
+        let max_packet_size = self.max_packet_size;
         let outbox = Outbox { sealer: self.sealer.map(|s| Arc::new(Mutex::new(s))), shared: shared.clone() };
-        (outbox, Inbox { opener: self.opener, shared })
+        (outbox, Inbox { opener: self.opener, shared, max_packet_size })
     }
 }
 
@@ -164,18 +192,25 @@ impl Outbox {
 
 /// Why a received message was not handed to the application as verified.
 ///
-/// Its `Display` is the core error's, except for a payload that is not an
-/// mqseal envelope at all (a version nibble other than 1, typically a plain
-/// payload published on a sealed topic): that reads "unsealed: not an
-/// mqseal envelope ...", while [`Reject::code`] stays the core's
-/// `"unsupportedVersion"`.
+/// Its `Display` is the core error's for [`Reject::Open`]: a payload that is
+/// not an mqseal envelope at all (typically a plain payload published on a
+/// sealed topic) reads "not an mqseal envelope (unsealed; ...)", with the
+/// core's stable code `"unsupportedVersion"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Reject {
     /// The core refused the envelope; [`mqseal::Error::code`] names why
     /// (`"auth"`, `"duplicate"`, `"replay"`, `"unknownKey"`, `"truncated"`, ...).
-    #[error("{}", OpenDisplay(*.0))]
+    #[error("{0}")]
     Open(#[from] mqseal::Error),
+    /// The PUBLISH packet is larger than [`Protection::max_packet_size`].
+    #[error("message too large: a {size}-byte packet exceeds the maximum packet size of {max} bytes")]
+    TooLarge {
+        /// The packet's size in bytes.
+        size: usize,
+        /// The configured limit.
+        max: usize,
+    },
     /// An MQTT 5 message used a topic alias that this connection never
     /// received a topic for, so there is no topic to check the seal against.
     #[error("unknown MQTT 5 topic alias {0}")]
@@ -185,30 +220,15 @@ pub enum Reject {
     TopicNotUtf8,
 }
 
-/// The text of [`Reject::Open`].
-struct OpenDisplay(mqseal::Error);
-
-impl core::fmt::Display for OpenDisplay {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self.0 {
-            // The core names the version it saw; for a receiver the useful
-            // fact is that this was never sealed.
-            mqseal::Error::UnsupportedVersion(v) => write!(
-                f,
-                "unsealed: not an mqseal envelope (version nibble {v}, not 1; a plain payload on a sealed topic?)"
-            ),
-            e => e.fmt(f),
-        }
-    }
-}
-
 impl Reject {
     /// A short stable name: the core's [`mqseal::Error::code`] for
-    /// [`Reject::Open`], `"unknownTopicAlias"` or `"topicNotUtf8"` otherwise.
+    /// [`Reject::Open`], `"tooLarge"`, `"unknownTopicAlias"` or
+    /// `"topicNotUtf8"` otherwise.
     #[must_use]
     pub const fn code(&self) -> &'static str {
         match self {
             Reject::Open(e) => e.code(),
+            Reject::TooLarge { .. } => "tooLarge",
             Reject::UnknownTopicAlias(_) => "unknownTopicAlias",
             Reject::TopicNotUtf8 => "topicNotUtf8",
         }
@@ -254,6 +274,8 @@ pub struct Stats {
     /// Rejected by the receiver's policy: expired, from the future, missing
     /// timestamp, suite not allowed, sender table full.
     pub policy: u64,
+    /// Rejected: larger than [`Protection::max_packet_size`].
+    pub oversized: u64,
     /// Rejected for another reason (unknown topic alias, non-UTF-8 topic,
     /// a topic that is too long or not a valid topic name).
     pub other: u64,
@@ -270,6 +292,7 @@ impl Stats {
             + self.unsealed
             + self.malformed
             + self.policy
+            + self.oversized
             + self.other
     }
 }
@@ -286,6 +309,7 @@ struct Counters {
     unsealed: AtomicU64,
     malformed: AtomicU64,
     policy: AtomicU64,
+    oversized: AtomicU64,
     other: AtomicU64,
 }
 
@@ -303,6 +327,7 @@ impl Counters {
             unsealed: r(&self.unsealed),
             malformed: r(&self.malformed),
             policy: r(&self.policy),
+            oversized: r(&self.oversized),
             other: r(&self.other),
         }
     }
@@ -326,6 +351,7 @@ impl Counters {
                 | E::TooManySenders
                 | E::TopicNotRewritable,
             ) => &self.policy,
+            Reject::TooLarge { .. } => &self.oversized,
             _ => &self.other,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -346,12 +372,17 @@ pub(crate) enum Verdict {
 pub(crate) struct Inbox<const KEYS: usize, T: mqseal::SenderTable> {
     opener: OpenerWith<KEYS, T>,
     shared: Arc<Shared>,
+    max_packet_size: Option<usize>,
 }
 
 impl<const KEYS: usize, T: mqseal::SenderTable> Inbox<KEYS, T> {
     /// Decides what to do with `payload` received on `topic` (the full
-    /// topic, aliases already resolved).
-    pub(crate) fn check(&mut self, topic: &str, payload: &[u8]) -> Verdict {
+    /// topic, aliases already resolved) in a PUBLISH packet of
+    /// `packet_size` bytes.
+    pub(crate) fn check(&mut self, topic: &str, payload: &[u8], packet_size: usize) -> Verdict {
+        if let Some(max) = self.max_packet_size.filter(|&max| packet_size > max) {
+            return self.reject(Reject::TooLarge { size: packet_size, max }, payload);
+        }
         if self.shared.is_plain(topic) {
             self.shared.counters.plain_accepted.fetch_add(1, Ordering::Relaxed);
             return Verdict::Plain;
@@ -399,13 +430,28 @@ mod tests {
     #[test]
     fn a_plain_payload_on_a_sealed_topic_reads_as_unsealed_with_a_stable_code() {
         let (_, mut inbox) = parts();
-        let Verdict::Rejected(r) = inbox.check("a/b", b"valve=open") else { panic!("plain payload accepted") };
+        let Verdict::Rejected(r) = inbox.check("a/b", b"valve=open", 20) else { panic!("plain payload accepted") };
         assert_eq!(r.code(), "unsupportedVersion");
         let text = r.to_string();
-        assert!(text.starts_with("unsealed: not an mqseal envelope"), "{text}");
+        assert!(text.starts_with("not an mqseal envelope (unsealed"), "{text}");
         assert_eq!(inbox.stats().unsealed, 1);
-        // Every other core error keeps the core's text.
+        // Core errors keep the core's text.
         assert_eq!(Reject::Open(mqseal::Error::Auth).to_string(), mqseal::Error::Auth.to_string());
+    }
+
+    #[test]
+    fn an_oversized_packet_is_rejected_and_counted_before_opening() {
+        let key = Key::from_bytes(1, [3; 32]);
+        let sealer = Sealer::new(&key, 5, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap();
+        let opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key).unwrap());
+        let (outbox, mut inbox) = Protection::new(sealer, opener).max_packet_size(100).split();
+        let envelope = outbox.seal("a/b", b"x").unwrap();
+        let Verdict::Rejected(r) = inbox.check("a/b", &envelope, 101) else { panic!("oversized accepted") };
+        assert_eq!(r, Reject::TooLarge { size: 101, max: 100 });
+        assert_eq!(r.code(), "tooLarge");
+        assert!(r.to_string().contains("maximum packet size of 100 bytes"), "{r}");
+        assert_eq!((inbox.stats().oversized, inbox.stats().rejected()), (1, 1));
+        assert!(matches!(inbox.check("a/b", &envelope, 100), Verdict::Verified(_)), "at the limit: opened");
     }
 
     #[test]
@@ -424,10 +470,10 @@ mod tests {
         let envelope = outbox.seal("a/b", b"x").unwrap();
         assert_eq!(outbox.stats().sealed, 1);
         // Received on a filter-like topic: refused by the core, counted as other.
-        let Verdict::Rejected(r) = inbox.check("a/#", &envelope) else { panic!("opened on a wildcard topic") };
+        let Verdict::Rejected(r) = inbox.check("a/#", &envelope, 30) else { panic!("opened on a wildcard topic") };
         assert_eq!(r.code(), "invalidTopic");
         assert_eq!(inbox.stats().other, 1);
-        let Verdict::Verified(opened) = inbox.check("a/b", &envelope) else { panic!("not verified") };
+        let Verdict::Verified(opened) = inbox.check("a/b", &envelope, 30) else { panic!("not verified") };
         assert_eq!(opened.header.counter, 0, "no counter was used by the refused topics");
     }
 }

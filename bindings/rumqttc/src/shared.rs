@@ -51,6 +51,7 @@ macro_rules! blocking_recv {
             /// result carries connection errors (keep receiving to reconnect).
             pub fn recv(&mut self) -> Result<Result<SealedEvent, ConnectionError>, $($m)::+::RecvError> {
                 let r = self.inner.recv()?;
+                self.receiver.track(&r, &mut self.inner.eventloop);
                 Ok(r.map(|ev| self.receiver.process(ev)))
             }
 
@@ -63,6 +64,7 @@ macro_rules! blocking_recv {
                 timeout: core::time::Duration,
             ) -> Result<Result<SealedEvent, ConnectionError>, $($m)::+::RecvTimeoutError> {
                 let r = self.inner.recv_timeout(timeout)?;
+                self.receiver.track(&r, &mut self.inner.eventloop);
                 Ok(r.map(|ev| self.receiver.process(ev)))
             }
 
@@ -72,6 +74,7 @@ macro_rules! blocking_recv {
             #[doc = concat!("[`", $doc, "::TryRecvError`] when none is ready or when stopped.")]
             pub fn try_recv(&mut self) -> Result<Result<SealedEvent, ConnectionError>, $($m)::+::TryRecvError> {
                 let r = self.inner.try_recv()?;
+                self.receiver.track(&r, &mut self.inner.eventloop);
                 Ok(r.map(|ev| self.receiver.process(ev)))
             }
 

@@ -3,7 +3,9 @@
 //! [`rumqttc::Connection`]. Re-exported at the crate root.
 
 use bytes::Bytes;
-use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, Incoming, MqttOptions, Publish, QoS, SubscribeFilter};
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, Incoming, MqttOptions, Publish, QoS, Request, SubscribeFilter,
+};
 
 use crate::protection::{Inbox, Outbox, Verdict};
 use crate::shared::{blocking_recv, client_requests, inbox_accessors};
@@ -102,18 +104,46 @@ fn client_err(e: rumqttc::ClientError) -> Error {
     Error::Client(Box::new(e))
 }
 
-/// The opening half, held by an event loop.
+/// The opening half, held by an event loop, and the publishes to send again
+/// after a reconnect.
 struct Receiver<const K: usize, S: mqseal::SenderTable> {
     inbox: Inbox<K, S>,
+    /// What rumqttc moved to `pending` when the connection dropped.
+    unacked: Vec<Request>,
 }
 
 impl<const K: usize, S: mqseal::SenderTable> Receiver<K, S> {
+    /// After each poll: when the connection drops, rumqttc moves the
+    /// unacknowledged publishes (and queued requests) to `pending`, but
+    /// throws them away if the broker then starts a new session. Keep a copy
+    /// of the publishes and put them back in that case.
+    fn track(&mut self, result: &Result<Event, ConnectionError>, eventloop: &mut EventLoop) {
+        match result {
+            Err(_) => {
+                self.unacked = eventloop
+                    .pending
+                    .iter()
+                    .filter(|r| matches!(r, Request::Publish(_) | Request::PubRel(_)))
+                    .cloned()
+                    .collect();
+            }
+            Ok(Event::Incoming(Incoming::ConnAck(c))) => {
+                let saved = core::mem::take(&mut self.unacked);
+                if !c.session_present {
+                    eventloop.pending.extend(saved);
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+
     /// Turns one rumqttc event into a sealed event.
     fn process(&mut self, event: Event) -> SealedEvent {
         let Event::Incoming(Incoming::Publish(publish)) = event else {
             return SealedEvent::Other(event);
         };
-        match self.inbox.check(&publish.topic, &publish.payload) {
+        let size = publish.size();
+        match self.inbox.check(&publish.topic, &publish.payload, size) {
             Verdict::Verified(opened) => SealedEvent::Verified(VerifiedMessage {
                 topic: publish.topic,
                 sender_id: opened.header.sender_id,
@@ -166,7 +196,10 @@ impl SealedClient {
         protection: Protection<K, S>,
     ) -> (SealedClient, SealedEventLoop<K, S>) {
         let (outbox, inbox) = protection.split();
-        (SealedClient { inner: client, outbox }, SealedEventLoop { eventloop, receiver: Receiver { inbox } })
+        (
+            SealedClient { inner: client, outbox },
+            SealedEventLoop { eventloop, receiver: Receiver { inbox, unacked: Vec::new() } },
+        )
     }
 }
 
@@ -192,11 +225,17 @@ impl<const K: usize, S: mqseal::SenderTable> SealedEventLoop<K, S> {
     /// Polls the connection (connecting or reconnecting as rumqttc does)
     /// and returns the next event.
     ///
+    /// QoS 1/2 publishes not yet acknowledged when the connection dropped
+    /// are sent again after the reconnect, also when the broker starts a new
+    /// session (rumqttc alone would drop them then).
+    ///
     /// # Errors
-    /// The connection errors of [`EventLoop::poll`]; poll again to reconnect.
+    /// The connection errors of [`EventLoop::poll`]; poll again to reconnect
+    /// (after a pause: rumqttc retries at once).
     pub async fn poll(&mut self) -> Result<SealedEvent, ConnectionError> {
-        let event = self.eventloop.poll().await?;
-        Ok(self.receiver.process(event))
+        let result = self.eventloop.poll().await;
+        self.receiver.track(&result, &mut self.eventloop);
+        Ok(self.receiver.process(result?))
     }
 }
 
@@ -225,7 +264,10 @@ impl Client {
     ) -> (Client, Connection<K, S>) {
         let (client, connection) = rumqttc::Client::new(options, cap);
         let (outbox, inbox) = protection.split();
-        (Client { inner: client, outbox }, Connection { inner: connection, receiver: Receiver { inbox } })
+        (
+            Client { inner: client, outbox },
+            Connection { inner: connection, receiver: Receiver { inbox, unacked: Vec::new() } },
+        )
     }
 }
 

@@ -18,11 +18,20 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish, PublishProperties};
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
+use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Request};
 
 use crate::protection::{Inbox, Outbox, Verdict};
 use crate::shared::{blocking_recv, client_requests, inbox_accessors};
 use crate::{Error, Protection, Reject, Stats};
+
+/// Lifts rumqttc's packet limits to the MQTT maximum (the MQTT 5 Maximum
+/// Packet Size this client advertises in CONNECT, and the incoming limit
+/// rumqttc enforces). See [`crate::lift_packet_limit`] for why; the broker
+/// can still announce a smaller limit for what this client sends (CONNACK),
+/// and rumqttc then refuses larger publishes.
+pub fn lift_packet_limit(options: &mut MqttOptions) {
+    options.set_max_packet_size(Some(crate::MQTT_MAX_PACKET_SIZE));
+}
 
 /// A message whose envelope the core verified (MQTT 5).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,9 +128,33 @@ fn client_err(e: rumqttc::v5::ClientError) -> Error {
 struct Receiver<const K: usize, S: mqseal::SenderTable> {
     inbox: Inbox<K, S>,
     aliases: HashMap<u16, Bytes>,
+    /// What rumqttc moved to `pending` when the connection dropped.
+    unacked: Vec<Request>,
 }
 
 impl<const K: usize, S: mqseal::SenderTable> Receiver<K, S> {
+    /// As the MQTT 3.1.1 receiver: keeps the unacknowledged publishes that
+    /// rumqttc drops when the broker starts a new session, and puts them back.
+    fn track(&mut self, result: &Result<Event, ConnectionError>, eventloop: &mut EventLoop) {
+        match result {
+            Err(_) => {
+                self.unacked = eventloop
+                    .pending
+                    .iter()
+                    .filter(|r| matches!(r, Request::Publish(_) | Request::PubRel(_)))
+                    .cloned()
+                    .collect();
+            }
+            Ok(Event::Incoming(Packet::ConnAck(c))) => {
+                let saved = core::mem::take(&mut self.unacked);
+                if !c.session_present {
+                    eventloop.pending.extend(saved);
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+
     fn process(&mut self, event: Event) -> SealedEvent {
         match event {
             Event::Incoming(Packet::Publish(publish)) => self.process_publish(publish),
@@ -135,6 +168,8 @@ impl<const K: usize, S: mqseal::SenderTable> Receiver<K, S> {
     }
 
     fn process_publish(&mut self, mut publish: Publish) -> SealedEvent {
+        // The size as received, before an alias is replaced by its topic.
+        let size = publish.size();
         let alias = publish.properties.as_ref().and_then(|p| p.topic_alias);
         if let Some(alias) = alias {
             if publish.topic.is_empty() {
@@ -150,7 +185,7 @@ impl<const K: usize, S: mqseal::SenderTable> Receiver<K, S> {
             return self.rejected(Reject::TopicNotUtf8, publish);
         };
         let topic = topic.to_owned();
-        match self.inbox.check(&topic, &publish.payload) {
+        match self.inbox.check(&topic, &publish.payload, size) {
             Verdict::Verified(opened) => SealedEvent::Verified(VerifiedMessage {
                 topic,
                 sender_id: opened.header.sender_id,
@@ -246,7 +281,7 @@ impl SealedClient {
     ) -> (SealedClient, SealedEventLoop<K, S>) {
         let (outbox, inbox) = protection.split();
         let sender = Sender { outbox, aliases: Arc::default() };
-        let receiver = Receiver { inbox, aliases: HashMap::new() };
+        let receiver = Receiver { inbox, aliases: HashMap::new(), unacked: Vec::new() };
         (SealedClient { inner: client, sender }, SealedEventLoop { eventloop, receiver })
     }
 
@@ -289,10 +324,13 @@ impl<const K: usize, S: mqseal::SenderTable> SealedEventLoop<K, S> {
     /// Polls the connection and returns the next event.
     ///
     /// # Errors
-    /// The connection errors of [`EventLoop::poll`]; poll again to reconnect.
+    /// The connection errors of [`EventLoop::poll`]; poll again to reconnect
+    /// (after a pause: rumqttc retries at once). Unacknowledged QoS 1/2
+    /// publishes are sent again after the reconnect, also on a new session.
     pub async fn poll(&mut self) -> Result<SealedEvent, ConnectionError> {
-        let event = self.eventloop.poll().await?;
-        Ok(self.receiver.process(event))
+        let result = self.eventloop.poll().await;
+        self.receiver.track(&result, &mut self.eventloop);
+        Ok(self.receiver.process(result?))
     }
 }
 
@@ -323,7 +361,10 @@ impl Client {
         let sender = Sender { outbox, aliases: Arc::default() };
         (
             Client { inner: client, sender },
-            Connection { inner: connection, receiver: Receiver { inbox, aliases: HashMap::new() } },
+            Connection {
+                inner: connection,
+                receiver: Receiver { inbox, aliases: HashMap::new(), unacked: Vec::new() },
+            },
         )
     }
 
@@ -371,7 +412,7 @@ mod tests {
         let sealer = Sealer::new(&key, 5, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap();
         let opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key).unwrap());
         let (_, inbox) = Protection::receive_only(opener).split();
-        (Receiver { inbox, aliases: HashMap::new() }, sealer)
+        (Receiver { inbox, aliases: HashMap::new(), unacked: Vec::new() }, sealer)
     }
 
     fn with_alias(topic: &str, alias: u16, payload: Vec<u8>) -> Event {

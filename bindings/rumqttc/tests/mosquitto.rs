@@ -564,3 +564,176 @@ fn blocking_clients_mqtt311_and_mqtt5() {
     }
     assert_eq!(conn5.stats().accepted, 1);
 }
+
+/// A message above the receiver's limit is read, acknowledged, rejected
+/// once as `tooLarge` and counted, on MQTT 3.1.1 and 5: a persistent
+/// session does not get it again on reconnect (with rumqttc's own limit it
+/// was a connection error, and the broker redelivered it forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_message_is_rejected_once_and_never_redelivered() {
+    const LIMIT: usize = 1 << 20;
+    let m = Mosquitto::start();
+    let k = key(12);
+    let big = m.dir.path().join("big.bin");
+    std::fs::write(&big, vec![b'x'; 2 << 20]).unwrap();
+    let big = big.to_str().unwrap().to_owned();
+
+    // MQTT 3.1.1, persistent session.
+    let connect4 = |k: &Key| {
+        let mut o = opts("oversize-sub-4", m.tcp);
+        o.set_clean_session(false);
+        mqseal_rumqttc::lift_packet_limit(&mut o);
+        SealedClient::new(o, 64, Protection::receive_only(opener(k.clone())).max_packet_size(LIMIT))
+    };
+    let (sub, el) = connect4(&k);
+    let mut rx = drive(el);
+    sub.subscribe("big/4", QoS::AtLeastOnce).await.unwrap();
+    wait_suback(&mut rx).await;
+    m.mosquitto_pub(&["-t", "big/4", "-q", "1", "-f", &big]);
+    match next_message(&mut rx).await {
+        SealedEvent::Rejected(r) => {
+            assert_eq!(r.reason.code(), "tooLarge");
+            assert!(r.reason.to_string().contains(&format!("maximum packet size of {LIMIT} bytes")), "{}", r.reason);
+        }
+        other => panic!("expected tooLarge, got {other:?}"),
+    }
+    assert_eq!((sub.stats().oversized, sub.stats().rejected()), (1, 1));
+    sub.disconnect().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(rx);
+    // Reconnect to the same session: the message was acknowledged, so the
+    // broker has nothing to redeliver; a small sealed message opens.
+    let (sub, el) = connect4(&k);
+    let mut rx = drive(el);
+    let mut sealer4 = sealer(&k, 3);
+    let small = m.dir.path().join("small.bin");
+    std::fs::write(&small, sealer4.seal_to_vec("big/4", b"small").unwrap()).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    m.mosquitto_pub(&["-t", "big/4", "-q", "1", "-f", small.to_str().unwrap()]);
+    assert_eq!(next_verified(&mut rx).await.payload.as_ref(), b"small", "no redelivery came first");
+    assert_eq!(sub.stats().rejected(), 0, "the oversized message was not redelivered");
+
+    // MQTT 5: the advertised limit is lifted too, so the broker sends the
+    // message instead of dropping it silently, and it is counted.
+    let mut o = rumqttc::v5::MqttOptions::new("oversize-sub-5", "127.0.0.1", m.tcp);
+    o.set_keep_alive(Duration::from_secs(5));
+    o.set_clean_start(false);
+    o.set_session_expiry_interval(Some(600));
+    v5::lift_packet_limit(&mut o);
+    let (sub5, el5) = v5::SealedClient::new(o, 64, Protection::receive_only(opener(k.clone())).max_packet_size(LIMIT));
+    let mut rx5 = drive5(el5);
+    sub5.subscribe("big/5", rumqttc::v5::mqttbytes::QoS::AtLeastOnce).await.unwrap();
+    loop {
+        if let v5::SealedEvent::Other(rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::SubAck(_))) =
+            next(&mut rx5).await
+        {
+            break;
+        }
+    }
+    m.mosquitto_pub(&["-V", "5", "-t", "big/5", "-q", "1", "-f", &big]);
+    loop {
+        match next(&mut rx5).await {
+            v5::SealedEvent::Rejected(r) => {
+                assert_eq!(r.reason.code(), "tooLarge");
+                break;
+            }
+            v5::SealedEvent::Other(_) => {}
+            other => panic!("expected tooLarge, got {other:?}"),
+        }
+    }
+    assert_eq!(sub5.stats().oversized, 1);
+}
+
+/// A TCP proxy on a free loopback port in front of the broker. While
+/// `cut` is set, it forwards nothing and closes every connection it has, so
+/// a client's in-flight publishes are never acknowledged.
+async fn proxy(to: u16, cut: std::sync::Arc<std::sync::atomic::AtomicBool>) -> u16 {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await else { continue };
+            let (mut cr, mut cw) = client.into_split();
+            let (mut sr, mut sw) = server.into_split();
+            let (c1, c2) = (cut.clone(), cut.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                while let Ok(n) = cr.read(&mut buf).await {
+                    if n == 0 || c1.load(Ordering::SeqCst) || sw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                while let Ok(n) = sr.read(&mut buf).await {
+                    if n == 0 || c2.load(Ordering::SeqCst) || cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// QoS 1 publishes in flight when the connection drops are delivered after
+/// the reconnect, although the publisher's clean session is a new one
+/// (rumqttc alone drops them then: with the fix removed, this test fails).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacknowledged_publishes_survive_a_reconnect_to_a_new_session() {
+    use std::sync::atomic::Ordering;
+    const N: usize = 20;
+    let m = Mosquitto::start();
+    let k = key(13);
+    let (sub, el) = SealedClient::new(opts("resend-sub", m.tcp), 64, Protection::receive_only(opener(k.clone())));
+    let mut rx = drive(el);
+    sub.subscribe("resend/#", QoS::AtLeastOnce).await.unwrap();
+    wait_suback(&mut rx).await;
+
+    // A clean-session publisher behind the proxy: every reconnect starts a
+    // new session.
+    let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let via = proxy(m.tcp, cut.clone()).await;
+    let (publisher, pel) = SealedClient::new(opts("resend-pub", via), 64, Protection::publish_only(sealer(&k, 4)));
+    let mut prx = drive(pel);
+    loop {
+        if let SealedEvent::Other(Event::Incoming(Incoming::ConnAck(_))) = next(&mut prx).await {
+            break;
+        }
+    }
+    publisher.publish("resend/x", QoS::AtLeastOnce, false, "0").await.unwrap();
+    assert_eq!(next_verified(&mut rx).await.payload.as_ref(), b"0");
+    cut.store(true, Ordering::SeqCst);
+    let mut sent = 0;
+    for i in 1..N {
+        publisher.publish("resend/x", QoS::AtLeastOnce, false, format!("{i}")).await.unwrap();
+    }
+    // Wait until rumqttc wrote them (in flight, never acknowledged).
+    while sent < N - 1 {
+        if let SealedEvent::Other(Event::Outgoing(rumqttc::Outgoing::Publish(_))) = next(&mut prx).await {
+            sent += 1;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cut.store(false, Ordering::SeqCst);
+    let mut seen = vec![0u32; N];
+    seen[0] = 1;
+    let mut total = 1;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while total < N {
+        let ev = tokio::time::timeout_at(deadline, next_message(&mut rx)).await;
+        match ev.unwrap_or_else(|_| panic!("lost in flight: {seen:?}")) {
+            SealedEvent::Verified(msg) => {
+                let i: usize = std::str::from_utf8(&msg.payload).unwrap().parse().unwrap();
+                seen[i] += 1;
+                total += 1;
+            }
+            SealedEvent::Rejected(r) => assert_eq!(r.reason.code(), "duplicate", "{r:?}"),
+            _ => {}
+        }
+    }
+    assert!(seen.iter().all(|&c| c == 1), "each message exactly once: {seen:?}");
+}

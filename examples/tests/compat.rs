@@ -1,0 +1,306 @@
+//! `mqseal pub`/`sub` behaving like mosquitto_pub/sub (issue 15), against a
+//! real Mosquitto.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
+
+#[path = "../../bindings/rumqttc/tests/common/mod.rs"]
+mod common;
+
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::Mosquitto;
+use support::{fails_with, line_reader, mqseal, ok, run};
+
+fn key(dir: &std::path::Path) -> String {
+    support::group_key(dir, "k", 5, &[1])
+}
+
+#[test]
+fn an_oversized_message_is_rejected_once_counted_and_not_redelivered() {
+    let m = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(dir.path());
+    let port = m.tcp.to_string();
+    let conn = ["-h", "127.0.0.1", "-p", &port, "--key-file", &k];
+    let sub = |w: &str| {
+        run(mqseal(dir.path())
+            .args(["sub", "-t", "big/t", "-q", "1", "-c", "-i", "big-sub", "--max-packet-size", "1000000"])
+            .args(["--stats", "-W", w])
+            .args(conn))
+    };
+    // Create the persistent session.
+    ok(&run(mqseal(dir.path()).args(["sub", "-t", "big/t", "-q", "1", "-c", "-i", "big-sub", "-E"]).args(conn)));
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, vec![b'x'; 2_000_000]).unwrap();
+    m.mosquitto_pub(&["-t", "big/t", "-q", "1", "-f", big.to_str().unwrap()]);
+    let out = sub("4");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(27), "{err}");
+    assert_eq!(err.matches("(tooLarge)").count(), 1, "rejected once: {err}");
+    assert!(err.contains("exceeds the maximum packet size of 1000000 bytes (--max-packet-size)"), "{err}");
+    assert!(err.contains("oversized=1"), "{err}");
+    // Acknowledged: the session does not get it again.
+    let out = sub("3");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("tooLarge") && err.contains("oversized=0"), "redelivered: {err}");
+
+    // By default the MQTT maximum applies: 3 MB (above the old 1 MiB) pass, on 3.1.1 and 5.
+    let file = dir.path().join("three.bin");
+    std::fs::write(&file, vec![b'y'; 3_000_000]).unwrap();
+    for v in ["311", "5"] {
+        let topic = format!("ten/{v}");
+        ok(&run(mqseal(dir.path())
+            .args(["pub", "-V", v, "-t", &topic, "-q", "1", "-r", "-f", file.to_str().unwrap(), "--sender-id", "1"])
+            .args(conn)));
+        let out = ok(&run(mqseal(dir.path())
+            .args(["sub", "-V", v, "-t", &topic, "-q", "1", "-C", "1", "-W", "30", "-F", "%t %l"])
+            .args(conn)));
+        assert_eq!(out, format!("{topic} 3000000\n"), "MQTT {v}");
+    }
+    // Above --max-packet-size, pub names the limit and sends nothing.
+    fails_with(
+        &run(mqseal(dir.path())
+            .args(["pub", "-t", "ten/t", "-f", file.to_str().unwrap(), "--sender-id", "1", "--max-packet-size", "1000"])
+            .args(conn)),
+        "above --max-packet-size 1000",
+    );
+}
+
+#[test]
+fn tls_options_mean_tls_and_bad_combinations_are_refused() {
+    let m = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(dir.path());
+    let ca = m.ca_file.display().to_string();
+    let tls = m.tls.to_string();
+    // -h/-p with --cafile: TLS, as with mosquitto_pub.
+    ok(&run(mqseal(dir.path())
+        .args(["pub", "-h", "127.0.0.1", "-p", &tls, "--cafile", &ca, "-t", "tls/t", "-r", "-q", "1", "-m", "hi"])
+        .args(["--sender-id", "1", "--key-file", &k])));
+    let out = ok(&run(mqseal(dir.path())
+        .args(["sub", "-h", "127.0.0.1", "-p", &tls, "--tls-version", "tlsv1.3", "-t", "tls/t", "-C", "1"])
+        .args(["-W", "10", "--cafile", &ca, "--key-file", &k])));
+    assert_eq!(out, "hi\n");
+    // --capath: a directory of CA certificates.
+    let capath = dir.path().join("cas");
+    std::fs::create_dir(&capath).unwrap();
+    std::fs::copy(&m.ca_file, capath.join("ca.pem")).unwrap();
+    let out = ok(&run(mqseal(dir.path())
+        .args(["sub", "-h", "localhost", "-p", &tls, "--capath", capath.to_str().unwrap(), "-t", "tls/t"])
+        .args(["-C", "1", "-W", "10", "--insecure", "--key-file", &k])));
+    assert_eq!(out, "hi\n");
+    let url = format!("mqtt://127.0.0.1:{}", m.tcp);
+    fails_with(
+        &run(mqseal(dir.path()).args(["sub", "-L", &url, "-t", "x", "--cafile", &ca, "--key-file", &k])),
+        "not TLS: use mqtts://",
+    );
+    fails_with(
+        &run(mqseal(dir.path()).args(["sub", "-p", &tls, "-t", "x", "--tls-version", "tlsv1.1", "--key-file", &k])),
+        "supported are tlsv1.3 and tlsv1.2",
+    );
+    // Without a TLS option, plain MQTT on that port fails (not silently TLS).
+    fails_with(
+        &run(mqseal(dir.path()).args([
+            "sub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &tls,
+            "-t",
+            "x",
+            "--connect-timeout",
+            "2",
+            "--key-file",
+            &k,
+        ])),
+        "cannot connect to broker at mqtt://",
+    );
+}
+
+#[test]
+fn an_x509_v1_client_certificate_is_named_with_how_to_make_v3() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let k = key(d);
+    let sh = |script: &str| {
+        let out = std::process::Command::new("sh").arg("-c").arg(script).current_dir(d).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    // `openssl x509 -req` without extensions writes a v1 certificate.
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -subj /CN=ca -days 1 2>/dev/null && \
+        openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=client 2>/dev/null && \
+        openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 -out client.crt 2>/dev/null");
+    let err = fails_with(
+        &run(mqseal(d)
+            .args(["pub", "-p", "1", "--cafile", "ca.crt", "--cert", "client.crt", "--key", "client.key"])
+            .args(["-t", "a", "-m", "x", "--sender-id", "1", "--key-file", &k])
+            .current_dir(d)),
+        "client certificate client.crt: the certificate is X.509 v1",
+    );
+    assert!(err.contains("-extfile"), "{err}");
+}
+
+#[test]
+fn invalid_topics_are_refused_up_front_with_mosquitto_like_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(dir.path());
+    // Port 1: nothing listens; the topic is refused before connecting.
+    let base = ["-h", "127.0.0.1", "-p", "1", "--key-file", &k];
+    for t in ["plant/#", "a/+/b", ""] {
+        let err = fails_with(
+            &run(mqseal(dir.path()).args(["pub", "-t", t, "-m", "x", "--sender-id", "1"]).args(base)),
+            &format!("invalid publish topic '{t}', does it contain '+' or '#'?"),
+        );
+        assert!(!err.contains("cannot connect"), "{err}");
+    }
+    for t in ["a/#/b", "a+", ""] {
+        fails_with(
+            &run(mqseal(dir.path()).args(["sub", "-t", t]).args(base)),
+            &format!("invalid subscription topic '{t}', are all '+' and '#' wildcards correct?"),
+        );
+    }
+    fails_with(
+        &run(mqseal(dir.path()).args(["sub", "-t", "ok/#", "--plain-topic", "x/#/y"]).args(base)),
+        "invalid --plain-topic topic",
+    );
+    fails_with(
+        &run(mqseal(dir.path())
+            .args(["pub", "-t", "a", "-m", "x", "--will-topic", "w/+", "--will-payload", "gone"])
+            .args(["--sender-id", "1"])
+            .args(base)),
+        "invalid will topic 'w/+'",
+    );
+    fails_with(&run(mqseal(dir.path()).args(["sub", "-t", "a", "-C", "0"]).args(base)), "--count");
+    fails_with(
+        &run(mqseal(dir.path()).args(["sub", "-t", "a", "--connect-timeout", "0"]).args(base)),
+        "--connect-timeout",
+    );
+    fails_with(&run(mqseal(dir.path()).args(["sub", "-t", "a", "-x", "60"]).args(base)), "needs MQTT 5");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_and_sigint_end_sub_with_0_stats_and_saved_replay_state() {
+    let m = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(dir.path());
+    let port = m.tcp.to_string();
+    let conn = ["-h", "127.0.0.1", "-p", &port, "--key-file", &k];
+    ok(&run(mqseal(dir.path())
+        .args(["pub", "-t", "sig/t", "-r", "-q", "1", "-m", "one", "--sender-id", "1"])
+        .args(conn)));
+    for (n, sig) in ["TERM", "INT"].into_iter().enumerate() {
+        let state = dir.path().join(format!("replay-{n}"));
+        let mut s = mqseal(dir.path())
+            .args(["sub", "-t", "sig/t", "-q", "1", "--stats", "--replay-state", state.to_str().unwrap()])
+            .args(conn)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = line_reader(s.stdout.take().unwrap());
+        assert_eq!(lines.recv_timeout(Duration::from_secs(20)).unwrap(), "one");
+        let killed =
+            std::process::Command::new("kill").arg(format!("-{sig}")).arg(s.id().to_string()).status().unwrap();
+        assert!(killed.success());
+        let out = s.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "SIG{sig}: {err}");
+        assert!(err.contains("mqseal: stats: accepted=1"), "SIG{sig}: {err}");
+        assert!(std::fs::read(&state).unwrap().starts_with(b"mqseal-replay v1\n"));
+    }
+}
+
+#[test]
+fn format_null_message_retained_flags_repeat_and_url_topic() {
+    let m = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(dir.path());
+    let port = m.tcp.to_string();
+    let conn = ["-h", "127.0.0.1", "-p", &port, "--key-file", &k];
+    let url = format!("mqtt://127.0.0.1:{port}/fmt/t");
+    // Topic from the -L URL path; --repeat.
+    ok(&run(mqseal(dir.path())
+        .args(["pub", "-L", &url, "-r", "-q", "1", "-m", "ab", "--repeat", "2", "--repeat-delay", "0.1"])
+        .args(["--sender-id", "1", "--key-file", &k])));
+    let sub = |extra: &[&str]| {
+        run(mqseal(dir.path()).args(["sub", "-t", "fmt/#", "-q", "1", "-W", "3"]).args(conn).args(extra))
+    };
+    // The retained message is the second of the two: counter 1.
+    let out = ok(&sub(&["-C", "1", "-F", "%t|%q|%r|%l|%x|%S|%K|%C|%p\\t", "-N"]));
+    assert_eq!(out, "fmt/t|1|1|2|6162|1|5|1|ab\t");
+    // -R hides it (stale), --retained-only prints it, then -n clears it.
+    assert_eq!(sub(&["-R"]).status.code(), Some(27));
+    assert_eq!(ok(&sub(&["--retained-only", "-C", "1"])), "ab\n");
+    ok(&run(mqseal(dir.path()).args(["pub", "-t", "fmt/t", "-r", "-n", "--sender-id", "1"]).args(conn)));
+    let raw = run(std::process::Command::new(common::tool("mosquitto_sub")).args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-t",
+        "fmt/#",
+        "-W",
+        "2",
+        "-v",
+    ]));
+    assert!(raw.stdout.is_empty(), "cleared: {:?}", String::from_utf8_lossy(&raw.stdout));
+    // --remove-retained clears what it receives.
+    ok(&run(mqseal(dir.path()).args(["pub", "-t", "fmt/u", "-r", "-m", "x", "--sender-id", "1"]).args(conn)));
+    assert_eq!(ok(&sub(&["--remove-retained", "-C", "1"])), "x\n");
+    assert_eq!(sub(&[]).status.code(), Some(27), "nothing retained any more");
+}
+
+#[test]
+fn pub_reconnects_and_sends_what_it_had_read_after_a_broker_restart() {
+    let mut m = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(dir.path());
+    let port = m.tcp.to_string();
+    let conn = ["-h", "127.0.0.1", "-p", &port, "--key-file", &k];
+    ok(&run(mqseal(dir.path()).args(["sub", "-t", "rc/t", "-q", "1", "-c", "-i", "rc-sub", "-E"]).args(conn)));
+    let mut p = mqseal(dir.path())
+        .args(["pub", "-t", "rc/t", "-q", "1", "-l", "--sender-id", "1"])
+        .args(conn)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = p.stdin.take().unwrap();
+    use std::io::Write;
+    writeln!(stdin, "one").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    m.stop();
+    writeln!(stdin, "two").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    m.restart_stopped();
+    writeln!(stdin, "three").unwrap();
+    drop(stdin);
+    let out = p.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("reconnected"), "{err}");
+    let got = ok(&run(mqseal(dir.path())
+        .args(["sub", "-t", "rc/t", "-q", "1", "-c", "-i", "rc-sub", "-C", "3", "-W", "10"])
+        .args(conn)));
+    assert_eq!(got, "one\ntwo\nthree\n");
+
+    // Without a broker, pub gives up after --reconnect-timeout.
+    let mut p = mqseal(dir.path())
+        .args(["pub", "-t", "rc/t", "-q", "1", "-l", "--sender-id", "1", "--reconnect-timeout", "2"])
+        .args(conn)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = p.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    m.stop();
+    writeln!(stdin, "lost").unwrap();
+    let out = p.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not re-established within 2 s (--reconnect-timeout)"));
+}
