@@ -2,8 +2,8 @@
 //! field for field by every binding (C `mqseal_opener_config`, the JS
 //! options object, Python keyword arguments).
 
-use crate::envelope::Suite;
 use crate::replay::{DEFAULT_WINDOW, MAX_WINDOW};
+use crate::suites::Suite;
 use crate::Error;
 
 /// Default tracked (key id, sender id) pairs of a Rust [`crate::Opener`]

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::envelope::Suite;
+use crate::suites::Suite;
 
 /// Why a durable store (a counter store, a replay-state file) could not
 /// read or persist its state.

@@ -146,6 +146,7 @@ mod counter;
 mod durable;
 mod envelope;
 mod error;
+mod keyring;
 mod keys;
 mod opener;
 mod replay;
@@ -173,11 +174,12 @@ pub use counter::{
 #[cfg(all(feature = "std", any(unix, windows)))]
 pub use durable::StateFileError;
 pub use envelope::{
-    BoundTopic, Envelope, Header, PrefixRewrite, Suite, AAD_DOMAIN, MAX_HEADER_LEN, MAX_OVERHEAD, MAX_TOPIC_LEN,
-    TAG_LEN, TOPIC_INLINE_MAX, VERSION,
+    BoundTopic, Envelope, Header, PrefixRewrite, AAD_DOMAIN, MAX_HEADER_LEN, MAX_OVERHEAD, MAX_TOPIC_LEN, TAG_LEN,
+    TOPIC_INLINE_MAX, VERSION,
 };
 pub use error::{Error, StoreError};
-pub use keys::{Key, KeyText, Keyring, PairwiseKeys, PublicKey, StaticKeyPair, KEY_LEN};
+pub use keyring::Keyring;
+pub use keys::{Key, KeyText, PairwiseKeys, PublicKey, StaticKeyPair, KEY_LEN};
 #[cfg(feature = "alloc")]
 pub use keys::{KeyFile, Peer};
 #[cfg(feature = "alloc")]
@@ -192,6 +194,7 @@ pub use sealer::Sealer;
 #[cfg(feature = "alloc")]
 pub use senders::SenderMap;
 pub use senders::{FixedSenders, SenderTable};
+pub use suites::Suite;
 pub use topic::{check_topic_filter, check_topic_name};
 
 /// Seconds since the Unix epoch from the system clock (0 if the clock is

@@ -2,7 +2,8 @@
 
 use crate::config::{Eviction, OpenerConfig, DEFAULT_KEYS, DEFAULT_SENDERS};
 use crate::envelope::{Aad, BoundTopic, Envelope, Header};
-use crate::keys::{Key, Keyring};
+use crate::keyring::Keyring;
+use crate::keys::Key;
 use crate::replay::{ReplayWindow, SenderSnapshot};
 use crate::schedule::{self, Subkey};
 use crate::senders::{FixedSenders, SenderState, SenderTable};

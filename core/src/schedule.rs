@@ -16,8 +16,8 @@ use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::envelope::Suite;
 use crate::keys::{Key, PublicKey, KEY_LEN};
+use crate::suites::Suite;
 
 /// HKDF salt shared by every derivation.
 pub(crate) const SALT: &[u8] = b"mqseal/v1";

@@ -1,9 +1,11 @@
 //! The sending side: [`Sealer`].
 
 use crate::counter::{CounterGrant, CounterStore, Reservation};
-use crate::envelope::{Aad, BoundTopic, Header, Suite, TAG_LEN};
-use crate::keys::{Key, Keyring};
+use crate::envelope::{Aad, BoundTopic, Header, TAG_LEN};
+use crate::keyring::Keyring;
+use crate::keys::Key;
 use crate::schedule::{self, Subkey};
+use crate::suites::Suite;
 use crate::{suites, Error};
 
 /// Seals messages for one sender id under one key.

@@ -18,10 +18,10 @@
 //! list, so eviction is O(1)).
 
 use crate::config::Eviction;
-use crate::envelope::Suite;
 use crate::keys::Key;
 use crate::replay::ReplayWindow;
 use crate::schedule::{self, Subkey};
+use crate::suites::Suite;
 use crate::Error;
 
 mod sealed {

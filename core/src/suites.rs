@@ -22,9 +22,81 @@
 //! exactly the bytes it held before (never plaintext that did not verify);
 //! the subkey bytes are zeroized when the [`Subkey`] drops.
 
-use crate::envelope::{Suite, TAG_LEN};
+use core::fmt;
+use core::str::FromStr;
+
+use crate::envelope::TAG_LEN;
 use crate::schedule::Subkey;
 use crate::Error;
+
+/// A cipher suite: how the body is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Suite {
+    /// ChaCha20-Poly1305 (RFC 8439): the body is encrypted and authenticated.
+    ChaCha20Poly1305,
+    /// HMAC-SHA256 truncated to 16 bytes: the body stays readable and is
+    /// authenticated. For data that is not secret but must be authentic.
+    HmacSha256,
+}
+
+impl Suite {
+    /// Both suites, in id order.
+    pub const ALL: [Suite; 2] = [Suite::ChaCha20Poly1305, Suite::HmacSha256];
+
+    /// The suite's number in the low nibble of byte 0.
+    #[must_use]
+    pub const fn id(self) -> u8 {
+        match self {
+            Suite::ChaCha20Poly1305 => 1,
+            Suite::HmacSha256 => 2,
+        }
+    }
+
+    /// The suite with this number.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSuite`] for any number but 1 and 2.
+    pub const fn from_id(id: u8) -> Result<Self, Error> {
+        match id {
+            1 => Ok(Suite::ChaCha20Poly1305),
+            2 => Ok(Suite::HmacSha256),
+            other => Err(Error::UnknownSuite(other)),
+        }
+    }
+
+    /// The suite's name as used in key files, vectors and command lines.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Suite::ChaCha20Poly1305 => "chacha20poly1305",
+            Suite::HmacSha256 => "hmac-sha256",
+        }
+    }
+
+    /// Whether the body is encrypted (true) or only authenticated.
+    #[must_use]
+    pub const fn is_confidential(self) -> bool {
+        matches!(self, Suite::ChaCha20Poly1305)
+    }
+}
+
+impl fmt::Display for Suite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Suite {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "chacha20poly1305" | "chacha20-poly1305" | "aead" => Ok(Suite::ChaCha20Poly1305),
+            "hmac-sha256" | "hmac" => Ok(Suite::HmacSha256),
+            _ => Err(Error::InvalidConfig),
+        }
+    }
+}
 
 /// The 96-bit nonce: four zero bytes, then the counter in big-endian.
 pub(crate) fn nonce(counter: u64) -> [u8; 12] {
@@ -86,8 +158,9 @@ pub(crate) mod rustcrypto {
     use zeroize::Zeroize;
 
     use super::nonce;
-    use crate::envelope::{Suite, TAG_LEN};
+    use crate::envelope::TAG_LEN;
     use crate::schedule::Subkey;
+    use crate::suites::Suite;
     use crate::Error;
 
     fn mac(subkey: &Subkey, aad: &[u8], body: &[u8]) -> Hmac<Sha256> {
@@ -177,8 +250,9 @@ pub(crate) mod fast {
     use subtle::ConstantTimeEq;
 
     use super::nonce;
-    use crate::envelope::{Suite, TAG_LEN};
+    use crate::envelope::TAG_LEN;
     use crate::schedule::Subkey;
+    use crate::suites::Suite;
     use crate::Error;
 
     /// Bodies up to this length are saved on the stack while they are
