@@ -32,7 +32,9 @@ static void check(int ok, const char *what, const char *name) {
 /* Checks that `rc` is `want`, printing both names when not. */
 static void expect(MqsealStatus rc, MqsealStatus want, const char *what, const char *name) {
   if (rc != want)
-    printf("    %s: expected %s, got %s\n", what, mqseal_error_code_name(want), mqseal_error_code_name(rc));
+    printf("    %s: expected %s (%d%s%s), got %s (%d%s%s)\n", what, mqseal_error_code_name(want), (int)want,
+           *mqseal_error_reason(want) ? ", " : "", mqseal_error_reason(want), mqseal_error_code_name(rc), (int)rc,
+           *mqseal_error_reason(rc) ? ", " : "", mqseal_error_reason(rc));
   check(rc == want, what, name);
 }
 
