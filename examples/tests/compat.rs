@@ -394,6 +394,17 @@ fn a_sealed_will_is_published_when_the_publisher_is_killed_and_debug_shows_the_s
     let again =
         ok(&run(mqseal(dir.path()).args(["sub", "-t", "will/dev1", "-C", "1", "-W", "10", "-F", "%r %p"]).args(conn)));
     assert_eq!(again, "1 offline\n");
+    // -C stops at the count although more messages are there; -W exits 27.
+    ok(&run(mqseal(dir.path())
+        .args(["pub", "-t", "will/dev2", "-r", "-q", "1", "-m", "two", "--sender-id", "2", "--new-counter-file"])
+        .args(conn)));
+    let one = ok(&run(mqseal(dir.path()).args(["sub", "-t", "will/#", "-q", "1", "-C", "1", "-W", "10"]).args(conn)));
+    assert_eq!(one.lines().count(), 1, "{one}");
+    let two = ok(&run(mqseal(dir.path()).args(["sub", "-t", "will/#", "-q", "1", "-C", "2", "-W", "10"]).args(conn)));
+    assert_eq!(two.lines().count(), 2, "{two}");
+    let out = run(mqseal(dir.path()).args(["sub", "-t", "will/none", "-W", "1"]).args(conn));
+    assert_eq!(out.status.code(), Some(27));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("timed out after 1 s"));
 }
 
 #[test]
