@@ -32,13 +32,15 @@ static void check(int ok, const char *what, const char *name) {
 /* Checks that `rc` is `want`, printing both names when not. */
 static void expect(MqsealStatus rc, MqsealStatus want, const char *what, const char *name) {
   if (rc != want)
-    printf("    %s: expected %s, got %s\n", what, mqseal_error_code_name(want), mqseal_error_code_name(rc));
+    printf("    %s: expected %s (%d%s%s), got %s (%d%s%s)\n", what, mqseal_error_code_name(want), (int)want,
+           *mqseal_error_reason(want) ? ", " : "", mqseal_error_reason(want), mqseal_error_code_name(rc), (int)rc,
+           *mqseal_error_reason(rc) ? ", " : "", mqseal_error_reason(rc));
   check(rc == want, what, name);
 }
 
 /* ---- a counter store in memory, with the compare-and-swap the contract asks of persist ---- */
 
-enum fault { OK, LOAD_ERROR, LOAD_CORRUPT, PERSIST_ERROR, PERSIST_LOWERS, PERSIST_IGNORES, PERSIST_BLIND };
+enum fault { OK, LOAD_ERROR, LOAD_CORRUPT, PERSIST_ERROR, PERSIST_CONFLICT, PERSIST_LOWERS, PERSIST_IGNORES, PERSIST_BLIND };
 
 typedef struct {
   int has;
@@ -66,6 +68,8 @@ static int32_t mem_persist(void *ctx, const uint64_t *current, uint64_t limit) {
   switch (m->fault) {
     case PERSIST_ERROR:
       return MQSEAL_STORE_ERROR;
+    case PERSIST_CONFLICT: /* claims another writer holds the store */
+      return MQSEAL_STORE_CONFLICT;
     case PERSIST_LOWERS: /* claims success, stores a lower value */
       m->limit = limit > 100 ? limit - 100 : 0;
       return MQSEAL_STORE_OK;
@@ -324,6 +328,32 @@ static void misuse(void) {
          "misuse");
   expect(mqseal_seal(&sealer, "a/+/b", payload, 4, out, sizeof out, &n), MQSEAL_STATUS_INVALID_TOPIC,
          "wildcard topic", "misuse");
+  expect(mqseal_seal(&sealer, "plant/#", payload, 4, out, sizeof out, &n), MQSEAL_STATUS_INVALID_TOPIC,
+         "multi-level wildcard topic", "misuse");
+  expect(mqseal_seal(&sealer, "+", payload, 4, out, sizeof out, &n), MQSEAL_STATUS_INVALID_TOPIC,
+         "single-level wildcard topic", "misuse");
+  expect(mqseal_seal(&sealer, "a+b", payload, 4, out, sizeof out, &n), MQSEAL_STATUS_INVALID_TOPIC,
+         "wildcard character inside a level", "misuse");
+  check(strcmp(mqseal_error_code_name(MQSEAL_STATUS_INVALID_TOPIC), "invalidTopic") == 0 &&
+            strcmp(mqseal_error_code_name(MQSEAL_STATUS_TOPIC_TOO_LONG), "topicTooLong") == 0,
+        "topic code names (the Rust and JS codes)", "misuse");
+  {
+    /* 65,535 bytes is the MQTT limit; one more is TOPIC_TOO_LONG. */
+    static char long_topic[65536 + 1];
+    static uint8_t long_out[65536 + 64 + MQSEAL_MAX_OVERHEAD];
+    memset(long_topic, 'a', 65536);
+    expect(mqseal_seal_n(&sealer, long_topic, 65536, NULL, payload, 4, long_out, sizeof long_out, &n),
+           MQSEAL_STATUS_TOPIC_TOO_LONG, "topic of 65,536 bytes", "misuse");
+    expect(mqseal_seal(&sealer, long_topic, payload, 4, long_out, sizeof long_out, &n), MQSEAL_STATUS_TOPIC_TOO_LONG,
+           "NUL-terminated topic of 65,536 bytes", "misuse");
+  }
+  /* The receive buffer an open needs: MQSEAL_RECV_BUF_LEN(max payload). */
+  {
+    static uint8_t rx[MQSEAL_RECV_BUF_LEN(sizeof payload)];
+    check(sizeof rx == mqseal_max_envelope_len(sizeof payload) &&
+              MQSEAL_MAX_OVERHEAD == MQSEAL_MAX_HEADER_LEN + MQSEAL_TAG_LEN,
+          "MQSEAL_RECV_BUF_LEN", "misuse");
+  }
   MqsealStatus rc = mqseal_seal(&sealer, "t", payload, sizeof payload, out, 20, &n);
   check(rc == MQSEAL_STATUS_BUFFER_TOO_SMALL && n > sizeof payload && n <= mqseal_max_envelope_len(sizeof payload),
         "short buffer reports the size needed", "misuse");
@@ -536,7 +566,38 @@ static void store_rule(void) {
   mem.fault = OK;
   expect(seal1(&sealer, out, sizeof out, &n), MQSEAL_STATUS_OK, "persist works again", T);
   check(mem.limit == 1016, "new limit", T);
+  /* MQSEAL_STORE_ERROR or _CORRUPT from load inside a seal (the re-read
+   * before persist): the seal fails with _READ / _CORRUPT, the sealer stays
+   * initialized and seals once the store reads again. */
+  while (next_counter(&sealer) < 1016) check(seal1(&sealer, out, sizeof out, &n) == MQSEAL_STATUS_OK, "use block", T);
+  mem.fault = LOAD_ERROR;
+  expect(seal1(&sealer, out, sizeof out, &n), MQSEAL_STATUS_COUNTER_STORE_READ, "load fails inside a seal", T);
+  check(strcmp(mqseal_error_reason(MQSEAL_STATUS_COUNTER_STORE_READ), "read") == 0, "reason", T);
+  mem.fault = LOAD_CORRUPT;
+  expect(seal1(&sealer, out, sizeof out, &n), MQSEAL_STATUS_COUNTER_STORE_CORRUPT, "corrupt record inside a seal", T);
+  check(next_counter(&sealer) == 1016 && mem.limit == 1016, "still initialized, no counter used", T);
+  mem.fault = OK;
+  expect(seal1(&sealer, out, sizeof out, &n), MQSEAL_STATUS_OK, "seals once the store reads again", T);
   check(mqseal_sealer_deinit(&sealer) == MQSEAL_STATUS_OK, "deinit", T);
+
+  /* MQSEAL_STORE_ERROR from persist inside mqseal_sealer_init_new_sender:
+   * the init returns MQSEAL_STATUS_COUNTER_STORE (reason "write") and the
+   * handle is not initialized, so a later seal gives NOT_INITIALIZED (the
+   * behaviour the MQSEAL_STORE_ERROR comment in mqseal.h states). */
+  mem = holding(0, 0);
+  mem.fault = PERSIST_ERROR;
+  expect(mqseal_sealer_init_new_sender(&sealer, KEY, 1, 1, &store, 16), MQSEAL_STATUS_COUNTER_STORE,
+         "persist fails inside init_new_sender", T);
+  check(strcmp(mqseal_error_reason(MQSEAL_STATUS_COUNTER_STORE), "write") == 0 && !mem.has, "reason, nothing stored",
+        T);
+  check(all_zero(&sealer, sizeof sealer), "handle wiped", T);
+  expect(seal1(&sealer, out, sizeof out, &n), MQSEAL_STATUS_NOT_INITIALIZED, "seal after that init", T);
+  /* MQSEAL_STORE_CONFLICT from persist there: _CONFLICT, not initialized. */
+  mem = holding(0, 0);
+  mem.fault = PERSIST_CONFLICT;
+  expect(mqseal_sealer_init_new_sender(&sealer, KEY, 1, 1, &store, 16), MQSEAL_STATUS_COUNTER_STORE_CONFLICT,
+         "persist conflict inside init_new_sender", T);
+  expect(seal1(&sealer, out, sizeof out, &n), MQSEAL_STATUS_NOT_INITIALIZED, "seal after a conflicting init", T);
 }
 
 /* Field by field: the struct has tail padding. */

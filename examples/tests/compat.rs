@@ -304,3 +304,218 @@ fn pub_reconnects_and_sends_what_it_had_read_after_a_broker_restart() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not re-established within 2 s (--reconnect-timeout)"));
 }
+
+/// Waits until a line containing `needle` arrives (or panics after 20 s);
+/// returns every line seen so far.
+fn wait_for(lines: &std::sync::mpsc::Receiver<String>, needle: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(l) => {
+                let hit = l.contains(needle);
+                seen.push(l);
+                if hit {
+                    return seen;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    panic!("no line with {needle:?}; got {seen:#?}");
+}
+
+#[test]
+fn a_sealed_will_is_published_when_the_publisher_is_killed_and_debug_shows_the_steps() {
+    let m = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(dir.path());
+    let port = m.tcp.to_string();
+    let conn = ["-h", "127.0.0.1", "-p", &port, "--key-file", &k];
+    // The subscriber, with -d: connection steps and packets on stderr.
+    let mut sub = mqseal(dir.path())
+        .args(["sub", "-d", "-t", "will/#", "-q", "1", "-C", "1", "-W", "30", "-F", "%t %p sender=%S counter=%C"])
+        .args(conn)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sub_err = line_reader(sub.stderr.take().unwrap());
+    let steps = wait_for(&sub_err, "SubAck");
+    assert!(
+        steps.iter().any(|l| l.contains(&format!("mqseal: debug: connecting to mqtt://127.0.0.1:{port}"))),
+        "{steps:#?}"
+    );
+    assert!(steps.iter().any(|l| l.contains("ConnAck")), "{steps:#?}");
+    assert!(steps.iter().any(|l| l.contains("Subscribe")), "{steps:#?}");
+    // A publisher holding the connection open (-l, nothing on stdin yet),
+    // with a sealed will; -d shows its CONNACK.
+    let mut publ = mqseal(dir.path())
+        .args(["pub", "-d", "-t", "will/data", "-q", "1", "-l", "--sender-id", "1"])
+        .args(["--will-topic", "will/dev1", "--will-payload", "offline", "--will-qos", "1", "--will-retain"])
+        .args(conn)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pub_err = line_reader(publ.stderr.take().unwrap());
+    wait_for(&pub_err, "ConnAck");
+    // kill -9: no DISCONNECT, so the broker publishes the will.
+    publ.kill().unwrap();
+    publ.wait().unwrap();
+    let out = sub.wait_with_output().unwrap();
+    let rest: Vec<String> = sub_err.try_iter().collect();
+    assert!(out.status.success(), "{rest:#?}");
+    // Verified by mqseal sub (sealed by sender 1, first counter).
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "will/dev1 offline sender=1 counter=0\n");
+    assert!(
+        rest.iter().any(|l| l.contains("received PUBLISH (q1, r0")
+            && l.contains("'will/dev1'")
+            && l.contains("verified, sender 1 key 5 counter 0")),
+        "{rest:#?}"
+    );
+    // Retained and sealed on the wire: a plain subscriber sees an
+    // envelope, not the text.
+    let raw = run(std::process::Command::new(common::tool("mosquitto_sub")).args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-t",
+        "will/dev1",
+        "-C",
+        "1",
+        "-W",
+        "5",
+    ]));
+    assert!(raw.status.success(), "will not retained");
+    assert!(!raw.stdout.is_empty() && !String::from_utf8_lossy(&raw.stdout).contains("offline"), "not sealed");
+    // A later mqseal sub gets the retained will and verifies it (-r flag 1).
+    let again =
+        ok(&run(mqseal(dir.path()).args(["sub", "-t", "will/dev1", "-C", "1", "-W", "10", "-F", "%r %p"]).args(conn)));
+    assert_eq!(again, "1 offline\n");
+    // -C stops at the count although more messages are there; -W exits 27.
+    ok(&run(mqseal(dir.path())
+        .args(["pub", "-t", "will/dev2", "-r", "-q", "1", "-m", "two", "--sender-id", "2", "--new-counter-file"])
+        .args(conn)));
+    let one = ok(&run(mqseal(dir.path()).args(["sub", "-t", "will/#", "-q", "1", "-C", "1", "-W", "10"]).args(conn)));
+    assert_eq!(one.lines().count(), 1, "{one}");
+    let two = ok(&run(mqseal(dir.path()).args(["sub", "-t", "will/#", "-q", "1", "-C", "2", "-W", "10"]).args(conn)));
+    assert_eq!(two.lines().count(), 2, "{two}");
+    let out = run(mqseal(dir.path()).args(["sub", "-t", "will/none", "-W", "1"]).args(conn));
+    assert_eq!(out.status.code(), Some(27));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("timed out after 1 s"));
+}
+
+#[test]
+fn small_cli_rules_help_paths_checked_before_connecting_and_zero_counts_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let k = key(d);
+    let help = |cmd: &str| ok(&run(mqseal(d).args([cmd, "--help"])));
+    for cmd in ["pub", "sub"] {
+        let text = help(cmd);
+        // The usage line does not make -h/-p (or anything else) required.
+        let usage = text.lines().find(|l| l.starts_with("Usage:")).unwrap();
+        assert_eq!(usage, format!("Usage: mqseal {cmd} [OPTIONS]"), "{cmd}");
+        // The JSON key-file format is in --help.
+        for field in ["\"primary\"", "\"keys\"", "\"x25519\"", "\"peers\"", "\"key_id\""] {
+            assert!(text.contains(field), "{cmd} --help lacks {field}");
+        }
+        assert!(text.contains("at least 1"), "{cmd}: --connect-timeout range not documented");
+    }
+    assert!(help("sub").contains("-C, --count <COUNT>"));
+    // -C 0, -W 0 and --connect-timeout 0 are refused (not "forever").
+    let port1 = ["-h", "127.0.0.1", "-p", "1", "--key-file", &k];
+    for (args, needle) in [
+        (&["sub", "-t", "a", "-C", "0"][..], "invalid value '0' for '--count <COUNT>'"),
+        (&["sub", "-t", "a", "-W", "0"][..], "invalid value '0' for '--timeout <SECONDS>'"),
+        (&["sub", "-t", "a", "--connect-timeout", "0"][..], "invalid value '0' for '--connect-timeout"),
+        (
+            &["pub", "-t", "a", "-m", "x", "--sender-id", "1", "--connect-timeout", "0"][..],
+            "invalid value '0' for '--connect-timeout",
+        ),
+    ] {
+        let out = run(mqseal(d).args(args).args(port1));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        fails_with(&out, needle);
+    }
+    // --counter-file and --replay-state are checked before connecting: port
+    // 1 refuses connections, so an error about the file proves the order.
+    let missing_dir = d.join("no-such-dir");
+    let counter = missing_dir.join("counter");
+    let err = fails_with(
+        &run(mqseal(d)
+            .args(["pub", "-t", "a", "-m", "x", "--sender-id", "1", "--counter-file"])
+            .arg(&counter)
+            .args(port1)),
+        &counter.display().to_string(),
+    );
+    assert!(!err.contains("cannot connect"), "{err}");
+    let err = fails_with(
+        &run(mqseal(d)
+            .args(["pub", "-t", "a", "-m", "x", "--sender-id", "1", "--new-counter-file", "--counter-file"])
+            .arg(&counter)
+            .args(port1)),
+        &counter.display().to_string(),
+    );
+    assert!(!err.contains("cannot connect"), "{err}");
+    let state = missing_dir.join("replay");
+    let err = fails_with(
+        &run(mqseal(d).args(["sub", "-t", "a", "--replay-state"]).arg(&state).args(port1)),
+        &state.display().to_string(),
+    );
+    assert!(!err.contains("cannot connect"), "{err}");
+    // A directory is not a replay-state file either.
+    let err = fails_with(
+        &run(mqseal(d).args(["sub", "-t", "a", "--replay-state"]).arg(d).args(port1)),
+        &d.display().to_string(),
+    );
+    assert!(!err.contains("cannot connect"), "{err}");
+}
+
+#[test]
+fn the_readme_lists_exactly_flags_that_exist() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let start = readme.find("Supported mosquitto_pub/mosquitto_sub flags:").expect("flag list in README");
+    let para = &readme[start..start + readme[start..].find("\n\n").unwrap()];
+    let list = &para[..para.find("Exit codes").unwrap()];
+    let (common_part, sub_part) = list.split_once("for `sub`").unwrap();
+    let flags = |s: &str| -> Vec<String> {
+        s.split('`')
+            .skip(1)
+            .step_by(2)
+            .flat_map(|chunk| chunk.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let help = |cmd: &str| ok(&run(mqseal(dir.path()).args([cmd, "--help"])));
+    let (pub_help, sub_help) = (help("pub"), help("sub"));
+    let has = |text: &str, flag: &str| {
+        text.lines().any(|l| {
+            let l = l.trim_start();
+            l.starts_with(&format!("{flag} "))
+                || l.starts_with(&format!("{flag},"))
+                || l.contains(&format!(", {flag} "))
+                || l.ends_with(flag) && l.starts_with('-')
+        })
+    };
+    let common = flags(common_part);
+    assert!(common.len() > 20, "{common:?}");
+    for f in &common {
+        // The will and repeat flags are mosquitto_pub's; everything else both.
+        let in_pub = has(&pub_help, f);
+        let pub_only = f.starts_with("--will")
+            || f.starts_with("--repeat")
+            || ["-r", "-m", "-f", "-s", "-l", "-n"].contains(&f.as_str());
+        assert!(in_pub, "README lists {f}, `mqseal pub --help` lacks it");
+        if !pub_only {
+            assert!(has(&sub_help, f), "README lists {f}, `mqseal sub --help` lacks it");
+        }
+    }
+    let sub_flags = flags(sub_part);
+    assert!(sub_flags.len() >= 8, "{sub_flags:?}");
+    for f in &sub_flags {
+        assert!(has(&sub_help, f), "README lists {f} for sub, `mqseal sub --help` lacks it");
+    }
+}

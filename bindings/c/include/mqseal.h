@@ -31,413 +31,677 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+/*
+ * The receive buffer an open needs: mqseal_open works in place on the
+ * whole envelope as it arrived (the MQTT PUBLISH payload), so for payloads
+ * of up to max_payload_len bytes the buffer needs max_payload_len +
+ * MQSEAL_MAX_OVERHEAD bytes (the same as mqseal_max_envelope_len, usable
+ * in array sizes). A longer message cannot be one of yours: drop it before
+ * copying.
+ */
+#define MQSEAL_RECV_BUF_LEN(max_payload_len) ((max_payload_len) + MQSEAL_MAX_OVERHEAD)
 
-// Bytes an envelope adds to a payload, at most.
-#define MQSEAL_MAX_OVERHEAD 48
 
-// Suite number of ChaCha20-Poly1305 (confidential and authentic).
+/**
+ * Bytes of the authentication tag that ends every envelope (both suites;
+ * the core's `TAG_LEN`).
+ */
+#define MQSEAL_TAG_LEN 16
+
+/**
+ * Longest envelope header: version/suite byte, flags, key id, sender id,
+ * counter and timestamp varints (the core's `MAX_HEADER_LEN`).
+ */
+#define MQSEAL_MAX_HEADER_LEN 32
+
+/**
+ * Bytes an envelope adds to a payload, at most (the core's
+ * `MAX_OVERHEAD`). `MQSEAL_RECV_BUF_LEN(n)` is the receive buffer an open
+ * needs for payloads of up to `n` bytes.
+ */
+#define MQSEAL_MAX_OVERHEAD (MQSEAL_MAX_HEADER_LEN + MQSEAL_TAG_LEN)
+
+/**
+ * Suite number of ChaCha20-Poly1305 (confidential and authentic).
+ */
 #define MQSEAL_SUITE_CHACHA20_POLY1305 1
 
-// Suite number of HMAC-SHA256-128 (authentic only; payload readable).
+/**
+ * Suite number of HMAC-SHA256-128 (authentic only; payload readable).
+ */
 #define MQSEAL_SUITE_HMAC_SHA256 2
 
-// `MqsealOpenerConfig::suites` with both suites: bit `1 << suite number`
-// for each suite (the core's `SuiteSet` bits).
+/**
+ * `MqsealOpenerConfig::suites` with both suites: bit `1 << suite number`
+ * for each suite (the core's `SuiteSet` bits).
+ */
 #define MQSEAL_SUITES_ALL 6
 
-// `load` callback result: a limit was stored and written to `*limit`.
+/**
+ * `load` callback result: a limit was stored and written to `*limit`.
+ */
 #define MQSEAL_STORE_LOADED 1
 
-// `load` callback result: the store holds no counter (nothing was ever
-// stored, or it was lost). `mqseal_sealer_init` then fails with
-// `MQSEAL_STATUS_COUNTER_STORE_MISSING`; only
-// `mqseal_sealer_init_new_sender` and `mqseal_sealer_init_clock_floor`
-// accept it. Answer it only when the storage was read and holds no
-// counter (e.g. `ESP_ERR_NVS_NOT_FOUND`), never for a read that failed.
+/**
+ * `load` callback result: the store holds no counter (nothing was ever
+ * stored, or it was lost). `mqseal_sealer_init` then fails with
+ * `MQSEAL_STATUS_COUNTER_STORE_MISSING`; only
+ * `mqseal_sealer_init_new_sender` and `mqseal_sealer_init_clock_floor`
+ * accept it. Answer it only when the storage was read and holds no
+ * counter (e.g. `ESP_ERR_NVS_NOT_FOUND`), never for a read that failed.
+ */
 #define MQSEAL_STORE_EMPTY 0
 
-// `persist` callback result: the new limit is stored durably.
+/**
+ * `persist` callback result: the new limit is stored durably.
+ */
 #define MQSEAL_STORE_OK 0
 
-// `load` or `persist` callback result: the storage could not be read or
-// written (any negative value not listed here). From `load`, the
-// `mqseal_sealer_init*` call fails with `MQSEAL_STATUS_COUNTER_STORE_READ`
-// and the handle is not initialized; from `persist`, the seal fails with
-// `MQSEAL_STATUS_COUNTER_STORE` and nothing is sealed.
+/**
+ * `load` or `persist` callback result: the storage could not be read or
+ * written (any negative value not listed here means the same). What the
+ * caller then gets depends on the call that ran the callback:
+ *
+ * * `load` inside `mqseal_sealer_init*`: that init returns
+ *   `MQSEAL_STATUS_COUNTER_STORE_READ`.
+ * * `persist` inside `mqseal_sealer_init_new_sender` (its
+ *   `persist(ctx, NULL, 0)`): that init returns `MQSEAL_STATUS_COUNTER_STORE`
+ *   (reason "write").
+ * * After a failed init the handle is wiped and not initialized: every
+ *   later `mqseal_seal*` on it returns `MQSEAL_STATUS_NOT_INITIALIZED`
+ *   until an init succeeds.
+ * * `load` inside `mqseal_seal*` (the re-reads around a `persist`): the seal
+ *   returns `MQSEAL_STATUS_COUNTER_STORE_READ`.
+ * * `persist` inside `mqseal_seal*`: the seal returns
+ *   `MQSEAL_STATUS_COUNTER_STORE` (reason "write").
+ * * A failed seal seals nothing and uses no counter; the sealer stays
+ *   initialized, and the next seal tries the store again.
+ */
 #define MQSEAL_STORE_ERROR -1
 
-// `persist` callback result: the store does not hold `*current` (or holds
-// a counter when `current` is NULL), so nothing was written: another
-// writer uses the store, or the write would lower it. The seal fails with
-// `MQSEAL_STATUS_COUNTER_STORE_CONFLICT`.
+/**
+ * `persist` callback result: the store does not hold `*current` (or holds
+ * a counter when `current` is NULL), so nothing was written: another
+ * writer uses the store, or the write would lower it. Inside
+ * `mqseal_seal*` the seal returns `MQSEAL_STATUS_COUNTER_STORE_CONFLICT`,
+ * seals nothing, and the sealer stays initialized (and refused for as long
+ * as the store does not hold what it last read or wrote); inside
+ * `mqseal_sealer_init_new_sender` that init returns
+ * `MQSEAL_STATUS_COUNTER_STORE_CONFLICT` and the handle is not initialized.
+ */
 #define MQSEAL_STORE_CONFLICT -2
 
-// `load` callback result: the storage holds a record that is not valid
-// (bad checksum, wrong size). The `mqseal_sealer_init*` call fails with
-// `MQSEAL_STATUS_COUNTER_STORE_CORRUPT`.
+/**
+ * `load` callback result: the storage holds a record that is not valid
+ * (bad checksum, wrong size). Inside `mqseal_sealer_init*` that init
+ * returns `MQSEAL_STATUS_COUNTER_STORE_CORRUPT` and the handle is not
+ * initialized; inside `mqseal_seal*` (the re-reads around a `persist`) the
+ * seal returns `MQSEAL_STATUS_COUNTER_STORE_CORRUPT`, seals nothing, and
+ * the sealer stays initialized.
+ */
 #define MQSEAL_STORE_CORRUPT -3
 
-// Counters reserved per `persist` call when `reservation_block` is 0 (the
-// core's `DEFAULT_RESERVATION_BLOCK`, the same in every binding).
+/**
+ * Counters reserved per `persist` call when `reservation_block` is 0 (the
+ * core's `DEFAULT_RESERVATION_BLOCK`, the same in every binding).
+ */
 #define MQSEAL_DEFAULT_RESERVATION_BLOCK 1024
 
-// Counters per millisecond of the clock floor
-// (`mqseal_sealer_init_clock_floor` starts at `unix_millis * 1024`).
+/**
+ * Counters per millisecond of the clock floor
+ * (`mqseal_sealer_init_clock_floor` starts at `unix_millis * 1024`).
+ */
 #define MQSEAL_CLOCK_FLOOR_PER_MILLI 1024
 
-// Room for any key text this library writes, with its NUL (the texts are
-// at most 80 characters).
+/**
+ * Room for any key text this library writes, with its NUL (the texts are
+ * at most 80 characters).
+ */
 #define MQSEAL_KEY_TEXT_MAX 96
 
-// Size of `MqsealSealer` in 8-byte words (192 bytes).
+/**
+ * Size of `MqsealSealer` in 8-byte words (192 bytes).
+ */
 #define MQSEAL_SEALER_WORDS 24
 
-// Size of `MqsealOpener` in 8-byte words (5 KiB).
+/**
+ * Size of `MqsealOpener` in 8-byte words (5 KiB).
+ */
 #define MQSEAL_OPENER_WORDS 640
 
-// Keys an opener holds at once (current and next during a rotation...).
-// The Rust core's default is 8 (`DEFAULT_KEYS`); the C opener holds 4 to
-// fit MCU RAM.
+/**
+ * Keys an opener holds at once (current and next during a rotation...).
+ * The Rust core's default is 8 (`DEFAULT_KEYS`); the C opener holds 4 to
+ * fit MCU RAM.
+ */
 #define MQSEAL_OPENER_KEYS 4
 
-// (key id, sender id) pairs an opener tracks replay windows for. The Rust
-// core's fixed-table `Opener` defaults to 64 (`DEFAULT_SENDERS`; services
-// and the WASM package use the growable `FleetOpener`); the C opener tracks
-// 32 to fit MCU RAM (5 KiB per opener).
+/**
+ * (key id, sender id) pairs an opener tracks replay windows for. The Rust
+ * core's fixed-table `Opener` defaults to 64 (`DEFAULT_SENDERS`; services
+ * and the WASM package use the growable `FleetOpener`); the C opener tracks
+ * 32 to fit MCU RAM (5 KiB per opener).
+ */
 #define MQSEAL_OPENER_SENDERS 32
 
-// Bytes of one sender's replay-state record (`mqseal_opener_snapshot`,
-// `mqseal_opener_restore`): the core's `SenderSnapshot::to_bytes`, the
-// same record as in the core's replay-state file and the JS and Python
-// snapshot APIs. Little-endian key id, sender id, width (u32 each),
-// highest counter (u64), then the 256-bit window bitmap (4 x u64).
+/**
+ * Bytes of one sender's replay-state record (`mqseal_opener_snapshot`,
+ * `mqseal_opener_restore`): the core's `SenderSnapshot::to_bytes`, the
+ * same record as in the core's replay-state file and the JS and Python
+ * snapshot APIs. Little-endian key id, sender id, width (u32 each),
+ * highest counter (u64), then the 256-bit window bitmap (4 x u64).
+ */
 #define MQSEAL_SNAPSHOT_LEN 52
 
-// `MqsealOpenerConfig::eviction`: when the sender table is full, reject
-// the new sender (`MQSEAL_STATUS_TOO_MANY_SENDERS`). The default.
+/**
+ * `MqsealOpenerConfig::eviction`: when the sender table is full, reject
+ * the new sender (`MQSEAL_STATUS_TOO_MANY_SENDERS`). The default.
+ */
 #define MQSEAL_EVICTION_REJECT_NEW 0
 
-// `MqsealOpenerConfig::eviction`: when the sender table is full, forget
-// the least recently heard sender (its replay window is lost). Requires a
-// maximum age (`has_max_age`), else the config is refused
-// (`MQSEAL_STATUS_INVALID_CONFIG`).
+/**
+ * `MqsealOpenerConfig::eviction`: when the sender table is full, forget
+ * the least recently heard sender (its replay window is lost). Requires a
+ * maximum age (`has_max_age`), else the config is refused
+ * (`MQSEAL_STATUS_INVALID_CONFIG`).
+ */
 #define MQSEAL_EVICTION_LEAST_RECENTLY_USED 1
 
-// The result of every mqseal C function: `MQSEAL_STATUS_OK` (0) or why it
-// failed. The numbers are stable across releases; new codes may be added.
-// `mqseal_error_code_name` gives the same short names as the Rust core's
-// `Error::code()` (and the WASM binding), `mqseal_error_message` a sentence.
+/**
+ * The result of every mqseal C function: `MQSEAL_STATUS_OK` (0) or why it
+ * failed. The numbers are stable across releases; new codes may be added.
+ * `mqseal_error_code_name` gives the same short names as the Rust core's
+ * `Error::code()` (and the WASM binding), `mqseal_error_message` a sentence.
+ */
 enum MqsealStatus
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : int32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+#endif /* defined(__cplusplus) || __STDC_VERSION__ >= 202311L */
  {
-  // Success.
+  /**
+   * Success.
+   */
   MQSEAL_STATUS_OK = 0,
-  // A required pointer argument was NULL.
+  /**
+   * A required pointer argument was NULL.
+   */
   MQSEAL_STATUS_NULL_POINTER = 1,
-  // An argument is invalid: text that is not UTF-8, storage that is not
-  // aligned to 8 bytes, or an unknown suite number.
+  /**
+   * An argument is invalid: key text that is not UTF-8, handle storage
+   * that is not aligned to 8 bytes, an unknown suite number, a record
+   * index beyond the count (`mqseal_opener_snapshot`), or a length above
+   * `PTRDIFF_MAX`. (A topic that is not UTF-8 is
+   * `MQSEAL_STATUS_INVALID_TOPIC`.)
+   */
   MQSEAL_STATUS_INVALID_ARGUMENT = 2,
-  // The handle was not initialized, was already deinitialized, or its
-  // init failed.
+  /**
+   * The handle was not initialized, was already deinitialized, or its
+   * last init failed (a failed init always leaves the handle wiped, so
+   * every later call on it gives this status until an init succeeds).
+   */
   MQSEAL_STATUS_NOT_INITIALIZED = 3,
-  // The handle is a copy (`memcpy`, struct assignment) of an initialized
-  // handle, or was moved after init: a handle works only at the address
-  // it was initialized at. A copy never seals or opens; deinitializing it
-  // wipes it (and still returns this status).
+  /**
+   * The handle is a copy (`memcpy`, struct assignment) of an initialized
+   * handle, or was moved after init: a handle works only at the address
+   * it was initialized at. A copy never seals or opens; deinitializing it
+   * wipes it (and still returns this status).
+   */
   MQSEAL_STATUS_HANDLE_MOVED = 4,
-  // Two buffer arguments overlap (`payload` or `topic` with `out` when
-  // sealing, `topic` with `buf` when opening, or a buffer with the
-  // handle): nothing was done.
+  /**
+   * Two buffer arguments overlap (`payload` or `topic` with `out` when
+   * sealing, `topic` with `buf` when opening, or a buffer with the
+   * handle): nothing was done.
+   */
   MQSEAL_STATUS_BUFFERS_OVERLAP = 5,
-  // The envelope ends before its header and 16-byte tag are complete.
+  /**
+   * The envelope ends before its header and 16-byte tag are complete.
+   */
   MQSEAL_STATUS_TRUNCATED = 10,
-  // The envelope's version is not 1.
+  /**
+   * The envelope's version is not 1.
+   */
   MQSEAL_STATUS_UNSUPPORTED_VERSION = 11,
-  // The envelope names an unknown suite.
+  /**
+   * The envelope names an unknown suite.
+   */
   MQSEAL_STATUS_UNKNOWN_SUITE = 12,
-  // A header varint is malformed or not canonical.
+  /**
+   * A header varint is malformed or not canonical.
+   */
   MQSEAL_STATUS_BAD_VARINT = 13,
-  // The header has unknown flag bits.
+  /**
+   * The header has unknown flag bits.
+   */
   MQSEAL_STATUS_UNKNOWN_FLAGS = 14,
-  // The envelope did not verify: wrong key, wrong topic, or changed
-  // bytes. Deliberately says nothing more.
+  /**
+   * The envelope did not verify: wrong key, wrong topic, or changed
+   * bytes. Deliberately says nothing more.
+   */
   MQSEAL_STATUS_AUTH = 20,
-  // The envelope's key id is not in the keyring.
+  /**
+   * The envelope's key id is not in the keyring.
+   */
   MQSEAL_STATUS_UNKNOWN_KEY = 30,
-  // The counter was already accepted from this sender (QoS 1/2
-  // redelivery, retained message seen again, replay): drop the message.
+  /**
+   * The counter was already accepted from this sender (QoS 1/2
+   * redelivery, retained message seen again, replay): drop the message.
+   */
   MQSEAL_STATUS_DUPLICATE = 31,
-  // The counter is older than the replay window: rejected as a replay.
+  /**
+   * The counter is older than the replay window: rejected as a replay.
+   */
   MQSEAL_STATUS_REPLAY = 32,
-  // The timestamp is older than the maximum age.
+  /**
+   * The timestamp is older than the maximum age.
+   */
   MQSEAL_STATUS_EXPIRED = 33,
-  // The timestamp is beyond the allowed clock skew.
+  /**
+   * The timestamp is beyond the allowed clock skew.
+   */
   MQSEAL_STATUS_FROM_FUTURE = 34,
-  // The policy requires a timestamp and the envelope has none.
+  /**
+   * The policy requires a timestamp and the envelope has none.
+   */
   MQSEAL_STATUS_TIMESTAMP_REQUIRED = 35,
-  // The policy checks timestamps but no current time was given.
+  /**
+   * The policy checks timestamps but no current time was given.
+   */
   MQSEAL_STATUS_CLOCK_REQUIRED = 36,
-  // The policy does not accept the envelope's suite.
+  /**
+   * The policy does not accept the envelope's suite.
+   */
   MQSEAL_STATUS_SUITE_NOT_ALLOWED = 37,
-  // The opener's sender table is full.
+  /**
+   * The opener's sender table is full.
+   */
   MQSEAL_STATUS_TOO_MANY_SENDERS = 38,
-  // The topic does not match a rewrite rule's prefix.
+  /**
+   * The topic does not match a rewrite rule's prefix.
+   */
   MQSEAL_STATUS_TOPIC_NOT_REWRITABLE = 39,
-  // The topic is not a valid MQTT topic name: empty, not UTF-8, or
-  // holding a wildcard (`+`, `#`) or U+0000 (checked on seal and on open,
-  // before any counter or key is used).
+  /**
+   * The topic is not a valid MQTT topic name: empty, not UTF-8, or
+   * holding a wildcard (`+`, `#`) or U+0000 (checked on seal and on open,
+   * before any counter or key is used).
+   */
   MQSEAL_STATUS_INVALID_TOPIC = 40,
-  // The topic is longer than 65,535 bytes.
+  /**
+   * The topic is longer than 65,535 bytes (the MQTT limit; checked on
+   * seal and on open, by the core's topic-name check).
+   */
   MQSEAL_STATUS_TOPIC_TOO_LONG = 50,
-  // The output buffer is too small (the needed size is reported where
-  // the function has a length output).
+  /**
+   * The output buffer is too small: `mqseal_seal*` report the size
+   * needed in `*out_len` (and use no counter); the key-text functions
+   * zero `out` (an empty string); `mqseal_opener_snapshot` writes
+   * nothing.
+   */
   MQSEAL_STATUS_BUFFER_TOO_SMALL = 51,
-  // The sender has used every counter value.
+  /**
+   * The sender has used every counter value.
+   */
   MQSEAL_STATUS_COUNTER_EXHAUSTED = 52,
-  // The `persist` callback failed to store the new limit (store reason
-  // `write`); nothing was sealed. The other counter-store failures have
-  // statuses of their own (`MQSEAL_STATUS_COUNTER_STORE_*`), all with the
-  // code name "counterStore"; `mqseal_error_reason` names the reason.
+  /**
+   * The `persist` callback failed to store the new limit (store reason
+   * `write`). From `mqseal_seal*`: nothing was sealed, no counter was
+   * used, and the sealer stays initialized (the next seal calls
+   * `persist` again). From `mqseal_sealer_init_new_sender` (its
+   * `persist(ctx, NULL, 0)`): the handle is not initialized, and later
+   * seals give `MQSEAL_STATUS_NOT_INITIALIZED`. The other counter-store failures have
+   * statuses of their own (`MQSEAL_STATUS_COUNTER_STORE_*`), all with the
+   * code name "counterStore"; `mqseal_error_reason` names the reason.
+   */
   MQSEAL_STATUS_COUNTER_STORE = 53,
-  // The keyring is full.
+  /**
+   * The keyring is full (`mqseal_opener_add_key` beyond
+   * `MQSEAL_OPENER_KEYS` keys).
+   */
   MQSEAL_STATUS_KEYRING_FULL = 54,
-  // A key with this id is already in the keyring.
+  /**
+   * A key with this id is already in the keyring.
+   */
   MQSEAL_STATUS_DUPLICATE_KEY_ID = 55,
-  // No key with this id is in the keyring.
+  /**
+   * No key with this id is in the keyring.
+   */
   MQSEAL_STATUS_KEY_NOT_FOUND = 56,
-  // The keyring has no primary key.
+  /**
+   * The keyring has no primary key (a Rust core code; the C API never
+   * returns it).
+   */
   MQSEAL_STATUS_NO_PRIMARY_KEY = 57,
-  // The primary key cannot be retired.
+  /**
+   * The primary key cannot be retired: the C opener's primary is the
+   * key given to `mqseal_opener_init`.
+   */
   MQSEAL_STATUS_KEY_IS_PRIMARY = 58,
-  // Malformed key text.
+  /**
+   * Malformed key text.
+   */
   MQSEAL_STATUS_INVALID_KEY = 59,
-  // X25519 gave a non-contributory shared secret.
+  /**
+   * X25519 gave a non-contributory shared secret.
+   */
   MQSEAL_STATUS_WEAK_SHARED_SECRET = 60,
-  // A pairwise key between a key pair and itself was requested.
+  /**
+   * A pairwise key between a key pair and itself was requested.
+   */
   MQSEAL_STATUS_SELF_PAIRING = 61,
-  // A configuration value is out of range (e.g. replay window 0 or > 256).
+  /**
+   * A configuration value is out of range (e.g. replay window 0 or > 256).
+   */
   MQSEAL_STATUS_INVALID_CONFIG = 62,
-  // A payload could not be serialized.
+  /**
+   * A payload could not be serialized (a Rust core code of the typed
+   * payload API; the C API never returns it).
+   */
   MQSEAL_STATUS_ENCODE = 63,
-  // A verified payload could not be deserialized.
+  /**
+   * A verified payload could not be deserialized (a Rust core code of
+   * the typed payload API; the C API never returns it).
+   */
   MQSEAL_STATUS_DECODE = 64,
-  // The random number generator failed.
+  /**
+   * The random number generator failed (a Rust core code of key
+   * generation; the C API takes random bytes from the caller and never
+   * returns it).
+   */
   MQSEAL_STATUS_RNG = 65,
-  // A replay-state record is not valid: wrong length, no counter
-  // accepted, or a window width out of range.
+  /**
+   * A replay-state record is not valid: wrong length, no counter
+   * accepted, or a window width out of range.
+   */
   MQSEAL_STATUS_INVALID_SNAPSHOT = 66,
-  // The payload is longer than the suite can protect.
+  /**
+   * The payload is longer than the suite can protect.
+   */
   MQSEAL_STATUS_PAYLOAD_TOO_LARGE = 67,
-  // The `load` callback failed (store reason `read`): `mqseal_sealer_init*`
-  // fails and the handle is not initialized; or, during a persist, the
-  // re-read failed and nothing was sealed.
+  /**
+   * The `load` callback failed (store reason `read`). From
+   * `mqseal_sealer_init*`: the handle is not initialized. From
+   * `mqseal_seal*` (the re-reads before and after a `persist`): nothing
+   * was sealed, no counter was used, and the sealer stays initialized.
+   */
   MQSEAL_STATUS_COUNTER_STORE_READ = 70,
-  // The `load` callback reported a corrupt record (`MQSEAL_STORE_CORRUPT`,
-  // store reason `corrupt`).
+  /**
+   * The `load` callback reported a corrupt record (`MQSEAL_STORE_CORRUPT`,
+   * store reason `corrupt`). From `mqseal_sealer_init*`: the handle is not
+   * initialized. From `mqseal_seal*`: nothing was sealed and the sealer
+   * stays initialized.
+   */
   MQSEAL_STATUS_COUNTER_STORE_CORRUPT = 71,
-  // The store holds no counter (`load` answered `MQSEAL_STORE_EMPTY`) and
-  // the sealer was not initialized for a new sender or from a clock floor
-  // (store reason `missing`): the handle is not initialized.
+  /**
+   * The store holds no counter (`load` answered `MQSEAL_STORE_EMPTY`) and
+   * the sealer was not initialized for a new sender or from a clock floor
+   * (store reason `missing`): the handle is not initialized.
+   */
   MQSEAL_STATUS_COUNTER_STORE_MISSING = 72,
-  // The store does not hold what this sealer last read or wrote (a second
-  // writer, or a `persist` that lowered, ignored or changed the value),
-  // or `mqseal_sealer_init_new_sender` found a stored counter (store
-  // reason `conflict`). Nothing was sealed.
+  /**
+   * The store does not hold what this sealer last read or wrote (a second
+   * writer, or a `persist` that lowered, ignored or changed the value),
+   * or `mqseal_sealer_init_new_sender` found a stored counter (store
+   * reason `conflict`). From `mqseal_seal*`: nothing was sealed and the
+   * sealer stays initialized (and refused until the store holds what it
+   * last read or wrote). From `mqseal_sealer_init_new_sender`: the handle
+   * is not initialized.
+   */
   MQSEAL_STATUS_COUNTER_STORE_CONFLICT = 73,
-  // An error this version of the C binding does not know by name.
-  MQSEAL_STATUS_OTHER = 99,
+  /**
+   * An error this version of the C binding does not know by name.
+   */
+  MQSEAL_STATUS_OTHER = 99
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
 typedef enum MqsealStatus MqsealStatus;
 #else
 typedef int32_t MqsealStatus;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
+#endif /* __STDC_VERSION__ >= 202311L */
+#endif /* __cplusplus */
 
-// Storage for a sealer. Declare one (static, on the stack, or in a struct
-// of yours), then call `mqseal_sealer_init` on it. Its contents are
-// private. An initialized sealer works only at the address it was
-// initialized at: a copy (`memcpy`, struct assignment) or a moved one gets
-// `MQSEAL_STATUS_HANDLE_MOVED` and never seals. (A copy put back at the
-// original's address cannot be told apart from it: never copy a handle.)
+/**
+ * Storage for a sealer. Declare one (static, on the stack, or in a struct
+ * of yours), then call `mqseal_sealer_init` on it. Its contents are
+ * private. An initialized sealer works only at the address it was
+ * initialized at: a copy (`memcpy`, struct assignment) or a moved one gets
+ * `MQSEAL_STATUS_HANDLE_MOVED` and never seals. (A copy put back at the
+ * original's address cannot be told apart from it: never copy a handle.)
+ */
 typedef struct MqsealSealer {
   uint64_t _opaque[MQSEAL_SEALER_WORDS];
 } MqsealSealer;
 
-// Where a sealer keeps its counter limit: two callbacks of yours and a
-// context pointer passed to them. Both callbacks are required. The rule
-// they implement (the core's, the same in every binding): the store holds
-// a *limit*, every counter below it may have been used; it may only ever
-// go up, and only from the value this sealer last read or wrote.
-//
-// `load(ctx, &limit)` returns `MQSEAL_STORE_LOADED` after writing the
-// stored limit, `MQSEAL_STORE_EMPTY` only when the storage was read and
-// holds no counter, `MQSEAL_STORE_CORRUPT` for a record that is not valid,
-// and `MQSEAL_STORE_ERROR` (any other negative value) when the storage
-// could not be read: a transient failure is an error, never "empty". It
-// is called by `mqseal_sealer_init*`, and by each persist (before and
-// after the `persist` callback).
-//
-// `persist(ctx, current, limit)` is a compare-and-swap. If the store
-// holds `*current` (nothing, when `current` is NULL), it stores `limit`
-// durably (written and flushed, e.g. `nvs_commit`) and atomically (after a
-// power loss `load` gives the old or the new value) and returns
-// `MQSEAL_STORE_OK`. If the store holds anything else it writes nothing
-// and returns `MQSEAL_STORE_CONFLICT`: **a persist callback must never
-// lower the stored value**, and must never replace a value it was not
-// given as `current`. The read, the compare and the write must be atomic
-// with respect to every other writer of the same storage (one task, or a
-// mutex). Any other return value is a write error. It is called every
-// `reservation_block` messages, inside `mqseal_seal*`, before the first
-// counter of the new block is used (and once by
-// `mqseal_sealer_init_new_sender`, with `current` NULL and `limit` 0).
-//
-// The library checks the rule as well: before calling `persist` it
-// re-reads the store and refuses (`MQSEAL_STATUS_COUNTER_STORE_CONFLICT`,
-// without calling `persist`) unless it holds what this sealer last read or
-// wrote; after, it re-reads and refuses unless the store now holds exactly
-// `limit`. A refused persist means nothing is sealed; the next seal tries
-// again, and is refused for as long as the store does not hold what this
-// sealer last read or wrote. A conflict means a second writer or a broken
-// store: find out which before initializing the sealer again, because a
-// new init resumes at whatever the store holds then.
-//
-// `ctx` must stay valid for as long as the sealer is initialized.
+/**
+ * Where a sealer keeps its counter limit: two callbacks of yours and a
+ * context pointer passed to them. Both callbacks are required. The rule
+ * they implement (the core's, the same in every binding): the store holds
+ * a *limit*, every counter below it may have been used; it may only ever
+ * go up, and only from the value this sealer last read or wrote.
+ *
+ * `load(ctx, &limit)` returns `MQSEAL_STORE_LOADED` after writing the
+ * stored limit, `MQSEAL_STORE_EMPTY` only when the storage was read and
+ * holds no counter, `MQSEAL_STORE_CORRUPT` for a record that is not valid,
+ * and `MQSEAL_STORE_ERROR` (any other negative value) when the storage
+ * could not be read: a transient failure is an error, never "empty". It
+ * is called by `mqseal_sealer_init*`, and by each persist (before and
+ * after the `persist` callback).
+ *
+ * `persist(ctx, current, limit)` is a compare-and-swap. If the store
+ * holds `*current` (nothing, when `current` is NULL), it stores `limit`
+ * durably (written and flushed, e.g. `nvs_commit`) and atomically (after a
+ * power loss `load` gives the old or the new value) and returns
+ * `MQSEAL_STORE_OK`. If the store holds anything else it writes nothing
+ * and returns `MQSEAL_STORE_CONFLICT`: **a persist callback must never
+ * lower the stored value**, and must never replace a value it was not
+ * given as `current`. The read, the compare and the write must be atomic
+ * with respect to every other writer of the same storage (one task, or a
+ * mutex). Any other return value is a write error. It is called every
+ * `reservation_block` messages, inside `mqseal_seal*`, before the first
+ * counter of the new block is used (and once by
+ * `mqseal_sealer_init_new_sender`, with `current` NULL and `limit` 0).
+ *
+ * The library checks the rule as well: before calling `persist` it
+ * re-reads the store and refuses (`MQSEAL_STATUS_COUNTER_STORE_CONFLICT`,
+ * without calling `persist`) unless it holds what this sealer last read or
+ * wrote; after, it re-reads and refuses unless the store now holds exactly
+ * `limit`. A refused persist means nothing is sealed; the next seal tries
+ * again, and is refused for as long as the store does not hold what this
+ * sealer last read or wrote. A conflict means a second writer or a broken
+ * store: find out which before initializing the sealer again, because a
+ * new init resumes at whatever the store holds then.
+ *
+ * `ctx` must stay valid for as long as the sealer is initialized.
+ */
 typedef struct MqsealCounterStore {
-  // Passed unchanged to both callbacks.
+  /**
+   * Passed unchanged to both callbacks.
+   */
   void *ctx;
-  // Reads the stored limit.
+  /**
+   * Reads the stored limit.
+   */
   int32_t (*load)(void *ctx, uint64_t *limit);
-  // Replaces the stored limit `*current` (NULL: nothing stored) by the
-  // larger `limit`, durably, as a compare-and-swap.
+  /**
+   * Replaces the stored limit `*current` (NULL: nothing stored) by the
+   * larger `limit`, durably, as a compare-and-swap.
+   */
   int32_t (*persist)(void *ctx, const uint64_t *current, uint64_t limit);
 } MqsealCounterStore;
 
-// The receiver's configuration: the Rust core's `OpenerConfig`, field for
-// field. Fill it with `mqseal_opener_config_default` (the core's defaults)
-// and change the fields that differ; all-zero is not a valid config. The
-// core validates the whole (`MQSEAL_STATUS_INVALID_CONFIG`): a window of
-// 1 to 256, a non-empty suite set, flags of 0 or 1, and
-// `MQSEAL_EVICTION_LEAST_RECENTLY_USED` only with a maximum age.
-//
-// A maximum age requires timestamps and bounds future timestamps too:
-// without `has_max_skew` the skew allowed is `min(max_age, 300)` seconds.
+/**
+ * The receiver's configuration: the Rust core's `OpenerConfig`, field for
+ * field. Fill it with `mqseal_opener_config_default` (the core's defaults)
+ * and change the fields that differ; all-zero is not a valid config. The
+ * core validates the whole (`MQSEAL_STATUS_INVALID_CONFIG`): a window of
+ * 1 to 256, a non-empty suite set, flags of 0 or 1, and
+ * `MQSEAL_EVICTION_LEAST_RECENTLY_USED` only with a maximum age.
+ *
+ * A maximum age requires timestamps and bounds future timestamps too:
+ * without `has_max_skew` the skew allowed is `min(max_age, 300)` seconds.
+ */
 typedef struct MqsealOpenerConfig {
-  // Replay window width in counters, 1 to 256 (default 128), for senders
-  // first seen from now on.
+  /**
+   * Replay window width in counters, 1 to 256 (default 128), for senders
+   * first seen from now on.
+   */
   uint32_t window;
-  // Accepted suites: bit `1 << MQSEAL_SUITE_*` for each
-  // (default `MQSEAL_SUITES_ALL`).
+  /**
+   * Accepted suites: bit `1 << MQSEAL_SUITE_*` for each
+   * (default `MQSEAL_SUITES_ALL`).
+   */
   uint32_t suites;
-  // Maximum age of a timestamp in seconds, when `has_max_age` is 1
-  // (`MQSEAL_STATUS_EXPIRED`).
+  /**
+   * Maximum age of a timestamp in seconds, when `has_max_age` is 1
+   * (`MQSEAL_STATUS_EXPIRED`).
+   */
   uint64_t max_age;
-  // Maximum clock skew (timestamps ahead of `now`) in seconds, when
-  // `has_max_skew` is 1 (`MQSEAL_STATUS_FROM_FUTURE`).
+  /**
+   * Maximum clock skew (timestamps ahead of `now`) in seconds, when
+   * `has_max_skew` is 1 (`MQSEAL_STATUS_FROM_FUTURE`).
+   */
   uint64_t max_skew;
-  // 1: `max_age` is in force (default 0).
+  /**
+   * 1: `max_age` is in force (default 0).
+   */
   uint8_t has_max_age;
-  // 1: `max_skew` is in force (default 0).
+  /**
+   * 1: `max_skew` is in force (default 0).
+   */
   uint8_t has_max_skew;
-  // 1: reject messages without a timestamp, also without a maximum age
-  // (default 0).
+  /**
+   * 1: reject messages without a timestamp, also without a maximum age
+   * (default 0).
+   */
   uint8_t require_timestamp;
-  // `MQSEAL_EVICTION_*` (default `MQSEAL_EVICTION_REJECT_NEW`).
+  /**
+   * `MQSEAL_EVICTION_*` (default `MQSEAL_EVICTION_REJECT_NEW`).
+   */
   uint8_t eviction;
 } MqsealOpenerConfig;
 
-// Storage for an opener (5 KiB: key ring and replay windows). Declare
-// one, then call `mqseal_opener_init`. Its contents are private. Like a
-// sealer, it works only at the address it was initialized at.
+/**
+ * Storage for an opener (5 KiB: key ring and replay windows). Declare
+ * one, then call `mqseal_opener_init`. Its contents are private. Like a
+ * sealer, it works only at the address it was initialized at.
+ */
 typedef struct MqsealOpener {
   uint64_t _opaque[MQSEAL_OPENER_WORDS];
 } MqsealOpener;
 
-// The authenticated header of an opened envelope.
+/**
+ * The authenticated header of an opened envelope.
+ */
 typedef struct MqsealHeader {
-  // Message counter (unique per key and sender).
+  /**
+   * Message counter (unique per key and sender).
+   */
   uint64_t counter;
-  // Seconds since the Unix epoch, when `has_timestamp` is 1.
+  /**
+   * Seconds since the Unix epoch, when `has_timestamp` is 1.
+   */
   uint64_t timestamp;
-  // Key id.
+  /**
+   * Key id.
+   */
   uint32_t key_id;
-  // Sender id.
+  /**
+   * Sender id.
+   */
   uint32_t sender_id;
-  // `MQSEAL_SUITE_*`.
+  /**
+   * `MQSEAL_SUITE_*`.
+   */
   uint8_t suite;
-  // 1 when the envelope carries a timestamp, else 0.
+  /**
+   * 1 when the envelope carries a timestamp, else 0.
+   */
   uint8_t has_timestamp;
 } MqsealHeader;
 
 #ifdef __cplusplus
 extern "C" {
-#endif // __cplusplus
+#endif /* __cplusplus */
 
-// A sentence describing `status` (any integer; unknown values give
-// "unknown error"). The string is static: never free it.
+/**
+ * A sentence describing `status` (any integer; unknown values give
+ * "unknown error"). The string is static: never free it.
+ */
 const char *mqseal_error_message(int32_t status);
 
-// The stable short name of `status`: exactly the Rust core's
-// `Error::code()` (e.g. "auth", "duplicate", "unknownKey", "invalidTopic",
-// "counterStore"), or "ok", "nullPointer", "invalidArgument",
-// "notInitialized", "handleMoved", "buffersOverlap", "other". The string
-// is static: never free it.
+/**
+ * The stable short name of `status`: exactly the Rust core's
+ * `Error::code()` (e.g. "auth", "duplicate", "unknownKey", "invalidTopic",
+ * "counterStore"), or "ok", "nullPointer", "invalidArgument",
+ * "notInitialized", "handleMoved", "buffersOverlap", "other". The string
+ * is static: never free it.
+ */
 const char *mqseal_error_code_name(int32_t status);
 
-// For a counter-store status (`MQSEAL_STATUS_COUNTER_STORE*`, code name
-// "counterStore"), the reason: "read", "write", "corrupt", "missing" or
-// "conflict" (the core's `StoreError` codes, the `reason` of the JS and
-// Python errors); "" for every other status. Static: never free it.
+/**
+ * For a counter-store status (`MQSEAL_STATUS_COUNTER_STORE*`, code name
+ * "counterStore"), the reason: "read", "write", "corrupt", "missing" or
+ * "conflict" (the core's `StoreError` codes, the `reason` of the JS and
+ * Python errors); "" for every other status. Static: never free it.
+ */
 const char *mqseal_error_reason(int32_t status);
 
-// The library version, e.g. "0.1.0". Static: never free it.
+/**
+ * The library version, e.g. "0.1.0". Static: never free it.
+ */
 const char *mqseal_version(void);
 
-// The largest envelope for a payload of `payload_len` bytes
-// (`payload_len + MQSEAL_MAX_OVERHEAD`, saturating): a buffer of this size
-// always suffices for `mqseal_seal`.
+/**
+ * The largest envelope for a payload of `payload_len` bytes
+ * (`payload_len + MQSEAL_MAX_OVERHEAD`, saturating): a buffer of this size
+ * always suffices for `mqseal_seal`.
+ */
 size_t mqseal_max_envelope_len(size_t payload_len);
 
-// Writes the text form of the group key `key_id` with the 32 bytes at
-// `key_bytes` (`"mqseal:key:v1:<id>:<base64url>"`) into `out` (`cap` bytes,
-// `MQSEAL_KEY_TEXT_MAX` suffices), NUL-terminated. The bytes must come from
-// a cryptographically secure random generator (e.g. `esp_fill_random`,
-// `sys_csrand_get`). Wipe `key_bytes` and `out` when done.
-//
-// # Safety
-// `key_bytes` is NULL or 32 readable bytes; `out` is NULL or `cap`
-// writable bytes.
+/**
+ * Writes the text form of the group key `key_id` with the 32 bytes at
+ * `key_bytes` (`"mqseal:key:v1:<id>:<base64url>"`) into `out` (`cap` bytes,
+ * `MQSEAL_KEY_TEXT_MAX` suffices), NUL-terminated. The bytes must come from
+ * a cryptographically secure random generator (e.g. `esp_fill_random`,
+ * `sys_csrand_get`). Wipe `key_bytes` and `out` when done.
+ *
+ * # Safety
+ * `key_bytes` is NULL or 32 readable bytes; `out` is NULL or `cap`
+ * writable bytes.
+ */
 MqsealStatus mqseal_key_text(uint32_t key_id, const uint8_t *key_bytes, char *out, size_t cap);
 
-// Writes the text form of the X25519 secret key with the 32 random bytes
-// at `secret_bytes` ("mqseal:x25519-secret:v1:...") into `out`.
-//
-// # Safety
-// As `mqseal_key_text`.
+/**
+ * Writes the text form of the X25519 secret key with the 32 random bytes
+ * at `secret_bytes` ("mqseal:x25519-secret:v1:...") into `out`.
+ *
+ * # Safety
+ * As `mqseal_key_text`.
+ */
 MqsealStatus mqseal_x25519_secret_text(const uint8_t *secret_bytes, char *out, size_t cap);
 
-// Writes the public key ("mqseal:x25519-public:v1:...") of the X25519
-// secret key `secret_text` into `out`: give it to the peer.
-//
-// # Safety
-// `secret_text` is NULL or NUL-terminated; `out` NULL or `cap` writable
-// bytes.
+/**
+ * Writes the public key ("mqseal:x25519-public:v1:...") of the X25519
+ * secret key `secret_text` into `out`: give it to the peer.
+ *
+ * # Safety
+ * `secret_text` is NULL or NUL-terminated; `out` NULL or `cap` writable
+ * bytes.
+ */
 MqsealStatus mqseal_x25519_public_text(const char *secret_text, char *out, size_t cap);
 
-// Derives the two pairwise keys between this side's X25519 secret key and
-// the peer's public key, both with id `key_id` (the peer uses the same):
-// `send_out` receives the key to seal with (`mqseal_sealer_init`),
-// `recv_out` the key that opens the peer's messages (`mqseal_opener_init`
-// or `mqseal_opener_add_key`). Each buffer needs `MQSEAL_KEY_TEXT_MAX`
-// bytes. Fails with `MQSEAL_STATUS_WEAK_SHARED_SECRET` for a low-order
-// peer key and `MQSEAL_STATUS_SELF_PAIRING` for one's own public key.
-//
-// # Safety
-// The texts are NULL or NUL-terminated; the outputs NULL or writable for
-// their capacities, and not overlapping.
+/**
+ * Derives the two pairwise keys between this side's X25519 secret key and
+ * the peer's public key, both with id `key_id` (the peer uses the same):
+ * `send_out` receives the key to seal with (`mqseal_sealer_init`),
+ * `recv_out` the key that opens the peer's messages (`mqseal_opener_init`
+ * or `mqseal_opener_add_key`). Each buffer needs `MQSEAL_KEY_TEXT_MAX`
+ * bytes. Fails with `MQSEAL_STATUS_WEAK_SHARED_SECRET` for a low-order
+ * peer key and `MQSEAL_STATUS_SELF_PAIRING` for one's own public key.
+ *
+ * # Safety
+ * The texts are NULL or NUL-terminated; the outputs NULL or writable for
+ * their capacities, and not overlapping.
+ */
 MqsealStatus mqseal_pairwise_keys(const char *secret_text,
                                   const char *peer_public_text,
                                   uint32_t key_id,
@@ -446,32 +710,34 @@ MqsealStatus mqseal_pairwise_keys(const char *secret_text,
                                   char *recv_out,
                                   size_t recv_cap);
 
-// Initializes `sealer` to seal for `sender_id` under the key in `key_text`
-// (`"mqseal:key:v1:<id>:<base64url>"`) with `suite`
-// (`MQSEAL_SUITE_CHACHA20_POLY1305` or `MQSEAL_SUITE_HMAC_SHA256`),
-// resuming at the counter limit that `store` holds (`store` is copied; its
-// `ctx` must outlive the sealer). `reservation_block` counters are
-// reserved per `persist` call (0 means `MQSEAL_DEFAULT_RESERVATION_BLOCK`,
-// 1024): larger means fewer writes and more counters skipped after a
-// reset.
-//
-// Calls `store->load` once. A store that holds no counter
-// (`MQSEAL_STORE_EMPTY`) is refused with
-// `MQSEAL_STATUS_COUNTER_STORE_MISSING`: lost counter state must not
-// silently restart at 0 (that reuses nonces). Start a new sender with
-// `mqseal_sealer_init_new_sender`, or one that cannot keep state with
-// `mqseal_sealer_init_clock_floor`. A failing `load` gives
-// `MQSEAL_STATUS_COUNTER_STORE_READ` (or `..._CORRUPT`). On any error the
-// handle is left wiped and not initialized.
-//
-// Every (key, sender id) must have exactly one sealer with one durable
-// store: never share a sender id between devices.
-//
-// # Safety
-// `sealer` points to writable `MqsealSealer` storage (not an initialized
-// sealer: deinit it first, or its key is not wiped); `key_text` is a
-// NUL-terminated string; `store` points to a valid `MqsealCounterStore`
-// whose callbacks are valid functions.
+/**
+ * Initializes `sealer` to seal for `sender_id` under the key in `key_text`
+ * (`"mqseal:key:v1:<id>:<base64url>"`) with `suite`
+ * (`MQSEAL_SUITE_CHACHA20_POLY1305` or `MQSEAL_SUITE_HMAC_SHA256`),
+ * resuming at the counter limit that `store` holds (`store` is copied; its
+ * `ctx` must outlive the sealer). `reservation_block` counters are
+ * reserved per `persist` call (0 means `MQSEAL_DEFAULT_RESERVATION_BLOCK`,
+ * 1024): larger means fewer writes and more counters skipped after a
+ * reset.
+ *
+ * Calls `store->load` once. A store that holds no counter
+ * (`MQSEAL_STORE_EMPTY`) is refused with
+ * `MQSEAL_STATUS_COUNTER_STORE_MISSING`: lost counter state must not
+ * silently restart at 0 (that reuses nonces). Start a new sender with
+ * `mqseal_sealer_init_new_sender`, or one that cannot keep state with
+ * `mqseal_sealer_init_clock_floor`. A failing `load` gives
+ * `MQSEAL_STATUS_COUNTER_STORE_READ` (or `..._CORRUPT`). On any error the
+ * handle is left wiped and not initialized.
+ *
+ * Every (key, sender id) must have exactly one sealer with one durable
+ * store: never share a sender id between devices.
+ *
+ * # Safety
+ * `sealer` points to writable `MqsealSealer` storage (not an initialized
+ * sealer: deinit it first, or its key is not wiped); `key_text` is a
+ * NUL-terminated string; `store` points to a valid `MqsealCounterStore`
+ * whose callbacks are valid functions.
+ */
 MqsealStatus mqseal_sealer_init(struct MqsealSealer *sealer,
                                 const char *key_text,
                                 uint32_t sender_id,
@@ -479,15 +745,17 @@ MqsealStatus mqseal_sealer_init(struct MqsealSealer *sealer,
                                 const struct MqsealCounterStore *store,
                                 uint64_t reservation_block);
 
-// As `mqseal_sealer_init`, for a **new sender** (a new key or sender id,
-// at provisioning): the store must hold no counter (`load` answers
-// `MQSEAL_STORE_EMPTY`), and `persist(ctx, NULL, 0)` records 0 in it
-// before the sealer starts at counter 0. A store that already holds a
-// counter is refused with `MQSEAL_STATUS_COUNTER_STORE_CONFLICT`: call it
-// only when the device is provisioned, never on every boot.
-//
-// # Safety
-// As `mqseal_sealer_init`.
+/**
+ * As `mqseal_sealer_init`, for a **new sender** (a new key or sender id,
+ * at provisioning): the store must hold no counter (`load` answers
+ * `MQSEAL_STORE_EMPTY`), and `persist(ctx, NULL, 0)` records 0 in it
+ * before the sealer starts at counter 0. A store that already holds a
+ * counter is refused with `MQSEAL_STATUS_COUNTER_STORE_CONFLICT`: call it
+ * only when the device is provisioned, never on every boot.
+ *
+ * # Safety
+ * As `mqseal_sealer_init`.
+ */
 MqsealStatus mqseal_sealer_init_new_sender(struct MqsealSealer *sealer,
                                            const char *key_text,
                                            uint32_t sender_id,
@@ -495,17 +763,19 @@ MqsealStatus mqseal_sealer_init_new_sender(struct MqsealSealer *sealer,
                                            const struct MqsealCounterStore *store,
                                            uint64_t reservation_block);
 
-// As `mqseal_sealer_init`, starting at or above the **clock floor**
-// `unix_millis * MQSEAL_CLOCK_FLOOR_PER_MILLI` (and above whatever the
-// store holds; a store with no counter is accepted). For devices that
-// cannot keep counter state but have a trustworthy wall clock (Unix time
-// in milliseconds, e.g. from SNTP): it stays above every counter used
-// before unless the clock went back or the sender averaged more than 1024
-// messages per millisecond. The price is size: the counter varint then
-// takes 8 bytes instead of 1 to 3.
-//
-// # Safety
-// As `mqseal_sealer_init`.
+/**
+ * As `mqseal_sealer_init`, starting at or above the **clock floor**
+ * `unix_millis * MQSEAL_CLOCK_FLOOR_PER_MILLI` (and above whatever the
+ * store holds; a store with no counter is accepted). For devices that
+ * cannot keep counter state but have a trustworthy wall clock (Unix time
+ * in milliseconds, e.g. from SNTP): it stays above every counter used
+ * before unless the clock went back or the sender averaged more than 1024
+ * messages per millisecond. The price is size: the counter varint then
+ * takes 8 bytes instead of 1 to 3.
+ *
+ * # Safety
+ * As `mqseal_sealer_init`.
+ */
 MqsealStatus mqseal_sealer_init_clock_floor(struct MqsealSealer *sealer,
                                             const char *key_text,
                                             uint32_t sender_id,
@@ -514,40 +784,46 @@ MqsealStatus mqseal_sealer_init_clock_floor(struct MqsealSealer *sealer,
                                             uint64_t reservation_block,
                                             uint64_t unix_millis);
 
-// Drops the sealer and wipes its storage (the subkey is zeroized). The
-// handle must be initialized again before use. Deinitializing twice
-// returns `MQSEAL_STATUS_NOT_INITIALIZED`; deinitializing a copy wipes the
-// copy and returns `MQSEAL_STATUS_HANDLE_MOVED`.
-//
-// # Safety
-// `sealer` is NULL or points to `MqsealSealer` storage not used by another
-// thread during the call.
+/**
+ * Drops the sealer and wipes its storage (the subkey is zeroized). The
+ * handle must be initialized again before use. Deinitializing twice
+ * returns `MQSEAL_STATUS_NOT_INITIALIZED`; deinitializing a copy wipes the
+ * copy and returns `MQSEAL_STATUS_HANDLE_MOVED`.
+ *
+ * # Safety
+ * `sealer` is NULL or points to `MqsealSealer` storage not used by another
+ * thread during the call.
+ */
 MqsealStatus mqseal_sealer_deinit(struct MqsealSealer *sealer);
 
-// The counter the next sealed message will carry, into `*counter`.
-//
-// # Safety
-// `sealer` as for `mqseal_seal`; `counter` is NULL or writable.
+/**
+ * The counter the next sealed message will carry, into `*counter`.
+ *
+ * # Safety
+ * `sealer` as for `mqseal_seal`; `counter` is NULL or writable.
+ */
 MqsealStatus mqseal_sealer_next_counter(struct MqsealSealer *sealer, uint64_t *counter);
 
-// Seals `payload` (`payload_len` bytes; may be NULL when 0) for the
-// NUL-terminated `topic` into `out` (`out_cap` bytes) with no timestamp;
-// `*out_len` receives the envelope length. A buffer of
-// `mqseal_max_envelope_len(payload_len)` bytes always suffices; when `out`
-// is too small the result is `MQSEAL_STATUS_BUFFER_TOO_SMALL`, `*out_len`
-// is the size needed, and no counter is used.
-//
-// `topic` must be a valid MQTT topic name (`MQSEAL_STATUS_INVALID_TOPIC`
-// for an empty one, one with `+`, `#` or invalid UTF-8); a topic that may
-// hold U+0000 needs `mqseal_seal_n` (here it would end the string).
-// `payload`, `topic` and `out` must not overlap
-// (`MQSEAL_STATUS_BUFFERS_OVERLAP`).
-//
-// # Safety
-// `sealer` is NULL or an `MqsealSealer` not used by another thread during
-// the call; `topic` is NULL or NUL-terminated; `payload` points to
-// `payload_len` readable bytes and `out` to `out_cap` writable bytes (or
-// NULL); `out_len` is NULL or writable.
+/**
+ * Seals `payload` (`payload_len` bytes; may be NULL when 0) for the
+ * NUL-terminated `topic` into `out` (`out_cap` bytes) with no timestamp;
+ * `*out_len` receives the envelope length. A buffer of
+ * `mqseal_max_envelope_len(payload_len)` bytes always suffices; when `out`
+ * is too small the result is `MQSEAL_STATUS_BUFFER_TOO_SMALL`, `*out_len`
+ * is the size needed, and no counter is used.
+ *
+ * `topic` must be a valid MQTT topic name (`MQSEAL_STATUS_INVALID_TOPIC`
+ * for an empty one, one with `+`, `#` or invalid UTF-8); a topic that may
+ * hold U+0000 needs `mqseal_seal_n` (here it would end the string).
+ * `payload`, `topic` and `out` must not overlap
+ * (`MQSEAL_STATUS_BUFFERS_OVERLAP`).
+ *
+ * # Safety
+ * `sealer` is NULL or an `MqsealSealer` not used by another thread during
+ * the call; `topic` is NULL or NUL-terminated; `payload` points to
+ * `payload_len` readable bytes and `out` to `out_cap` writable bytes (or
+ * NULL); `out_len` is NULL or writable.
+ */
 MqsealStatus mqseal_seal(struct MqsealSealer *sealer,
                          const char *topic,
                          const uint8_t *payload,
@@ -556,11 +832,13 @@ MqsealStatus mqseal_seal(struct MqsealSealer *sealer,
                          size_t out_cap,
                          size_t *out_len);
 
-// As `mqseal_seal`, with an authenticated timestamp (seconds since the
-// Unix epoch) when `timestamp` is not NULL.
-//
-// # Safety
-// As `mqseal_seal`; `timestamp` is NULL or readable.
+/**
+ * As `mqseal_seal`, with an authenticated timestamp (seconds since the
+ * Unix epoch) when `timestamp` is not NULL.
+ *
+ * # Safety
+ * As `mqseal_seal`; `timestamp` is NULL or readable.
+ */
 MqsealStatus mqseal_seal_at(struct MqsealSealer *sealer,
                             const char *topic,
                             const uint64_t *timestamp,
@@ -570,15 +848,17 @@ MqsealStatus mqseal_seal_at(struct MqsealSealer *sealer,
                             size_t out_cap,
                             size_t *out_len);
 
-// As `mqseal_seal_at`, with the topic given as `topic_len` bytes at
-// `topic` (no NUL needed, e.g. ESP-IDF's `event->topic` and
-// `event->topic_len`). An embedded U+0000 is refused with
-// `MQSEAL_STATUS_INVALID_TOPIC`, as is an empty topic (`topic_len` 0).
-// `timestamp` is NULL for none.
-//
-// # Safety
-// As `mqseal_seal_at`, with `topic` NULL or pointing to `topic_len`
-// readable bytes.
+/**
+ * As `mqseal_seal_at`, with the topic given as `topic_len` bytes at
+ * `topic` (no NUL needed, e.g. ESP-IDF's `event->topic` and
+ * `event->topic_len`). An embedded U+0000 is refused with
+ * `MQSEAL_STATUS_INVALID_TOPIC`, as is an empty topic (`topic_len` 0).
+ * `timestamp` is NULL for none.
+ *
+ * # Safety
+ * As `mqseal_seal_at`, with `topic` NULL or pointing to `topic_len`
+ * readable bytes.
+ */
 MqsealStatus mqseal_seal_n(struct MqsealSealer *sealer,
                            const char *topic,
                            size_t topic_len,
@@ -589,138 +869,162 @@ MqsealStatus mqseal_seal_n(struct MqsealSealer *sealer,
                            size_t out_cap,
                            size_t *out_len);
 
-// Fills `*config` with the core's default configuration
-// (`OpenerConfig::default()`): window 128, both suites, no maximum age or
-// skew, timestamps not required, reject new senders when the table is
-// full.
-//
-// # Safety
-// `config` is NULL or writable.
+/**
+ * Fills `*config` with the core's default configuration
+ * (`OpenerConfig::default()`): window 128, both suites, no maximum age or
+ * skew, timestamps not required, reject new senders when the table is
+ * full.
+ *
+ * # Safety
+ * `config` is NULL or writable.
+ */
 MqsealStatus mqseal_opener_config_default(struct MqsealOpenerConfig *config);
 
-// Initializes `opener` with one key (`key_text`, more with
-// `mqseal_opener_add_key`) and a configuration (`config`, NULL for the
-// default; validated by the core, `MQSEAL_STATUS_INVALID_CONFIG`). It
-// holds up to `MQSEAL_OPENER_KEYS` keys and tracks replay windows for up
-// to `MQSEAL_OPENER_SENDERS` (key id, sender id) pairs. On any error the
-// handle is left wiped and not initialized.
-//
-// # Safety
-// `opener` points to writable `MqsealOpener` storage (not an initialized
-// opener: deinit it first); `key_text` is NULL or NUL-terminated; `config`
-// is NULL or readable.
+/**
+ * Initializes `opener` with one key (`key_text`, more with
+ * `mqseal_opener_add_key`) and a configuration (`config`, NULL for the
+ * default; validated by the core, `MQSEAL_STATUS_INVALID_CONFIG`). It
+ * holds up to `MQSEAL_OPENER_KEYS` keys and tracks replay windows for up
+ * to `MQSEAL_OPENER_SENDERS` (key id, sender id) pairs. On any error the
+ * handle is left wiped and not initialized.
+ *
+ * # Safety
+ * `opener` points to writable `MqsealOpener` storage (not an initialized
+ * opener: deinit it first); `key_text` is NULL or NUL-terminated; `config`
+ * is NULL or readable.
+ */
 MqsealStatus mqseal_opener_init(struct MqsealOpener *opener,
                                 const char *key_text,
                                 const struct MqsealOpenerConfig *config);
 
-// Replaces the configuration of an initialized opener, validated by the
-// core as a whole (on error the opener keeps its configuration). A new
-// window width applies to senders first seen from now on.
-//
-// # Safety
-// `opener` as for `mqseal_open`; `config` NULL or readable.
+/**
+ * Replaces the configuration of an initialized opener, validated by the
+ * core as a whole (on error the opener keeps its configuration). A new
+ * window width applies to senders first seen from now on.
+ *
+ * # Safety
+ * `opener` as for `mqseal_open`; `config` NULL or readable.
+ */
 MqsealStatus mqseal_opener_set_config(struct MqsealOpener *opener,
                                       const struct MqsealOpenerConfig *config);
 
-// The configuration in force, into `*config`.
-//
-// # Safety
-// `opener` as for `mqseal_open`; `config` NULL or writable.
+/**
+ * The configuration in force, into `*config`.
+ *
+ * # Safety
+ * `opener` as for `mqseal_open`; `config` NULL or writable.
+ */
 MqsealStatus mqseal_opener_get_config(struct MqsealOpener *opener,
                                       struct MqsealOpenerConfig *config);
 
-// Drops the opener and wipes its storage (keys are zeroized).
-// Deinitializing a copy wipes the copy and returns
-// `MQSEAL_STATUS_HANDLE_MOVED`.
-//
-// # Safety
-// `opener` is NULL or `MqsealOpener` storage not used by another thread
-// during the call.
+/**
+ * Drops the opener and wipes its storage (keys are zeroized).
+ * Deinitializing a copy wipes the copy and returns
+ * `MQSEAL_STATUS_HANDLE_MOVED`.
+ *
+ * # Safety
+ * `opener` is NULL or `MqsealOpener` storage not used by another thread
+ * during the call.
+ */
 MqsealStatus mqseal_opener_deinit(struct MqsealOpener *opener);
 
-// Adds a key (e.g. the next key of a rotation) to the opener's keyring.
-//
-// # Safety
-// `opener` as for `mqseal_open`; `key_text` NULL or NUL-terminated.
+/**
+ * Adds a key (e.g. the next key of a rotation) to the opener's keyring.
+ *
+ * # Safety
+ * `opener` as for `mqseal_open`; `key_text` NULL or NUL-terminated.
+ */
 MqsealStatus mqseal_opener_add_key(struct MqsealOpener *opener, const char *key_text);
 
-// Retires key `key_id`: its envelopes are rejected from now on, and the
-// replay state under it is dropped.
-//
-// # Safety
-// `opener` as for `mqseal_open`.
+/**
+ * Retires key `key_id`: its envelopes are rejected from now on, and the
+ * replay state under it is dropped.
+ *
+ * # Safety
+ * `opener` as for `mqseal_open`.
+ */
 MqsealStatus mqseal_opener_retire_key(struct MqsealOpener *opener, uint32_t key_id);
 
-// The number of (key id, sender id) pairs the opener tracks, into
-// `*count`: the records `mqseal_opener_snapshot` gives (indexes 0 to
-// `*count - 1`).
-//
-// # Safety
-// `opener` as for `mqseal_open`; `count` NULL or writable.
+/**
+ * The number of (key id, sender id) pairs the opener tracks, into
+ * `*count`: the records `mqseal_opener_snapshot` gives (indexes 0 to
+ * `*count - 1`).
+ *
+ * # Safety
+ * `opener` as for `mqseal_open`; `count` NULL or writable.
+ */
 MqsealStatus mqseal_opener_snapshot_count(struct MqsealOpener *opener, size_t *count);
 
-// Writes the replay state of tracked sender number `index` (0 to
-// `mqseal_opener_snapshot_count() - 1`) as one `MQSEAL_SNAPSHOT_LEN`-byte
-// record into `out` (`out_cap` bytes). Save every record (e.g. to flash)
-// before a planned restart and give each to `mqseal_opener_restore`
-// after it, so that messages accepted before are not accepted again. The
-// order is stable as long as no message is opened and no sender is added
-// or forgotten in between. `MQSEAL_STATUS_INVALID_ARGUMENT` for an index
-// beyond the count, `MQSEAL_STATUS_BUFFER_TOO_SMALL` for a short `out`.
-//
-// # Safety
-// `opener` as for `mqseal_open`; `out` NULL or `out_cap` writable bytes
-// outside the opener.
+/**
+ * Writes the replay state of tracked sender number `index` (0 to
+ * `mqseal_opener_snapshot_count() - 1`) as one `MQSEAL_SNAPSHOT_LEN`-byte
+ * record into `out` (`out_cap` bytes). Save every record (e.g. to flash)
+ * before a planned restart and give each to `mqseal_opener_restore`
+ * after it, so that messages accepted before are not accepted again. The
+ * order is stable as long as no message is opened and no sender is added
+ * or forgotten in between. `MQSEAL_STATUS_INVALID_ARGUMENT` for an index
+ * beyond the count, `MQSEAL_STATUS_BUFFER_TOO_SMALL` for a short `out`.
+ *
+ * # Safety
+ * `opener` as for `mqseal_open`; `out` NULL or `out_cap` writable bytes
+ * outside the opener.
+ */
 MqsealStatus mqseal_opener_snapshot(struct MqsealOpener *opener,
                                     size_t index,
                                     uint8_t *out,
                                     size_t out_cap);
 
-// Restores one sender's replay state from a record of
-// `mqseal_opener_snapshot` (`len` must be `MQSEAL_SNAPSHOT_LEN`), merged
-// with what the opener already knows of that sender (the larger highest
-// counter and every counter accepted by either), so an older record never
-// rolls a window back. Validated by the core:
-// `MQSEAL_STATUS_INVALID_SNAPSHOT` for a wrong length or a record that
-// accepted nothing or has an invalid width, `MQSEAL_STATUS_UNKNOWN_KEY`
-// when its key id is not in the keyring (add the keys first),
-// `MQSEAL_STATUS_TOO_MANY_SENDERS` when the table is full.
-//
-// # Safety
-// `opener` as for `mqseal_open`; `record` NULL or `len` readable bytes
-// outside the opener.
+/**
+ * Restores one sender's replay state from a record of
+ * `mqseal_opener_snapshot` (`len` must be `MQSEAL_SNAPSHOT_LEN`), merged
+ * with what the opener already knows of that sender (the larger highest
+ * counter and every counter accepted by either), so an older record never
+ * rolls a window back. Validated by the core:
+ * `MQSEAL_STATUS_INVALID_SNAPSHOT` for a wrong length or a record that
+ * accepted nothing or has an invalid width, `MQSEAL_STATUS_UNKNOWN_KEY`
+ * when its key id is not in the keyring (add the keys first),
+ * `MQSEAL_STATUS_TOO_MANY_SENDERS` when the table is full.
+ *
+ * # Safety
+ * `opener` as for `mqseal_open`; `record` NULL or `len` readable bytes
+ * outside the opener.
+ */
 MqsealStatus mqseal_opener_restore(struct MqsealOpener *opener, const uint8_t *record, size_t len);
 
-// Forgets the replay state of (`key_id`, `sender_id`), e.g. for a device
-// taken out of service; `*forgotten` (if not NULL) says whether it was
-// tracked. Its old messages still within reach would be accepted again:
-// use it only together with a key rotation or a maximum age.
-//
-// # Safety
-// `opener` as for `mqseal_open`; `forgotten` NULL or writable.
+/**
+ * Forgets the replay state of (`key_id`, `sender_id`), e.g. for a device
+ * taken out of service; `*forgotten` (if not NULL) says whether it was
+ * tracked. Its old messages still within reach would be accepted again:
+ * use it only together with a key rotation or a maximum age.
+ *
+ * # Safety
+ * `opener` as for `mqseal_open`; `forgotten` NULL or writable.
+ */
 MqsealStatus mqseal_opener_forget_sender(struct MqsealOpener *opener,
                                          uint32_t key_id,
                                          uint32_t sender_id,
                                          bool *forgotten);
 
-// Opens the envelope in `buf` (`len` bytes) received on the NUL-terminated
-// `topic`, in place. On success the verified payload is
-// `buf[*payload_offset .. *payload_offset + *payload_len]` and `*header`
-// (if not NULL) holds the authenticated header. `now` (seconds since the
-// Unix epoch, or NULL) is needed when the configuration checks timestamps.
-// An invalid topic name gives `MQSEAL_STATUS_INVALID_TOPIC`; a topic
-// overlapping `buf`, `MQSEAL_STATUS_BUFFERS_OVERLAP`. For a topic given
-// with its length (not NUL-terminated), use `mqseal_open_n`.
-//
-// On any error nothing unverified is exposed: the outputs are zero, and
-// after an authentication failure `buf` is unchanged; after a policy
-// rejection of a verified message (duplicate, replay, expired) the
-// payload bytes in `buf` are zeroed. Drop messages that fail.
-//
-// # Safety
-// `opener` is NULL or an `MqsealOpener` not used by another thread during
-// the call; `topic` NULL or NUL-terminated; `buf` points to `len` writable
-// bytes (or NULL); the output pointers are NULL or writable.
+/**
+ * Opens the envelope in `buf` (`len` bytes) received on the NUL-terminated
+ * `topic`, in place. On success the verified payload is
+ * `buf[*payload_offset .. *payload_offset + *payload_len]` and `*header`
+ * (if not NULL) holds the authenticated header. `now` (seconds since the
+ * Unix epoch, or NULL) is needed when the configuration checks timestamps.
+ * An invalid topic name gives `MQSEAL_STATUS_INVALID_TOPIC`; a topic
+ * overlapping `buf`, `MQSEAL_STATUS_BUFFERS_OVERLAP`. For a topic given
+ * with its length (not NUL-terminated), use `mqseal_open_n`.
+ *
+ * On any error nothing unverified is exposed: the outputs are zero, and
+ * after an authentication failure `buf` is unchanged; after a policy
+ * rejection of a verified message (duplicate, replay, expired) the
+ * payload bytes in `buf` are zeroed. Drop messages that fail.
+ *
+ * # Safety
+ * `opener` is NULL or an `MqsealOpener` not used by another thread during
+ * the call; `topic` NULL or NUL-terminated; `buf` points to `len` writable
+ * bytes (or NULL); the output pointers are NULL or writable.
+ */
 MqsealStatus mqseal_open(struct MqsealOpener *opener,
                          const char *topic,
                          uint8_t *buf,
@@ -730,14 +1034,16 @@ MqsealStatus mqseal_open(struct MqsealOpener *opener,
                          size_t *payload_offset,
                          size_t *payload_len);
 
-// As `mqseal_open`, with the topic given as `topic_len` bytes at `topic`
-// (no NUL needed: ESP-IDF's `event->topic`/`event->topic_len`, Zephyr's
-// `topic.utf8`/`topic.size`). An embedded U+0000 or an empty topic gives
-// `MQSEAL_STATUS_INVALID_TOPIC`.
-//
-// # Safety
-// As `mqseal_open`, with `topic` NULL or pointing to `topic_len` readable
-// bytes.
+/**
+ * As `mqseal_open`, with the topic given as `topic_len` bytes at `topic`
+ * (no NUL needed: ESP-IDF's `event->topic`/`event->topic_len`, Zephyr's
+ * `topic.utf8`/`topic.size`). An embedded U+0000 or an empty topic gives
+ * `MQSEAL_STATUS_INVALID_TOPIC`.
+ *
+ * # Safety
+ * As `mqseal_open`, with `topic` NULL or pointing to `topic_len` readable
+ * bytes.
+ */
 MqsealStatus mqseal_open_n(struct MqsealOpener *opener,
                            const char *topic,
                            size_t topic_len,
@@ -749,7 +1055,7 @@ MqsealStatus mqseal_open_n(struct MqsealOpener *opener,
                            size_t *payload_len);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}  /* extern "C" */
+#endif /* __cplusplus */
 
 #endif  /* MQSEAL_H */

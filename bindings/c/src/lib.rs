@@ -59,8 +59,16 @@ use mqseal::{
 
 pub use status::MqsealStatus;
 
-/// Bytes an envelope adds to a payload, at most.
-pub const MQSEAL_MAX_OVERHEAD: usize = 48;
+/// Bytes of the authentication tag that ends every envelope (both suites;
+/// the core's `TAG_LEN`).
+pub const MQSEAL_TAG_LEN: usize = 16;
+/// Longest envelope header: version/suite byte, flags, key id, sender id,
+/// counter and timestamp varints (the core's `MAX_HEADER_LEN`).
+pub const MQSEAL_MAX_HEADER_LEN: usize = 32;
+/// Bytes an envelope adds to a payload, at most (the core's
+/// `MAX_OVERHEAD`). `MQSEAL_RECV_BUF_LEN(n)` is the receive buffer an open
+/// needs for payloads of up to `n` bytes.
+pub const MQSEAL_MAX_OVERHEAD: usize = MQSEAL_MAX_HEADER_LEN + MQSEAL_TAG_LEN;
 /// Suite number of ChaCha20-Poly1305 (confidential and authentic).
 pub const MQSEAL_SUITE_CHACHA20_POLY1305: u8 = 1;
 /// Suite number of HMAC-SHA256-128 (authentic only; payload readable).
@@ -81,19 +89,39 @@ pub const MQSEAL_STORE_EMPTY: i32 = 0;
 /// `persist` callback result: the new limit is stored durably.
 pub const MQSEAL_STORE_OK: i32 = 0;
 /// `load` or `persist` callback result: the storage could not be read or
-/// written (any negative value not listed here). From `load`, the
-/// `mqseal_sealer_init*` call fails with `MQSEAL_STATUS_COUNTER_STORE_READ`
-/// and the handle is not initialized; from `persist`, the seal fails with
-/// `MQSEAL_STATUS_COUNTER_STORE` and nothing is sealed.
+/// written (any negative value not listed here means the same). What the
+/// caller then gets depends on the call that ran the callback:
+///
+/// * `load` inside `mqseal_sealer_init*`: that init returns
+///   `MQSEAL_STATUS_COUNTER_STORE_READ`.
+/// * `persist` inside `mqseal_sealer_init_new_sender` (its
+///   `persist(ctx, NULL, 0)`): that init returns `MQSEAL_STATUS_COUNTER_STORE`
+///   (reason "write").
+/// * After a failed init the handle is wiped and not initialized: every
+///   later `mqseal_seal*` on it returns `MQSEAL_STATUS_NOT_INITIALIZED`
+///   until an init succeeds.
+/// * `load` inside `mqseal_seal*` (the re-reads around a `persist`): the seal
+///   returns `MQSEAL_STATUS_COUNTER_STORE_READ`.
+/// * `persist` inside `mqseal_seal*`: the seal returns
+///   `MQSEAL_STATUS_COUNTER_STORE` (reason "write").
+/// * A failed seal seals nothing and uses no counter; the sealer stays
+///   initialized, and the next seal tries the store again.
 pub const MQSEAL_STORE_ERROR: i32 = -1;
 /// `persist` callback result: the store does not hold `*current` (or holds
 /// a counter when `current` is NULL), so nothing was written: another
-/// writer uses the store, or the write would lower it. The seal fails with
-/// `MQSEAL_STATUS_COUNTER_STORE_CONFLICT`.
+/// writer uses the store, or the write would lower it. Inside
+/// `mqseal_seal*` the seal returns `MQSEAL_STATUS_COUNTER_STORE_CONFLICT`,
+/// seals nothing, and the sealer stays initialized (and refused for as long
+/// as the store does not hold what it last read or wrote); inside
+/// `mqseal_sealer_init_new_sender` that init returns
+/// `MQSEAL_STATUS_COUNTER_STORE_CONFLICT` and the handle is not initialized.
 pub const MQSEAL_STORE_CONFLICT: i32 = -2;
 /// `load` callback result: the storage holds a record that is not valid
-/// (bad checksum, wrong size). The `mqseal_sealer_init*` call fails with
-/// `MQSEAL_STATUS_COUNTER_STORE_CORRUPT`.
+/// (bad checksum, wrong size). Inside `mqseal_sealer_init*` that init
+/// returns `MQSEAL_STATUS_COUNTER_STORE_CORRUPT` and the handle is not
+/// initialized; inside `mqseal_seal*` (the re-reads around a `persist`) the
+/// seal returns `MQSEAL_STATUS_COUNTER_STORE_CORRUPT`, seals nothing, and
+/// the sealer stays initialized.
 pub const MQSEAL_STORE_CORRUPT: i32 = -3;
 
 /// Counters reserved per `persist` call when `reservation_block` is 0 (the
@@ -138,6 +166,8 @@ pub const MQSEAL_EVICTION_REJECT_NEW: u8 = 0;
 pub const MQSEAL_EVICTION_LEAST_RECENTLY_USED: u8 = 1;
 
 const _: () = assert!(MQSEAL_MAX_OVERHEAD == mqseal::MAX_OVERHEAD);
+const _: () = assert!(MQSEAL_TAG_LEN == mqseal::TAG_LEN);
+const _: () = assert!(MQSEAL_MAX_HEADER_LEN == mqseal::MAX_HEADER_LEN);
 const _: () = assert!(MQSEAL_SUITE_CHACHA20_POLY1305 == Suite::ChaCha20Poly1305.id());
 const _: () = assert!(MQSEAL_SUITE_HMAC_SHA256 == Suite::HmacSha256.id());
 const _: () = assert!(MQSEAL_SUITES_ALL == SuiteSet::ALL.bits());

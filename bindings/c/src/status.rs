@@ -14,11 +14,15 @@ pub enum MqsealStatus {
     Ok = 0,
     /// A required pointer argument was NULL.
     NullPointer = 1,
-    /// An argument is invalid: text that is not UTF-8, storage that is not
-    /// aligned to 8 bytes, or an unknown suite number.
+    /// An argument is invalid: key text that is not UTF-8, handle storage
+    /// that is not aligned to 8 bytes, an unknown suite number, a record
+    /// index beyond the count (`mqseal_opener_snapshot`), or a length above
+    /// `PTRDIFF_MAX`. (A topic that is not UTF-8 is
+    /// `MQSEAL_STATUS_INVALID_TOPIC`.)
     InvalidArgument = 2,
     /// The handle was not initialized, was already deinitialized, or its
-    /// init failed.
+    /// last init failed (a failed init always leaves the handle wiped, so
+    /// every later call on it gives this status until an init succeeds).
     NotInitialized = 3,
     /// The handle is a copy (`memcpy`, struct assignment) of an initialized
     /// handle, or was moved after init: a handle works only at the address
@@ -71,27 +75,37 @@ pub enum MqsealStatus {
     /// before any counter or key is used).
     InvalidTopic = 40,
 
-    /// The topic is longer than 65,535 bytes.
+    /// The topic is longer than 65,535 bytes (the MQTT limit; checked on
+    /// seal and on open, by the core's topic-name check).
     TopicTooLong = 50,
-    /// The output buffer is too small (the needed size is reported where
-    /// the function has a length output).
+    /// The output buffer is too small: `mqseal_seal*` report the size
+    /// needed in `*out_len` (and use no counter); the key-text functions
+    /// zero `out` (an empty string); `mqseal_opener_snapshot` writes
+    /// nothing.
     BufferTooSmall = 51,
     /// The sender has used every counter value.
     CounterExhausted = 52,
     /// The `persist` callback failed to store the new limit (store reason
-    /// `write`); nothing was sealed. The other counter-store failures have
+    /// `write`). From `mqseal_seal*`: nothing was sealed, no counter was
+    /// used, and the sealer stays initialized (the next seal calls
+    /// `persist` again). From `mqseal_sealer_init_new_sender` (its
+    /// `persist(ctx, NULL, 0)`): the handle is not initialized, and later
+    /// seals give `MQSEAL_STATUS_NOT_INITIALIZED`. The other counter-store failures have
     /// statuses of their own (`MQSEAL_STATUS_COUNTER_STORE_*`), all with the
     /// code name "counterStore"; `mqseal_error_reason` names the reason.
     CounterStore = 53,
-    /// The keyring is full.
+    /// The keyring is full (`mqseal_opener_add_key` beyond
+    /// `MQSEAL_OPENER_KEYS` keys).
     KeyringFull = 54,
     /// A key with this id is already in the keyring.
     DuplicateKeyId = 55,
     /// No key with this id is in the keyring.
     KeyNotFound = 56,
-    /// The keyring has no primary key.
+    /// The keyring has no primary key (a Rust core code; the C API never
+    /// returns it).
     NoPrimaryKey = 57,
-    /// The primary key cannot be retired.
+    /// The primary key cannot be retired: the C opener's primary is the
+    /// key given to `mqseal_opener_init`.
     KeyIsPrimary = 58,
     /// Malformed key text.
     InvalidKey = 59,
@@ -101,11 +115,15 @@ pub enum MqsealStatus {
     SelfPairing = 61,
     /// A configuration value is out of range (e.g. replay window 0 or > 256).
     InvalidConfig = 62,
-    /// A payload could not be serialized.
+    /// A payload could not be serialized (a Rust core code of the typed
+    /// payload API; the C API never returns it).
     Encode = 63,
-    /// A verified payload could not be deserialized.
+    /// A verified payload could not be deserialized (a Rust core code of
+    /// the typed payload API; the C API never returns it).
     Decode = 64,
-    /// The random number generator failed.
+    /// The random number generator failed (a Rust core code of key
+    /// generation; the C API takes random bytes from the caller and never
+    /// returns it).
     Rng = 65,
     /// A replay-state record is not valid: wrong length, no counter
     /// accepted, or a window width out of range.
@@ -113,12 +131,15 @@ pub enum MqsealStatus {
     /// The payload is longer than the suite can protect.
     PayloadTooLarge = 67,
 
-    /// The `load` callback failed (store reason `read`): `mqseal_sealer_init*`
-    /// fails and the handle is not initialized; or, during a persist, the
-    /// re-read failed and nothing was sealed.
+    /// The `load` callback failed (store reason `read`). From
+    /// `mqseal_sealer_init*`: the handle is not initialized. From
+    /// `mqseal_seal*` (the re-reads before and after a `persist`): nothing
+    /// was sealed, no counter was used, and the sealer stays initialized.
     CounterStoreRead = 70,
     /// The `load` callback reported a corrupt record (`MQSEAL_STORE_CORRUPT`,
-    /// store reason `corrupt`).
+    /// store reason `corrupt`). From `mqseal_sealer_init*`: the handle is not
+    /// initialized. From `mqseal_seal*`: nothing was sealed and the sealer
+    /// stays initialized.
     CounterStoreCorrupt = 71,
     /// The store holds no counter (`load` answered `MQSEAL_STORE_EMPTY`) and
     /// the sealer was not initialized for a new sender or from a clock floor
@@ -127,7 +148,10 @@ pub enum MqsealStatus {
     /// The store does not hold what this sealer last read or wrote (a second
     /// writer, or a `persist` that lowered, ignored or changed the value),
     /// or `mqseal_sealer_init_new_sender` found a stored counter (store
-    /// reason `conflict`). Nothing was sealed.
+    /// reason `conflict`). From `mqseal_seal*`: nothing was sealed and the
+    /// sealer stays initialized (and refused until the store holds what it
+    /// last read or wrote). From `mqseal_sealer_init_new_sender`: the handle
+    /// is not initialized.
     CounterStoreConflict = 73,
     /// An error this version of the C binding does not know by name.
     Other = 99,
