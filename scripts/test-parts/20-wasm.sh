@@ -69,6 +69,9 @@ protocol mqtt
 allow_anonymous true
 listener $ws_port 127.0.0.1
 protocol websockets
+# Mosquitto 2.0 hands a WebSocket listener's address to libwebsockets only
+# with a socket_domain: without it, it listens on every interface.
+socket_domain ipv4
 allow_anonymous true
 EOF
 mosquitto -c "$tmp/mosquitto.conf" &
@@ -80,6 +83,7 @@ for _ in $(seq 100); do
   fi
   sleep 0.1
 done
+assert_loopback_listeners "$mosq_pid" 2
 echo "mosquitto: mqtt://127.0.0.1:$mqtt_port ws://127.0.0.1:$ws_port"
 
 step "wasm: node tests (vectors, API, file store, interop, chromium)"
