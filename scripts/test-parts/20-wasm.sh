@@ -91,7 +91,12 @@ done
 assert_loopback_listeners "$mosq_pid" 2
 echo "mosquitto: mqtt://127.0.0.1:$mqtt_port ws://127.0.0.1:$ws_port"
 
-step "wasm: node tests (vectors, API, file store, interop, chromium)"
+step "wasm: npm pack (the tarball the README example and type tests install)"
+MQSEAL_TEST_TARBALL="$tmp/$(cd bindings/wasm/npm && npm pack --silent --pack-destination "$tmp" | tail -1)"
+export MQSEAL_TEST_TARBALL
+echo "$MQSEAL_TEST_TARBALL"
+
+step "wasm: node tests (vectors, API, file store, interop, README examples, chromium)"
 mkdir -p artifacts
 (cd bindings/wasm/npm &&
   MQSEAL_TEST_MQTT_PORT="$mqtt_port" MQSEAL_TEST_WS_PORT="$ws_port" MQSEAL_CLI="$target_dir/debug/mqseal" \

@@ -17,8 +17,10 @@ typescript=5.9.3
 types_node=20.19.43
 types_ws=8.18.2 # MQTT.js 4.x's own declarations import 'ws'
 
-tarball="$work/$(cd "$pkg" && npm pack --silent --pack-destination "$work" | tail -1)"
-echo "packed: $tarball"
+# The tarball 20-wasm.sh packed (MQSEAL_TEST_TARBALL), else one packed here.
+tarball="${MQSEAL_TEST_TARBALL:-}"
+[ -n "$tarball" ] || tarball="$work/$(cd "$pkg" && npm pack --silent --pack-destination "$work" | tail -1)"
+echo "package tarball: $tarball"
 for mqtt in "${mqtt_versions[@]}"; do
   for how in path tarball; do
     app="$work/app-mqtt$mqtt-$how"
