@@ -12,12 +12,15 @@
 //   - browser: as index.html, served from the app directory on localhost
 //     and opened in Debian's chromium, against Mosquitto's WebSocket
 //     listener; the page must show the verified message it sent, and the
-//     wire bytes must be an envelope from its sender id.
+//     wire bytes must be an envelope from its sender id;
+//   - node-bundle: the esbuild commands of "Bundling for Node", run in
+//     the app directory; the bundle must run alone (dist/ copied away from
+//     node_modules), and name the missing .wasm when it is not beside it.
 // Relative links and the project's GitHub links in the README must exist.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, createReadStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,6 +117,7 @@ test('README links: relative paths and the project GitHub paths exist', () => {
     let anchor;
     if (gh) [, file, anchor] = [null, join(repoRoot, gh[1]), gh[2]];
     else if (/^https?:/.test(link)) continue;
+    else if (link.startsWith('#')) [file, anchor] = [join(pkgDir, 'README.md'), link.slice(1)];
     else [file, anchor] = [resolve(pkgDir, link.split('#')[0]), link.split('#')[1]];
     assert.ok(existsSync(file), `README.md links to ${link}: ${file} does not exist`);
     if (anchor) {
@@ -177,6 +181,24 @@ for (const version of MQTT_VERSIONS) {
     }
   });
 }
+
+test('README "Bundling for Node": the esbuild commands make a bundle that runs on its own, and says so when the .wasm is missing', async () => {
+  const dir = app('bundle', MQTT_VERSIONS.at(-1));
+  writeFileSync(join(dir, 'sensor.mjs'), snippet('node'));
+  run('bash', ['-euo', 'pipefail', '-c', snippet('node-bundle')], { cwd: dir });
+  // dist/ alone, away from node_modules.
+  const alone = join(tmp.dir, 'bundle-alone');
+  cpSync(join(dir, 'dist'), alone, { recursive: true });
+  const env = { MQSEAL_KEY: key.toText(), MQTT_URL: `mqtt://127.0.0.1:${broker.mqttPort}` };
+  const res = await node('sensor.mjs', { cwd: alone, env });
+  assert.equal(res.code, 0, `the bundle failed: ${res.stderr}`);
+  assert.match(res.stdout, /^verified plant\/telemetry\/line1\/temp 21\.5 \{"suite":"chacha20poly1305","keyId":1,"senderId":7,/m);
+  rmSync(join(alone, 'wasm'), { recursive: true });
+  const missing = await node('sensor.mjs', { cwd: alone, env });
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /mqseal: the WebAssembly module is missing at .*bundle-alone\/wasm\/mqseal_wasm_bg\.wasm/);
+  assert.match(missing.stderr, /copy node_modules\/mqseal\/wasm\/mqseal_wasm_bg\.wasm/);
+});
 
 const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
 
