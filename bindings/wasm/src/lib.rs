@@ -189,7 +189,10 @@ impl Key {
     /// `invalidKey`.
     #[wasm_bindgen(js_name = fromText)]
     pub fn from_text(text: JsValue) -> Result<Key, JsValue> {
-        mqseal::Key::from_text(&key_text(&text, "mqseal:key:v1:<id>:<base64url>")?).map(Key).map_err(js_error)
+        let mut text = key_text(&text, "mqseal:key:v1:<id>:<base64url>")?;
+        let key = mqseal::Key::from_text(&text).map(Key).map_err(js_error);
+        text.zeroize();
+        key
     }
 
     /// A key from 32 bytes of key material (from `crypto.getRandomValues`
