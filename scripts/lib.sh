@@ -35,3 +35,36 @@ need_target() {
 lock_version() {
   awk -v n="$1" '$0=="name = \""n"\"" {getline; gsub(/version = |"/,""); print; exit}' Cargo.lock
 }
+
+# assert_loopback_listeners PID [MIN]: fails unless process PID has at
+# least MIN (default 1) listening TCP sockets and every one of them is bound
+# to a loopback address (127.0.0.0/8, ::1 or ::ffff:127.x). Read from
+# /proc/PID/fd (the socket inodes) and /proc/PID/net/tcp{,6}. Test brokers
+# must never listen beyond loopback (Mosquitto 2.0's WebSocket listener
+# ignores its bind address unless `socket_domain` is set).
+assert_loopback_listeners() {
+  local pid="$1" min="${2:-1}" inodes
+  inodes="$(for fd in /proc/"$pid"/fd/*; do readlink "$fd" 2>/dev/null; done |
+    sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p' | sort -u | tr '\n' ' ')"
+  awk -v inodes=" $inodes" -v min="$min" -v pid="$pid" '
+    function hexval(h,   i, v) {
+      v = 0
+      for (i = 1; i <= length(h); i++) v = v * 16 + index("0123456789ABCDEF", substr(h, i, 1)) - 1
+      return v
+    }
+    function loopback(hex) {
+      if (length(hex) == 8) return substr(hex, 7, 2) == "7F"
+      if (hex == "00000000000000000000000001000000") return 1
+      return substr(hex, 1, 24) == "0000000000000000FFFF0000" && substr(hex, 31, 2) == "7F"
+    }
+    FNR > 1 && $4 == "0A" && index(inodes, " " $10 " ") {
+      split($2, a, ":"); n++
+      where = a[1] ":" hexval(a[2])
+      if (loopback(a[1])) ok = ok " " where; else bad = bad " " where
+    }
+    END {
+      if (bad != "") { printf "pid %s listens beyond loopback (hex address:port):%s\n", pid, bad > "/dev/stderr"; exit 1 }
+      if (n < min) { printf "pid %s has %d listening TCP sockets, expected at least %d\n", pid, n, min > "/dev/stderr"; exit 1 }
+      printf "pid %s listens on loopback only:%s\n", pid, ok
+    }' /proc/"$pid"/net/tcp /proc/"$pid"/net/tcp6
+}

@@ -153,21 +153,84 @@ impl Default for OpenerConfig {
     }
 }
 
+/// The field of an [`OpenerConfig`] that [`OpenerConfig::check`] refused.
+/// Bindings report it under their own spelling of the field (JS `window`,
+/// `suites`, `eviction`; the same words in C and Python), so every binding
+/// names the same option for the same mistake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConfigField {
+    /// `window`: outside 1 to [`MAX_WINDOW`].
+    Window,
+    /// `suites`: the set is empty.
+    Suites,
+    /// `eviction`: [`Eviction::LeastRecentlyUsed`] without a `max_age`.
+    Eviction,
+}
+
+impl ConfigField {
+    /// The field's name, as in the struct (`window`, `suites`, `eviction`:
+    /// one word each, so the same in every binding's naming convention).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            ConfigField::Window => "window",
+            ConfigField::Suites => "suites",
+            ConfigField::Eviction => "eviction",
+        }
+    }
+
+    /// The rule the field broke, in words a binding puts after the field's
+    /// name in its error message.
+    #[must_use]
+    pub const fn rule(self) -> &'static str {
+        match self {
+            ConfigField::Window => "must be an integer from 1 to 256",
+            ConfigField::Suites => "must name at least one suite",
+            ConfigField::Eviction => {
+                "least-recently-used eviction needs a maximum age: an evicted sender's old messages \
+                 would be accepted again, and only an age bound limits that"
+            }
+        }
+    }
+}
+
+// ConfigField::rule states the window's bound in words.
+const _: () = assert!(MAX_WINDOW == 256);
+
 impl OpenerConfig {
-    /// Checks the whole configuration.
+    /// Checks the whole configuration, naming the field at fault.
+    ///
+    /// # Errors
+    /// [`ConfigField::Window`] for a window outside 1 to [`MAX_WINDOW`],
+    /// [`ConfigField::Suites`] for an empty suite set,
+    /// [`ConfigField::Eviction`] for [`Eviction::LeastRecentlyUsed`] without
+    /// a `max_age`; checked in that order.
+    pub const fn check(&self) -> Result<(), ConfigField> {
+        if self.window == 0 || self.window > MAX_WINDOW {
+            return Err(ConfigField::Window);
+        }
+        if self.suites.is_empty() {
+            return Err(ConfigField::Suites);
+        }
+        if matches!(self.eviction, Eviction::LeastRecentlyUsed) && self.max_age.is_none() {
+            return Err(ConfigField::Eviction);
+        }
+        Ok(())
+    }
+
+    /// Checks the whole configuration ([`OpenerConfig::check`] without the
+    /// field).
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] for a window outside 1 to [`MAX_WINDOW`], an
     /// empty suite set, or [`Eviction::LeastRecentlyUsed`] without a
     /// `max_age`.
     pub const fn validate(&self) -> Result<(), Error> {
-        if self.window == 0 || self.window > MAX_WINDOW || self.suites.is_empty() {
-            return Err(Error::InvalidConfig);
+        match self.check() {
+            Ok(()) => Ok(()),
+            Err(_) => Err(Error::InvalidConfig),
         }
-        if matches!(self.eviction, Eviction::LeastRecentlyUsed) && self.max_age.is_none() {
-            return Err(Error::InvalidConfig);
-        }
-        Ok(())
     }
 
     /// The future bound in force: `max_skew`, or `min(max_age, 300)` when
@@ -257,6 +320,26 @@ mod tests {
         let mut c = OpenerConfig::default();
         c.suites = SuiteSet::from_suites(&[]);
         assert_eq!(c.validate(), Err(Error::InvalidConfig));
+    }
+
+    #[test]
+    fn check_names_the_field() {
+        assert_eq!(OpenerConfig::default().check(), Ok(()));
+        for w in [0, MAX_WINDOW + 1, 1000] {
+            let mut c = OpenerConfig::default();
+            c.window = w;
+            assert_eq!(c.check(), Err(ConfigField::Window));
+        }
+        let mut c = OpenerConfig::default();
+        c.suites = SuiteSet::from_suites(&[]);
+        assert_eq!(c.check(), Err(ConfigField::Suites));
+        c.window = 0;
+        assert_eq!(c.check(), Err(ConfigField::Window), "checked in order");
+        let mut c = OpenerConfig::default();
+        c.eviction = Eviction::LeastRecentlyUsed;
+        assert_eq!(c.check(), Err(ConfigField::Eviction));
+        assert_eq!(ConfigField::Eviction.name(), "eviction");
+        assert!(ConfigField::Window.rule().contains("1 to 256"));
     }
 
     #[test]

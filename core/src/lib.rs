@@ -163,7 +163,7 @@ mod varint;
 pub mod fuzzing;
 
 pub use config::{
-    Eviction, OpenerConfig, SuiteSet, DEFAULT_KEYS, DEFAULT_MAX_SENDERS, DEFAULT_MAX_SKEW, DEFAULT_SENDERS,
+    ConfigField, Eviction, OpenerConfig, SuiteSet, DEFAULT_KEYS, DEFAULT_MAX_SENDERS, DEFAULT_MAX_SKEW, DEFAULT_SENDERS,
 };
 #[cfg(all(feature = "std", any(unix, windows)))]
 pub use counter::FileCounterStore;

@@ -9,7 +9,12 @@
 #     `mqseal` CLI through a real Mosquitto (TCP + WebSocket listeners,
 #     started here on free loopback ports with their own config; MQTT 5
 #     topic aliases; Rust and Node holders of one counter file), and the
-#     dashboard and IndexedDB store in Debian's chromium via playwright-core.
+#     dashboard and IndexedDB store in Debian's chromium via playwright-core;
+#   - the README's Node and browser examples, extracted and run (Node against
+#     the Mosquitto here with MQTT.js 4.x and 5.x, the browser one in
+#     chromium over the WebSocket listener);
+#   - the types of a consumer app (tsc --strict) against MQTT.js 4.x and
+#     5.x, with the package installed from a path and from `npm pack`.
 # Installs what is missing: the wasm32 target, wasm-bindgen-cli, Debian's
 # nodejs/npm, mosquitto, mosquitto-clients, chromium and util-linux's
 # flock(1) (the Node file store's lock), and the npm
@@ -69,6 +74,9 @@ protocol mqtt
 allow_anonymous true
 listener $ws_port 127.0.0.1
 protocol websockets
+# Mosquitto 2.0 hands a WebSocket listener's address to libwebsockets only
+# with a socket_domain: without it, it listens on every interface.
+socket_domain ipv4
 allow_anonymous true
 EOF
 mosquitto -c "$tmp/mosquitto.conf" &
@@ -80,14 +88,23 @@ for _ in $(seq 100); do
   fi
   sleep 0.1
 done
+assert_loopback_listeners "$mosq_pid" 2
 echo "mosquitto: mqtt://127.0.0.1:$mqtt_port ws://127.0.0.1:$ws_port"
 
-step "wasm: node tests (vectors, API, file store, interop, chromium)"
+step "wasm: npm pack (the tarball the README example and type tests install)"
+MQSEAL_TEST_TARBALL="$tmp/$(cd bindings/wasm/npm && npm pack --silent --pack-destination "$tmp" | tail -1)"
+export MQSEAL_TEST_TARBALL
+echo "$MQSEAL_TEST_TARBALL"
+
+step "wasm: node tests (vectors, API, file store, interop, README examples, chromium)"
 mkdir -p artifacts
 (cd bindings/wasm/npm &&
   MQSEAL_TEST_MQTT_PORT="$mqtt_port" MQSEAL_TEST_WS_PORT="$ws_port" MQSEAL_CLI="$target_dir/debug/mqseal" \
     node --test --test-reporter=spec test/)
 echo "screenshot: artifacts/dashboard.png"
+
+step "wasm: a consumer app's types (tsc --strict) against MQTT.js 4.x and 5.x, package from a path and a tarball"
+bash bindings/wasm/npm/test/types/check.sh "$tmp/types"
 
 step "wasm: size of the shipped .wasm"
 wasm="bindings/wasm/npm/wasm/mqseal_wasm_bg.wasm"

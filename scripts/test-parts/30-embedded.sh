@@ -116,6 +116,7 @@ for _ in $(seq 50); do
   python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break
   sleep 0.1
 done
+assert_loopback_listeners "$broker" 1
 
 "$MQSEAL" keygen group --id 5 -o "$tmp/key"
 # The controller's sealed command, retained so that the sensor gets it on subscribe.

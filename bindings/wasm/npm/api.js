@@ -289,14 +289,32 @@ export class Sealer {
 
 const CREATE = Symbol('Sealer.create');
 
-function header(opened) {
+/**
+ * The JSON form of a header: the same fields, with `counter` and
+ * `timestamp` (64-bit, so a bigint when large) as decimal strings, since
+ * `JSON.stringify` refuses bigints. `timestamp` stays null when absent.
+ */
+function headerToJSON() {
   return {
+    suite: this.suite,
+    keyId: this.keyId,
+    senderId: this.senderId,
+    counter: String(this.counter),
+    timestamp: this.timestamp === null ? null : String(this.timestamp),
+  };
+}
+
+function header(opened) {
+  const h = {
     suite: opened.suite,
     keyId: opened.keyId,
     senderId: opened.senderId,
     counter: opened.counter,
     timestamp: opened.timestamp ?? null,
   };
+  // Not enumerable: spreading or comparing a header sees only its fields.
+  Object.defineProperty(h, 'toJSON', { value: headerToJSON });
+  return h;
 }
 
 // The opener options that are the core's OpenerConfig, field for field

@@ -46,7 +46,7 @@
 //   reason 'conflict') or `clockFloor: true`.
 
 import { spawn } from 'node:child_process';
-import { closeSync, constants, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs';
 import { open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { checkSwapFor, storeError } from './stores.js';
@@ -74,13 +74,15 @@ function alive(pid) {
 
 /**
  * The pid the holder wrote into the lock file. A holder writes it just
- * after it got the lock, so a pid that is missing or dead may still be the
- * previous holder's: look again for a moment (for the message only).
+ * after it got the lock (and a Node holder empties the file before it lets
+ * go), so a pid that is missing or dead may be the previous holder's or not
+ * written yet: look again for up to a second, on a loaded machine too (only
+ * a refused open waits, and only for its message).
  */
 async function holderPid(lockPath) {
   let pid = readPid(lockPath);
-  for (let i = 0; i < 20 && (pid === null || !alive(pid)); i++) {
-    await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 50 && (pid === null || !alive(pid)); i++) {
+    await new Promise((r) => setTimeout(r, 20));
     pid = readPid(lockPath);
   }
   return pid;
@@ -164,6 +166,15 @@ function writePid(lockPath) {
     } finally {
       closeSync(fd);
     }
+  } catch {
+    // The pid only makes a second holder's error clearer.
+  }
+}
+
+/** Empties the lock file, while we hold its lock (best effort, as writePid). */
+function clearPid(lockPath) {
+  try {
+    truncateSync(lockPath, 0);
   } catch {
     // The pid only makes a second holder's error clearer.
   }
@@ -299,6 +310,10 @@ export class FileCounterStore {
     this.#lock = null;
     if (!lock) return;
     if (lock.exitCode === null && lock.signalCode === null) {
+      // Still holding the lock: take our pid out of the lock file, so that
+      // the next holder's rival never names this (still live) process
+      // before the next holder has written its own pid.
+      clearPid(`${this.#path}.lock`);
       const gone = new Promise((resolve) => lock.once('exit', resolve));
       lock.ref(); // wait for it even if nothing else keeps this process alive
       lock.stdin.end();

@@ -52,7 +52,11 @@ export declare function toBytes(payload: Payload): Uint8Array;
 /** A symmetric key with its key id. */
 export declare class Key {
   private constructor();
-  /** Parses `mqseal:key:v1:<id>:<base64url>`. Throws 'invalidKey'. */
+  /**
+   * Parses `mqseal:key:v1:<id>:<base64url>` (surrounding whitespace, such as
+   * a key file's final newline, is ignored). Throws 'invalidKey', also for a
+   * value that is not a string (an unset environment variable).
+   */
   static fromText(text: string): Key;
   /** A key from 32 bytes of key material. Throws 'invalidKey'. */
   static fromBytes(id: number, bytes: Uint8Array): Key;
@@ -214,6 +218,22 @@ export interface Header {
   counter: bigint;
   /** Seconds since the epoch, when the sender included one (a bigint from 2^53 on). */
   timestamp: number | bigint | null;
+  /**
+   * The JSON form (`JSON.stringify(header)` calls it; not enumerable): the
+   * same fields, `counter` and `timestamp` as decimal strings.
+   */
+  toJSON(): HeaderJSON;
+}
+
+/** `header.toJSON()`: bigints as decimal strings, so `JSON.stringify` works. */
+export interface HeaderJSON {
+  suite: SuiteName;
+  keyId: number;
+  senderId: number;
+  /** The 64-bit counter in decimal. */
+  counter: string;
+  /** The timestamp in decimal, or null when the message has none. */
+  timestamp: string | null;
 }
 
 export interface OpenedMessage {

@@ -1,10 +1,53 @@
 // Type declarations of `mqseal/mqtt`, the MQTT.js helper.
+//
+// They never import 'mqtt': MQTT.js is a peer dependency, and its types
+// are the application's own. `sealClient(client)` takes the application's
+// MqttClient (MQTT.js 4.x or 5.x) as a type parameter, so `sealed.client`
+// is exactly that type. (An import of 'mqtt' here would resolve next to
+// this file: after `npm install <path>`, a symlink, that is the package's
+// own development copy of MQTT.js, and a client of another version would
+// not type-check.)
 import type { Header, MqsealError, Opener, Payload, Sealer } from './index.js';
 
-type MqttClient = import('mqtt').MqttClient;
-type IClientPublishOptions = import('mqtt').IClientPublishOptions;
-type IClientSubscribeOptions = import('mqtt').IClientSubscribeOptions;
-type Packet = import('mqtt').Packet;
+/**
+ * What the helper calls on an MQTT.js client: the callback API that
+ * MQTT.js 4.x and 5.x share. Any MQTT.js `MqttClient` satisfies it.
+ */
+export interface MqttClientLike {
+  publish(topic: string, message: any, opts: any, callback: (...args: any[]) => void): unknown;
+  subscribe(topic: any, opts: any, callback: (...args: any[]) => void): unknown;
+  unsubscribe(topic: any, opts: any, callback: (...args: any[]) => void): unknown;
+  end(force: boolean, opts: any, callback: (...args: any[]) => void): unknown;
+  on(event: any, listener: (...args: any[]) => void): unknown;
+  removeListener(event: any, listener: (...args: any[]) => void): unknown;
+}
+
+/** The fields of MQTT.js's PUBLISH packet (4.x and 5.x) that 'message' handlers use. */
+export interface PublishPacket {
+  cmd: 'publish';
+  topic: string;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  dup: boolean;
+  messageId?: number;
+  properties?: { [property: string]: unknown };
+}
+
+/** Publish options, passed to MQTT.js as they are (its IClientPublishOptions). */
+export interface PublishOptions {
+  qos?: 0 | 1 | 2;
+  retain?: boolean;
+  dup?: boolean;
+  /** MQTT 5 properties; `topicAlias` is resolved before sealing (the seal binds the full topic). */
+  properties?: { topicAlias?: number; [property: string]: unknown };
+  [option: string]: unknown;
+}
+
+/** Subscribe options, passed to MQTT.js as they are (its IClientSubscribeOptions). */
+export interface SubscribeOptions {
+  qos?: 0 | 1 | 2;
+  [option: string]: unknown;
+}
 
 export interface SealedClientOptions {
   /** Needed to publish. */
@@ -15,23 +58,26 @@ export interface SealedClientOptions {
   filter?: (topic: string) => boolean;
 }
 
-export declare class SealedClient {
-  constructor(client: MqttClient, options?: SealedClientOptions);
-  readonly client: MqttClient;
+export declare class SealedClient<C extends MqttClientLike = MqttClientLike> {
+  constructor(client: C, options?: SealedClientOptions);
+  /** The application's MQTT.js client, with its own type. */
+  readonly client: C;
   /** Used by publish; may be set after construction. */
   sealer: Sealer | null;
   opener: Opener | null;
-  on(event: 'message', fn: (topic: string, payload: Uint8Array, header: Header, packet: Packet) => void): this;
-  on(event: 'rejected', fn: (topic: string, error: MqsealError, packet: Packet) => void): this;
-  on(event: 'plain', fn: (topic: string, payload: Uint8Array, packet: Packet) => void): this;
-  off(event: string, fn: (...args: any[]) => void): this;
+  on(event: 'message', fn: (topic: string, payload: Uint8Array, header: Header, packet: PublishPacket) => void): this;
+  on(event: 'rejected', fn: (topic: string, error: MqsealError, packet: PublishPacket) => void): this;
+  on(event: 'plain', fn: (topic: string, payload: Uint8Array, packet: PublishPacket) => void): this;
+  off(event: 'message' | 'rejected' | 'plain', fn: (...args: any[]) => void): this;
   /**
-   * Seals and publishes. MQTT 5 topic aliases: a publish with `properties.topicAlias` and a topic registers
-   * the alias (per client, until the connection closes); one with the alias and topic '' is sealed for the
-   * registered topic; an unregistered alias throws an MqsealError with code 'unknownTopicAlias'.
+   * Seals and publishes; resolves with MQTT.js's result (the packet, or undefined at QoS 0). MQTT 5 topic
+   * aliases: a publish with `properties.topicAlias` and a topic registers the alias (per client, until the
+   * connection closes); one with the alias and topic '' is sealed for the registered topic; an unregistered
+   * alias throws an MqsealError with code 'unknownTopicAlias'.
    */
-  publish(topic: string, payload: Payload, options?: IClientPublishOptions): Promise<Packet | undefined>;
-  subscribe(topics: string | string[], options?: IClientSubscribeOptions): Promise<unknown>;
+  publish(topic: string, payload: Payload, options?: PublishOptions): Promise<unknown>;
+  /** Resolves with the granted subscriptions, as MQTT.js reports them. */
+  subscribe(topics: string | string[], options?: SubscribeOptions): Promise<unknown>;
   unsubscribe(topics: string | string[], options?: object): Promise<unknown>;
   end(force?: boolean): Promise<void>;
 }
@@ -39,4 +85,4 @@ export declare class SealedClient {
 /** Error codes of the helper itself, besides the core's. */
 export type HelperErrorCode = 'unknownTopicAlias' | 'invalidConfig';
 
-export declare function sealClient(client: MqttClient, options?: SealedClientOptions): SealedClient;
+export declare function sealClient<C extends MqttClientLike>(client: C, options?: SealedClientOptions): SealedClient<C>;

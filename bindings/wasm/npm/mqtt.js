@@ -58,7 +58,7 @@ export class SealedClient {
   #aliases;
 
   /**
-   * @param {import('mqtt').MqttClient} client  a connected or connecting MQTT.js client
+   * @param {import('mqtt').MqttClient} client  a connected or connecting MQTT.js client (4.x or 5.x)
    * @param {object} options
    * @param {import('mqseal').Sealer} [options.sealer]  needed to publish
    * @param {import('mqseal').Opener} [options.opener]  needed to receive
@@ -174,22 +174,31 @@ export class SealedClient {
     if (!this.#sealer) throw helperError('invalidConfig', 'no sealer configured: cannot publish');
     const t = String(topic);
     const envelope = await this.#sealer.seal(this.#boundTopic(t, options), payload);
-    return this.#client.publishAsync(t, wireBytes(envelope), options);
+    return settle((cb) => this.#client.publish(t, wireBytes(envelope), options, cb));
   }
 
-  subscribe(topics, options) {
-    return this.#client.subscribeAsync(topics, options);
+  /** Subscribes; resolves with the granted subscriptions. */
+  subscribe(topics, options = {}) {
+    return settle((cb) => this.#client.subscribe(topics, options, cb));
   }
 
-  unsubscribe(topics, options) {
-    return this.#client.unsubscribeAsync(topics, options);
+  unsubscribe(topics, options = {}) {
+    return settle((cb) => this.#client.unsubscribe(topics, options, cb));
   }
 
   /** Stops listening and ends the MQTT.js client. */
   async end(force = false) {
-    this.#client.off('message', this.#onMessage);
-    await this.#client.endAsync(force);
+    this.#client.removeListener('message', this.#onMessage);
+    await settle((cb) => this.#client.end(force, {}, cb));
   }
+}
+
+// MQTT.js's callback API, which 4.x and 5.x share (5.x's *Async methods
+// are these callbacks in a promise): resolves with the callback's result.
+function settle(call) {
+  return new Promise((resolve, reject) => {
+    call((err, result) => (err ? reject(err) : resolve(result)));
+  });
 }
 
 /** `new SealedClient(client, options)`. */

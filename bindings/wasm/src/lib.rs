@@ -25,8 +25,8 @@
 extern crate alloc;
 
 use mqseal::{
-    Eviction, ExternalCounterStore, OpenerConfig, PrefixRewrite, Reservation, SenderSnapshot, SenderTable, Suite,
-    SuiteSet, DEFAULT_KEYS, DEFAULT_MAX_SENDERS, DEFAULT_RESERVATION_BLOCK, MAX_OVERHEAD, MAX_WINDOW,
+    ConfigField, Eviction, ExternalCounterStore, OpenerConfig, PrefixRewrite, Reservation, SenderSnapshot, SenderTable,
+    Suite, SuiteSet, DEFAULT_KEYS, DEFAULT_MAX_SENDERS, DEFAULT_RESERVATION_BLOCK, MAX_OVERHEAD, MAX_WINDOW,
 };
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroize;
@@ -60,6 +60,37 @@ fn js_error(e: mqseal::Error) -> JsValue {
         _ => {}
     }
     err.into()
+}
+
+/// A JS `Error` with code `invalidKey` and a message of its own.
+fn invalid_key(message: &str) -> JsValue {
+    let err = js_sys::Error::new(message);
+    err.set_name("MqsealError");
+    set_prop(err.as_ref(), "code", &JsValue::from_str(mqseal::Error::InvalidKey.code()));
+    err.into()
+}
+
+/// The text of a key argument: `invalidKey` for anything but a string (an
+/// unset environment variable gives `undefined`), never a raw `TypeError`.
+fn key_text(text: &JsValue, form: &str) -> Result<String, JsValue> {
+    text.as_string().ok_or_else(|| {
+        let got = if text.is_undefined() {
+            "undefined (an unset environment variable?)".to_owned()
+        } else if text.is_null() {
+            "null".to_owned()
+        } else {
+            format!("a {}", text.js_typeof().as_string().unwrap_or_default())
+        };
+        invalid_key(&format!("expected the key's text form {form} as a string, got {got}"))
+    })
+}
+
+/// The bytes of a key argument: `invalidKey` for anything but a `Uint8Array`.
+fn key_material(bytes: &JsValue) -> Result<Vec<u8>, JsValue> {
+    bytes
+        .dyn_ref::<js_sys::Uint8Array>()
+        .map(js_sys::Uint8Array::to_vec)
+        .ok_or_else(|| invalid_key("expected 32 bytes of key material as a Uint8Array"))
 }
 
 fn int_from_js(v: f64) -> Result<u64, mqseal::Error> {
@@ -157,8 +188,11 @@ impl Key {
     /// # Errors
     /// `invalidKey`.
     #[wasm_bindgen(js_name = fromText)]
-    pub fn from_text(text: &str) -> Result<Key, JsValue> {
-        mqseal::Key::from_text(text).map(Key).map_err(js_error)
+    pub fn from_text(text: JsValue) -> Result<Key, JsValue> {
+        let mut text = key_text(&text, "mqseal:key:v1:<id>:<base64url>")?;
+        let key = mqseal::Key::from_text(&text).map(Key).map_err(js_error);
+        text.zeroize();
+        key
     }
 
     /// A key from 32 bytes of key material (from `crypto.getRandomValues`
@@ -167,8 +201,11 @@ impl Key {
     /// # Errors
     /// `invalidKey` unless `bytes` has exactly 32 bytes.
     #[wasm_bindgen(js_name = fromBytes)]
-    pub fn from_bytes(id: u32, bytes: &[u8]) -> Result<Key, JsValue> {
-        Ok(Key(mqseal::Key::from_bytes(id, key_bytes(bytes).map_err(js_error)?)))
+    pub fn from_bytes(id: u32, bytes: JsValue) -> Result<Key, JsValue> {
+        let mut material = key_material(&bytes)?;
+        let key = key_bytes(&material).map(|b| Key(mqseal::Key::from_bytes(id, b))).map_err(js_error);
+        material.zeroize();
+        key
     }
 
     /// A fresh random key from `crypto.getRandomValues`.
@@ -215,8 +252,10 @@ impl PublicKey {
     /// # Errors
     /// `invalidKey`.
     #[wasm_bindgen(js_name = fromText)]
-    pub fn from_text(text: &str) -> Result<PublicKey, JsValue> {
-        mqseal::PublicKey::from_text(text).map(PublicKey).map_err(js_error)
+    pub fn from_text(text: JsValue) -> Result<PublicKey, JsValue> {
+        mqseal::PublicKey::from_text(&key_text(&text, "mqseal:x25519-public:v1:<base64url>")?)
+            .map(PublicKey)
+            .map_err(js_error)
     }
 
     /// The canonical text form.
@@ -238,8 +277,11 @@ impl StaticKeyPair {
     /// # Errors
     /// `invalidKey`.
     #[wasm_bindgen(js_name = fromSecretText)]
-    pub fn from_secret_text(text: &str) -> Result<StaticKeyPair, JsValue> {
-        mqseal::StaticKeyPair::from_secret_text(text).map(StaticKeyPair).map_err(js_error)
+    pub fn from_secret_text(text: JsValue) -> Result<StaticKeyPair, JsValue> {
+        let mut text = key_text(&text, "mqseal:x25519-secret:v1:<base64url>")?;
+        let pair = mqseal::StaticKeyPair::from_secret_text(&text).map(StaticKeyPair).map_err(js_error);
+        text.zeroize();
+        pair
     }
 
     /// A key pair from 32 secret bytes (from `crypto.getRandomValues`).
@@ -607,32 +649,19 @@ fn config_from_js(options: &JsValue) -> Result<OpenerConfig, JsValue> {
             _ => return Err(option_error("eviction", "must be 'rejectNew' or 'leastRecentlyUsed'")),
         };
     }
-    cfg.validate().map_err(|_| explain_invalid(&cfg))?;
+    cfg.check().map_err(|field| config_error(&cfg, field))?;
     Ok(cfg)
 }
 
-/// Which option made [`OpenerConfig::validate`] refuse `cfg`: each field
-/// alone over the defaults is checked by the core again, so the rule stays
-/// the core's and only the message is made here.
-fn explain_invalid(cfg: &OpenerConfig) -> JsValue {
-    let mut alone = OpenerConfig::default();
-    alone.window = cfg.window;
-    if alone.validate().is_err() {
-        return option_error("window", &format!("must be an integer from 1 to {MAX_WINDOW}, got {}", cfg.window));
-    }
-    let mut alone = OpenerConfig::default();
-    alone.suites = cfg.suites;
-    if alone.validate().is_err() {
-        return option_error("suites", "must name at least one suite");
-    }
-    if matches!(cfg.eviction, Eviction::LeastRecentlyUsed) {
-        return option_error(
-            "eviction",
-            "'leastRecentlyUsed' needs maxAge: an evicted sender's old messages would be accepted again, \
-             and only an age bound limits that",
-        );
-    }
-    js_error(mqseal::Error::InvalidConfig)
+/// The error for the field [`OpenerConfig::check`] refused: the core names
+/// the field and the rule (the same in every binding), the message adds the
+/// value given.
+fn config_error(cfg: &OpenerConfig, field: ConfigField) -> JsValue {
+    let got = match field {
+        ConfigField::Window => format!(", got {}", cfg.window),
+        _ => String::new(),
+    };
+    option_error(field.name(), &format!("{}{got}", field.rule()))
 }
 
 fn config_to_js(cfg: &OpenerConfig) -> JsValue {

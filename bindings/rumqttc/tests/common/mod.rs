@@ -77,6 +77,59 @@ fn wait_listening(ports: &[u16], child: &mut Child, timeout: Duration) -> bool {
     false
 }
 
+fn is_loopback_hex(hex: &str) -> bool {
+    // /proc/net/tcp{,6}: the address as 32-bit words in host (little-endian) order.
+    match hex.len() {
+        8 => hex.get(6..8) == Some("7F"),
+        32 => {
+            hex == "00000000000000000000000001000000" // ::1
+                || (hex.starts_with("0000000000000000FFFF0000") && hex.get(30..32) == Some("7F"))
+            // ::ffff:127.x
+        }
+        _ => false,
+    }
+}
+
+/// The listening TCP sockets of process `pid` as (hex address, port,
+/// loopback?), from its socket inodes (/proc/PID/fd) and /proc/PID/net/tcp{,6}.
+pub fn listening_sockets(pid: u32) -> Vec<(String, u16, bool)> {
+    let inodes: std::collections::HashSet<String> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let mut out = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let text = fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // f[3] == "0A": LISTEN; f[9]: the socket's inode.
+            if f.len() < 10 || f[3] != "0A" || !inodes.contains(f[9]) {
+                continue;
+            }
+            let (hex, port) = f[1].split_once(':').unwrap();
+            out.push((hex.to_owned(), u16::from_str_radix(port, 16).unwrap(), is_loopback_hex(hex)));
+        }
+    }
+    out
+}
+
+/// Panics unless process `pid` has at least `min` listening TCP sockets and
+/// every one is bound to loopback: a test broker never listens beyond it.
+pub fn assert_loopback_listeners(pid: u32, min: usize) {
+    let socks = listening_sockets(pid);
+    let bad: Vec<_> = socks.iter().filter(|s| !s.2).collect();
+    assert!(bad.is_empty(), "the test broker (pid {pid}) listens beyond loopback: {bad:?}");
+    assert!(
+        socks.len() >= min,
+        "the test broker (pid {pid}) has {} listening sockets, expected at least {min}",
+        socks.len()
+    );
+}
+
 impl Mosquitto {
     /// Starts mosquitto with TCP, WebSocket and TLS listeners on free
     /// loopback ports, persistence on.
@@ -92,6 +145,9 @@ impl Mosquitto {
             m.tls = free_port();
             m.wss = free_port();
             let d = m.dir.path().display().to_string();
+            // Mosquitto 2.0 hands a WebSocket listener's address to
+            // libwebsockets only with a `socket_domain`: without it, it
+            // listens on every interface (asserted in `spawn`).
             let text = format!(
                 "# written by the mqseal test harness\n\
                  user root\n\
@@ -103,10 +159,10 @@ impl Mosquitto {
                  log_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
                  max_queued_messages 10000\n\
                  listener {tcp} 127.0.0.1\nprotocol mqtt\n\
-                 listener {ws} 127.0.0.1\nprotocol websockets\n\
+                 listener {ws} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\n\
                  listener {tls} 127.0.0.1\nprotocol mqtt\n\
                  cafile {ca}\ncertfile {cert}\nkeyfile {key}\n\
-                 listener {wss} 127.0.0.1\nprotocol websockets\n\
+                 listener {wss} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\n\
                  cafile {ca}\ncertfile {cert}\nkeyfile {key}\n",
                 tcp = m.tcp,
                 ws = m.ws,
@@ -135,7 +191,9 @@ impl Mosquitto {
             .spawn()
             .unwrap();
         if wait_listening(&[self.tcp, self.ws, self.tls, self.wss], &mut child, Duration::from_secs(10)) {
+            let pid = child.id();
             self.child = Some(child);
+            assert_loopback_listeners(pid, 4);
             true
         } else {
             let _ = child.kill();

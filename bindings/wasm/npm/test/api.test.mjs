@@ -38,6 +38,52 @@ test('keys: generate, text round trip, bad input', () => {
   assert.throws(() => pair.pairwise('mqseal:x25519-public:v1:' + 'A'.repeat(43), 1), code('weakSharedSecret'));
 });
 
+test('keys from non-strings (an unset environment variable) and non-bytes: invalidKey, never a TypeError', () => {
+  const invalidKey = (re) => (e) => {
+    assert.ok(!(e instanceof TypeError), `a raw TypeError: ${e}`);
+    assert.equal(e.name, 'MqsealError');
+    assert.equal(e.code, 'invalidKey');
+    assert.match(e.message, re);
+    return true;
+  };
+  assert.throws(() => Key.fromText(undefined), invalidKey(/string, got undefined/));
+  assert.throws(() => Key.fromText(process.env.MQSEAL_TEST_SURELY_UNSET_VARIABLE), invalidKey(/unset environment variable/));
+  assert.throws(() => Key.fromText(null), invalidKey(/got null/));
+  assert.throws(() => Key.fromText(42), invalidKey(/got a number/));
+  assert.throws(() => Key.fromText({}), invalidKey(/got a object/));
+  assert.throws(() => Key.fromText(Buffer.from(Key.generate(1).toText())), invalidKey(/as a string/));
+  assert.throws(() => StaticKeyPair.fromSecretText(undefined), invalidKey(/x25519-secret/));
+  assert.throws(() => Key.fromBytes(1, 'x'.repeat(32)), invalidKey(/Uint8Array/));
+  assert.throws(() => Key.fromBytes(1, undefined), invalidKey(/Uint8Array/));
+  // A key file's text with its final newline (readFileSync) parses.
+  const k = Key.generate(9);
+  assert.equal(Key.fromText(`${k.toText()}\n`).toText(), k.toText());
+  assert.equal(Key.fromBytes(2, Buffer.alloc(32, 7)).id, 2, 'a Buffer is a Uint8Array');
+});
+
+test('headers: JSON.stringify works (toJSON: counter and timestamp as decimal strings), fields unchanged', async () => {
+  const key = Key.generate(4);
+  const store = new MemoryCounterStore(2n ** 60n); // counters from 2^60: beyond a number's exact range
+  const sealer = await Sealer.create({ key, senderId: 8, store, block: 4 });
+  const opener = new Opener({ keys: [key] });
+  const { header } = opener.open('t', await sealer.seal('t', 'x', { timestamp: 1_700_000_000 }));
+  assert.equal(typeof header.counter, 'bigint');
+  assert.throws(() => JSON.stringify({ counter: header.counter }), TypeError, 'a bare bigint does not serialise');
+  const json = JSON.parse(JSON.stringify({ header }));
+  assert.deepEqual(json.header, {
+    suite: 'chacha20poly1305',
+    keyId: 4,
+    senderId: 8,
+    counter: String(header.counter),
+    timestamp: '1700000000',
+  });
+  assert.ok(BigInt(json.header.counter) >= 2n ** 60n);
+  assert.deepEqual(Object.keys(header), ['suite', 'keyId', 'senderId', 'counter', 'timestamp'], 'toJSON is not enumerable');
+  const untimed = opener.open('t', await sealer.seal('t', 'y')).header;
+  assert.equal(JSON.parse(JSON.stringify(untimed)).timestamp, null);
+  await sealer.close();
+});
+
 test('both suites seal and open; hmac keeps the payload readable', async () => {
   const key = Key.generate(1);
   for (const suite of ['chacha20poly1305', 'hmac-sha256']) {
@@ -225,7 +271,9 @@ test('opener options are the core OpenerConfig: defaults, implied skew, LRU need
     assert.match(e.message, re);
     return true;
   };
-  assert.throws(() => new Opener({ eviction: 'leastRecentlyUsed' }), named('eviction', /needs maxAge/));
+  assert.throws(() => new Opener({ eviction: 'leastRecentlyUsed' }), named('eviction', /^eviction: .*needs a maximum age/));
+  // The option named in the message too, with the value given (the core's ConfigField).
+  assert.throws(() => new Opener({ window: 1000 }), named('window', /^window: must be an integer from 1 to 256, got 1000$/));
   new Opener({ eviction: 'leastRecentlyUsed', maxAge: 60 }).free();
   assert.throws(() => new Opener({ window: 0 }), named('window', /1 to 256/));
   assert.throws(() => new Opener({ window: 257 }), named('window', /1 to 256/));
@@ -238,7 +286,7 @@ test('opener options are the core OpenerConfig: defaults, implied skew, LRU need
   assert.throws(() => new Opener({ eviction: 'fifo' }), named('eviction', /rejectNew/));
   assert.throws(() => new Opener({ requireTimestamps: true }), named('requireTimestamps', /requireTimestamp/));
   const o = new Opener({ maxAge: 60 });
-  assert.throws(() => o.setConfig({ eviction: 'leastRecentlyUsed' }), named('eviction', /needs maxAge/));
+  assert.throws(() => o.setConfig({ eviction: 'leastRecentlyUsed' }), named('eviction', /needs a maximum age/));
   assert.equal(o.config.maxAge, 60, 'unchanged on error');
   o.setConfig({ window: 16 });
   assert.deepEqual([o.config.window, o.config.maxAge], [16, null], 'setConfig replaces the whole configuration');

@@ -203,6 +203,38 @@ test('the lock is flock(2) on <file>.lock, the lock the Rust FileCounterStore ta
   }
 });
 
+test('a store that let go never names its still-live process as the next holder', { timeout: 60_000 }, async (t) => {
+  if (spawnSync('sh', ['-c', 'command -v flock']).status !== 0) {
+    t.skip('util-linux flock(1) is not installed');
+    return;
+  }
+  const tmp = tempDir();
+  try {
+    const key = Key.generate(1);
+    // This process held the lock and let it go (newFile opens and closes).
+    const path = await newFile(tmp.dir, 'released.ctr');
+    // The next holder has not written its pid (yet): flock(1) writes none.
+    const outside = spawn('flock', ['-n', '-F', `${path}.lock`, 'sh', '-c', 'echo locked; exec sleep 60'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise((resolve) => outside.stdout.once('data', resolve));
+      const err = await Sealer.create({ key, senderId: 7, store: new FileCounterStore(path) }).then(
+        () => assert.fail('opened a locked file'),
+        (e) => e,
+      );
+      assert.equal(err.code, 'counterStore');
+      assert.equal(err.reason, 'locked');
+      assert.equal(err.holderPid, null, err.message);
+      assert.doesNotMatch(err.message, /in this process/);
+    } finally {
+      outside.kill('SIGKILL');
+    }
+  } finally {
+    tmp.remove();
+  }
+});
+
 test('a missing counter file is refused unless created explicitly or started from the clock floor', async () => {
   const tmp = tempDir();
   try {

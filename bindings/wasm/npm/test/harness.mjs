@@ -4,7 +4,7 @@
 // config in a temp dir), the `mqseal` CLI as the Rust device side, and
 // process helpers. Nothing is mocked; nothing listens beyond 127.0.0.1.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +82,9 @@ export async function startBroker() {
       'allow_anonymous true',
       `listener ${wsPort} 127.0.0.1`,
       'protocol websockets',
+      // Mosquitto 2.0 hands a WebSocket listener's address to libwebsockets
+      // only with a socket_domain: without it, it listens on every interface.
+      'socket_domain ipv4',
       'allow_anonymous true',
       '',
     ].join('\n'),
@@ -96,6 +99,12 @@ export async function startBroker() {
     proc.kill();
     throw new Error(`mosquitto did not start: ${e.message}\n${stderr}`);
   }
+  try {
+    assertLoopbackListeners(proc.pid, 2);
+  } catch (e) {
+    proc.kill();
+    throw e;
+  }
   return {
     mqttPort,
     wsPort,
@@ -105,6 +114,58 @@ export async function startBroker() {
       tmp.remove();
     },
   };
+}
+
+function isLoopbackHex(hex) {
+  // /proc/net/tcp: the address as 32-bit words in host (little-endian) order.
+  if (hex.length === 8) return hex.slice(6, 8) === '7F';
+  if (hex === '00000000000000000000000001000000') return true; // ::1
+  return hex.startsWith('0000000000000000FFFF0000') && hex.slice(30, 32) === '7F'; // ::ffff:127.x
+}
+
+/**
+ * The listening TCP sockets of process `pid` as `{ hex, port, loopback }`,
+ * from its socket inodes (/proc/PID/fd) and /proc/PID/net/tcp{,6}.
+ */
+export function listeningSockets(pid) {
+  const inodes = new Set();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let link;
+    try {
+      link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    const m = /^socket:\[(\d+)\]$/.exec(link);
+    if (m) inodes.add(m[1]);
+  }
+  const out = [];
+  for (const table of ['tcp', 'tcp6']) {
+    const lines = readFileSync(`/proc/${pid}/net/${table}`, 'utf8').trim().split('\n').slice(1);
+    for (const line of lines) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] !== '0A' || !inodes.has(f[9])) continue; // 0A: LISTEN
+      const [hex, port] = f[1].split(':');
+      out.push({ hex, port: parseInt(port, 16), loopback: isLoopbackHex(hex) });
+    }
+  }
+  return out;
+}
+
+/**
+ * Throws unless process `pid` has at least `min` listening TCP sockets and
+ * every one is bound to loopback: a test broker never listens beyond it.
+ */
+export function assertLoopbackListeners(pid, min = 1) {
+  const socks = listeningSockets(pid);
+  const bad = socks.filter((s) => !s.loopback);
+  if (bad.length) {
+    throw new Error(`the test broker (pid ${pid}) listens beyond loopback: ${bad.map((s) => `${s.hex}:${s.port}`).join(', ')}`);
+  }
+  if (socks.length < min) {
+    throw new Error(`the test broker (pid ${pid}) has ${socks.length} listening sockets, expected at least ${min}`);
+  }
+  return socks;
 }
 
 /** Path of the `mqseal` CLI (MQSEAL_CLI, else target/debug/mqseal). */
