@@ -232,7 +232,9 @@ test('README browser example runs as written (index.html in chromium, WebSocket 
     const log = await waitFor(
       async () => {
         const text = await page.textContent('#log');
-        return /^verified plant\/cmd valve open /m.test(text) || /^error /m.test(text) ? text : null;
+        // Both lines, in either order: the message can come back before publish() resolves.
+        const done = /^verified plant\/cmd valve open /m.test(text) && /^sent plant\/cmd$/m.test(text);
+        return done || /^error /m.test(text) ? text : null;
       },
       20_000,
       'the page to verify its message',
