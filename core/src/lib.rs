@@ -154,6 +154,8 @@ mod replay_file;
 mod schedule;
 mod sealer;
 mod senders;
+#[cfg(feature = "alloc")]
+mod shared_window;
 mod suites;
 mod topic;
 mod varint;
@@ -192,6 +194,8 @@ pub use sealer::Sealer;
 #[cfg(feature = "alloc")]
 pub use senders::SenderMap;
 pub use senders::{FixedSenders, SenderTable};
+#[cfg(feature = "alloc")]
+pub use shared_window::{check_and_update_local, PendingOpen, WindowQuery, WindowVerdict, WINDOW_SCRIPT};
 pub use topic::{check_topic_filter, check_topic_name};
 
 /// Seconds since the Unix epoch from the system clock (0 if the clock is
