@@ -195,7 +195,9 @@ pub use sealer::Sealer;
 pub use senders::SenderMap;
 pub use senders::{FixedSenders, SenderTable};
 #[cfg(feature = "alloc")]
-pub use shared_window::{check_and_update_local, PendingOpen, WindowQuery, WindowVerdict, WINDOW_SCRIPT};
+pub use shared_window::{
+    check_and_update_local, PendingOpen, PendingOpenVec, WindowQuery, WindowVerdict, WINDOW_SCRIPT,
+};
 pub use topic::{check_topic_filter, check_topic_name};
 
 /// Seconds since the Unix epoch from the system clock (0 if the clock is

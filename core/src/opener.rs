@@ -142,6 +142,12 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
         self
     }
 
+    /// The configured clock's current time, if a clock is set.
+    #[must_use]
+    pub fn now(&self) -> Option<u64> {
+        self.clock.map(|c| c())
+    }
+
     /// In-place form of [`OpenerWith::with_clock`].
     pub fn set_clock(&mut self, clock: Option<fn() -> u64>) {
         self.clock = clock;
@@ -361,6 +367,23 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
             return Err(e);
         }
         Ok(crate::PendingOpen::new(h, self.config.window, buf, range))
+    }
+
+    /// [`OpenerWith::open_pending`] into an owned buffer, leaving the input
+    /// untouched.
+    ///
+    /// # Errors
+    /// As [`OpenerWith::open_pending`].
+    #[cfg(feature = "alloc")]
+    pub fn open_pending_to_vec<'t>(
+        &mut self,
+        topic: impl Into<BoundTopic<'t>>,
+        envelope: &[u8],
+        now: Option<u64>,
+    ) -> Result<crate::PendingOpenVec, Error> {
+        let mut buf = envelope.to_vec();
+        let parts = self.open_pending(topic, &mut buf, now)?.into_parts();
+        Ok(crate::PendingOpenVec::new(parts, buf))
     }
 
     /// Records a verified, policy-approved message in its sender's window,

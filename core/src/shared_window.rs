@@ -170,6 +170,74 @@ impl<'b> PendingOpen<'b> {
     }
 }
 
+impl PendingOpen<'_> {
+    /// Header, width and body range, disarming the zeroing on drop (the
+    /// caller takes the buffer over).
+    pub(crate) fn into_parts(mut self) -> (Header, u32, core::ops::Range<usize>) {
+        self.buf = None;
+        (self.header, self.width, self.range.clone())
+    }
+}
+
+/// [`PendingOpen`] with an owned buffer (from
+/// [`crate::OpenerWith::open_pending_to_vec`]), to hold while the shared
+/// store is asked asynchronously. The payload is not reachable before
+/// [`PendingOpenVec::resolve`] with [`WindowVerdict::Accepted`]; dropping it
+/// zeroes the buffer.
+pub struct PendingOpenVec {
+    header: Header,
+    width: u32,
+    buf: alloc::vec::Vec<u8>,
+    range: core::ops::Range<usize>,
+}
+
+impl core::fmt::Debug for PendingOpenVec {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PendingOpenVec").field("header", &self.header).finish_non_exhaustive()
+    }
+}
+
+impl PendingOpenVec {
+    pub(crate) fn new(parts: (Header, u32, core::ops::Range<usize>), buf: alloc::vec::Vec<u8>) -> Self {
+        let (header, width, range) = parts;
+        PendingOpenVec { header, width, buf, range }
+    }
+
+    /// The authenticated header.
+    #[must_use]
+    pub const fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// What the shared store must decide.
+    #[must_use]
+    pub const fn query(&self) -> WindowQuery {
+        WindowQuery {
+            key_id: self.header.key_id,
+            sender_id: self.header.sender_id,
+            counter: self.header.counter,
+            width: self.width,
+        }
+    }
+
+    /// The payload, when the store accepted it.
+    ///
+    /// # Errors
+    /// [`Error::Duplicate`] or [`Error::Replay`] for the store's other
+    /// verdicts; the buffer is zeroed.
+    pub fn resolve(self, verdict: WindowVerdict) -> Result<crate::OpenedVec, Error> {
+        verdict.into_result()?;
+        let payload = self.buf[self.range.clone()].to_vec();
+        Ok(crate::OpenedVec { header: self.header, payload })
+    }
+}
+
+impl Drop for PendingOpenVec {
+    fn drop(&mut self) {
+        self.buf.fill(0);
+    }
+}
+
 impl Drop for PendingOpen<'_> {
     fn drop(&mut self) {
         if let Some(buf) = self.buf.take() {

@@ -1,4 +1,5 @@
 //! The verify-then-shared-decision split: `open_pending` and `PendingOpen`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mqseal::{
     check_and_update_local, Error, FleetOpener, Key, Keyring, MemoryCounterStore, ReplayWindow, Sealer, Suite,
@@ -59,4 +60,15 @@ fn the_local_rule_gives_the_window_codes() {
     assert_eq!(check_and_update_local(&mut w, 10), WindowVerdict::Duplicate);
     assert_eq!(check_and_update_local(&mut w, 7), WindowVerdict::Accepted);
     assert_eq!(check_and_update_local(&mut w, 6), WindowVerdict::Replay);
+}
+
+#[test]
+fn an_owned_pending_open_releases_only_on_accept() {
+    let (mut sealer, mut opener) = setup();
+    let env = sealer.seal_to_vec("fleet/up", b"hello").unwrap();
+    let p = opener.open_pending_to_vec("fleet/up", &env, None).unwrap();
+    assert_eq!(p.query().sender_id, 77);
+    assert_eq!(p.resolve(WindowVerdict::Accepted).unwrap().payload, b"hello");
+    let p = opener.open_pending_to_vec("fleet/up", &env, None).unwrap();
+    assert_eq!(p.resolve(WindowVerdict::Duplicate), Err(Error::Duplicate));
 }

@@ -195,3 +195,5 @@ impl Drop for Mosquitto {
         }
     }
 }
+
+pub mod redis;
