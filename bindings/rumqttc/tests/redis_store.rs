@@ -144,3 +144,16 @@ async fn down_means_no_verdict_and_aof_keeps_the_windows_across_a_restart() {
     assert!(verdicts.iter().all(|v| *v == WindowVerdict::Duplicate), "{verdicts:?}");
     assert_eq!(store.check_and_update(&[q(3, 50)]).await.unwrap(), [WindowVerdict::Accepted]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_single_requests_in_a_row() {
+    let redis = Redis::start();
+    let store = RedisReplayStore::connect(&redis.url()).await.unwrap();
+    for c in 0..5000u64 {
+        let v = tokio::time::timeout(std::time::Duration::from_secs(10), store.check_and_update(&[q(9, c)]))
+            .await
+            .unwrap_or_else(|_| panic!("request {c} hung"))
+            .unwrap();
+        assert_eq!(v, [WindowVerdict::Accepted]);
+    }
+}
