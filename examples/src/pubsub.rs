@@ -1453,7 +1453,9 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
             eprintln!("mqseal: stats: replay_state_commits={}", c.commits);
         }
     }
-    let _ = client.disconnect().await;
+    // Bounded: with manual acks the request channel may be full of acks
+    // that only the event loop, not polled while this waits, would drain.
+    let _ = tokio::time::timeout(Duration::from_secs(2), client.disconnect()).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         while let Ok(ev) = el.poll(false).await {
             if matches!(ev, Ev::Disconnected) {

@@ -127,7 +127,15 @@ impl Sub {
     /// SIGTERM, then everything it still prints; returns its stats line.
     fn stop(&mut self) -> String {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let _ = self.child.wait();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("the subscriber did not exit on SIGTERM: {:?}", self.stderr);
+            }
+            self.drain(Duration::from_millis(20));
+        }
         for _ in 0..20 {
             self.drain(Duration::from_millis(20));
         }
