@@ -155,6 +155,8 @@ mod replay_file;
 mod schedule;
 mod sealer;
 mod senders;
+#[cfg(feature = "alloc")]
+mod shared_window;
 mod suites;
 mod topic;
 mod varint;
@@ -194,6 +196,10 @@ pub use sealer::Sealer;
 #[cfg(feature = "alloc")]
 pub use senders::SenderMap;
 pub use senders::{FixedSenders, SenderTable};
+#[cfg(feature = "alloc")]
+pub use shared_window::{
+    check_and_update_local, PendingOpen, PendingOpenVec, WindowQuery, WindowVerdict, WINDOW_SCRIPT,
+};
 pub use suites::Suite;
 pub use topic::{check_topic_filter, check_topic_name};
 

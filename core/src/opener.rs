@@ -143,6 +143,12 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
         self
     }
 
+    /// The configured clock's current time, if a clock is set.
+    #[must_use]
+    pub fn now(&self) -> Option<u64> {
+        self.clock.map(|c| c())
+    }
+
     /// In-place form of [`OpenerWith::with_clock`].
     pub fn set_clock(&mut self, clock: Option<fn() -> u64>) {
         self.clock = clock;
@@ -321,6 +327,64 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
             return Err(e);
         }
         Ok(Opened { header: h, payload: &buf[range] })
+    }
+
+    /// Opens an envelope in place for a receiver whose replay windows live
+    /// in a shared store (see [`crate::PendingOpen`]): parses, checks the
+    /// suite, key and timestamp policy, verifies the tag, and returns the
+    /// verified message held back, without consulting or advancing this
+    /// opener's own windows. The payload is released only by
+    /// [`crate::PendingOpen::resolve`] with the store's accept verdict; a
+    /// dropped or rejected token zeroes the body.
+    ///
+    /// # Errors
+    /// As [`OpenerWith::open_in_place_at`], except [`Error::Duplicate`],
+    /// [`Error::Replay`] and [`Error::TooManySenders`], which are the
+    /// store's to decide.
+    #[cfg(feature = "alloc")]
+    pub fn open_pending<'b, 't>(
+        &mut self,
+        topic: impl Into<BoundTopic<'t>>,
+        buf: &'b mut [u8],
+        now: Option<u64>,
+    ) -> Result<crate::PendingOpen<'b>, Error> {
+        let topic = topic.into();
+        let env = Envelope::parse(buf)?;
+        let h = env.header;
+        if !self.config.suites.contains(h.suite) {
+            return Err(Error::SuiteNotAllowed(h.suite));
+        }
+        let key = self.keyring.get(h.key_id).ok_or(Error::UnknownKey(h.key_id))?;
+        let aad = Aad::new(&buf[..env.header_len], &topic)?;
+        // As in open_in_place_at: the policy verdict is reported only once
+        // the tag has verified.
+        let verdict = self.config.check_time(h.timestamp, now);
+        let subkey = schedule::subkey(key, h.suite, h.sender_id);
+        let range = env.body_range();
+        let (body, tag) = buf[env.header_len..].split_at_mut(env.body_len);
+        suites::open(h.suite, &subkey, h.counter, aad.as_bytes(), body, tag)?;
+        if let Err(e) = verdict {
+            buf[range].fill(0);
+            return Err(e);
+        }
+        Ok(crate::PendingOpen::new(h, self.config.window, buf, range))
+    }
+
+    /// [`OpenerWith::open_pending`] into an owned buffer, leaving the input
+    /// untouched.
+    ///
+    /// # Errors
+    /// As [`OpenerWith::open_pending`].
+    #[cfg(feature = "alloc")]
+    pub fn open_pending_to_vec<'t>(
+        &mut self,
+        topic: impl Into<BoundTopic<'t>>,
+        envelope: &[u8],
+        now: Option<u64>,
+    ) -> Result<crate::PendingOpenVec, Error> {
+        let mut buf = envelope.to_vec();
+        let parts = self.open_pending(topic, &mut buf, now)?.into_parts();
+        Ok(crate::PendingOpenVec::new(parts, buf))
     }
 
     /// Records a verified, policy-approved message in its sender's window,

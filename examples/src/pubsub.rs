@@ -201,6 +201,25 @@ pub struct SubArgs {
     /// `mqseal sub` is migrated to the current format.
     #[arg(long, env = "MQSEAL_REPLAY_STATE", value_name = "FILE")]
     replay_state: Option<PathBuf>,
+    /// Keep the replay windows in Redis (or Valkey) at this URL
+    /// (redis://127.0.0.1:6379/0), shared by every `mqseal sub` of a
+    /// shared subscription ($share/GROUP/FILTER): each verified envelope is
+    /// accepted once across the group. Verification stays local; a
+    /// message is printed, and acknowledged, only after Redis accepted it.
+    /// While Redis is unreachable nothing is printed or acknowledged (the
+    /// broker keeps QoS 1/2 messages) and delivery resumes when it is back.
+    #[arg(long, value_name = "URL", conflicts_with = "replay_state")]
+    replay_redis: Option<String>,
+    /// Key prefix in Redis for --replay-redis (one per group or deployment
+    /// sharing the server).
+    #[arg(long, value_name = "PREFIX", default_value = mqseal_rumqttc::DEFAULT_PREFIX)]
+    replay_prefix: String,
+    /// With --replay-redis: a sender's window expires this many seconds
+    /// after its last accepted message (default: never). Set it no shorter
+    /// than the key's lifetime or --max-age: an expired window opens that
+    /// sender's old envelopes again.
+    #[arg(long, value_name = "SECONDS", requires = "replay_redis", value_parser = clap::value_parser!(u64).range(1..))]
+    replay_ttl: Option<u64>,
     /// Print counters of accepted and rejected messages on exit (stderr),
     /// also on SIGINT and SIGTERM (which end `sub` with exit code 0).
     #[arg(long)]
@@ -210,6 +229,11 @@ pub struct SubArgs {
     help: Option<bool>,
 }
 
+/// Pending messages per pipelined request to the shared replay store.
+const STORE_BATCH: usize = 512;
+/// Wait before asking an unreachable replay store again.
+const STORE_RETRY: Duration = Duration::from_millis(250);
+
 /// One event, whatever the MQTT version.
 enum Ev {
     Verified(Verified),
@@ -218,12 +242,17 @@ enum Ev {
         payload: Vec<u8>,
         qos: u8,
         retain: bool,
+        pkid: u16,
     },
     Rejected {
         topic: String,
         reason: Reject,
         retain: bool,
+        qos: u8,
+        pkid: u16,
     },
+    /// Verified; the shared replay store decides (--replay-redis).
+    Pending(Box<Held>),
     ConnAck {
         session_present: bool,
         /// MQTT 5: the broker's Maximum Packet Size, if it sent one.
@@ -248,7 +277,178 @@ struct Verified {
     qos: u8,
     retain: bool,
     dup: bool,
+    pkid: u16,
     payload: Vec<u8>,
+}
+
+/// A verified message waiting for the shared replay store's verdict.
+enum Held {
+    V4(mqseal_rumqttc::PendingMessage),
+    V5(v5::PendingMessage),
+}
+
+/// Messages waiting for the shared store, of one MQTT version, each with
+/// the number of the connection it arrived on (only that connection can
+/// acknowledge it).
+enum Batch {
+    V4(Vec<u64>, Vec<mqseal_rumqttc::PendingMessage>),
+    V5(Vec<u64>, Vec<v5::PendingMessage>),
+}
+
+impl Batch {
+    fn new(v5: bool) -> Batch {
+        if v5 {
+            Batch::V5(Vec::new(), Vec::new())
+        } else {
+            Batch::V4(Vec::new(), Vec::new())
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Batch::V4(_, b) => b.len(),
+            Batch::V5(_, b) => b.len(),
+        }
+    }
+
+    fn push(&mut self, conn: u64, held: Held) {
+        match (self, held) {
+            (Batch::V4(g, b), Held::V4(p)) => {
+                g.push(conn);
+                b.push(p);
+            }
+            (Batch::V5(g, b), Held::V5(p)) => {
+                g.push(conn);
+                b.push(p);
+            }
+            // One connection, one version: cannot happen; the message is
+            // dropped unacknowledged (the broker redelivers it).
+            _ => {}
+        }
+    }
+
+    /// Takes up to `n` of the oldest messages.
+    fn take(&mut self, n: usize) -> Batch {
+        match self {
+            Batch::V4(g, b) => {
+                let n = n.min(b.len());
+                Batch::V4(g.drain(..n).collect(), b.drain(..n).collect())
+            }
+            Batch::V5(g, b) => {
+                let n = n.min(b.len());
+                Batch::V5(g.drain(..n).collect(), b.drain(..n).collect())
+            }
+        }
+    }
+
+    /// Puts `front` back before the others (a batch the store did not decide).
+    fn unshift(&mut self, front: Batch) {
+        match (self, front) {
+            (Batch::V4(g, b), Batch::V4(mut fg, mut f)) => {
+                fg.append(g);
+                f.append(b);
+                *g = fg;
+                *b = f;
+            }
+            (Batch::V5(g, b), Batch::V5(mut fg, mut f)) => {
+                fg.append(g);
+                f.append(b);
+                *g = fg;
+                *b = f;
+            }
+            _ => {}
+        }
+    }
+
+    async fn ask(
+        mut self,
+        store: mqseal_rumqttc::RedisReplayStore,
+    ) -> (Batch, Result<Vec<mqseal::WindowVerdict>, mqseal_rumqttc::StoreUnavailable>) {
+        let r = match &mut self {
+            Batch::V4(_, b) => mqseal_rumqttc::ask_store(&store, b).await,
+            Batch::V5(_, b) => mqseal_rumqttc::ask_store(&store, b).await,
+        };
+        (self, r)
+    }
+
+    /// The store's verdicts applied: verified or rejected events, each with
+    /// its connection number.
+    fn resolve(self, verdicts: Vec<mqseal::WindowVerdict>) -> Vec<(u64, Ev)> {
+        match self {
+            Batch::V4(g, b) => {
+                g.into_iter().zip(b.into_iter().zip(verdicts).map(|(p, v)| ev4(&p.resolve(v)))).collect()
+            }
+            Batch::V5(g, b) => {
+                g.into_iter().zip(b.into_iter().zip(verdicts).map(|(p, v)| ev5(&p.resolve(v)))).collect()
+            }
+        }
+    }
+}
+
+/// The CLI's view of an MQTT 3.1.1 message event (`Ev::Other` otherwise).
+fn ev4(ev: &SealedEvent) -> Ev {
+    match ev {
+        SealedEvent::Verified(m) => Ev::Verified(Verified {
+            topic: m.topic.clone(),
+            sender_id: m.sender_id,
+            key_id: m.key_id,
+            counter: m.counter,
+            timestamp: m.timestamp,
+            qos: qos4_num(m.qos),
+            retain: m.retain,
+            dup: m.dup,
+            pkid: m.pkid,
+            payload: m.payload.to_vec(),
+        }),
+        SealedEvent::Plain(p) => Ev::Plain {
+            topic: p.topic.clone(),
+            payload: p.payload.to_vec(),
+            qos: qos4_num(p.qos),
+            retain: p.retain,
+            pkid: p.pkid,
+        },
+        SealedEvent::Rejected(r) => Ev::Rejected {
+            topic: r.publish.topic.clone(),
+            reason: r.reason,
+            retain: r.publish.retain,
+            qos: qos4_num(r.publish.qos),
+            pkid: r.publish.pkid,
+        },
+        _ => Ev::Other,
+    }
+}
+
+/// The CLI's view of an MQTT 5 message event (`Ev::Other` otherwise).
+fn ev5(ev: &v5::SealedEvent) -> Ev {
+    match ev {
+        v5::SealedEvent::Verified(m) => Ev::Verified(Verified {
+            topic: m.topic.clone(),
+            sender_id: m.sender_id,
+            key_id: m.key_id,
+            counter: m.counter,
+            timestamp: m.timestamp,
+            qos: qos5_num(m.qos),
+            retain: m.retain,
+            dup: m.dup,
+            pkid: m.pkid,
+            payload: m.payload.to_vec(),
+        }),
+        v5::SealedEvent::Plain(p) => Ev::Plain {
+            topic: String::from_utf8_lossy(&p.topic).into_owned(),
+            payload: p.payload.to_vec(),
+            qos: qos5_num(p.qos),
+            retain: p.retain,
+            pkid: p.pkid,
+        },
+        v5::SealedEvent::Rejected(r) => Ev::Rejected {
+            topic: String::from_utf8_lossy(&r.publish.topic).into_owned(),
+            reason: r.reason,
+            retain: r.publish.retain,
+            qos: qos5_num(r.publish.qos),
+            pkid: r.publish.pkid,
+        },
+        _ => Ev::Other,
+    }
 }
 
 enum Client {
@@ -328,6 +528,26 @@ impl Client {
         }
         Ok(())
     }
+    /// Queues the acknowledgement of a received message (manual acks,
+    /// --replay-redis) without waiting: false when the request channel is
+    /// full (try again after polling the event loop).
+    fn try_ack(&self, qos: u8, pkid: u16) -> bool {
+        if qos == 0 {
+            return true;
+        }
+        match self {
+            Client::V4(c) => {
+                let mut p = rumqttc::Publish::new("", qos4(qos), Vec::new());
+                p.pkid = pkid;
+                c.unsealed_inner().try_ack(&p).is_ok()
+            }
+            Client::V5(c) => {
+                let mut p = rumqttc::v5::mqttbytes::v5::Publish::new("", qos5(qos), Vec::new(), None);
+                p.pkid = pkid;
+                c.unsealed_inner().try_ack(&p).is_ok()
+            }
+        }
+    }
     fn stats(&self) -> Stats {
         match self {
             Client::V4(c) => c.stats(),
@@ -350,12 +570,12 @@ fn debug_line(ev: &Ev, other: &dyn core::fmt::Debug) {
             m.key_id,
             m.counter
         ),
-        Ev::Plain { topic, payload, qos, retain } => eprintln!(
+        Ev::Plain { topic, payload, qos, retain, .. } => eprintln!(
             "mqseal: debug: received PUBLISH (q{qos}, r{}, '{topic}', ... ({} bytes)): plain (allowlisted)",
             u8::from(*retain),
             payload.len()
         ),
-        Ev::Rejected { topic, reason, retain } => eprintln!(
+        Ev::Rejected { topic, reason, retain, .. } => eprintln!(
             "mqseal: debug: received PUBLISH (r{}, '{topic}'): rejected: {reason} ({})",
             u8::from(*retain),
             reason.code()
@@ -376,27 +596,13 @@ impl Loop {
         match self {
             Loop::V4(l) => {
                 let ev = l.poll().await.map_err(|e| connect::explain(&e.to_string()))?;
+                let out = match ev {
+                    SealedEvent::Pending(p) => return Ok(Ev::Pending(Box::new(Held::V4(p)))),
+                    ev => ev,
+                };
+                let ev = out;
                 let out = match &ev {
-                    SealedEvent::Verified(m) => Ev::Verified(Verified {
-                        topic: m.topic.clone(),
-                        sender_id: m.sender_id,
-                        key_id: m.key_id,
-                        counter: m.counter,
-                        timestamp: m.timestamp,
-                        qos: qos4_num(m.qos),
-                        retain: m.retain,
-                        dup: m.dup,
-                        payload: m.payload.to_vec(),
-                    }),
-                    SealedEvent::Plain(p) => Ev::Plain {
-                        topic: p.topic.clone(),
-                        payload: p.payload.to_vec(),
-                        qos: qos4_num(p.qos),
-                        retain: p.retain,
-                    },
-                    SealedEvent::Rejected(r) => {
-                        Ev::Rejected { topic: r.publish.topic.clone(), reason: r.reason, retain: r.publish.retain }
-                    }
+                    SealedEvent::Verified(_) | SealedEvent::Plain(_) | SealedEvent::Rejected(_) => ev4(&ev),
                     SealedEvent::Other(Event::Incoming(Incoming::ConnAck(c))) => {
                         Ev::ConnAck { session_present: c.session_present, max_packet_size: None }
                     }
@@ -418,29 +624,13 @@ impl Loop {
             Loop::V5(l) => {
                 use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode};
                 let ev = l.poll().await.map_err(|e| connect::explain(&e.to_string()))?;
+                let out = match ev {
+                    v5::SealedEvent::Pending(p) => return Ok(Ev::Pending(Box::new(Held::V5(p)))),
+                    ev => ev,
+                };
+                let ev = out;
                 let out = match &ev {
-                    v5::SealedEvent::Verified(m) => Ev::Verified(Verified {
-                        topic: m.topic.clone(),
-                        sender_id: m.sender_id,
-                        key_id: m.key_id,
-                        counter: m.counter,
-                        timestamp: m.timestamp,
-                        qos: qos5_num(m.qos),
-                        retain: m.retain,
-                        dup: m.dup,
-                        payload: m.payload.to_vec(),
-                    }),
-                    v5::SealedEvent::Plain(p) => Ev::Plain {
-                        topic: String::from_utf8_lossy(&p.topic).into_owned(),
-                        payload: p.payload.to_vec(),
-                        qos: qos5_num(p.qos),
-                        retain: p.retain,
-                    },
-                    v5::SealedEvent::Rejected(r) => Ev::Rejected {
-                        topic: String::from_utf8_lossy(&r.publish.topic).into_owned(),
-                        reason: r.reason,
-                        retain: r.publish.retain,
-                    },
+                    v5::SealedEvent::Verified(_) | v5::SealedEvent::Plain(_) | v5::SealedEvent::Rejected(_) => ev5(&ev),
                     v5::SealedEvent::Other(rumqttc::v5::Event::Incoming(Packet::ConnAck(c))) => Ev::ConnAck {
                         session_present: c.session_present,
                         max_packet_size: c.properties.as_ref().and_then(|p| p.max_packet_size),
@@ -479,6 +669,7 @@ fn build(
     clean: bool,
     protection: Protection,
     will: Option<Will>,
+    manual_acks: bool,
 ) -> (Client, Loop) {
     let mut net = NetworkOptions::new();
     net.set_connection_timeout(c.connect_timeout);
@@ -498,16 +689,29 @@ fn build(
             ));
         }
         o.set_network_options(net);
-        let (client, el) = v5::SealedClient::new(o, 64, protection);
+        o.set_manual_acks(manual_acks);
+        let (client, el) = v5::SealedClient::new(o, request_capacity(manual_acks), protection);
         (Client::V5(client), Loop::V5(Box::new(el)))
     } else {
         let mut o = connect::options_v4(c, target, role, clean);
         if let Some(w) = will {
             o.set_last_will(rumqttc::LastWill::new(w.topic, w.envelope, qos4(w.qos), w.retain));
         }
-        let (client, mut el) = SealedClient::new(o, 64, protection);
+        o.set_manual_acks(manual_acks);
+        let (client, mut el) = SealedClient::new(o, request_capacity(manual_acks), protection);
         el.eventloop.set_network_options(net);
         (Client::V4(client), Loop::V4(Box::new(el)))
+    }
+}
+
+/// The client's request channel: with manual acks, room for the acks of a
+/// whole store batch, which are queued without polling the event loop in
+/// between (a full channel would block them, and the loop, for good).
+const fn request_capacity(manual_acks: bool) -> usize {
+    if manual_acks {
+        64 + 2 * STORE_BATCH
+    } else {
+        64
     }
 }
 
@@ -685,7 +889,7 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
         }),
         _ => None,
     };
-    let (client, mut el) = build(&args.common, &target, "pub", true, Protection::publish_only(sealer), will);
+    let (client, mut el) = build(&args.common, &target, "pub", true, Protection::publish_only(sealer), will, false);
     let (_, broker_max) = connect(&mut el, &target, &args.common).await?;
     let broker_max = std::sync::Arc::new(core::sync::atomic::AtomicU32::new(broker_max.unwrap_or(u32::MAX)));
 
@@ -899,8 +1103,8 @@ fn print_message(
 
 fn print_stats(s: &Stats) {
     eprintln!(
-        "mqseal: stats: accepted={} plain={} duplicate={} replayed={} forged={} unknown_key={} unsealed={} malformed={} policy={} oversized={} other={}",
-        s.accepted, s.plain_accepted, s.duplicate, s.replayed, s.forged, s.unknown_key, s.unsealed, s.malformed, s.policy, s.oversized, s.other
+        "mqseal: stats: accepted={} plain={} duplicate={} replayed={} forged={} unknown_key={} unsealed={} malformed={} policy={} oversized={} other={} held_back={}",
+        s.accepted, s.plain_accepted, s.duplicate, s.replayed, s.forged, s.unknown_key, s.unsealed, s.malformed, s.policy, s.oversized, s.other, s.held_back
     );
 }
 
@@ -974,6 +1178,16 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
     // Group commit: a message is printed once a save recording it is
     // durable, so a crash never lets a printed message be accepted again
     // after the restart; many messages share one save.
+    let store = match &args.replay_redis {
+        Some(url) => Some(
+            mqseal_rumqttc::RedisReplayStore::connect(url)
+                .await
+                .map_err(|e| anyhow!("--replay-redis {url}: {e}"))?
+                .with_prefix(args.replay_prefix.clone())
+                .with_ttl(args.replay_ttl.map(Duration::from_secs)),
+        ),
+        None => None,
+    };
     let mut commit = match &args.replay_state {
         Some(path) => Some(GroupCommit::<(Verified, bool)>::new(ReplayState::open(path, &mut opener)?)),
         None => None,
@@ -982,7 +1196,27 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
     for f in &args.plain_topics {
         protection = protection.allow_plain_topic(f.clone())?;
     }
-    let (client, mut el) = build(&args.common, &target, "sub", !args.persistent, protection, None);
+    let shared = args.replay_redis.is_some();
+    if shared {
+        protection = protection.shared_replay_windows();
+    }
+    let (client, mut el) = build(&args.common, &target, "sub", !args.persistent, protection, None, shared);
+    let mut held = Batch::new(connect::is_v5(&args.common));
+    type Asking = core::pin::Pin<
+        Box<
+            dyn core::future::Future<
+                    Output = Option<(Batch, Result<Vec<mqseal::WindowVerdict>, mqseal_rumqttc::StoreUnavailable>)>,
+                > + Send,
+        >,
+    >;
+    let mut asking: Option<Asking> = None;
+    let mut retry_at: Option<Instant> = None;
+    let mut outage = false;
+    // Connections so far (each CONNACK), to acknowledge on the right one.
+    let mut conn = 0u64;
+    // Acknowledgements to queue: never awaited in the loop (a full request
+    // channel would stop the event loop that drains it).
+    let mut acks: std::collections::VecDeque<(u8, u16)> = std::collections::VecDeque::new();
     let deadline = args.timeout.map(|s| Instant::now() + Duration::from_secs(s));
     let stop = stop_signal();
     tokio::pin!(stop);
@@ -1013,7 +1247,23 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
         }
         // Accepted messages still waiting for their save count towards
         // --count: no more are taken once the count is reached.
-        let in_flight = commit.as_ref().map_or(0, GroupCommit::in_flight) as u64;
+        while let Some(&(qos, pkid)) = acks.front() {
+            if !client.try_ack(qos, pkid) {
+                break;
+            }
+            acks.pop_front();
+        }
+        let in_flight = (commit.as_ref().map_or(0, GroupCommit::in_flight) + held.len()) as u64;
+        // Shared windows: ask the store about what is held, one pipelined
+        // batch at a time (messages arriving meanwhile form the next one).
+        if let Some(store) = store.as_ref().filter(|_| asking.is_none() && retry_at.is_none() && held.len() > 0) {
+            let batch = held.take(STORE_BATCH);
+            if args.common.debug {
+                eprintln!("mqseal: debug: asking the replay store about {} messages", batch.len());
+            }
+            let task = tokio::spawn(batch.ask(store.clone()));
+            asking = Some(Box::pin(async move { task.await.ok() }));
+        }
         let take_more = args.count.is_none_or(|c| received + in_flight < c);
         if let Some(c) = commit.as_mut().filter(|c| !c.busy() && c.has_pending()) {
             c.start(el.opener().snapshot().collect());
@@ -1045,6 +1295,64 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
                 }
                 continue;
             }
+            done = async {
+                match asking.as_mut() {
+                    Some(f) => f.await,
+                    None => core::future::pending().await,
+                }
+            }, if asking.is_some() => {
+                asking = None;
+                match done {
+                    // The task cannot fail short of a panic; its messages
+                    // are then unacknowledged and come again after a reconnect.
+                    None => {}
+                    Some((batch, Ok(verdicts))) => {
+                        if outage {
+                            outage = false;
+                            eprintln!("mqseal: replay store reachable again: delivering {} held messages", batch.len() + held.len());
+                        }
+                        // A message from an earlier connection is handled but not
+                        // acknowledged: its packet id is not this connection's
+                        // (the broker's copy comes again and is a duplicate).
+                        for (conn_no, ev) in batch.resolve(verdicts) {
+                            match ev {
+                                Ev::Verified(m) => {
+                                    print_message(&mut stdout, &args, &m.topic, Some(&m), &m.payload, m.qos, m.retain);
+                                    received += 1;
+                                    if conn_no == conn {
+                                        acks.push_back((m.qos, m.pkid));
+                                    }
+                                }
+                                Ev::Rejected { topic, reason, qos, pkid, .. } => {
+                                    eprintln!("mqseal: rejected message on {topic}: {reason} ({})", reason.code());
+                                    if conn_no == conn {
+                                        acks.push_back((qos, pkid));
+                                    }
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    Some((batch, Err(e))) => {
+                        held.unshift(batch);
+                        if !outage {
+                            outage = true;
+                            eprintln!(
+                                "mqseal: {e}: holding verified messages back (not printed, not acknowledged) until it is reachable again"
+                            );
+                        }
+                        if args.common.debug {
+                            eprintln!("mqseal: debug: {} messages held back", held.len());
+                        }
+                        retry_at = Some(Instant::now() + STORE_RETRY);
+                    }
+                }
+                continue;
+            }
+            () = tokio::time::sleep_until(retry_at.unwrap_or(far)), if retry_at.is_some() => {
+                retry_at = None;
+                continue;
+            }
             ev = el.poll(args.common.debug), if take_more => ev,
         };
         let retained = match &ev {
@@ -1061,7 +1369,15 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
             }
         }
         let stale = retained.is_some_and(|(_, r)| r) && args.no_stale;
+        // Manual acks (--replay-redis): a message is acknowledged once it is
+        // handled; a pending one once the store decided.
+        if let Ok(Ev::Plain { qos, pkid, .. } | Ev::Rejected { qos, pkid, .. }) = &ev {
+            if shared {
+                acks.push_back((*qos, *pkid));
+            }
+        }
         match ev {
+            Ok(Ev::Pending(p)) => held.push(conn, *p),
             Ok(Ev::Verified(m)) => match &mut commit {
                 Some(c) => c.push((m, stale), || el.opener().snapshot().collect()),
                 None => {
@@ -1071,7 +1387,7 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
                     }
                 }
             },
-            Ok(Ev::Plain { topic, payload, qos, retain }) => {
+            Ok(Ev::Plain { topic, payload, qos, retain, .. }) => {
                 if !stale {
                     print_message(&mut stdout, &args, &topic, None, &payload, qos, retain);
                     received += 1;
@@ -1083,6 +1399,9 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
             }
             Ok(Ev::ConnAck { session_present, .. }) => {
                 backoff = Duration::from_millis(500);
+                conn += 1;
+                // Packet ids of the old connection mean nothing on this one.
+                acks.clear();
                 if !session_present {
                     for t in &topics {
                         client.subscribe(t, args.qos).await?;
@@ -1134,7 +1453,9 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
             eprintln!("mqseal: stats: replay_state_commits={}", c.commits);
         }
     }
-    let _ = client.disconnect().await;
+    // Bounded: with manual acks the request channel may be full of acks
+    // that only the event loop, not polled while this waits, would drain.
+    let _ = tokio::time::timeout(Duration::from_secs(2), client.disconnect()).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         while let Ok(ev) = el.poll(false).await {
             if matches!(ev, Ev::Disconnected) {

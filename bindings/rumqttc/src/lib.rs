@@ -83,13 +83,18 @@
 #![forbid(unsafe_code)]
 
 mod protection;
+mod replay_store;
 mod shared;
 mod v311;
 pub mod v5;
 
-pub use protection::{Protection, Reject, Stats};
+pub use protection::{Pending, Protection, Reject, Stats};
+pub use replay_store::{ask_store, LocalReplayStore, ReplayStore, StoreUnavailable};
+#[cfg(feature = "redis")]
+pub use replay_store::{RedisReplayStore, DEFAULT_PREFIX};
 pub use v311::{
-    Client, Connection, Delivery, RejectedMessage, SealedClient, SealedEvent, SealedEventLoop, VerifiedMessage,
+    Client, Connection, Delivery, PendingMessage, RejectedMessage, SealedClient, SealedEvent, SealedEventLoop,
+    VerifiedMessage,
 };
 
 impl From<mqseal::Error> for Error {

@@ -9,7 +9,9 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use mqseal::{CounterStore, FleetOpener, Keyring, OpenedVec, OpenerWith, Sealer};
+use mqseal::{
+    CounterStore, FleetOpener, Keyring, OpenedVec, OpenerWith, PendingOpenVec, Sealer, WindowQuery, WindowVerdict,
+};
 
 use crate::Error;
 
@@ -59,6 +61,7 @@ pub struct Protection<const KEYS: usize = 8, T: mqseal::SenderTable = mqseal::Se
     opener: OpenerWith<KEYS, T>,
     plain: Vec<String>,
     max_packet_size: Option<usize>,
+    shared_windows: bool,
 }
 
 impl<const KEYS: usize, T: mqseal::SenderTable> core::fmt::Debug for Protection<KEYS, T> {
@@ -69,6 +72,7 @@ impl<const KEYS: usize, T: mqseal::SenderTable> core::fmt::Debug for Protection<
             .field("opener", &self.opener)
             .field("plain_topics", &self.plain)
             .field("max_packet_size", &self.max_packet_size)
+            .field("shared_windows", &self.shared_windows)
             .finish()
     }
 }
@@ -82,6 +86,7 @@ impl Protection {
             opener: FleetOpener::new(Keyring::new()),
             plain: Vec::new(),
             max_packet_size: None,
+            shared_windows: false,
         }
     }
 }
@@ -89,14 +94,20 @@ impl Protection {
 impl<const KEYS: usize, T: mqseal::SenderTable> Protection<KEYS, T> {
     /// Seal with `sealer`, open with `opener`. No plain topics.
     pub fn new<S: CounterStore + Send + 'static>(sealer: Sealer<S>, opener: OpenerWith<KEYS, T>) -> Self {
-        Protection { sealer: Some(Box::new(sealer)), opener, plain: Vec::new(), max_packet_size: None }
+        Protection {
+            sealer: Some(Box::new(sealer)),
+            opener,
+            plain: Vec::new(),
+            max_packet_size: None,
+            shared_windows: false,
+        }
     }
 
     /// A client that only receives: publishing sealed messages fails with
     /// [`Error::NoSealer`].
     #[must_use]
     pub fn receive_only(opener: OpenerWith<KEYS, T>) -> Self {
-        Protection { sealer: None, opener, plain: Vec::new(), max_packet_size: None }
+        Protection { sealer: None, opener, plain: Vec::new(), max_packet_size: None, shared_windows: false }
     }
 
     /// Allows plain (unsealed) payloads on topics matching `filter` (MQTT
@@ -136,17 +147,33 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Protection<KEYS, T> {
         self
     }
 
+    /// Keeps the replay windows in a shared store instead of the opener:
+    /// the event loop verifies each envelope (the core checks the tag and
+    /// the timestamp policy) and yields it as `SealedEvent::Pending`, its
+    /// payload held back; ask a [`crate::ReplayStore`] (for example
+    /// [`crate::RedisReplayStore`], shared by every instance of a
+    /// shared-subscription group) with [`crate::ask_store`] and resolve the
+    /// message with the verdict. Use manual acks
+    /// ([`rumqttc::MqttOptions::set_manual_acks`]) and acknowledge a message
+    /// only once it is resolved: while the store is unreachable nothing is
+    /// delivered and the broker keeps the QoS 1/2 messages.
+    #[must_use]
+    pub fn shared_replay_windows(mut self) -> Self {
+        self.shared_windows = true;
+        self
+    }
+
     pub(crate) fn split(self) -> (Outbox, Inbox<KEYS, T>) {
         let shared = Arc::new(Shared { plain: self.plain, counters: Counters::default() });
         let max_packet_size = self.max_packet_size;
         let outbox = Outbox { sealer: self.sealer.map(|s| Arc::new(Mutex::new(s))), shared: shared.clone() };
-        (outbox, Inbox { opener: self.opener, shared, max_packet_size })
+        (outbox, Inbox { opener: self.opener, shared, max_packet_size, shared_windows: self.shared_windows })
     }
 }
 
 /// State shared by a client, its clones and its event loop.
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct Shared {
     plain: Vec<String>,
     counters: Counters,
 }
@@ -279,6 +306,10 @@ pub struct Stats {
     /// Rejected for another reason (unknown topic alias, non-UTF-8 topic,
     /// a topic that is too long or not a valid topic name).
     pub other: u64,
+    /// Verified messages held back at least once because the shared replay
+    /// store could not decide ([`Protection::shared_replay_windows`]): not
+    /// delivered, not acknowledged, asked again later.
+    pub held_back: u64,
 }
 
 impl Stats {
@@ -311,6 +342,7 @@ struct Counters {
     policy: AtomicU64,
     oversized: AtomicU64,
     other: AtomicU64,
+    held_back: AtomicU64,
 }
 
 impl Counters {
@@ -329,6 +361,7 @@ impl Counters {
             policy: r(&self.policy),
             oversized: r(&self.oversized),
             other: r(&self.other),
+            held_back: r(&self.held_back),
         }
     }
 
@@ -366,6 +399,68 @@ pub(crate) enum Verdict {
     Plain,
     /// Not handed out.
     Rejected(Reject),
+    /// Verified; the shared replay store decides.
+    Pending(PendingOpenVec),
+}
+
+/// A verified message whose replay decision is pending in a shared store
+/// ([`Protection::shared_replay_windows`]): the payload is held back and
+/// only [`Pending::resolve`] with the store's verdict hands it out. Not
+/// `Clone`: one message, one verdict. `P` is the version's PUBLISH packet
+/// ([`crate::PendingMessage`], [`crate::v5::PendingMessage`]).
+pub struct Pending<P> {
+    publish: P,
+    opened: PendingOpenVec,
+    shared: Arc<Shared>,
+    held: bool,
+}
+
+impl<P: core::fmt::Debug> core::fmt::Debug for Pending<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Pending").field("query", &self.query()).field("publish", &self.publish).finish_non_exhaustive()
+    }
+}
+
+impl<P> Pending<P> {
+    pub(crate) fn new(publish: P, opened: PendingOpenVec, shared: Arc<Shared>) -> Self {
+        Pending { publish, opened, shared, held: false }
+    }
+
+    /// What the store must decide: (key id, sender id, counter) and width.
+    #[must_use]
+    pub fn query(&self) -> WindowQuery {
+        self.opened.query()
+    }
+
+    /// The packet as received (its payload is the envelope, not plaintext).
+    #[must_use]
+    pub const fn publish(&self) -> &P {
+        &self.publish
+    }
+
+    /// Counts the message in [`Stats::held_back`] (once per message).
+    pub(crate) fn hold(&mut self) {
+        if !self.held {
+            self.held = true;
+            self.shared.counters.held_back.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Applies the store's verdict, counting it.
+    pub(crate) fn decide(self, verdict: WindowVerdict) -> (P, mqseal::Header, Result<OpenedVec, Reject>) {
+        let header = *self.opened.header();
+        match self.opened.resolve(verdict) {
+            Ok(opened) => {
+                self.shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                (self.publish, header, Ok(opened))
+            }
+            Err(e) => {
+                let reject = Reject::Open(e);
+                self.shared.counters.count_reject(&reject, b"x");
+                (self.publish, header, Err(reject))
+            }
+        }
+    }
 }
 
 /// The opening half, held by an event loop.
@@ -373,6 +468,7 @@ pub(crate) struct Inbox<const KEYS: usize, T: mqseal::SenderTable> {
     opener: OpenerWith<KEYS, T>,
     shared: Arc<Shared>,
     max_packet_size: Option<usize>,
+    shared_windows: bool,
 }
 
 impl<const KEYS: usize, T: mqseal::SenderTable> Inbox<KEYS, T> {
@@ -386,6 +482,13 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Inbox<KEYS, T> {
         if self.shared.is_plain(topic) {
             self.shared.counters.plain_accepted.fetch_add(1, Ordering::Relaxed);
             return Verdict::Plain;
+        }
+        if self.shared_windows {
+            let now = self.opener.now();
+            return match self.opener.open_pending_to_vec(topic, payload, now) {
+                Ok(pending) => Verdict::Pending(pending),
+                Err(e) => self.reject(Reject::Open(e), payload),
+            };
         }
         match self.opener.open_to_vec(topic, payload) {
             Ok(opened) => {
@@ -412,6 +515,11 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Inbox<KEYS, T> {
 
     pub(crate) fn stats(&self) -> Stats {
         self.shared.counters.snapshot()
+    }
+
+    /// A pending message for `publish` (shares this inbox's counters).
+    pub(crate) fn pending<P>(&self, publish: P, opened: PendingOpenVec) -> Pending<P> {
+        Pending::new(publish, opened, self.shared.clone())
     }
 }
 

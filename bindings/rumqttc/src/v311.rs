@@ -52,8 +52,9 @@ pub struct RejectedMessage {
     pub publish: Publish,
 }
 
-/// What [`SealedEventLoop::poll`] and [`Connection`] yield.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What [`SealedEventLoop::poll`] and [`Connection`] yield. (Not `Clone`:
+/// a [`SealedEvent::Pending`] message is resolved once.)
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum SealedEvent {
     /// A verified message on a sealed topic.
@@ -62,6 +63,10 @@ pub enum SealedEvent {
     Plain(Publish),
     /// A message that was rejected, with the reason.
     Rejected(RejectedMessage),
+    /// A verified message whose replay decision is pending in a shared
+    /// store ([`Protection::shared_replay_windows`]); resolve it with
+    /// [`PendingMessage::resolve`].
+    Pending(PendingMessage),
     /// Every other rumqttc event (connection acks, outgoing packets, pings,
     /// subscription acks, ...), unchanged.
     Other(Event),
@@ -91,6 +96,45 @@ impl Delivery for Publish {
     fn qos_and_pkid(&self) -> (QoS, u16) {
         (self.qos, self.pkid)
     }
+}
+
+impl Delivery for PendingMessage {
+    fn qos_and_pkid(&self) -> (QoS, u16) {
+        (self.publish().qos, self.publish().pkid)
+    }
+}
+
+/// A verified MQTT 3.1.1 message whose replay decision is pending.
+pub type PendingMessage = crate::protection::Pending<Publish>;
+
+impl crate::protection::Pending<Publish> {
+    /// Applies the shared store's verdict: [`SealedEvent::Verified`] when
+    /// accepted, else [`SealedEvent::Rejected`] (`duplicate`, `replay`).
+    /// Acknowledge the message afterwards either way.
+    #[must_use]
+    pub fn resolve(self, verdict: mqseal::WindowVerdict) -> SealedEvent {
+        let (publish, _, result) = self.decide(verdict);
+        match result {
+            Ok(opened) => verified(publish, opened),
+            Err(reason) => SealedEvent::Rejected(RejectedMessage { reason, publish }),
+        }
+    }
+}
+
+fn verified(publish: Publish, opened: mqseal::OpenedVec) -> SealedEvent {
+    SealedEvent::Verified(VerifiedMessage {
+        topic: publish.topic,
+        sender_id: opened.header.sender_id,
+        key_id: opened.header.key_id,
+        counter: opened.header.counter,
+        timestamp: opened.header.timestamp,
+        suite: opened.header.suite,
+        payload: Bytes::from(opened.payload),
+        qos: publish.qos,
+        retain: publish.retain,
+        dup: publish.dup,
+        pkid: publish.pkid,
+    })
 }
 
 fn ack_publish(d: &impl Delivery) -> Publish {
@@ -144,21 +188,10 @@ impl<const K: usize, S: mqseal::SenderTable> Receiver<K, S> {
         };
         let size = publish.size();
         match self.inbox.check(&publish.topic, &publish.payload, size) {
-            Verdict::Verified(opened) => SealedEvent::Verified(VerifiedMessage {
-                topic: publish.topic,
-                sender_id: opened.header.sender_id,
-                key_id: opened.header.key_id,
-                counter: opened.header.counter,
-                timestamp: opened.header.timestamp,
-                suite: opened.header.suite,
-                payload: Bytes::from(opened.payload),
-                qos: publish.qos,
-                retain: publish.retain,
-                dup: publish.dup,
-                pkid: publish.pkid,
-            }),
+            Verdict::Verified(opened) => verified(publish, opened),
             Verdict::Plain => SealedEvent::Plain(publish),
             Verdict::Rejected(reason) => SealedEvent::Rejected(RejectedMessage { reason, publish }),
+            Verdict::Pending(opened) => SealedEvent::Pending(self.inbox.pending(publish, opened)),
         }
     }
 }

@@ -74,8 +74,9 @@ pub struct RejectedMessage {
     pub publish: Publish,
 }
 
-/// What [`SealedEventLoop::poll`] and [`Connection`] yield (MQTT 5).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What [`SealedEventLoop::poll`] and [`Connection`] yield (MQTT 5). (Not
+/// `Clone`: a [`SealedEvent::Pending`] message is resolved once.)
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum SealedEvent {
     /// A verified message on a sealed topic.
@@ -85,8 +86,55 @@ pub enum SealedEvent {
     Plain(Publish),
     /// A rejected message, with the reason.
     Rejected(RejectedMessage),
+    /// A verified message whose replay decision is pending in a shared
+    /// store ([`crate::Protection::shared_replay_windows`]); resolve it with
+    /// [`PendingMessage::resolve`].
+    Pending(PendingMessage),
     /// Every other rumqttc event, unchanged.
     Other(Event),
+}
+
+/// A verified MQTT 5 message whose replay decision is pending.
+pub type PendingMessage = crate::protection::Pending<Publish>;
+
+impl crate::protection::Pending<Publish> {
+    /// Applies the shared store's verdict: [`SealedEvent::Verified`] when
+    /// accepted, else [`SealedEvent::Rejected`] (`duplicate`, `replay`).
+    /// Acknowledge the message afterwards either way.
+    #[must_use]
+    pub fn resolve(self, verdict: mqseal::WindowVerdict) -> SealedEvent {
+        let (publish, _, result) = self.decide(verdict);
+        match result {
+            Ok(opened) => {
+                let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+                verified(topic, publish, opened)
+            }
+            Err(reason) => SealedEvent::Rejected(RejectedMessage { reason, publish }),
+        }
+    }
+}
+
+impl Delivery for PendingMessage {
+    fn qos_and_pkid(&self) -> (QoS, u16) {
+        (self.publish().qos, self.publish().pkid)
+    }
+}
+
+fn verified(topic: String, publish: Publish, opened: mqseal::OpenedVec) -> SealedEvent {
+    SealedEvent::Verified(VerifiedMessage {
+        topic,
+        sender_id: opened.header.sender_id,
+        key_id: opened.header.key_id,
+        counter: opened.header.counter,
+        timestamp: opened.header.timestamp,
+        suite: opened.header.suite,
+        payload: Bytes::from(opened.payload),
+        qos: publish.qos,
+        retain: publish.retain,
+        dup: publish.dup,
+        pkid: publish.pkid,
+        properties: publish.properties,
+    })
 }
 
 /// Something that can be acknowledged with manual acks.
@@ -186,22 +234,14 @@ impl<const K: usize, S: mqseal::SenderTable> Receiver<K, S> {
         };
         let topic = topic.to_owned();
         match self.inbox.check(&topic, &publish.payload, size) {
-            Verdict::Verified(opened) => SealedEvent::Verified(VerifiedMessage {
-                topic,
-                sender_id: opened.header.sender_id,
-                key_id: opened.header.key_id,
-                counter: opened.header.counter,
-                timestamp: opened.header.timestamp,
-                suite: opened.header.suite,
-                payload: Bytes::from(opened.payload),
-                qos: publish.qos,
-                retain: publish.retain,
-                dup: publish.dup,
-                pkid: publish.pkid,
-                properties: publish.properties,
-            }),
+            Verdict::Verified(opened) => verified(topic, publish, opened),
             Verdict::Plain => SealedEvent::Plain(publish),
             Verdict::Rejected(reason) => SealedEvent::Rejected(RejectedMessage { reason, publish }),
+            Verdict::Pending(opened) => {
+                // The topic as resolved from its alias, for the verdict.
+                publish.topic = Bytes::from(topic.into_bytes());
+                SealedEvent::Pending(self.inbox.pending(publish, opened))
+            }
         }
     }
 

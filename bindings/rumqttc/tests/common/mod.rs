@@ -253,3 +253,5 @@ impl Drop for Mosquitto {
         }
     }
 }
+
+pub mod redis;

@@ -1,0 +1,84 @@
+//! Shared-store subscriber throughput against the local window, in the same
+//! run: 100,000 envelopes from 1,000 senders, verified by the core; then
+//! either the local window (`FleetOpener::open_to_vec`) or the Redis store
+//! (`open_pending_to_vec`, pipelined batches of 512 through
+//! `RedisReplayStore`, one batch in flight, as `mqseal sub --replay-redis`).
+//! Starts its own redis-server (Debian's) on a free loopback port, AOF off.
+//!
+//! `cargo bench -p mqseal-benches --bench shared_store`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core, missing_docs)]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mqseal::{FleetOpener, Key, Keyring, MemoryCounterStore, Sealer, Suite, WindowVerdict};
+use mqseal_rumqttc::{RedisReplayStore, ReplayStore};
+
+const SENDERS: u32 = 1_000;
+const PER_SENDER: u32 = 100;
+const BATCH: usize = 512;
+
+fn main() {
+    let key = Key::from_bytes(1, [3; 32]);
+    let mut envs = Vec::new();
+    let mut sealers: Vec<_> = (0..SENDERS)
+        .map(|s| Sealer::new(&key, s, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap())
+        .collect();
+    for _ in 0..PER_SENDER {
+        for (s, sealer) in sealers.iter_mut().enumerate() {
+            let topic = format!("fleet/d{s}");
+            let env = sealer.seal_to_vec(&topic, &[0x42; 64]).unwrap();
+            envs.push((topic, env));
+        }
+    }
+    let n = envs.len();
+
+    let mut local: FleetOpener = FleetOpener::new(Keyring::with_primary(key.clone()).unwrap());
+    let t = Instant::now();
+    for (topic, env) in &envs {
+        local.open_to_vec(topic.as_str(), env).unwrap();
+    }
+    let local_rate = n as f64 / t.elapsed().as_secs_f64();
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut redis = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server (Debian's redis-server package)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let shared_rate = rt.block_on(async {
+        let store = RedisReplayStore::connect(&format!("redis://127.0.0.1:{port}/0")).await.unwrap();
+        let mut opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key).unwrap());
+        let t = Instant::now();
+        let mut delivered = 0usize;
+        for chunk in envs.chunks(BATCH) {
+            let pending: Vec<_> = chunk
+                .iter()
+                .map(|(topic, env)| opener.open_pending_to_vec(topic.as_str(), env, None).unwrap())
+                .collect();
+            let queries: Vec<_> = pending.iter().map(mqseal::PendingOpenVec::query).collect();
+            let verdicts = store.check_and_update(&queries).await.unwrap();
+            for (p, v) in pending.into_iter().zip(verdicts) {
+                assert_eq!(v, WindowVerdict::Accepted);
+                delivered += p.resolve(v).unwrap().payload.len() / 64;
+            }
+        }
+        assert_eq!(delivered, n);
+        n as f64 / t.elapsed().as_secs_f64()
+    });
+    let _ = redis.kill();
+    let _ = redis.wait();
+    println!("shared_store: {n} messages, {SENDERS} senders, batches of {BATCH}");
+    println!("  local window (FleetOpener::open_to_vec): {local_rate:>10.0} msg/s");
+    println!("  Redis store (open_pending + EVALSHA pipeline): {shared_rate:>10.0} msg/s");
+    println!("  ratio shared/local: {:.2}", shared_rate / local_rate);
+}

@@ -1,0 +1,159 @@
+//! The Redis replay store against a real redis-server: the Lua script and
+//! the core window agree on random operation sequences; NOSCRIPT reload;
+//! key retirement; fail-closed when Redis is down; state kept across a
+//! restart with AOF.
+#![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
+
+mod common;
+
+use common::redis::Redis;
+use mqseal::{WindowQuery, WindowVerdict};
+use mqseal_rumqttc::{LocalReplayStore, RedisReplayStore, ReplayStore};
+
+/// xorshift64*: deterministic, seeded, good enough to pick operations.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const WIDTHS: [u32; 13] = [1, 2, 31, 32, 33, 63, 64, 65, 127, 128, 200, 255, 256];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_script_and_the_core_window_agree_on_random_sequences() {
+    let redis = Redis::start();
+    let store = RedisReplayStore::connect(&redis.url()).await.unwrap().with_prefix("diff:");
+    let local = LocalReplayStore::new();
+    let seed = std::env::var("MQSEAL_DIFF_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x6d71_7365_616c_u64);
+    let mut rng = Rng(seed);
+    // Senders with their own width and base counter: near 0, near the
+    // 32-bit boundary (the script splits counters in halves), near u64::MAX.
+    let bases = [0u64, 1000, (1 << 32) - 300, (1 << 32) + 5, u64::MAX - 2000, 1 << 52];
+    let senders: Vec<(u32, u32, u32, u64)> = (0..24u32)
+        .map(|i| (1 + i % 2, i, WIDTHS[i as usize % WIDTHS.len()], bases[i as usize % bases.len()]))
+        .collect();
+    let mut highest: Vec<u64> = senders.iter().map(|s| s.3).collect();
+    let mut ops = 0usize;
+    let mut seen = [0usize; 3];
+    while ops < 30_000 {
+        let batch_len = 1 + rng.below(64) as usize;
+        let mut batch = Vec::with_capacity(batch_len);
+        for _ in 0..batch_len {
+            let i = rng.below(senders.len() as u64) as usize;
+            let (key_id, sender_id, width, base) = senders[i];
+            let w = u64::from(width);
+            let h = highest[i];
+            // Mostly around the window's edges: just ahead, at h, inside,
+            // at the width, just beyond, far ahead, far behind.
+            let counter = match rng.below(10) {
+                0 => h.saturating_add(1 + rng.below(3)),
+                1 => h.saturating_add(rng.below(w + 2)),
+                2 => h.saturating_add(w - 1 + rng.below(3)),
+                3 => h.saturating_add(300 + rng.below(1 << 20)),
+                4 => h,
+                5 | 6 => h.saturating_sub(rng.below(w + 2)),
+                7 => h.saturating_sub(w.saturating_sub(1) + rng.below(3)),
+                8 => h.saturating_sub(rng.below(3 * w + 3)),
+                _ => base.saturating_add(rng.below(4)),
+            };
+            highest[i] = highest[i].max(counter);
+            batch.push(WindowQuery { key_id, sender_id, counter, width });
+        }
+        let expect = local.check_and_update(&batch).await.unwrap();
+        let got = store.check_and_update(&batch).await.unwrap();
+        for ((q, e), g) in batch.iter().zip(&expect).zip(&got) {
+            assert_eq!(g, e, "seed {seed:#x}, op {ops}: {q:?}");
+            ops += 1;
+            seen[e.code() as usize] += 1;
+        }
+    }
+    // The sequence exercised every outcome, many times.
+    assert!(seen.iter().all(|n| *n > 1000), "outcomes {seen:?}");
+}
+
+fn q(sender_id: u32, counter: u64) -> WindowQuery {
+    WindowQuery { key_id: 7, sender_id, counter, width: 128 }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_script_cache_is_reloaded_and_a_retired_key_is_deleted() {
+    let redis = Redis::start();
+    let store = RedisReplayStore::connect(&redis.url()).await.unwrap();
+    assert_eq!(
+        store.check_and_update(&[q(1, 5), q(1, 5)]).await.unwrap(),
+        [WindowVerdict::Accepted, WindowVerdict::Duplicate]
+    );
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut conn).await.unwrap();
+    assert_eq!(
+        store.check_and_update(&[q(1, 5), q(1, 6)]).await.unwrap(),
+        [WindowVerdict::Duplicate, WindowVerdict::Accepted]
+    );
+    let keys: Vec<String> = redis::cmd("KEYS").arg("mqseal:*").query_async(&mut conn).await.unwrap();
+    assert_eq!(keys, ["mqseal:w:7:1"]);
+    store.check_and_update(&[WindowQuery { key_id: 8, ..q(2, 1) }]).await.unwrap();
+    assert_eq!(store.retire_key(7).await.unwrap(), 1);
+    let keys: Vec<String> = redis::cmd("KEYS").arg("mqseal:*").query_async(&mut conn).await.unwrap();
+    assert_eq!(keys, ["mqseal:w:8:2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_expire_with_their_ttl() {
+    let redis = Redis::start();
+    let store =
+        RedisReplayStore::connect(&redis.url()).await.unwrap().with_ttl(Some(std::time::Duration::from_millis(300)));
+    assert_eq!(store.check_and_update(&[q(1, 5)]).await.unwrap(), [WindowVerdict::Accepted]);
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let ttl: i64 = redis::cmd("PTTL").arg("mqseal:w:7:1").query_async(&mut conn).await.unwrap();
+    assert!(ttl > 0 && ttl <= 300, "{ttl}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let exists: i64 = redis::cmd("EXISTS").arg("mqseal:w:7:1").query_async(&mut conn).await.unwrap();
+    assert_eq!(exists, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_means_no_verdict_and_aof_keeps_the_windows_across_a_restart() {
+    let mut redis = Redis::start();
+    let store = RedisReplayStore::connect(&redis.url()).await.unwrap();
+    let accepted: Vec<WindowQuery> = (0..50).map(|c| q(3, c)).collect();
+    assert!(store.check_and_update(&accepted).await.unwrap().iter().all(|v| *v == WindowVerdict::Accepted));
+    redis.kill();
+    assert!(store.check_and_update(&[q(3, 50)]).await.is_err(), "no verdict while Redis is down");
+    redis.restart();
+    // The connection manager reconnects by itself; the script cache is
+    // empty after the restart (NOSCRIPT, reloaded).
+    let mut verdicts = None;
+    for _ in 0..100 {
+        if let Ok(v) = store.check_and_update(&accepted).await {
+            verdicts = Some(v);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let verdicts = verdicts.expect("store did not come back");
+    assert!(verdicts.iter().all(|v| *v == WindowVerdict::Duplicate), "{verdicts:?}");
+    assert_eq!(store.check_and_update(&[q(3, 50)]).await.unwrap(), [WindowVerdict::Accepted]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_single_requests_in_a_row() {
+    let redis = Redis::start();
+    let store = RedisReplayStore::connect(&redis.url()).await.unwrap();
+    for c in 0..5000u64 {
+        let v = tokio::time::timeout(std::time::Duration::from_secs(10), store.check_and_update(&[q(9, c)]))
+            .await
+            .unwrap_or_else(|_| panic!("request {c} hung"))
+            .unwrap();
+        assert_eq!(v, [WindowVerdict::Accepted]);
+    }
+}

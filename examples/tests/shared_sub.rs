@@ -1,0 +1,269 @@
+//! Three `mqseal sub` processes in one shared-subscription group on a real
+//! Mosquitto, with their replay windows in a real redis-server
+//! (`--replay-redis`): 10,000 sealed messages from 1,000 sender ids, 2,000
+//! of them re-published by an attacker. Each valid envelope is printed
+//! exactly once across the group and every re-publication is rejected. The
+//! control (local windows only) lets the replays through. Redis stopped:
+//! nothing printed, held-back messages counted; Redis back (AOF): delivery
+//! resumes and no replay is accepted.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
+
+#[path = "../../bindings/rumqttc/tests/common/mod.rs"]
+mod common;
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use common::redis::Redis;
+use common::Mosquitto;
+use mqseal::{Key, MemoryCounterStore, Sealer, Suite};
+use support::{line_reader, mqseal};
+
+const SENDERS: u32 = 1_000;
+const PER_SENDER: u32 = 10;
+const REPLAYS: usize = 2_000;
+
+fn key() -> Key {
+    Key::from_bytes(11, [0x5a; 32])
+}
+
+/// 10,000 envelopes (topic, bytes), senders interleaved.
+fn envelopes() -> Vec<(String, Vec<u8>)> {
+    let mut sealers: Vec<_> = (0..SENDERS)
+        .map(|s| Sealer::new(&key(), 10_000 + s, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap())
+        .collect();
+    let mut out = Vec::new();
+    for c in 0..PER_SENDER {
+        for (s, sealer) in sealers.iter_mut().enumerate() {
+            let topic = format!("fleet/d{s}");
+            out.push((topic.clone(), sealer.seal_to_vec(&topic, format!("m{s}-{c}").as_bytes()).unwrap()));
+        }
+    }
+    out
+}
+
+/// Publishes raw envelopes at QoS 1 as client `id` and waits for every PUBACK.
+fn publish_all(port: u16, id: &str, envs: Vec<(String, Vec<u8>)>) {
+    let mut o = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+    o.set_keep_alive(Duration::from_secs(30));
+    o.set_inflight(100);
+    let n = envs.len();
+    let (client, mut connection) = rumqttc::Client::new(o, 1000);
+    let feeder = std::thread::spawn(move || {
+        for (topic, env) in envs {
+            client.publish(topic, rumqttc::QoS::AtLeastOnce, false, env).unwrap();
+        }
+        client
+    });
+    let mut acks = 0;
+    for ev in connection.iter() {
+        match ev {
+            Ok(rumqttc::Event::Incoming(rumqttc::Incoming::PubAck(_))) => {
+                acks += 1;
+                if acks == n {
+                    break;
+                }
+            }
+            Err(e) => panic!("publisher {id}: {e}"),
+            Ok(_) => {}
+        }
+    }
+    let client = feeder.join().unwrap();
+    let _ = client.disconnect();
+}
+
+struct Sub {
+    child: Child,
+    out: Receiver<String>,
+    err: Receiver<String>,
+    printed: Vec<String>,
+    rejected: usize,
+    stderr: Vec<String>,
+}
+
+impl Sub {
+    fn start(dir: &Path, port: u16, id: &str, redis: Option<&str>) -> Sub {
+        let mut cmd = mqseal(dir);
+        cmd.args(["sub", "-t", "$share/g/fleet/#", "-q", "1", "-c", "-i", id, "-F", "%S %C %p", "-d", "--stats"])
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "--key-text", key().to_text().as_str()]);
+        if let Some(url) = redis {
+            cmd.args(["--replay-redis", url, "--replay-prefix", "t:"]);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let out = line_reader(child.stdout.take().unwrap());
+        let err = line_reader(child.stderr.take().unwrap());
+        let mut sub = Sub { child, out, err, printed: Vec::new(), rejected: 0, stderr: Vec::new() };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !sub.stderr.iter().any(|l| l.contains("SubAck")) {
+            assert!(Instant::now() < deadline, "{id} never subscribed: {:?}", sub.stderr);
+            sub.drain(Duration::from_millis(50));
+        }
+        sub
+    }
+
+    fn drain(&mut self, wait: Duration) {
+        if let Ok(l) = self.out.recv_timeout(wait) {
+            self.printed.push(l);
+        }
+        while let Ok(l) = self.out.try_recv() {
+            self.printed.push(l);
+        }
+        while let Ok(l) = self.err.try_recv() {
+            if l.starts_with("mqseal: rejected message") {
+                self.rejected += 1;
+            }
+            // Keep what matters; the per-message debug lines are many.
+            if !l.starts_with("mqseal: debug: received") && !l.starts_with("mqseal: rejected") {
+                self.stderr.push(l);
+            }
+        }
+    }
+
+    /// SIGTERM, then everything it still prints; returns its stats line.
+    fn stop(&mut self) -> String {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("the subscriber did not exit on SIGTERM: {:?}", self.stderr);
+            }
+            self.drain(Duration::from_millis(20));
+        }
+        for _ in 0..20 {
+            self.drain(Duration::from_millis(20));
+        }
+        self.stderr.iter().find(|l| l.starts_with("mqseal: stats:")).cloned().unwrap_or_default()
+    }
+}
+
+/// Drains every subscriber until `done` holds or `timeout` passes.
+fn wait_for(subs: &mut [Sub], timeout: Duration, done: impl Fn(&[Sub]) -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        for s in subs.iter_mut() {
+            s.drain(Duration::from_millis(10));
+        }
+        if done(subs) {
+            return true;
+        }
+    }
+    false
+}
+
+fn printed(subs: &[Sub]) -> usize {
+    subs.iter().map(|s| s.printed.len()).sum()
+}
+
+fn rejected(subs: &[Sub]) -> usize {
+    subs.iter().map(|s| s.rejected).sum()
+}
+
+/// How many times each payload was printed across the group.
+fn tally(subs: &[Sub]) -> HashMap<String, usize> {
+    let mut t = HashMap::new();
+    for s in subs {
+        for l in &s.printed {
+            *t.entry(l.clone()).or_insert(0) += 1;
+        }
+    }
+    t
+}
+
+/// The group of three, the 10,000 messages, then the 2,000 replays (every
+/// fifth envelope, from another client: the attacker).
+fn run_group(redis: Option<&Redis>) -> (Vec<Sub>, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Mosquitto::start();
+    let url = redis.map(Redis::url);
+    let mut subs: Vec<Sub> =
+        (0..3).map(|i| Sub::start(dir.path(), m.tcp, &format!("grp-{i}"), url.as_deref())).collect();
+    let envs = envelopes();
+    let replays: Vec<_> = envs.iter().step_by(5).take(REPLAYS).cloned().collect();
+    publish_all(m.tcp, "publisher", envs);
+    publish_all(m.tcp, "attacker", replays);
+    let all = SENDERS as usize * PER_SENDER as usize + REPLAYS;
+    let finished = wait_for(&mut subs, Duration::from_secs(120), |s| printed(s) + rejected(s) >= all);
+    let stats: Vec<String> = subs.iter_mut().map(Sub::stop).collect();
+    assert!(finished, "only {} printed + {} rejected of {all}: {stats:?}", printed(&subs), rejected(&subs));
+    (subs, stats)
+}
+
+#[test]
+fn a_shared_redis_store_accepts_each_envelope_once_across_the_group() {
+    let redis = Redis::start();
+    let (subs, stats) = run_group(Some(&redis));
+    let t = tally(&subs);
+    let twice: Vec<_> = t.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "printed more than once: {} payloads, e.g. {:?}", twice.len(), twice.first());
+    assert_eq!(t.len(), (SENDERS * PER_SENDER) as usize, "every valid envelope printed");
+    assert_eq!(rejected(&subs), REPLAYS, "every re-publication rejected");
+    // Every instance took part, and the rejections are the store's.
+    assert!(subs.iter().all(|s| !s.printed.is_empty()), "{stats:?}");
+    let dups: u64 = stats
+        .iter()
+        .map(|l| l.split_whitespace().find_map(|f| f.strip_prefix("duplicate=")).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(dups, REPLAYS as u64, "{stats:?}");
+}
+
+/// The control: the same group with local windows only. A replay that
+/// reaches another instance than the original passes its window: the
+/// shared store is what stops it (so the test above can fail).
+#[test]
+fn without_the_shared_store_replays_get_through_the_group() {
+    let (subs, stats) = run_group(None);
+    let t = tally(&subs);
+    let twice = t.values().filter(|n| **n > 1).count();
+    assert!(twice > 0, "no replay got through without a shared store: {stats:?}");
+    assert!(rejected(&subs) < REPLAYS, "{stats:?}");
+    eprintln!("control: {twice} of {REPLAYS} replays printed a second time");
+}
+
+/// Redis down: verified messages are held back (not printed, not
+/// acknowledged) and counted; Redis back (restarted with its AOF): they
+/// are delivered, and a replay of what was accepted before the restart is
+/// still rejected.
+#[test]
+fn redis_down_holds_messages_back_and_delivery_resumes_after_an_aof_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Mosquitto::start();
+    let mut redis = Redis::start();
+    let url = redis.url();
+    let mut sub = vec![Sub::start(dir.path(), m.tcp, "solo", Some(&url))];
+    let envs = envelopes();
+    let (first, rest) = envs.split_at(100);
+    publish_all(m.tcp, "publisher-1", first.to_vec());
+    assert!(wait_for(&mut sub, Duration::from_secs(30), |s| printed(s) == 100), "first 100 not printed");
+
+    redis.kill();
+    publish_all(m.tcp, "publisher-2", rest[..50].to_vec());
+    // The sub receives them (QoS 1) but cannot get a verdict.
+    let held = wait_for(&mut sub, Duration::from_secs(20), |s| {
+        s[0].stderr.iter().any(|l| l.contains("replay store unavailable"))
+    });
+    assert!(held, "no hold-back reported: {:?}", sub[0].stderr);
+    std::thread::sleep(Duration::from_secs(1));
+    wait_for(&mut sub, Duration::from_millis(200), |_| false);
+    assert_eq!(printed(&sub), 100, "nothing is delivered while Redis is down");
+
+    redis.restart();
+    let resumed = wait_for(&mut sub, Duration::from_secs(30), |s| printed(s) == 150);
+    assert!(resumed, "delivery did not resume: {} printed; {:?}", printed(&sub), sub[0].stderr);
+    assert!(sub[0].stderr.iter().any(|l| l.contains("reachable again")), "{:?}", sub[0].stderr);
+
+    // Replays of messages accepted before the restart: rejected.
+    publish_all(m.tcp, "attacker", first[..20].to_vec());
+    assert!(wait_for(&mut sub, Duration::from_secs(30), |s| rejected(s) == 20), "replays after the AOF restart");
+    let stats = sub[0].stop();
+    assert_eq!(printed(&sub), 150, "{stats}");
+    let held_back: u64 = stats.split_whitespace().find_map(|f| f.strip_prefix("held_back=")).unwrap().parse().unwrap();
+    assert!(held_back >= 1, "{stats}");
+    assert!(tally(&sub).values().all(|n| *n == 1));
+}
