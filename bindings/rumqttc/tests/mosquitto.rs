@@ -711,12 +711,21 @@ async fn unacknowledged_publishes_survive_a_reconnect_to_a_new_session() {
     for i in 1..N {
         publisher.publish("resend/x", QoS::AtLeastOnce, false, format!("{i}")).await.unwrap();
     }
-    // Wait until rumqttc wrote them (in flight, never acknowledged).
+    // Wait until rumqttc wrote them (in flight, never acknowledged). The
+    // cut connection may fail before it has written all of them (the rest
+    // then wait in the request queue and go out after the reconnect), so
+    // wait a bounded time, but insist on at least one written publish: that
+    // one is the case the fix is for.
+    let written_by = tokio::time::Instant::now() + Duration::from_secs(2);
     while sent < N - 1 {
-        if let SealedEvent::Other(Event::Outgoing(rumqttc::Outgoing::Publish(_))) = next(&mut prx).await {
-            sent += 1;
+        match tokio::time::timeout_at(written_by, prx.recv()).await {
+            Ok(Some(SealedEvent::Other(Event::Outgoing(rumqttc::Outgoing::Publish(_))))) => sent += 1,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("publisher event loop ended"),
+            Err(_) => break,
         }
     }
+    assert!(sent >= 1, "no publish was written into the cut connection");
     tokio::time::sleep(Duration::from_millis(300)).await;
     cut.store(false, Ordering::SeqCst);
     let mut seen = vec![0u32; N];
