@@ -39,3 +39,22 @@ def pytest_report_header() -> str:
     import mqseal
 
     return f"mqseal {mqseal.__version__} from {os.path.dirname(mqseal.__file__)}"
+
+
+@pytest.fixture(scope="session")
+def mosquitto():  # type: ignore[no-untyped-def]
+    import shutil
+
+    import broker
+
+    m = broker.start()
+    yield m
+    m.stop()
+    shutil.rmtree(m.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def cli() -> str:
+    path = os.environ.get("MQSEAL_CLI") or str(REPO / "target" / "release" / "mqseal")
+    assert os.access(path, os.X_OK), f"the mqseal CLI is not built at {path} (set MQSEAL_CLI)"
+    return path

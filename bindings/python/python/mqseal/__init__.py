@@ -8,22 +8,24 @@ receiver policy) is done by the Rust core in the native module
 
 from . import _errors
 from ._errors import *  # noqa: F401,F403
+from ._errors import BY_CODE as BY_CODE
+from ._errors import Error as Error
 from ._mqseal import (
-    DEFAULT_MAX_SENDERS,
-    DEFAULT_RESERVATION_BLOCK,
-    GIL_RELEASE_MIN,
-    MAX_OVERHEAD,
-    MAX_WINDOW,
-    Key,
-    Keyring,
-    Opened,
-    Opener,
-    PairwiseKeys,
-    PublicKey,
-    ReplayStateFile,
-    Sealer,
-    StaticKeyPair,
-    __version__,
+    DEFAULT_MAX_SENDERS as DEFAULT_MAX_SENDERS,
+    DEFAULT_RESERVATION_BLOCK as DEFAULT_RESERVATION_BLOCK,
+    GIL_RELEASE_MIN as GIL_RELEASE_MIN,
+    MAX_OVERHEAD as MAX_OVERHEAD,
+    MAX_WINDOW as MAX_WINDOW,
+    Key as Key,
+    Keyring as Keyring,
+    Opened as Opened,
+    Opener as Opener,
+    PairwiseKeys as PairwiseKeys,
+    PublicKey as PublicKey,
+    ReplayStateFile as ReplayStateFile,
+    Sealer as Sealer,
+    StaticKeyPair as StaticKeyPair,
+    __version__ as __version__,
 )
 
 #: The two suites, by the names every binding uses.
