@@ -1,0 +1,53 @@
+"""mqseal: end-to-end sealed MQTT payloads, on the mqseal Rust core.
+
+Everything cryptographic (sealing, opening, counter files, replay windows,
+receiver policy) is done by the Rust core in the native module
+``mqseal._mqseal``; this package adds Python exceptions and MQTT helpers
+(:mod:`mqseal.paho`, :mod:`mqseal.aiomqtt`).
+"""
+
+from . import _errors
+from ._errors import *  # noqa: F401,F403
+from ._errors import BY_CODE as BY_CODE
+from ._errors import Error as Error
+from ._mqseal import (
+    DEFAULT_MAX_SENDERS as DEFAULT_MAX_SENDERS,
+    DEFAULT_RESERVATION_BLOCK as DEFAULT_RESERVATION_BLOCK,
+    GIL_RELEASE_MIN as GIL_RELEASE_MIN,
+    MAX_OVERHEAD as MAX_OVERHEAD,
+    MAX_WINDOW as MAX_WINDOW,
+    Key as Key,
+    Keyring as Keyring,
+    Opened as Opened,
+    Opener as Opener,
+    PairwiseKeys as PairwiseKeys,
+    PublicKey as PublicKey,
+    ReplayStateFile as ReplayStateFile,
+    Sealer as Sealer,
+    StaticKeyPair as StaticKeyPair,
+    __version__ as __version__,
+)
+
+#: The two suites, by the names every binding uses.
+CHACHA20POLY1305 = "chacha20poly1305"
+HMAC_SHA256 = "hmac-sha256"
+
+__all__ = _errors.__all__ + [
+    "CHACHA20POLY1305",
+    "DEFAULT_MAX_SENDERS",
+    "DEFAULT_RESERVATION_BLOCK",
+    "GIL_RELEASE_MIN",
+    "HMAC_SHA256",
+    "Key",
+    "Keyring",
+    "MAX_OVERHEAD",
+    "MAX_WINDOW",
+    "Opened",
+    "Opener",
+    "PairwiseKeys",
+    "PublicKey",
+    "ReplayStateFile",
+    "Sealer",
+    "StaticKeyPair",
+    "__version__",
+]

@@ -1,0 +1,60 @@
+"""Shared fixtures: the repository's vector files and the installed package check."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+VECTOR_DIR = REPO / "core" / "tests" / "vectors"
+
+
+def vector_files() -> List[Path]:
+    files = sorted(VECTOR_DIR.glob("*.json"))
+    assert files, f"no vector files in {VECTOR_DIR}"
+    return files
+
+
+def load_vectors() -> Dict[str, List[Dict[str, Any]]]:
+    """Every list of every vector file, concatenated by section."""
+    out: Dict[str, List[Dict[str, Any]]] = {}
+    for f in vector_files():
+        data = json.loads(f.read_text())
+        assert data["format"] == "mqseal-test-vectors", f
+        for section in ("positive", "negative", "keys", "pairwise"):
+            out.setdefault(section, []).extend(data.get(section, []))
+    return out
+
+
+@pytest.fixture(scope="session")
+def vectors() -> Dict[str, List[Dict[str, Any]]]:
+    return load_vectors()
+
+
+def pytest_report_header() -> str:
+    import mqseal
+
+    return f"mqseal {mqseal.__version__} from {os.path.dirname(mqseal.__file__)}"
+
+
+@pytest.fixture(scope="session")
+def mosquitto():  # type: ignore[no-untyped-def]
+    import shutil
+
+    import broker
+
+    m = broker.start()
+    yield m
+    m.stop()
+    shutil.rmtree(m.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def cli() -> str:
+    path = os.environ.get("MQSEAL_CLI") or str(REPO / "target" / "release" / "mqseal")
+    assert os.access(path, os.X_OK), f"the mqseal CLI is not built at {path} (set MQSEAL_CLI)"
+    return path

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The Python package `mqseal` (bindings/python, PyO3 + maturin):
+#   - a fresh virtual environment in target/python-venv (removed and made
+#     again each run) with maturin, pytest, mypy, paho-mqtt, aiomqtt and cryptography (test certificates) from
+#     PyPI;
+#   - `maturin build --release`: one abi3 wheel (CPython >= 3.9) into
+#     target/wheels, installed into that environment;
+#   - the Rust `mqseal` CLI (release), exported as MQSEAL_CLI for the
+#     interop tests;
+#   - pytest from a temporary directory against the installed wheel (never
+#     the source tree): shared vectors, API and bad input, counter files
+#     across processes, interop with the CLI through a Mosquitto the tests
+#     start on free loopback ports (TCP and WebSocket), the examples and the
+#     README's example;
+#   - `mypy --strict` over the package and examples/python.
+# Installs what is missing: Debian's mosquitto and python3-venv.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/lib.sh
+root="$(pwd)"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+
+step "python: tools"
+need_apt mosquitto
+python3 -c 'import ensurepip, venv' 2>/dev/null || need_apt python3-venv
+venv="$target_dir/python-venv"
+rm -rf "$venv"
+python3 -m venv "$venv"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check maturin pytest mypy paho-mqtt aiomqtt cryptography
+py="$venv/bin/python"
+
+step "python: wheel (maturin, abi3)"
+rm -f "$target_dir"/wheels/mqseal-*.whl
+"$venv/bin/maturin" build --release --locked -m bindings/python/Cargo.toml --out "$target_dir/wheels"
+wheel="$(ls "$target_dir"/wheels/mqseal-*-abi3-*.whl)"
+ls -l "$wheel"
+"$py" -m pip install -q --disable-pip-version-check --force-reinstall "$wheel"
+
+step "python: the mqseal CLI"
+cargo build --release -p mqseal-cli --locked
+export MQSEAL_CLI="$target_dir/release/mqseal"
+export MQSEAL_REPO="$root"
+
+step "python: pytest against the installed wheel"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+(cd "$work" && "$py" -m pytest -p no:cacheprovider -q -rs "$root/bindings/python/tests")
+
+step "python: mypy --strict"
+(cd "$work" && "$py" -m mypy --strict --no-incremental -p mqseal)
+(cd "$work" && "$py" -m mypy --strict --no-incremental "$root/examples/python")
