@@ -10,8 +10,8 @@
 #   - pytest from a temporary directory against the installed wheel (never
 #     the source tree): shared vectors, API and bad input, counter files
 #     across processes, interop with the CLI through a Mosquitto the tests
-#     start on free loopback ports (TCP and WebSocket), the examples and the
-#     README's example;
+#     start on free loopback ports (TCP, WebSocket, TLS with a password
+#     file) (the examples and the README's example are not run yet);
 #   - `mypy --strict` over the package and examples/python.
 # Installs what is missing: Debian's mosquitto and python3-venv.
 set -euo pipefail
