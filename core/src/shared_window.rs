@@ -40,6 +40,13 @@ pub struct WindowQuery {
 }
 
 impl WindowQuery {
+    /// The query for a verified envelope with this header, for a window of
+    /// `width` if the store has not seen the sender.
+    #[must_use]
+    pub const fn of(header: &Header, width: u32) -> Self {
+        WindowQuery { key_id: header.key_id, sender_id: header.sender_id, counter: header.counter, width }
+    }
+
     /// The store key of this sender's window: `<prefix>w:<key id>:<sender id>`
     /// (decimal ids), so every window of a key shares the prefix
     /// `<prefix>w:<key id>:` (what retiring a key deletes).
@@ -119,12 +126,18 @@ pub fn check_and_update_local(window: &mut ReplayWindow, counter: u64) -> Window
 /// The payload stays held back in the caller's buffer; it is released only
 /// by [`PendingOpen::resolve`] with [`WindowVerdict::Accepted`]. Dropping the
 /// token, or resolving it any other way, zeroes the body.
-#[derive(Debug)]
 pub struct PendingOpen<'b> {
     header: Header,
     width: u32,
     buf: Option<&'b mut [u8]>,
     range: core::ops::Range<usize>,
+}
+
+/// Never shows the body: it is not released until the store's verdict.
+impl core::fmt::Debug for PendingOpen<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PendingOpen").field("header", &self.header).finish_non_exhaustive()
+    }
 }
 
 impl<'b> PendingOpen<'b> {
@@ -141,12 +154,7 @@ impl<'b> PendingOpen<'b> {
     /// What the shared store must decide.
     #[must_use]
     pub const fn query(&self) -> WindowQuery {
-        WindowQuery {
-            key_id: self.header.key_id,
-            sender_id: self.header.sender_id,
-            counter: self.header.counter,
-            width: self.width,
-        }
+        WindowQuery::of(&self.header, self.width)
     }
 
     /// Releases the payload when the store accepted it.
@@ -212,12 +220,7 @@ impl PendingOpenVec {
     /// What the shared store must decide.
     #[must_use]
     pub const fn query(&self) -> WindowQuery {
-        WindowQuery {
-            key_id: self.header.key_id,
-            sender_id: self.header.sender_id,
-            counter: self.header.counter,
-            width: self.width,
-        }
+        WindowQuery::of(&self.header, self.width)
     }
 
     /// The payload, when the store accepted it.

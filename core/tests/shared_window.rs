@@ -22,6 +22,8 @@ fn a_pending_open_releases_the_payload_only_on_accept() {
     let q = pending.query();
     assert_eq!((q.key_id, q.sender_id, q.width), (3, 77, 128));
     assert_eq!(pending.header().counter, q.counter);
+    let shown = format!("{pending:?}");
+    assert!(!shown.contains("104, 101, 108, 108, 111") && !shown.contains("hello"), "Debug shows the body: {shown}");
     let opened = pending.resolve(WindowVerdict::Accepted).unwrap();
     assert_eq!(opened.payload, b"hello");
     // The local windows are not consulted: the store decides.
