@@ -225,13 +225,9 @@ impl Mosquitto {
 
     /// Starts it again with the same config, ports and persistence.
     pub fn restart_stopped(&mut self) {
-        for _ in 0..50 {
-            if self.spawn() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        if !retry(50, || self.spawn()) {
+            panic!("mosquitto did not restart; log:\n{}", self.log());
         }
-        panic!("mosquitto did not restart; log:\n{}", self.log());
     }
 
     /// `mosquitto_pub` against the TCP listener with extra arguments.
@@ -252,6 +248,18 @@ impl Drop for Mosquitto {
             let _ = child.wait();
         }
     }
+}
+
+/// Calls `attempt` up to `times` times, 100 ms apart, until it succeeds
+/// (a server restarted on its old port may find the port still held).
+pub fn retry(times: usize, mut attempt: impl FnMut() -> bool) -> bool {
+    for _ in 0..times {
+        if attempt() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
 }
 
 pub mod redis;

@@ -93,13 +93,9 @@ impl Redis {
 
     /// Starts it again on the same port and data directory.
     pub fn restart(&mut self) {
-        for _ in 0..100 {
-            if self.spawn() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        if !super::retry(100, || self.spawn()) {
+            panic!("redis-server did not restart: {}", self.log());
         }
-        panic!("redis-server did not restart: {}", self.log());
     }
 }
 
