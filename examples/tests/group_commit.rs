@@ -51,35 +51,11 @@ fn envelopes() -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// Publishes raw envelopes at QoS 1 and waits for every PUBACK.
-fn publish_all(port: u16, envs: Vec<(String, Vec<u8>)>) {
+/// A client id of its own for each publisher run (a kept session of an
+/// earlier run must not receive its acknowledgements).
+fn gc_publisher_id() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let mut o = rumqttc::MqttOptions::new(format!("gc-pub-{}-{nanos:x}", std::process::id()), "127.0.0.1", port);
-    o.set_keep_alive(Duration::from_secs(30));
-    o.set_inflight(200);
-    let n = envs.len();
-    let (client, mut connection) = rumqttc::Client::new(o, 1000);
-    let feeder = std::thread::spawn(move || {
-        for (topic, env) in envs {
-            client.publish(topic, rumqttc::QoS::AtLeastOnce, false, env).unwrap();
-        }
-        client
-    });
-    let mut acks = 0;
-    for ev in connection.iter() {
-        match ev {
-            Ok(rumqttc::Event::Incoming(rumqttc::Incoming::PubAck(_))) => {
-                acks += 1;
-                if acks == n {
-                    break;
-                }
-            }
-            Err(e) => panic!("publisher: {e}"),
-            Ok(_) => {}
-        }
-    }
-    let client = feeder.join().unwrap();
-    let _ = client.disconnect();
+    format!("gc-pub-{}-{nanos:x}", std::process::id())
 }
 
 struct Sub {
@@ -108,7 +84,7 @@ fn wait_ready(sub: &Sub, port: u16, probe: &mut Sealer<MemoryCounterStore>) -> V
     let mut data = Vec::new();
     while Instant::now() < deadline {
         let env = probe.seal_to_vec("gc/probe", b"probe").unwrap();
-        publish_all(port, vec![("gc/probe".into(), env)]);
+        support::publish_all(port, &gc_publisher_id(), vec![("gc/probe".into(), env)]);
         while let Ok(line) = sub.lines.recv_timeout(Duration::from_millis(200)) {
             if line == "gc/probe probe" {
                 return data;
@@ -161,7 +137,7 @@ fn kill_9_at_random_points_never_delivers_twice() {
         }
         let port = m.tcp;
         let batch = envs.clone();
-        let publisher = std::thread::spawn(move || publish_all(port, batch));
+        let publisher = std::thread::spawn(move || support::publish_all(port, &gc_publisher_id(), batch));
         let remaining = (total - delivered.len()) as u64;
         // Cycles 0..10 are killed after a random number of printed lines
         // (the last one runs until everything is delivered).
@@ -212,7 +188,7 @@ fn group_commit_throughput_is_reported() {
         let start = Instant::now();
         let port = m.tcp;
         let batch = envs.clone();
-        let publisher = std::thread::spawn(move || publish_all(port, batch));
+        let publisher = std::thread::spawn(move || support::publish_all(port, &gc_publisher_id(), batch));
         let mut n = 0;
         while n < total {
             sub.lines.recv_timeout(Duration::from_secs(30)).expect("subscriber stalled");

@@ -47,36 +47,6 @@ fn envelopes() -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// Publishes raw envelopes at QoS 1 as client `id` and waits for every PUBACK.
-fn publish_all(port: u16, id: &str, envs: Vec<(String, Vec<u8>)>) {
-    let mut o = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
-    o.set_keep_alive(Duration::from_secs(30));
-    o.set_inflight(100);
-    let n = envs.len();
-    let (client, mut connection) = rumqttc::Client::new(o, 1000);
-    let feeder = std::thread::spawn(move || {
-        for (topic, env) in envs {
-            client.publish(topic, rumqttc::QoS::AtLeastOnce, false, env).unwrap();
-        }
-        client
-    });
-    let mut acks = 0;
-    for ev in connection.iter() {
-        match ev {
-            Ok(rumqttc::Event::Incoming(rumqttc::Incoming::PubAck(_))) => {
-                acks += 1;
-                if acks == n {
-                    break;
-                }
-            }
-            Err(e) => panic!("publisher {id}: {e}"),
-            Ok(_) => {}
-        }
-    }
-    let client = feeder.join().unwrap();
-    let _ = client.disconnect();
-}
-
 struct Sub {
     child: Child,
     out: Receiver<String>,
@@ -186,8 +156,8 @@ fn run_group(redis: Option<&Redis>) -> (Vec<Sub>, Vec<String>) {
         (0..3).map(|i| Sub::start(dir.path(), m.tcp, &format!("grp-{i}"), url.as_deref())).collect();
     let envs = envelopes();
     let replays: Vec<_> = envs.iter().step_by(5).take(REPLAYS).cloned().collect();
-    publish_all(m.tcp, "publisher", envs);
-    publish_all(m.tcp, "attacker", replays);
+    support::publish_all(m.tcp, "publisher", envs);
+    support::publish_all(m.tcp, "attacker", replays);
     let all = SENDERS as usize * PER_SENDER as usize + REPLAYS;
     let finished = wait_for(&mut subs, Duration::from_secs(120), |s| printed(s) + rejected(s) >= all);
     let stats: Vec<String> = subs.iter_mut().map(Sub::stop).collect();
@@ -239,11 +209,11 @@ fn redis_down_holds_messages_back_and_delivery_resumes_after_an_aof_restart() {
     let mut sub = vec![Sub::start(dir.path(), m.tcp, "solo", Some(&url))];
     let envs = envelopes();
     let (first, rest) = envs.split_at(100);
-    publish_all(m.tcp, "publisher-1", first.to_vec());
+    support::publish_all(m.tcp, "publisher-1", first.to_vec());
     assert!(wait_for(&mut sub, Duration::from_secs(30), |s| printed(s) == 100), "first 100 not printed");
 
     redis.kill();
-    publish_all(m.tcp, "publisher-2", rest[..50].to_vec());
+    support::publish_all(m.tcp, "publisher-2", rest[..50].to_vec());
     // The sub receives them (QoS 1) but cannot get a verdict.
     let held = wait_for(&mut sub, Duration::from_secs(20), |s| {
         s[0].stderr.iter().any(|l| l.contains("replay store unavailable"))
@@ -259,7 +229,7 @@ fn redis_down_holds_messages_back_and_delivery_resumes_after_an_aof_restart() {
     assert!(sub[0].stderr.iter().any(|l| l.contains("reachable again")), "{:?}", sub[0].stderr);
 
     // Replays of messages accepted before the restart: rejected.
-    publish_all(m.tcp, "attacker", first[..20].to_vec());
+    support::publish_all(m.tcp, "attacker", first[..20].to_vec());
     assert!(wait_for(&mut sub, Duration::from_secs(30), |s| rejected(s) == 20), "replays after the AOF restart");
     let stats = sub[0].stop();
     assert_eq!(printed(&sub), 150, "{stats}");

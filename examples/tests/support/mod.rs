@@ -154,3 +154,34 @@ impl Drop for Recorder {
         let _ = self.client.try_disconnect();
     }
 }
+
+/// Publishes raw envelopes at QoS 1 as client `id` and waits for every
+/// PUBACK.
+pub fn publish_all(port: u16, id: &str, envs: Vec<(String, Vec<u8>)>) {
+    let mut o = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+    o.set_keep_alive(Duration::from_secs(30));
+    o.set_inflight(200);
+    let n = envs.len();
+    let (client, mut connection) = rumqttc::Client::new(o, 1000);
+    let feeder = std::thread::spawn(move || {
+        for (topic, env) in envs {
+            client.publish(topic, rumqttc::QoS::AtLeastOnce, false, env).unwrap();
+        }
+        client
+    });
+    let mut acks = 0;
+    for ev in connection.iter() {
+        match ev {
+            Ok(rumqttc::Event::Incoming(rumqttc::Incoming::PubAck(_))) => {
+                acks += 1;
+                if acks == n {
+                    break;
+                }
+            }
+            Err(e) => panic!("publisher {id}: {e}"),
+            Ok(_) => {}
+        }
+    }
+    let client = feeder.join().unwrap();
+    let _ = client.disconnect();
+}
