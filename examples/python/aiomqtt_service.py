@@ -4,8 +4,9 @@ Rust `mqseal pub`) and answers each reading with a sealed command.
     python aiomqtt_service.py --host 127.0.0.1 --port 1883 --key-file group.key \
         --sender-id 900 --counter-file service.counter --replay-state service.replay
 
-Telemetry arrives on ``telemetry/<device>/up``; the command goes to
-``cmd/<device>``. The replay windows are saved to --replay-state on exit and
+Telemetry arrives on ``telemetry/<device>/up``, sealed with a timestamp
+(``mqseal pub --timestamps``): readings older than five minutes are refused.
+The command goes to ``cmd/<device>``. The replay windows are saved to --replay-state on exit and
 restored at start, so a restart does not accept old telemetry again.
 """
 

@@ -58,6 +58,7 @@ def main() -> int:
     sealed.on_message = lambda _c, msg: events.put(msg)
     sealed.on_reject = lambda _c, rej: events.put(rej)
     client.on_subscribe = lambda *_a: events.put("subscribed")
+    client.on_connect = lambda _c, _u, _f, rc, _p: events.put(f"connection refused: {rc}") if rc.is_failure else None
 
     client.connect(args.host, args.port)
     client.subscribe(args.topic, qos=1)
@@ -72,6 +73,9 @@ def main() -> int:
                 verified += 1
                 print(f"verified from sender {event.opened.sender_id} (counter {event.opened.counter}): "
                       f"{event.payload.decode(errors='replace')}", flush=True)
+            elif isinstance(event, str):
+                print(event, file=sys.stderr)
+                return 1
             elif isinstance(event, Rejected):
                 print(f"rejected on {event.topic}: {event.reason}", file=sys.stderr, flush=True)
     except queue.Empty:

@@ -11,7 +11,9 @@
 #     the source tree): shared vectors, API and bad input, counter files
 #     across processes, interop with the CLI through a Mosquitto the tests
 #     start on free loopback ports (TCP, WebSocket, TLS with a password
-#     file) (the examples and the README's example are not run yet);
+#     file); the README's Python example (extracted from README.md, run as
+#     printed but for the broker port) and examples/python/paho_tls.py (TLS
+#     + password) and aiomqtt_service.py as processes against the CLI;
 #   - `mypy --strict` over the package and examples/python.
 # Installs what is missing: Debian's mosquitto and python3-venv.
 set -euo pipefail
