@@ -36,6 +36,21 @@ lock_version() {
   awk -v n="$1" '$0=="name = \""n"\"" {getline; gsub(/version = |"/,""); print; exit}' Cargo.lock
 }
 
+# need_wasm_bindgen: wasm-bindgen-cli at the exact wasm-bindgen version of
+# Cargo.lock (the npm package's build needs both to match), installed with
+# cargo when missing. --locked first; the registry may lack a yanked pin of
+# the CLI's own lock file, then resolve its dependencies afresh (same CLI
+# version).
+need_wasm_bindgen() {
+  local want
+  want="$(lock_version wasm-bindgen)"
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+    cargo install wasm-bindgen-cli --version "$want" --locked ||
+      cargo install wasm-bindgen-cli --version "$want"
+  fi
+  wasm-bindgen --version
+}
+
 # assert_loopback_listeners PID [MIN]: fails unless process PID has at
 # least MIN (default 1) listening TCP sockets and every one of them is bound
 # to a loopback address (127.0.0.0/8, ::1 or ::ffff:127.x). Read from

@@ -31,14 +31,7 @@ need_target wasm32-unknown-unknown
 need_apt mosquitto mosquitto-clients chromium
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || need_apt nodejs npm
 command -v flock >/dev/null 2>&1 || need_apt util-linux
-want="$(lock_version wasm-bindgen)"
-if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
-  # --locked first; the registry may lack a yanked pin of the CLI's own
-  # lock file, then resolve its dependencies afresh (same CLI version).
-  cargo install wasm-bindgen-cli --version "$want" --locked ||
-    cargo install wasm-bindgen-cli --version "$want"
-fi
-wasm-bindgen --version
+need_wasm_bindgen
 
 step "wasm: npm ci"
 (cd bindings/wasm/npm && npm ci --no-audit --no-fund --loglevel=error)

@@ -14,8 +14,14 @@
 #     file); the README's Python example (extracted from README.md, run as
 #     printed but for the broker port) and examples/python/paho_tls.py (TLS
 #     + password) and aiomqtt_service.py as processes against the CLI;
+#   - Python <-> the npm package (bindings/wasm/npm, MQTT.js in Node, driven
+#     by tests/npm_peer.mjs) over WebSocket through that Mosquitto, both
+#     ways, both suites, group and pairwise keys, paho and aiomqtt; the npm
+#     package is the one 20-wasm.sh built, built here (npm ci,
+#     bindings/wasm/build.sh) when missing;
 #   - `mypy --strict` over the package and examples/python.
-# Installs what is missing: Debian's mosquitto and python3-venv.
+# Installs what is missing: Debian's mosquitto, python3-venv and nodejs/npm;
+# for the npm package, the wasm32 target and wasm-bindgen-cli.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
@@ -42,6 +48,21 @@ step "python: the mqseal CLI"
 cargo build --release -p mqseal-cli --locked
 export MQSEAL_CLI="$target_dir/release/mqseal"
 export MQSEAL_REPO="$root"
+
+step "python: the npm package (for the Python <-> npm interop tests)"
+# Built by 20-wasm.sh when the parts run in order; built here when missing,
+# so this part also runs alone.
+npm_dir="$root/bindings/wasm/npm"
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || need_apt nodejs npm
+if [ ! -d "$npm_dir/node_modules/mqtt" ]; then
+  (cd "$npm_dir" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -f "$npm_dir/wasm/mqseal_wasm_bg.wasm" ]; then
+  need_target wasm32-unknown-unknown
+  need_wasm_bindgen
+  bash bindings/wasm/build.sh
+fi
+export MQSEAL_NPM_DIR="$npm_dir"
 
 step "python: pytest against the installed wheel"
 work="$(mktemp -d)"

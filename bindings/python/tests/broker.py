@@ -101,7 +101,10 @@ class Mosquitto:
                 f"log_dest file {d}/mosquitto.log\n"
                 "log_type error\nlog_type warning\nlog_type notice\n"
                 f"listener {self.tcp} 127.0.0.1\nprotocol mqtt\nallow_anonymous true\n"
-                f"listener {self.ws} 127.0.0.1\nprotocol websockets\nallow_anonymous true\n"
+                f"listener {self.ws} 127.0.0.1\nprotocol websockets\n"
+                # Without a socket_domain Mosquitto 2.0 does not hand the
+                # address to libwebsockets: it would listen on every interface.
+                "socket_domain ipv4\nallow_anonymous true\n"
                 f"listener {self.tls} 127.0.0.1\nprotocol mqtt\nallow_anonymous false\n"
                 f"password_file {passwd}\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n"
             )
