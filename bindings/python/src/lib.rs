@@ -18,9 +18,9 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
 use mqseal::{
-    CounterStore, Eviction, FileCounterStore, MemoryCounterStore, OpenerConfig, PrefixRewrite, SenderSnapshot,
-    StateFileError, StoreError, Suite, SuiteSet, DEFAULT_KEYS, DEFAULT_MAX_SENDERS, DEFAULT_RESERVATION_BLOCK,
-    MAX_WINDOW,
+    ConfigField, CounterStore, Eviction, FileCounterStore, MemoryCounterStore, OpenerConfig, PrefixRewrite,
+    SenderSnapshot, StateFileError, StoreError, Suite, SuiteSet, DEFAULT_KEYS, DEFAULT_MAX_SENDERS,
+    DEFAULT_RESERVATION_BLOCK, MAX_WINDOW,
 };
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -75,10 +75,14 @@ fn state_err(py: Python<'_>, e: &StateFileError) -> PyErr {
     raise(py, mqseal::Error::CounterStore(e.kind).code(), &e.to_string(), &extra)
 }
 
-/// An `invalidConfig` error naming the option at fault (`.option`).
-fn option_err(py: Python<'_>, option: &str, message: &str) -> PyErr {
+/// An `invalidConfig` error naming the keyword at fault (`.option`) and,
+/// for an [`OpenerConfig`] field, the core's name of that field (`.field`,
+/// [`ConfigField::name`]: the words JS reports as `.option`).
+fn option_err(py: Python<'_>, option: &str, field: Option<ConfigField>, message: &str) -> PyErr {
     let extra = PyDict::new(py);
-    if let Err(err) = extra.set_item("option", option) {
+    if let Err(err) =
+        extra.set_item("option", option).and_then(|()| extra.set_item("field", field.map(ConfigField::name)))
+    {
         return err;
     }
     raise(py, "invalidConfig", &format!("{option}: {message}"), &extra)
@@ -89,8 +93,9 @@ fn lock<T>(m: &Mutex<T>) -> PyResult<MutexGuard<'_, T>> {
 }
 
 fn suite_from_name(py: Python<'_>, name: &str) -> PyResult<Suite> {
-    name.parse::<Suite>()
-        .map_err(|_| option_err(py, "suite", &format!("unknown suite {name:?}; use chacha20poly1305 or hmac-sha256")))
+    name.parse::<Suite>().map_err(|_| {
+        option_err(py, "suite", None, &format!("unknown suite {name:?}; use chacha20poly1305 or hmac-sha256"))
+    })
 }
 
 fn key_bytes(py: Python<'_>, bytes: &[u8]) -> PyResult<[u8; mqseal::KEY_LEN]> {
@@ -553,7 +558,12 @@ fn config_from(
         let mut list = Vec::new();
         for n in &names {
             list.push(n.parse::<Suite>().map_err(|_| {
-                option_err(py, "suites", &format!("unknown suite {n:?}; use chacha20poly1305 or hmac-sha256"))
+                option_err(
+                    py,
+                    "suites",
+                    Some(ConfigField::Suites),
+                    &format!("unknown suite {n:?}; use chacha20poly1305 or hmac-sha256"),
+                )
             })?);
         }
         cfg.suites = SuiteSet::from_suites(&list);
@@ -561,30 +571,27 @@ fn config_from(
     cfg.eviction = match eviction {
         "rejectNew" => Eviction::RejectNew,
         "leastRecentlyUsed" => Eviction::LeastRecentlyUsed,
-        _ => return Err(option_err(py, "eviction", "must be 'rejectNew' or 'leastRecentlyUsed'")),
+        _ => {
+            return Err(option_err(
+                py,
+                "eviction",
+                Some(ConfigField::Eviction),
+                "must be 'rejectNew' or 'leastRecentlyUsed'",
+            ))
+        }
     };
-    cfg.validate().map_err(|_| explain_invalid(py, &cfg))?;
+    cfg.check().map_err(|field| config_err(py, &cfg, field))?;
     Ok(cfg)
 }
 
-/// Which option made [`OpenerConfig::validate`] refuse `cfg`: each field
-/// alone over the defaults is checked by the core again, so the rule stays
-/// the core's and only the message is made here.
-fn explain_invalid(py: Python<'_>, cfg: &OpenerConfig) -> PyErr {
-    let mut alone = OpenerConfig::default();
-    alone.window = cfg.window;
-    if alone.validate().is_err() {
-        return option_err(py, "window", &format!("must be from 1 to {MAX_WINDOW}, got {}", cfg.window));
-    }
-    let mut alone = OpenerConfig::default();
-    alone.suites = cfg.suites;
-    if alone.validate().is_err() {
-        return option_err(py, "suites", "must name at least one suite");
-    }
-    if matches!(cfg.eviction, Eviction::LeastRecentlyUsed) {
-        return option_err(py, "eviction", "'leastRecentlyUsed' needs max_age");
-    }
-    core_err(py, mqseal::Error::InvalidConfig)
+/// The `invalidConfig` error for the field [`OpenerConfig::check`] refused:
+/// the core's name of the field and its rule, with the value given.
+fn config_err(py: Python<'_>, cfg: &OpenerConfig, field: ConfigField) -> PyErr {
+    let got = match field {
+        ConfigField::Window => format!(", got {}", cfg.window),
+        _ => String::new(),
+    };
+    option_err(py, field.name(), Some(field), &format!("{}{got}", field.rule()))
 }
 
 fn open_locked(
@@ -642,8 +649,8 @@ impl Opener {
         system_clock: bool,
     ) -> PyResult<Opener> {
         let cfg = config_from(py, window, max_age, max_skew, require_timestamp, suites, eviction)?;
-        let table =
-            mqseal::SenderMap::new(max_senders).map_err(|_| option_err(py, "max_senders", "must be at least 1"))?;
+        let table = mqseal::SenderMap::new(max_senders)
+            .map_err(|_| option_err(py, "max_senders", None, "must be at least 1"))?;
         let ring = lock(&keyring.0)?.clone();
         let mut inner = mqseal::OpenerWith::with_table(ring, table);
         inner.set_config(&cfg).map_err(|e| core_err(py, e))?;
