@@ -40,6 +40,10 @@ pub struct WindowQuery {
 }
 
 impl WindowQuery {
+    /// The key prefix a shared store uses unless told otherwise (every
+    /// binding's default, so receivers in different languages share windows).
+    pub const DEFAULT_PREFIX: &'static str = "mqseal:";
+
     /// The query for a verified envelope with this header, for a window of
     /// `width` if the store has not seen the sender.
     #[must_use]

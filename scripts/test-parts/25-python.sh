@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Python package `mqseal` (bindings/python, PyO3 + maturin):
 #   - a fresh virtual environment in target/python-venv (removed and made
-#     again each run) with maturin, pytest, mypy, paho-mqtt, aiomqtt and cryptography (test certificates) from
+#     again each run) with maturin, pytest, mypy, paho-mqtt, aiomqtt, redis and cryptography (test certificates) from
 #     PyPI;
 #   - `maturin build --release`: one abi3 wheel (CPython >= 3.9) into
 #     target/wheels, installed into that environment;
@@ -19,8 +19,11 @@
 #     ways, both suites, group and pairwise keys, paho and aiomqtt; the npm
 #     package is the one 20-wasm.sh built, built here (npm ci,
 #     bindings/wasm/build.sh) when missing;
+#   - shared replay windows (mqseal.redis, redis-py) on a redis-server the
+#     tests start on a free loopback port: a replay rejected across two
+#     Python openers and across Python and `mqseal sub --replay-redis`;
 #   - `mypy --strict` over the package and examples/python.
-# Installs what is missing: Debian's mosquitto, python3-venv and nodejs/npm;
+# Installs what is missing: Debian's mosquitto, redis-server, python3-venv and nodejs/npm;
 # for the npm package, the wasm32 target and wasm-bindgen-cli.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,12 +32,12 @@ root="$(pwd)"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 
 step "python: tools"
-need_apt mosquitto
+need_apt mosquitto redis-server
 python3 -c 'import ensurepip, venv' 2>/dev/null || need_apt python3-venv
 venv="$target_dir/python-venv"
 rm -rf "$venv"
 python3 -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check maturin pytest mypy paho-mqtt aiomqtt cryptography
+"$venv/bin/python" -m pip install -q --disable-pip-version-check maturin pytest mypy paho-mqtt aiomqtt cryptography redis
 py="$venv/bin/python"
 
 step "python: wheel (maturin, abi3)"

@@ -683,6 +683,38 @@ impl Opener {
         Ok(Opened { header, payload: PyBytes::new(py, &payload).unbind() })
     }
 
+    /// Verifies `envelope` for a receiver whose replay windows live in a
+    /// shared store (the core's `open_pending`): parses, checks the policy
+    /// and the tag, and returns the message held back, without consulting
+    /// this opener's own windows. Ask the store about `.query`, then give
+    /// its answer to `.resolve()`; only an accept releases the payload.
+    /// Raises as `open` does, except for replays, which are the store's to
+    /// decide.
+    #[pyo3(signature = (topic, envelope, now = None, rewrite = None))]
+    fn open_pending(
+        &self,
+        py: Python<'_>,
+        topic: &str,
+        envelope: &[u8],
+        now: Option<u64>,
+        rewrite: Option<(String, String)>,
+    ) -> PyResult<PendingMessage> {
+        let run = || -> PyResult<Result<mqseal::PendingOpenVec, mqseal::Error>> {
+            let mut o = lock(&self.0)?;
+            let now = now.or_else(|| o.now());
+            Ok(match &rewrite {
+                Some((received, sealed)) => {
+                    let rule = PrefixRewrite { received, sealed };
+                    rule.bound_topic(topic).and_then(|bound| o.open_pending_to_vec(bound, envelope, now))
+                }
+                None => o.open_pending_to_vec(topic, envelope, now),
+            })
+        };
+        let pending = if envelope.len() >= GIL_RELEASE_MIN { py.detach(run)? } else { run()? };
+        let pending = pending.map_err(|e| core_err(py, e))?;
+        Ok(PendingMessage { query: pending.query(), pending: Mutex::new(Some(pending)) })
+    }
+
     /// Accepts envelopes under this key from now on.
     fn add_key(&self, py: Python<'_>, key: &Key) -> PyResult<()> {
         lock(&self.0)?.add_key(key.0.clone()).map_err(|e| core_err(py, e))
@@ -777,6 +809,92 @@ impl Opener {
     }
 }
 
+/// What a shared replay store decides for one verified envelope (the
+/// core's `WindowQuery`): the sender's window and the counter to check.
+#[pyclass(frozen, module = "mqseal._mqseal")]
+pub struct WindowQuery(mqseal::WindowQuery);
+
+#[pymethods]
+impl WindowQuery {
+    /// Key id.
+    #[getter]
+    fn key_id(&self) -> u32 {
+        self.0.key_id
+    }
+
+    /// Sender id.
+    #[getter]
+    fn sender_id(&self) -> u32 {
+        self.0.sender_id
+    }
+
+    /// The envelope's counter.
+    #[getter]
+    fn counter(&self) -> u64 {
+        self.0.counter
+    }
+
+    /// Window width for a sender the store has not seen.
+    #[getter]
+    fn width(&self) -> u32 {
+        self.0.width
+    }
+
+    /// The store key of this sender's window under `prefix`.
+    #[pyo3(signature = (prefix = mqseal::WindowQuery::DEFAULT_PREFIX))]
+    fn redis_key(&self, prefix: &str) -> String {
+        self.0.redis_key(prefix)
+    }
+
+    /// The counter's (high, low) 32-bit halves, as `WINDOW_SCRIPT` takes it.
+    fn counter_halves(&self) -> (u32, u32) {
+        self.0.counter_halves()
+    }
+
+    fn __repr__(&self) -> String {
+        let q = &self.0;
+        format!("WindowQuery(key_id={}, sender_id={}, counter={}, width={})", q.key_id, q.sender_id, q.counter, q.width)
+    }
+}
+
+/// A verified message held back until a shared replay store decides (the
+/// core's `PendingOpenVec`). The payload is not reachable before
+/// `resolve` with the store's accept; any other answer, or dropping the
+/// object, zeroes it.
+#[pyclass(frozen, module = "mqseal._mqseal")]
+pub struct PendingMessage {
+    query: mqseal::WindowQuery,
+    pending: Mutex<Option<mqseal::PendingOpenVec>>,
+}
+
+#[pymethods]
+impl PendingMessage {
+    /// What to ask the store.
+    #[getter]
+    fn query(&self) -> WindowQuery {
+        WindowQuery(self.query)
+    }
+
+    /// The verified message, if `code` (the store's answer to `query`: what
+    /// `WINDOW_SCRIPT` returns) is an accept. Raises `DuplicateError` or
+    /// `ReplayError` for the store's other verdicts and
+    /// `InvalidSnapshotError` for a code the core does not know (nothing is
+    /// released: fail closed). Once only.
+    fn resolve(&self, py: Python<'_>, code: i64) -> PyResult<Opened> {
+        let pending = lock(&self.pending)?
+            .take()
+            .ok_or_else(|| PyRuntimeError::new_err("mqseal: this pending message was already resolved"))?;
+        let verdict = mqseal::WindowVerdict::from_code(code).map_err(|e| core_err(py, e))?;
+        let opened = pending.resolve(verdict).map_err(|e| core_err(py, e))?;
+        Ok(Opened { header: opened.header, payload: PyBytes::new(py, &opened.payload).unbind() })
+    }
+
+    fn __repr__(&self) -> String {
+        let q = &self.query;
+        format!("PendingMessage(key_id={}, sender_id={}, counter={})", q.key_id, q.sender_id, q.counter)
+    }
+}
+
 /// The core's replay-state file: an opener's windows saved atomically and
 /// restored after a restart (exclusively locked while open).
 #[pyclass(frozen, module = "mqseal._mqseal")]
@@ -826,6 +944,10 @@ fn _mqseal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Opened>()?;
     m.add_class::<Opener>()?;
     m.add_class::<ReplayStateFile>()?;
+    m.add_class::<WindowQuery>()?;
+    m.add_class::<PendingMessage>()?;
+    m.add("WINDOW_SCRIPT", mqseal::WINDOW_SCRIPT)?;
+    m.add("DEFAULT_STORE_PREFIX", mqseal::WindowQuery::DEFAULT_PREFIX)?;
     m.add("DEFAULT_MAX_SENDERS", DEFAULT_MAX_SENDERS)?;
     m.add("DEFAULT_RESERVATION_BLOCK", DEFAULT_RESERVATION_BLOCK)?;
     m.add("MAX_WINDOW", MAX_WINDOW)?;

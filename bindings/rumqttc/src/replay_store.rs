@@ -153,8 +153,8 @@ mod redis_store {
         }
     }
 
-    /// The default key prefix.
-    pub const DEFAULT_PREFIX: &str = "mqseal:";
+    /// The default key prefix (the core's [`WindowQuery::DEFAULT_PREFIX`]).
+    pub const DEFAULT_PREFIX: &str = WindowQuery::DEFAULT_PREFIX;
 
     fn unavailable(e: &redis::RedisError) -> StoreUnavailable {
         StoreUnavailable(e.to_string())

@@ -3,7 +3,8 @@
 Everything cryptographic (sealing, opening, counter files, replay windows,
 receiver policy) is done by the Rust core in the native module
 ``mqseal._mqseal``; this package adds Python exceptions and MQTT helpers
-(:mod:`mqseal.paho`, :mod:`mqseal.aiomqtt`).
+(:mod:`mqseal.paho`, :mod:`mqseal.aiomqtt`) and a shared replay store on
+Redis (:mod:`mqseal.redis`).
 """
 
 from . import _errors
@@ -13,6 +14,7 @@ from ._errors import Error as Error
 from ._mqseal import (
     DEFAULT_MAX_SENDERS as DEFAULT_MAX_SENDERS,
     DEFAULT_RESERVATION_BLOCK as DEFAULT_RESERVATION_BLOCK,
+    DEFAULT_STORE_PREFIX as DEFAULT_STORE_PREFIX,
     GIL_RELEASE_MIN as GIL_RELEASE_MIN,
     MAX_OVERHEAD as MAX_OVERHEAD,
     MAX_WINDOW as MAX_WINDOW,
@@ -21,10 +23,13 @@ from ._mqseal import (
     Opened as Opened,
     Opener as Opener,
     PairwiseKeys as PairwiseKeys,
+    PendingMessage as PendingMessage,
     PublicKey as PublicKey,
     ReplayStateFile as ReplayStateFile,
     Sealer as Sealer,
     StaticKeyPair as StaticKeyPair,
+    WINDOW_SCRIPT as WINDOW_SCRIPT,
+    WindowQuery as WindowQuery,
     __version__ as __version__,
 )
 
@@ -36,6 +41,7 @@ __all__ = _errors.__all__ + [
     "CHACHA20POLY1305",
     "DEFAULT_MAX_SENDERS",
     "DEFAULT_RESERVATION_BLOCK",
+    "DEFAULT_STORE_PREFIX",
     "GIL_RELEASE_MIN",
     "HMAC_SHA256",
     "Key",
@@ -45,9 +51,12 @@ __all__ = _errors.__all__ + [
     "Opened",
     "Opener",
     "PairwiseKeys",
+    "PendingMessage",
     "PublicKey",
     "ReplayStateFile",
     "Sealer",
     "StaticKeyPair",
+    "WINDOW_SCRIPT",
+    "WindowQuery",
     "__version__",
 ]
