@@ -243,6 +243,13 @@ pub struct SubArgs {
     /// sender's old envelopes again.
     #[arg(long, value_name = "SECONDS", requires = "replay_redis", value_parser = clap::value_parser!(u64).range(1..))]
     replay_ttl: Option<u64>,
+    /// Verified messages waiting for the replay store at most. While the
+    /// store answers, a full queue pauses reading; while it cannot decide,
+    /// messages beyond the bound are dropped undelivered and counted
+    /// (held_back_dropped= in --stats): a QoS 0 message is lost, a QoS 1/2
+    /// one is not acknowledged. Default: 10000.
+    #[arg(long, value_name = "N", requires = "replay_redis", value_parser = clap::value_parser!(u64).range(1..))]
+    max_held_back: Option<u64>,
     /// Print counters of accepted and rejected messages on exit (stderr),
     /// also on SIGINT and SIGTERM (which end `sub` with exit code 0).
     #[arg(long)]
@@ -308,6 +315,24 @@ struct Verified {
 enum Held {
     V4(mqseal_rumqttc::PendingMessage),
     V5(v5::PendingMessage),
+}
+
+impl Held {
+    /// Drops it undelivered: the held-back queue is full.
+    fn drop_held_back(self) -> String {
+        match self {
+            Held::V4(p) => {
+                let t = p.publish().topic.clone();
+                p.drop_held_back();
+                t
+            }
+            Held::V5(p) => {
+                let t = String::from_utf8_lossy(&p.publish().topic).into_owned();
+                p.drop_held_back();
+                t
+            }
+        }
+    }
 }
 
 /// Messages waiting for the shared store, of one MQTT version, each with
@@ -1141,8 +1166,8 @@ fn print_message(
 
 fn print_stats(s: &Stats) {
     eprintln!(
-        "mqseal: stats: accepted={} plain={} duplicate={} replayed={} forged={} unknown_key={} unsealed={} malformed={} policy={} oversized={} other={} held_back={}",
-        s.accepted, s.plain_accepted, s.duplicate, s.replayed, s.forged, s.unknown_key, s.unsealed, s.malformed, s.policy, s.oversized, s.other, s.held_back
+        "mqseal: stats: accepted={} plain={} duplicate={} replayed={} forged={} unknown_key={} unsealed={} malformed={} policy={} oversized={} other={} held_back={} held_back_dropped={}",
+        s.accepted, s.plain_accepted, s.duplicate, s.replayed, s.forged, s.unknown_key, s.unsealed, s.malformed, s.policy, s.oversized, s.other, s.held_back, s.held_back_dropped
     );
 }
 
@@ -1250,6 +1275,11 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
     let mut asking: Option<Asking> = None;
     let mut retry_at: Option<Instant> = None;
     let mut outage = false;
+    let mut queue_full = false;
+    // Messages of the batch being asked (they count towards the bound).
+    let mut asking_len = 0usize;
+    let max_held_back =
+        args.max_held_back.map_or(mqseal_rumqttc::DEFAULT_MAX_HELD_BACK, |n| usize::try_from(n).unwrap_or(usize::MAX));
     // Connections so far (each CONNACK), to acknowledge on the right one.
     let mut conn = 0u64;
     // Acknowledgements to queue: never awaited in the loop (a full request
@@ -1296,13 +1326,18 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
         // batch at a time (messages arriving meanwhile form the next one).
         if let Some(store) = store.as_ref().filter(|_| asking.is_none() && retry_at.is_none() && held.len() > 0) {
             let batch = held.take(STORE_BATCH);
+            asking_len = batch.len();
             if args.common.debug {
                 eprintln!("mqseal: debug: asking the replay store about {} messages", batch.len());
             }
             let task = tokio::spawn(batch.ask(store.clone()));
             asking = Some(Box::pin(async move { task.await.ok() }));
         }
-        let take_more = args.count.is_none_or(|c| received + in_flight < c);
+        // A full held-back queue while the store answers: read no more until
+        // it has (backpressure). Only while it cannot decide are messages
+        // beyond the bound dropped (polling must go on for the keep-alive).
+        let take_more =
+            args.count.is_none_or(|c| received + in_flight < c) && (outage || held.len() + asking_len < max_held_back);
         if let Some(c) = commit.as_mut().filter(|c| !c.busy() && c.has_pending()) {
             c.start(el.opener().snapshot().collect());
         }
@@ -1340,11 +1375,13 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
                 }
             }, if asking.is_some() => {
                 asking = None;
+                asking_len = 0;
                 match done {
                     // The task cannot fail short of a panic; its messages
                     // are then unacknowledged and come again after a reconnect.
                     None => {}
                     Some((batch, Ok(verdicts))) => {
+                        queue_full = false;
                         if outage {
                             outage = false;
                             eprintln!("mqseal: replay store reachable again: delivering {} held messages", batch.len() + held.len());
@@ -1415,7 +1452,24 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
             }
         }
         match ev {
-            Ok(Ev::Pending(p)) => held.push(conn, *p),
+            Ok(Ev::Pending(p)) => {
+                // Fail closed beyond the bound: drop, count, never deliver.
+                if outage && held.len() + asking_len >= max_held_back {
+                    let topic = p.drop_held_back();
+                    if !queue_full {
+                        queue_full = true;
+                        eprintln!(
+                            "mqseal: held-back queue full ({max_held_back}, --max-held-back): dropping verified messages \
+                             undelivered (not printed, not acknowledged) until the replay store decides again"
+                        );
+                    }
+                    if args.common.debug {
+                        eprintln!("mqseal: debug: dropped a held-back message on {topic}");
+                    }
+                } else {
+                    held.push(conn, *p);
+                }
+            }
             Ok(Ev::Verified(m)) => match &mut commit {
                 Some(c) => c.push((m, stale), || el.opener().snapshot().collect()),
                 None => {

@@ -58,9 +58,19 @@ struct Sub {
 
 impl Sub {
     fn start(dir: &Path, port: u16, id: &str, redis: Option<&str>) -> Sub {
+        Sub::start_with(dir, port, id, redis, &["-q", "1", "-c"])
+    }
+
+    fn start_with(dir: &Path, port: u16, id: &str, redis: Option<&str>, extra: &[&str]) -> Sub {
         let mut cmd = mqseal(dir);
-        cmd.args(["sub", "-t", "$share/g/fleet/#", "-q", "1", "-c", "-i", id, "-F", "%S %C %p", "-d", "--stats"])
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "--key-text", key().to_text().as_str()]);
+        cmd.args(["sub", "-t", "$share/g/fleet/#", "-i", id, "-F", "%S %C %p", "-d", "--stats"]).args(extra).args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "--key-text",
+            key().to_text().as_str(),
+        ]);
         if let Some(url) = redis {
             cmd.args(["--replay-redis", url, "--replay-prefix", "t:"]);
         }
@@ -236,4 +246,56 @@ fn redis_down_holds_messages_back_and_delivery_resumes_after_an_aof_restart() {
     let held_back: u64 = stats.split_whitespace().find_map(|f| f.strip_prefix("held_back=")).unwrap().parse().unwrap();
     assert!(held_back >= 1, "{stats}");
     assert!(tally(&sub).values().all(|n| *n == 1));
+}
+
+/// QoS 0 with Redis down: at most --max-held-back verified messages are
+/// held; the others are dropped undelivered and counted (fail closed:
+/// nothing is printed without the store's verdict). Redis back: exactly
+/// the held ones are delivered.
+#[test]
+fn the_held_back_queue_is_bounded_and_fails_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Mosquitto::start();
+    let mut redis = Redis::start();
+    let url = redis.url();
+    let mut sub =
+        vec![Sub::start_with(dir.path(), m.tcp, "bounded", Some(&url), &["-q", "0", "--max-held-back", "10"])];
+    let envs = envelopes();
+    let (first, rest) = envs.split_at(20);
+    support::publish_all(m.tcp, "publisher-1", first.to_vec());
+    assert!(
+        wait_for(&mut sub, Duration::from_secs(30), |s| printed(s) == 20),
+        "first 20 not printed: {} {:?}",
+        printed(&sub),
+        sub[0].stderr
+    );
+    redis.kill();
+    support::publish_all(m.tcp, "publisher-2", rest[..50].to_vec());
+    let dropped =
+        |s: &[Sub]| s[0].stderr.iter().filter(|l| l.starts_with("mqseal: debug: dropped a held-back")).count();
+    assert!(
+        wait_for(&mut sub, Duration::from_secs(30), |s| dropped(s) == 40),
+        "expected 40 dropped: {} ({:?})",
+        dropped(&sub),
+        sub[0].stderr
+    );
+    assert!(sub[0].stderr.iter().any(|l| l.contains("held-back queue full (10")), "{:?}", sub[0].stderr);
+    assert_eq!(printed(&sub), 20, "nothing delivered while Redis is down");
+    redis.restart();
+    assert!(wait_for(&mut sub, Duration::from_secs(30), |s| printed(s) == 30), "the 10 held not delivered");
+    let stats = sub[0].stop();
+    assert_eq!(printed(&sub), 30, "{stats}");
+    let field =
+        |name: &str| -> u64 { stats.split_whitespace().find_map(|f| f.strip_prefix(name)).unwrap().parse().unwrap() };
+    assert_eq!(field("held_back_dropped="), 40, "{stats}");
+    assert_eq!(field("accepted="), 30, "{stats}");
+    // The printed ones are the first 20 and the first 10 sent while Redis was down.
+    let expect: std::collections::HashSet<String> = envs[..30]
+        .iter()
+        .enumerate()
+        .map(|(i, _)| format!("m{}-{}", i % SENDERS as usize, i / SENDERS as usize))
+        .collect();
+    let got: std::collections::HashSet<String> =
+        sub[0].printed.iter().map(|l| l.rsplit(' ').next().unwrap().to_owned()).collect();
+    assert_eq!(got, expect);
 }

@@ -91,7 +91,7 @@ mod v311;
 pub mod v5;
 
 pub use protection::{Pending, Protection, Reject, Stats};
-pub use replay_store::{ask_store, LocalReplayStore, ReplayStore, StoreUnavailable};
+pub use replay_store::{ask_store, LocalReplayStore, ReplayStore, StoreUnavailable, DEFAULT_MAX_HELD_BACK};
 #[cfg(feature = "redis")]
 pub use replay_store::{RedisReplayStore, DEFAULT_PREFIX};
 #[cfg(feature = "redis")]
