@@ -311,7 +311,7 @@ fn the_held_back_queue_is_bounded_and_fails_closed() {
 /// them when it reconnects. What can be lost is bounded: the batch the
 /// killed instance had recorded in Redis but not yet printed (the store
 /// then answers `duplicate` for the redelivered copies: at most once, see
-/// docs/SHARED_REPLAY.md), and lines it printed into its stdout buffer.
+/// docs/SHARED_REPLAY.md); printed lines are flushed one by one.
 fn kill_9_run(redis: Option<&Redis>) -> (HashMap<String, usize>, Vec<String>) {
     let url = redis.map(Redis::url);
     let dir = tempfile::tempdir().unwrap();
