@@ -32,6 +32,10 @@ pub enum StoreError {
     /// No counters are granted: the sealer's counters come from an external
     /// driver that has not persisted and granted a reservation yet.
     NotGranted,
+    /// The sender-id lease this store's counters belong to was lost (it
+    /// expired, and another instance may hold the id now): no new counters
+    /// are granted. Nothing was written.
+    LeaseLost,
 }
 
 impl StoreError {
@@ -47,6 +51,7 @@ impl StoreError {
             StoreError::Conflict => "conflict",
             StoreError::Locked => "locked",
             StoreError::NotGranted => "notGranted",
+            StoreError::LeaseLost => "leaseLost",
         }
     }
 }
@@ -61,6 +66,9 @@ impl fmt::Display for StoreError {
             StoreError::Conflict => "stored value changed under this instance (a second writer on the same store)",
             StoreError::Locked => "store is locked by another process or instance",
             StoreError::NotGranted => "no counters granted (the store driver must persist and grant a reservation)",
+            StoreError::LeaseLost => {
+                "the sender-id lease was lost (expired; another instance may hold the id): no new counters"
+            }
         })
     }
 }

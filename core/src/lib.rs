@@ -154,6 +154,8 @@ mod replay;
 mod replay_file;
 mod schedule;
 mod sealer;
+#[cfg(feature = "alloc")]
+mod sender_lease;
 mod senders;
 #[cfg(feature = "alloc")]
 mod shared_window;
@@ -193,6 +195,11 @@ pub use replay::{ReplayWindow, SenderSnapshot, DEFAULT_WINDOW, MAX_WINDOW, WINDO
 #[cfg(all(feature = "std", any(unix, windows)))]
 pub use replay_file::{ReplayStateFile, RestoreReport};
 pub use sealer::Sealer;
+#[cfg(feature = "alloc")]
+pub use sender_lease::{
+    format_limit, lease_counter_key, lease_key, parse_acquired, parse_limit, GrantVerdict, LeaseConfig, LeaseToken,
+    DEFAULT_LEASE_TTL_MS, LEASE_SCRIPT, MAX_LEASE_IDS, MAX_LEASE_TTL_MS, MIN_LEASE_TTL_MS,
+};
 #[cfg(feature = "alloc")]
 pub use senders::SenderMap;
 pub use senders::{FixedSenders, SenderTable};

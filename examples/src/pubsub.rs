@@ -79,6 +79,29 @@ pub struct PubArgs {
     /// This publisher's sender id (unique per publisher and key).
     #[arg(long, env = "MQSEAL_SENDER_ID")]
     sender_id: Option<u32>,
+    /// Lease the sender id from Redis instead of --sender-id (several
+    /// instances of one service under one key): the lowest free id of
+    /// --lease-ids, renewed every third of --lease-ttl, with its counter
+    /// limit kept in Redis next to the lease (no counter file). A publisher
+    /// that loses its lease (paused or cut off past the TTL) stops sealing
+    /// at the end of its current block (reason leaseLost).
+    #[arg(long, value_name = "URL", requires = "lease_ids", conflicts_with_all = ["sender_id", "counter_file", "new_counter_file"])]
+    sender_lease: Option<String>,
+    /// The sender ids --sender-lease may take, FIRST-LAST (inclusive).
+    #[arg(long, value_name = "FIRST-LAST", requires = "sender_lease")]
+    lease_ids: Option<String>,
+    /// Lease TTL in seconds (default 10).
+    #[arg(long, value_name = "SECONDS", requires = "sender_lease")]
+    lease_ttl: Option<f64>,
+    /// Key prefix of the leases and counters in Redis.
+    #[arg(long, value_name = "PREFIX", default_value = mqseal_rumqttc::DEFAULT_PREFIX)]
+    lease_prefix: String,
+    /// Give leased ids whose counter Redis does not hold a counter of 0:
+    /// only for the first deployment of the range. Without it (or
+    /// --clock-floor) such an id is refused: a Redis that lost its data
+    /// must not start counters over.
+    #[arg(long, requires = "sender_lease", conflicts_with = "clock_floor")]
+    new_lease_counters: bool,
     /// File that persists the message counter (the nonce) across runs.
     /// Default: $XDG_STATE_HOME/mqseal/counter-k<key id>-s<sender id>
     /// (or ~/.local/state/mqseal/...). It is locked while this process runs:
@@ -220,6 +243,13 @@ pub struct SubArgs {
     /// sender's old envelopes again.
     #[arg(long, value_name = "SECONDS", requires = "replay_redis", value_parser = clap::value_parser!(u64).range(1..))]
     replay_ttl: Option<u64>,
+    /// Verified messages waiting for the replay store at most. While the
+    /// store answers, a full queue pauses reading; while it cannot decide,
+    /// messages beyond the bound are dropped undelivered and counted
+    /// (held_back_dropped= in --stats): a QoS 0 message is lost, a QoS 1/2
+    /// one is not acknowledged. Default: 10000.
+    #[arg(long, value_name = "N", requires = "replay_redis", value_parser = clap::value_parser!(u64).range(1..))]
+    max_held_back: Option<u64>,
     /// Print counters of accepted and rejected messages on exit (stderr),
     /// also on SIGINT and SIGTERM (which end `sub` with exit code 0).
     #[arg(long)]
@@ -285,6 +315,24 @@ struct Verified {
 enum Held {
     V4(mqseal_rumqttc::PendingMessage),
     V5(v5::PendingMessage),
+}
+
+impl Held {
+    /// Drops it undelivered: the held-back queue is full.
+    fn drop_held_back(self) -> String {
+        match self {
+            Held::V4(p) => {
+                let t = p.publish().topic.clone();
+                p.drop_held_back();
+                t
+            }
+            Held::V5(p) => {
+                let t = String::from_utf8_lossy(&p.publish().topic).into_owned();
+                p.drop_held_back();
+                t
+            }
+        }
+    }
 }
 
 /// Messages waiting for the shared store, of one MQTT version, each with
@@ -735,16 +783,18 @@ async fn connect(el: &mut Loop, target: &Target, c: &Common) -> Result<(bool, Op
     }
 }
 
-/// A publishing error; a counter-store failure names the counter file.
-fn seal_error(e: mqseal_rumqttc::Error, counter_file: &std::path::Path) -> anyhow::Error {
+/// A publishing error; a counter-store failure names the store.
+fn seal_error(e: mqseal_rumqttc::Error, store: &str) -> anyhow::Error {
     match e {
         mqseal_rumqttc::Error::Seal(mqseal::Error::CounterStore(kind)) => {
-            let hint = if kind == StoreError::Conflict {
-                " (another writer changed it: two publishers must never share a sender id)"
-            } else {
-                ""
+            let hint = match kind {
+                StoreError::Conflict => " (another writer changed it: two publishers must never share a sender id)",
+                StoreError::LeaseLost => {
+                    " (this process was paused or cut off from Redis past --lease-ttl; start it again to lease an id)"
+                }
+                _ => "",
             };
-            anyhow!("sealing failed: counter file {}: {kind}{hint}; nothing more was sealed", counter_file.display())
+            anyhow!("sealing failed: {store}: {kind}{hint}; nothing more was sealed")
         }
         e => anyhow!(e),
     }
@@ -815,9 +865,6 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
     check_common(&args.common)?;
     let keys = args.common.keys.load()?;
     let key = keys.seal_key.ok_or_else(|| anyhow!("the key file has no key to seal with (set \"primary\")"))?;
-    let sender_id = args
-        .sender_id
-        .ok_or_else(|| anyhow!("missing --sender-id (or MQSEAL_SENDER_ID): every publisher needs its own sender id"))?;
     let suite: Suite =
         args.suite.parse().map_err(|_| anyhow!("unknown suite {:?} (chacha20poly1305 or hmac-sha256)", args.suite))?;
     let target = connect::target(&args.common)?;
@@ -833,16 +880,36 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
     if !(args.repeat_delay.is_finite() && args.repeat_delay >= 0.0) {
         bail!("--repeat-delay {}: not a number of seconds", args.repeat_delay);
     }
-    let counter_file = state::counter_path(args.counter_file.as_deref(), key.id(), sender_id)?;
-    let start = match (args.new_counter_file, args.clock_floor) {
+    let start = match (args.new_counter_file || args.new_lease_counters, args.clock_floor) {
         (true, _) => Start::New,
         (false, true) => Start::ClockFloor,
         (false, false) => Start::Resume,
     };
-    // The store holds the file's lock from here until the process ends (it
-    // moves into the sealer, the sealer into the client): a second
-    // publisher on this file fails here, before connecting or sealing.
-    let store = state::open_counter(&counter_file, start)?;
+    // The lease (renewed by its thread) lives until the process ends and is
+    // released then; the file store holds the file's lock as long (it moves
+    // into the sealer, the sealer into the client): a second publisher on
+    // the file fails here, before connecting or sealing.
+    let (sender_id, store, store_name, _lease) = if let Some(url) = &args.sender_lease {
+        let lease = state::lease_sender_id(
+            url,
+            key.id(),
+            args.lease_ids.as_deref().unwrap_or_default(),
+            args.lease_ttl,
+            &args.lease_prefix,
+            start,
+        )?;
+        let name = format!("leased counter of sender id {} in {url}", lease.sender_id());
+        (lease.sender_id(), state::PubStore::Lease(lease.counter_store()), name, Some(lease))
+    } else {
+        let sender_id = args.sender_id.ok_or_else(|| {
+            anyhow!(
+                "missing --sender-id (or MQSEAL_SENDER_ID, or --sender-lease): every publisher needs its own sender id"
+            )
+        })?;
+        let counter_file = state::counter_path(args.counter_file.as_deref(), key.id(), sender_id)?;
+        let store = state::PubStore::File(state::open_counter(&counter_file, start)?);
+        (sender_id, store, format!("counter file {}", counter_file.display()), None)
+    };
 
     // Read a single message before connecting; -l streams after.
     let single: Option<Vec<u8>> = if let Some(m) = &args.message {
@@ -869,13 +936,9 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
     } else {
         Sealer::new(&key, sender_id, suite, store)
     };
-    let mut sealer =
-        sealer.map_err(|e| anyhow!("counter file {}: {e}", counter_file.display()))?.with_reservation_block(block)?;
+    let mut sealer = sealer.map_err(|e| anyhow!("{store_name}: {e}"))?.with_reservation_block(block)?;
     if let Err(e) = sealer.next_counter() {
-        bail!(
-            "counter file {}: {e}: nothing was sealed (use another --sender-id or a new key)",
-            counter_file.display()
-        );
+        bail!("{store_name}: {e}: nothing was sealed (use another --sender-id or a new key)");
     }
     if args.timestamps {
         sealer = sealer.with_timestamps(mqseal::system_clock);
@@ -895,7 +958,7 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
 
     let (qos, retain, v5) = (args.qos, args.retain, connect::is_v5(&args.common));
     let producer_client = client.clone_handle();
-    let store_path = counter_file.clone();
+    let store_path = store_name.clone();
     let common = args.common.clone();
     let null = args.null_message;
     let (repeat, delay) = (args.repeat.unwrap_or(1), Duration::from_secs_f64(args.repeat_delay));
@@ -1103,8 +1166,8 @@ fn print_message(
 
 fn print_stats(s: &Stats) {
     eprintln!(
-        "mqseal: stats: accepted={} plain={} duplicate={} replayed={} forged={} unknown_key={} unsealed={} malformed={} policy={} oversized={} other={} held_back={}",
-        s.accepted, s.plain_accepted, s.duplicate, s.replayed, s.forged, s.unknown_key, s.unsealed, s.malformed, s.policy, s.oversized, s.other, s.held_back
+        "mqseal: stats: accepted={} plain={} duplicate={} replayed={} forged={} unknown_key={} unsealed={} malformed={} policy={} oversized={} other={} held_back={} held_back_dropped={}",
+        s.accepted, s.plain_accepted, s.duplicate, s.replayed, s.forged, s.unknown_key, s.unsealed, s.malformed, s.policy, s.oversized, s.other, s.held_back, s.held_back_dropped
     );
 }
 
@@ -1212,6 +1275,11 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
     let mut asking: Option<Asking> = None;
     let mut retry_at: Option<Instant> = None;
     let mut outage = false;
+    let mut queue_full = false;
+    // Messages of the batch being asked (they count towards the bound).
+    let mut asking_len = 0usize;
+    let max_held_back =
+        args.max_held_back.map_or(mqseal_rumqttc::DEFAULT_MAX_HELD_BACK, |n| usize::try_from(n).unwrap_or(usize::MAX));
     // Connections so far (each CONNACK), to acknowledge on the right one.
     let mut conn = 0u64;
     // Acknowledgements to queue: never awaited in the loop (a full request
@@ -1258,13 +1326,18 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
         // batch at a time (messages arriving meanwhile form the next one).
         if let Some(store) = store.as_ref().filter(|_| asking.is_none() && retry_at.is_none() && held.len() > 0) {
             let batch = held.take(STORE_BATCH);
+            asking_len = batch.len();
             if args.common.debug {
                 eprintln!("mqseal: debug: asking the replay store about {} messages", batch.len());
             }
             let task = tokio::spawn(batch.ask(store.clone()));
             asking = Some(Box::pin(async move { task.await.ok() }));
         }
-        let take_more = args.count.is_none_or(|c| received + in_flight < c);
+        // A full held-back queue while the store answers: read no more until
+        // it has (backpressure). Only while it cannot decide are messages
+        // beyond the bound dropped (polling must go on for the keep-alive).
+        let take_more =
+            args.count.is_none_or(|c| received + in_flight < c) && (outage || held.len() + asking_len < max_held_back);
         if let Some(c) = commit.as_mut().filter(|c| !c.busy() && c.has_pending()) {
             c.start(el.opener().snapshot().collect());
         }
@@ -1302,11 +1375,13 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
                 }
             }, if asking.is_some() => {
                 asking = None;
+                asking_len = 0;
                 match done {
                     // The task cannot fail short of a panic; its messages
                     // are then unacknowledged and come again after a reconnect.
                     None => {}
                     Some((batch, Ok(verdicts))) => {
+                        queue_full = false;
                         if outage {
                             outage = false;
                             eprintln!("mqseal: replay store reachable again: delivering {} held messages", batch.len() + held.len());
@@ -1377,7 +1452,24 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
             }
         }
         match ev {
-            Ok(Ev::Pending(p)) => held.push(conn, *p),
+            Ok(Ev::Pending(p)) => {
+                // Fail closed beyond the bound: drop, count, never deliver.
+                if outage && held.len() + asking_len >= max_held_back {
+                    let topic = p.drop_held_back();
+                    if !queue_full {
+                        queue_full = true;
+                        eprintln!(
+                            "mqseal: held-back queue full ({max_held_back}, --max-held-back): dropping verified messages \
+                             undelivered (not printed, not acknowledged) until the replay store decides again"
+                        );
+                    }
+                    if args.common.debug {
+                        eprintln!("mqseal: debug: dropped a held-back message on {topic}");
+                    }
+                } else {
+                    held.push(conn, *p);
+                }
+            }
             Ok(Ev::Verified(m)) => match &mut commit {
                 Some(c) => c.push((m, stale), || el.opener().snapshot().collect()),
                 None => {

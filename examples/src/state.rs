@@ -99,6 +99,85 @@ pub fn open_counter(path: &Path, start: Start) -> Result<FileCounterStore> {
     }
 }
 
+/// The counter store of `mqseal pub`: a counter file, or the counter of a
+/// sender id leased from Redis.
+pub enum PubStore {
+    /// `--counter-file` (or the default file of `--sender-id`).
+    File(FileCounterStore),
+    /// `--sender-lease`.
+    Lease(mqseal_rumqttc::LeasedCounterStore),
+}
+
+impl CounterStore for PubStore {
+    fn load(&mut self) -> Result<Option<u64>, StoreError> {
+        match self {
+            PubStore::File(s) => s.load(),
+            PubStore::Lease(s) => s.load(),
+        }
+    }
+    fn persist(&mut self, current: Option<u64>, limit: u64) -> Result<(), StoreError> {
+        match self {
+            PubStore::File(s) => s.persist(current, limit),
+            PubStore::Lease(s) => s.persist(current, limit),
+        }
+    }
+}
+
+/// `--sender-lease URL --lease-ids FIRST-LAST [--lease-ttl S]`: leases the
+/// lowest free id (the rule and its checks are the core's
+/// [`mqseal::LeaseConfig`]), starts renewing it, and says which id on
+/// stderr. `start` is [`Start::New`] for `--new-lease-counters`.
+pub fn lease_sender_id(
+    url: &str,
+    key_id: u32,
+    ids: &str,
+    ttl_seconds: Option<f64>,
+    prefix: &str,
+    start: Start,
+) -> Result<mqseal_rumqttc::SenderLease> {
+    let (first, last) = ids
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?)))
+        .ok_or_else(|| anyhow!("--lease-ids {ids:?}: expected FIRST-LAST, e.g. 100-199"))?;
+    let ttl_ms = match ttl_seconds {
+        None => mqseal::DEFAULT_LEASE_TTL_MS,
+        Some(t) if t.is_finite() && t > 0.0 => (t * 1000.0).round() as u64,
+        Some(t) => bail!("--lease-ttl {t}: not a number of seconds"),
+    };
+    let config = mqseal::LeaseConfig::new(key_id, first, last, ttl_ms).map_err(|_| {
+        anyhow!(
+            "--lease-ids {ids} --lease-ttl {}: a range of 1 to {} ids, a TTL of {} ms to {} ms",
+            ttl_ms as f64 / 1000.0,
+            mqseal::MAX_LEASE_IDS,
+            mqseal::MIN_LEASE_TTL_MS,
+            mqseal::MAX_LEASE_TTL_MS
+        )
+    })?;
+    let options = mqseal_rumqttc::LeaseOptions {
+        prefix: prefix.to_owned(),
+        create_counters: start == Start::New,
+        ..mqseal_rumqttc::LeaseOptions::new(config)
+    };
+    let mut lease = mqseal_rumqttc::SenderLease::acquire(url, &options).map_err(|e| anyhow!("{e} ({url})"))?;
+    if lease.acquired_limit().is_none() && start == Start::Resume {
+        bail!(
+            "leased sender id {} under key {key_id}, but {url} holds no counter for it (reason missing): for the \
+             first deployment of --lease-ids add --new-lease-counters once; if these ids have published before, \
+             Redis lost their counters: do not create new ones (that reuses counters), use --clock-floor, other \
+             ids or a new key",
+            lease.sender_id()
+        );
+    }
+    lease.keep_renewed();
+    eprintln!(
+        "mqseal: leased sender id {} (key {key_id}) from {url} for {} s, renewed every {} s",
+        lease.sender_id(),
+        ttl_ms as f64 / 1000.0,
+        config.renew_interval_ms() as f64 / 1000.0
+    );
+    Ok(lease)
+}
+
 /// Creates the counter file of a new sender for `mqseal keygen`: a fresh
 /// file holding 0. An existing file is kept (its counters only ever grow,
 /// so continuing from it under a new key is safe); says which on stderr.

@@ -355,6 +355,7 @@ impl MqsealStatus {
                 StoreError::Conflict => c"conflict",
                 StoreError::Locked => c"locked",
                 StoreError::NotGranted => c"notGranted",
+                StoreError::LeaseLost => c"leaseLost",
                 _ => c"",
             },
             _ => c"",

@@ -84,14 +84,18 @@
 
 mod protection;
 mod replay_store;
+#[cfg(feature = "redis")]
+mod sender_lease;
 mod shared;
 mod v311;
 pub mod v5;
 
 pub use protection::{Pending, Protection, Reject, Stats};
-pub use replay_store::{ask_store, LocalReplayStore, ReplayStore, StoreUnavailable};
+pub use replay_store::{ask_store, LocalReplayStore, ReplayStore, StoreUnavailable, DEFAULT_MAX_HELD_BACK};
 #[cfg(feature = "redis")]
 pub use replay_store::{RedisReplayStore, DEFAULT_PREFIX};
+#[cfg(feature = "redis")]
+pub use sender_lease::{LeaseError, LeaseOptions, LeasedCounterStore, SenderLease};
 pub use v311::{
     Client, Connection, Delivery, PendingMessage, RejectedMessage, SealedClient, SealedEvent, SealedEventLoop,
     VerifiedMessage,

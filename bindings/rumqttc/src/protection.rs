@@ -310,6 +310,12 @@ pub struct Stats {
     /// store could not decide ([`Protection::shared_replay_windows`]): not
     /// delivered, not acknowledged, asked again later.
     pub held_back: u64,
+    /// Verified messages dropped undelivered because the queue of held-back
+    /// messages was full ([`Pending::drop_held_back`], bound
+    /// [`crate::DEFAULT_MAX_HELD_BACK`] by default): a QoS 0 message is
+    /// lost, a QoS 1/2 one is not acknowledged (the broker redelivers it
+    /// after a reconnect).
+    pub held_back_dropped: u64,
 }
 
 impl Stats {
@@ -343,6 +349,7 @@ struct Counters {
     oversized: AtomicU64,
     other: AtomicU64,
     held_back: AtomicU64,
+    held_back_dropped: AtomicU64,
 }
 
 impl Counters {
@@ -362,6 +369,7 @@ impl Counters {
             oversized: r(&self.oversized),
             other: r(&self.other),
             held_back: r(&self.held_back),
+            held_back_dropped: r(&self.held_back_dropped),
         }
     }
 
@@ -444,6 +452,15 @@ impl<P> Pending<P> {
             self.held = true;
             self.shared.counters.held_back.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Drops the message undelivered because the caller's queue of
+    /// held-back messages is full: fail closed, the payload is zeroed and
+    /// never handed out. Counted in [`Stats::held_back_dropped`] (and in
+    /// [`Stats::held_back`]). Do not acknowledge it.
+    pub fn drop_held_back(mut self) {
+        self.hold();
+        self.shared.counters.held_back_dropped.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Applies the store's verdict, counting it.

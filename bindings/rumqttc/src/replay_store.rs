@@ -20,6 +20,15 @@ use mqseal::{check_and_update_local, ReplayWindow, WindowQuery, WindowVerdict};
 #[error("replay store unavailable: {0}")]
 pub struct StoreUnavailable(pub String);
 
+/// Default bound of a queue of verified messages waiting for the replay
+/// store's verdict (what `mqseal sub --max-held-back` defaults to): while
+/// the store is unreachable, messages beyond it are dropped undelivered
+/// with [`crate::Pending::drop_held_back`] and counted in
+/// [`crate::Stats::held_back_dropped`]. With QoS 1/2 and manual acks the
+/// broker's in-flight window bounds the queue long before this; under
+/// QoS 0 nothing else does.
+pub const DEFAULT_MAX_HELD_BACK: usize = 10_000;
+
 /// A store of replay windows that decides, atomically per query, whether
 /// a verified (key id, sender id, counter) is new, and records it if so,
 /// with exactly the rule of the core's [`ReplayWindow`].

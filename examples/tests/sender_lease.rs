@@ -1,0 +1,220 @@
+//! `mqseal pub --sender-lease` against a real redis-server and Mosquitto:
+//! several publishers of one service lease distinct sender ids and every
+//! (sender id, counter) reaching `mqseal sub` is distinct; a publisher
+//! paused (SIGSTOP) past its lease TTL is fenced: the instance that takes
+//! its id starts above its block, and after SIGCONT it stops sealing with
+//! `leaseLost`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
+
+#[path = "../../bindings/rumqttc/tests/common/mod.rs"]
+mod common;
+
+mod support;
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use common::redis::Redis;
+use common::Mosquitto;
+use mqseal::Key;
+use support::{line_reader, mqseal};
+
+fn key() -> Key {
+    Key::from_bytes(12, [0x6b; 32])
+}
+
+struct Sub {
+    child: Child,
+    out: Receiver<String>,
+    lines: Vec<String>,
+}
+
+impl Sub {
+    fn start(dir: &Path, port: u16) -> Sub {
+        let mut child = mqseal(dir)
+            .args(["sub", "-t", "svc/#", "-q", "1", "-F", "%S %C", "-d"])
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "--key-text", key().to_text().as_str()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = line_reader(child.stdout.take().unwrap());
+        let err = line_reader(child.stderr.take().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            assert!(Instant::now() < deadline, "the subscriber never subscribed");
+            if err.recv_timeout(Duration::from_millis(50)).is_ok_and(|l| l.contains("SubAck")) {
+                break;
+            }
+        }
+        // Keep its stderr drained.
+        std::thread::spawn(move || while err.recv().is_ok() {});
+        Sub { child, out, lines: Vec::new() }
+    }
+
+    fn wait_for(&mut self, n: usize, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.lines.len() < n {
+            assert!(Instant::now() < deadline, "{what}: {} of {n} lines: {:?}", self.lines.len(), self.lines);
+            if let Ok(l) = self.out.recv_timeout(Duration::from_millis(50)) {
+                self.lines.push(l);
+            }
+        }
+    }
+
+    fn pairs(&self) -> Vec<(u32, u64)> {
+        self.lines
+            .iter()
+            .map(|l| {
+                let (s, c) = l.split_once(' ').unwrap();
+                (s.parse().unwrap(), c.parse().unwrap())
+            })
+            .collect()
+    }
+}
+
+impl Drop for Sub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn publisher(dir: &Path, port: u16, redis: &str, ids: &str, extra: &[&str]) -> Command {
+    let mut cmd = mqseal(dir);
+    cmd.args(["pub", "-t", "svc/out", "-q", "1", "-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["--key-text", key().to_text().as_str(), "--sender-lease", redis, "--lease-ids", ids])
+        .args(extra);
+    cmd
+}
+
+fn all_distinct(pairs: &[(u32, u64)]) {
+    let mut seen = HashSet::new();
+    for p in pairs {
+        assert!(seen.insert(*p), "(sender id, counter) {p:?} delivered twice: {pairs:?}");
+    }
+}
+
+#[test]
+fn several_leased_publishers_never_share_a_sender_id_and_counter() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Mosquitto::start();
+    let redis = Redis::start();
+    let mut sub = Sub::start(dir.path(), m.tcp);
+    const PUBS: usize = 4;
+    const EACH: usize = 40;
+    // Two waves of four concurrent publishers over four ids: the second
+    // wave takes the ids the first released, and continues their counters.
+    for wave in 0..2 {
+        let extra: &[&str] = if wave == 0 {
+            &["--new-lease-counters", "--reservation-block", "8"]
+        } else {
+            &["--reservation-block", "8"]
+        };
+        let children: Vec<Child> = (0..PUBS)
+            .map(|_| {
+                publisher(dir.path(), m.tcp, &redis.url(), "20-23", extra)
+                    .args(["-m", "hello", "--repeat", &EACH.to_string()])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success(), "publisher failed: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(String::from_utf8_lossy(&out.stderr).contains("mqseal: leased sender id 2"));
+        }
+        sub.wait_for((wave + 1) * PUBS * EACH, "leased publishers");
+    }
+    let pairs = sub.pairs();
+    assert_eq!(pairs.len(), 2 * PUBS * EACH);
+    assert!(pairs.iter().all(|(s, _)| (20..=23).contains(s)), "{pairs:?}");
+    all_distinct(&pairs);
+}
+
+#[test]
+fn a_publisher_paused_past_its_lease_is_fenced() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Mosquitto::start();
+    let redis = Redis::start();
+    let mut sub = Sub::start(dir.path(), m.tcp);
+    let opts = ["--lease-ttl", "1", "--reservation-block", "20", "-l"];
+    let mut a = publisher(dir.path(), m.tcp, &redis.url(), "7-7", &[&opts[..], &["--new-lease-counters"]].concat())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let a_err = line_reader(a.stderr.take().unwrap());
+    let mut a_in = a.stdin.take().unwrap();
+    for i in 0..5 {
+        writeln!(a_in, "a{i}").unwrap();
+    }
+    a_in.flush().unwrap();
+    sub.wait_for(5, "A before the pause");
+    // Pause A; wait until its lease is gone from Redis.
+    assert!(Command::new("kill").args(["-STOP", &a.id().to_string()]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = Command::new("redis-cli")
+            .args(["-p", &redis.port.to_string(), "EXISTS", &mqseal::lease_key(mqseal_rumqttc::DEFAULT_PREFIX, 12, 7)])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).trim() == "0" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "A's lease never expired");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // B takes id 7 and starts above A's block (0..20).
+    let mut b = publisher(dir.path(), m.tcp, &redis.url(), "7-7", &opts)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut b_in = b.stdin.take().unwrap();
+    for i in 0..5 {
+        writeln!(b_in, "b{i}").unwrap();
+    }
+    b_in.flush().unwrap();
+    sub.wait_for(10, "B");
+    let b_pairs: Vec<_> = sub.pairs()[5..].to_vec();
+    assert!(b_pairs.iter().all(|&(s, c)| s == 7 && c >= 20), "{b_pairs:?}");
+    // Resume A: it may finish its block (counters below 20), then its next
+    // grant is refused and it stops.
+    assert!(Command::new("kill").args(["-CONT", &a.id().to_string()]).status().unwrap().success());
+    for i in 5..40 {
+        if writeln!(a_in, "a{i}").is_err() {
+            break;
+        }
+    }
+    let _ = a_in.flush();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = a.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "A kept sealing after losing its lease");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success());
+    let a_stderr: Vec<String> = a_err.try_iter().collect();
+    assert!(a_stderr.iter().any(|l| l.contains("lease was lost")), "{a_stderr:?}");
+    drop(b_in);
+    assert!(b.wait().unwrap().success());
+    // Whatever reached the subscriber: A's counters all below 20, none
+    // repeated with B's.
+    while let Ok(l) = sub.out.recv_timeout(Duration::from_millis(300)) {
+        sub.lines.push(l);
+    }
+    let pairs = sub.pairs();
+    assert!(pairs.iter().filter(|(_, c)| *c < 20).count() <= 20);
+    all_distinct(&pairs);
+}
