@@ -1653,6 +1653,72 @@ pub unsafe extern "C" fn mqseal_open_n(
     unsafe { open(opener, topic.cast(), topic_len, buf, len, now, header, payload_offset, payload_len) }
 }
 
+// ---------------------------------------------------------------------------
+// Plain topics
+// ---------------------------------------------------------------------------
+
+/// The plain-topic rule of every mqseal adapter (the core's
+/// `plain_topic_allowed`): every topic is sealed unless it matches one of
+/// `filters`, an array of `filter_count` NUL-terminated MQTT topic filters
+/// kept by the application (`+` one level, `#` the rest; a topic starting
+/// with `$` is matched only by a filter that names its first level, such as
+/// `$SYS/#`). Sets `*allowed` to true when a plain (unsealed) payload may be
+/// accepted on the `topic_len` bytes at `topic`; on a sealed topic, open the
+/// payload with `mqseal_open_n` and drop it if that fails.
+///
+/// Every filter is checked on every call: a filter that is not a valid MQTT
+/// filter (or not UTF-8) gives `MQSEAL_STATUS_INVALID_FILTER` and `*allowed`
+/// false, whatever the topic. No filters (`filter_count` 0, `filters` may
+/// then be NULL): every topic is sealed. A topic that is not UTF-8 gives
+/// `MQSEAL_STATUS_INVALID_TOPIC`.
+///
+/// # Safety
+/// `filters` is NULL or points to `filter_count` pointers, each NULL or a
+/// NUL-terminated string; `topic` is NULL or points to `topic_len` readable
+/// bytes; `allowed` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn mqseal_plain_topic_allowed(
+    filters: *const *const c_char,
+    filter_count: usize,
+    topic: *const c_char,
+    topic_len: usize,
+    allowed: *mut bool,
+) -> MqsealStatus {
+    if allowed.is_null() {
+        return Status::NullPointer;
+    }
+    // SAFETY: non-NULL and writable by the contract.
+    unsafe { put(allowed, false) };
+    if filter_count > 0 && filters.is_null() {
+        return Status::NullPointer;
+    }
+    let Ok(count) = isize::try_from(filter_count) else { return Status::InvalidArgument };
+    let list: &[*const c_char] = if count == 0 {
+        &[]
+    } else {
+        // SAFETY: non-NULL, `filter_count` readable pointers by the
+        // contract (pointer-aligned, as a C array of pointers is), not
+        // written during the call, and filter_count <= isize::MAX.
+        unsafe { core::slice::from_raw_parts(filters, filter_count) }
+    };
+    // Every filter is UTF-8 (the core checks the rest) ...
+    for &f in list {
+        // SAFETY: each entry is NULL or NUL-terminated by the contract.
+        if let Err(s) = unsafe { text(f) } {
+            return if s == Status::NullPointer { s } else { Status::InvalidFilter };
+        }
+    }
+    // SAFETY: NULL or `topic_len` readable bytes by the contract.
+    let topic = try_c!(unsafe { crate::topic(topic.cast(), topic_len) });
+    // ... so this reads every one of them.
+    // SAFETY: as in the loop above.
+    let texts = list.iter().filter_map(|&f| unsafe { text(f) }.ok());
+    let verdict = try_c!(mqseal::plain_topic_allowed(texts, topic));
+    // SAFETY: non-NULL and writable by the contract.
+    unsafe { put(allowed, verdict) };
+    Status::Ok
+}
+
 #[cfg(not(feature = "std"))]
 #[cfg(not(test))]
 #[panic_handler]
