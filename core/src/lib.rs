@@ -171,8 +171,9 @@ pub use config::{
 #[cfg(all(feature = "std", any(unix, windows)))]
 pub use counter::FileCounterStore;
 pub use counter::{
-    check_swap, clock_floor, CounterGrant, CounterStore, ExternalCounterStore, MemoryCounterStore, Reservation,
-    CLOCK_FLOOR_PER_MILLI, DEFAULT_RESERVATION_BLOCK,
+    check_swap, clock_floor, decode_counter_file, encode_counter_file, CounterGrant, CounterStore,
+    ExternalCounterStore, MemoryCounterStore, Reservation, CLOCK_FLOOR_PER_MILLI, COUNTER_FILE_MAX_LEN,
+    DEFAULT_RESERVATION_BLOCK,
 };
 #[cfg(all(feature = "std", any(unix, windows)))]
 pub use durable::StateFileError;

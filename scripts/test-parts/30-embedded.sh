@@ -177,11 +177,41 @@ conflict_rc=$?
 set -e
 cat "$tmp/conflict.err"
 [ "$conflict_rc" = 1 ] && grep -q '\[counterStore conflict\]' "$tmp/conflict.err"
-limit="$(cat "$tmp/sensor.counter")"
+# The sensor writes the counter file of docs/STATE.md (through the C API's
+# encoder), exactly one line.
+grep -qx 'mqseal-counter v1 [1-9][0-9]*' "$tmp/sensor.counter"
+limit="$(sed -n 's/^mqseal-counter v1 \([0-9]*\)$/\1/p' "$tmp/sensor.counter")"
 # Second run, under Valgrind: the counter resumes at the limit persisted by
 # the first run (the rest of its reserved block is skipped), so the readings
 # are new messages, never a reused counter.
 run_sensor valgrind valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite -q
 [ "$(first_counter valgrind)" = "$limit" ]
+# The Rust CLI carries on from the sensor's counter file (its
+# FileCounterStore reads what the C sensor wrote) ...
+c_limit="$(sed -n 's/^mqseal-counter v1 \([0-9]*\)$/\1/p' "$tmp/sensor.counter")"
+"$MQSEAL" sub -h 127.0.0.1 -p "$port" --key-file "$tmp/key" -t sensors/c1/up -q 1 -v --meta -C 1 -W 30 \
+  >"$tmp/sub-cli.out" 2>"$tmp/sub-cli.err" &
+sub=$!
+sleep 1
+"$MQSEAL" pub -h 127.0.0.1 -p "$port" --key-file "$tmp/key" --sender-id 17 --counter-file "$tmp/sensor.counter" \
+  -t sensors/c1/up -q 1 -m "reading from the CLI"
+wait "$sub"
+sub=""
+cat "$tmp/sub-cli.out"
+[ "$(first_counter cli)" = "$c_limit" ]
+rust_limit="$(sed -n 's/^mqseal-counter v1 \([0-9]*\)$/\1/p' "$tmp/sensor.counter")"
+[ "$rust_limit" -gt "$c_limit" ]
+# ... and the sensor from the file the CLI wrote.
+run_sensor after-cli
+[ "$(first_counter after-cli)" = "$rust_limit" ]
+# One process per counter file: the sensor refuses a file whose lock is held.
+(
+  flock -n 9
+  set +e
+  "$tmp/c/sensor" 127.0.0.1 "$port" "$tmp/key" 17 "$tmp/sensor.counter" sensors/c1/up cmd/c1 20 2>"$tmp/locked.err"
+  echo "$?" >"$tmp/locked.rc"
+) 9>"$tmp/sensor.counter.lock"
+cat "$tmp/locked.err"
+[ "$(cat "$tmp/locked.rc")" = 1 ] && grep -q '\[counterStore locked\]' "$tmp/locked.err"
 echo "second run resumed at counter $limit"
 echo "embedded and C: all passed"

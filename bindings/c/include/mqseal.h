@@ -208,6 +208,12 @@
 #define MQSEAL_EVICTION_LEAST_RECENTLY_USED 1
 
 /**
+ * Bytes that always hold a counter file's contents
+ * (`mqseal_counter_file_encode`).
+ */
+#define MQSEAL_COUNTER_FILE_MAX_LEN 39
+
+/**
  * The result of every mqseal C function: `MQSEAL_STATUS_OK` (0) or why it
  * failed. The numbers are stable across releases; new codes may be added.
  * `mqseal_error_code_name` gives the same short names as the Rust core's
@@ -1059,6 +1065,33 @@ MqsealStatus mqseal_open_n(struct MqsealOpener *opener,
                            struct MqsealHeader *header,
                            size_t *payload_offset,
                            size_t *payload_len);
+
+/**
+ * Writes the contents of a counter file holding `limit` into `out` (`cap`
+ * bytes): `mqseal-counter v1 <limit>` and a newline, no NUL, the format of
+ * docs/STATE.md that the Rust `FileCounterStore`, the CLI, Python and the
+ * npm package read. `*len` gets its length (or, with
+ * `MQSEAL_STATUS_BUFFER_TOO_SMALL`, the length needed;
+ * `MQSEAL_COUNTER_FILE_MAX_LEN` always suffices). Write it to `<file>.tmp`,
+ * fsync, rename over `<file>`, fsync the directory.
+ *
+ * # Safety
+ * `out` is NULL or points to `cap` writable bytes; `len` is NULL or
+ * writable.
+ */
+MqsealStatus mqseal_counter_file_encode(uint64_t limit, uint8_t *out, size_t cap, size_t *len);
+
+/**
+ * Reads the `len` bytes of a counter file (`mqseal-counter v1 <limit>` and
+ * a newline) into `*limit`. Anything else gives
+ * `MQSEAL_STATUS_COUNTER_STORE_CORRUPT`: return `MQSEAL_STORE_CORRUPT`
+ * from the `load` callback then.
+ *
+ * # Safety
+ * `bytes` is NULL or points to `len` readable bytes; `limit` is NULL or
+ * writable.
+ */
+MqsealStatus mqseal_counter_file_decode(const uint8_t *bytes, size_t len, uint64_t *limit);
 
 /**
  * The plain-topic rule of every mqseal adapter (the core's

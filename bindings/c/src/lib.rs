@@ -1654,6 +1654,76 @@ pub unsafe extern "C" fn mqseal_open_n(
 }
 
 // ---------------------------------------------------------------------------
+// Counter file
+// ---------------------------------------------------------------------------
+
+/// Bytes that always hold a counter file's contents
+/// (`mqseal_counter_file_encode`).
+pub const MQSEAL_COUNTER_FILE_MAX_LEN: usize = 39;
+const _: () = assert!(MQSEAL_COUNTER_FILE_MAX_LEN == mqseal::COUNTER_FILE_MAX_LEN);
+
+/// Writes the contents of a counter file holding `limit` into `out` (`cap`
+/// bytes): `mqseal-counter v1 <limit>` and a newline, no NUL, the format of
+/// docs/STATE.md that the Rust `FileCounterStore`, the CLI, Python and the
+/// npm package read. `*len` gets its length (or, with
+/// `MQSEAL_STATUS_BUFFER_TOO_SMALL`, the length needed;
+/// `MQSEAL_COUNTER_FILE_MAX_LEN` always suffices). Write it to `<file>.tmp`,
+/// fsync, rename over `<file>`, fsync the directory.
+///
+/// # Safety
+/// `out` is NULL or points to `cap` writable bytes; `len` is NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn mqseal_counter_file_encode(
+    limit: u64,
+    out: *mut u8,
+    cap: usize,
+    len: *mut usize,
+) -> MqsealStatus {
+    if len.is_null() {
+        return Status::NullPointer;
+    }
+    // SAFETY: NULL or `cap` writable bytes by the contract.
+    let out = try_c!(unsafe { bytes_mut(out, cap) });
+    match mqseal::encode_counter_file(limit, out) {
+        Ok(n) => {
+            // SAFETY: non-NULL and writable by the contract; `out` is not
+            // used any more.
+            unsafe { put(len, n) };
+            Status::Ok
+        }
+        Err(e) => {
+            if let mqseal::Error::BufferTooSmall { needed } = e {
+                // SAFETY: as above.
+                unsafe { put(len, needed) };
+            }
+            Status::from(e)
+        }
+    }
+}
+
+/// Reads the `len` bytes of a counter file (`mqseal-counter v1 <limit>` and
+/// a newline) into `*limit`. Anything else gives
+/// `MQSEAL_STATUS_COUNTER_STORE_CORRUPT`: return `MQSEAL_STORE_CORRUPT`
+/// from the `load` callback then.
+///
+/// # Safety
+/// `bytes` is NULL or points to `len` readable bytes; `limit` is NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn mqseal_counter_file_decode(bytes: *const u8, len: usize, limit: *mut u64) -> MqsealStatus {
+    if limit.is_null() {
+        return Status::NullPointer;
+    }
+    // SAFETY: NULL or `len` readable bytes by the contract.
+    let text = try_c!(unsafe { crate::bytes(bytes, len) });
+    let value = try_c!(mqseal::decode_counter_file(text).map_err(mqseal::Error::CounterStore));
+    // SAFETY: non-NULL and writable by the contract.
+    unsafe { put(limit, value) };
+    Status::Ok
+}
+
+// ---------------------------------------------------------------------------
 // Plain topics
 // ---------------------------------------------------------------------------
 

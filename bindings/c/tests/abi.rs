@@ -1061,3 +1061,28 @@ fn plain_topic_allowlist() {
         unsafe { mqseal::mqseal_plain_topic_allowed(filters.as_ptr(), 2, b"\xff".as_ptr().cast(), 1, &mut allowed) };
     assert_eq!(s, S::InvalidTopic);
 }
+
+/// The counter file of docs/STATE.md through the C API: the core's one
+/// encoder and decoder.
+#[test]
+fn counter_file_encode_decode() {
+    let mut out = [0u8; mqseal::MQSEAL_COUNTER_FILE_MAX_LEN];
+    let mut len = 0usize;
+    for limit in [0u64, 1024, u64::MAX] {
+        let s = unsafe { mqseal::mqseal_counter_file_encode(limit, out.as_mut_ptr(), out.len(), &mut len) };
+        assert_eq!(s, S::Ok);
+        assert_eq!(&out[..len], format!("mqseal-counter v1 {limit}\n").as_bytes());
+        let mut back = 7u64;
+        assert_eq!(unsafe { mqseal::mqseal_counter_file_decode(out.as_ptr(), len, &mut back) }, S::Ok);
+        assert_eq!(back, limit);
+    }
+    let s = unsafe { mqseal::mqseal_counter_file_encode(1000, out.as_mut_ptr(), 10, &mut len) };
+    assert_eq!((s, len), (S::BufferTooSmall, 23));
+    for bad in [&b"17\n"[..], b"mqseal-counter v1 017\n", b"mqseal-counter v1 1", b""] {
+        let mut v = 0u64;
+        let s = unsafe { mqseal::mqseal_counter_file_decode(bad.as_ptr(), bad.len(), &mut v) };
+        assert_eq!(s, S::CounterStoreCorrupt, "{bad:?}");
+    }
+    assert_eq!(unsafe { mqseal::mqseal_counter_file_decode(out.as_ptr(), 3, ptr::null_mut()) }, S::NullPointer);
+    assert_eq!(unsafe { mqseal::mqseal_counter_file_encode(1, out.as_mut_ptr(), 39, ptr::null_mut()) }, S::NullPointer);
+}
