@@ -112,7 +112,7 @@ fn start_mosquitto() -> Broker {
         Ok(c) => c,
         Err(e) => panic!(
             "cannot start `mosquitto` ({e}): install the Debian package `mosquitto` \
-             (scripts/test-rust.sh does), this test needs a real broker"
+             (scripts/test-parts/10-rust.sh does), this test needs a real broker"
         ),
     };
     let broker = Broker { child, port, _dir: dir };
