@@ -61,8 +61,6 @@ export declare class PlainTopics {
   constructor(filters: readonly string[]);
   /** Whether a plain (unsealed) payload is allowed on `topic`. */
   allows(topic: string): boolean;
-  /** The filters, in the order given. */
-  readonly filters: string[];
   free(): void;
 }
 

@@ -558,13 +558,6 @@ impl PlainTopics {
     pub fn allows(&self, topic: &str) -> bool {
         self.0.allows(topic)
     }
-
-    /// The filters, in the order given.
-    #[wasm_bindgen(getter)]
-    #[must_use]
-    pub fn filters(&self) -> Vec<String> {
-        self.0.filters().to_vec()
-    }
 }
 
 /// A verified message: its header and payload.

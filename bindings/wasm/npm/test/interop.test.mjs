@@ -258,7 +258,6 @@ test('plain topics (real Mosquitto): sealed unless allowlisted by a PlainTopics;
   assert.throws(() => sealClient(fake, { filter: () => true }), { code: 'invalidConfig' }, 'the old option is refused');
   assert.throws(() => sealClient(fake, { plainTopics: ['a/#'] }), { code: 'invalidConfig' }, 'strings, not a PlainTopics');
   const plainTopics = new PlainTopics(['plaintest/status/+', '$SYS/broker/uptime']);
-  assert.deepEqual(plainTopics.filters, ['plaintest/status/+', '$SYS/broker/uptime']);
   const rx = sealClient(await connect(), { opener: new Opener({ keys: [key] }), plainTopics });
   const got = [];
   rx.on('message', (topic, payload) => got.push(`sealed ${topic} ${text(payload)}`));
