@@ -17,7 +17,6 @@ run_part() {
   timings+=("$(printf '%-22s %5ds' "$name" $((SECONDS - start)))")
 }
 
-run_part "rust" bash scripts/test-rust.sh
 for part in scripts/test-parts/*.sh; do
   [ -e "$part" ] || continue
   run_part "$(basename "$part" .sh)" bash "$part"

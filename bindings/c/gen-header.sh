@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Generates the C header: gen-header.sh [OUTPUT] (default include/mqseal.h).
-# cbindgen (the version pinned in scripts/test-parts/30-embedded.sh), then
+# cbindgen (the version pinned in scripts/test-parts/31-c.sh), then
 # the few things cbindgen hard-codes that C89 refuses: `// ...` comments after
 # preprocessor lines and the closing brace of `extern "C"`, and the comma
 # after the last enumerator. Then the header compiles with
-# `gcc -std=c89 -pedantic -Werror` (checked in scripts/test-parts/30-embedded.sh).
+# `gcc -std=c89 -pedantic -Werror` (checked in scripts/test-parts/31-c.sh).
 set -euo pipefail
 cd "$(dirname "$0")"
 out="${1:-include/mqseal.h}"

@@ -333,19 +333,70 @@ impl CounterGrant {
     }
 }
 
+/// The counter file's line starts with this (format in `docs/STATE.md`).
+const COUNTER_FILE_MAGIC: &[u8] = b"mqseal-counter v1 ";
+
+/// The longest counter file: `mqseal-counter v1 `, 20 digits and a newline.
+pub const COUNTER_FILE_MAX_LEN: usize = COUNTER_FILE_MAGIC.len() + 20 + 1;
+
+/// Writes the counter file's contents for `limit` into `out`
+/// (`mqseal-counter v1 <limit>\n`, canonical decimal) and returns its
+/// length. The one encoder of the format, for [`FileCounterStore`] and for
+/// stores outside Rust (the C API's `mqseal_counter_file_encode`).
+///
+/// # Errors
+/// [`Error::BufferTooSmall`] when `out` is shorter than the line
+/// ([`COUNTER_FILE_MAX_LEN`] always suffices).
+pub fn encode_counter_file(limit: u64, out: &mut [u8]) -> Result<usize, Error> {
+    let mut digits = [0u8; 20];
+    let mut n = 0;
+    let mut v = limit;
+    loop {
+        digits[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let len = COUNTER_FILE_MAGIC.len() + n + 1;
+    let dst = out.get_mut(..len).ok_or(Error::BufferTooSmall { needed: len })?;
+    let (magic, rest) = dst.split_at_mut(COUNTER_FILE_MAGIC.len());
+    magic.copy_from_slice(COUNTER_FILE_MAGIC);
+    for (d, s) in rest.iter_mut().zip(digits[..n].iter().rev()) {
+        *d = *s;
+    }
+    rest[n] = b'\n';
+    Ok(len)
+}
+
+/// Reads the counter file's contents: the limit of
+/// `mqseal-counter v1 <limit>\n`.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] for anything else (another prefix, a sign,
+/// leading zeros, no final newline, trailing bytes, beyond `u64`).
+pub fn decode_counter_file(bytes: &[u8]) -> Result<u64, StoreError> {
+    let n = bytes.strip_prefix(COUNTER_FILE_MAGIC).and_then(|r| r.strip_suffix(b"\n")).ok_or(StoreError::Corrupt)?;
+    // Canonical decimal only: no sign, no leading zeros.
+    if n.is_empty() || n.len() > 20 || !n.iter().all(u8::is_ascii_digit) || (n.len() > 1 && n[0] == b'0') {
+        return Err(StoreError::Corrupt);
+    }
+    n.iter().try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))).ok_or(StoreError::Corrupt)
+}
+
 #[cfg(all(feature = "std", any(unix, windows)))]
 pub use file::FileCounterStore;
 
 #[cfg(all(feature = "std", any(unix, windows)))]
 mod file {
-    use super::{check_swap, CounterStore, StoreError};
+    use super::{check_swap, decode_counter_file, encode_counter_file, CounterStore, StoreError, COUNTER_FILE_MAX_LEN};
     #[cfg(test)]
     use crate::durable::Crash;
     use crate::durable::{self, StateFileError, StateLock};
+    use std::io;
     use std::path::{Path, PathBuf};
-    use std::{format, io};
 
-    const MAGIC: &str = "mqseal-counter v1 ";
     const WHAT: &str = "counter file";
 
     /// A counter store in a file (format in `docs/STATE.md`: one line,
@@ -446,30 +497,20 @@ mod file {
             let crash = self.crash_at;
             #[cfg(not(test))]
             let crash = None;
-            let line = format!("{MAGIC}{limit}\n");
-            durable::replace(&self.path, line.as_bytes(), crash).map_err(|e| {
+            let mut line = [0u8; COUNTER_FILE_MAX_LEN];
+            let len = encode_counter_file(limit, &mut line).map_err(|_| StoreError::Write)?;
+            durable::replace(&self.path, &line[..len], crash).map_err(|e| {
                 self.last_io_error = Some(e.kind());
                 StoreError::Write
             })
         }
     }
 
-    /// Parses the one line of a counter file.
-    fn parse(bytes: &[u8]) -> Result<u64, StoreError> {
-        let text = core::str::from_utf8(bytes).map_err(|_| StoreError::Corrupt)?;
-        let n = text.strip_prefix(MAGIC).and_then(|r| r.strip_suffix('\n')).ok_or(StoreError::Corrupt)?;
-        // Canonical decimal only: no sign, no leading zeros.
-        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || (n.len() > 1 && n.starts_with('0')) {
-            return Err(StoreError::Corrupt);
-        }
-        n.parse::<u64>().map_err(|_| StoreError::Corrupt)
-    }
-
     impl CounterStore for FileCounterStore {
         fn load(&mut self) -> Result<Option<u64>, StoreError> {
             match durable::read(&self.path) {
                 Ok(None) => Ok(None),
-                Ok(Some(bytes)) => parse(&bytes).map(Some),
+                Ok(Some(bytes)) => decode_counter_file(&bytes).map(Some),
                 Err(e) => {
                     self.last_io_error = Some(e.kind());
                     Err(StoreError::Read)
@@ -660,5 +701,35 @@ mod tests {
         assert_eq!(err.holder_pid, Some(std::process::id()));
         drop(a);
         FileCounterStore::open(&path).unwrap();
+    }
+
+    #[test]
+    fn the_counter_file_format() {
+        let mut out = [0u8; COUNTER_FILE_MAX_LEN];
+        for (limit, text) in [
+            (0, "mqseal-counter v1 0\n"),
+            (1024, "mqseal-counter v1 1024\n"),
+            (u64::MAX, "mqseal-counter v1 18446744073709551615\n"),
+        ] {
+            let n = encode_counter_file(limit, &mut out).unwrap();
+            assert_eq!(&out[..n], text.as_bytes());
+            assert_eq!(decode_counter_file(text.as_bytes()), Ok(limit));
+        }
+        assert_eq!(encode_counter_file(u64::MAX, &mut out).unwrap(), COUNTER_FILE_MAX_LEN);
+        assert_eq!(encode_counter_file(10, &mut out[..20]), Err(Error::BufferTooSmall { needed: 21 }));
+        for bad in [
+            "",
+            "17\n",
+            "mqseal-counter v1 \n",
+            "mqseal-counter v1 017\n",
+            "mqseal-counter v1 +1\n",
+            "mqseal-counter v1 1",
+            "mqseal-counter v1 1\n\n",
+            "mqseal-counter v2 1\n",
+            "mqseal-counter v1 18446744073709551616\n",
+            "mqseal-counter v1 1 \n",
+        ] {
+            assert_eq!(decode_counter_file(bad.as_bytes()), Err(StoreError::Corrupt), "{bad:?}");
+        }
     }
 }

@@ -142,6 +142,10 @@ pub enum Error {
     /// The topic is not a valid MQTT topic name: empty, or holding a
     /// wildcard (`+`, `#`) or U+0000.
     InvalidTopic,
+    /// Not a valid MQTT topic filter (for a plain-topic allowlist): empty,
+    /// holding U+0000, `#` other than as the whole last level, or `+` other
+    /// than as a whole level.
+    InvalidFilter,
 
     // ----- local errors (the caller's buffers, state and configuration) -----
     /// The output buffer is too small. Carries the number of bytes needed.
@@ -215,6 +219,7 @@ impl Error {
             Error::TopicNotRewritable => "topicNotRewritable",
             Error::TopicTooLong => "topicTooLong",
             Error::InvalidTopic => "invalidTopic",
+            Error::InvalidFilter => "invalidFilter",
             Error::BufferTooSmall { .. } => "bufferTooSmall",
             Error::PayloadTooLarge => "payloadTooLarge",
             Error::CounterExhausted => "counterExhausted",
@@ -276,6 +281,9 @@ impl fmt::Display for Error {
             Error::TopicNotRewritable => f.write_str("topic does not match the rewrite rule's prefix"),
             Error::TopicTooLong => f.write_str("topic is longer than 65535 bytes"),
             Error::InvalidTopic => f.write_str("not a valid MQTT topic name (empty, or holds +, # or U+0000)"),
+            Error::InvalidFilter => f.write_str(
+                "not a valid MQTT topic filter (empty, holds U+0000, or a + or # that is not a whole level)",
+            ),
             Error::BufferTooSmall { needed } => write!(f, "buffer too small: {needed} bytes needed"),
             Error::PayloadTooLarge => f.write_str("payload too large for the suite"),
             Error::CounterExhausted => f.write_str("message counter exhausted for this sender id and key"),

@@ -464,6 +464,45 @@ impl KeyFile {
         }
         Ok(ring)
     }
+
+    /// The key that seals with this file, if the file names one:
+    ///
+    /// * `primary` names a group key: that key;
+    /// * `primary` names a peer's `key_id`: the sending half of the
+    ///   pairwise key with that peer (the keyring holds the receiving half,
+    ///   which only opens);
+    /// * no `primary` and exactly one group key: that key;
+    /// * no `primary`, no group keys, one peer: the pairwise key with it;
+    /// * otherwise (several group keys or several peers and no `primary`)
+    ///   none: the file opens but does not seal, since any choice would be
+    ///   a guess.
+    ///
+    /// # Errors
+    /// [`Error::KeyNotFound`] for a `primary` that names no key of the file,
+    /// and the errors of [`StaticKeyPair::pairwise`].
+    pub fn sealing_key(&self) -> Result<Option<Key>, Error> {
+        let group = |id: u32| self.keys.iter().find(|k| k.id() == id).cloned();
+        let pairwise = |peer: &Peer| -> Result<Option<Key>, Error> {
+            match &self.x25519 {
+                Some(pair) => Ok(Some(pair.pairwise(&peer.public, peer.key_id)?.send)),
+                None => Ok(None),
+            }
+        };
+        match (self.primary, self.keys.as_slice(), self.peers.as_slice()) {
+            (Some(id), _, _) => {
+                if let Some(key) = group(id) {
+                    return Ok(Some(key));
+                }
+                match self.peers.iter().find(|p| p.key_id == id) {
+                    Some(peer) if self.x25519.is_some() => pairwise(peer),
+                    _ => Err(Error::KeyNotFound(id)),
+                }
+            }
+            (None, [only], _) => Ok(Some(only.clone())),
+            (None, [], [peer]) => pairwise(peer),
+            _ => Ok(None),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -471,6 +510,45 @@ mod tests {
     use super::*;
     #[allow(unused_imports)]
     use std::{format, prelude::v1::*, vec};
+
+    #[test]
+    fn the_sealing_key_of_a_key_file() {
+        let g7 = Key::from_bytes(7, [7; 32]);
+        let g8 = Key::from_bytes(8, [8; 32]);
+        let me = StaticKeyPair::from_secret_bytes([1; 32]);
+        let peer_a = StaticKeyPair::from_secret_bytes([2; 32]);
+        let peer_b = StaticKeyPair::from_secret_bytes([3; 32]);
+        let peer = |pair: &StaticKeyPair, key_id| Peer { public: pair.public(), key_id };
+        let to_a = me.pairwise(&peer_a.public(), 40).unwrap();
+        let id_of = |f: &KeyFile| f.sealing_key().map(|k| k.map(|k| (k.id(), *k.expose_secret())));
+
+        let only = KeyFile { keys: vec![g7.clone()], ..KeyFile::default() };
+        assert_eq!(id_of(&only), Ok(Some((7, [7; 32]))));
+        let two = KeyFile { keys: vec![g7.clone(), g8.clone()], ..KeyFile::default() };
+        assert_eq!(id_of(&two), Ok(None), "several group keys, no primary: no guess");
+        let stated = KeyFile { primary: Some(8), ..two.clone() };
+        assert_eq!(id_of(&stated), Ok(Some((8, [8; 32]))));
+        let unknown = KeyFile { primary: Some(9), ..two.clone() };
+        assert_eq!(id_of(&unknown), Err(Error::KeyNotFound(9)));
+
+        let one_peer = KeyFile { x25519: Some(me.clone()), peers: vec![peer(&peer_a, 40)], ..KeyFile::default() };
+        assert_eq!(id_of(&one_peer), Ok(Some((40, *to_a.send.expose_secret()))));
+        assert_ne!(to_a.send.expose_secret(), to_a.recv.expose_secret());
+        let two_peers = KeyFile { peers: vec![peer(&peer_a, 40), peer(&peer_b, 41)], ..one_peer.clone() };
+        assert_eq!(id_of(&two_peers), Ok(None), "several peers, no primary: no guess");
+        // A primary naming a peer seals with the sending half, never with
+        // the receiving half that the keyring holds.
+        let primary_peer = KeyFile { primary: Some(40), keys: vec![g7.clone()], ..two_peers.clone() };
+        assert_eq!(id_of(&primary_peer), Ok(Some((40, *to_a.send.expose_secret()))));
+        let ring: Keyring = primary_peer.keyring().unwrap();
+        assert_eq!(ring.get(40).map(|k| *k.expose_secret()), Some(*to_a.recv.expose_secret()));
+        // Group keys next to peers: the only group key seals.
+        let mixed = KeyFile { keys: vec![g7], ..two_peers.clone() };
+        assert_eq!(id_of(&mixed), Ok(Some((7, [7; 32]))));
+        // Peers without a key pair of our own hold no key.
+        let no_pair = KeyFile { primary: Some(40), peers: vec![peer(&peer_a, 40)], ..KeyFile::default() };
+        assert_eq!(id_of(&no_pair), Err(Error::KeyNotFound(40)));
+    }
 
     #[test]
     fn group_key_text_round_trip() {

@@ -149,6 +149,7 @@ mod error;
 mod keyring;
 mod keys;
 mod opener;
+mod plain_topics;
 mod replay;
 #[cfg(all(feature = "std", any(unix, windows)))]
 mod replay_file;
@@ -172,8 +173,9 @@ pub use config::{
 #[cfg(all(feature = "std", any(unix, windows)))]
 pub use counter::FileCounterStore;
 pub use counter::{
-    check_swap, clock_floor, CounterGrant, CounterStore, ExternalCounterStore, MemoryCounterStore, Reservation,
-    CLOCK_FLOOR_PER_MILLI, DEFAULT_RESERVATION_BLOCK,
+    check_swap, clock_floor, decode_counter_file, encode_counter_file, CounterGrant, CounterStore,
+    ExternalCounterStore, MemoryCounterStore, Reservation, CLOCK_FLOOR_PER_MILLI, COUNTER_FILE_MAX_LEN,
+    DEFAULT_RESERVATION_BLOCK,
 };
 #[cfg(all(feature = "std", any(unix, windows)))]
 pub use durable::StateFileError;
@@ -191,6 +193,7 @@ pub use opener::FleetOpener;
 #[cfg(feature = "alloc")]
 pub use opener::OpenedVec;
 pub use opener::{Opened, Opener, OpenerWith};
+pub use plain_topics::{plain_topic_allowed, PlainTopics};
 pub use replay::{ReplayWindow, SenderSnapshot, DEFAULT_WINDOW, MAX_WINDOW, WINDOW_WORDS};
 #[cfg(all(feature = "std", any(unix, windows)))]
 pub use replay_file::{ReplayStateFile, RestoreReport};
@@ -208,7 +211,7 @@ pub use shared_window::{
     check_and_update_local, PendingOpen, PendingOpenVec, WindowQuery, WindowVerdict, WINDOW_SCRIPT,
 };
 pub use suites::Suite;
-pub use topic::{check_topic_filter, check_topic_name};
+pub use topic::{check_topic_filter, check_topic_name, topic_matches_filter};
 
 /// Seconds since the Unix epoch from the system clock (0 if the clock is
 /// before 1970). Pass it to [`Sealer::with_timestamps`] and

@@ -30,28 +30,56 @@ pub fn check_topic_name(topic: &str) -> Result<(), Error> {
 /// level, `+` only as a whole level.
 ///
 /// # Errors
-/// [`Error::InvalidTopic`] for anything else; [`Error::TopicTooLong`]
+/// [`Error::InvalidFilter`] for anything else; [`Error::TopicTooLong`]
 /// beyond 65,535 bytes.
 pub fn check_topic_filter(filter: &str) -> Result<(), Error> {
     if filter.len() > MAX_TOPIC_LEN {
         return Err(Error::TopicTooLong);
     }
     if filter.is_empty() || filter.as_bytes().contains(&0) {
-        return Err(Error::InvalidTopic);
+        return Err(Error::InvalidFilter);
     }
-    let mut levels = filter.split('/').peekable();
+    // Byte-wise (`/`, `+`, `#` are ASCII, so never inside a UTF-8
+    // sequence): smaller code than `str::split` for the WASM build.
+    let mut levels = filter.as_bytes().split(|&b| b == b'/').peekable();
     while let Some(level) = levels.next() {
         let last = levels.peek().is_none();
         let ok = match level {
-            "#" => last,
-            "+" => true,
-            other => !other.bytes().any(|b| matches!(b, b'+' | b'#')),
+            b"#" => last,
+            b"+" => true,
+            other => !other.iter().any(|&b| matches!(b, b'+' | b'#')),
         };
         if !ok {
-            return Err(Error::InvalidTopic);
+            return Err(Error::InvalidFilter);
         }
     }
     Ok(())
+}
+
+/// Whether the topic name `topic` matches the valid topic filter `filter`
+/// (MQTT 3.1.1 and 5.0 §4.7): `+` matches exactly one level, `#` the
+/// parent level and any number of levels below it, and a topic beginning
+/// with `$` (`$SYS/...`) is not matched by a filter whose first level is a
+/// wildcard, only by one that names the `$` level (`$SYS/#`).
+///
+/// `filter` is assumed valid ([`check_topic_filter`]); for an invalid one
+/// the answer is unspecified, but this never panics.
+#[must_use]
+pub fn topic_matches_filter(filter: &str, topic: &str) -> bool {
+    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
+        return false;
+    }
+    let mut levels = topic.as_bytes().split(|&b| b == b'/');
+    for f in filter.as_bytes().split(|&b| b == b'/') {
+        if f == b"#" {
+            return true;
+        }
+        match levels.next() {
+            Some(t) if f == b"+" || f == t => {}
+            _ => return false,
+        }
+    }
+    levels.next().is_none()
 }
 
 /// The character rule alone, for topics that arrive in pieces (a prefix
@@ -88,12 +116,56 @@ mod tests {
             assert_eq!(check_topic_filter(ok), Ok(()), "{ok:?}");
         }
         for bad in ["", "a/#/b", "a#", "a/b#", "#/a", "a+", "a/+b/c", "+a", "a\0b", "##"] {
-            assert_eq!(check_topic_filter(bad), Err(Error::InvalidTopic), "{bad:?}");
+            assert_eq!(check_topic_filter(bad), Err(Error::InvalidFilter), "{bad:?}");
         }
-        assert_eq!(check_topic_filter("a\0b"), Err(Error::InvalidTopic));
+        assert_eq!(check_topic_filter("a\0b"), Err(Error::InvalidFilter));
         assert_eq!(check_topic_filter(&"x".repeat(MAX_TOPIC_LEN)), Ok(()));
         assert_eq!(check_topic_filter(&"x".repeat(MAX_TOPIC_LEN + 1)), Err(Error::TopicTooLong));
         // Every valid name is a valid filter.
         assert_eq!(check_topic_filter("plant/line1/temp"), Ok(()));
+    }
+
+    #[test]
+    fn matching() {
+        let yes = [
+            ("a/b", "a/b"),
+            ("a/+", "a/b"),
+            ("+/b", "a/b"),
+            ("+/+", "a/b"),
+            ("a/#", "a"),
+            ("a/#", "a/b"),
+            ("a/#", "a/b/c"),
+            ("#", "a/b/c"),
+            ("+", "a"),
+            ("+/#", "a"),
+            ("a/+/c", "a//c"),
+            ("+/+", "/a"),
+            ("/#", "/a"),
+            ("$SYS/#", "$SYS/broker/uptime"),
+            ("$SYS/+/uptime", "$SYS/broker/uptime"),
+            ("a//b", "a//b"),
+        ];
+        for (filter, topic) in yes {
+            assert!(topic_matches_filter(filter, topic), "{filter:?} should match {topic:?}");
+        }
+        let no = [
+            ("a/b", "a/c"),
+            ("a/b", "a/b/c"),
+            ("a/b/c", "a/b"),
+            ("a/+", "a"),
+            ("a/+", "a/b/c"),
+            ("+", "a/b"),
+            ("+", "/a"),
+            ("a/#", "b/a"),
+            ("a/#", "ab"),
+            ("#", "$SYS/broker"),
+            ("+/broker", "$SYS/broker"),
+            ("+/#", "$SYS"),
+            ("$SYS/#", "$SYSX/a"),
+            ("a", "A"),
+        ];
+        for (filter, topic) in no {
+            assert!(!topic_matches_filter(filter, topic), "{filter:?} should not match {topic:?}");
+        }
     }
 }

@@ -35,7 +35,7 @@ proptest! {
 fn backend_matches_the_build() {
     let fast_target =
         cfg!(all(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "arm"), not(target_os = "none")));
-    // scripts/test-rust.sh says which backend each of its runs must use.
+    // scripts/test-parts/10-rust.sh says which backend each of its runs must use.
     let Ok(expected) = std::env::var("MQSEAL_EXPECT_BACKEND") else { return };
     assert!(fast_target || expected == "rustcrypto");
     assert_eq!(backend(), expected);

@@ -2,9 +2,14 @@
  * A sensor in C with libmosquitto and libmqseal: publishes sealed readings
  * (ChaCha20-Poly1305) that any mqseal receiver verifies (e.g. `mqseal sub`),
  * and accepts only sealed commands (e.g. from `mqseal pub`). The counter
- * limit is kept in a file, replaced atomically (tmp + fsync + rename +
- * fsync of the directory) as a compare-and-swap, the way a device would
- * keep it in NVS or EEPROM. One sensor process per counter file.
+ * limit is kept in a counter file in the format of docs/STATE.md
+ * (`mqseal-counter v1 <limit>`, encoded and checked by the library's
+ * mqseal_counter_file_encode / _decode, so the Rust CLI, Python and Node
+ * read the same file), replaced atomically (tmp + fsync + rename + fsync of
+ * the directory) as a compare-and-swap, the way a device would keep it in
+ * NVS or EEPROM. One process per counter file: the sensor holds an
+ * exclusive flock on COUNTER_FILE.lock (with its pid) while it runs, as
+ * the Rust FileCounterStore does, and refuses to start when another holds it.
  *
  *   sensor HOST PORT KEY_FILE SENDER_ID COUNTER_FILE UP_TOPIC CMD_TOPIC MIN_READINGS [--new-sender]
  *
@@ -15,12 +20,14 @@
  * Publishes a reading every 200 ms; exits 0 once it has published
  * MIN_READINGS readings and received one verified command, 2 after 30 s.
  */
+#define _DEFAULT_SOURCE /* flock(2) */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,17 +48,13 @@ static int32_t file_load(void *ctx, uint64_t *limit) {
   FILE *f = fopen(fs->path, "r");
   /* Only "no such file" means no counter; any other failure is an error. */
   if (!f) return errno == ENOENT ? MQSEAL_STORE_EMPTY : MQSEAL_STORE_ERROR;
-  char line[32] = {0};
-  int read_ok = fgets(line, sizeof line, f) != NULL || feof(f);
+  uint8_t buf[MQSEAL_COUNTER_FILE_MAX_LEN + 1];
+  size_t n = fread(buf, 1, sizeof buf, f);
   int io_error = ferror(f);
   fclose(f);
-  if (!read_ok || io_error) return MQSEAL_STORE_ERROR;
-  char *end = NULL;
-  errno = 0;
-  unsigned long long v = strtoull(line, &end, 10);
-  if (end == line || errno != 0 || (*end != '\n' && *end != 0)) return MQSEAL_STORE_CORRUPT;
-  *limit = (uint64_t)v;
-  return MQSEAL_STORE_LOADED;
+  if (io_error) return MQSEAL_STORE_ERROR;
+  /* The format is the library's: one decoder for every language. */
+  return mqseal_counter_file_decode(buf, n, limit) == MQSEAL_STATUS_OK ? MQSEAL_STORE_LOADED : MQSEAL_STORE_CORRUPT;
 }
 
 /* Compare-and-swap: replace *current (no file when NULL) by limit. */
@@ -64,9 +67,13 @@ static int32_t file_persist(void *ctx, const uint64_t *current, uint64_t limit) 
   if (!holds_current || (r == MQSEAL_STORE_LOADED && limit <= stored)) return MQSEAL_STORE_CONFLICT;
   int fd = open(fs->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   if (fd < 0) return MQSEAL_STORE_ERROR;
-  char line[32];
-  int n = snprintf(line, sizeof line, "%" PRIu64 "\n", limit);
-  int ok = write(fd, line, (size_t)n) == n && fsync(fd) == 0;
+  uint8_t line[MQSEAL_COUNTER_FILE_MAX_LEN];
+  size_t n = 0;
+  if (mqseal_counter_file_encode(limit, line, sizeof line, &n) != MQSEAL_STATUS_OK) {
+    close(fd);
+    return MQSEAL_STORE_ERROR;
+  }
+  int ok = write(fd, line, n) == (ssize_t)n && fsync(fd) == 0;
   ok = close(fd) == 0 && ok;
   /* Atomic replace: after a power loss the file holds the old or the new limit. */
   if (!ok || rename(fs->tmp, fs->path) != 0) return MQSEAL_STORE_ERROR;
@@ -76,6 +83,32 @@ static int32_t file_persist(void *ctx, const uint64_t *current, uint64_t limit) 
   ok = fsync(dfd) == 0;
   close(dfd);
   return ok ? MQSEAL_STORE_OK : MQSEAL_STORE_ERROR;
+}
+
+/* The lock of docs/STATE.md: an exclusive flock on COUNTER_FILE.lock, held
+ * for the whole run (never on the counter file itself: the rename replaces
+ * it), with our pid for messages. The OS releases it when we exit. */
+static int lock_counter_file(const char *path) {
+  char lock_path[520];
+  snprintf(lock_path, sizeof lock_path, "%s.lock", path);
+  int fd = open(lock_path, O_RDWR | O_CREAT, 0600);
+  if (fd < 0) {
+    fprintf(stderr, "cannot open lock file %s: %s\n", lock_path, strerror(errno));
+    return -1;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    fprintf(stderr, "counter file %s is locked by another process (%s) [counterStore locked]\n", path, lock_path);
+    close(fd);
+    return -1;
+  }
+  char pid[32];
+  int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  if (ftruncate(fd, 0) != 0 || write(fd, pid, (size_t)n) != n) {
+    fprintf(stderr, "cannot write lock file %s\n", lock_path);
+    close(fd);
+    return -1;
+  }
+  return fd; /* kept open: the lock lasts as long as the process */
 }
 
 /* ---- state ---- */
@@ -151,6 +184,7 @@ int main(int argc, char **argv) {
     slash[slash == fs.dir ? 1 : 0] = 0;
   else
     snprintf(fs.dir, sizeof fs.dir, ".");
+  if (lock_counter_file(fs.path) < 0) return 1;
   MqsealCounterStore store = {&fs, file_load, file_persist};
   MqsealStatus rc = new_sender
                         ? mqseal_sealer_init_new_sender(&sealer, key, sender_id, MQSEAL_SUITE_CHACHA20_POLY1305, &store, 8)

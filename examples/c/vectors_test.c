@@ -9,7 +9,7 @@
  * rule, failing and empty stores, the receiver configuration and
  * snapshot/restore. Everything must give statuses, never crashes. No heap
  * is used. Run it under Valgrind and AddressSanitizer (see Makefile and
- * scripts/test-parts/30-embedded.sh) and on a Cortex-M4F (make m4).
+ * scripts/test-parts/31-c.sh) and on a Cortex-M4F (make m4).
  */
 #include <inttypes.h>
 #include <stdio.h>

@@ -154,9 +154,10 @@ pub struct KeyArgs {
     /// {"primary": 7, "keys": ["mqseal:key:v1:7:..."], "x25519":
     /// "mqseal:x25519-secret:v1:...", "peers": [{"public":
     /// "mqseal:x25519-public:v1:...", "key_id": 40}]}. "keys" are group keys;
-    /// "primary" is the id of the one that seals (default: the only one);
     /// "x25519" and "peers" (optional) add a pairwise key with each peer
-    /// under its key_id. Unknown fields are refused; key ids must differ.
+    /// under its key_id. "primary" is the id of the key that seals, a group
+    /// key or a peer's key_id (default: the only group key, or with no group
+    /// keys the only peer). Unknown fields are refused; key ids must differ.
     #[arg(long, env = "MQSEAL_KEY_FILE", value_name = "FILE")]
     pub key_file: Option<PathBuf>,
     /// The key itself (text form or JSON key file), usually from the
@@ -218,13 +219,8 @@ fn parse_key_text(text: &str, origin: &str) -> Result<KeyMaterial> {
         if ring.is_empty() {
             bail!("{origin}: the key file holds no keys (add \"keys\", or \"x25519\" with \"peers\")");
         }
-        let seal_key = match (ring.primary(), &file.x25519, file.peers.as_slice()) {
-            (Some(k), _, _) => Some(k.clone()),
-            (None, Some(pair), [peer]) => {
-                Some(pair.pairwise(&peer.public, peer.key_id).map_err(|e| anyhow!("{origin}: pairwise key: {e}"))?.send)
-            }
-            _ => None,
-        };
+        // Which key seals is the core's rule (KeyFile::sealing_key).
+        let seal_key = file.sealing_key().map_err(|e| anyhow!("{origin}: {e}"))?;
         return Ok(KeyMaterial { ring, seal_key });
     }
     if text.starts_with("mqseal:x25519") {

@@ -208,6 +208,12 @@
 #define MQSEAL_EVICTION_LEAST_RECENTLY_USED 1
 
 /**
+ * Bytes that always hold a counter file's contents
+ * (`mqseal_counter_file_encode`).
+ */
+#define MQSEAL_COUNTER_FILE_MAX_LEN 39
+
+/**
  * The result of every mqseal C function: `MQSEAL_STATUS_OK` (0) or why it
  * failed. The numbers are stable across releases; new codes may be added.
  * `mqseal_error_code_name` gives the same short names as the Rust core's
@@ -325,6 +331,12 @@ enum MqsealStatus
    * before any counter or key is used).
    */
   MQSEAL_STATUS_INVALID_TOPIC = 40,
+  /**
+   * A plain-topic filter is not a valid MQTT topic filter: empty, not
+   * UTF-8, holding U+0000, `#` other than as the whole last level, or
+   * `+` other than as a whole level (`mqseal_plain_topic_allowed`).
+   */
+  MQSEAL_STATUS_INVALID_FILTER = 41,
   /**
    * The topic is longer than 65,535 bytes (the MQTT limit; checked on
    * seal and on open, by the core's topic-name check).
@@ -1053,6 +1065,60 @@ MqsealStatus mqseal_open_n(struct MqsealOpener *opener,
                            struct MqsealHeader *header,
                            size_t *payload_offset,
                            size_t *payload_len);
+
+/**
+ * Writes the contents of a counter file holding `limit` into `out` (`cap`
+ * bytes): `mqseal-counter v1 <limit>` and a newline, no NUL, the format of
+ * docs/STATE.md that the Rust `FileCounterStore`, the CLI, Python and the
+ * npm package read. `*len` gets its length (or, with
+ * `MQSEAL_STATUS_BUFFER_TOO_SMALL`, the length needed;
+ * `MQSEAL_COUNTER_FILE_MAX_LEN` always suffices). Write it to `<file>.tmp`,
+ * fsync, rename over `<file>`, fsync the directory.
+ *
+ * # Safety
+ * `out` is NULL or points to `cap` writable bytes; `len` is NULL or
+ * writable.
+ */
+MqsealStatus mqseal_counter_file_encode(uint64_t limit, uint8_t *out, size_t cap, size_t *len);
+
+/**
+ * Reads the `len` bytes of a counter file (`mqseal-counter v1 <limit>` and
+ * a newline) into `*limit`. Anything else gives
+ * `MQSEAL_STATUS_COUNTER_STORE_CORRUPT`: return `MQSEAL_STORE_CORRUPT`
+ * from the `load` callback then.
+ *
+ * # Safety
+ * `bytes` is NULL or points to `len` readable bytes; `limit` is NULL or
+ * writable.
+ */
+MqsealStatus mqseal_counter_file_decode(const uint8_t *bytes, size_t len, uint64_t *limit);
+
+/**
+ * The plain-topic rule of every mqseal adapter (the core's
+ * `plain_topic_allowed`): every topic is sealed unless it matches one of
+ * `filters`, an array of `filter_count` NUL-terminated MQTT topic filters
+ * kept by the application (`+` one level, `#` the rest; a topic starting
+ * with `$` is matched only by a filter that names its first level, such as
+ * `$SYS/#`). Sets `*allowed` to true when a plain (unsealed) payload may be
+ * accepted on the `topic_len` bytes at `topic`; on a sealed topic, open the
+ * payload with `mqseal_open_n` and drop it if that fails.
+ *
+ * Every filter is checked on every call: a filter that is not a valid MQTT
+ * filter (or not UTF-8) gives `MQSEAL_STATUS_INVALID_FILTER` and `*allowed`
+ * false, whatever the topic. No filters (`filter_count` 0, `filters` may
+ * then be NULL): every topic is sealed. A topic that is not UTF-8 gives
+ * `MQSEAL_STATUS_INVALID_TOPIC`.
+ *
+ * # Safety
+ * `filters` is NULL or points to `filter_count` pointers, each NULL or a
+ * NUL-terminated string; `topic` is NULL or points to `topic_len` readable
+ * bytes; `allowed` is NULL or writable.
+ */
+MqsealStatus mqseal_plain_topic_allowed(const char *const *filters,
+                                        size_t filter_count,
+                                        const char *topic,
+                                        size_t topic_len,
+                                        bool *allowed);
 
 #ifdef __cplusplus
 }  /* extern "C" */

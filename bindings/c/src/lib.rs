@@ -1653,6 +1653,142 @@ pub unsafe extern "C" fn mqseal_open_n(
     unsafe { open(opener, topic.cast(), topic_len, buf, len, now, header, payload_offset, payload_len) }
 }
 
+// ---------------------------------------------------------------------------
+// Counter file
+// ---------------------------------------------------------------------------
+
+/// Bytes that always hold a counter file's contents
+/// (`mqseal_counter_file_encode`).
+pub const MQSEAL_COUNTER_FILE_MAX_LEN: usize = 39;
+const _: () = assert!(MQSEAL_COUNTER_FILE_MAX_LEN == mqseal::COUNTER_FILE_MAX_LEN);
+
+/// Writes the contents of a counter file holding `limit` into `out` (`cap`
+/// bytes): `mqseal-counter v1 <limit>` and a newline, no NUL, the format of
+/// docs/STATE.md that the Rust `FileCounterStore`, the CLI, Python and the
+/// npm package read. `*len` gets its length (or, with
+/// `MQSEAL_STATUS_BUFFER_TOO_SMALL`, the length needed;
+/// `MQSEAL_COUNTER_FILE_MAX_LEN` always suffices). Write it to `<file>.tmp`,
+/// fsync, rename over `<file>`, fsync the directory.
+///
+/// # Safety
+/// `out` is NULL or points to `cap` writable bytes; `len` is NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn mqseal_counter_file_encode(
+    limit: u64,
+    out: *mut u8,
+    cap: usize,
+    len: *mut usize,
+) -> MqsealStatus {
+    if len.is_null() {
+        return Status::NullPointer;
+    }
+    // SAFETY: NULL or `cap` writable bytes by the contract.
+    let out = try_c!(unsafe { bytes_mut(out, cap) });
+    match mqseal::encode_counter_file(limit, out) {
+        Ok(n) => {
+            // SAFETY: non-NULL and writable by the contract; `out` is not
+            // used any more.
+            unsafe { put(len, n) };
+            Status::Ok
+        }
+        Err(e) => {
+            if let mqseal::Error::BufferTooSmall { needed } = e {
+                // SAFETY: as above.
+                unsafe { put(len, needed) };
+            }
+            Status::from(e)
+        }
+    }
+}
+
+/// Reads the `len` bytes of a counter file (`mqseal-counter v1 <limit>` and
+/// a newline) into `*limit`. Anything else gives
+/// `MQSEAL_STATUS_COUNTER_STORE_CORRUPT`: return `MQSEAL_STORE_CORRUPT`
+/// from the `load` callback then.
+///
+/// # Safety
+/// `bytes` is NULL or points to `len` readable bytes; `limit` is NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn mqseal_counter_file_decode(bytes: *const u8, len: usize, limit: *mut u64) -> MqsealStatus {
+    if limit.is_null() {
+        return Status::NullPointer;
+    }
+    // SAFETY: NULL or `len` readable bytes by the contract.
+    let text = try_c!(unsafe { crate::bytes(bytes, len) });
+    let value = try_c!(mqseal::decode_counter_file(text).map_err(mqseal::Error::CounterStore));
+    // SAFETY: non-NULL and writable by the contract.
+    unsafe { put(limit, value) };
+    Status::Ok
+}
+
+// ---------------------------------------------------------------------------
+// Plain topics
+// ---------------------------------------------------------------------------
+
+/// The plain-topic rule of every mqseal adapter (the core's
+/// `plain_topic_allowed`): every topic is sealed unless it matches one of
+/// `filters`, an array of `filter_count` NUL-terminated MQTT topic filters
+/// kept by the application (`+` one level, `#` the rest; a topic starting
+/// with `$` is matched only by a filter that names its first level, such as
+/// `$SYS/#`). Sets `*allowed` to true when a plain (unsealed) payload may be
+/// accepted on the `topic_len` bytes at `topic`; on a sealed topic, open the
+/// payload with `mqseal_open_n` and drop it if that fails.
+///
+/// Every filter is checked on every call: a filter that is not a valid MQTT
+/// filter (or not UTF-8) gives `MQSEAL_STATUS_INVALID_FILTER` and `*allowed`
+/// false, whatever the topic. No filters (`filter_count` 0, `filters` may
+/// then be NULL): every topic is sealed. A topic that is not UTF-8 gives
+/// `MQSEAL_STATUS_INVALID_TOPIC`.
+///
+/// # Safety
+/// `filters` is NULL or points to `filter_count` pointers, each NULL or a
+/// NUL-terminated string; `topic` is NULL or points to `topic_len` readable
+/// bytes; `allowed` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn mqseal_plain_topic_allowed(
+    filters: *const *const c_char,
+    filter_count: usize,
+    topic: *const c_char,
+    topic_len: usize,
+    allowed: *mut bool,
+) -> MqsealStatus {
+    if allowed.is_null() {
+        return Status::NullPointer;
+    }
+    // SAFETY: non-NULL and writable by the contract.
+    unsafe { put(allowed, false) };
+    if filter_count > 0 && filters.is_null() {
+        return Status::NullPointer;
+    }
+    let Ok(count) = isize::try_from(filter_count) else { return Status::InvalidArgument };
+    let list: &[*const c_char] = if count == 0 {
+        &[]
+    } else {
+        // SAFETY: non-NULL, `filter_count` readable pointers by the
+        // contract (pointer-aligned, as a C array of pointers is), not
+        // written during the call, and filter_count <= isize::MAX.
+        unsafe { core::slice::from_raw_parts(filters, filter_count) }
+    };
+    // Every filter is UTF-8 (the core checks the rest) ...
+    for &f in list {
+        // SAFETY: each entry is NULL or NUL-terminated by the contract.
+        if let Err(s) = unsafe { text(f) } {
+            return if s == Status::NullPointer { s } else { Status::InvalidFilter };
+        }
+    }
+    // SAFETY: NULL or `topic_len` readable bytes by the contract.
+    let topic = try_c!(unsafe { crate::topic(topic.cast(), topic_len) });
+    // ... so this reads every one of them.
+    // SAFETY: as in the loop above.
+    let texts = list.iter().filter_map(|&f| unsafe { text(f) }.ok());
+    let verdict = try_c!(mqseal::plain_topic_allowed(texts, topic));
+    // SAFETY: non-NULL and writable by the contract.
+    unsafe { put(allowed, verdict) };
+    Status::Ok
+}
+
 #[cfg(not(feature = "std"))]
 #[cfg(not(test))]
 #[panic_handler]

@@ -74,6 +74,10 @@ pub enum MqsealStatus {
     /// holding a wildcard (`+`, `#`) or U+0000 (checked on seal and on open,
     /// before any counter or key is used).
     InvalidTopic = 40,
+    /// A plain-topic filter is not a valid MQTT topic filter: empty, not
+    /// UTF-8, holding U+0000, `#` other than as the whole last level, or
+    /// `+` other than as a whole level (`mqseal_plain_topic_allowed`).
+    InvalidFilter = 41,
 
     /// The topic is longer than 65,535 bytes (the MQTT limit; checked on
     /// seal and on open, by the core's topic-name check).
@@ -179,6 +183,7 @@ impl From<Error> for MqsealStatus {
             Error::TopicNotRewritable => S::TopicNotRewritable,
             Error::TopicTooLong => S::TopicTooLong,
             Error::InvalidTopic => S::InvalidTopic,
+            Error::InvalidFilter => S::InvalidFilter,
             Error::BufferTooSmall { .. } => S::BufferTooSmall,
             Error::PayloadTooLarge => S::PayloadTooLarge,
             Error::CounterExhausted => S::CounterExhausted,
@@ -230,6 +235,7 @@ const fn core_error(s: MqsealStatus) -> Option<Error> {
         S::TopicNotRewritable => Error::TopicNotRewritable,
         S::TopicTooLong => Error::TopicTooLong,
         S::InvalidTopic => Error::InvalidTopic,
+        S::InvalidFilter => Error::InvalidFilter,
         S::BufferTooSmall => Error::BufferTooSmall { needed: 0 },
         S::PayloadTooLarge => Error::PayloadTooLarge,
         S::CounterExhausted => Error::CounterExhausted,
@@ -263,7 +269,7 @@ const fn core_error(s: MqsealStatus) -> Option<Error> {
 
 impl MqsealStatus {
     /// Every status, for lookups from a C integer.
-    pub(crate) const ALL: [MqsealStatus; 46] = {
+    pub(crate) const ALL: [MqsealStatus; 47] = {
         use MqsealStatus as S;
         [
             S::Ok,
@@ -289,6 +295,7 @@ impl MqsealStatus {
             S::TooManySenders,
             S::TopicNotRewritable,
             S::InvalidTopic,
+            S::InvalidFilter,
             S::TopicTooLong,
             S::BufferTooSmall,
             S::CounterExhausted,
@@ -389,6 +396,9 @@ impl MqsealStatus {
             S::TooManySenders => c"sender table is full",
             S::TopicNotRewritable => c"topic does not match the rewrite rule's prefix",
             S::InvalidTopic => c"not a valid MQTT topic name (empty, not UTF-8, or holding +, # or U+0000)",
+            S::InvalidFilter => {
+                c"not a valid MQTT topic filter (empty, not UTF-8, holding U+0000, or a + or # that is not a whole level)"
+            }
             S::TopicTooLong => c"topic is longer than 65535 bytes",
             S::BufferTooSmall => c"buffer too small",
             S::CounterExhausted => c"message counter exhausted for this sender",

@@ -1011,3 +1011,78 @@ fn pairwise_vectors_and_key_texts() {
         assert_eq!(mqseal::mqseal_x25519_public_text(c"nope".as_ptr(), out.as_mut_ptr().cast(), 96), S::InvalidKey);
     }
 }
+
+/// `mqseal_plain_topic_allowed`: sealed unless allowlisted, `$` topics not
+/// matched by a leading wildcard, a bad filter reported whatever the topic.
+#[test]
+fn plain_topic_allowlist() {
+    let owned: Vec<CString> = ["$SYS/#", "status/+"].iter().map(|f| CString::new(*f).unwrap()).collect();
+    let filters: Vec<*const std::ffi::c_char> = owned.iter().map(|f| f.as_ptr()).collect();
+    let ask = |filters: &[*const std::ffi::c_char], topic: &str| {
+        let mut allowed = true;
+        let s = unsafe {
+            mqseal::mqseal_plain_topic_allowed(
+                filters.as_ptr(),
+                filters.len(),
+                topic.as_ptr().cast(),
+                topic.len(),
+                &mut allowed,
+            )
+        };
+        (s, allowed)
+    };
+    for (topic, want) in
+        [("$SYS/broker/uptime", true), ("status/dev1", true), ("status/dev1/cmd", false), ("plant/cmd", false)]
+    {
+        assert_eq!(ask(&filters, topic), (S::Ok, want), "{topic}");
+    }
+    let hash = CString::new("#").unwrap();
+    assert_eq!(ask(&[hash.as_ptr()], "$SYS/x"), (S::Ok, false), "a leading wildcard never matches a $ topic");
+    assert_eq!(ask(&[], "a"), (S::Ok, false), "no filters: everything sealed");
+    let mut allowed = true;
+    let s = unsafe { mqseal::mqseal_plain_topic_allowed(ptr::null(), 0, c"a".as_ptr(), 1, &mut allowed) };
+    assert_eq!((s, allowed), (S::Ok, false));
+
+    // A bad filter anywhere in the list, even after a matching one.
+    for bad in [&b"a/#/b\0"[..], b"a+\0", b"\0", b"\xff/#\0"] {
+        let bad = CStr::from_bytes_with_nul(bad).unwrap();
+        let (s, allowed) = ask(&[filters[1], bad.as_ptr()], "status/dev1");
+        assert_eq!((s, allowed), (S::InvalidFilter, false), "{bad:?}");
+        assert_eq!(name(s), "invalidFilter");
+    }
+    // Misuse: statuses, not crashes.
+    assert_eq!(ask(&[ptr::null()], "a").0, S::NullPointer);
+    let s = unsafe { mqseal::mqseal_plain_topic_allowed(ptr::null(), 1, c"a".as_ptr(), 1, &mut allowed) };
+    assert_eq!(s, S::NullPointer);
+    let s = unsafe { mqseal::mqseal_plain_topic_allowed(filters.as_ptr(), 2, c"a".as_ptr(), 1, ptr::null_mut()) };
+    assert_eq!(s, S::NullPointer);
+    assert_eq!(ask(&filters, "\u{ff}").0, S::Ok);
+    let s =
+        unsafe { mqseal::mqseal_plain_topic_allowed(filters.as_ptr(), 2, b"\xff".as_ptr().cast(), 1, &mut allowed) };
+    assert_eq!(s, S::InvalidTopic);
+}
+
+/// The counter file of docs/STATE.md through the C API: the core's one
+/// encoder and decoder.
+#[test]
+fn counter_file_encode_decode() {
+    let mut out = [0u8; mqseal::MQSEAL_COUNTER_FILE_MAX_LEN];
+    let mut len = 0usize;
+    for limit in [0u64, 1024, u64::MAX] {
+        let s = unsafe { mqseal::mqseal_counter_file_encode(limit, out.as_mut_ptr(), out.len(), &mut len) };
+        assert_eq!(s, S::Ok);
+        assert_eq!(&out[..len], format!("mqseal-counter v1 {limit}\n").as_bytes());
+        let mut back = 7u64;
+        assert_eq!(unsafe { mqseal::mqseal_counter_file_decode(out.as_ptr(), len, &mut back) }, S::Ok);
+        assert_eq!(back, limit);
+    }
+    let s = unsafe { mqseal::mqseal_counter_file_encode(1000, out.as_mut_ptr(), 10, &mut len) };
+    assert_eq!((s, len), (S::BufferTooSmall, 23));
+    for bad in [&b"17\n"[..], b"mqseal-counter v1 017\n", b"mqseal-counter v1 1", b""] {
+        let mut v = 0u64;
+        let s = unsafe { mqseal::mqseal_counter_file_decode(bad.as_ptr(), bad.len(), &mut v) };
+        assert_eq!(s, S::CounterStoreCorrupt, "{bad:?}");
+    }
+    assert_eq!(unsafe { mqseal::mqseal_counter_file_decode(out.as_ptr(), 3, ptr::null_mut()) }, S::NullPointer);
+    assert_eq!(unsafe { mqseal::mqseal_counter_file_encode(1, out.as_mut_ptr(), 39, ptr::null_mut()) }, S::NullPointer);
+}

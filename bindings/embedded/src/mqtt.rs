@@ -15,8 +15,8 @@
 //!
 //! ```no_run
 //! # async fn demo<IO: minimq::Io>(conn: &mut minimq::Connection<'_, '_, IO>) -> Result<(), mqseal_embedded::mqtt::MqttError<IO::Error>> {
-//! use mqseal::{Key, Keyring, MemoryCounterStore, Opener, OpenerConfig, Sealer, Suite};
-//! use mqseal_embedded::mqtt::{publish_sealed, recv_opened};
+//! use mqseal::{Key, Keyring, MemoryCounterStore, Opener, OpenerConfig, PlainTopics, Sealer, Suite};
+//! use mqseal_embedded::mqtt::{publish_sealed, recv_opened, Inbound};
 //!
 //! let key = Key::from_bytes(1, [7; 32]);
 //! // On a device: a FlashCounterStore (provisioned once with
@@ -26,18 +26,21 @@
 //! config.window = 64; // the receiver's policy: one validated struct
 //! let mut opener: Opener<2, 4> = Opener::with_config(Keyring::with_primary(key)?, &config)?;
 //! let mut rx = [0u8; 512]; // in firmware: a static buffer (e.g. from static_cell)
+//! // Sealed unless allowlisted: broker status may arrive plain.
+//! let plain = PlainTopics::new(["$SYS/broker/uptime"])?;
 //!
 //! publish_sealed(conn, &mut sealer, "dev/42/up", b"21.5", minimq::QoS::AtLeastOnce).await?;
-//! let msg = recv_opened(conn, &mut opener, &mut rx).await?;
+//! let msg = recv_opened(conn, &mut opener, &plain, &mut rx).await?;
 //! match msg.opened {
-//!     Ok(opened) => { /* act on opened.payload, from opened.header.sender_id */ }
+//!     Ok(Inbound::Sealed(opened)) => { /* act on opened.payload, from opened.header.sender_id */ }
+//!     Ok(Inbound::Plain(status)) => { /* unverified: never act on it as a command */ }
 //!     Err(e) => { /* drop it: e.code() says why */ }
 //! }
 //! # Ok(()) }
 //! ```
 
 use minimq::{Connection, InboundPublish, Io, Op, PubError, Publication, QoS, ToPayload};
-use mqseal::{CounterStore, Opened, Opener, Sealer};
+use mqseal::{CounterStore, Opened, Opener, PlainTopics, Sealer};
 
 /// Why a sealed publish or a receive failed.
 #[derive(Debug, PartialEq)]
@@ -149,6 +152,17 @@ pub fn open_inbound<'b, const KEYS: usize, const SENDERS: usize>(
     opener.open_in_place(msg.topic(), dst)
 }
 
+/// What an inbound message is, by the core's plain-topic rule
+/// ([`PlainTopics`]): every topic is sealed unless allowlisted.
+#[derive(Debug)]
+pub enum Inbound<'c, 'b> {
+    /// Verified by the opener (payload in the caller's buffer).
+    Sealed(Opened<'b>),
+    /// On an allowlisted plain topic: the payload as received, unverified
+    /// (borrowed from minimq's receive buffer).
+    Plain(&'c [u8]),
+}
+
 /// A message received by [`recv_opened`].
 #[derive(Debug)]
 pub struct Received<'c, 'b> {
@@ -158,23 +172,32 @@ pub struct Received<'c, 'b> {
     pub retained: bool,
     /// Its QoS.
     pub qos: QoS,
-    /// The verified message, or why it was rejected (forged, replayed,
-    /// duplicate, expired, not an envelope...). Drop rejected messages.
-    pub opened: Result<Opened<'b>, mqseal::Error>,
+    /// The verified message or, on an allowlisted plain topic, the plain
+    /// payload; or why a message on a sealed topic was rejected (forged,
+    /// replayed, duplicate, expired, a plain payload...). Drop rejected
+    /// messages.
+    pub opened: Result<Inbound<'c, 'b>, mqseal::Error>,
 }
 
-/// Waits for the next inbound PUBLISH and opens it into `buf`.
+/// Waits for the next inbound PUBLISH. On a topic that `plain` allows it is
+/// handed out as [`Inbound::Plain`]; on every other topic it is opened into
+/// `buf`. Pass [`PlainTopics::none`] when every topic is sealed.
 ///
 /// # Errors
 /// [`MqttError::Mqtt`] when the session fails; a message that does not
 /// open is not an error of the session and comes back in
 /// [`Received::opened`].
-pub async fn recv_opened<'c, 'b, IO: Io, const KEYS: usize, const SENDERS: usize>(
+pub async fn recv_opened<'c, 'b, IO: Io, L: AsRef<[F]>, F: AsRef<str>, const KEYS: usize, const SENDERS: usize>(
     conn: &'c mut Connection<'_, '_, IO>,
     opener: &mut Opener<KEYS, SENDERS>,
+    plain: &PlainTopics<L>,
     buf: &'b mut [u8],
 ) -> Result<Received<'c, 'b>, MqttError<IO::Error>> {
     let msg = conn.recv().await?;
-    let opened = open_inbound(opener, &msg, buf);
+    let opened = if plain.allows(msg.topic()) {
+        Ok(Inbound::Plain(msg.payload()))
+    } else {
+        open_inbound(opener, &msg, buf).map(Inbound::Sealed)
+    };
     Ok(Received { topic: msg.topic(), retained: msg.retained(), qos: msg.qos(), opened })
 }

@@ -18,8 +18,10 @@ use std::time::Duration;
 use embedded_io_async::{ErrorType, Read, Write};
 use embedded_storage::nor_flash::{ErrorType as FlashErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
 use minimq::{Buffers, ConfigBuilder, Connection, Publication, QoS, Session, TopicFilter};
-use mqseal::{Error, Key, Keyring, MemoryCounterStore, Opener, OpenerConfig, Sealer, StoreError, Suite, SuiteSet};
-use mqseal_embedded::mqtt::{open_inbound, publish_sealed, recv_opened, MqttError};
+use mqseal::{
+    Error, Key, Keyring, MemoryCounterStore, Opener, OpenerConfig, PlainTopics, Sealer, StoreError, Suite, SuiteSet,
+};
+use mqseal_embedded::mqtt::{open_inbound, publish_sealed, recv_opened, Inbound, MqttError};
 use mqseal_embedded::FlashCounterStore;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -110,7 +112,7 @@ fn start_mosquitto() -> Broker {
         Ok(c) => c,
         Err(e) => panic!(
             "cannot start `mosquitto` ({e}): install the Debian package `mosquitto` \
-             (scripts/test-rust.sh does), this test needs a real broker"
+             (scripts/test-parts/10-rust.sh does), this test needs a real broker"
         ),
     };
     let broker = Broker { child, port, _dir: dir };
@@ -168,6 +170,8 @@ async fn seal_on_publish_open_on_receive_through_mosquitto() {
     dev_opener.set_config(&dev_config).unwrap();
     assert_eq!(dev_opener.config().window, 32);
     let mut dev_open_buf = [0u8; 512];
+    // Sealed unless allowlisted: only the status topic may carry plain bytes.
+    let dev_plain = PlainTopics::new(["cmd/dev1/status"]).unwrap();
 
     // The controller.
     let (mut ctl_rx, mut ctl_tx) = ([0u8; 1024], [0u8; 1024]);
@@ -211,12 +215,12 @@ async fn seal_on_publish_open_on_receive_through_mosquitto() {
     publish_sealed(&mut ctl, &mut ctl_sealer, "cmd/dev1/valve", b"open", QoS::AtLeastOnce).await.unwrap();
     let cmd_raw: Vec<u8>;
     {
-        let got = tokio::time::timeout(WAIT, recv_opened(&mut dev, &mut dev_opener, &mut dev_open_buf))
+        let got = tokio::time::timeout(WAIT, recv_opened(&mut dev, &mut dev_opener, &dev_plain, &mut dev_open_buf))
             .await
             .unwrap()
             .unwrap();
         assert_eq!(got.topic, "cmd/dev1/valve");
-        let opened = got.opened.unwrap();
+        let Ok(Inbound::Sealed(opened)) = got.opened else { panic!("not verified: {:?}", got.opened) };
         assert_eq!(opened.payload, b"open");
         assert_eq!(opened.header.sender_id, 100);
         assert_eq!(opened.header.suite, Suite::HmacSha256);
@@ -236,8 +240,10 @@ async fn seal_on_publish_open_on_receive_through_mosquitto() {
     // The same envelope moved to a command topic of the device, and a
     // forged copy: both fail authentication at the device.
     ctl.publish(Publication::bytes("cmd/dev1/other", &raw[..raw_len])).await.unwrap();
-    let got =
-        tokio::time::timeout(WAIT, recv_opened(&mut dev, &mut dev_opener, &mut dev_open_buf)).await.unwrap().unwrap();
+    let got = tokio::time::timeout(WAIT, recv_opened(&mut dev, &mut dev_opener, &dev_plain, &mut dev_open_buf))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.topic, "cmd/dev1/other");
     assert_eq!(got.opened.err(), Some(Error::Auth));
 
@@ -253,12 +259,26 @@ async fn seal_on_publish_open_on_receive_through_mosquitto() {
     // Plain (unsealed) bytes are not an envelope; a receive buffer that is
     // too small is reported, not overrun.
     ctl.publish(Publication::bytes("cmd/dev1/valve", b"open")).await.unwrap();
-    let got =
-        tokio::time::timeout(WAIT, recv_opened(&mut dev, &mut dev_opener, &mut dev_open_buf)).await.unwrap().unwrap();
+    let got = tokio::time::timeout(WAIT, recv_opened(&mut dev, &mut dev_opener, &dev_plain, &mut dev_open_buf))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(got.opened.err().is_some_and(|e| e.is_format()));
+    // ... except on the allowlisted topic, where they are handed out as
+    // plain, unverified.
+    ctl.publish(Publication::bytes("cmd/dev1/status", b"ping")).await.unwrap();
+    let got = tokio::time::timeout(WAIT, recv_opened(&mut dev, &mut dev_opener, &dev_plain, &mut dev_open_buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.topic, "cmd/dev1/status");
+    assert!(matches!(got.opened, Ok(Inbound::Plain(b"ping"))), "{:?}", got.opened);
     publish_sealed(&mut ctl, &mut ctl_sealer, "cmd/dev1/valve", &[0x42; 100], QoS::AtMostOnce).await.unwrap();
     let mut tiny = [0u8; 64];
-    let got = tokio::time::timeout(WAIT, recv_opened(&mut dev, &mut dev_opener, &mut tiny)).await.unwrap().unwrap();
+    let got = tokio::time::timeout(WAIT, recv_opened(&mut dev, &mut dev_opener, &dev_plain, &mut tiny))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(matches!(got.opened, Err(Error::BufferTooSmall { needed }) if needed > 100));
 
     // A payload too large for minimq's TX buffer fails to seal, before a

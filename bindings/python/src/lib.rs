@@ -932,6 +932,38 @@ impl ReplayStateFile {
     }
 }
 
+/// The plain-topic rule of every mqseal adapter (the core's
+/// `PlainTopics`): every topic is sealed unless it matches one of these
+/// MQTT topic filters. Used by the paho and aiomqtt helpers'
+/// `plain_topics`.
+#[pyclass(frozen, module = "mqseal._mqseal")]
+pub struct PlainTopics(mqseal::PlainTopics<Vec<String>>);
+
+#[pymethods]
+impl PlainTopics {
+    /// Raises the `invalidFilter` error for a filter that is not a valid
+    /// MQTT topic filter.
+    #[new]
+    fn new(py: Python<'_>, filters: Vec<String>) -> PyResult<Self> {
+        mqseal::PlainTopics::new(filters).map(PlainTopics).map_err(|e| core_err(py, e))
+    }
+
+    /// Whether a plain (unsealed) payload is allowed on `topic`.
+    fn allows(&self, topic: &str) -> bool {
+        self.0.allows(topic)
+    }
+
+    /// The filters, in the order given.
+    #[getter]
+    fn filters(&self) -> Vec<String> {
+        self.0.filters().to_vec()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("PlainTopics({:?})", self.0.filters())
+    }
+}
+
 /// The native module `mqseal._mqseal`.
 #[pymodule]
 fn _mqseal(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -948,6 +980,7 @@ fn _mqseal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PendingMessage>()?;
     m.add("WINDOW_SCRIPT", mqseal::WINDOW_SCRIPT)?;
     m.add("DEFAULT_STORE_PREFIX", mqseal::WindowQuery::DEFAULT_PREFIX)?;
+    m.add_class::<PlainTopics>()?;
     m.add("DEFAULT_MAX_SENDERS", DEFAULT_MAX_SENDERS)?;
     m.add("DEFAULT_RESERVATION_BLOCK", DEFAULT_RESERVATION_BLOCK)?;
     m.add("MAX_WINDOW", MAX_WINDOW)?;

@@ -148,7 +148,8 @@ pub enum Error {
     /// `publish_plain` on a topic that is not allowlisted as plain.
     #[error("topic {0:?} is not allowlisted for plain payloads")]
     NotPlainTopic(String),
-    /// Not a valid MQTT topic filter.
+    /// Not a valid MQTT topic filter (the core's
+    /// [`mqseal::Error::InvalidFilter`], code `invalidFilter`).
     #[error("invalid topic filter {0:?}")]
     InvalidFilter(String),
     /// An MQTT 5 publish with an empty topic used a topic alias this client

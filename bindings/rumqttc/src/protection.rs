@@ -10,7 +10,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use mqseal::{
-    CounterStore, FleetOpener, Keyring, OpenedVec, OpenerWith, PendingOpenVec, Sealer, WindowQuery, WindowVerdict,
+    CounterStore, FleetOpener, Keyring, OpenedVec, OpenerWith, PendingOpenVec, PlainTopics, Sealer, WindowQuery,
+    WindowVerdict,
 };
 
 use crate::Error;
@@ -59,7 +60,7 @@ impl<S: CounterStore + Send> SealDyn for Sealer<S> {
 pub struct Protection<const KEYS: usize = 8, T: mqseal::SenderTable = mqseal::SenderMap> {
     sealer: Option<Box<dyn SealDyn>>,
     opener: OpenerWith<KEYS, T>,
-    plain: Vec<String>,
+    plain: PlainTopics<Vec<String>>,
     max_packet_size: Option<usize>,
     shared_windows: bool,
 }
@@ -70,7 +71,7 @@ impl<const KEYS: usize, T: mqseal::SenderTable> core::fmt::Debug for Protection<
             .field("sender_id", &self.sealer.as_ref().map(|s| s.sender_id()))
             .field("key_id", &self.sealer.as_ref().map(|s| s.key_id()))
             .field("opener", &self.opener)
-            .field("plain_topics", &self.plain)
+            .field("plain_topics", &self.plain.filters())
             .field("max_packet_size", &self.max_packet_size)
             .field("shared_windows", &self.shared_windows)
             .finish()
@@ -84,7 +85,7 @@ impl Protection {
         Protection {
             sealer: Some(Box::new(sealer)),
             opener: FleetOpener::new(Keyring::new()),
-            plain: Vec::new(),
+            plain: PlainTopics::default(),
             max_packet_size: None,
             shared_windows: false,
         }
@@ -97,7 +98,7 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Protection<KEYS, T> {
         Protection {
             sealer: Some(Box::new(sealer)),
             opener,
-            plain: Vec::new(),
+            plain: PlainTopics::default(),
             max_packet_size: None,
             shared_windows: false,
         }
@@ -107,24 +108,25 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Protection<KEYS, T> {
     /// [`Error::NoSealer`].
     #[must_use]
     pub fn receive_only(opener: OpenerWith<KEYS, T>) -> Self {
-        Protection { sealer: None, opener, plain: Vec::new(), max_packet_size: None, shared_windows: false }
+        Protection { sealer: None, opener, plain: PlainTopics::default(), max_packet_size: None, shared_windows: false }
     }
 
     /// Allows plain (unsealed) payloads on topics matching `filter` (MQTT
-    /// wildcards `+` and `#`). Incoming messages there are handed out as
-    /// [`crate::SealedEvent::Plain`] without any check, and
+    /// wildcards `+` and `#`; `$SYS/#` matches `$SYS/...`, `#` does not):
+    /// the core's [`PlainTopics`] rule. Incoming messages there are handed
+    /// out as [`crate::SealedEvent::Plain`] without any check, and
     /// `publish_plain` may publish there. Every other topic is sealed:
     /// plain payloads on it are rejected.
     ///
     /// # Errors
-    /// [`Error::InvalidFilter`] when `filter` is not a valid MQTT filter.
+    /// [`Error::InvalidFilter`] (the core's `invalidFilter`) when `filter`
+    /// is not a valid MQTT filter.
     pub fn allow_plain_topic(mut self, filter: impl Into<String>) -> Result<Self, Error> {
         let filter = filter.into();
-        if !rumqttc::valid_filter(&filter) {
-            return Err(Error::InvalidFilter(filter));
+        match self.plain.allow(filter.as_str()) {
+            Ok(()) => Ok(self),
+            Err(_) => Err(Error::InvalidFilter(filter)),
         }
-        self.plain.push(filter);
-        Ok(self)
     }
 
     /// Rejects incoming PUBLISH packets larger than `bytes` (the whole
@@ -174,13 +176,13 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Protection<KEYS, T> {
 /// State shared by a client, its clones and its event loop.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    plain: Vec<String>,
+    plain: PlainTopics<Vec<String>>,
     counters: Counters,
 }
 
 impl Shared {
     fn is_plain(&self, topic: &str) -> bool {
-        self.plain.iter().any(|f| rumqttc::matches(topic, f))
+        self.plain.allows(topic)
     }
 }
 
@@ -600,5 +602,25 @@ mod tests {
         assert_eq!(inbox.stats().other, 1);
         let Verdict::Verified(opened) = inbox.check("a/b", &envelope, 30) else { panic!("not verified") };
         assert_eq!(opened.header.counter, 0, "no counter was used by the refused topics");
+    }
+
+    #[test]
+    fn plain_topics_follow_the_core_rule() {
+        let key = Key::from_bytes(1, [3; 32]);
+        let opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key).unwrap());
+        let protection = Protection::receive_only(opener).allow_plain_topic("$SYS/#").unwrap();
+        let protection = protection.allow_plain_topic("status/+").unwrap();
+        let refused = Protection::receive_only(FleetOpener::new(Keyring::<8>::new())).allow_plain_topic("a/#/b");
+        assert!(matches!(refused, Err(Error::InvalidFilter(f)) if f == "a/#/b"));
+        let (outbox, mut inbox) = protection.split();
+        for topic in ["$SYS/broker/uptime", "status/dev1"] {
+            assert!(matches!(inbox.check(topic, b"up", 10), Verdict::Plain), "{topic}");
+            assert!(outbox.check_plain(topic).is_ok(), "{topic}");
+        }
+        for topic in ["status/dev1/cmd", "plant/cmd"] {
+            assert!(matches!(inbox.check(topic, b"up", 10), Verdict::Rejected(_)), "{topic}");
+            assert!(matches!(outbox.check_plain(topic), Err(Error::NotPlainTopic(_))), "{topic}");
+        }
+        assert_eq!(inbox.stats().plain_accepted, 2);
     }
 }

@@ -9,6 +9,7 @@ import {
   PublicKey,
   StaticKeyPair,
   PairwiseKeys,
+  PlainTopics,
   RawSealer,
   RawOpener,
   clockFloor as coreClockFloor,
@@ -18,7 +19,7 @@ import {
 import { onWasmReady } from './ready.js';
 import { storedValue } from './stores.js';
 
-export { Key, PublicKey, StaticKeyPair, PairwiseKeys };
+export { Key, PublicKey, StaticKeyPair, PairwiseKeys, PlainTopics };
 export { MemoryCounterStore, IndexedDbCounterStore } from './stores.js';
 
 /** The suite names, as in the test vectors and `Opened.header.suite`. */

@@ -21,7 +21,7 @@ export type ErrorCode =
   | 'auth'
   | 'unknownKey' | 'duplicate' | 'replay' | 'expired' | 'fromFuture' | 'timestampRequired'
   | 'clockRequired' | 'suiteNotAllowed' | 'tooManySenders' | 'topicNotRewritable'
-  | 'topicTooLong' | 'invalidTopic' | 'invalidSnapshot' | 'bufferTooSmall' | 'payloadTooLarge' | 'counterExhausted' | 'counterStore' | 'keyringFull'
+  | 'topicTooLong' | 'invalidTopic' | 'invalidFilter' | 'invalidSnapshot' | 'bufferTooSmall' | 'payloadTooLarge' | 'counterExhausted' | 'counterStore' | 'keyringFull'
   | 'duplicateKeyId' | 'keyNotFound' | 'noPrimaryKey' | 'keyIsPrimary' | 'invalidKey'
   | 'weakSharedSecret' | 'selfPairing' | 'invalidConfig' | 'encode' | 'decode' | 'rng';
 
@@ -50,6 +50,20 @@ export type Payload = Uint8Array | ArrayBuffer | ArrayBufferView | string;
 export declare function toBytes(payload: Payload): Uint8Array;
 
 /** A symmetric key with its key id. */
+/**
+ * The plain-topic rule of every mqseal adapter: every topic is sealed unless
+ * it matches one of these MQTT topic filters (`+` one level, `#` the rest; a
+ * `$` topic such as `$SYS/...` only by a filter naming its first level,
+ * `$SYS/#`). Pass it as the `plainTopics` option of `mqseal/mqtt`.
+ */
+export declare class PlainTopics {
+  /** Throws 'invalidFilter' for anything but an array of valid MQTT topic filters. */
+  constructor(filters: readonly string[]);
+  /** Whether a plain (unsealed) payload is allowed on `topic`. */
+  allows(topic: string): boolean;
+  free(): void;
+}
+
 export declare class Key {
   private constructor();
   /**

@@ -7,7 +7,7 @@
 // this file: after `npm install <path>`, a symlink, that is the package's
 // own development copy of MQTT.js, and a client of another version would
 // not type-check.)
-import type { Header, MqsealError, Opener, Payload, Sealer } from './index.js';
+import type { Header, MqsealError, Opener, Payload, PlainTopics, Sealer } from './index.js';
 
 /**
  * What the helper calls on an MQTT.js client: the callback API that
@@ -54,8 +54,11 @@ export interface SealedClientOptions {
   sealer?: Sealer;
   /** Needed to receive. */
   opener?: Opener;
-  /** Which incoming topics are sealed (default: all). Others are emitted as 'plain'. */
-  filter?: (topic: string) => boolean;
+  /**
+   * The topics on which plain payloads are allowed (default: none, every topic is sealed). Messages there
+   * are emitted as 'plain', unverified; a plain payload on any other topic is 'rejected'.
+   */
+  plainTopics?: PlainTopics;
 }
 
 export declare class SealedClient<C extends MqttClientLike = MqttClientLike> {

@@ -9,6 +9,11 @@
 //   sealed.on('message', (topic, payload, header) => ...);   // verified only
 //   sealed.on('rejected', (topic, error) => ...);            // error.code: 'auth', 'replay', ...
 //   await sealed.subscribe('plant/#');
+//
+// Plain topics: every topic is sealed unless allowlisted, the rule of every
+// mqseal adapter. Pass `plainTopics: new PlainTopics(['$SYS/#'])` (from
+// `mqseal`): messages on those topics are emitted as 'plain', unverified;
+// a plain payload on any other topic does not open and is 'rejected'.
 //   await sealed.publish('plant/cmd', 'start');
 //
 // MQTT 5 topic aliases: the seal binds the full topic, never an alias. A
@@ -52,7 +57,7 @@ export class SealedClient {
   #client;
   #sealer;
   #opener;
-  #filter;
+  #plainTopics;
   #listeners = new Map();
   #onMessage;
   #aliases;
@@ -62,17 +67,27 @@ export class SealedClient {
    * @param {object} options
    * @param {import('mqseal').Sealer} [options.sealer]  needed to publish
    * @param {import('mqseal').Opener} [options.opener]  needed to receive
-   * @param {(topic: string) => boolean} [options.filter]  which incoming topics are sealed (default: all);
-   *   messages on other topics are emitted as 'plain', unverified
+   * @param {import('mqseal').PlainTopics} [options.plainTopics]  the topics on which plain payloads are
+   *   allowed (default: none, every topic is sealed); messages there are emitted as 'plain', unverified
    */
-  constructor(client, { sealer, opener, filter } = {}) {
+  constructor(client, options) {
+    const opts = options ?? {};
+    const { sealer, opener, plainTopics } = opts;
     if (!client || typeof client.publish !== 'function' || typeof client.on !== 'function') {
       throw helperError('invalidConfig', 'sealClient needs an MQTT.js client');
+    }
+    if ('filter' in opts) {
+      // An earlier `filter(topic)` option said which topics are sealed,
+      // the opposite of this allowlist: refused, never silently ignored.
+      throw helperError('invalidConfig', "the 'filter' option is gone: pass plainTopics: new PlainTopics([...filters])");
+    }
+    if (plainTopics != null && typeof plainTopics.allows !== 'function') {
+      throw helperError('invalidConfig', "plainTopics must be a PlainTopics from 'mqseal' (new PlainTopics([...filters]))");
     }
     this.#client = client;
     this.#sealer = sealer ?? null;
     this.#opener = opener ?? null;
-    this.#filter = filter ?? null;
+    this.#plainTopics = plainTopics ?? null;
     this.#onMessage = (topic, payload, packet) => this.#receive(topic, payload, packet);
     this.#aliases = aliasTable(client);
     client.on('message', this.#onMessage);
@@ -100,7 +115,7 @@ export class SealedClient {
   }
 
   #receive(topic, payload, packet) {
-    if (this.#filter && !this.#filter(topic)) {
+    if (this.#plainTopics?.allows(topic)) {
       this.#emit('plain', topic, payload, packet);
       return;
     }
@@ -137,7 +152,7 @@ export class SealedClient {
    * Events: 'message' (topic, payload: Uint8Array, header, packet) for
    * verified messages only; 'rejected' (topic, error, packet) with
    * `error.code` ('auth', 'duplicate', 'replay', 'unknownKey', ...);
-   * 'plain' (topic, payload, packet) for topics the filter excludes.
+   * 'plain' (topic, payload, packet) on the allowlisted plain topics.
    */
   on(event, fn) {
     if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());

@@ -529,6 +529,37 @@ pub fn snapshot_record_len() -> usize {
     SenderSnapshot::ENCODED_LEN
 }
 
+/// The plain-topic rule of every mqseal adapter (the core's
+/// `PlainTopics`): every topic is sealed unless it matches one of these
+/// MQTT filters. The `plainTopics` option of `mqseal/mqtt` takes one.
+#[wasm_bindgen]
+pub struct PlainTopics(mqseal::PlainTopics<Vec<String>>);
+
+#[wasm_bindgen]
+impl PlainTopics {
+    /// An allowlist of MQTT topic filters (an array of strings; `+` one
+    /// level, `#` the rest, `$SYS/#` for `$` topics).
+    ///
+    /// # Errors
+    /// `invalidFilter` for anything but an array of valid filters.
+    #[wasm_bindgen(constructor)]
+    pub fn new(filters: &JsValue) -> Result<PlainTopics, JsValue> {
+        let mut plain = mqseal::PlainTopics::new(Vec::new()).map_err(js_error)?;
+        let array = filters.dyn_ref::<js_sys::Array>().ok_or_else(|| js_error(mqseal::Error::InvalidFilter))?;
+        for filter in array.iter() {
+            let filter = filter.as_string().ok_or_else(|| js_error(mqseal::Error::InvalidFilter))?;
+            plain.allow(filter).map_err(js_error)?;
+        }
+        Ok(PlainTopics(plain))
+    }
+
+    /// Whether a plain (unsealed) payload is allowed on `topic`.
+    #[must_use]
+    pub fn allows(&self, topic: &str) -> bool {
+        self.0.allows(topic)
+    }
+}
+
 /// A verified message: its header and payload.
 #[wasm_bindgen]
 pub struct Opened {

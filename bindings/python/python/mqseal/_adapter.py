@@ -1,44 +1,27 @@
 """What the MQTT helpers share: the plain-topic allowlist and message types.
 
-The rule is the one of every mqseal adapter: every topic is sealed unless
-it matches a filter allowlisted as plain. A plain payload on a sealed topic
-is rejected (it does not open); an envelope on a plain topic is passed on
-as it is.
+The rule is the one of every mqseal adapter, decided by the core's
+``PlainTopics``: every topic is sealed unless it matches a filter
+allowlisted as plain. A plain payload on a sealed topic is rejected (it
+does not open); an envelope on a plain topic is passed on as it is. A bad
+filter raises :class:`mqseal.Error` with code ``invalidFilter``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, List, Optional, Tuple
+from typing import Iterable, Optional, Tuple
 
 from ._errors import Error
-from ._mqseal import Opened, Opener, Sealer
+from ._mqseal import Opened, Opener, PlainTopics, Sealer
 
 
 def topic_matches(topic_filter: str, topic: str) -> bool:
-    """MQTT topic-filter matching (``+`` one level, ``#`` the rest)."""
-    fparts = topic_filter.split("/")
-    tparts = topic.split("/")
-    if topic.startswith("$") and fparts[0] in ("+", "#"):
-        return False
-    for i, f in enumerate(fparts):
-        if f == "#":
-            return i == len(fparts) - 1
-        if i >= len(tparts):
-            return False
-        if f != "+" and f != tparts[i]:
-            return False
-    return len(fparts) == len(tparts)
+    """MQTT topic-filter matching (``+`` one level, ``#`` the rest; a ``$``
+    topic only by a filter naming its first level), by the core's rule.
 
-
-def _check_filter(topic_filter: str) -> str:
-    parts = topic_filter.split("/")
-    ok = bool(topic_filter) and "\0" not in topic_filter and all(
-        (("+" not in p and "#" not in p) or p in ("+", "#")) for p in parts
-    ) and all(p != "#" for p in parts[:-1])
-    if not ok:
-        raise ValueError(f"invalid topic filter {topic_filter!r}")
-    return topic_filter
+    Raises :class:`mqseal.Error` with code ``invalidFilter`` for an invalid filter."""
+    return PlainTopics([topic_filter]).allows(topic)
 
 
 @dataclass(frozen=True)
@@ -83,14 +66,16 @@ class Protection:
 
     sealer: Optional[Sealer]
     opener: Optional[Opener]
-    plain_topics: List[str] = field(default_factory=list)
+    plain_topics: PlainTopics = field(default_factory=lambda: PlainTopics([]))
 
     @classmethod
     def build(cls, sealer: Optional[Sealer], opener: Optional[Opener], plain_topics: Iterable[str]) -> "Protection":
-        return cls(sealer, opener, [_check_filter(f) for f in plain_topics])
+        if isinstance(plain_topics, str):
+            raise TypeError("plain_topics is a list of topic filters, not one string")
+        return cls(sealer, opener, PlainTopics(list(plain_topics)))
 
     def is_plain(self, topic: str) -> bool:
-        return any(topic_matches(f, topic) for f in self.plain_topics)
+        return self.plain_topics.allows(topic)
 
     def seal(self, topic: str, payload: bytes) -> bytes:
         if self.sealer is None:

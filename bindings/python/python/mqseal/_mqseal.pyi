@@ -65,6 +65,13 @@ class Keyring:
     def __contains__(self, key_id: int) -> bool: ...
 
 @final
+class PlainTopics:
+    def __init__(self, filters: Sequence[str]) -> None: ...
+    def allows(self, topic: str) -> bool: ...
+    @property
+    def filters(self) -> List[str]: ...
+
+@final
 class Sealer:
     def __init__(
         self,

@@ -24,10 +24,12 @@ fn which(bin: &str) -> Option<PathBuf> {
 }
 
 /// Path of a Debian mosquitto binary; fails the test with a clear message
-/// when it is missing (scripts/test-rust.sh installs it).
+/// when it is missing (scripts/test-parts/10-rust.sh installs it).
 pub fn tool(bin: &str) -> PathBuf {
     which(bin).unwrap_or_else(|| {
-        panic!("`{bin}` not found: install Debian's mosquitto and mosquitto-clients (scripts/test-rust.sh does)")
+        panic!(
+            "`{bin}` not found: install Debian's mosquitto and mosquitto-clients (scripts/test-parts/10-rust.sh does)"
+        )
     })
 }
 

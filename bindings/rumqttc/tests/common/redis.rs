@@ -24,7 +24,7 @@ fn redis_server() -> PathBuf {
         .map(PathBuf::from)
         .find(|p| p.is_file())
         .unwrap_or_else(|| {
-            panic!("`redis-server` not found: install Debian's redis-server (scripts/test-rust.sh does)")
+            panic!("`redis-server` not found: install Debian's redis-server (scripts/test-parts/10-rust.sh does)")
         })
 }
 

@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import mqtt from 'mqtt';
-import { FileCounterStore, Key, MemoryCounterStore, Opener, Sealer, StaticKeyPair } from 'mqseal';
+import { FileCounterStore, Key, MemoryCounterStore, Opener, PlainTopics, Sealer, StaticKeyPair } from 'mqseal';
 import { sealClient } from 'mqseal/mqtt';
 
 import { runCli, sleep, startBroker, tempDir, waitFor } from './harness.mjs';
@@ -241,4 +241,42 @@ test('a Rust `mqseal pub` and a Node FileCounterStore exclude each other on one 
   assert.notEqual(refused.code, 0, 'mqseal pub must refuse a counter file Node holds');
   assert.ok(refused.stderr.includes(ctr) && refused.stderr.includes(`pid ${process.pid}`), refused.stderr);
   await sealer.close();
+});
+
+test('plain topics (real Mosquitto): sealed unless allowlisted by a PlainTopics; $SYS only by a filter naming it', async () => {
+  const key = Key.generate(31);
+  const opts = { reconnectPeriod: 0, connectTimeout: 10_000 };
+  const connect = () =>
+    new Promise((resolve, reject) => {
+      const c = mqtt.connect(`mqtt://127.0.0.1:${broker.mqttPort}`, opts);
+      c.once('connect', () => resolve(c));
+      c.once('error', reject);
+    });
+  assert.throws(() => new PlainTopics(['a/#/b']), { name: 'MqsealError', code: 'invalidFilter' });
+  assert.throws(() => new PlainTopics('status/#'), { code: 'invalidFilter' });
+  const fake = { publish() {}, on() {} };
+  assert.throws(() => sealClient(fake, { filter: () => true }), { code: 'invalidConfig' }, 'the old option is refused');
+  assert.throws(() => sealClient(fake, { plainTopics: ['a/#'] }), { code: 'invalidConfig' }, 'strings, not a PlainTopics');
+  const plainTopics = new PlainTopics(['plaintest/status/+', '$SYS/broker/uptime']);
+  const rx = sealClient(await connect(), { opener: new Opener({ keys: [key] }), plainTopics });
+  const got = [];
+  rx.on('message', (topic, payload) => got.push(`sealed ${topic} ${text(payload)}`));
+  rx.on('plain', (topic, payload) => got.push(`plain ${topic} ${text(payload)}`));
+  rx.on('rejected', (topic, err) => got.push(`rejected ${topic} ${err.code}`));
+  await rx.subscribe(['plaintest/#', '$SYS/broker/uptime'], { qos: 1 });
+  const raw = await connect();
+  const tx = sealClient(raw, { sealer: await Sealer.create({ key, senderId: 6, store: new MemoryCounterStore() }) });
+  const rawPublish = (topic, payload) => new Promise((res, rej) => raw.publish(topic, payload, { qos: 1 }, (e) => (e ? rej(e) : res())));
+  await rawPublish('plaintest/status/dev1', 'online');
+  await rawPublish('plaintest/status/dev1/cmd', 'open');
+  await tx.publish('plaintest/cmd', 'start', { qos: 1 });
+  await waitFor(() => got.length >= 3 && got.some((g) => g.includes('$SYS')), 15_000, 'three messages and the $SYS uptime');
+  assert.ok(got.includes('plain plaintest/status/dev1 online'), got.join('\n'));
+  assert.ok(got.includes('rejected plaintest/status/dev1/cmd unsupportedVersion'), got.join('\n'));
+  assert.ok(got.includes('sealed plaintest/cmd start'), got.join('\n'));
+  assert.ok(got.some((g) => g.startsWith('plain $SYS/broker/uptime ')), got.join('\n'));
+  assert.equal(plainTopics.allows('$SYS/broker/uptime'), true);
+  assert.equal(new PlainTopics(['#']).allows('$SYS/broker/uptime'), false);
+  await rx.end();
+  await tx.end();
 });

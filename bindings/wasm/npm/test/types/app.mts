@@ -6,7 +6,7 @@
 // version the application has, and `sealed.client` is that version's type.
 import { readFileSync } from 'node:fs';
 import { connect, type MqttClient } from 'mqtt';
-import { Key, MemoryCounterStore, Opener, Sealer, type Header, type HeaderJSON, type MqsealError } from 'mqseal';
+import { Key, MemoryCounterStore, Opener, PlainTopics, Sealer, type Header, type HeaderJSON, type MqsealError } from 'mqseal';
 import { sealClient, type PublishPacket, type SealedClient } from 'mqseal/mqtt';
 
 const key: Key = Key.fromText(process.env.MQSEAL_KEY ?? readFileSync('group.key', 'utf8'));
@@ -32,6 +32,14 @@ export async function main(): Promise<void> {
   await sealed.end();
   await sealer.close();
 }
+
+// Plain topics: an allowlist checked by the core; everything else is sealed.
+const plainTopics = new PlainTopics(['$SYS/#', 'status/+']);
+const allowed: boolean = plainTopics.allows('status/dev1');
+const withPlain = sealClient(client, { opener: new Opener({ keys: [key] }), plainTopics });
+withPlain.on('plain', (topic: string, payload: Uint8Array) => console.log(allowed, topic, payload.length));
+// @ts-expect-error: the old `filter(topic)` option is gone.
+sealClient(client, { filter: (topic: string) => topic !== 'x' });
 
 // @ts-expect-error: not an MQTT client (the helper's types are not `any`).
 sealClient({ publish: 1 });

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Formatting, lints, the workspace tests, and the no_std builds of the core.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 source scripts/lib.sh
 need_target thumbv7em-none-eabihf wasm32-unknown-unknown
 cargo fmt --all --check
