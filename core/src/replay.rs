@@ -689,6 +689,25 @@ impl SenderSnapshot {
         Ok(SenderSnapshot::of(snap.key_id, snap.sender_id, &window))
     }
 
+    /// A record as the C binding stores it: either exactly the record, or a
+    /// slot of [`SenderSnapshot::MAX_ENCODED_LEN`] bytes holding the record
+    /// (its length read from its width field) followed only by zeros.
+    ///
+    /// # Errors
+    /// As [`SenderSnapshot::from_bytes`], and [`Error::InvalidSnapshot`]
+    /// for any other length or padding that is not all zero.
+    pub fn from_slot(bytes: &[u8]) -> Result<Self, Error> {
+        let n = Self::record_len(bytes).ok_or(Error::InvalidSnapshot)?;
+        if n != bytes.len() && bytes.len() != Self::MAX_ENCODED_LEN {
+            return Err(Error::InvalidSnapshot);
+        }
+        let (record, padding) = bytes.split_at(n.min(bytes.len()));
+        if padding.iter().any(|b| *b != 0) {
+            return Err(Error::InvalidSnapshot);
+        }
+        Self::from_bytes(record)
+    }
+
     /// The records of `bytes`, one after the other (as the snapshot APIs
     /// concatenate them); stops after the first invalid one.
     #[must_use]
@@ -879,7 +898,7 @@ mod tests {
         let mut both = b.to_vec();
         both.extend_from_slice(&plain.to_bytes());
         let got: Result<Vec<_>, _> = SenderSnapshot::records(&both).collect();
-        assert_eq!(got, Ok(vec![s.clone(), plain]));
+        assert_eq!(got, Ok(vec![s.clone(), plain.clone()]));
         let cut: Vec<_> = SenderSnapshot::records(&both[..both.len() - 1]).collect();
         assert_eq!(cut.last(), Some(&Err(Error::InvalidSnapshot)));
         // Invalid gap lists: overlapping, adjacent, descending, inside the
@@ -890,6 +909,16 @@ mod tests {
             let t = SenderSnapshot { gaps, gap_count: bad.len() as u8, ..s.clone() };
             assert_eq!(SenderSnapshot::from_bytes(&t.to_bytes()), Err(Error::InvalidSnapshot), "{bad:?}");
         }
+        // In a zero-padded slot (the C binding's form).
+        let mut slot = [0u8; SenderSnapshot::MAX_ENCODED_LEN];
+        slot[..plain.encoded_len()].copy_from_slice(&plain.to_bytes());
+        assert_eq!(SenderSnapshot::from_slot(&slot).as_ref(), Ok(&plain));
+        assert_eq!(SenderSnapshot::from_slot(&slot[..52]).as_ref(), Ok(&plain));
+        assert_eq!(SenderSnapshot::from_slot(&slot[..53]), Err(Error::InvalidSnapshot));
+        assert_eq!(SenderSnapshot::from_slot(&b), Ok(s.clone()));
+        slot[SenderSnapshot::MAX_ENCODED_LEN - 1] = 1;
+        assert_eq!(SenderSnapshot::from_slot(&slot), Err(Error::InvalidSnapshot));
+        assert_eq!(SenderSnapshot::from_slot(&b[..60]), Err(Error::InvalidSnapshot));
         let mut long = b.to_vec();
         long[11] = MAX_GAPS as u8 + 1;
         long.extend_from_slice(&[0; 16]);
