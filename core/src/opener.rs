@@ -364,7 +364,7 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
             buf[range].fill(0);
             return Err(e);
         }
-        Ok(crate::PendingOpen::new(h, self.config.window, buf, range))
+        Ok(crate::PendingOpen::new(h, (self.config.window, self.config.gaps), buf, range))
     }
 
     /// [`OpenerWith::open_pending`] into an owned buffer, leaving the input
