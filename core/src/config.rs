@@ -2,7 +2,7 @@
 //! field for field by every binding (C `mqseal_opener_config`, the JS
 //! options object, Python keyword arguments).
 
-use crate::replay::{DEFAULT_WINDOW, MAX_WINDOW};
+use crate::replay::{DEFAULT_GAPS, DEFAULT_WINDOW, MAX_GAPS, MAX_WINDOW};
 use crate::suites::Suite;
 use crate::Error;
 
@@ -119,6 +119,12 @@ pub struct OpenerConfig {
     /// Replay window width, in counters, for senders first seen from now on
     /// (1 to [`MAX_WINDOW`]; default [`DEFAULT_WINDOW`]).
     pub window: u32,
+    /// Gap budget per sender, for senders first seen from now on: how many
+    /// ranges of never-accepted counters below the window are remembered,
+    /// so that late genuine messages are still accepted once (0 to
+    /// [`MAX_GAPS`]; default [`DEFAULT_GAPS`]; 0 rejects everything below
+    /// the window as a replay). See [`crate::ReplayWindow`].
+    pub gaps: u32,
     /// Reject messages whose authenticated timestamp is more than this many
     /// seconds old ([`Error::Expired`]). Implies that timestamps are
     /// required and that future timestamps are bounded too (see
@@ -144,6 +150,7 @@ impl Default for OpenerConfig {
     fn default() -> Self {
         OpenerConfig {
             window: DEFAULT_WINDOW,
+            gaps: DEFAULT_GAPS,
             max_age: None,
             max_skew: None,
             require_timestamp: false,
@@ -162,6 +169,8 @@ impl Default for OpenerConfig {
 pub enum ConfigField {
     /// `window`: outside 1 to [`MAX_WINDOW`].
     Window,
+    /// `gaps`: above [`MAX_GAPS`].
+    Gaps,
     /// `suites`: the set is empty.
     Suites,
     /// `eviction`: [`Eviction::LeastRecentlyUsed`] without a `max_age`.
@@ -175,6 +184,7 @@ impl ConfigField {
     pub const fn name(self) -> &'static str {
         match self {
             ConfigField::Window => "window",
+            ConfigField::Gaps => "gaps",
             ConfigField::Suites => "suites",
             ConfigField::Eviction => "eviction",
         }
@@ -186,6 +196,7 @@ impl ConfigField {
     pub const fn rule(self) -> &'static str {
         match self {
             ConfigField::Window => "must be an integer from 1 to 256",
+            ConfigField::Gaps => "must be an integer from 0 to 4",
             ConfigField::Suites => "must name at least one suite",
             ConfigField::Eviction => {
                 "least-recently-used eviction needs a maximum age: an evicted sender's old messages \
@@ -197,18 +208,24 @@ impl ConfigField {
 
 // ConfigField::rule states the window's bound in words.
 const _: () = assert!(MAX_WINDOW == 256);
+// ... and the gap budget's.
+const _: () = assert!(MAX_GAPS == 4);
 
 impl OpenerConfig {
     /// Checks the whole configuration, naming the field at fault.
     ///
     /// # Errors
     /// [`ConfigField::Window`] for a window outside 1 to [`MAX_WINDOW`],
+    /// [`ConfigField::Gaps`] for a gap budget above [`MAX_GAPS`],
     /// [`ConfigField::Suites`] for an empty suite set,
     /// [`ConfigField::Eviction`] for [`Eviction::LeastRecentlyUsed`] without
     /// a `max_age`; checked in that order.
     pub const fn check(&self) -> Result<(), ConfigField> {
         if self.window == 0 || self.window > MAX_WINDOW {
             return Err(ConfigField::Window);
+        }
+        if self.gaps > MAX_GAPS as u32 {
+            return Err(ConfigField::Gaps);
         }
         if self.suites.is_empty() {
             return Err(ConfigField::Suites);
@@ -223,7 +240,8 @@ impl OpenerConfig {
     /// field).
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] for a window outside 1 to [`MAX_WINDOW`], an
+    /// [`Error::InvalidConfig`] for a window outside 1 to [`MAX_WINDOW`], a
+    /// gap budget above [`MAX_GAPS`], an
     /// empty suite set, or [`Eviction::LeastRecentlyUsed`] without a
     /// `max_age`.
     pub const fn validate(&self) -> Result<(), Error> {

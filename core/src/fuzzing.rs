@@ -139,7 +139,9 @@ pub fn typed_open(data: &[u8]) {
 pub fn replay_window_differential(data: &[u8]) {
     let Some((&w, ops)) = data.split_first() else { return };
     let width = u32::from(w) + 1; // 1..=256
-    let Ok(mut win) = ReplayWindow::new(width) else { return };
+                                  // Without gaps: the model is the plain bitmap window (the gaps have
+                                  // their own model in the unit tests).
+    let Ok(mut win) = ReplayWindow::with_gaps(width, 0) else { return };
     let mut model = Model::default();
     let mut last: u64 = 0;
     for chunk in ops.chunks(3) {

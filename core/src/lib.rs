@@ -194,7 +194,10 @@ pub use opener::FleetOpener;
 pub use opener::OpenedVec;
 pub use opener::{Opened, Opener, OpenerWith};
 pub use plain_topics::{plain_topic_allowed, PlainTopics};
-pub use replay::{ReplayWindow, SenderSnapshot, DEFAULT_WINDOW, MAX_WINDOW, WINDOW_WORDS};
+pub use replay::{
+    Gap, RecordBytes, Records, ReplayWindow, SenderSnapshot, DEFAULT_GAPS, DEFAULT_WINDOW, MAX_GAPS, MAX_WINDOW,
+    WINDOW_WORDS,
+};
 #[cfg(all(feature = "std", any(unix, windows)))]
 pub use replay_file::{ReplayStateFile, RestoreReport};
 pub use sealer::Sealer;

@@ -204,10 +204,7 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
 
     /// The replay state of every tracked sender, to persist.
     pub fn snapshot(&self) -> impl Iterator<Item = SenderSnapshot> + '_ {
-        self.senders.iter().map(|s| {
-            let (width, highest, bits) = s.window.state();
-            SenderSnapshot { key_id: s.key_id, sender_id: s.sender_id, width, highest, bits }
-        })
+        self.senders.iter().map(|s| SenderSnapshot::of(s.key_id, s.sender_id, &s.window))
     }
 
     /// Restores one sender's replay state saved by [`OpenerWith::snapshot`],
@@ -235,7 +232,7 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
             self.senders.touch(i, tick);
             return Ok(());
         }
-        let mut fresh = ReplayWindow::new(self.config.window)?;
+        let mut fresh = ReplayWindow::with_gaps(self.config.window, self.config.gaps)?;
         fresh.merge(&window);
         let state = SenderState::new(snap.key_id, snap.sender_id, fresh, None);
         self.senders.insert(state, tick, Eviction::RejectNew)?;
@@ -367,7 +364,7 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
             buf[range].fill(0);
             return Err(e);
         }
-        Ok(crate::PendingOpen::new(h, self.config.window, buf, range))
+        Ok(crate::PendingOpen::new(h, (self.config.window, self.config.gaps), buf, range))
     }
 
     /// [`OpenerWith::open_pending`] into an owned buffer, leaving the input
@@ -398,7 +395,7 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
                 i
             }
             None => {
-                let window = ReplayWindow::new(self.config.window)?;
+                let window = ReplayWindow::with_gaps(self.config.window, self.config.gaps)?;
                 let cached = fresh_subkey.map(|k| (h.suite, k));
                 let state = SenderState::new(h.key_id, h.sender_id, window, cached);
                 self.senders.insert(state, tick, self.config.eviction)?

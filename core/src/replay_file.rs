@@ -2,11 +2,14 @@
 //! what it accepted before (format in `docs/STATE.md`).
 //!
 //! ```text
-//! "mqseal-replay v1\n"        17 bytes, magic and version
+//! "mqseal-replay v2\n"        17 bytes, magic and version
 //! u32 LE                      record count
-//! count × 52 bytes            SenderSnapshot records (SenderSnapshot::to_bytes)
+//! count records               SenderSnapshot::to_bytes, 52 + 16 × gaps bytes each
 //! 32 bytes                    SHA-256 of everything before it
 //! ```
+//!
+//! Version 1 files (`"mqseal-replay v1\n"`, records of 52 bytes: no gaps)
+//! still load; saving always writes version 2.
 //!
 //! Same discipline as the counter file ([`crate::FileCounterStore`]): an
 //! exclusive lock for the owner's lifetime, atomic replace with `fsync` of
@@ -20,7 +23,9 @@ use sha2::{Digest, Sha256};
 use crate::durable::{self, StateFileError, StateLock};
 use crate::{OpenerWith, SenderSnapshot, SenderTable, StoreError};
 
-const MAGIC: &[u8] = b"mqseal-replay v1\n";
+const MAGIC: &[u8] = b"mqseal-replay v2\n";
+/// Version 1: the same layout, every record without gaps.
+const MAGIC_V1: &[u8] = b"mqseal-replay v1\n";
 const WHAT: &str = "replay-state file";
 const DIGEST_LEN: usize = 32;
 
@@ -160,7 +165,10 @@ fn decode(bytes: &[u8]) -> Result<Vec<SenderSnapshot>, StoreError> {
     if Sha256::digest(body).as_slice() != digest {
         return Err(StoreError::Corrupt);
     }
-    let rest = body.strip_prefix(MAGIC).ok_or(StoreError::Corrupt)?;
+    let (rest, v1) = match body.strip_prefix(MAGIC) {
+        Some(rest) => (rest, false),
+        None => (body.strip_prefix(MAGIC_V1).ok_or(StoreError::Corrupt)?, true),
+    };
     if rest.len() < 4 {
         return Err(StoreError::Corrupt);
     }
@@ -168,13 +176,23 @@ fn decode(bytes: &[u8]) -> Result<Vec<SenderSnapshot>, StoreError> {
     let mut c = [0u8; 4];
     c.copy_from_slice(count);
     let count = u32::from_le_bytes(c) as usize;
-    if records.len() != count.checked_mul(SenderSnapshot::ENCODED_LEN).ok_or(StoreError::Corrupt)? {
+    // Every record is at least 52 bytes: a count the body cannot hold is
+    // refused before anything is allocated for it.
+    if records.len() < count.checked_mul(SenderSnapshot::ENCODED_LEN).ok_or(StoreError::Corrupt)? {
         return Err(StoreError::Corrupt);
     }
-    records
-        .chunks_exact(SenderSnapshot::ENCODED_LEN)
-        .map(|r| SenderSnapshot::from_bytes(r).map_err(|_| StoreError::Corrupt))
-        .collect()
+    let mut out = Vec::with_capacity(count);
+    for r in SenderSnapshot::records(records) {
+        let r = r.map_err(|_| StoreError::Corrupt)?;
+        if v1 && r.gap_count != 0 {
+            return Err(StoreError::Corrupt);
+        }
+        out.push(r);
+    }
+    if out.len() != count {
+        return Err(StoreError::Corrupt);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -190,6 +208,49 @@ mod tests {
             width: 128,
             highest: 1000 + u64::from(sender_id),
             bits: [0b1011, 1, 0, 0],
+            gaps: [(0, 0); crate::MAX_GAPS],
+            gap_count: 0,
+        }
+    }
+
+    /// A snapshot with `n` gaps below its window.
+    fn gapped(sender_id: u32, n: usize) -> SenderSnapshot {
+        let mut w = crate::ReplayWindow::new(4).unwrap();
+        for i in 0..=n as u64 {
+            w.check_and_update(10 * i).unwrap();
+        }
+        assert_eq!(w.gaps().len(), n.min(crate::MAX_GAPS));
+        SenderSnapshot::of(1, sender_id, &w)
+    }
+
+    #[test]
+    fn records_with_gaps_round_trip_and_version_1_still_loads() {
+        let records: Vec<_> = (0..5).map(|i| gapped(i, i as usize)).collect();
+        let bytes = encode(records.clone()).unwrap();
+        assert!(bytes.starts_with(MAGIC));
+        assert_eq!(decode(&bytes).unwrap(), records);
+        // A version 1 file (as the previous release wrote it).
+        let plain: Vec<_> = (0..3).map(snap).collect();
+        let mut v1 = MAGIC_V1.to_vec();
+        v1.extend_from_slice(&3u32.to_le_bytes());
+        for r in &plain {
+            v1.extend_from_slice(&r.to_bytes());
+        }
+        let digest = Sha256::digest(&v1);
+        v1.extend_from_slice(&digest);
+        assert_eq!(v1.len(), 17 + 4 + 3 * 52 + 32);
+        assert_eq!(decode(&v1).unwrap(), plain);
+        // A version 1 file cannot hold gaps.
+        let mut bad = MAGIC_V1.to_vec();
+        bad.extend_from_slice(&1u32.to_le_bytes());
+        bad.extend_from_slice(&gapped(0, 2).to_bytes());
+        let digest = Sha256::digest(&bad);
+        bad.extend_from_slice(&digest);
+        assert_eq!(decode(&bad), Err(StoreError::Corrupt));
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x10;
+            assert_eq!(decode(&b), Err(StoreError::Corrupt), "flip at {i}");
         }
     }
 

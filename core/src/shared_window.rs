@@ -21,7 +21,8 @@ use crate::{Error, Opened};
 /// The shared-window rule as a Redis Lua script (loaded once, called by
 /// its SHA1 with `EVALSHA`). Arguments: `KEYS[1]` the window's key (see
 /// [`WindowQuery::redis_key`]); `ARGV` the counter's high and low 32 bits,
-/// the width for a new sender, and a TTL in milliseconds (0: none).
+/// the width for a new sender, a TTL in milliseconds (0: none), and the gap
+/// budget for a new sender.
 /// Returns a [`WindowVerdict`] code.
 pub const WINDOW_SCRIPT: &str = include_str!("shared_window.lua");
 
@@ -37,6 +38,10 @@ pub struct WindowQuery {
     /// Window width for a sender the store has not seen (the opener's
     /// configured width); a known sender keeps the width it was created with.
     pub width: u32,
+    /// Gap budget for a sender the store has not seen (the opener's
+    /// configured `gaps`, 0 to [`crate::MAX_GAPS`]); a known sender keeps
+    /// the budget it was created with.
+    pub gaps: u32,
 }
 
 impl WindowQuery {
@@ -45,10 +50,10 @@ impl WindowQuery {
     pub const DEFAULT_PREFIX: &'static str = "mqseal:";
 
     /// The query for a verified envelope with this header, for a window of
-    /// `width` if the store has not seen the sender.
+    /// `width` with a budget of `gaps` if the store has not seen the sender.
     #[must_use]
-    pub const fn of(header: &Header, width: u32) -> Self {
-        WindowQuery { key_id: header.key_id, sender_id: header.sender_id, counter: header.counter, width }
+    pub const fn of(header: &Header, width: u32, gaps: u32) -> Self {
+        WindowQuery { key_id: header.key_id, sender_id: header.sender_id, counter: header.counter, width, gaps }
     }
 
     /// The store key of this sender's window: `<prefix>w:<key id>:<sender id>`
@@ -126,13 +131,16 @@ pub fn check_and_update_local(window: &mut ReplayWindow, counter: u64) -> Window
     }
 }
 
+/// A new sender's window in the shared store: (width, gap budget).
+pub(crate) type Shape = (u32, u32);
+
 /// A verified envelope whose replay decision is pending in a shared store.
 /// The payload stays held back in the caller's buffer; it is released only
 /// by [`PendingOpen::resolve`] with [`WindowVerdict::Accepted`]. Dropping the
 /// token, or resolving it any other way, zeroes the body.
 pub struct PendingOpen<'b> {
     header: Header,
-    width: u32,
+    shape: Shape,
     buf: Option<&'b mut [u8]>,
     range: core::ops::Range<usize>,
 }
@@ -145,8 +153,8 @@ impl core::fmt::Debug for PendingOpen<'_> {
 }
 
 impl<'b> PendingOpen<'b> {
-    pub(crate) fn new(header: Header, width: u32, buf: &'b mut [u8], range: core::ops::Range<usize>) -> Self {
-        PendingOpen { header, width, buf: Some(buf), range }
+    pub(crate) fn new(header: Header, shape: Shape, buf: &'b mut [u8], range: core::ops::Range<usize>) -> Self {
+        PendingOpen { header, shape, buf: Some(buf), range }
     }
 
     /// The authenticated header.
@@ -158,7 +166,7 @@ impl<'b> PendingOpen<'b> {
     /// What the shared store must decide.
     #[must_use]
     pub const fn query(&self) -> WindowQuery {
-        WindowQuery::of(&self.header, self.width)
+        WindowQuery::of(&self.header, self.shape.0, self.shape.1)
     }
 
     /// Releases the payload when the store accepted it.
@@ -183,11 +191,11 @@ impl<'b> PendingOpen<'b> {
 }
 
 impl PendingOpen<'_> {
-    /// Header, width and body range, disarming the zeroing on drop (the
-    /// caller takes the buffer over).
-    pub(crate) fn into_parts(mut self) -> (Header, u32, core::ops::Range<usize>) {
+    /// Header, window shape and body range, disarming the zeroing on drop
+    /// (the caller takes the buffer over).
+    pub(crate) fn into_parts(mut self) -> (Header, Shape, core::ops::Range<usize>) {
         self.buf = None;
-        (self.header, self.width, self.range.clone())
+        (self.header, self.shape, self.range.clone())
     }
 }
 
@@ -198,7 +206,7 @@ impl PendingOpen<'_> {
 /// zeroes the buffer.
 pub struct PendingOpenVec {
     header: Header,
-    width: u32,
+    shape: Shape,
     buf: alloc::vec::Vec<u8>,
     range: core::ops::Range<usize>,
 }
@@ -210,9 +218,9 @@ impl core::fmt::Debug for PendingOpenVec {
 }
 
 impl PendingOpenVec {
-    pub(crate) fn new(parts: (Header, u32, core::ops::Range<usize>), buf: alloc::vec::Vec<u8>) -> Self {
-        let (header, width, range) = parts;
-        PendingOpenVec { header, width, buf, range }
+    pub(crate) fn new(parts: (Header, Shape, core::ops::Range<usize>), buf: alloc::vec::Vec<u8>) -> Self {
+        let (header, shape, range) = parts;
+        PendingOpenVec { header, shape, buf, range }
     }
 
     /// The authenticated header.
@@ -224,7 +232,7 @@ impl PendingOpenVec {
     /// What the shared store must decide.
     #[must_use]
     pub const fn query(&self) -> WindowQuery {
-        WindowQuery::of(&self.header, self.width)
+        WindowQuery::of(&self.header, self.shape.0, self.shape.1)
     }
 
     /// The payload, when the store accepted it.
@@ -270,7 +278,7 @@ mod tests {
 
     #[test]
     fn keys_and_halves() {
-        let q = WindowQuery { key_id: 7, sender_id: 42, counter: (5 << 32) | 9, width: 128 };
+        let q = WindowQuery { key_id: 7, sender_id: 42, counter: (5 << 32) | 9, width: 128, gaps: 4 };
         assert_eq!(q.redis_key("mqseal:"), "mqseal:w:7:42");
         assert_eq!(q.counter_halves(), (5, 9));
     }

@@ -546,11 +546,14 @@ fn restore_merges_validates_and_refuses_unknown_keys() {
     // A snapshot that accepted nothing is refused.
     let empty = SenderSnapshot { bits: [0; 4], ..old[0].clone() };
     assert_eq!(o.restore(&empty), Err(Error::InvalidSnapshot));
-    // Bits beyond the width are masked off.
-    let wide = SenderSnapshot { width: 2, highest: 1000, bits: [u64::MAX; 4], ..old[0].clone() };
+    // Bits beyond the width are masked off; restored into a wider window,
+    // the counters below the record's window stay rejected (it declared
+    // them replays: it has no gaps).
+    let narrow = SenderSnapshot { width: 2, highest: 1000, bits: [u64::MAX; 4], ..old[0].clone() };
+    assert_eq!(narrow.window().unwrap().state(), (2, 1000, [0b11, 0, 0, 0]));
     let mut fresh = opener();
-    fresh.restore(&wide).unwrap();
-    assert_eq!(fresh.snapshot().next().unwrap().bits, [0b11, 0, 0, 0]);
+    fresh.restore(&narrow).unwrap();
+    assert_eq!(fresh.snapshot().next().unwrap().bits, [u64::MAX, u64::MAX, 0, 0]);
     // Unknown key ids are refused (they could never be removed).
     let unknown = SenderSnapshot { key_id: 99, ..old[0].clone() };
     assert_eq!(o.restore(&unknown), Err(Error::UnknownKey(99)));

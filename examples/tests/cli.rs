@@ -283,7 +283,7 @@ fn replay_state_survives_subscriber_restarts() {
     let out = ok(&run(&mut sub(&with_state)));
     assert_eq!(out, "one\n");
     let bytes = std::fs::read(&state).unwrap();
-    assert!(bytes.starts_with(b"mqseal-replay v1\n"), "{bytes:?}");
+    assert!(bytes.starts_with(b"mqseal-replay v2\n"), "{bytes:?}");
     assert_eq!(bytes.len(), 17 + 4 + 52 + 32, "one record");
     // Without the state, a new subscriber cannot tell it was seen before.
     assert_eq!(ok(&run(&mut sub(&[]))), "one\n");
@@ -345,7 +345,7 @@ fn an_old_json_replay_state_is_migrated() {
     assert_eq!(out.status.code(), Some(27), "nothing accepted: {err}");
     assert!(err.contains("migrated from the old JSON format (1 senders)"), "{err}");
     assert!(err.contains("(duplicate)"), "what the JSON file recorded is still rejected: {err}");
-    assert!(std::fs::read(&state).unwrap().starts_with(b"mqseal-replay v1\n"));
+    assert!(std::fs::read(&state).unwrap().starts_with(b"mqseal-replay v2\n"));
 }
 
 #[test]

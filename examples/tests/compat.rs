@@ -209,7 +209,7 @@ fn sigterm_and_sigint_end_sub_with_0_stats_and_saved_replay_state() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "SIG{sig}: {err}");
         assert!(err.contains("mqseal: stats: accepted=1"), "SIG{sig}: {err}");
-        assert!(std::fs::read(&state).unwrap().starts_with(b"mqseal-replay v1\n"));
+        assert!(std::fs::read(&state).unwrap().starts_with(b"mqseal-replay v2\n"));
     }
 }
 

@@ -165,9 +165,9 @@
 #define MQSEAL_SEALER_WORDS 24
 
 /**
- * Size of `MqsealOpener` in 8-byte words (5 KiB).
+ * Size of `MqsealOpener` in 8-byte words (6 KiB).
  */
-#define MQSEAL_OPENER_WORDS 640
+#define MQSEAL_OPENER_WORDS 768
 
 /**
  * Keys an opener holds at once (current and next during a rotation...).
@@ -180,18 +180,21 @@
  * (key id, sender id) pairs an opener tracks replay windows for. The Rust
  * core's fixed-table `Opener` defaults to 64 (`DEFAULT_SENDERS`; services
  * and the WASM package use the growable `FleetOpener`); the C opener tracks
- * 32 to fit MCU RAM (5 KiB per opener).
+ * 32 to fit MCU RAM (6 KiB per opener).
  */
 #define MQSEAL_OPENER_SENDERS 32
 
 /**
- * Bytes of one sender's replay-state record (`mqseal_opener_snapshot`,
- * `mqseal_opener_restore`): the core's `SenderSnapshot::to_bytes`, the
- * same record as in the core's replay-state file and the JS and Python
- * snapshot APIs. Little-endian key id, sender id, width (u32 each),
- * highest counter (u64), then the 256-bit window bitmap (4 x u64).
+ * Bytes of one sender's replay-state slot (`mqseal_opener_snapshot`,
+ * `mqseal_opener_restore`): the core's record (`SenderSnapshot::to_bytes`,
+ * the same record as in the core's replay-state file and the JS and
+ * Python snapshot APIs), zero-padded to this fixed size. The record:
+ * little-endian key id, sender id, width (u32 each; the width field's top
+ * byte is the number of gaps n, 0 to 4), highest counter (u64), the
+ * 256-bit window bitmap (4 x u64), then n gaps (lo, hi: u64 each): 52 + 16
+ * n bytes. A 52-byte record of an earlier release still restores.
  */
-#define MQSEAL_SNAPSHOT_LEN 52
+#define MQSEAL_SNAPSHOT_LEN 116
 
 /**
  * `MqsealOpenerConfig::eviction`: when the sender table is full, reject
@@ -592,7 +595,7 @@ typedef struct MqsealOpenerConfig {
 } MqsealOpenerConfig;
 
 /**
- * Storage for an opener (5 KiB: key ring and replay windows). Declare
+ * Storage for an opener (6 KiB: key ring, replay windows and their gaps). Declare
  * one, then call `mqseal_opener_init`. Its contents are private. Like a
  * sealer, it works only at the address it was initialized at.
  */
@@ -969,8 +972,8 @@ MqsealStatus mqseal_opener_snapshot_count(struct MqsealOpener *opener, size_t *c
 
 /**
  * Writes the replay state of tracked sender number `index` (0 to
- * `mqseal_opener_snapshot_count() - 1`) as one `MQSEAL_SNAPSHOT_LEN`-byte
- * record into `out` (`out_cap` bytes). Save every record (e.g. to flash)
+ * `mqseal_opener_snapshot_count() - 1`) into `out` (`out_cap` bytes) as
+ * one `MQSEAL_SNAPSHOT_LEN`-byte slot: the record, then zeros. Save every record (e.g. to flash)
  * before a planned restart and give each to `mqseal_opener_restore`
  * after it, so that messages accepted before are not accepted again. The
  * order is stable as long as no message is opened and no sender is added
@@ -988,7 +991,9 @@ MqsealStatus mqseal_opener_snapshot(struct MqsealOpener *opener,
 
 /**
  * Restores one sender's replay state from a record of
- * `mqseal_opener_snapshot` (`len` must be `MQSEAL_SNAPSHOT_LEN`), merged
+ * `mqseal_opener_snapshot`: `len` is `MQSEAL_SNAPSHOT_LEN` (the slot, the
+ * record then zeros) or the record's own length (52 + 16 per gap, so a
+ * 52-byte record of an earlier release restores too), merged
  * with what the opener already knows of that sender (the larger highest
  * counter and every counter accepted by either), so an older record never
  * rolls a window back. Validated by the core:

@@ -137,8 +137,8 @@ pub const MQSEAL_KEY_TEXT_MAX: usize = 96;
 
 /// Size of `MqsealSealer` in 8-byte words (192 bytes).
 pub const MQSEAL_SEALER_WORDS: usize = 24;
-/// Size of `MqsealOpener` in 8-byte words (5 KiB).
-pub const MQSEAL_OPENER_WORDS: usize = 640;
+/// Size of `MqsealOpener` in 8-byte words (6 KiB).
+pub const MQSEAL_OPENER_WORDS: usize = 768;
 /// Keys an opener holds at once (current and next during a rotation...).
 /// The Rust core's default is 8 (`DEFAULT_KEYS`); the C opener holds 4 to
 /// fit MCU RAM.
@@ -146,15 +146,18 @@ pub const MQSEAL_OPENER_KEYS: usize = 4;
 /// (key id, sender id) pairs an opener tracks replay windows for. The Rust
 /// core's fixed-table `Opener` defaults to 64 (`DEFAULT_SENDERS`; services
 /// and the WASM package use the growable `FleetOpener`); the C opener tracks
-/// 32 to fit MCU RAM (5 KiB per opener).
+/// 32 to fit MCU RAM (6 KiB per opener).
 pub const MQSEAL_OPENER_SENDERS: usize = 32;
 
-/// Bytes of one sender's replay-state record (`mqseal_opener_snapshot`,
-/// `mqseal_opener_restore`): the core's `SenderSnapshot::to_bytes`, the
-/// same record as in the core's replay-state file and the JS and Python
-/// snapshot APIs. Little-endian key id, sender id, width (u32 each),
-/// highest counter (u64), then the 256-bit window bitmap (4 x u64).
-pub const MQSEAL_SNAPSHOT_LEN: usize = 52;
+/// Bytes of one sender's replay-state slot (`mqseal_opener_snapshot`,
+/// `mqseal_opener_restore`): the core's record (`SenderSnapshot::to_bytes`,
+/// the same record as in the core's replay-state file and the JS and
+/// Python snapshot APIs), zero-padded to this fixed size. The record:
+/// little-endian key id, sender id, width (u32 each; the width field's top
+/// byte is the number of gaps n, 0 to 4), highest counter (u64), the
+/// 256-bit window bitmap (4 x u64), then n gaps (lo, hi: u64 each): 52 + 16
+/// n bytes. A 52-byte record of an earlier release still restores.
+pub const MQSEAL_SNAPSHOT_LEN: usize = 116;
 
 /// `MqsealOpenerConfig::eviction`: when the sender table is full, reject
 /// the new sender (`MQSEAL_STATUS_TOO_MANY_SENDERS`). The default.
@@ -173,7 +176,7 @@ const _: () = assert!(MQSEAL_SUITE_HMAC_SHA256 == Suite::HmacSha256.id());
 const _: () = assert!(MQSEAL_SUITES_ALL == SuiteSet::ALL.bits());
 const _: () = assert!(MQSEAL_DEFAULT_RESERVATION_BLOCK == mqseal::DEFAULT_RESERVATION_BLOCK);
 const _: () = assert!(MQSEAL_CLOCK_FLOOR_PER_MILLI == mqseal::CLOCK_FLOOR_PER_MILLI);
-const _: () = assert!(MQSEAL_SNAPSHOT_LEN == SenderSnapshot::ENCODED_LEN);
+const _: () = assert!(MQSEAL_SNAPSHOT_LEN == SenderSnapshot::MAX_ENCODED_LEN);
 
 /// Storage for a sealer. Declare one (static, on the stack, or in a struct
 /// of yours), then call `mqseal_sealer_init` on it. Its contents are
@@ -186,7 +189,7 @@ pub struct MqsealSealer {
     _opaque: [u64; MQSEAL_SEALER_WORDS],
 }
 
-/// Storage for an opener (5 KiB: key ring and replay windows). Declare
+/// Storage for an opener (6 KiB: key ring, replay windows and their gaps). Declare
 /// one, then call `mqseal_opener_init`. Its contents are private. Like a
 /// sealer, it works only at the address it was initialized at.
 #[repr(C)]
@@ -1264,7 +1267,7 @@ unsafe fn emplace_opener(p: *mut OpenerImpl, ring: Keyring<MQSEAL_OPENER_KEYS>) 
 }
 
 /// Applies `config` to the opener at `p` in place, with the core's
-/// `set_config` (no copy of the 5 KiB opener on the stack). On error the
+/// `set_config` (no copy of the 6 KiB opener on the stack). On error the
 /// opener is dropped (its keys zeroized) and `p` holds none.
 ///
 /// # Safety
@@ -1428,8 +1431,8 @@ pub unsafe extern "C" fn mqseal_opener_snapshot_count(opener: *mut MqsealOpener,
 }
 
 /// Writes the replay state of tracked sender number `index` (0 to
-/// `mqseal_opener_snapshot_count() - 1`) as one `MQSEAL_SNAPSHOT_LEN`-byte
-/// record into `out` (`out_cap` bytes). Save every record (e.g. to flash)
+/// `mqseal_opener_snapshot_count() - 1`) into `out` (`out_cap` bytes) as
+/// one `MQSEAL_SNAPSHOT_LEN`-byte slot: the record, then zeros. Save every record (e.g. to flash)
 /// before a planned restart and give each to `mqseal_opener_restore`
 /// after it, so that messages accepted before are not accepted again. The
 /// order is stable as long as no message is opened and no sender is added
@@ -1456,15 +1459,20 @@ pub unsafe extern "C" fn mqseal_opener_snapshot(
     let Some(snap) = cell.opener.snapshot().nth(index) else {
         return Status::InvalidArgument;
     };
-    let Some(out) = out.get_mut(..SenderSnapshot::ENCODED_LEN) else {
+    let Some(out) = out.get_mut(..MQSEAL_SNAPSHOT_LEN) else {
         return Status::BufferTooSmall;
     };
-    out.copy_from_slice(&snap.to_bytes());
+    let record = snap.to_bytes();
+    let (head, padding) = out.split_at_mut(record.len());
+    head.copy_from_slice(&record);
+    padding.fill(0);
     Status::Ok
 }
 
 /// Restores one sender's replay state from a record of
-/// `mqseal_opener_snapshot` (`len` must be `MQSEAL_SNAPSHOT_LEN`), merged
+/// `mqseal_opener_snapshot`: `len` is `MQSEAL_SNAPSHOT_LEN` (the slot, the
+/// record then zeros) or the record's own length (52 + 16 per gap, so a
+/// 52-byte record of an earlier release restores too), merged
 /// with what the opener already knows of that sender (the larger highest
 /// counter and every counter accepted by either), so an older record never
 /// rolls a window back. Validated by the core:
@@ -1491,7 +1499,7 @@ pub unsafe extern "C" fn mqseal_opener_restore(
     }
     // SAFETY: non-NULL, `len` readable bytes by the contract.
     let record = try_c!(unsafe { bytes(record, len) });
-    let snap = try_c!(SenderSnapshot::from_bytes(record));
+    let snap = try_c!(SenderSnapshot::from_slot(record));
     status(cell.opener.restore(&snap).map_err(Status::from))
 }
 

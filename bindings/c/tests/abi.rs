@@ -896,10 +896,13 @@ fn snapshot_and_restore() {
         let mut rec = [0u8; mqseal::MQSEAL_SNAPSHOT_LEN];
         assert_eq!(mqseal::mqseal_opener_snapshot(&mut *a, 0, rec.as_mut_ptr(), rec.len()), S::Ok);
         assert_eq!(mqseal::mqseal_opener_snapshot(&mut *a, 1, rec.as_mut_ptr(), rec.len()), S::InvalidArgument);
-        let mut short = [0u8; 51];
-        assert_eq!(mqseal::mqseal_opener_snapshot(&mut *a, 0, short.as_mut_ptr(), 51), S::BufferTooSmall);
-        // The record is the core's.
-        let core = mqseal_core::SenderSnapshot::from_bytes(&rec).unwrap();
+        let mut short = [0u8; mqseal::MQSEAL_SNAPSHOT_LEN - 1];
+        assert_eq!(mqseal::mqseal_opener_snapshot(&mut *a, 0, short.as_mut_ptr(), short.len()), S::BufferTooSmall);
+        // The record is the core's, zero-padded to the slot size; without
+        // gaps it is the 52-byte record of earlier releases.
+        assert_eq!(rec[11], 0);
+        assert!(rec[52..].iter().all(|b| *b == 0));
+        let core = mqseal_core::SenderSnapshot::from_bytes(&rec[..52]).unwrap();
         assert_eq!((core.key_id, core.sender_id, core.highest), (1, 1, 2));
         // b saw counter 4 (later); restoring a's older record merges.
         assert_eq!(open(&mut *b, c"t", &mut envs[4].clone(), ptr::null(), &mut off, &mut plen), S::Ok);
@@ -926,6 +929,32 @@ fn snapshot_and_restore() {
         assert_eq!(mqseal::mqseal_opener_snapshot_count(&mut *b, &mut n), S::Ok);
         assert_eq!(n, 0);
         assert_eq!(open(&mut *b, c"t", &mut envs[0].clone(), ptr::null(), &mut off, &mut plen), S::Ok);
+        // A message far behind (more than the window of 128) is accepted
+        // once, also after a snapshot and restore: the record carries the
+        // gap of counters 1 to 176 below b's window.
+        let mut late = Vec::new();
+        for _ in 0..300 {
+            let mut out = [0u8; 64];
+            let mut len = 0usize;
+            assert_eq!(seal(&mut *sealer, c"t", b"x", &mut out, &mut len), S::Ok);
+            late.push(out[..len].to_vec());
+        }
+        assert_eq!(open(&mut *b, c"t", &mut late[299].clone(), ptr::null(), &mut off, &mut plen), S::Ok);
+        assert_eq!(mqseal::mqseal_opener_snapshot(&mut *b, 0, rec.as_mut_ptr(), rec.len()), S::Ok);
+        assert_eq!(rec[11], 1, "one gap");
+        assert!(rec[68..].iter().all(|x| *x == 0));
+        let core = mqseal_core::SenderSnapshot::from_bytes(&rec[..68]).unwrap();
+        assert_eq!(core.gaps(), &[(1, 176)][..]);
+        assert_eq!(mqseal::mqseal_opener_deinit(&mut *a), S::Ok);
+        assert_eq!(mqseal::mqseal_opener_init(&mut *a, KEY.as_ptr(), ptr::null()), S::Ok);
+        assert_eq!(mqseal::mqseal_opener_restore(&mut *a, rec.as_ptr(), rec.len()), S::Ok);
+        assert_eq!(mqseal::mqseal_opener_restore(&mut *a, rec.as_ptr(), 68), S::Ok);
+        for (e, want) in [(&late[0], S::Ok), (&late[0], S::Replay), (&envs[0], S::Replay), (&late[299], S::Duplicate)] {
+            assert_eq!(open(&mut *a, c"t", &mut e.clone(), ptr::null(), &mut off, &mut plen), want);
+        }
+        let mut dirty = rec;
+        dirty[100] = 1;
+        assert_eq!(mqseal::mqseal_opener_restore(&mut *a, dirty.as_ptr(), dirty.len()), S::InvalidSnapshot);
         assert_eq!(mqseal::mqseal_sealer_deinit(&mut *sealer), S::Ok);
         assert_eq!(mqseal::mqseal_opener_deinit(&mut *a), S::Ok);
         assert_eq!(mqseal::mqseal_opener_deinit(&mut *b), S::Ok);

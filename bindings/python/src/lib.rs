@@ -766,8 +766,8 @@ impl Opener {
         Ok(d)
     }
 
-    /// The replay state of every tracked sender: the core's 52-byte records
-    /// one after the other.
+    /// The replay state of every tracked sender: the core's records (52
+    /// bytes plus 16 per gap) one after the other.
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let o = lock(&self.0)?;
         let mut out = Vec::with_capacity(o.tracked_senders() * SenderSnapshot::ENCODED_LEN);
@@ -781,12 +781,9 @@ impl Opener {
     /// records are validated first: if one is invalid nothing is restored.
     /// Returns `{"restored": n, "unknown_key": m}`.
     fn restore<'py>(&self, py: Python<'py>, records: &[u8]) -> PyResult<Bound<'py, PyDict>> {
-        if !records.len().is_multiple_of(SenderSnapshot::ENCODED_LEN) {
-            return Err(core_err(py, mqseal::Error::InvalidSnapshot));
-        }
         let mut snaps = Vec::with_capacity(records.len() / SenderSnapshot::ENCODED_LEN);
-        for record in records.chunks_exact(SenderSnapshot::ENCODED_LEN) {
-            snaps.push(SenderSnapshot::from_bytes(record).map_err(|e| core_err(py, e))?);
+        for record in SenderSnapshot::records(records) {
+            snaps.push(record.map_err(|e| core_err(py, e))?);
         }
         let mut o = lock(&self.0)?;
         let (mut restored, mut unknown_key) = (0usize, 0usize);

@@ -63,16 +63,18 @@ impl LocalReplayStore {
     /// [`ReplayStore::check_and_update`]).
     ///
     /// # Errors
-    /// [`StoreUnavailable`] for a width outside 1 to [`mqseal::MAX_WINDOW`].
+    /// [`StoreUnavailable`] for a width outside 1 to [`mqseal::MAX_WINDOW`]
+    /// or a gap budget above [`mqseal::MAX_GAPS`].
     pub fn decide(&self, queries: &[WindowQuery]) -> Result<Vec<WindowVerdict>, StoreUnavailable> {
         let mut windows = self.windows.lock().map_err(|_| StoreUnavailable("poisoned lock".into()))?;
         let mut out = Vec::with_capacity(queries.len());
         for q in queries {
             let window = match windows.entry((q.key_id, q.sender_id)) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(ReplayWindow::new(q.width).map_err(|e| StoreUnavailable(format!("window width: {e}")))?)
-                }
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                    ReplayWindow::with_gaps(q.width, q.gaps)
+                        .map_err(|e| StoreUnavailable(format!("window width or gaps: {e}")))?,
+                ),
             };
             out.push(check_and_update_local(window, q.counter));
         }
@@ -241,7 +243,8 @@ mod redis_store {
                     .arg(hi)
                     .arg(lo)
                     .arg(q.width)
-                    .arg(self.ttl_ms);
+                    .arg(self.ttl_ms)
+                    .arg(q.gaps);
             }
             pipe
         }

@@ -37,23 +37,30 @@ async fn the_redis_script_and_the_core_window_agree_on_random_sequences() {
     // Senders with their own width and base counter: near 0, near the
     // 32-bit boundary (the script splits counters in halves), near u64::MAX.
     let bases = [0u64, 1000, (1 << 32) - 300, (1 << 32) + 5, u64::MAX - 2000, 1 << 52];
-    let senders: Vec<(u32, u32, u32, u64)> = (0..24u32)
-        .map(|i| (1 + i % 2, i, WIDTHS[i as usize % WIDTHS.len()], bases[i as usize % bases.len()]))
+    // Gap budgets 0 to MAX_GAPS, spread over the widths.
+    let senders: Vec<(u32, u32, u32, u64, u32)> = (0..30u32)
+        .map(|i| {
+            let budget = (i / 3) % (mqseal::MAX_GAPS as u32 + 1);
+            (1 + i % 2, i, WIDTHS[i as usize % WIDTHS.len()], bases[i as usize % bases.len()], budget)
+        })
         .collect();
     let mut highest: Vec<u64> = senders.iter().map(|s| s.3).collect();
     let mut ops = 0usize;
     let mut seen = [0usize; 3];
-    while ops < 30_000 {
+    let mut below_window = 0usize;
+    let mut accepted_highest: Vec<Option<u64>> = vec![None; senders.len()];
+    while ops < 40_000 {
         let batch_len = 1 + rng.below(64) as usize;
         let mut batch = Vec::with_capacity(batch_len);
         for _ in 0..batch_len {
             let i = rng.below(senders.len() as u64) as usize;
-            let (key_id, sender_id, width, base) = senders[i];
+            let (key_id, sender_id, width, base, gaps) = senders[i];
             let w = u64::from(width);
             let h = highest[i];
             // Mostly around the window's edges: just ahead, at h, inside,
-            // at the width, just beyond, far ahead, far behind.
-            let counter = match rng.below(10) {
+            // at the width, just beyond, far ahead, far behind (below the
+            // window: in a gap or not), and anywhere in the skipped blocks.
+            let counter = match rng.below(13) {
                 0 => h.saturating_add(1 + rng.below(3)),
                 1 => h.saturating_add(rng.below(w + 2)),
                 2 => h.saturating_add(w - 1 + rng.below(3)),
@@ -62,25 +69,38 @@ async fn the_redis_script_and_the_core_window_agree_on_random_sequences() {
                 5 | 6 => h.saturating_sub(rng.below(w + 2)),
                 7 => h.saturating_sub(w.saturating_sub(1) + rng.below(3)),
                 8 => h.saturating_sub(rng.below(3 * w + 3)),
+                9 => h.saturating_sub(w + rng.below(2000)),
+                10 => base.saturating_add(rng.below(1 << 22)),
+                11 => h.saturating_sub(rng.below(1 << 21)),
                 _ => base.saturating_add(rng.below(4)),
             };
             highest[i] = highest[i].max(counter);
-            batch.push(WindowQuery { key_id, sender_id, counter, width });
+            batch.push(WindowQuery { key_id, sender_id, counter, width, gaps });
         }
         let expect = local.check_and_update(&batch).await.unwrap();
         let got = store.check_and_update(&batch).await.unwrap();
         for ((q, e), g) in batch.iter().zip(&expect).zip(&got) {
             assert_eq!(g, e, "seed {seed:#x}, op {ops}: {q:?}");
+            // The highest accepted counter at the time of this query.
+            let i = senders.iter().position(|s| (s.0, s.1) == (q.key_id, q.sender_id)).unwrap_or(0);
+            if *e == WindowVerdict::Accepted {
+                if accepted_highest[i].is_some_and(|h| q.counter.saturating_add(u64::from(q.width)) <= h) {
+                    below_window += 1;
+                }
+                accepted_highest[i] = Some(accepted_highest[i].map_or(q.counter, |h| h.max(q.counter)));
+            }
             ops += 1;
             seen[e.code() as usize] += 1;
         }
     }
-    // The sequence exercised every outcome, many times.
+    // The sequence exercised every outcome, many times, and accepted many
+    // counters from gaps below the window.
     assert!(seen.iter().all(|n| *n > 1000), "outcomes {seen:?}");
+    assert!(below_window > 500, "accepted below the window: {below_window}");
 }
 
 fn q(sender_id: u32, counter: u64) -> WindowQuery {
-    WindowQuery { key_id: 7, sender_id, counter, width: 128 }
+    WindowQuery { key_id: 7, sender_id, counter, width: 128, gaps: mqseal::DEFAULT_GAPS }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

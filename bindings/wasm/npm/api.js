@@ -31,7 +31,10 @@ export const MAX_OVERHEAD = 48;
 /** Default number of counters a sealer reserves per store write: the core's DEFAULT_RESERVATION_BLOCK (1024). */
 export let DEFAULT_RESERVATION_BLOCK;
 
-/** Bytes of one replay-state record of `Opener.snapshot()` / `restore()` (the core's SenderSnapshot, 52). */
+/**
+ * Bytes of a replay-state record of `Opener.snapshot()` / `restore()` without gaps (the core's
+ * SenderSnapshot, 52); a record with n gaps below its window has 16 n bytes more. Store the blob whole.
+ */
 export let SNAPSHOT_RECORD_LEN;
 
 // Read from the core once the entry point has loaded the WebAssembly.
@@ -429,8 +432,8 @@ export class Opener {
 
   /**
    * The replay state of every tracked sender, to persist across restarts:
-   * the core's 52-byte records (`SNAPSHOT_RECORD_LEN`) one after the
-   * other, the same record format as the Rust replay-state file and the C
+   * the core's records (`SNAPSHOT_RECORD_LEN` bytes, 16 more per gap) one
+   * after the other, the same record format as the Rust replay-state file and the C
    * and Python snapshot APIs.
    * @returns {Uint8Array}
    */

@@ -7,7 +7,7 @@ export declare const SUITES: readonly SuiteName[];
 export declare const MAX_OVERHEAD: number;
 /** Counters a sealer reserves per store write by default: the core's DEFAULT_RESERVATION_BLOCK (1024). */
 export declare const DEFAULT_RESERVATION_BLOCK: number;
-/** Bytes of one replay-state record of `Opener.snapshot()` (the core's SenderSnapshot: 52). */
+/** Bytes of a replay-state record of `Opener.snapshot()` without gaps (the core's SenderSnapshot: 52; 16 more per gap). */
 export declare const SNAPSHOT_RECORD_LEN: number;
 /** The core's clock floor for a Unix time in ms (`unixMillis * 1024`; default now). */
 export declare function clockFloor(unixMillis?: number): bigint;
@@ -295,7 +295,7 @@ export declare class Opener {
   readonly senderMemoryBytes: number;
   /** The most senders tracked before `eviction` applies (1,000,000). */
   readonly senderLimit: number;
-  /** Replay state of every tracked sender: SNAPSHOT_RECORD_LEN-byte records, one after the other. */
+  /** Replay state of every tracked sender: records of SNAPSHOT_RECORD_LEN bytes plus 16 per gap, one after the other. */
   snapshot(): Uint8Array;
   /**
    * Merges saved records (never rolls a window back). Throws 'invalidSnapshot' (nothing restored)

@@ -522,7 +522,8 @@ pub fn clock_floor(unix_millis: f64) -> Result<u64, JsValue> {
     Ok(mqseal::clock_floor(int_from_js(unix_millis).map_err(js_error)?))
 }
 
-/// Bytes of one replay-state record (`SenderSnapshot::ENCODED_LEN`, 52).
+/// Bytes of a replay-state record without gaps (`SenderSnapshot::ENCODED_LEN`,
+/// 52); a record with `n` gaps below its window has `16 n` bytes more.
 #[wasm_bindgen(js_name = snapshotRecordLen)]
 #[must_use]
 pub fn snapshot_record_len() -> usize {
@@ -818,8 +819,9 @@ impl RawOpener {
         self.inner.senders().limit()
     }
 
-    /// The replay state of every tracked sender: the core's 52-byte
-    /// records (`SenderSnapshot::to_bytes`) one after the other.
+    /// The replay state of every tracked sender: the core's records
+    /// (`SenderSnapshot::to_bytes`, 52 bytes plus 16 per gap) one after the
+    /// other.
     #[must_use]
     pub fn snapshot(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.inner.tracked_senders() * SenderSnapshot::ENCODED_LEN);
@@ -831,29 +833,25 @@ impl RawOpener {
 
     /// Merges records saved by [`RawOpener::snapshot`] into the live
     /// windows (the core's `Opener::restore`: never rolls a window back).
-    /// Every record is validated first (`SenderSnapshot::from_bytes`); if
+    /// Every record is validated first (`SenderSnapshot::records`); if
     /// one is invalid nothing is restored. Records for key ids not in the
     /// keyring are left out and counted. Returns `{ restored, unknownKey }`.
     ///
     /// # Errors
-    /// `invalidSnapshot` for a length that is not a multiple of 52 or an
-    /// invalid record (bit 0 clear: it accepted nothing; a bad width);
-    /// `tooManySenders` when the table is full (records before it are
-    /// merged, which is harmless: merging only adds).
+    /// `invalidSnapshot` for bytes that do not split into valid records (a
+    /// truncated record; bit 0 clear: it accepted nothing; a bad width or
+    /// bad gaps); `tooManySenders` when the table is full (records before it
+    /// are merged, which is harmless: merging only adds).
     pub fn restore(&mut self, records: &[u8]) -> Result<JsValue, JsValue> {
-        if !records.len().is_multiple_of(SenderSnapshot::ENCODED_LEN) {
-            return Err(js_error(mqseal::Error::InvalidSnapshot));
-        }
         // Every record is validated before any is merged; the second pass
-        // decodes them again (52 bytes each) instead of collecting them into
-        // a Vec, which keeps the allocation and the collect machinery out of
-        // the module.
-        let records = records.chunks_exact(SenderSnapshot::ENCODED_LEN);
-        for record in records.clone() {
-            SenderSnapshot::from_bytes(record).map_err(js_error)?;
+        // decodes them again instead of collecting them into a Vec, which
+        // keeps the allocation and the collect machinery out of the module.
+        for record in SenderSnapshot::records(records) {
+            record.map_err(js_error)?;
         }
+        let records = SenderSnapshot::records(records);
         let (mut restored, mut unknown_key) = (0u32, 0u32);
-        for snap in records.filter_map(|record| SenderSnapshot::from_bytes(record).ok()) {
+        for snap in records.filter_map(Result::ok) {
             match self.inner.restore(&snap) {
                 Ok(()) => restored += 1,
                 Err(mqseal::Error::UnknownKey(_)) => unknown_key += 1,
