@@ -69,6 +69,16 @@ impl WindowQuery {
     pub const fn counter_halves(&self) -> (u32, u32) {
         ((self.counter >> 32) as u32, self.counter as u32)
     }
+
+    /// [`WINDOW_SCRIPT`]'s `ARGV`, in order, for this query with a TTL of
+    /// `ttl_ms` milliseconds (0: none): counter high and low halves, width,
+    /// TTL, gap budget. Every adapter passes exactly these, so no binding
+    /// knows the script's argument layout.
+    #[must_use]
+    pub const fn script_args(&self, ttl_ms: u64) -> [u64; 5] {
+        let (hi, lo) = self.counter_halves();
+        [hi as u64, lo as u64, self.width as u64, ttl_ms, self.gaps as u64]
+    }
 }
 
 /// The verdict of a shared replay store, with stable wire codes.

@@ -848,6 +848,18 @@ impl WindowQuery {
         self.0.counter_halves()
     }
 
+    /// `WINDOW_SCRIPT`'s ARGV for this query with a TTL of `ttl_ms`
+    /// milliseconds (0: none), in order (the core's layout).
+    fn script_args(&self, ttl_ms: u64) -> [u64; 5] {
+        self.0.script_args(ttl_ms)
+    }
+
+    /// Gap budget for a sender the store has not seen.
+    #[getter]
+    fn gaps(&self) -> u32 {
+        self.0.gaps
+    }
+
     fn __repr__(&self) -> String {
         let q = &self.0;
         format!("WindowQuery(key_id={}, sender_id={}, counter={}, width={})", q.key_id, q.sender_id, q.counter, q.width)

@@ -22,10 +22,10 @@ def test_sealed_unless_allowlisted_by_the_core_rule() -> None:
 
 @pytest.mark.parametrize("bad", ["", "a/#/b", "a+", "a\0b"])
 def test_a_bad_filter_is_the_core_invalid_filter_error(bad: str) -> None:
-    with pytest.raises(mqseal.Error) as e:
+    with pytest.raises(mqseal.InvalidFilterError) as e:
         PlainTopics(["ok/#", bad])
     assert e.value.code == "invalidFilter"
-    with pytest.raises(mqseal.Error) as e:
+    with pytest.raises(mqseal.InvalidFilterError) as e:
         Protection.build(None, None, [bad])
     assert e.value.code == "invalidFilter"
 

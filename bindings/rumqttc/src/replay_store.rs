@@ -235,16 +235,11 @@ mod redis_store {
         fn pipeline(&self, queries: &[WindowQuery]) -> redis::Pipeline {
             let mut pipe = redis::pipe();
             for q in queries {
-                let (hi, lo) = q.counter_halves();
                 pipe.cmd("EVALSHA")
                     .arg(self.script.get_hash())
                     .arg(1)
                     .arg(q.redis_key(&self.prefix))
-                    .arg(hi)
-                    .arg(lo)
-                    .arg(q.width)
-                    .arg(self.ttl_ms)
-                    .arg(q.gaps);
+                    .arg(&q.script_args(self.ttl_ms)[..]);
             }
             pipe
         }

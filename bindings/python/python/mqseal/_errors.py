@@ -44,6 +44,7 @@ __all__ = [
     "WeakSharedSecretError",
     "SelfPairingError",
     "InvalidConfigError",
+    "InvalidFilterError",
     "InvalidSnapshotError",
     "EncodeError",
     "DecodeError",
@@ -208,6 +209,10 @@ class SelfPairingError(Error):
 
 class InvalidConfigError(Error):
     code = "invalidConfig"
+
+
+class InvalidFilterError(Error):
+    code = "invalidFilter"
 
 
 class InvalidSnapshotError(Error):

@@ -58,8 +58,7 @@ class RedisReplayStore:
         def run() -> List[int]:
             pipe = self.client.pipeline(transaction=False)
             for q in queries:
-                hi, lo = q.counter_halves()
-                pipe.evalsha(self.script_hash, 1, q.redis_key(self.prefix), hi, lo, q.width, self._ttl_ms)
+                pipe.evalsha(self.script_hash, 1, q.redis_key(self.prefix), *q.script_args(self._ttl_ms))
             return [int(c) for c in pipe.execute()]
 
         try:
