@@ -75,14 +75,11 @@ fn state_err(py: Python<'_>, e: &StateFileError) -> PyErr {
     raise(py, mqseal::Error::CounterStore(e.kind).code(), &e.to_string(), &extra)
 }
 
-/// An `invalidConfig` error naming the keyword at fault (`.option`) and,
-/// for an [`OpenerConfig`] field, the core's name of that field (`.field`,
-/// [`ConfigField::name`]: the words JS reports as `.option`).
-fn option_err(py: Python<'_>, option: &str, field: Option<ConfigField>, message: &str) -> PyErr {
+/// An `invalidConfig` error naming the option at fault (`.option`, as JS's
+/// `err.option`): for a receiver setting, the core's [`ConfigField::name`].
+fn option_err(py: Python<'_>, option: &str, message: &str) -> PyErr {
     let extra = PyDict::new(py);
-    if let Err(err) =
-        extra.set_item("option", option).and_then(|()| extra.set_item("field", field.map(ConfigField::name)))
-    {
+    if let Err(err) = extra.set_item("option", option) {
         return err;
     }
     raise(py, "invalidConfig", &format!("{option}: {message}"), &extra)
@@ -94,7 +91,7 @@ fn lock<T>(m: &Mutex<T>) -> PyResult<MutexGuard<'_, T>> {
 
 fn suite_from_name(py: Python<'_>, name: &str) -> PyResult<Suite> {
     name.parse::<Suite>().map_err(|_| {
-        option_err(py, "suite", None, &format!("unknown suite {name:?}; use chacha20poly1305 or hmac-sha256"))
+        option_err(py, "suite", &format!("unknown suite {name:?}; use chacha20poly1305 or hmac-sha256"))
     })
 }
 
@@ -560,8 +557,7 @@ fn config_from(
             list.push(n.parse::<Suite>().map_err(|_| {
                 option_err(
                     py,
-                    "suites",
-                    Some(ConfigField::Suites),
+                    ConfigField::Suites.name(),
                     &format!("unknown suite {n:?}; use chacha20poly1305 or hmac-sha256"),
                 )
             })?);
@@ -574,8 +570,7 @@ fn config_from(
         _ => {
             return Err(option_err(
                 py,
-                "eviction",
-                Some(ConfigField::Eviction),
+                ConfigField::Eviction.name(),
                 "must be 'rejectNew' or 'leastRecentlyUsed'",
             ))
         }
@@ -591,7 +586,7 @@ fn config_err(py: Python<'_>, cfg: &OpenerConfig, field: ConfigField) -> PyErr {
         ConfigField::Window => format!(", got {}", cfg.window),
         _ => String::new(),
     };
-    option_err(py, field.name(), Some(field), &format!("{}{got}", field.rule()))
+    option_err(py, field.name(), &format!("{}{got}", field.rule()))
 }
 
 fn open_locked(
@@ -650,7 +645,7 @@ impl Opener {
     ) -> PyResult<Opener> {
         let cfg = config_from(py, window, max_age, max_skew, require_timestamp, suites, eviction)?;
         let table = mqseal::SenderMap::new(max_senders)
-            .map_err(|_| option_err(py, "max_senders", None, "must be at least 1"))?;
+            .map_err(|_| option_err(py, "max_senders", "must be at least 1"))?;
         let ring = lock(&keyring.0)?.clone();
         let mut inner = mqseal::OpenerWith::with_table(ring, table);
         inner.set_config(&cfg).map_err(|e| core_err(py, e))?;

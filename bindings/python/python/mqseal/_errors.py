@@ -66,13 +66,10 @@ class Error(Exception):
         self.reason: Optional[str] = extra.get("reason")
         #: The suite refused for ``suiteNotAllowed``.
         self.suite: Optional[str] = extra.get("suite")
-        #: The keyword argument at fault for ``invalidConfig`` (``window``, ``suites``, ``eviction``,
-        #: ``suite``, ``max_senders``).
+        #: The option at fault for ``invalidConfig``, as JS's ``err.option``: for a receiver
+        #: setting the core's ``OpenerConfig`` field name (``window``, ``suites``, ``eviction``),
+        #: else the keyword (``suite``, ``max_senders``).
         self.option: Optional[str] = extra.get("option")
-        #: For ``invalidConfig`` of an ``Opener``: the core's ``OpenerConfig`` field at fault
-        #: (``ConfigField::name``: ``window``, ``suites`` or ``eviction``, the names JS reports
-        #: as ``err.option``); None for options that are not receiver configuration.
-        self.field: Optional[str] = extra.get("field")
         #: The state file at fault for ``counterStore``.
         self.path: Optional[str] = None if extra.get("path") is None else str(extra.get("path"))
         #: The pid holding a ``locked`` state file, if known.
