@@ -32,9 +32,10 @@ export interface MqsealError extends Error {
   keyId?: number;
   /**
    * For 'counterStore': the core's StoreError code ('read', 'write', 'corrupt', 'missing', 'conflict',
-   * 'locked', 'notGranted') or, from the JS stores only, 'unavailable' (no IndexedDB, no flock) or 'invalid'.
+   * 'locked', 'notGranted', and 'leaseLost', which only Redis sender-id leases give and JS has none of)
+   * or, from the JS stores only, 'unavailable' (no IndexedDB, no flock) or 'invalid'.
    */
-  reason?: 'read' | 'write' | 'corrupt' | 'missing' | 'conflict' | 'locked' | 'notGranted' | 'unavailable' | 'invalid';
+  reason?: 'read' | 'write' | 'corrupt' | 'missing' | 'conflict' | 'locked' | 'notGranted' | 'leaseLost' | 'unavailable' | 'invalid';
   /** For reason 'locked' from FileCounterStore: the pid written by the holder, when known. */
   holderPid?: number | null;
   /** For FileCounterStore errors: the counter file. */
