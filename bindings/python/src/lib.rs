@@ -90,9 +90,8 @@ fn lock<T>(m: &Mutex<T>) -> PyResult<MutexGuard<'_, T>> {
 }
 
 fn suite_from_name(py: Python<'_>, name: &str) -> PyResult<Suite> {
-    name.parse::<Suite>().map_err(|_| {
-        option_err(py, "suite", &format!("unknown suite {name:?}; use chacha20poly1305 or hmac-sha256"))
-    })
+    name.parse::<Suite>()
+        .map_err(|_| option_err(py, "suite", &format!("unknown suite {name:?}; use chacha20poly1305 or hmac-sha256")))
 }
 
 fn key_bytes(py: Python<'_>, bytes: &[u8]) -> PyResult<[u8; mqseal::KEY_LEN]> {
@@ -567,13 +566,7 @@ fn config_from(
     cfg.eviction = match eviction {
         "rejectNew" => Eviction::RejectNew,
         "leastRecentlyUsed" => Eviction::LeastRecentlyUsed,
-        _ => {
-            return Err(option_err(
-                py,
-                ConfigField::Eviction.name(),
-                "must be 'rejectNew' or 'leastRecentlyUsed'",
-            ))
-        }
+        _ => return Err(option_err(py, ConfigField::Eviction.name(), "must be 'rejectNew' or 'leastRecentlyUsed'")),
     };
     cfg.check().map_err(|field| config_err(py, &cfg, field))?;
     Ok(cfg)
@@ -644,8 +637,8 @@ impl Opener {
         system_clock: bool,
     ) -> PyResult<Opener> {
         let cfg = config_from(py, window, max_age, max_skew, require_timestamp, suites, eviction)?;
-        let table = mqseal::SenderMap::new(max_senders)
-            .map_err(|_| option_err(py, "max_senders", "must be at least 1"))?;
+        let table =
+            mqseal::SenderMap::new(max_senders).map_err(|_| option_err(py, "max_senders", "must be at least 1"))?;
         let ring = lock(&keyring.0)?.clone();
         let mut inner = mqseal::OpenerWith::with_table(ring, table);
         inner.set_config(&cfg).map_err(|e| core_err(py, e))?;
