@@ -831,11 +831,6 @@ impl WindowQuery {
         self.0.redis_key(prefix)
     }
 
-    /// The counter's (high, low) 32-bit halves, as `WINDOW_SCRIPT` takes it.
-    fn counter_halves(&self) -> (u32, u32) {
-        self.0.counter_halves()
-    }
-
     /// `WINDOW_SCRIPT`'s ARGV for this query with a TTL of `ttl_ms`
     /// milliseconds (0: none), in order (the core's layout).
     fn script_args(&self, ttl_ms: u64) -> [u64; 5] {
