@@ -183,8 +183,9 @@ pub enum Error {
     /// A configuration value is out of range (for example a replay window
     /// width of zero or above the maximum).
     InvalidConfig,
-    /// A saved replay-state record is not valid (no counter accepted, a width
-    /// out of range, a bad checksum).
+    /// A saved state record is not valid: a replay-state record (no counter
+    /// accepted, a width out of range, a bad checksum) or a member-state
+    /// record (bad magic, checksum, encoding, or another member's).
     InvalidSnapshot,
     /// A typed payload could not be serialized with postcard.
     Encode,
@@ -192,6 +193,21 @@ pub enum Error {
     Decode,
     /// The operating system's random number generator failed.
     Rng,
+
+    // ----- key distribution (docs/PROTOCOL.md section 14) -----
+    /// A verified control message carries an epoch at or below the one the
+    /// member holds: an old state (re-published, or replayed with a new
+    /// counter). Nothing changed.
+    StaleEpoch {
+        /// The epoch the member holds.
+        held: u64,
+        /// The epoch in the message.
+        received: u64,
+    },
+    /// A control message or acknowledgement was refused: it came on the
+    /// wrong topic or from the wrong sender, or its body breaks a rule of
+    /// the control protocol (the reason says which). Nothing changed.
+    InvalidControl(crate::ControlError),
 }
 
 impl Error {
@@ -237,6 +253,8 @@ impl Error {
             Error::Encode => "encode",
             Error::Decode => "decode",
             Error::Rng => "rng",
+            Error::StaleEpoch { .. } => "staleEpoch",
+            Error::InvalidControl(_) => "invalidControl",
         }
     }
 
@@ -297,10 +315,14 @@ impl fmt::Display for Error {
             Error::WeakSharedSecret => f.write_str("X25519 shared secret is not contributory (low-order public key)"),
             Error::SelfPairing => f.write_str("cannot derive a pairwise key with oneself"),
             Error::InvalidConfig => f.write_str("invalid configuration value"),
-            Error::InvalidSnapshot => f.write_str("invalid replay-state record"),
+            Error::InvalidSnapshot => f.write_str("invalid saved-state record (replay state or member state)"),
             Error::Encode => f.write_str("payload could not be serialized"),
             Error::Decode => f.write_str("verified payload could not be deserialized"),
             Error::Rng => f.write_str("random number generator failed"),
+            Error::StaleEpoch { held, received } => {
+                write!(f, "control message epoch {received} is not above the epoch held ({held})")
+            }
+            Error::InvalidControl(reason) => write!(f, "control message refused: {reason}"),
         }
     }
 }

@@ -141,6 +141,7 @@ extern crate alloc;
 extern crate std;
 
 mod config;
+mod control;
 mod counter;
 #[cfg(all(feature = "std", any(unix, windows)))]
 mod durable;
@@ -148,6 +149,7 @@ mod envelope;
 mod error;
 mod keyring;
 mod keys;
+mod member;
 mod opener;
 mod plain_topics;
 mod replay;
@@ -170,6 +172,12 @@ pub mod fuzzing;
 pub use config::{
     ConfigField, Eviction, OpenerConfig, SuiteSet, DEFAULT_KEYS, DEFAULT_MAX_SENDERS, DEFAULT_MAX_SKEW, DEFAULT_SENDERS,
 };
+pub use control::{
+    control_sealer, open_ack, seal_control, Ack, AckStatus, ControlError, ControlState, ControlTopic, ControlTopics,
+    Group, GroupKey, List, Name, ReceivedAck, AUTHORITY_SENDER_ID, CONTROL_FORMAT, CONTROL_KEY_ID, DEFAULT_ACK_PREFIX,
+    DEFAULT_CONTROL_PREFIX, MAX_ACK_ENVELOPE_LEN, MAX_ACK_LEN, MAX_CONTROL_ENVELOPE_LEN, MAX_CONTROL_LEN,
+    MAX_CONTROL_TOPIC_LEN, MAX_GROUPS, MAX_KEYS_PER_GROUP, MAX_NAME_LEN, MAX_PREFIX_LEN, MEMBER_SENDER_ID,
+};
 #[cfg(all(feature = "std", any(unix, windows)))]
 pub use counter::FileCounterStore;
 pub use counter::{
@@ -188,6 +196,9 @@ pub use keyring::Keyring;
 pub use keys::{Key, KeyText, PairwiseKeys, PublicKey, StaticKeyPair, KEY_LEN};
 #[cfg(feature = "alloc")]
 pub use keys::{KeyFile, Peer};
+#[cfg(feature = "alloc")]
+pub use member::AppliedVec;
+pub use member::{Applied, MemberAgent, Sealing, Tick, MAX_MEMBER_STATE_LEN, MEMBER_STATE_MAGIC};
 #[cfg(feature = "alloc")]
 pub use opener::FleetOpener;
 #[cfg(feature = "alloc")]

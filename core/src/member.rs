@@ -1,0 +1,473 @@
+//! The member agent of key distribution (`docs/PROTOCOL.md`, section 14):
+//! takes control envelopes and the current time, gives back the keyring
+//! and sealer to use, the state to persist, the acknowledgement to publish
+//! and the next time it needs to be woken. Sans-IO: the caller subscribes,
+//! publishes, persists and keeps the clock.
+//!
+//! ```text
+//!  control envelope ─▶ MemberAgent::handle ─▶ state bytes ──▶ persist (durably, first)
+//!  (retained, QoS 1)        │   verify, counter,           └▶ ack envelope ──▶ publish (after)
+//!                           │   decode, check, epoch       └▶ wake_at ──▶ MemberAgent::tick
+//!                           ▼
+//!       MemberAgent::sealing / keyring (per group, at a time)
+//! ```
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroize;
+
+use crate::control::{
+    check_counter, decode_exact, encode_into, open_control, Ack, AckStatus, ControlError, ControlState, ControlTopic,
+    ControlTopics, Group, Name, AUTHORITY_SENDER_ID, CONTROL_KEY_ID, MAX_CONTROL_LEN, MAX_GROUPS, MAX_NAME_LEN,
+    MEMBER_SENDER_ID,
+};
+use crate::{Error, Key, Keyring, MemoryCounterStore, PublicKey, Sealer, StaticKeyPair, Suite};
+
+/// Magic and version at the start of a member-state record.
+pub const MEMBER_STATE_MAGIC: &[u8] = b"mqseal-member v1\n";
+const DIGEST_LEN: usize = 32;
+/// Longest member-state record (a buffer this size always suffices).
+pub const MAX_MEMBER_STATE_LEN: usize =
+    MEMBER_STATE_MAGIC.len() + (1 + MAX_NAME_LEN) + 10 + 11 + 10 + 1 + 1 + MAX_CONTROL_LEN + DIGEST_LEN;
+
+/// What a member persists (`docs/PROTOCOL.md` 14.9).
+#[derive(Serialize, Deserialize)]
+struct MemberRecord {
+    member_id: Name,
+    epoch: u64,
+    last_control_counter: Option<u64>,
+    next_ack_counter: u64,
+    next_seen: u8,
+    state: Option<ControlState>,
+}
+
+/// What to use for sealing in one group now.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Sealing {
+    /// The key (zeroizes on drop).
+    pub key: Key,
+    /// The sender id the authority assigned to this member under it.
+    pub sender_id: u32,
+    /// The suite to seal with.
+    pub suite: Suite,
+}
+
+/// The result of a control message the agent applied.
+///
+/// Persist `state` durably first; only then publish `ack` (on
+/// [`MemberAgent::ack_topic`], QoS 1, not retained) and start using the
+/// new keys. The ack's counter is part of `state`, so it is never used
+/// twice.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Applied<'s, 'a> {
+    /// The epoch now held.
+    pub epoch: u64,
+    /// The member-state record to persist (holds secrets: wipe copies).
+    pub state: &'s [u8],
+    /// The ack envelope to publish.
+    pub ack: &'a [u8],
+    /// When to call [`MemberAgent::tick`] next (`None`: no scheduled change,
+    /// or no clock).
+    pub wake_at: Option<u64>,
+}
+
+/// [`Applied`] with owned buffers.
+#[cfg(feature = "alloc")]
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct AppliedVec {
+    /// The epoch now held.
+    pub epoch: u64,
+    /// The member-state record to persist (zeroized on drop).
+    pub state: zeroize::Zeroizing<alloc::vec::Vec<u8>>,
+    /// The ack envelope to publish.
+    pub ack: alloc::vec::Vec<u8>,
+    /// When to call [`MemberAgent::tick`] next.
+    pub wake_at: Option<u64>,
+}
+
+/// The result of [`MemberAgent::tick`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Tick {
+    /// The sealing key or the accepted keys of some group differ from the
+    /// last time the agent reported them: rebuild sealers and keyrings.
+    pub changed: bool,
+    /// When to call `tick` next.
+    pub wake_at: Option<u64>,
+}
+
+/// Per group: the sealing key id and which keys (by index) are accepted.
+type View = [Option<(u32, u8)>; MAX_GROUPS];
+
+/// A member of a key-distribution fleet: holds the latest verified key
+/// state, and the counters of its control channel.
+pub struct MemberAgent {
+    member_id: Name,
+    control_topic: ControlTopic,
+    ack_topic: ControlTopic,
+    recv: Key,
+    send: Key,
+    epoch: u64,
+    last_control_counter: Option<u64>,
+    next_ack_counter: u64,
+    next_seen: u8,
+    state: Option<ControlState>,
+    view: View,
+}
+
+impl core::fmt::Debug for MemberAgent {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MemberAgent")
+            .field("member_id", &self.member_id)
+            .field("control_topic", &self.control_topic)
+            .field("epoch", &self.epoch)
+            .field("last_control_counter", &self.last_control_counter)
+            .field("next_ack_counter", &self.next_ack_counter)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemberAgent {
+    /// An agent for the member `member_id` with key pair `own`, trusting the
+    /// authority's public key `authority`, resuming from a persisted
+    /// member-state record (`None`: a member just enrolled, epoch 0).
+    ///
+    /// # Errors
+    /// [`Error::InvalidControl`] (`badName`) for a bad member id;
+    /// [`Error::InvalidConfig`] for a bad topic prefix; those of
+    /// [`StaticKeyPair::pairwise`]; [`Error::InvalidSnapshot`] for a record
+    /// that is not valid, or is another member's.
+    pub fn new(
+        own: &StaticKeyPair,
+        member_id: &str,
+        authority: &PublicKey,
+        topics: &ControlTopics<'_>,
+        persisted: Option<&[u8]>,
+    ) -> Result<MemberAgent, Error> {
+        let id = Name::new(member_id)?;
+        let control_topic = ControlTopic::new(topics.control, member_id)?;
+        let ack_topic = ControlTopic::new(topics.ack, member_id)?;
+        let keys = own.pairwise(authority, CONTROL_KEY_ID)?;
+        let mut agent = MemberAgent {
+            member_id: id,
+            control_topic,
+            ack_topic,
+            recv: keys.recv.clone(),
+            send: keys.send.clone(),
+            epoch: 0,
+            last_control_counter: None,
+            next_ack_counter: 0,
+            next_seen: 0,
+            state: None,
+            view: [None; MAX_GROUPS],
+        };
+        if let Some(bytes) = persisted {
+            let r = decode_record(bytes)?;
+            if r.member_id != agent.member_id {
+                return Err(Error::InvalidSnapshot);
+            }
+            agent.epoch = r.epoch;
+            agent.last_control_counter = r.last_control_counter;
+            agent.next_ack_counter = r.next_ack_counter;
+            agent.next_seen = r.next_seen;
+            agent.state = r.state;
+        }
+        Ok(agent)
+    }
+
+    /// The topic to subscribe to (QoS 1): `<control prefix>/<member id>`.
+    #[must_use]
+    pub fn control_topic(&self) -> &str {
+        self.control_topic.as_str()
+    }
+
+    /// The topic acks are published on: `<ack prefix>/<member id>`.
+    #[must_use]
+    pub fn ack_topic(&self) -> &str {
+        self.ack_topic.as_str()
+    }
+
+    /// The member id.
+    #[must_use]
+    pub fn member_id(&self) -> &str {
+        self.member_id.as_str()
+    }
+
+    /// The epoch held (0 before the first state).
+    #[must_use]
+    pub const fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The key state held, if any.
+    #[must_use]
+    pub fn state(&self) -> Option<&ControlState> {
+        self.state.as_ref()
+    }
+
+    fn group_index(&self, name: &str) -> Option<(usize, &Group)> {
+        self.state.as_ref()?.groups().iter().enumerate().find(|(_, g)| g.name() == name)
+    }
+
+    fn seen(&self, i: usize) -> bool {
+        self.next_seen & (1 << i) != 0
+    }
+
+    /// The key, sender id and suite to seal with in `group` at `now`
+    /// (`None`: not a member of the group).
+    #[must_use]
+    pub fn sealing(&self, group: &str, now: Option<u64>) -> Option<Sealing> {
+        let (i, g) = self.group_index(group)?;
+        let k = g.sealing_key(now, self.seen(i))?;
+        Some(Sealing { key: k.key(), sender_id: k.sender_id(), suite: k.suite() })
+    }
+
+    /// A keyring of the keys of `group` accepted at `now`, the sealing key
+    /// as primary (`Ok(None)`: not a member of the group).
+    ///
+    /// # Errors
+    /// [`Error::KeyringFull`] when `N` is below [`crate::MAX_KEYS_PER_GROUP`]
+    /// and the group holds more keys.
+    pub fn keyring<const N: usize>(&self, group: &str, now: Option<u64>) -> Result<Option<Keyring<N>>, Error> {
+        match self.group_index(group) {
+            Some((i, g)) => g.keyring(now, self.seen(i)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Tells the agent that a message of `group` under `key_id` verified.
+    /// A member without a clock switches to the next key when it first
+    /// sees it in use. Returns true when that switched the sealing key:
+    /// then persist [`MemberAgent::encode_state`] and rebuild the sealer.
+    pub fn key_seen(&mut self, group: &str, key_id: u32, now: Option<u64>) -> bool {
+        let Some((i, g)) = self.group_index(group) else { return false };
+        if g.seal_next() != Some(key_id) || self.seen(i) {
+            return false;
+        }
+        self.next_seen |= 1 << i;
+        let before = self.view;
+        self.view = self.view_at(now);
+        before != self.view
+    }
+
+    fn view_at(&self, now: Option<u64>) -> View {
+        let mut view = [None; MAX_GROUPS];
+        if let Some(s) = &self.state {
+            for (i, g) in s.groups().iter().enumerate() {
+                let seal = g.sealing_key(now, self.seen(i)).map_or(u32::MAX, |k| k.key_id());
+                let mask =
+                    g.keys().iter().enumerate().filter(|(_, k)| k.accepted_at(now)).fold(0u8, |m, (j, _)| m | (1 << j));
+                if let Some(slot) = view.get_mut(i) {
+                    *slot = Some((seal, mask));
+                }
+            }
+        }
+        view
+    }
+
+    /// The next time after `now` at which a sealing key activates or a key
+    /// stops being accepted (`None` without a clock or without changes).
+    #[must_use]
+    pub fn wake_at(&self, now: Option<u64>) -> Option<u64> {
+        let t = now?;
+        self.state.as_ref()?.groups().iter().filter_map(|g| g.next_change(t)).min()
+    }
+
+    /// Scheduled switches: call at [`Tick::wake_at`] (or whenever). Says
+    /// whether the sealing key or the accepted keys changed since they were
+    /// last reported, so the caller rebuilds its sealers and keyrings.
+    pub fn tick(&mut self, now: Option<u64>) -> Tick {
+        let view = self.view_at(now);
+        let changed = view != self.view;
+        self.view = view;
+        Tick { changed, wake_at: self.wake_at(now) }
+    }
+
+    /// The member-state record of what the agent holds now.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] ([`MAX_MEMBER_STATE_LEN`] always suffices).
+    pub fn encode_state(&self, out: &mut [u8]) -> Result<usize, Error> {
+        encode_record(
+            &MemberRecordRef {
+                member_id: &self.member_id,
+                epoch: self.epoch,
+                last_control_counter: self.last_control_counter,
+                next_ack_counter: self.next_ack_counter,
+                next_seen: self.next_seen,
+                state: self.state.as_ref(),
+            },
+            out,
+        )
+    }
+
+    /// Handles one control envelope that arrived on `topic` (verified and
+    /// decrypted in place; the buffer is wiped afterwards, success or not).
+    /// On success the agent holds the new state; see [`Applied`] for what
+    /// the caller must do. On error nothing changed.
+    ///
+    /// Checks, in this order (`docs/PROTOCOL.md` 14.6): the topic is the
+    /// control topic; the envelope verifies under the pairwise key; its
+    /// sender id; its counter is above the last accepted one; the body
+    /// decodes and passes every limit and rule; it names this member; its
+    /// epoch is above the one held.
+    ///
+    /// # Errors
+    /// [`Error::InvalidControl`] (with the reason), [`Error::Auth`], the
+    /// envelope format errors, [`Error::UnknownKey`], [`Error::Duplicate`] /
+    /// [`Error::Replay`] (counter at or below the last accepted: a retained
+    /// message seen again), [`Error::StaleEpoch`], [`Error::BufferTooSmall`]
+    /// for `state_out` / `ack_out` ([`MAX_MEMBER_STATE_LEN`] and
+    /// [`crate::MAX_ACK_ENVELOPE_LEN`] always suffice),
+    /// [`Error::CounterExhausted`].
+    pub fn handle<'s, 'a>(
+        &mut self,
+        topic: &str,
+        envelope: &mut [u8],
+        now: Option<u64>,
+        state_out: &'s mut [u8],
+        ack_out: &'a mut [u8],
+    ) -> Result<Applied<'s, 'a>, Error> {
+        let result = self.verify(topic, envelope);
+        envelope.zeroize();
+        let (counter, new) = result?;
+        let ack_counter = self.next_ack_counter;
+        let next_ack_counter = ack_counter.checked_add(1).ok_or(Error::CounterExhausted)?;
+        let next_seen = self.carried_next_seen(&new);
+
+        let record = MemberRecordRef {
+            member_id: &self.member_id,
+            epoch: new.epoch(),
+            last_control_counter: Some(counter),
+            next_ack_counter,
+            next_seen,
+            state: Some(&new),
+        };
+        let state_len = encode_record(&record, state_out)?;
+        let ack = Ack { member_id: self.member_id.clone(), epoch: new.epoch(), status: AckStatus::Applied };
+        let n = ack.encode(ack_out)?;
+        let mut sealer = Sealer::new(
+            &self.send,
+            MEMBER_SENDER_ID,
+            Suite::ChaCha20Poly1305,
+            MemoryCounterStore::starting_at(ack_counter),
+        )?;
+        let ack_len = sealer.seal_in_place(self.ack_topic.as_str(), ack_out, n)?;
+
+        self.epoch = new.epoch();
+        self.last_control_counter = Some(counter);
+        self.next_ack_counter = next_ack_counter;
+        self.next_seen = next_seen;
+        self.state = Some(new);
+        self.view = self.view_at(now);
+        Ok(Applied {
+            epoch: self.epoch,
+            state: &state_out[..state_len],
+            ack: &ack_out[..ack_len],
+            wake_at: self.wake_at(now),
+        })
+    }
+
+    /// [`MemberAgent::handle`] with owned buffers.
+    ///
+    /// # Errors
+    /// Those of [`MemberAgent::handle`].
+    #[cfg(feature = "alloc")]
+    pub fn handle_to_vec(&mut self, topic: &str, envelope: &[u8], now: Option<u64>) -> Result<AppliedVec, Error> {
+        let mut buf = zeroize::Zeroizing::new(envelope.to_vec());
+        let mut state = zeroize::Zeroizing::new(alloc::vec![0u8; MAX_MEMBER_STATE_LEN]);
+        let mut ack = alloc::vec![0u8; crate::MAX_ACK_ENVELOPE_LEN];
+        let applied = self.handle(topic, &mut buf, now, &mut state, &mut ack)?;
+        let (epoch, state_len, ack_len, wake_at) =
+            (applied.epoch, applied.state.len(), applied.ack.len(), applied.wake_at);
+        state.truncate(state_len);
+        ack.truncate(ack_len);
+        Ok(AppliedVec { epoch, state, ack, wake_at })
+    }
+
+    /// Steps 1 to 7 of 14.6, without changing anything.
+    fn verify(&self, topic: &str, envelope: &mut [u8]) -> Result<(u64, ControlState), Error> {
+        if topic != self.control_topic.as_str() {
+            return Err(ControlError::WrongTopic.into());
+        }
+        let (counter, body) = open_control(&self.recv, AUTHORITY_SENDER_ID, topic, envelope)?;
+        check_counter(counter, self.last_control_counter)?;
+        let new = ControlState::decode(body)?;
+        if new.member_id() != self.member_id.as_str() {
+            return Err(ControlError::WrongMember.into());
+        }
+        if new.epoch() <= self.epoch {
+            return Err(Error::StaleEpoch { held: self.epoch, received: new.epoch() });
+        }
+        Ok((counter, new))
+    }
+
+    /// A group keeps its "next key seen" mark when the new state plans the
+    /// same next key.
+    fn carried_next_seen(&self, new: &ControlState) -> u8 {
+        let mut bits = 0u8;
+        for (i, g) in new.groups().iter().enumerate() {
+            if let Some((j, old)) = self.group_index(g.name()) {
+                if self.seen(j) && g.seal_next().is_some() && old.seal_next() == g.seal_next() {
+                    bits |= 1 << i;
+                }
+            }
+        }
+        bits
+    }
+}
+
+#[derive(Serialize)]
+struct MemberRecordRef<'a> {
+    member_id: &'a Name,
+    epoch: u64,
+    last_control_counter: Option<u64>,
+    next_ack_counter: u64,
+    next_seen: u8,
+    state: Option<&'a ControlState>,
+}
+
+fn encode_record(r: &MemberRecordRef<'_>, out: &mut [u8]) -> Result<usize, Error> {
+    let m = MEMBER_STATE_MAGIC.len();
+    let body = postcard::experimental::serialized_size(r).map_err(|_| Error::Encode)?;
+    let needed = m + body + DIGEST_LEN;
+    if out.len() < needed {
+        return Err(Error::BufferTooSmall { needed });
+    }
+    out[..m].copy_from_slice(MEMBER_STATE_MAGIC);
+    let n = encode_into(r, &mut out[m..m + body])?;
+    let digest = Sha256::digest(&out[..m + n]);
+    out[m + n..m + n + DIGEST_LEN].copy_from_slice(&digest);
+    Ok(m + n + DIGEST_LEN)
+}
+
+fn decode_record(bytes: &[u8]) -> Result<MemberRecord, Error> {
+    let m = MEMBER_STATE_MAGIC.len();
+    if bytes.len() < m + DIGEST_LEN || !bytes.starts_with(MEMBER_STATE_MAGIC) {
+        return Err(Error::InvalidSnapshot);
+    }
+    let (signed, digest) = bytes.split_at(bytes.len() - DIGEST_LEN);
+    if Sha256::digest(signed).as_slice() != digest {
+        return Err(Error::InvalidSnapshot);
+    }
+    let r: MemberRecord = decode_exact(&signed[m..], |_: &MemberRecord| false).map_err(|_| Error::InvalidSnapshot)?;
+    match &r.state {
+        None if r.epoch != 0 || r.last_control_counter.is_some() => return Err(Error::InvalidSnapshot),
+        Some(s) if s.check().is_err() || s.epoch() != r.epoch || s.member_id() != r.member_id.as_str() => {
+            return Err(Error::InvalidSnapshot)
+        }
+        _ => {}
+    }
+    if Name::new(r.member_id.as_str()).is_err() {
+        return Err(Error::InvalidSnapshot);
+    }
+    let groups = r.state.as_ref().map_or(0, |s| s.groups().len());
+    if u32::from(r.next_seen) >> groups != 0 && groups < 8 {
+        return Err(Error::InvalidSnapshot);
+    }
+    Ok(r)
+}
