@@ -21,7 +21,7 @@ use crate::control::{
     ControlTopics, Group, Name, AUTHORITY_SENDER_ID, CONTROL_KEY_ID, MAX_CONTROL_LEN, MAX_GROUPS, MAX_NAME_LEN,
     MEMBER_SENDER_ID,
 };
-use crate::{Error, Key, Keyring, MemoryCounterStore, PublicKey, Sealer, StaticKeyPair, Suite};
+use crate::{Error, Key, Keyring, MemoryCounterStore, PairwiseKeys, PublicKey, Sealer, StaticKeyPair, Suite};
 
 /// Magic and version at the start of a member-state record.
 pub const MEMBER_STATE_MAGIC: &[u8] = b"mqseal-member v1\n";
@@ -104,6 +104,7 @@ type View = [Option<(u32, u8)>; MAX_GROUPS];
 
 /// A member of a key-distribution fleet: holds the latest verified key
 /// state, and the counters of its control channel.
+#[derive(Clone)]
 pub struct MemberAgent {
     member_id: Name,
     control_topic: ControlTopic,
@@ -148,16 +149,35 @@ impl MemberAgent {
         topics: &ControlTopics<'_>,
         persisted: Option<&[u8]>,
     ) -> Result<MemberAgent, Error> {
+        let keys = own.pairwise(authority, CONTROL_KEY_ID)?;
+        MemberAgent::with_pairwise(keys, member_id, topics, persisted)
+    }
+
+    /// [`MemberAgent::new`] from the pairwise keys already derived
+    /// (`own.pairwise(authority, CONTROL_KEY_ID)`: for a key pair kept in a
+    /// secure element, or to derive once).
+    ///
+    /// # Errors
+    /// Those of [`MemberAgent::new`]; [`Error::InvalidConfig`] when the keys
+    /// do not have the id [`CONTROL_KEY_ID`].
+    pub fn with_pairwise(
+        keys: PairwiseKeys,
+        member_id: &str,
+        topics: &ControlTopics<'_>,
+        persisted: Option<&[u8]>,
+    ) -> Result<MemberAgent, Error> {
+        if keys.send.id() != CONTROL_KEY_ID || keys.recv.id() != CONTROL_KEY_ID {
+            return Err(Error::InvalidConfig);
+        }
         let id = Name::new(member_id)?;
         let control_topic = ControlTopic::new(topics.control, member_id)?;
         let ack_topic = ControlTopic::new(topics.ack, member_id)?;
-        let keys = own.pairwise(authority, CONTROL_KEY_ID)?;
         let mut agent = MemberAgent {
             member_id: id,
             control_topic,
             ack_topic,
-            recv: keys.recv.clone(),
-            send: keys.send.clone(),
+            recv: keys.recv,
+            send: keys.send,
             epoch: 0,
             last_control_counter: None,
             next_ack_counter: 0,

@@ -5,11 +5,12 @@
 
 use mqseal::{
     control_sealer, open_ack, seal_control, ControlError, ControlState, ControlTopics, Error, Group, GroupKey, Key,
-    MemberAgent, MemoryCounterStore, Sealer, StaticKeyPair, Suite, MAX_ACK_ENVELOPE_LEN, MAX_CONTROL_ENVELOPE_LEN,
-    MAX_MEMBER_STATE_LEN,
+    MemberAgent, MemoryCounterStore, PairwiseKeys, Sealer, StaticKeyPair, Suite, AUTHORITY_SENDER_ID, CONTROL_KEY_ID,
+    MAX_ACK_ENVELOPE_LEN, MAX_CONTROL_ENVELOPE_LEN, MAX_MEMBER_STATE_LEN,
 };
 use proptest::prelude::*;
 use serde::Serialize;
+use std::sync::OnceLock;
 
 const T0: u64 = 1_800_000_000;
 
@@ -43,9 +44,23 @@ struct Authority {
     sealer: Sealer<MemoryCounterStore>,
 }
 
+/// The pairwise keys of both sides, derived once (X25519 is slow in debug
+/// builds, and the tests make thousands of agents).
+fn pairwise() -> &'static (PairwiseKeys, PairwiseKeys) {
+    static KEYS: OnceLock<(PairwiseKeys, PairwiseKeys)> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let a = authority().pairwise(&member_kp().public(), CONTROL_KEY_ID).unwrap();
+        let m = member_kp().pairwise(&authority().public(), CONTROL_KEY_ID).unwrap();
+        (a, m)
+    })
+}
+
 impl Authority {
     fn new() -> Self {
-        Authority { sealer: control_sealer(&authority(), &member_kp().public(), MemoryCounterStore::new()).unwrap() }
+        let sealer =
+            Sealer::new(&pairwise().0.send, AUTHORITY_SENDER_ID, Suite::ChaCha20Poly1305, MemoryCounterStore::new())
+                .unwrap();
+        Authority { sealer }
     }
 
     fn seal(&mut self, s: &ControlState) -> Vec<u8> {
@@ -63,7 +78,24 @@ impl Authority {
 }
 
 fn agent(persisted: Option<&[u8]>) -> MemberAgent {
-    MemberAgent::new(&member_kp(), "dev-1", &authority().public(), &topics(), persisted).unwrap()
+    try_agent("dev-1", persisted).unwrap()
+}
+
+fn try_agent(id: &str, persisted: Option<&[u8]>) -> Result<MemberAgent, Error> {
+    MemberAgent::with_pairwise(pairwise().1.clone(), id, &topics(), persisted)
+}
+
+#[test]
+fn new_and_with_pairwise_agree_and_control_sealer_matches() {
+    let a = MemberAgent::new(&member_kp(), "dev-1", &authority().public(), &topics(), None).unwrap();
+    let mut s = control_sealer(&authority(), &member_kp().public(), MemoryCounterStore::new()).unwrap();
+    let mut out = vec![0u8; MAX_CONTROL_ENVELOPE_LEN];
+    let n = seal_control(&mut s, &topics(), &state("dev-1", 1), &mut out).unwrap();
+    for mut m in [a, agent(None)] {
+        assert_eq!(m.handle_to_vec(CTL, &out[..n], None).unwrap().epoch, 1);
+    }
+    let wrong = member_kp().pairwise(&authority().public(), 5).unwrap();
+    assert_eq!(MemberAgent::with_pairwise(wrong, "dev-1", &topics(), None).unwrap_err(), Error::InvalidConfig);
 }
 
 const CTL: &str = "mqseal/v1/ctl/dev-1";
@@ -413,15 +445,14 @@ fn the_persisted_state_is_checked() {
     for i in 0..good.len() {
         let mut bad = good.clone();
         bad[i] ^= 0x10;
-        let e = MemberAgent::new(&member_kp(), "dev-1", &authority().public(), &topics(), Some(&bad)).unwrap_err();
+        let e = try_agent("dev-1", Some(&bad)).unwrap_err();
         assert_eq!(e, Error::InvalidSnapshot, "byte {i}");
     }
     for n in 0..good.len() {
-        let e =
-            MemberAgent::new(&member_kp(), "dev-1", &authority().public(), &topics(), Some(&good[..n])).unwrap_err();
+        let e = try_agent("dev-1", Some(&good[..n])).unwrap_err();
         assert_eq!(e, Error::InvalidSnapshot);
     }
-    let e = MemberAgent::new(&member_kp(), "dev-2", &authority().public(), &topics(), Some(&good)).unwrap_err();
+    let e = try_agent("dev-2", Some(&good)).unwrap_err();
     assert_eq!(e, Error::InvalidSnapshot);
 }
 
@@ -528,6 +559,6 @@ proptest! {
     fn arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..600)) {
         let _ = ControlState::decode(&body);
         let _ = mqseal::Ack::decode(&body);
-        let _ = MemberAgent::new(&member_kp(), "dev-1", &authority().public(), &topics(), Some(&body));
+        let _ = try_agent("dev-1", Some(&body));
     }
 }
