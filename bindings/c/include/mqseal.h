@@ -432,6 +432,16 @@ enum MqsealStatus
    */
   MQSEAL_STATUS_PAYLOAD_TOO_LARGE = 67,
   /**
+   * A verified control message carries an epoch at or below the one the
+   * member holds (key distribution; no C agent functions yet).
+   */
+  MQSEAL_STATUS_STALE_EPOCH = 68,
+  /**
+   * A control message or acknowledgement was refused (wrong topic or
+   * sender, or a body that breaks a rule of the control protocol).
+   */
+  MQSEAL_STATUS_INVALID_CONTROL = 69,
+  /**
    * The `load` callback failed (store reason `read`). From
    * `mqseal_sealer_init*`: the handle is not initialized. From
    * `mqseal_seal*` (the re-reads before and after a `persist`): nothing

@@ -134,6 +134,12 @@ pub enum MqsealStatus {
     InvalidSnapshot = 66,
     /// The payload is longer than the suite can protect.
     PayloadTooLarge = 67,
+    /// A verified control message carries an epoch at or below the one the
+    /// member holds (key distribution; no C agent functions yet).
+    StaleEpoch = 68,
+    /// A control message or acknowledgement was refused (wrong topic or
+    /// sender, or a body that breaks a rule of the control protocol).
+    InvalidControl = 69,
 
     /// The `load` callback failed (store reason `read`). From
     /// `mqseal_sealer_init*`: the handle is not initialized. From
@@ -207,6 +213,8 @@ impl From<Error> for MqsealStatus {
             Error::Encode => S::Encode,
             Error::Decode => S::Decode,
             Error::Rng => S::Rng,
+            Error::StaleEpoch { .. } => S::StaleEpoch,
+            Error::InvalidControl(_) => S::InvalidControl,
             _ => S::Other,
         }
     }
@@ -257,6 +265,8 @@ const fn core_error(s: MqsealStatus) -> Option<Error> {
         S::Encode => Error::Encode,
         S::Decode => Error::Decode,
         S::Rng => Error::Rng,
+        S::StaleEpoch => Error::StaleEpoch { held: 0, received: 0 },
+        S::InvalidControl => Error::InvalidControl(mqseal::ControlError::Malformed),
         S::Ok
         | S::NullPointer
         | S::InvalidArgument
@@ -269,7 +279,7 @@ const fn core_error(s: MqsealStatus) -> Option<Error> {
 
 impl MqsealStatus {
     /// Every status, for lookups from a C integer.
-    pub(crate) const ALL: [MqsealStatus; 47] = {
+    pub(crate) const ALL: [MqsealStatus; 49] = {
         use MqsealStatus as S;
         [
             S::Ok,
@@ -314,6 +324,8 @@ impl MqsealStatus {
             S::Rng,
             S::InvalidSnapshot,
             S::PayloadTooLarge,
+            S::StaleEpoch,
+            S::InvalidControl,
             S::CounterStoreRead,
             S::CounterStoreCorrupt,
             S::CounterStoreMissing,
@@ -425,6 +437,8 @@ impl MqsealStatus {
             S::Rng => c"random number generator failed",
             S::InvalidSnapshot => c"invalid replay-state record",
             S::PayloadTooLarge => c"payload is too large for the suite",
+            S::StaleEpoch => c"control message epoch is not above the epoch held",
+            S::InvalidControl => c"control message refused",
             S::Other => c"unknown error",
         }
     }

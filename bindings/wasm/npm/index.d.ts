@@ -23,7 +23,8 @@ export type ErrorCode =
   | 'clockRequired' | 'suiteNotAllowed' | 'tooManySenders' | 'topicNotRewritable'
   | 'topicTooLong' | 'invalidTopic' | 'invalidFilter' | 'invalidSnapshot' | 'bufferTooSmall' | 'payloadTooLarge' | 'counterExhausted' | 'counterStore' | 'keyringFull'
   | 'duplicateKeyId' | 'keyNotFound' | 'noPrimaryKey' | 'keyIsPrimary' | 'invalidKey'
-  | 'weakSharedSecret' | 'selfPairing' | 'invalidConfig' | 'encode' | 'decode' | 'rng';
+  | 'weakSharedSecret' | 'selfPairing' | 'invalidConfig' | 'encode' | 'decode' | 'rng'
+  | 'staleEpoch' | 'invalidControl';
 
 export interface MqsealError extends Error {
   name: 'MqsealError';

@@ -49,6 +49,8 @@ __all__ = [
     "EncodeError",
     "DecodeError",
     "RngError",
+    "StaleEpochError",
+    "InvalidControlError",
     "BY_CODE",
 ]
 
@@ -226,6 +228,14 @@ class DecodeError(Error):
 
 class RngError(Error):
     code = "rng"
+
+
+class StaleEpochError(Error):
+    code = "staleEpoch"
+
+
+class InvalidControlError(Error):
+    code = "invalidControl"
 
 
 def _subclasses(cls: Type[Error]) -> Dict[str, Type[Error]]:
