@@ -1,4 +1,5 @@
-//! Writes the shared test vectors to `core/tests/vectors/v1.json`.
+//! Writes the shared test vectors to `core/tests/vectors/v1.json` (the
+//! envelope) and `core/tests/vectors/control-v1.json` (key distribution).
 //!
 //! ```text
 //! cargo run -p mqseal --example gen_vectors
@@ -12,9 +13,16 @@
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod generate;
 
+#[path = "../tests/vectors/generate_control.rs"]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod generate_control;
+
 fn main() -> std::io::Result<()> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/v1.json");
     std::fs::write(path, generate::to_json())?;
+    println!("wrote {path}");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/control-v1.json");
+    std::fs::write(path, generate_control::to_json())?;
     println!("wrote {path}");
     Ok(())
 }
