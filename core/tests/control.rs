@@ -562,3 +562,31 @@ proptest! {
         let _ = try_agent("dev-1", Some(&body));
     }
 }
+
+#[test]
+fn the_longest_state_has_the_documented_length() {
+    // docs/PROTOCOL.md 14.4: 2,741 bytes, every field at its longest.
+    let mut s = ControlState::new(&"m".repeat(64), u64::MAX).unwrap();
+    for g in 0..8u32 {
+        let mut group = Group::new(&format!("{g}{}", "n".repeat(63)), u32::MAX - 3, Some(u32::MAX)).unwrap();
+        for k in 0..4u32 {
+            let key = Key::from_bytes(u32::MAX - 3 + k, [9; 32]);
+            let act = u64::MAX - 10 + u64::from(k);
+            group.push_key(GroupKey::new(&key, Suite::ChaCha20Poly1305, u32::MAX, act, Some(u64::MAX))).unwrap();
+        }
+        s.push_group(group).unwrap();
+    }
+    assert_eq!(mqseal::MAX_CONTROL_LEN, 2741);
+    assert_eq!(mqseal::MAX_CONTROL_ENVELOPE_LEN, 2789);
+    assert_eq!(mqseal::MAX_ACK_LEN, 77);
+    let mut out = vec![0u8; 4096];
+    assert_eq!(s.encode(&mut out).unwrap(), mqseal::MAX_CONTROL_LEN);
+    let mut auth = Authority::new();
+    let mut m = try_agent(&"m".repeat(64), None).unwrap();
+    let env = auth.seal_raw(&"m".repeat(64), &out[..mqseal::MAX_CONTROL_LEN]);
+    assert!(env.len() <= mqseal::MAX_CONTROL_ENVELOPE_LEN);
+    let (mut st, mut ack) = (vec![0u8; MAX_MEMBER_STATE_LEN], vec![0u8; MAX_ACK_ENVELOPE_LEN]);
+    let a =
+        m.handle(&format!("mqseal/v1/ctl/{}", "m".repeat(64)), &mut env.clone(), Some(0), &mut st, &mut ack).unwrap();
+    assert_eq!(a.epoch, u64::MAX);
+}
