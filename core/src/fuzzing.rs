@@ -253,3 +253,47 @@ pub fn backend_differential(data: &[u8]) {
 pub fn backends_agree(suite: Suite, key: &[u8; 32], counter: u64, aad: &[u8], body: &[u8]) -> bool {
     crate::suites::backends_agree(suite, key, counter, aad, body)
 }
+
+/// Decodes arbitrary bytes as a control message, an acknowledgement and a
+/// member-state record; a control message that decodes must re-encode to
+/// the same bytes. Then seals the bytes as a control body under a fixed
+/// pairwise key and hands the envelope to a member agent, to reach past the
+/// tag: whatever the body, the agent refuses or applies it without panicking.
+#[allow(clippy::panic)]
+pub fn control_message(data: &[u8]) {
+    use crate::{ControlState, ControlTopics, MemberAgent, CONTROL_KEY_ID};
+    if let Ok(state) = ControlState::decode(data) {
+        let mut out = [0u8; crate::MAX_CONTROL_LEN];
+        match state.encode(&mut out) {
+            Ok(n) if &out[..n] == data => {}
+            _ => panic!("a decoded control message did not re-encode to its bytes"),
+        }
+    }
+    let _ = crate::Ack::decode(data);
+    let member = StaticKeyPair::from_secret_bytes([0x42; 32]);
+    let authority = StaticKeyPair::from_secret_bytes([0x24; 32]);
+    let (Ok(to_member), Ok(from_authority)) =
+        (authority.pairwise(&member.public(), CONTROL_KEY_ID), member.pairwise(&authority.public(), CONTROL_KEY_ID))
+    else {
+        return;
+    };
+    let topics = ControlTopics::default();
+    let _ = MemberAgent::with_pairwise(from_authority.clone(), "fuzz", &topics, Some(data));
+    let Ok(mut agent) = MemberAgent::with_pairwise(from_authority.clone(), "fuzz", &topics, None) else { return };
+    let Ok(mut sealer) = Sealer::new(&to_member.send, 0, Suite::ChaCha20Poly1305, MemoryCounterStore::new()) else {
+        return;
+    };
+    let mut env = [0u8; crate::MAX_CONTROL_ENVELOPE_LEN];
+    let n = data.len().min(crate::MAX_CONTROL_LEN);
+    env[..n].copy_from_slice(&data[..n]);
+    let Ok(len) = sealer.seal_in_place(agent.control_topic(), &mut env, n) else { return };
+    let mut state = [0u8; crate::MAX_MEMBER_STATE_LEN];
+    let mut ack = [0u8; crate::MAX_ACK_ENVELOPE_LEN];
+    let applied =
+        agent.handle("mqseal/v1/ctl/fuzz", &mut env[..len], None, &mut state, &mut ack).map(|a| a.state.len());
+    if let Ok(n) = applied {
+        if MemberAgent::with_pairwise(from_authority, "fuzz", &topics, Some(&state[..n])).is_err() {
+            panic!("the agent's own state record did not load");
+        }
+    }
+}

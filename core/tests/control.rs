@@ -590,3 +590,13 @@ fn the_longest_state_has_the_documented_length() {
         m.handle(&format!("mqseal/v1/ctl/{}", "m".repeat(64)), &mut env.clone(), Some(0), &mut st, &mut ack).unwrap();
     assert_eq!(a.epoch, u64::MAX);
 }
+
+#[test]
+fn the_fuzz_entry_takes_valid_and_invalid_bodies() {
+    let mut body = vec![0u8; 4096];
+    let n = state("fuzz", 1).encode(&mut body).unwrap();
+    mqseal::fuzzing::control_message(&body[..n]);
+    mqseal::fuzzing::control_message(&body[..n - 1]);
+    mqseal::fuzzing::control_message(b"");
+    mqseal::fuzzing::control_message(&[1, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+}
