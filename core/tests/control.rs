@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 //! Key distribution: the control protocol (docs/PROTOCOL.md section 14)
 //! between an authority and a member agent, through real sealing and
 //! opening (no mocks): round trips, every rejection rule, restarts from the

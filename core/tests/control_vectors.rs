@@ -1,9 +1,10 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 //! Runs core/tests/vectors/control-v1.json (docs/PROTOCOL.md 14.11) from
 //! the JSON alone, as another implementation would, and checks that the
 //! generator still produces the committed file byte for byte.
 
 #[path = "vectors/generate_control.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::unwrap_used, clippy::panic)]
 mod generate_control;
 
 use mqseal::{
