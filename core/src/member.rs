@@ -59,7 +59,6 @@ pub struct Sealing {
 /// [`MemberAgent::ack_topic`], QoS 1, not retained) and start using the
 /// new keys. The ack's counter is part of `state`, so it is never used
 /// twice.
-#[derive(Debug)]
 #[non_exhaustive]
 pub struct Applied<'s, 'a> {
     /// The epoch now held.
@@ -75,7 +74,6 @@ pub struct Applied<'s, 'a> {
 
 /// [`Applied`] with owned buffers.
 #[cfg(feature = "alloc")]
-#[derive(Debug)]
 #[non_exhaustive]
 pub struct AppliedVec {
     /// The epoch now held.
@@ -86,6 +84,35 @@ pub struct AppliedVec {
     pub ack: alloc::vec::Vec<u8>,
     /// When to call [`MemberAgent::tick`] next.
     pub wake_at: Option<u64>,
+}
+
+/// `Debug` never prints the state record (it holds secrets).
+fn debug_applied(
+    f: &mut core::fmt::Formatter<'_>,
+    epoch: u64,
+    state: usize,
+    ack: &[u8],
+    wake_at: Option<u64>,
+) -> core::fmt::Result {
+    f.debug_struct("Applied")
+        .field("epoch", &epoch)
+        .field("state", &format_args!("<{state} bytes, redacted>"))
+        .field("ack", &ack)
+        .field("wake_at", &wake_at)
+        .finish()
+}
+
+impl core::fmt::Debug for Applied<'_, '_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        debug_applied(f, self.epoch, self.state.len(), self.ack, self.wake_at)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl core::fmt::Debug for AppliedVec {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        debug_applied(f, self.epoch, self.state.len(), &self.ack, self.wake_at)
+    }
 }
 
 /// The result of [`MemberAgent::tick`].

@@ -111,6 +111,9 @@ fn round_trip_applies_state_and_ack_opens_at_the_authority() {
     let applied = m.handle_to_vec(CTL, &env, Some(T0)).unwrap();
     assert_eq!(applied.epoch, 1);
     assert_eq!(applied.wake_at, Some(T0 + 100));
+    // Debug prints neither the state record nor any key secret.
+    let printed = format!("{applied:?} {m:?}");
+    assert!(printed.contains("redacted") && !printed.contains("[7, 7, 7"), "{printed}");
     assert_eq!(m.state().unwrap(), &state("dev-1", 1));
 
     let s = m.sealing("telemetry", Some(T0)).unwrap();
