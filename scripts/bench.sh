@@ -4,6 +4,8 @@
 #      ring (default build: mqseal on its ring backend)
 #   1b. fleet scale: open cost at 10^2 to 10^6 tracked senders, memory per
 #      sender, replay-state save/load at 10^6 (benches/benches/fleet.rs)
+#   1c. replay gaps (benches/benches/gaps.rs) and sender-id leases against
+#      a local redis-server (benches/benches/sender_lease.rs)
 #   2. the same rows with mqseal on its RustCrypto backend
 #      (--cfg mqseal_backend="rustcrypto"); the RustCrypto builds below all
 #      carry that cfg too
@@ -76,6 +78,15 @@ CRITERION_HOME="$OUT/criterion" cargo bench -p mqseal-benches --bench primitives
 step "criterion: fleet scale (open cost at 10^2..10^6 senders, snapshot at 10^6)"
 CRITERION_HOME="$OUT/criterion" MQSEAL_FLEET_JSON="$OUT/fleet.json" \
   cargo bench -p mqseal-benches --bench fleet --locked -- "${crit_args[@]}" | grep -E '^fleet|time:|bytes' || true
+
+step "criterion: replay gaps (open cost by where a late counter lands, budget 0 vs 4)"
+CRITERION_HOME="$OUT/criterion" cargo bench -p mqseal-benches --bench gaps --locked -- "${crit_args[@]}" \
+  | grep -E '^gaps|time:' || true
+
+step "criterion: sender-id leases against a local redis-server"
+need_apt redis-server
+CRITERION_HOME="$OUT/criterion" cargo bench -p mqseal-benches --bench sender_lease --locked -- "${crit_args[@]}" \
+  | grep -E '^sender_lease|time:' || true
 
 variant() { # DIR LABEL RUSTFLAGS [FILTER]
   step "criterion: built with RUSTFLAGS='$3'"

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use mqseal::{Eviction, FleetOpener, OpenerConfig, Sealer, StoreError, Suite};
+use mqseal::{ConfigField, Eviction, FleetOpener, OpenerConfig, Sealer, StoreError, Suite};
 use mqseal_rumqttc::{v5, Protection, Reject, SealedClient, SealedEvent, SealedEventLoop, Stats};
 use rumqttc::{Event, Incoming, NetworkOptions, Outgoing};
 use tokio::io::AsyncBufReadExt;
@@ -200,6 +200,13 @@ pub struct SubArgs {
     /// Replay window width (1..=256).
     #[arg(long, default_value_t = 128)]
     window: u32,
+    /// Ranges of never-accepted counters kept below the window, per sender
+    /// (0..=4): a genuine message arriving more than a window late (a
+    /// publisher that sends newer messages before the ones it queued during
+    /// a broker outage) is still accepted, once. 0 is the plain bitmap
+    /// window: anything below it is rejected as `replay`.
+    #[arg(long, default_value_t = mqseal::DEFAULT_GAPS)]
+    gaps: u32,
     /// Reject messages older than this many seconds (requires timestamps).
     /// Also bounds timestamps ahead of this clock: by --max-skew, or else by
     /// min(max-age, 300) seconds.
@@ -1176,19 +1183,21 @@ fn print_stats(s: &Stats) {
 fn opener_config(args: &SubArgs) -> Result<OpenerConfig> {
     let mut config = OpenerConfig::default();
     config.window = args.window;
+    config.gaps = args.gaps;
     config.max_age = args.max_age;
     config.max_skew = args.max_skew;
     config.eviction = if args.eviction == "lru" { Eviction::LeastRecentlyUsed } else { Eviction::RejectNew };
-    match config.validate() {
+    match config.check() {
         Ok(()) => Ok(config),
-        Err(_) if !(1..=mqseal::MAX_WINDOW).contains(&config.window) => {
+        Err(ConfigField::Window) => {
             bail!("--window {} is out of range: 1..={}", config.window, mqseal::MAX_WINDOW)
         }
-        Err(_) if config.eviction == Eviction::LeastRecentlyUsed && config.max_age.is_none() => bail!(
+        Err(ConfigField::Gaps) => bail!("--gaps {} is out of range: 0..={}", config.gaps, mqseal::MAX_GAPS),
+        Err(ConfigField::Eviction) => bail!(
             "--eviction lru needs --max-age: an evicted sender's replay window is forgotten, so its old \
              messages would open again unless they expire (the core refuses LRU eviction without a maximum age)"
         ),
-        Err(e) => bail!("invalid receiver configuration: {e}"),
+        Err(field) => bail!("invalid receiver configuration: {}: {}", field.name(), field.rule()),
     }
 }
 

@@ -479,4 +479,6 @@ fn future_timestamps_are_bounded_by_max_skew_and_max_age() {
     fails_with(&sub("skew/mid", &["--eviction", "lru"]), "--eviction lru needs --max-age");
     assert_eq!(ok(&sub("skew/mid", &["--eviction", "lru", "--max-age", "3600"])), "dated\n");
     fails_with(&sub("skew/mid", &["--window", "0"]), "--window 0 is out of range: 1..=256");
+    fails_with(&sub("skew/mid", &["--gaps", "5"]), "--gaps 5 is out of range: 0..=4");
+    assert_eq!(ok(&sub("skew/mid", &["--gaps", "0", "--max-skew", "600"])), "dated\n");
 }

@@ -134,8 +134,21 @@ pub fn assert_loopback_listeners(pid: u32, min: usize) {
 
 impl Mosquitto {
     /// Starts mosquitto with TCP, WebSocket and TLS listeners on free
-    /// loopback ports, persistence on.
+    /// loopback ports, persistence on (saved when it stops).
     pub fn start() -> Mosquitto {
+        Mosquitto::start_with("autosave_interval 0\n")
+    }
+
+    /// As [`Mosquitto::start`], but the database is also saved after every
+    /// change (`autosave_on_changes true`, `autosave_interval 1`: one
+    /// queued message, subscription or retained message is enough), so a
+    /// SIGKILL ([`Mosquitto::kill`]) loses at most what arrived in the
+    /// broker's last loop iteration.
+    pub fn start_durable() -> Mosquitto {
+        Mosquitto::start_with("autosave_on_changes true\nautosave_interval 1\n")
+    }
+
+    fn start_with(autosave: &str) -> Mosquitto {
         let dir = tempfile::tempdir().unwrap();
         let (ca_file, cert, key) = write_certs(dir.path());
         let conf = dir.path().join("mosquitto.conf");
@@ -156,7 +169,7 @@ impl Mosquitto {
                  allow_anonymous true\n\
                  persistence true\n\
                  persistence_location {d}/\n\
-                 autosave_interval 0\n\
+                 {autosave}\
                  log_dest file {d}/mosquitto.log\n\
                  log_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
                  max_queued_messages 10000\n\
@@ -220,6 +233,14 @@ impl Mosquitto {
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills mosquitto with SIGKILL (no save on the way out) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
