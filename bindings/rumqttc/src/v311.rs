@@ -18,17 +18,9 @@ use crate::{Error, Protection, Reject, Stats};
 pub struct VerifiedMessage {
     /// The topic it arrived on (and was sealed for).
     pub topic: String,
-    /// The authenticated sender id.
-    pub sender_id: u32,
-    /// Id of the key that sealed it.
-    pub key_id: u32,
-    /// The sender's message counter.
-    pub counter: u64,
-    /// The authenticated timestamp (seconds since the Unix epoch), if the
-    /// sender included one.
-    pub timestamp: Option<u64>,
-    /// The suite that protected it.
-    pub suite: mqseal::Suite,
+    /// The authenticated header, as the core opened it: sender id, key id,
+    /// counter, timestamp (if the sender included one) and suite.
+    pub header: mqseal::Header,
     /// The verified (decrypted) payload.
     pub payload: Bytes,
     /// QoS it was delivered with.
@@ -124,11 +116,7 @@ impl crate::protection::Pending<Publish> {
 fn verified(publish: Publish, opened: mqseal::OpenedVec) -> SealedEvent {
     SealedEvent::Verified(VerifiedMessage {
         topic: publish.topic,
-        sender_id: opened.header.sender_id,
-        key_id: opened.header.key_id,
-        counter: opened.header.counter,
-        timestamp: opened.header.timestamp,
-        suite: opened.header.suite,
+        header: opened.header,
         payload: Bytes::from(opened.payload),
         qos: publish.qos,
         retain: publish.retain,

@@ -39,16 +39,9 @@ pub fn lift_packet_limit(options: &mut MqttOptions) {
 pub struct VerifiedMessage {
     /// The full topic it arrived on (alias resolved) and was sealed for.
     pub topic: String,
-    /// The authenticated sender id.
-    pub sender_id: u32,
-    /// Id of the key that sealed it.
-    pub key_id: u32,
-    /// The sender's message counter.
-    pub counter: u64,
-    /// The authenticated timestamp, if any.
-    pub timestamp: Option<u64>,
-    /// The suite that protected it.
-    pub suite: mqseal::Suite,
+    /// The authenticated header, as the core opened it: sender id, key id,
+    /// counter, timestamp (if the sender included one) and suite.
+    pub header: mqseal::Header,
     /// The verified (decrypted) payload.
     pub payload: Bytes,
     /// QoS it was delivered with.
@@ -62,6 +55,27 @@ pub struct VerifiedMessage {
     /// The MQTT 5 publish properties. They are **not** covered by the seal:
     /// treat them as untrusted metadata.
     pub properties: Option<PublishProperties>,
+}
+
+/// The message without its MQTT 5 properties, as the MQTT 3.1.1 type: for
+/// an application that handles both versions the same way.
+impl From<VerifiedMessage> for crate::VerifiedMessage {
+    fn from(m: VerifiedMessage) -> Self {
+        let qos = match m.qos {
+            QoS::AtMostOnce => rumqttc::QoS::AtMostOnce,
+            QoS::AtLeastOnce => rumqttc::QoS::AtLeastOnce,
+            QoS::ExactlyOnce => rumqttc::QoS::ExactlyOnce,
+        };
+        crate::VerifiedMessage {
+            topic: m.topic,
+            header: m.header,
+            payload: m.payload,
+            qos,
+            retain: m.retain,
+            dup: m.dup,
+            pkid: m.pkid,
+        }
+    }
 }
 
 /// A message that was not handed out as verified, with the reason (MQTT 5).
@@ -123,11 +137,7 @@ impl Delivery for PendingMessage {
 fn verified(topic: String, publish: Publish, opened: mqseal::OpenedVec) -> SealedEvent {
     SealedEvent::Verified(VerifiedMessage {
         topic,
-        sender_id: opened.header.sender_id,
-        key_id: opened.header.key_id,
-        counter: opened.header.counter,
-        timestamp: opened.header.timestamp,
-        suite: opened.header.suite,
+        header: opened.header,
         payload: Bytes::from(opened.payload),
         qos: publish.qos,
         retain: publish.retain,
