@@ -7,6 +7,7 @@
 //! through them and counts the outcomes.
 
 use core::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use mqseal::{
@@ -168,7 +169,11 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Protection<KEYS, T> {
     pub(crate) fn split(self) -> (Outbox, Inbox<KEYS, T>) {
         let shared = Arc::new(Shared { plain: self.plain, counters: Counters::default() });
         let max_packet_size = self.max_packet_size;
-        let outbox = Outbox { sealer: self.sealer.map(|s| Arc::new(Mutex::new(s))), shared: shared.clone() };
+        let outbox = Outbox {
+            sealer: self.sealer.map(|s| Arc::new(Mutex::new(s))),
+            aliases: Arc::default(),
+            shared: shared.clone(),
+        };
         (outbox, Inbox { opener: self.opener, shared, max_packet_size, shared_windows: self.shared_windows })
     }
 }
@@ -186,14 +191,38 @@ impl Shared {
     }
 }
 
-/// The sealing half, held by (clones of) a client.
+/// The sealing half, held by (clones of) a client: the sealer, and the
+/// MQTT 5 topic aliases this client published with (the seal binds the
+/// full topic, never an alias).
 #[derive(Clone)]
 pub(crate) struct Outbox {
     sealer: Option<Arc<Mutex<Box<dyn SealDyn>>>>,
+    /// MQTT 5 outgoing topic aliases: alias -> the topic last published
+    /// with it. Empty for MQTT 3.1.1.
+    aliases: Arc<Mutex<HashMap<u16, String>>>,
     shared: Arc<Shared>,
 }
 
 impl Outbox {
+    /// Seals `payload` for `topic`, or, when `topic` is empty and an MQTT 5
+    /// topic `alias` is given, for the topic this client last published
+    /// with that alias. A topic with an alias sets the alias.
+    pub(crate) fn seal_aliased(&self, topic: &str, alias: Option<u16>, payload: &[u8]) -> Result<Vec<u8>, Error> {
+        let Some(alias) = alias else {
+            return self.seal(topic, payload);
+        };
+        let bound = {
+            let mut aliases = self.aliases.lock().unwrap_or_else(PoisonError::into_inner);
+            if topic.is_empty() {
+                aliases.get(&alias).cloned().ok_or(Error::UnknownTopicAlias(alias))?
+            } else {
+                aliases.insert(alias, topic.to_owned());
+                topic.to_owned()
+            }
+        };
+        self.seal(&bound, payload)
+    }
+
     /// Seals `payload` for `topic` with the core sealer.
     pub(crate) fn seal(&self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
         let sealer = self.sealer.as_ref().ok_or(Error::NoSealer)?;

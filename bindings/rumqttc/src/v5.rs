@@ -13,7 +13,6 @@
 //! topic this client last published with that alias.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish, PublishProperties};
@@ -261,49 +260,11 @@ impl<const K: usize, S: mqseal::SenderTable> Receiver<K, S> {
     }
 }
 
-/// The sealing half plus the outgoing topic alias table.
-#[derive(Clone)]
-struct Sender {
-    outbox: Outbox,
-    aliases: Arc<Mutex<HashMap<u16, String>>>,
-}
-
-impl Sender {
-    /// The topic to seal for: `topic`, or the topic last published with
-    /// the alias when `topic` is empty.
-    fn bound_topic(&self, topic: &str, properties: Option<&PublishProperties>) -> Result<String, Error> {
-        let Some(alias) = properties.and_then(|p| p.topic_alias) else {
-            return Ok(topic.to_owned());
-        };
-        let mut aliases = self.aliases.lock().unwrap_or_else(PoisonError::into_inner);
-        if topic.is_empty() {
-            aliases.get(&alias).cloned().ok_or(Error::UnknownTopicAlias(alias))
-        } else {
-            aliases.insert(alias, topic.to_owned());
-            Ok(topic.to_owned())
-        }
-    }
-
-    fn seal_with_properties(
-        &self,
-        topic: &str,
-        properties: Option<&PublishProperties>,
-        payload: &[u8],
-    ) -> Result<Vec<u8>, Error> {
-        let bound = self.bound_topic(topic, properties)?;
-        self.outbox.seal(&bound, payload)
-    }
-
-    fn seal(&self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
-        self.seal_with_properties(topic, None, payload)
-    }
-}
-
 /// An async MQTT 5 client that seals what it publishes.
 #[derive(Clone)]
 pub struct SealedClient {
     inner: AsyncClient,
-    sender: Sender,
+    outbox: Outbox,
 }
 
 impl core::fmt::Debug for SealedClient {
@@ -330,9 +291,8 @@ impl SealedClient {
         protection: Protection<K, S>,
     ) -> (SealedClient, SealedEventLoop<K, S>) {
         let (outbox, inbox) = protection.split();
-        let sender = Sender { outbox, aliases: Arc::default() };
         let receiver = Receiver { inbox, aliases: HashMap::new(), unacked: Vec::new() };
-        (SealedClient { inner: client, sender }, SealedEventLoop { eventloop, receiver })
+        (SealedClient { inner: client, outbox }, SealedEventLoop { eventloop, receiver })
     }
 
     /// Seals and publishes with MQTT 5 properties. With a topic alias and
@@ -350,14 +310,14 @@ impl SealedClient {
         properties: PublishProperties,
     ) -> Result<(), Error> {
         let topic = topic.into();
-        let envelope = self.sender.seal_with_properties(&topic, Some(&properties), payload.as_ref())?;
+        let envelope = self.outbox.seal_aliased(&topic, properties.topic_alias, payload.as_ref())?;
         self.inner.publish_with_properties(topic, qos, retain, envelope, properties).await.map_err(client_err)
     }
 }
 
 client_requests!(async SealedClient {
-    sealer: sender,
-    outbox: sender.outbox,
+    sealer: outbox,
+    outbox: outbox,
     plain: Bytes,
     filter: Filter,
     error: "[`Error::Client5`]",
@@ -390,7 +350,7 @@ inbox_accessors!(SealedEventLoop, "event loop");
 #[derive(Clone)]
 pub struct Client {
     inner: rumqttc::v5::Client,
-    sender: Sender,
+    outbox: Outbox,
 }
 
 impl core::fmt::Debug for Client {
@@ -408,9 +368,8 @@ impl Client {
     ) -> (Client, Connection<K, S>) {
         let (client, connection) = rumqttc::v5::Client::new(options, cap);
         let (outbox, inbox) = protection.split();
-        let sender = Sender { outbox, aliases: Arc::default() };
         (
-            Client { inner: client, sender },
+            Client { inner: client, outbox },
             Connection {
                 inner: connection,
                 receiver: Receiver { inbox, aliases: HashMap::new(), unacked: Vec::new() },
@@ -431,14 +390,14 @@ impl Client {
         properties: PublishProperties,
     ) -> Result<(), Error> {
         let topic = topic.into();
-        let envelope = self.sender.seal_with_properties(&topic, Some(&properties), payload.as_ref())?;
+        let envelope = self.outbox.seal_aliased(&topic, properties.topic_alias, payload.as_ref())?;
         self.inner.publish_with_properties(topic, qos, retain, envelope, properties).map_err(client_err)
     }
 }
 
 client_requests!(blocking Client {
-    sealer: sender,
-    outbox: sender.outbox,
+    sealer: outbox,
+    outbox: outbox,
     plain: Bytes,
     error: "[`Error::Client5`]",
 });
@@ -518,11 +477,9 @@ mod tests {
         let key = Key::from_bytes(1, [3; 32]);
         let sealer = Sealer::new(&key, 5, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap();
         let (outbox, _) = Protection::publish_only(sealer).split();
-        let tx = Sender { outbox, aliases: Arc::default() };
-        let props = PublishProperties { topic_alias: Some(3), ..Default::default() };
-        assert!(matches!(tx.seal_with_properties("", Some(&props), b"x"), Err(Error::UnknownTopicAlias(3))));
-        let _ = tx.seal_with_properties("t/1", Some(&props), b"x").unwrap();
-        let env = tx.seal_with_properties("", Some(&props), b"y").unwrap();
+        assert!(matches!(outbox.seal_aliased("", Some(3), b"x"), Err(Error::UnknownTopicAlias(3))));
+        let _ = outbox.seal_aliased("t/1", Some(3), b"x").unwrap();
+        let env = outbox.clone().seal_aliased("", Some(3), b"y").unwrap();
         let mut opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key).unwrap());
         assert_eq!(opener.open_to_vec("t/1", &env).unwrap().payload, b"y");
     }
