@@ -20,7 +20,9 @@ use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Request};
 
 use crate::protection::{Inbox, Outbox, Verdict};
-use crate::shared::{blocking_recv, client_requests, inbox_accessors};
+use crate::shared::{
+    async_client_requests, blocking_client_requests, blocking_recv, inbox_accessors, Unacked, Version,
+};
 use crate::{Error, Protection, Reject, Stats};
 
 /// Lifts rumqttc's packet limits to the MQTT maximum (the MQTT 5 Maximum
@@ -181,37 +183,35 @@ fn client_err(e: rumqttc::v5::ClientError) -> Error {
     Error::Client5(Box::new(e))
 }
 
+/// The payload type of `publish_plain`.
+type Plain = Bytes;
+
+impl Version for EventLoop {
+    type Request = Request;
+    type Event = Event;
+    fn pending(&mut self) -> &mut std::collections::VecDeque<Request> {
+        &mut self.pending
+    }
+    fn is_publish(request: &Request) -> bool {
+        matches!(request, Request::Publish(_) | Request::PubRel(_))
+    }
+    fn connack(event: &Event) -> Option<bool> {
+        match event {
+            Event::Incoming(Packet::ConnAck(c)) => Some(c.session_present),
+            _ => None,
+        }
+    }
+}
+
 /// The opening half plus the per-connection topic alias table.
 struct Receiver<const K: usize, S: mqseal::SenderTable> {
     inbox: Inbox<K, S>,
     aliases: HashMap<u16, Bytes>,
-    /// What rumqttc moved to `pending` when the connection dropped.
-    unacked: Vec<Request>,
+    /// The publishes to send again after a reconnect.
+    unacked: Unacked<EventLoop>,
 }
 
 impl<const K: usize, S: mqseal::SenderTable> Receiver<K, S> {
-    /// As the MQTT 3.1.1 receiver: keeps the unacknowledged publishes that
-    /// rumqttc drops when the broker starts a new session, and puts them back.
-    fn track(&mut self, result: &Result<Event, ConnectionError>, eventloop: &mut EventLoop) {
-        match result {
-            Err(_) => {
-                self.unacked = eventloop
-                    .pending
-                    .iter()
-                    .filter(|r| matches!(r, Request::Publish(_) | Request::PubRel(_)))
-                    .cloned()
-                    .collect();
-            }
-            Ok(Event::Incoming(Packet::ConnAck(c))) => {
-                let saved = core::mem::take(&mut self.unacked);
-                if !c.session_present {
-                    eventloop.pending.extend(saved);
-                }
-            }
-            Ok(_) => {}
-        }
-    }
-
     fn process(&mut self, event: Event) -> SealedEvent {
         match event {
             Event::Incoming(Packet::Publish(publish)) => self.process_publish(publish),
@@ -291,7 +291,7 @@ impl SealedClient {
         protection: Protection<K, S>,
     ) -> (SealedClient, SealedEventLoop<K, S>) {
         let (outbox, inbox) = protection.split();
-        let receiver = Receiver { inbox, aliases: HashMap::new(), unacked: Vec::new() };
+        let receiver = Receiver { inbox, aliases: HashMap::new(), unacked: Unacked::default() };
         (SealedClient { inner: client, outbox }, SealedEventLoop { eventloop, receiver })
     }
 
@@ -315,13 +315,7 @@ impl SealedClient {
     }
 }
 
-client_requests!(async SealedClient {
-    sealer: outbox,
-    outbox: outbox,
-    plain: Bytes,
-    filter: Filter,
-    error: "[`Error::Client5`]",
-});
+async_client_requests!(SealedClient, "[`Error::Client5`]");
 
 /// The event loop of a [`SealedClient`] (MQTT 5).
 pub struct SealedEventLoop<const KEYS: usize = 8, T: mqseal::SenderTable = mqseal::SenderMap> {
@@ -339,7 +333,7 @@ impl<const K: usize, S: mqseal::SenderTable> SealedEventLoop<K, S> {
     /// publishes are sent again after the reconnect, also on a new session.
     pub async fn poll(&mut self) -> Result<SealedEvent, ConnectionError> {
         let result = self.eventloop.poll().await;
-        self.receiver.track(&result, &mut self.eventloop);
+        self.receiver.unacked.track(&result, &mut self.eventloop);
         Ok(self.receiver.process(result?))
     }
 }
@@ -372,7 +366,7 @@ impl Client {
             Client { inner: client, outbox },
             Connection {
                 inner: connection,
-                receiver: Receiver { inbox, aliases: HashMap::new(), unacked: Vec::new() },
+                receiver: Receiver { inbox, aliases: HashMap::new(), unacked: Unacked::default() },
             },
         )
     }
@@ -395,12 +389,7 @@ impl Client {
     }
 }
 
-client_requests!(blocking Client {
-    sealer: outbox,
-    outbox: outbox,
-    plain: Bytes,
-    error: "[`Error::Client5`]",
-});
+blocking_client_requests!(Client, "[`Error::Client5`]");
 
 /// The blocking event loop of a [`Client`] (MQTT 5).
 pub struct Connection<const KEYS: usize = 8, T: mqseal::SenderTable = mqseal::SenderMap> {
@@ -421,7 +410,7 @@ mod tests {
         let sealer = Sealer::new(&key, 5, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap();
         let opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key).unwrap());
         let (_, inbox) = Protection::receive_only(opener).split();
-        (Receiver { inbox, aliases: HashMap::new(), unacked: Vec::new() }, sealer)
+        (Receiver { inbox, aliases: HashMap::new(), unacked: Unacked::default() }, sealer)
     }
 
     fn with_alias(topic: &str, alias: u16, payload: Vec<u8>) -> Event {
