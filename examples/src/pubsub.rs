@@ -427,7 +427,7 @@ fn ev4(ev: &SealedEvent) -> Ev {
         SealedEvent::Plain(p) => Ev::Plain {
             topic: p.topic.clone(),
             payload: p.payload.to_vec(),
-            qos: qos4_num(p.qos),
+            qos: p.qos as u8,
             retain: p.retain,
             pkid: p.pkid,
         },
@@ -435,7 +435,7 @@ fn ev4(ev: &SealedEvent) -> Ev {
             topic: r.publish.topic.clone(),
             reason: r.reason,
             retain: r.publish.retain,
-            qos: qos4_num(r.publish.qos),
+            qos: r.publish.qos as u8,
             pkid: r.publish.pkid,
         },
         _ => Ev::Other,
@@ -449,7 +449,7 @@ fn ev5(ev: &v5::SealedEvent) -> Ev {
         v5::SealedEvent::Plain(p) => Ev::Plain {
             topic: String::from_utf8_lossy(&p.topic).into_owned(),
             payload: p.payload.to_vec(),
-            qos: qos5_num(p.qos),
+            qos: p.qos as u8,
             retain: p.retain,
             pkid: p.pkid,
         },
@@ -457,7 +457,7 @@ fn ev5(ev: &v5::SealedEvent) -> Ev {
             topic: String::from_utf8_lossy(&r.publish.topic).into_owned(),
             reason: r.reason,
             retain: r.publish.retain,
-            qos: qos5_num(r.publish.qos),
+            qos: r.publish.qos as u8,
             pkid: r.publish.pkid,
         },
         _ => Ev::Other,
@@ -487,22 +487,6 @@ fn qos5(q: u8) -> rumqttc::v5::mqttbytes::QoS {
         0 => rumqttc::v5::mqttbytes::QoS::AtMostOnce,
         1 => rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
         _ => rumqttc::v5::mqttbytes::QoS::ExactlyOnce,
-    }
-}
-
-fn qos4_num(q: rumqttc::QoS) -> u8 {
-    match q {
-        rumqttc::QoS::AtMostOnce => 0,
-        rumqttc::QoS::AtLeastOnce => 1,
-        rumqttc::QoS::ExactlyOnce => 2,
-    }
-}
-
-fn qos5_num(q: rumqttc::v5::mqttbytes::QoS) -> u8 {
-    match q {
-        rumqttc::v5::mqttbytes::QoS::AtMostOnce => 0,
-        rumqttc::v5::mqttbytes::QoS::AtLeastOnce => 1,
-        rumqttc::v5::mqttbytes::QoS::ExactlyOnce => 2,
     }
 }
 
@@ -574,7 +558,7 @@ fn debug_line(ev: &Ev, other: &dyn core::fmt::Debug) {
     match ev {
         Ev::Verified(m) => eprintln!(
             "mqseal: debug: received PUBLISH (q{}, r{}, d{}, '{}', ... ({} bytes)): verified, sender {} key {} counter {}",
-            qos4_num(m.qos),
+            m.qos as u8,
             u8::from(m.retain),
             u8::from(m.dup),
             m.topic,
@@ -1142,7 +1126,7 @@ fn print_message(
 }
 
 fn print_verified(out: &mut impl Write, args: &SubArgs, m: &VerifiedMessage) {
-    print_message(out, args, &m.topic, Some(m), &m.payload, qos4_num(m.qos), m.retain);
+    print_message(out, args, &m.topic, Some(m), &m.payload, m.qos as u8, m.retain);
 }
 
 fn print_stats(s: &Stats) {
@@ -1376,7 +1360,7 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
                                     print_verified(&mut stdout, &args, &m);
                                     received += 1;
                                     if conn_no == conn {
-                                        acks.push_back((qos4_num(m.qos), m.pkid));
+                                        acks.push_back((m.qos as u8, m.pkid));
                                     }
                                 }
                                 Ev::Rejected { topic, reason, qos, pkid, .. } => {

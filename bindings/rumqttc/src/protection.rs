@@ -167,27 +167,24 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Protection<KEYS, T> {
     }
 
     pub(crate) fn split(self) -> (Outbox, Inbox<KEYS, T>) {
-        let shared = Arc::new(Shared { plain: self.plain, counters: Counters::default() });
-        let max_packet_size = self.max_packet_size;
+        // The plain topics and the counters are shared by the client, its
+        // clones and its event loop.
+        let plain = Arc::new(self.plain);
+        let counters = Arc::new(Counters::default());
         let outbox = Outbox {
             sealer: self.sealer.map(|s| Arc::new(Mutex::new(s))),
             aliases: Arc::default(),
-            shared: shared.clone(),
+            plain: plain.clone(),
+            counters: counters.clone(),
         };
-        (outbox, Inbox { opener: self.opener, shared, max_packet_size, shared_windows: self.shared_windows })
-    }
-}
-
-/// State shared by a client, its clones and its event loop.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    plain: PlainTopics<Vec<String>>,
-    counters: Counters,
-}
-
-impl Shared {
-    fn is_plain(&self, topic: &str) -> bool {
-        self.plain.allows(topic)
+        let inbox = Inbox {
+            opener: self.opener,
+            plain,
+            counters,
+            max_packet_size: self.max_packet_size,
+            shared_windows: self.shared_windows,
+        };
+        (outbox, inbox)
     }
 }
 
@@ -200,7 +197,8 @@ pub(crate) struct Outbox {
     /// MQTT 5 outgoing topic aliases: alias -> the topic last published
     /// with it. Empty for MQTT 3.1.1.
     aliases: Arc<Mutex<HashMap<u16, String>>>,
-    shared: Arc<Shared>,
+    plain: Arc<PlainTopics<Vec<String>>>,
+    counters: Arc<Counters>,
 }
 
 impl Outbox {
@@ -230,13 +228,13 @@ impl Outbox {
         // reused: the core takes a counter before using it, never after.
         let mut sealer = sealer.lock().unwrap_or_else(PoisonError::into_inner);
         let envelope = sealer.seal_to_vec(topic, payload)?;
-        self.shared.counters.sealed.fetch_add(1, Ordering::Relaxed);
+        self.counters.sealed.fetch_add(1, Ordering::Relaxed);
         Ok(envelope)
     }
 
     /// Checks that plain publishing is allowed on `topic`.
     pub(crate) fn check_plain(&self, topic: &str) -> Result<(), Error> {
-        if self.shared.is_plain(topic) {
+        if self.plain.allows(topic) {
             Ok(())
         } else {
             Err(Error::NotPlainTopic(topic.to_owned()))
@@ -244,7 +242,7 @@ impl Outbox {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        self.shared.counters.snapshot()
+        self.counters.snapshot()
     }
 }
 
@@ -365,8 +363,9 @@ impl Stats {
     }
 }
 
+/// [`Stats`] as atomics, shared by a client, its clones and its event loop.
 #[derive(Debug, Default)]
-struct Counters {
+pub(crate) struct Counters {
     sealed: AtomicU64,
     accepted: AtomicU64,
     plain_accepted: AtomicU64,
@@ -450,7 +449,7 @@ pub(crate) enum Verdict {
 pub struct Pending<P> {
     publish: P,
     opened: PendingOpenVec,
-    shared: Arc<Shared>,
+    counters: Arc<Counters>,
     held: bool,
 }
 
@@ -461,8 +460,8 @@ impl<P: core::fmt::Debug> core::fmt::Debug for Pending<P> {
 }
 
 impl<P> Pending<P> {
-    pub(crate) fn new(publish: P, opened: PendingOpenVec, shared: Arc<Shared>) -> Self {
-        Pending { publish, opened, shared, held: false }
+    pub(crate) fn new(publish: P, opened: PendingOpenVec, counters: Arc<Counters>) -> Self {
+        Pending { publish, opened, counters, held: false }
     }
 
     /// What the store must decide: (key id, sender id, counter) and width.
@@ -481,7 +480,7 @@ impl<P> Pending<P> {
     pub(crate) fn hold(&mut self) {
         if !self.held {
             self.held = true;
-            self.shared.counters.held_back.fetch_add(1, Ordering::Relaxed);
+            self.counters.held_back.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -491,7 +490,7 @@ impl<P> Pending<P> {
     /// [`Stats::held_back`]). Do not acknowledge it.
     pub fn drop_held_back(mut self) {
         self.hold();
-        self.shared.counters.held_back_dropped.fetch_add(1, Ordering::Relaxed);
+        self.counters.held_back_dropped.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Applies the store's verdict, counting it.
@@ -499,12 +498,12 @@ impl<P> Pending<P> {
         let header = *self.opened.header();
         match self.opened.resolve(verdict) {
             Ok(opened) => {
-                self.shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                self.counters.accepted.fetch_add(1, Ordering::Relaxed);
                 (self.publish, header, Ok(opened))
             }
             Err(e) => {
                 let reject = Reject::Open(e);
-                self.shared.counters.count_reject(&reject, b"x");
+                self.counters.count_reject(&reject, b"x");
                 (self.publish, header, Err(reject))
             }
         }
@@ -514,7 +513,8 @@ impl<P> Pending<P> {
 /// The opening half, held by an event loop.
 pub(crate) struct Inbox<const KEYS: usize, T: mqseal::SenderTable> {
     opener: OpenerWith<KEYS, T>,
-    shared: Arc<Shared>,
+    plain: Arc<PlainTopics<Vec<String>>>,
+    counters: Arc<Counters>,
     max_packet_size: Option<usize>,
     shared_windows: bool,
 }
@@ -527,8 +527,8 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Inbox<KEYS, T> {
         if let Some(max) = self.max_packet_size.filter(|&max| packet_size > max) {
             return self.reject(Reject::TooLarge { size: packet_size, max }, payload);
         }
-        if self.shared.is_plain(topic) {
-            self.shared.counters.plain_accepted.fetch_add(1, Ordering::Relaxed);
+        if self.plain.allows(topic) {
+            self.counters.plain_accepted.fetch_add(1, Ordering::Relaxed);
             return Verdict::Plain;
         }
         if self.shared_windows {
@@ -540,7 +540,7 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Inbox<KEYS, T> {
         }
         match self.opener.open_to_vec(topic, payload) {
             Ok(opened) => {
-                self.shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                self.counters.accepted.fetch_add(1, Ordering::Relaxed);
                 Verdict::Verified(opened)
             }
             Err(e) => self.reject(Reject::Open(e), payload),
@@ -549,7 +549,7 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Inbox<KEYS, T> {
 
     /// Counts and returns a rejection decided outside the core.
     pub(crate) fn reject(&self, reject: Reject, payload: &[u8]) -> Verdict {
-        self.shared.counters.count_reject(&reject, payload);
+        self.counters.count_reject(&reject, payload);
         Verdict::Rejected(reject)
     }
 
@@ -562,12 +562,12 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Inbox<KEYS, T> {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        self.shared.counters.snapshot()
+        self.counters.snapshot()
     }
 
     /// A pending message for `publish` (shares this inbox's counters).
     pub(crate) fn pending<P>(&self, publish: P, opened: PendingOpenVec) -> Pending<P> {
-        Pending::new(publish, opened, self.shared.clone())
+        Pending::new(publish, opened, self.counters.clone())
     }
 }
 
