@@ -1,6 +1,7 @@
 //! What the two protocol versions share: the [`Protection`] a client is
-//! built with, the sealing half held by clients ([`Outbox`]), the opening
-//! half held by event loops ([`Inbox`]), the reject reasons and counters.
+//! built with, the sealing half held by clients ([`Outbox`], with the MQTT 5
+//! outgoing topic aliases), the opening half held by event loops
+//! ([`Inbox`]), the reject reasons and counters.
 //!
 //! Nothing cryptographic happens here: sealing and opening are the core's
 //! [`Sealer`] and [`OpenerWith`]. This module only decides which payloads go
