@@ -219,12 +219,12 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
             SealedEvent::Verified(m) => {
                 println!(
                     "   subscriber verified from sender {} (key {}, counter {}): {}",
-                    m.sender_id,
-                    m.key_id,
-                    m.counter,
+                    m.header.sender_id,
+                    m.header.key_id,
+                    m.header.counter,
                     String::from_utf8_lossy(&m.payload)
                 );
-                steps.check(m.payload == reading.as_bytes() && m.sender_id == 7, "payload and sender verified");
+                steps.check(m.payload == reading.as_bytes() && m.header.sender_id == 7, "payload and sender verified");
             }
             other => {
                 println!("   unexpected: {other:?}");

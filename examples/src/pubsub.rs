@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use mqseal::{ConfigField, Eviction, FleetOpener, OpenerConfig, Sealer, StoreError, Suite};
-use mqseal_rumqttc::{v5, Protection, Reject, SealedClient, SealedEvent, SealedEventLoop, Stats};
+use mqseal_rumqttc::{v5, Protection, Reject, SealedClient, SealedEvent, SealedEventLoop, Stats, VerifiedMessage};
 use rumqttc::{Event, Incoming, NetworkOptions, Outgoing};
 use tokio::io::AsyncBufReadExt;
 use tokio::time::Instant;
@@ -273,7 +273,7 @@ const STORE_RETRY: Duration = Duration::from_millis(250);
 
 /// One event, whatever the MQTT version.
 enum Ev {
-    Verified(Verified),
+    Verified(VerifiedMessage),
     Plain {
         topic: String,
         payload: Vec<u8>,
@@ -303,19 +303,6 @@ enum Ev {
     PublishDone,
     Disconnected,
     Other,
-}
-
-struct Verified {
-    topic: String,
-    sender_id: u32,
-    key_id: u32,
-    counter: u64,
-    timestamp: Option<u64>,
-    qos: u8,
-    retain: bool,
-    dup: bool,
-    pkid: u16,
-    payload: Vec<u8>,
 }
 
 /// A verified message waiting for the shared replay store's verdict.
@@ -443,22 +430,11 @@ impl Batch {
 /// The CLI's view of an MQTT 3.1.1 message event (`Ev::Other` otherwise).
 fn ev4(ev: &SealedEvent) -> Ev {
     match ev {
-        SealedEvent::Verified(m) => Ev::Verified(Verified {
-            topic: m.topic.clone(),
-            sender_id: m.sender_id,
-            key_id: m.key_id,
-            counter: m.counter,
-            timestamp: m.timestamp,
-            qos: qos4_num(m.qos),
-            retain: m.retain,
-            dup: m.dup,
-            pkid: m.pkid,
-            payload: m.payload.to_vec(),
-        }),
+        SealedEvent::Verified(m) => Ev::Verified(m.clone()),
         SealedEvent::Plain(p) => Ev::Plain {
             topic: p.topic.clone(),
             payload: p.payload.to_vec(),
-            qos: qos4_num(p.qos),
+            qos: p.qos as u8,
             retain: p.retain,
             pkid: p.pkid,
         },
@@ -466,7 +442,7 @@ fn ev4(ev: &SealedEvent) -> Ev {
             topic: r.publish.topic.clone(),
             reason: r.reason,
             retain: r.publish.retain,
-            qos: qos4_num(r.publish.qos),
+            qos: r.publish.qos as u8,
             pkid: r.publish.pkid,
         },
         _ => Ev::Other,
@@ -476,22 +452,11 @@ fn ev4(ev: &SealedEvent) -> Ev {
 /// The CLI's view of an MQTT 5 message event (`Ev::Other` otherwise).
 fn ev5(ev: &v5::SealedEvent) -> Ev {
     match ev {
-        v5::SealedEvent::Verified(m) => Ev::Verified(Verified {
-            topic: m.topic.clone(),
-            sender_id: m.sender_id,
-            key_id: m.key_id,
-            counter: m.counter,
-            timestamp: m.timestamp,
-            qos: qos5_num(m.qos),
-            retain: m.retain,
-            dup: m.dup,
-            pkid: m.pkid,
-            payload: m.payload.to_vec(),
-        }),
+        v5::SealedEvent::Verified(m) => Ev::Verified(m.clone().into()),
         v5::SealedEvent::Plain(p) => Ev::Plain {
             topic: String::from_utf8_lossy(&p.topic).into_owned(),
             payload: p.payload.to_vec(),
-            qos: qos5_num(p.qos),
+            qos: p.qos as u8,
             retain: p.retain,
             pkid: p.pkid,
         },
@@ -499,7 +464,7 @@ fn ev5(ev: &v5::SealedEvent) -> Ev {
             topic: String::from_utf8_lossy(&r.publish.topic).into_owned(),
             reason: r.reason,
             retain: r.publish.retain,
-            qos: qos5_num(r.publish.qos),
+            qos: r.publish.qos as u8,
             pkid: r.publish.pkid,
         },
         _ => Ev::Other,
@@ -529,22 +494,6 @@ fn qos5(q: u8) -> rumqttc::v5::mqttbytes::QoS {
         0 => rumqttc::v5::mqttbytes::QoS::AtMostOnce,
         1 => rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
         _ => rumqttc::v5::mqttbytes::QoS::ExactlyOnce,
-    }
-}
-
-fn qos4_num(q: rumqttc::QoS) -> u8 {
-    match q {
-        rumqttc::QoS::AtMostOnce => 0,
-        rumqttc::QoS::AtLeastOnce => 1,
-        rumqttc::QoS::ExactlyOnce => 2,
-    }
-}
-
-fn qos5_num(q: rumqttc::v5::mqttbytes::QoS) -> u8 {
-    match q {
-        rumqttc::v5::mqttbytes::QoS::AtMostOnce => 0,
-        rumqttc::v5::mqttbytes::QoS::AtLeastOnce => 1,
-        rumqttc::v5::mqttbytes::QoS::ExactlyOnce => 2,
     }
 }
 
@@ -616,14 +565,14 @@ fn debug_line(ev: &Ev, other: &dyn core::fmt::Debug) {
     match ev {
         Ev::Verified(m) => eprintln!(
             "mqseal: debug: received PUBLISH (q{}, r{}, d{}, '{}', ... ({} bytes)): verified, sender {} key {} counter {}",
-            m.qos,
+            m.qos as u8,
             u8::from(m.retain),
             u8::from(m.dup),
             m.topic,
             m.payload.len(),
-            m.sender_id,
-            m.key_id,
-            m.counter
+            m.header.sender_id,
+            m.header.key_id,
+            m.header.counter
         ),
         Ev::Plain { topic, payload, qos, retain, .. } => eprintln!(
             "mqseal: debug: received PUBLISH (q{qos}, r{}, '{topic}', ... ({} bytes)): plain (allowlisted)",
@@ -1077,7 +1026,14 @@ fn hex(out: &mut Vec<u8>, bytes: &[u8], upper: bool) {
 }
 
 /// `-F`: mosquitto_sub's format fields and escapes, and mqseal's.
-fn format_message(fmt: &str, topic: &str, meta: Option<&Verified>, payload: &[u8], qos: u8, retain: bool) -> Vec<u8> {
+fn format_message(
+    fmt: &str,
+    topic: &str,
+    meta: Option<&VerifiedMessage>,
+    payload: &[u8],
+    qos: u8,
+    retain: bool,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + fmt.len());
     let mut chars = fmt.chars();
     let mut buf = [0u8; 4];
@@ -1092,12 +1048,16 @@ fn format_message(fmt: &str, topic: &str, meta: Option<&Verified>, payload: &[u8
                 Some('q') => out.extend_from_slice(qos.to_string().as_bytes()),
                 Some('r') => out.push(if retain { b'1' } else { b'0' }),
                 Some('S') => {
-                    out.extend_from_slice(meta.map(|m| m.sender_id.to_string()).unwrap_or_default().as_bytes())
+                    out.extend_from_slice(meta.map(|m| m.header.sender_id.to_string()).unwrap_or_default().as_bytes())
                 }
-                Some('K') => out.extend_from_slice(meta.map(|m| m.key_id.to_string()).unwrap_or_default().as_bytes()),
-                Some('C') => out.extend_from_slice(meta.map(|m| m.counter.to_string()).unwrap_or_default().as_bytes()),
+                Some('K') => {
+                    out.extend_from_slice(meta.map(|m| m.header.key_id.to_string()).unwrap_or_default().as_bytes())
+                }
+                Some('C') => {
+                    out.extend_from_slice(meta.map(|m| m.header.counter.to_string()).unwrap_or_default().as_bytes())
+                }
                 Some('T') => out.extend_from_slice(
-                    meta.and_then(|m| m.timestamp).map(|t| t.to_string()).unwrap_or_default().as_bytes(),
+                    meta.and_then(|m| m.header.timestamp).map(|t| t.to_string()).unwrap_or_default().as_bytes(),
                 ),
                 Some('%') => out.push(b'%'),
                 Some(other) => {
@@ -1129,7 +1089,7 @@ fn print_message(
     out: &mut impl Write,
     args: &SubArgs,
     topic: &str,
-    meta: Option<&Verified>,
+    meta: Option<&VerifiedMessage>,
     payload: &[u8],
     qos: u8,
     retain: bool,
@@ -1145,8 +1105,9 @@ fn print_message(
         if args.meta {
             let text = match meta {
                 Some(m) => {
-                    let mut t = format!("[sender={} key={} counter={}", m.sender_id, m.key_id, m.counter);
-                    if let Some(ts) = m.timestamp {
+                    let mut t =
+                        format!("[sender={} key={} counter={}", m.header.sender_id, m.header.key_id, m.header.counter);
+                    if let Some(ts) = m.header.timestamp {
                         t.push_str(&format!(" ts={ts}"));
                     }
                     if m.retain {
@@ -1169,6 +1130,10 @@ fn print_message(
     }
     // A closed stdout (e.g. `| head`) is not worth an error message.
     let _ = out.write_all(&line).and_then(|()| out.flush());
+}
+
+fn print_verified(out: &mut impl Write, args: &SubArgs, m: &VerifiedMessage) {
+    print_message(out, args, &m.topic, Some(m), &m.payload, m.qos as u8, m.retain);
 }
 
 fn print_stats(s: &Stats) {
@@ -1261,7 +1226,7 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
         None => None,
     };
     let mut commit = match &args.replay_state {
-        Some(path) => Some(GroupCommit::<(Verified, bool)>::new(ReplayState::open(path, &mut opener)?)),
+        Some(path) => Some(GroupCommit::<(VerifiedMessage, bool)>::new(ReplayState::open(path, &mut opener)?)),
         None => None,
     };
     let mut protection = Protection::receive_only(opener);
@@ -1371,7 +1336,7 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
             }, if saving => {
                 for (m, stale) in durable? {
                     if !stale {
-                        print_message(&mut stdout, &args, &m.topic, Some(&m), &m.payload, m.qos, m.retain);
+                        print_verified(&mut stdout, &args, &m);
                         received += 1;
                     }
                 }
@@ -1401,10 +1366,10 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
                         for (conn_no, ev) in batch.resolve(verdicts) {
                             match ev {
                                 Ev::Verified(m) => {
-                                    print_message(&mut stdout, &args, &m.topic, Some(&m), &m.payload, m.qos, m.retain);
+                                    print_verified(&mut stdout, &args, &m);
                                     received += 1;
                                     if conn_no == conn {
-                                        acks.push_back((m.qos, m.pkid));
+                                        acks.push_back((m.qos as u8, m.pkid));
                                     }
                                 }
                                 Ev::Rejected { topic, reason, qos, pkid, .. } => {
@@ -1483,7 +1448,7 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
                 Some(c) => c.push((m, stale), || el.opener().snapshot().collect()),
                 None => {
                     if !stale {
-                        print_message(&mut stdout, &args, &m.topic, Some(&m), &m.payload, m.qos, m.retain);
+                        print_verified(&mut stdout, &args, &m);
                         received += 1;
                     }
                 }
@@ -1543,7 +1508,7 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
             }
             for (m, stale) in c.durable().await? {
                 if !stale {
-                    print_message(&mut stdout, &args, &m.topic, Some(&m), &m.payload, m.qos, m.retain);
+                    print_verified(&mut stdout, &args, &m);
                 }
             }
         }

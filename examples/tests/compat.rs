@@ -364,7 +364,7 @@ fn a_sealed_will_is_published_when_the_publisher_is_killed_and_debug_shows_the_s
     publ.kill().unwrap();
     publ.wait().unwrap();
     let out = sub.wait_with_output().unwrap();
-    let rest: Vec<String> = sub_err.try_iter().collect();
+    let rest: Vec<String> = sub_err.iter().collect();
     assert!(out.status.success(), "{rest:#?}");
     // Verified by mqseal sub (sealed by sender 1, first counter).
     assert_eq!(String::from_utf8_lossy(&out.stdout), "will/dev1 offline sender=1 counter=0\n");

@@ -7,8 +7,9 @@
 //! * Publishing seals the payload for its topic with the core
 //!   [`mqseal::Sealer`]; the broker only sees the envelope.
 //! * The event loop opens every incoming message with the core
-//!   [`mqseal::OpenerWith`] (by default a [`mqseal::FleetOpener`]) and yields [`SealedEvent::Verified`] (topic, sender
-//!   id, key id, counter, timestamp, payload, retain, dup) or
+//!   [`mqseal::OpenerWith`] (by default a [`mqseal::FleetOpener`]) and
+//!   yields [`SealedEvent::Verified`] (topic, the authenticated
+//!   [`mqseal::Header`], payload, retain, dup) or
 //!   [`SealedEvent::Rejected`] with the [`Reject`] reason (the core
 //!   [`mqseal::Error`] and its stable [`Reject::code`]). All other events
 //!   pass through as [`SealedEvent::Other`].
@@ -41,7 +42,7 @@
 //!
 //! loop {
 //!     match eventloop.poll().await? {
-//!         SealedEvent::Verified(msg) => println!("{} from {}: {:?}", msg.topic, msg.sender_id, msg.payload),
+//!         SealedEvent::Verified(msg) => println!("{} from {}: {:?}", msg.topic, msg.header.sender_id, msg.payload),
 //!         SealedEvent::Rejected(r) => eprintln!("rejected on {}: {}", r.publish.topic, r.reason.code()),
 //!         _ => {}
 //!     }

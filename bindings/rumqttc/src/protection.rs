@@ -1,12 +1,14 @@
 //! What the two protocol versions share: the [`Protection`] a client is
-//! built with, the sealing half held by clients ([`Outbox`]), the opening
-//! half held by event loops ([`Inbox`]), the reject reasons and counters.
+//! built with, the sealing half held by clients ([`Outbox`], with the MQTT 5
+//! outgoing topic aliases), the opening half held by event loops
+//! ([`Inbox`]), the reject reasons and counters.
 //!
 //! Nothing cryptographic happens here: sealing and opening are the core's
 //! [`Sealer`] and [`OpenerWith`]. This module only decides which payloads go
 //! through them and counts the outcomes.
 
 use core::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use mqseal::{
@@ -166,34 +168,60 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Protection<KEYS, T> {
     }
 
     pub(crate) fn split(self) -> (Outbox, Inbox<KEYS, T>) {
-        let shared = Arc::new(Shared { plain: self.plain, counters: Counters::default() });
-        let max_packet_size = self.max_packet_size;
-        let outbox = Outbox { sealer: self.sealer.map(|s| Arc::new(Mutex::new(s))), shared: shared.clone() };
-        (outbox, Inbox { opener: self.opener, shared, max_packet_size, shared_windows: self.shared_windows })
+        // The plain topics and the counters are shared by the client, its
+        // clones and its event loop.
+        let plain = Arc::new(self.plain);
+        let counters = Arc::new(Counters::default());
+        let outbox = Outbox {
+            sealer: self.sealer.map(|s| Arc::new(Mutex::new(s))),
+            aliases: Arc::default(),
+            plain: plain.clone(),
+            counters: counters.clone(),
+        };
+        let inbox = Inbox {
+            opener: self.opener,
+            plain,
+            counters,
+            max_packet_size: self.max_packet_size,
+            shared_windows: self.shared_windows,
+        };
+        (outbox, inbox)
     }
 }
 
-/// State shared by a client, its clones and its event loop.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    plain: PlainTopics<Vec<String>>,
-    counters: Counters,
-}
-
-impl Shared {
-    fn is_plain(&self, topic: &str) -> bool {
-        self.plain.allows(topic)
-    }
-}
-
-/// The sealing half, held by (clones of) a client.
+/// The sealing half, held by (clones of) a client: the sealer, and the
+/// MQTT 5 topic aliases this client published with (the seal binds the
+/// full topic, never an alias).
 #[derive(Clone)]
 pub(crate) struct Outbox {
     sealer: Option<Arc<Mutex<Box<dyn SealDyn>>>>,
-    shared: Arc<Shared>,
+    /// MQTT 5 outgoing topic aliases: alias -> the topic last published
+    /// with it. Empty for MQTT 3.1.1.
+    aliases: Arc<Mutex<HashMap<u16, String>>>,
+    plain: Arc<PlainTopics<Vec<String>>>,
+    counters: Arc<Counters>,
 }
 
 impl Outbox {
+    /// Seals `payload` for `topic`, or, when `topic` is empty and an MQTT 5
+    /// topic `alias` is given, for the topic this client last published
+    /// with that alias. A topic with an alias sets the alias.
+    pub(crate) fn seal_aliased(&self, topic: &str, alias: Option<u16>, payload: &[u8]) -> Result<Vec<u8>, Error> {
+        let Some(alias) = alias else {
+            return self.seal(topic, payload);
+        };
+        let bound = {
+            let mut aliases = self.aliases.lock().unwrap_or_else(PoisonError::into_inner);
+            if topic.is_empty() {
+                aliases.get(&alias).cloned().ok_or(Error::UnknownTopicAlias(alias))?
+            } else {
+                aliases.insert(alias, topic.to_owned());
+                topic.to_owned()
+            }
+        };
+        self.seal(&bound, payload)
+    }
+
     /// Seals `payload` for `topic` with the core sealer.
     pub(crate) fn seal(&self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
         let sealer = self.sealer.as_ref().ok_or(Error::NoSealer)?;
@@ -201,13 +229,13 @@ impl Outbox {
         // reused: the core takes a counter before using it, never after.
         let mut sealer = sealer.lock().unwrap_or_else(PoisonError::into_inner);
         let envelope = sealer.seal_to_vec(topic, payload)?;
-        self.shared.counters.sealed.fetch_add(1, Ordering::Relaxed);
+        self.counters.sealed.fetch_add(1, Ordering::Relaxed);
         Ok(envelope)
     }
 
     /// Checks that plain publishing is allowed on `topic`.
     pub(crate) fn check_plain(&self, topic: &str) -> Result<(), Error> {
-        if self.shared.is_plain(topic) {
+        if self.plain.allows(topic) {
             Ok(())
         } else {
             Err(Error::NotPlainTopic(topic.to_owned()))
@@ -215,7 +243,7 @@ impl Outbox {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        self.shared.counters.snapshot()
+        self.counters.snapshot()
     }
 }
 
@@ -336,8 +364,9 @@ impl Stats {
     }
 }
 
+/// [`Stats`] as atomics, shared by a client, its clones and its event loop.
 #[derive(Debug, Default)]
-struct Counters {
+pub(crate) struct Counters {
     sealed: AtomicU64,
     accepted: AtomicU64,
     plain_accepted: AtomicU64,
@@ -421,7 +450,7 @@ pub(crate) enum Verdict {
 pub struct Pending<P> {
     publish: P,
     opened: PendingOpenVec,
-    shared: Arc<Shared>,
+    counters: Arc<Counters>,
     held: bool,
 }
 
@@ -432,8 +461,8 @@ impl<P: core::fmt::Debug> core::fmt::Debug for Pending<P> {
 }
 
 impl<P> Pending<P> {
-    pub(crate) fn new(publish: P, opened: PendingOpenVec, shared: Arc<Shared>) -> Self {
-        Pending { publish, opened, shared, held: false }
+    pub(crate) fn new(publish: P, opened: PendingOpenVec, counters: Arc<Counters>) -> Self {
+        Pending { publish, opened, counters, held: false }
     }
 
     /// What the store must decide: (key id, sender id, counter) and width.
@@ -452,7 +481,7 @@ impl<P> Pending<P> {
     pub(crate) fn hold(&mut self) {
         if !self.held {
             self.held = true;
-            self.shared.counters.held_back.fetch_add(1, Ordering::Relaxed);
+            self.counters.held_back.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -462,7 +491,7 @@ impl<P> Pending<P> {
     /// [`Stats::held_back`]). Do not acknowledge it.
     pub fn drop_held_back(mut self) {
         self.hold();
-        self.shared.counters.held_back_dropped.fetch_add(1, Ordering::Relaxed);
+        self.counters.held_back_dropped.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Applies the store's verdict, counting it.
@@ -470,12 +499,12 @@ impl<P> Pending<P> {
         let header = *self.opened.header();
         match self.opened.resolve(verdict) {
             Ok(opened) => {
-                self.shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                self.counters.accepted.fetch_add(1, Ordering::Relaxed);
                 (self.publish, header, Ok(opened))
             }
             Err(e) => {
                 let reject = Reject::Open(e);
-                self.shared.counters.count_reject(&reject, b"x");
+                self.counters.count_reject(&reject, b"x");
                 (self.publish, header, Err(reject))
             }
         }
@@ -485,7 +514,8 @@ impl<P> Pending<P> {
 /// The opening half, held by an event loop.
 pub(crate) struct Inbox<const KEYS: usize, T: mqseal::SenderTable> {
     opener: OpenerWith<KEYS, T>,
-    shared: Arc<Shared>,
+    plain: Arc<PlainTopics<Vec<String>>>,
+    counters: Arc<Counters>,
     max_packet_size: Option<usize>,
     shared_windows: bool,
 }
@@ -498,8 +528,8 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Inbox<KEYS, T> {
         if let Some(max) = self.max_packet_size.filter(|&max| packet_size > max) {
             return self.reject(Reject::TooLarge { size: packet_size, max }, payload);
         }
-        if self.shared.is_plain(topic) {
-            self.shared.counters.plain_accepted.fetch_add(1, Ordering::Relaxed);
+        if self.plain.allows(topic) {
+            self.counters.plain_accepted.fetch_add(1, Ordering::Relaxed);
             return Verdict::Plain;
         }
         if self.shared_windows {
@@ -511,7 +541,7 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Inbox<KEYS, T> {
         }
         match self.opener.open_to_vec(topic, payload) {
             Ok(opened) => {
-                self.shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                self.counters.accepted.fetch_add(1, Ordering::Relaxed);
                 Verdict::Verified(opened)
             }
             Err(e) => self.reject(Reject::Open(e), payload),
@@ -520,7 +550,7 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Inbox<KEYS, T> {
 
     /// Counts and returns a rejection decided outside the core.
     pub(crate) fn reject(&self, reject: Reject, payload: &[u8]) -> Verdict {
-        self.shared.counters.count_reject(&reject, payload);
+        self.counters.count_reject(&reject, payload);
         Verdict::Rejected(reject)
     }
 
@@ -533,12 +563,12 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Inbox<KEYS, T> {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        self.shared.counters.snapshot()
+        self.counters.snapshot()
     }
 
     /// A pending message for `publish` (shares this inbox's counters).
     pub(crate) fn pending<P>(&self, publish: P, opened: PendingOpenVec) -> Pending<P> {
-        Pending::new(publish, opened, self.shared.clone())
+        Pending::new(publish, opened, self.counters.clone())
     }
 }
 

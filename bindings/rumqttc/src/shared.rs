@@ -1,18 +1,66 @@
-//! The methods that the MQTT 3.1.1 and MQTT 5 clients and event loops have
-//! in common.
+//! What the MQTT 3.1.1 and MQTT 5 clients and event loops have in common.
 //!
 //! rumqttc has two separate type families (`rumqttc::*` and
-//! `rumqttc::v5::*`), so the sealed wrappers are separate types too; these
-//! macros write their identical method bodies once. They are expanded in
-//! `v311` and `v5` and use the names in scope there: `Error`, `Stats`, `QoS`,
-//! `Protection`, `SealedEvent`, `ConnectionError`, `Delivery`,
-//! `ack_publish` and `client_err`.
+//! `rumqttc::v5::*`), so the sealed wrappers are separate types too.
 //!
-//! Each event loop holds a `receiver` with an `inbox`
-//! ([`crate::protection::Inbox`]) and a
-//! `process(&mut self, Event) -> SealedEvent` method; each client holds its
-//! rumqttc client as `inner` and reaches its [`crate::protection::Outbox`]
-//! through the field path given to [`client_requests`].
+//! * Where the two versions differ in what the adapter must know (the
+//!   request and event types, how to spot a CONNACK), the [`Version`] trait
+//!   says so, and [`Unacked`] is written once over it.
+//! * The public methods with identical bodies are written once by the
+//!   macros below, expanded in `v311` and `v5`. They use the names in scope
+//!   there: `Error`, `Stats`, `QoS`, `Protection`, `SealedEvent`,
+//!   `ConnectionError`, `Delivery`, `ack_publish`, `client_err`, `Plain`
+//!   (the payload type of `publish_plain`) and `Filter` (of
+//!   `subscribe_many`). Each client has its rumqttc client as `inner` and
+//!   its [`crate::protection::Outbox`] as `outbox`; each event loop has a
+//!   `receiver` with an `inbox` ([`crate::protection::Inbox`]).
+
+use std::collections::VecDeque;
+
+/// What differs between the MQTT 3.1.1 and MQTT 5 event loops, for
+/// [`Unacked`]. Implemented by `rumqttc::EventLoop` and
+/// `rumqttc::v5::EventLoop`.
+pub(crate) trait Version {
+    /// The event loop's request type.
+    type Request: Clone;
+    /// The event loop's event type.
+    type Event;
+    /// The requests rumqttc keeps for the next connection.
+    fn pending(&mut self) -> &mut VecDeque<Self::Request>;
+    /// A publish or a publish release: what must reach the broker again.
+    fn is_publish(request: &Self::Request) -> bool;
+    /// The session-present flag, if `event` is an incoming CONNACK.
+    fn connack(event: &Self::Event) -> Option<bool>;
+}
+
+/// The publishes to send again after a reconnect. When the connection
+/// drops, rumqttc moves the unacknowledged publishes (and queued requests)
+/// to `pending`, but throws them away if the broker then starts a new
+/// session: keep a copy of the publishes and put them back in that case.
+pub(crate) struct Unacked<V: Version>(Vec<V::Request>);
+
+impl<V: Version> Default for Unacked<V> {
+    fn default() -> Self {
+        Unacked(Vec::new())
+    }
+}
+
+impl<V: Version> Unacked<V> {
+    /// Called after each poll with its result.
+    pub(crate) fn track<E>(&mut self, result: &Result<V::Event, E>, eventloop: &mut V) {
+        match result {
+            Err(_) => self.0 = eventloop.pending().iter().filter(|r| V::is_publish(r)).cloned().collect(),
+            Ok(event) => {
+                if let Some(session_present) = V::connack(event) {
+                    let saved = core::mem::take(&mut self.0);
+                    if !session_present {
+                        eventloop.pending().extend(saved);
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// `stats`, `opener` and `opener_mut` of an event loop type `$ty<K, S>`;
 /// `$what` names it in the docs ("event loop", "connection").
@@ -51,7 +99,7 @@ macro_rules! blocking_recv {
             /// result carries connection errors (keep receiving to reconnect).
             pub fn recv(&mut self) -> Result<Result<SealedEvent, ConnectionError>, $($m)::+::RecvError> {
                 let r = self.inner.recv()?;
-                self.receiver.track(&r, &mut self.inner.eventloop);
+                self.receiver.unacked.track(&r, &mut self.inner.eventloop);
                 Ok(r.map(|ev| self.receiver.process(ev)))
             }
 
@@ -64,7 +112,7 @@ macro_rules! blocking_recv {
                 timeout: core::time::Duration,
             ) -> Result<Result<SealedEvent, ConnectionError>, $($m)::+::RecvTimeoutError> {
                 let r = self.inner.recv_timeout(timeout)?;
-                self.receiver.track(&r, &mut self.inner.eventloop);
+                self.receiver.unacked.track(&r, &mut self.inner.eventloop);
                 Ok(r.map(|ev| self.receiver.process(ev)))
             }
 
@@ -74,7 +122,7 @@ macro_rules! blocking_recv {
             #[doc = concat!("[`", $doc, "::TryRecvError`] when none is ready or when stopped.")]
             pub fn try_recv(&mut self) -> Result<Result<SealedEvent, ConnectionError>, $($m)::+::TryRecvError> {
                 let r = self.inner.try_recv()?;
-                self.receiver.track(&r, &mut self.inner.eventloop);
+                self.receiver.unacked.track(&r, &mut self.inner.eventloop);
                 Ok(r.map(|ev| self.receiver.process(ev)))
             }
 
@@ -86,31 +134,33 @@ macro_rules! blocking_recv {
     };
 }
 
-/// The request methods of a sealed client: `publish`, which seals with
-/// `$sealer.seal(topic, payload)`, plain publishing, acknowledgements,
-/// subscriptions, disconnect and counters.
-///
-/// `client_requests!(async SealedClient { .. })` writes them for an async
-/// client (each awaits room in rumqttc's request channel), plus
-/// `try_publish`, `subscribe_many` and `unsealed_inner`;
-/// `client_requests!(blocking Client { .. })` writes them for a blocking one.
-///
-/// The fields: `sealer`, the path to what seals (the `Outbox`, or the MQTT 5
-/// `Sender` that resolves topic aliases first); `outbox`, the path to the
-/// client's `Outbox`; `plain`, the payload type of `publish_plain`;
-/// `filter`, the filter type of `subscribe_many`; `error`, the doc link to
-/// the client error variant.
-macro_rules! client_requests {
-    (async $Client:ident {
-        sealer: $($sealer:ident).+,
-        outbox: $($outbox:ident).+,
-        plain: $Plain:ty,
-        filter: $Filter:ty,
-        error: $err:literal $(,)?
-    }) => {
-        client_requests!(@common $Client, [async] [await], "", "event loop", $($sealer).+, $($outbox).+, $Plain, $err);
-
+/// The request methods of an async sealed client `$Client`: `publish`
+/// (sealed), `try_publish`, `publish_plain`, `ack`, `subscribe`,
+/// `subscribe_many`, `unsubscribe`, `disconnect`, `stats` and
+/// `unsealed_inner`. Each awaits room in rumqttc's request channel.
+/// `$err` is the doc link to the version's client error variant.
+macro_rules! async_client_requests {
+    ($Client:ident, $err:literal) => {
         impl $Client {
+            /// Seals `payload` for `topic` and publishes the envelope.
+            ///
+            /// # Errors
+            /// [`Error::Seal`] from the core (counter store failure, counter
+            /// exhausted, topic too long), [`Error::NoSealer`] for a receive-only
+            #[doc = concat!("client, ", $err, " when the event loop is gone or the topic")]
+            /// is invalid.
+            pub async fn publish(
+                &self,
+                topic: impl Into<String>,
+                qos: QoS,
+                retain: bool,
+                payload: impl AsRef<[u8]>,
+            ) -> Result<(), Error> {
+                let topic = topic.into();
+                let envelope = self.outbox.seal(&topic, payload.as_ref())?;
+                self.inner.publish(topic, qos, retain, envelope).await.map_err(client_err)
+            }
+
             /// [`SealedClient::publish`] without waiting for room in the request
             /// channel.
             ///
@@ -125,16 +175,71 @@ macro_rules! client_requests {
                 payload: impl AsRef<[u8]>,
             ) -> Result<(), Error> {
                 let topic = topic.into();
-                let envelope = self.$($sealer).+.seal(&topic, payload.as_ref())?;
+                let envelope = self.outbox.seal(&topic, payload.as_ref())?;
                 self.inner.try_publish(topic, qos, retain, envelope).map_err(client_err)
+            }
+
+            /// Publishes `payload` unsealed, on a topic allowlisted with
+            /// [`Protection::allow_plain_topic`].
+            ///
+            /// # Errors
+            #[doc = concat!("[`Error::NotPlainTopic`] for any other topic; ", $err, ".")]
+            pub async fn publish_plain(
+                &self,
+                topic: impl Into<String>,
+                qos: QoS,
+                retain: bool,
+                payload: impl Into<Plain>,
+            ) -> Result<(), Error> {
+                let topic = topic.into();
+                self.outbox.check_plain(&topic)?;
+                self.inner.publish(topic, qos, retain, payload).await.map_err(client_err)
+            }
+
+            /// Acknowledges a message when manual acks are on.
+            ///
+            /// # Errors
+            #[doc = concat!($err, " when the event loop is gone.")]
+            pub async fn ack(&self, delivery: &impl Delivery) -> Result<(), Error> {
+                self.inner.ack(&ack_publish(delivery)).await.map_err(client_err)
+            }
+
+            /// Subscribes to `filter`.
+            ///
+            /// # Errors
+            #[doc = concat!($err, ".")]
+            pub async fn subscribe(&self, filter: impl Into<String>, qos: QoS) -> Result<(), Error> {
+                self.inner.subscribe(filter, qos).await.map_err(client_err)
             }
 
             /// Subscribes to several filters at once.
             ///
             /// # Errors
             #[doc = concat!($err, ".")]
-            pub async fn subscribe_many(&self, filters: impl IntoIterator<Item = $Filter>) -> Result<(), Error> {
+            pub async fn subscribe_many(&self, filters: impl IntoIterator<Item = Filter>) -> Result<(), Error> {
                 self.inner.subscribe_many(filters).await.map_err(client_err)
+            }
+
+            /// Unsubscribes from `filter`.
+            ///
+            /// # Errors
+            #[doc = concat!($err, ".")]
+            pub async fn unsubscribe(&self, filter: impl Into<String>) -> Result<(), Error> {
+                self.inner.unsubscribe(filter).await.map_err(client_err)
+            }
+
+            /// Sends a disconnect.
+            ///
+            /// # Errors
+            #[doc = concat!($err, ".")]
+            pub async fn disconnect(&self) -> Result<(), Error> {
+                self.inner.disconnect().await.map_err(client_err)
+            }
+
+            /// The counters of this client and its event loop.
+            #[must_use]
+            pub fn stats(&self) -> Stats {
+                self.outbox.stats()
             }
 
             /// The wrapped rumqttc client. Anything published through it directly
@@ -145,31 +250,23 @@ macro_rules! client_requests {
             }
         }
     };
-    (blocking $Client:ident {
-        sealer: $($sealer:ident).+,
-        outbox: $($outbox:ident).+,
-        plain: $Plain:ty,
-        error: $err:literal $(,)?
-    }) => {
-        client_requests!(
-            @common $Client, [] [], " (blocks while the request channel is full)", "connection",
-            $($sealer).+, $($outbox).+, $Plain, $err
-        );
-    };
-    // `[async] [await]` for an async client, `[] []` for a blocking one:
-    // `pub $($async)? fn` and `$(.$await)?` then read `pub async fn` and
-    // `.await`, or `pub fn` and nothing.
-    (@common $Client:ident, [$($async:ident)?] [$($await:ident)?], $blocks:literal, $peer:literal,
-        $($sealer:ident).+, $($outbox:ident).+, $Plain:ty, $err:literal) => {
+}
+
+/// The request methods of a blocking sealed client `$Client`, as
+/// [`async_client_requests`] without `try_publish`, `subscribe_many` and
+/// `unsealed_inner`; each blocks while the request channel is full.
+macro_rules! blocking_client_requests {
+    ($Client:ident, $err:literal) => {
         impl $Client {
-            #[doc = concat!("Seals `payload` for `topic` and publishes the envelope", $blocks, ".")]
+            /// Seals `payload` for `topic` and publishes the envelope (blocks
+            /// while the request channel is full).
             ///
             /// # Errors
             /// [`Error::Seal`] from the core (counter store failure, counter
             /// exhausted, topic too long), [`Error::NoSealer`] for a receive-only
             #[doc = concat!("client, ", $err, " when the event loop is gone or the topic")]
             /// is invalid.
-            pub $($async)? fn publish(
+            pub fn publish(
                 &self,
                 topic: impl Into<String>,
                 qos: QoS,
@@ -177,8 +274,8 @@ macro_rules! client_requests {
                 payload: impl AsRef<[u8]>,
             ) -> Result<(), Error> {
                 let topic = topic.into();
-                let envelope = self.$($sealer).+.seal(&topic, payload.as_ref())?;
-                self.inner.publish(topic, qos, retain, envelope) $(.$await)? .map_err(client_err)
+                let envelope = self.outbox.seal(&topic, payload.as_ref())?;
+                self.inner.publish(topic, qos, retain, envelope).map_err(client_err)
             }
 
             /// Publishes `payload` unsealed, on a topic allowlisted with
@@ -186,57 +283,57 @@ macro_rules! client_requests {
             ///
             /// # Errors
             #[doc = concat!("[`Error::NotPlainTopic`] for any other topic; ", $err, ".")]
-            pub $($async)? fn publish_plain(
+            pub fn publish_plain(
                 &self,
                 topic: impl Into<String>,
                 qos: QoS,
                 retain: bool,
-                payload: impl Into<$Plain>,
+                payload: impl Into<Plain>,
             ) -> Result<(), Error> {
                 let topic = topic.into();
-                self.$($outbox).+.check_plain(&topic)?;
-                self.inner.publish(topic, qos, retain, payload) $(.$await)? .map_err(client_err)
+                self.outbox.check_plain(&topic)?;
+                self.inner.publish(topic, qos, retain, payload).map_err(client_err)
             }
 
             /// Acknowledges a message when manual acks are on.
             ///
             /// # Errors
             #[doc = concat!($err, " when the event loop is gone.")]
-            pub $($async)? fn ack(&self, delivery: &impl Delivery) -> Result<(), Error> {
-                self.inner.ack(&ack_publish(delivery)) $(.$await)? .map_err(client_err)
+            pub fn ack(&self, delivery: &impl Delivery) -> Result<(), Error> {
+                self.inner.ack(&ack_publish(delivery)).map_err(client_err)
             }
 
             /// Subscribes to `filter`.
             ///
             /// # Errors
             #[doc = concat!($err, ".")]
-            pub $($async)? fn subscribe(&self, filter: impl Into<String>, qos: QoS) -> Result<(), Error> {
-                self.inner.subscribe(filter, qos) $(.$await)? .map_err(client_err)
+            pub fn subscribe(&self, filter: impl Into<String>, qos: QoS) -> Result<(), Error> {
+                self.inner.subscribe(filter, qos).map_err(client_err)
             }
 
             /// Unsubscribes from `filter`.
             ///
             /// # Errors
             #[doc = concat!($err, ".")]
-            pub $($async)? fn unsubscribe(&self, filter: impl Into<String>) -> Result<(), Error> {
-                self.inner.unsubscribe(filter) $(.$await)? .map_err(client_err)
+            pub fn unsubscribe(&self, filter: impl Into<String>) -> Result<(), Error> {
+                self.inner.unsubscribe(filter).map_err(client_err)
             }
 
             /// Sends a disconnect.
             ///
             /// # Errors
             #[doc = concat!($err, ".")]
-            pub $($async)? fn disconnect(&self) -> Result<(), Error> {
-                self.inner.disconnect() $(.$await)? .map_err(client_err)
+            pub fn disconnect(&self) -> Result<(), Error> {
+                self.inner.disconnect().map_err(client_err)
             }
 
-            #[doc = concat!("The counters of this client and its ", $peer, ".")]
+            /// The counters of this client and its connection.
             #[must_use]
             pub fn stats(&self) -> Stats {
-                self.$($outbox).+.stats()
+                self.outbox.stats()
             }
         }
     };
 }
 
-pub(crate) use {blocking_recv, client_requests, inbox_accessors};
+pub(crate) use {async_client_requests, blocking_client_requests, blocking_recv, inbox_accessors};

@@ -8,7 +8,9 @@ use rumqttc::{
 };
 
 use crate::protection::{Inbox, Outbox, Verdict};
-use crate::shared::{blocking_recv, client_requests, inbox_accessors};
+use crate::shared::{
+    async_client_requests, blocking_client_requests, blocking_recv, inbox_accessors, Unacked, Version,
+};
 use crate::{Error, Protection, Reject, Stats};
 
 /// A message whose envelope the core verified, with its authenticated
@@ -18,17 +20,9 @@ use crate::{Error, Protection, Reject, Stats};
 pub struct VerifiedMessage {
     /// The topic it arrived on (and was sealed for).
     pub topic: String,
-    /// The authenticated sender id.
-    pub sender_id: u32,
-    /// Id of the key that sealed it.
-    pub key_id: u32,
-    /// The sender's message counter.
-    pub counter: u64,
-    /// The authenticated timestamp (seconds since the Unix epoch), if the
-    /// sender included one.
-    pub timestamp: Option<u64>,
-    /// The suite that protected it.
-    pub suite: mqseal::Suite,
+    /// The authenticated header, as the core opened it: sender id, key id,
+    /// counter, timestamp (if the sender included one) and suite.
+    pub header: mqseal::Header,
     /// The verified (decrypted) payload.
     pub payload: Bytes,
     /// QoS it was delivered with.
@@ -124,11 +118,7 @@ impl crate::protection::Pending<Publish> {
 fn verified(publish: Publish, opened: mqseal::OpenedVec) -> SealedEvent {
     SealedEvent::Verified(VerifiedMessage {
         topic: publish.topic,
-        sender_id: opened.header.sender_id,
-        key_id: opened.header.key_id,
-        counter: opened.header.counter,
-        timestamp: opened.header.timestamp,
-        suite: opened.header.suite,
+        header: opened.header,
         payload: Bytes::from(opened.payload),
         qos: publish.qos,
         retain: publish.retain,
@@ -148,39 +138,36 @@ fn client_err(e: rumqttc::ClientError) -> Error {
     Error::Client(Box::new(e))
 }
 
+/// The payload type of `publish_plain`, the filter type of `subscribe_many`.
+type Plain = Vec<u8>;
+type Filter = SubscribeFilter;
+
+impl Version for EventLoop {
+    type Request = Request;
+    type Event = Event;
+    fn pending(&mut self) -> &mut std::collections::VecDeque<Request> {
+        &mut self.pending
+    }
+    fn is_publish(request: &Request) -> bool {
+        matches!(request, Request::Publish(_) | Request::PubRel(_))
+    }
+    fn connack(event: &Event) -> Option<bool> {
+        match event {
+            Event::Incoming(Incoming::ConnAck(c)) => Some(c.session_present),
+            _ => None,
+        }
+    }
+}
+
 /// The opening half, held by an event loop, and the publishes to send again
 /// after a reconnect.
 struct Receiver<const K: usize, S: mqseal::SenderTable> {
     inbox: Inbox<K, S>,
-    /// What rumqttc moved to `pending` when the connection dropped.
-    unacked: Vec<Request>,
+    /// The publishes to send again after a reconnect.
+    unacked: Unacked<EventLoop>,
 }
 
 impl<const K: usize, S: mqseal::SenderTable> Receiver<K, S> {
-    /// After each poll: when the connection drops, rumqttc moves the
-    /// unacknowledged publishes (and queued requests) to `pending`, but
-    /// throws them away if the broker then starts a new session. Keep a copy
-    /// of the publishes and put them back in that case.
-    fn track(&mut self, result: &Result<Event, ConnectionError>, eventloop: &mut EventLoop) {
-        match result {
-            Err(_) => {
-                self.unacked = eventloop
-                    .pending
-                    .iter()
-                    .filter(|r| matches!(r, Request::Publish(_) | Request::PubRel(_)))
-                    .cloned()
-                    .collect();
-            }
-            Ok(Event::Incoming(Incoming::ConnAck(c))) => {
-                let saved = core::mem::take(&mut self.unacked);
-                if !c.session_present {
-                    eventloop.pending.extend(saved);
-                }
-            }
-            Ok(_) => {}
-        }
-    }
-
     /// Turns one rumqttc event into a sealed event.
     fn process(&mut self, event: Event) -> SealedEvent {
         let Event::Incoming(Incoming::Publish(publish)) = event else {
@@ -231,18 +218,12 @@ impl SealedClient {
         let (outbox, inbox) = protection.split();
         (
             SealedClient { inner: client, outbox },
-            SealedEventLoop { eventloop, receiver: Receiver { inbox, unacked: Vec::new() } },
+            SealedEventLoop { eventloop, receiver: Receiver { inbox, unacked: Unacked::default() } },
         )
     }
 }
 
-client_requests!(async SealedClient {
-    sealer: outbox,
-    outbox: outbox,
-    plain: Vec<u8>,
-    filter: SubscribeFilter,
-    error: "[`Error::Client`]",
-});
+async_client_requests!(SealedClient, "[`Error::Client`]");
 
 /// The event loop of a [`SealedClient`]: poll it as you would poll
 /// [`EventLoop`]. Incoming messages come out verified, plain (allowlisted
@@ -267,7 +248,7 @@ impl<const K: usize, S: mqseal::SenderTable> SealedEventLoop<K, S> {
     /// (after a pause: rumqttc retries at once).
     pub async fn poll(&mut self) -> Result<SealedEvent, ConnectionError> {
         let result = self.eventloop.poll().await;
-        self.receiver.track(&result, &mut self.eventloop);
+        self.receiver.unacked.track(&result, &mut self.eventloop);
         Ok(self.receiver.process(result?))
     }
 }
@@ -299,17 +280,12 @@ impl Client {
         let (outbox, inbox) = protection.split();
         (
             Client { inner: client, outbox },
-            Connection { inner: connection, receiver: Receiver { inbox, unacked: Vec::new() } },
+            Connection { inner: connection, receiver: Receiver { inbox, unacked: Unacked::default() } },
         )
     }
 }
 
-client_requests!(blocking Client {
-    sealer: outbox,
-    outbox: outbox,
-    plain: Vec<u8>,
-    error: "[`Error::Client`]",
-});
+blocking_client_requests!(Client, "[`Error::Client`]");
 
 /// The blocking event loop of a [`Client`] (the sealed
 /// [`rumqttc::Connection`]).

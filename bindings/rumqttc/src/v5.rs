@@ -13,7 +13,6 @@
 //! topic this client last published with that alias.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish, PublishProperties};
@@ -21,7 +20,9 @@ use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Request};
 
 use crate::protection::{Inbox, Outbox, Verdict};
-use crate::shared::{blocking_recv, client_requests, inbox_accessors};
+use crate::shared::{
+    async_client_requests, blocking_client_requests, blocking_recv, inbox_accessors, Unacked, Version,
+};
 use crate::{Error, Protection, Reject, Stats};
 
 /// Lifts rumqttc's packet limits to the MQTT maximum (the MQTT 5 Maximum
@@ -39,16 +40,9 @@ pub fn lift_packet_limit(options: &mut MqttOptions) {
 pub struct VerifiedMessage {
     /// The full topic it arrived on (alias resolved) and was sealed for.
     pub topic: String,
-    /// The authenticated sender id.
-    pub sender_id: u32,
-    /// Id of the key that sealed it.
-    pub key_id: u32,
-    /// The sender's message counter.
-    pub counter: u64,
-    /// The authenticated timestamp, if any.
-    pub timestamp: Option<u64>,
-    /// The suite that protected it.
-    pub suite: mqseal::Suite,
+    /// The authenticated header, as the core opened it: sender id, key id,
+    /// counter, timestamp (if the sender included one) and suite.
+    pub header: mqseal::Header,
     /// The verified (decrypted) payload.
     pub payload: Bytes,
     /// QoS it was delivered with.
@@ -62,6 +56,27 @@ pub struct VerifiedMessage {
     /// The MQTT 5 publish properties. They are **not** covered by the seal:
     /// treat them as untrusted metadata.
     pub properties: Option<PublishProperties>,
+}
+
+/// The message without its MQTT 5 properties, as the MQTT 3.1.1 type: for
+/// an application that handles both versions the same way.
+impl From<VerifiedMessage> for crate::VerifiedMessage {
+    fn from(m: VerifiedMessage) -> Self {
+        let qos = match m.qos {
+            QoS::AtMostOnce => rumqttc::QoS::AtMostOnce,
+            QoS::AtLeastOnce => rumqttc::QoS::AtLeastOnce,
+            QoS::ExactlyOnce => rumqttc::QoS::ExactlyOnce,
+        };
+        crate::VerifiedMessage {
+            topic: m.topic,
+            header: m.header,
+            payload: m.payload,
+            qos,
+            retain: m.retain,
+            dup: m.dup,
+            pkid: m.pkid,
+        }
+    }
 }
 
 /// A message that was not handed out as verified, with the reason (MQTT 5).
@@ -123,11 +138,7 @@ impl Delivery for PendingMessage {
 fn verified(topic: String, publish: Publish, opened: mqseal::OpenedVec) -> SealedEvent {
     SealedEvent::Verified(VerifiedMessage {
         topic,
-        sender_id: opened.header.sender_id,
-        key_id: opened.header.key_id,
-        counter: opened.header.counter,
-        timestamp: opened.header.timestamp,
-        suite: opened.header.suite,
+        header: opened.header,
         payload: Bytes::from(opened.payload),
         qos: publish.qos,
         retain: publish.retain,
@@ -172,37 +183,35 @@ fn client_err(e: rumqttc::v5::ClientError) -> Error {
     Error::Client5(Box::new(e))
 }
 
+/// The payload type of `publish_plain`.
+type Plain = Bytes;
+
+impl Version for EventLoop {
+    type Request = Request;
+    type Event = Event;
+    fn pending(&mut self) -> &mut std::collections::VecDeque<Request> {
+        &mut self.pending
+    }
+    fn is_publish(request: &Request) -> bool {
+        matches!(request, Request::Publish(_) | Request::PubRel(_))
+    }
+    fn connack(event: &Event) -> Option<bool> {
+        match event {
+            Event::Incoming(Packet::ConnAck(c)) => Some(c.session_present),
+            _ => None,
+        }
+    }
+}
+
 /// The opening half plus the per-connection topic alias table.
 struct Receiver<const K: usize, S: mqseal::SenderTable> {
     inbox: Inbox<K, S>,
     aliases: HashMap<u16, Bytes>,
-    /// What rumqttc moved to `pending` when the connection dropped.
-    unacked: Vec<Request>,
+    /// The publishes to send again after a reconnect.
+    unacked: Unacked<EventLoop>,
 }
 
 impl<const K: usize, S: mqseal::SenderTable> Receiver<K, S> {
-    /// As the MQTT 3.1.1 receiver: keeps the unacknowledged publishes that
-    /// rumqttc drops when the broker starts a new session, and puts them back.
-    fn track(&mut self, result: &Result<Event, ConnectionError>, eventloop: &mut EventLoop) {
-        match result {
-            Err(_) => {
-                self.unacked = eventloop
-                    .pending
-                    .iter()
-                    .filter(|r| matches!(r, Request::Publish(_) | Request::PubRel(_)))
-                    .cloned()
-                    .collect();
-            }
-            Ok(Event::Incoming(Packet::ConnAck(c))) => {
-                let saved = core::mem::take(&mut self.unacked);
-                if !c.session_present {
-                    eventloop.pending.extend(saved);
-                }
-            }
-            Ok(_) => {}
-        }
-    }
-
     fn process(&mut self, event: Event) -> SealedEvent {
         match event {
             Event::Incoming(Packet::Publish(publish)) => self.process_publish(publish),
@@ -251,49 +260,11 @@ impl<const K: usize, S: mqseal::SenderTable> Receiver<K, S> {
     }
 }
 
-/// The sealing half plus the outgoing topic alias table.
-#[derive(Clone)]
-struct Sender {
-    outbox: Outbox,
-    aliases: Arc<Mutex<HashMap<u16, String>>>,
-}
-
-impl Sender {
-    /// The topic to seal for: `topic`, or the topic last published with
-    /// the alias when `topic` is empty.
-    fn bound_topic(&self, topic: &str, properties: Option<&PublishProperties>) -> Result<String, Error> {
-        let Some(alias) = properties.and_then(|p| p.topic_alias) else {
-            return Ok(topic.to_owned());
-        };
-        let mut aliases = self.aliases.lock().unwrap_or_else(PoisonError::into_inner);
-        if topic.is_empty() {
-            aliases.get(&alias).cloned().ok_or(Error::UnknownTopicAlias(alias))
-        } else {
-            aliases.insert(alias, topic.to_owned());
-            Ok(topic.to_owned())
-        }
-    }
-
-    fn seal_with_properties(
-        &self,
-        topic: &str,
-        properties: Option<&PublishProperties>,
-        payload: &[u8],
-    ) -> Result<Vec<u8>, Error> {
-        let bound = self.bound_topic(topic, properties)?;
-        self.outbox.seal(&bound, payload)
-    }
-
-    fn seal(&self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
-        self.seal_with_properties(topic, None, payload)
-    }
-}
-
 /// An async MQTT 5 client that seals what it publishes.
 #[derive(Clone)]
 pub struct SealedClient {
     inner: AsyncClient,
-    sender: Sender,
+    outbox: Outbox,
 }
 
 impl core::fmt::Debug for SealedClient {
@@ -320,9 +291,8 @@ impl SealedClient {
         protection: Protection<K, S>,
     ) -> (SealedClient, SealedEventLoop<K, S>) {
         let (outbox, inbox) = protection.split();
-        let sender = Sender { outbox, aliases: Arc::default() };
-        let receiver = Receiver { inbox, aliases: HashMap::new(), unacked: Vec::new() };
-        (SealedClient { inner: client, sender }, SealedEventLoop { eventloop, receiver })
+        let receiver = Receiver { inbox, aliases: HashMap::new(), unacked: Unacked::default() };
+        (SealedClient { inner: client, outbox }, SealedEventLoop { eventloop, receiver })
     }
 
     /// Seals and publishes with MQTT 5 properties. With a topic alias and
@@ -340,18 +310,12 @@ impl SealedClient {
         properties: PublishProperties,
     ) -> Result<(), Error> {
         let topic = topic.into();
-        let envelope = self.sender.seal_with_properties(&topic, Some(&properties), payload.as_ref())?;
+        let envelope = self.outbox.seal_aliased(&topic, properties.topic_alias, payload.as_ref())?;
         self.inner.publish_with_properties(topic, qos, retain, envelope, properties).await.map_err(client_err)
     }
 }
 
-client_requests!(async SealedClient {
-    sealer: sender,
-    outbox: sender.outbox,
-    plain: Bytes,
-    filter: Filter,
-    error: "[`Error::Client5`]",
-});
+async_client_requests!(SealedClient, "[`Error::Client5`]");
 
 /// The event loop of a [`SealedClient`] (MQTT 5).
 pub struct SealedEventLoop<const KEYS: usize = 8, T: mqseal::SenderTable = mqseal::SenderMap> {
@@ -369,7 +333,7 @@ impl<const K: usize, S: mqseal::SenderTable> SealedEventLoop<K, S> {
     /// publishes are sent again after the reconnect, also on a new session.
     pub async fn poll(&mut self) -> Result<SealedEvent, ConnectionError> {
         let result = self.eventloop.poll().await;
-        self.receiver.track(&result, &mut self.eventloop);
+        self.receiver.unacked.track(&result, &mut self.eventloop);
         Ok(self.receiver.process(result?))
     }
 }
@@ -380,7 +344,7 @@ inbox_accessors!(SealedEventLoop, "event loop");
 #[derive(Clone)]
 pub struct Client {
     inner: rumqttc::v5::Client,
-    sender: Sender,
+    outbox: Outbox,
 }
 
 impl core::fmt::Debug for Client {
@@ -398,12 +362,11 @@ impl Client {
     ) -> (Client, Connection<K, S>) {
         let (client, connection) = rumqttc::v5::Client::new(options, cap);
         let (outbox, inbox) = protection.split();
-        let sender = Sender { outbox, aliases: Arc::default() };
         (
-            Client { inner: client, sender },
+            Client { inner: client, outbox },
             Connection {
                 inner: connection,
-                receiver: Receiver { inbox, aliases: HashMap::new(), unacked: Vec::new() },
+                receiver: Receiver { inbox, aliases: HashMap::new(), unacked: Unacked::default() },
             },
         )
     }
@@ -421,17 +384,12 @@ impl Client {
         properties: PublishProperties,
     ) -> Result<(), Error> {
         let topic = topic.into();
-        let envelope = self.sender.seal_with_properties(&topic, Some(&properties), payload.as_ref())?;
+        let envelope = self.outbox.seal_aliased(&topic, properties.topic_alias, payload.as_ref())?;
         self.inner.publish_with_properties(topic, qos, retain, envelope, properties).map_err(client_err)
     }
 }
 
-client_requests!(blocking Client {
-    sealer: sender,
-    outbox: sender.outbox,
-    plain: Bytes,
-    error: "[`Error::Client5`]",
-});
+blocking_client_requests!(Client, "[`Error::Client5`]");
 
 /// The blocking event loop of a [`Client`] (MQTT 5).
 pub struct Connection<const KEYS: usize = 8, T: mqseal::SenderTable = mqseal::SenderMap> {
@@ -452,7 +410,7 @@ mod tests {
         let sealer = Sealer::new(&key, 5, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap();
         let opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key).unwrap());
         let (_, inbox) = Protection::receive_only(opener).split();
-        (Receiver { inbox, aliases: HashMap::new(), unacked: Vec::new() }, sealer)
+        (Receiver { inbox, aliases: HashMap::new(), unacked: Unacked::default() }, sealer)
     }
 
     fn with_alias(topic: &str, alias: u16, payload: Vec<u8>) -> Event {
@@ -508,11 +466,9 @@ mod tests {
         let key = Key::from_bytes(1, [3; 32]);
         let sealer = Sealer::new(&key, 5, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap();
         let (outbox, _) = Protection::publish_only(sealer).split();
-        let tx = Sender { outbox, aliases: Arc::default() };
-        let props = PublishProperties { topic_alias: Some(3), ..Default::default() };
-        assert!(matches!(tx.seal_with_properties("", Some(&props), b"x"), Err(Error::UnknownTopicAlias(3))));
-        let _ = tx.seal_with_properties("t/1", Some(&props), b"x").unwrap();
-        let env = tx.seal_with_properties("", Some(&props), b"y").unwrap();
+        assert!(matches!(outbox.seal_aliased("", Some(3), b"x"), Err(Error::UnknownTopicAlias(3))));
+        let _ = outbox.seal_aliased("t/1", Some(3), b"x").unwrap();
+        let env = outbox.clone().seal_aliased("", Some(3), b"y").unwrap();
         let mut opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key).unwrap());
         assert_eq!(opener.open_to_vec("t/1", &env).unwrap().payload, b"y");
     }

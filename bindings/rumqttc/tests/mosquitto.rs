@@ -165,11 +165,11 @@ async fn qos_0_1_2_over_tcp_mqtt311() {
     let mut got = Vec::new();
     for _ in 0..15 {
         let msg = next_verified(&mut rx).await;
-        assert_eq!(msg.sender_id, 11);
-        assert_eq!(msg.key_id, 1);
+        assert_eq!(msg.header.sender_id, 11);
+        assert_eq!(msg.header.key_id, 1);
         assert!(!msg.retain);
-        assert_eq!(msg.suite, Suite::ChaCha20Poly1305);
-        got.push((msg.topic.clone(), String::from_utf8(msg.payload.to_vec()).unwrap(), msg.qos, msg.counter));
+        assert_eq!(msg.header.suite, Suite::ChaCha20Poly1305);
+        got.push((msg.topic.clone(), String::from_utf8(msg.payload.to_vec()).unwrap(), msg.qos, msg.header.counter));
     }
     for (l, qos) in levels.iter().enumerate() {
         let on_topic: Vec<_> = got.iter().filter(|g| g.0 == format!("q/{l}")).collect();
@@ -223,7 +223,7 @@ async fn websocket_and_tls_listeners() {
     let _prx2 = drive(pel2);
     p2.publish("y/ws-to-tls", QoS::AtLeastOnce, false, "over ws").await.unwrap();
     let msg = next_verified(&mut rx2).await;
-    assert_eq!((msg.sender_id, &msg.payload[..]), (4, &b"over ws"[..]));
+    assert_eq!((msg.header.sender_id, &msg.payload[..]), (4, &b"over ws"[..]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,7 +272,7 @@ async fn mqtt5_qos_levels_and_outgoing_topic_alias() {
     while got.len() < 5 {
         match next(&mut rx).await {
             v5::SealedEvent::Verified(m) => {
-                assert_eq!(m.sender_id, 21);
+                assert_eq!(m.header.sender_id, 21);
                 got.insert(String::from_utf8(m.payload.to_vec()).unwrap(), m.topic);
             }
             v5::SealedEvent::Rejected(r) => panic!("rejected: {r:?}"),
@@ -478,12 +478,12 @@ async fn pairwise_x25519_keys_both_directions_and_no_reflection() {
 
     dev.publish("dev/9/up", QoS::AtLeastOnce, false, "hello server").await.unwrap();
     let up = next_verified(&mut srv_rx).await;
-    assert_eq!((up.sender_id, up.key_id, &up.payload[..]), (9, 100, &b"hello server"[..]));
+    assert_eq!((up.header.sender_id, up.header.key_id, &up.payload[..]), (9, 100, &b"hello server"[..]));
     assert_eq!(next_reject_code(&mut dev_rx).await, "auth", "own uplink reflected back");
 
     srv.publish("dev/9/down", QoS::AtLeastOnce, false, "hello device").await.unwrap();
     let down = next_verified(&mut dev_rx).await;
-    assert_eq!((down.sender_id, &down.payload[..]), (1, &b"hello device"[..]));
+    assert_eq!((down.header.sender_id, &down.payload[..]), (1, &b"hello device"[..]));
     assert_eq!(dev.stats().forged, 1);
 }
 
