@@ -11,6 +11,8 @@ Input layouts follow core/src/fuzzing.rs:
   typed_open                  postcard bytes of FuzzReading (and plaintexts)
   replay_window_differential  [width - 1] then 3-byte ops (selector, u16 LE)
   backend_differential        [flags] [key 32] [counter 8 LE] [aad len] aad body
+  control_message             a control body, ack body, member-state record or
+                              control envelope (seeds from control-v1.json)
 """
 import hashlib
 import json
@@ -123,6 +125,16 @@ def main():
         for aad_len, body_len in [(0, 0), (41, 64), (13, 256), (41, 257), (41, 1024), (0, 2049)]:
             emit("backend_differential", bytes([flags]) + bytes(range(32)) + (7).to_bytes(8, "little")
                  + bytes([aad_len]) + b"\xa5" * aad_len + b"\x5a" * body_len)
+
+    # Key distribution (PROTOCOL.md section 14): the input is tried as each
+    # of these, so every form of the control vectors seeds it.
+    with open(os.path.join(os.path.dirname(VECTORS), "control-v1.json")) as f:
+        c = json.load(f)
+    for p in c["positive"]:
+        for k in ("body_hex", "ack_body_hex", "member_state_hex", "envelope_hex", "ack_envelope_hex"):
+            emit("control_message", bytes.fromhex(p[k]))
+    for n in c["negative"]:
+        emit("control_message", bytes.fromhex(n["envelope_hex"]))
 
     for target in sorted(counts):
         print(f"{target}: {counts[target]} seeds")
