@@ -1,16 +1,17 @@
 //! mqseal-rumqttc against a real Mosquitto (Debian): transports, QoS,
 //! retained messages, a broker restart, eavesdropping and injected attacks.
+//!
+//! Tests that need Mosquitto start with `require_mosquitto!`
+//! (mqseal-test-support): skipped when it is not installed, a failure under CI.
 // Helpers outside #[test] fns fail loudly too; std paths are fine in tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::Mosquitto;
 use mqseal::{FleetOpener, Key, Keyring, MemoryCounterStore, OpenerConfig, Sealer, StaticKeyPair, Suite};
 use mqseal_rumqttc::{v5, Protection, SealedClient, SealedEvent, VerifiedMessage};
+use mqseal_test_support::Mosquitto;
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS, TlsConfiguration, Transport};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
@@ -147,6 +148,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qos_0_1_2_over_tcp_mqtt311() {
+    mqseal_test_support::require_mosquitto!();
     let m = Mosquitto::start();
     let k = key(1);
     let (sub, el) = SealedClient::new(opts("qos-sub", m.tcp), 64, Protection::receive_only(opener(k.clone())));
@@ -193,6 +195,7 @@ fn tls_transport(m: &Mosquitto) -> TlsConfiguration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_and_tls_listeners() {
+    mqseal_test_support::require_mosquitto!();
     let m = Mosquitto::start();
     let k = key(2);
     // Subscriber over WebSocket.
@@ -228,6 +231,7 @@ async fn websocket_and_tls_listeners() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt5_qos_levels_and_outgoing_topic_alias() {
+    mqseal_test_support::require_mosquitto!();
     use rumqttc::v5::mqttbytes::v5::PublishProperties;
     use rumqttc::v5::mqttbytes::QoS as Q5;
     let m = Mosquitto::start();
@@ -288,6 +292,7 @@ async fn mqtt5_qos_levels_and_outgoing_topic_alias() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retained_message_is_verified_once_then_duplicate() {
+    mqseal_test_support::require_mosquitto!();
     let m = Mosquitto::start();
     let k = key(6);
     let (publisher, pel) = SealedClient::new(opts("ret-pub", m.tcp), 16, Protection::publish_only(sealer(&k, 8)));
@@ -315,6 +320,7 @@ async fn retained_message_is_verified_once_then_duplicate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restart_mid_qos1_stream_loses_nothing_and_hands_nothing_twice() {
+    mqseal_test_support::require_mosquitto!();
     const N: usize = 150;
     let mut m = Mosquitto::start();
     let k = key(7);
@@ -381,6 +387,7 @@ async fn broker_restart_mid_qos1_stream_loses_nothing_and_hands_nothing_twice() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eavesdropper_sees_ciphertext_and_injected_messages_are_rejected_and_counted() {
+    mqseal_test_support::require_mosquitto!();
     let m = Mosquitto::start();
     let k = key(9);
     let (sub, el) = SealedClient::new(
@@ -454,6 +461,7 @@ async fn eavesdropper_sees_ciphertext_and_injected_messages_are_rejected_and_cou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pairwise_x25519_keys_both_directions_and_no_reflection() {
+    mqseal_test_support::require_mosquitto!();
     let m = Mosquitto::start();
     let device = StaticKeyPair::from_secret_bytes([0x11; 32]);
     let server = StaticKeyPair::from_secret_bytes([0x22; 32]);
@@ -489,6 +497,7 @@ async fn pairwise_x25519_keys_both_directions_and_no_reflection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_topics_are_an_explicit_allowlist() {
+    mqseal_test_support::require_mosquitto!();
     let m = Mosquitto::start();
     let k = key(12);
     let protection = Protection::new(sealer(&k, 2), opener(k.clone())).allow_plain_topic("status/#").unwrap();
@@ -516,6 +525,7 @@ async fn plain_topics_are_an_explicit_allowlist() {
 /// The blocking Client/Connection pair, MQTT 3.1.1 and 5.
 #[test]
 fn blocking_clients_mqtt311_and_mqtt5() {
+    mqseal_test_support::require_mosquitto!();
     let m = Mosquitto::start();
     let k = key(13);
     let (c, mut conn) =
@@ -571,6 +581,7 @@ fn blocking_clients_mqtt311_and_mqtt5() {
 /// was a connection error, and the broker redelivered it forever).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_message_is_rejected_once_and_never_redelivered() {
+    mqseal_test_support::require_mosquitto!();
     const LIMIT: usize = 1 << 20;
     let m = Mosquitto::start();
     let k = key(12);
@@ -684,6 +695,7 @@ async fn proxy(to: u16, cut: std::sync::Arc<std::sync::atomic::AtomicBool>) -> u
 /// (rumqttc alone drops them then: with the fix removed, this test fails).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unacknowledged_publishes_survive_a_reconnect_to_a_new_session() {
+    mqseal_test_support::require_mosquitto!();
     use std::sync::atomic::Ordering;
     const N: usize = 20;
     let m = Mosquitto::start();

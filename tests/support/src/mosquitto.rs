@@ -1,44 +1,26 @@
-//! Test harness: a real Mosquitto (Debian's `mosquitto`) on free loopback
-//! ports, with its own config, persistence and TLS certificates in a temp
-//! dir; stopped on drop. Shared by the mqseal-rumqttc and CLI tests.
-#![allow(dead_code)]
-// Test-only helpers: failing loudly is what a harness should do.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
+//! A real Mosquitto (Debian's `mosquitto`) on free loopback ports, with its
+//! own config, persistence and TLS certificates in a temp dir; stopped on
+//! drop.
 
 use std::fs;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use crate::{free_port, retry, tool};
 
-fn which(bin: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/usr/bin".into(), "/sbin".into()])
-        .map(|d| d.join(bin))
-        .find(|p| p.is_file())
-}
-
-/// Path of a Debian mosquitto binary; fails the test with a clear message
-/// when it is missing (scripts/test-parts/10-rust.sh installs it).
-pub fn tool(bin: &str) -> PathBuf {
-    which(bin).unwrap_or_else(|| {
-        panic!(
-            "`{bin}` not found: install Debian's mosquitto and mosquitto-clients (scripts/test-parts/10-rust.sh does)"
-        )
-    })
-}
-
+/// A running Mosquitto; killed on drop.
 pub struct Mosquitto {
     child: Option<Child>,
+    /// Its config, persistence database, log and certificates.
     pub dir: tempfile::TempDir,
     conf: PathBuf,
+    /// Plain MQTT.
     pub tcp: u16,
+    /// MQTT over WebSocket.
     pub ws: u16,
+    /// MQTT over TLS.
     pub tls: u16,
     /// WebSocket over TLS (same certificate).
     pub wss: u16,
@@ -65,7 +47,9 @@ fn write_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (ca, cert, key)
 }
 
-fn wait_listening(ports: &[u16], child: &mut Child, timeout: Duration) -> bool {
+/// Waits until `child` listens on every port of `ports`; false when it
+/// exited or `timeout` passed.
+pub(crate) fn wait_listening(ports: &[u16], child: &mut Child, timeout: Duration) -> bool {
     let start = Instant::now();
     while start.elapsed() < timeout {
         if let Ok(Some(_)) = child.try_wait() {
@@ -204,6 +188,7 @@ impl Mosquitto {
         }
     }
 
+    /// Its log so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
     }
@@ -251,17 +236,3 @@ impl Drop for Mosquitto {
         }
     }
 }
-
-/// Calls `attempt` up to `times` times, 100 ms apart, until it succeeds
-/// (a server restarted on its old port may find the port still held).
-pub fn retry(times: usize, mut attempt: impl FnMut() -> bool) -> bool {
-    for _ in 0..times {
-        if attempt() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
-pub mod redis;
