@@ -1,7 +1,7 @@
 //! `mqseal pub`/`sub` behaving like mosquitto_pub/sub (issue 15), against a
 //! real Mosquitto.
 //!
-//! Tests that need Mosquitto start with `require_mosquitto!`
+//! Tests that need Mosquitto start it with `mosquitto_or_skip!` (or `require_mosquitto!`)
 //! (mqseal-test-support): skipped when it is not installed, a failure under CI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
 
@@ -76,8 +76,7 @@ fn an_oversized_message_is_rejected_once_counted_and_not_redelivered() {
 
 #[test]
 fn tls_options_mean_tls_and_bad_combinations_are_refused() {
-    mqseal_test_support::require_mosquitto!();
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let k = key(dir.path());
     let ca = m.ca_file.display().to_string();

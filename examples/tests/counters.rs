@@ -4,7 +4,7 @@
 //! real Mosquitto; every envelope is recorded by a plain subscriber and its
 //! counter read from the header.
 //!
-//! Tests that need Mosquitto start with `require_mosquitto!`
+//! Tests that need Mosquitto start it with `mosquitto_or_skip!` (or `require_mosquitto!`)
 //! (mqseal-test-support): skipped when it is not installed, a failure under CI.
 // Helpers outside #[test] fns fail loudly too; std paths are fine in tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
@@ -16,7 +16,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mqseal_test_support::cli::{counter_file_limit, fails_with, mqseal, ok, run, Recorder};
-use mqseal_test_support::Mosquitto;
 
 /// `mqseal pub -l` on `counter`, with stdin and stderr piped.
 fn pub_lines(state: &Path, port: u16, key: &str, counter: &Path, topic: &str, extra: &[&str]) -> Command {
@@ -53,8 +52,7 @@ fn assert_unique(counters: &[u64], context: &str) {
 /// naming the file and the holder's pid, without sealing anything.
 #[test]
 fn two_publishers_on_one_counter_file_never_share_a_counter() {
-    mqseal_test_support::require_mosquitto!();
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let key = mqseal_test_support::cli::group_key(d, "k", 1, &[]);
@@ -141,10 +139,9 @@ impl Rng {
 #[cfg(unix)]
 #[test]
 fn kill_minus_9_at_random_moments_never_repeats_a_counter() {
-    mqseal_test_support::require_mosquitto!();
     const KILLS: usize = 50;
     const BLOCK: u64 = 64;
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let key = mqseal_test_support::cli::group_key(d, "k", 1, &[]);
@@ -230,8 +227,7 @@ fn kill_minus_9_at_random_moments_never_repeats_a_counter() {
 /// default path, so the first `mqseal pub` needs no flag.
 #[test]
 fn a_missing_counter_file_is_refused_unless_told_how_to_start() {
-    mqseal_test_support::require_mosquitto!();
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let rec = Recorder::start(m.tcp, "lost/#");
@@ -286,8 +282,7 @@ fn a_missing_counter_file_is_refused_unless_told_how_to_start() {
 /// last counter was used by the previous message.
 #[test]
 fn an_exhausted_counter_is_reported_once() {
-    mqseal_test_support::require_mosquitto!();
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let key = mqseal_test_support::cli::group_key(d, "k", 1, &[]);

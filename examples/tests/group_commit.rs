@@ -4,7 +4,7 @@
 //! printed twice (a kill between a save and the printing of the messages it
 //! covers loses them: at most once).
 //!
-//! Tests that need Mosquitto start with `require_mosquitto!`
+//! Tests that need Mosquitto start it with `mosquitto_or_skip!` (or `require_mosquitto!`)
 //! (mqseal-test-support): skipped when it is not installed, a failure under CI.
 // Helpers outside #[test] fns fail loudly too; std paths are fine in tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use mqseal::{Key, MemoryCounterStore, Sealer, Suite};
 use mqseal_test_support::cli::{line_reader, mqseal};
-use mqseal_test_support::Mosquitto;
 
 const SENDERS: u32 = 20;
 const PER_SENDER: u64 = 100;
@@ -116,8 +115,7 @@ fn record(delivered: &mut HashMap<String, usize>, line: &str) {
 
 #[test]
 fn kill_9_at_random_points_never_delivers_twice() {
-    mqseal_test_support::require_mosquitto!();
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let key_path = key_file(dir.path());
     let state = dir.path().join("replay.state");
@@ -175,8 +173,7 @@ fn kill_9_at_random_points_never_delivers_twice() {
 /// is shared; BENCHMARKS.md has the figures).
 #[test]
 fn group_commit_throughput_is_reported() {
-    mqseal_test_support::require_mosquitto!();
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let key_path = key_file(dir.path());
     let envs = envelopes();

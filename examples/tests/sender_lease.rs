@@ -5,7 +5,7 @@
 //! its id starts above its block, and after SIGCONT it stops sealing with
 //! `leaseLost`.
 //!
-//! Tests that need Mosquitto and redis-server start with `require_mosquitto!`/`require_redis!`
+//! Tests that need Mosquitto and redis-server start them with `mosquitto_or_skip!`/`redis_or_skip!`
 //! (mqseal-test-support): skipped when not installed, a failure under CI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
 
@@ -18,8 +18,6 @@ use std::time::{Duration, Instant};
 
 use mqseal::Key;
 use mqseal_test_support::cli::{line_reader, mqseal};
-use mqseal_test_support::redis::Redis;
-use mqseal_test_support::Mosquitto;
 
 fn key() -> Key {
     Key::from_bytes(12, [0x6b; 32])
@@ -99,11 +97,9 @@ fn all_distinct(pairs: &[(u32, u64)]) {
 
 #[test]
 fn several_leased_publishers_never_share_a_sender_id_and_counter() {
-    mqseal_test_support::require_mosquitto!();
-    mqseal_test_support::require_redis!();
     let dir = tempfile::tempdir().unwrap();
-    let m = Mosquitto::start();
-    let redis = Redis::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
+    let redis = mqseal_test_support::redis_or_skip!();
     let mut sub = Sub::start(dir.path(), m.tcp);
     const PUBS: usize = 4;
     const EACH: usize = 40;
@@ -140,11 +136,9 @@ fn several_leased_publishers_never_share_a_sender_id_and_counter() {
 
 #[test]
 fn a_publisher_paused_past_its_lease_is_fenced() {
-    mqseal_test_support::require_mosquitto!();
-    mqseal_test_support::require_redis!();
     let dir = tempfile::tempdir().unwrap();
-    let m = Mosquitto::start();
-    let redis = Redis::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
+    let redis = mqseal_test_support::redis_or_skip!();
     let mut sub = Sub::start(dir.path(), m.tcp);
     let opts = ["--lease-ttl", "1", "--reservation-block", "20", "-l"];
     let mut a = publisher(dir.path(), m.tcp, &redis.url(), "7-7", &[&opts[..], &["--new-lease-counters"]].concat())

@@ -9,7 +9,7 @@
 //! with its session: nothing printed twice, at most one batch lost. A bound
 //! on the held-back queue (QoS 0): the excess dropped and counted.
 //!
-//! Tests that need Mosquitto and redis-server start with `require_mosquitto!`/`require_redis!`
+//! Tests that need Mosquitto and redis-server start them with `mosquitto_or_skip!`/`redis_or_skip!`
 //! (mqseal-test-support): skipped when not installed, a failure under CI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
 
@@ -179,8 +179,7 @@ fn run_group(redis: Option<&Redis>) -> (Vec<Sub>, Vec<String>) {
 #[test]
 fn a_shared_redis_store_accepts_each_envelope_once_across_the_group() {
     mqseal_test_support::require_mosquitto!();
-    mqseal_test_support::require_redis!();
-    let redis = Redis::start();
+    let redis = mqseal_test_support::redis_or_skip!();
     let (subs, stats) = run_group(Some(&redis));
     let t = tally(&subs);
     let twice: Vec<_> = t.iter().filter(|(_, n)| **n > 1).collect();
@@ -216,11 +215,9 @@ fn without_the_shared_store_replays_get_through_the_group() {
 /// still rejected.
 #[test]
 fn redis_down_holds_messages_back_and_delivery_resumes_after_an_aof_restart() {
-    mqseal_test_support::require_mosquitto!();
-    mqseal_test_support::require_redis!();
     let dir = tempfile::tempdir().unwrap();
-    let m = Mosquitto::start();
-    let mut redis = Redis::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
+    let mut redis = mqseal_test_support::redis_or_skip!();
     let url = redis.url();
     let mut sub = vec![Sub::start(dir.path(), m.tcp, "solo", Some(&url))];
     let envs = envelopes();
@@ -260,11 +257,9 @@ fn redis_down_holds_messages_back_and_delivery_resumes_after_an_aof_restart() {
 /// the held ones are delivered.
 #[test]
 fn the_held_back_queue_is_bounded_and_fails_closed() {
-    mqseal_test_support::require_mosquitto!();
-    mqseal_test_support::require_redis!();
     let dir = tempfile::tempdir().unwrap();
-    let m = Mosquitto::start();
-    let mut redis = Redis::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
+    let mut redis = mqseal_test_support::redis_or_skip!();
     let url = redis.url();
     let mut sub =
         vec![Sub::start_with(dir.path(), m.tcp, "bounded", Some(&url), &["-q", "0", "--max-held-back", "10"])];
@@ -350,8 +345,7 @@ fn kill_9_run(redis: Option<&Redis>) -> (HashMap<String, usize>, Vec<String>) {
 #[test]
 fn kill_9_one_subscriber_in_the_middle_nothing_is_accepted_twice() {
     mqseal_test_support::require_mosquitto!();
-    mqseal_test_support::require_redis!();
-    let redis = Redis::start();
+    let redis = mqseal_test_support::redis_or_skip!();
     let (t, stats) = kill_9_run(Some(&redis));
     let twice: Vec<_> = t.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "printed more than once: {} payloads, e.g. {:?}", twice.len(), twice.first());

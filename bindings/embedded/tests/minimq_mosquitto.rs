@@ -109,8 +109,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "current_thread")]
 async fn seal_on_publish_open_on_receive_through_mosquitto() {
-    mqseal_test_support::require_mosquitto!();
-    let broker = mqseal_test_support::Mosquitto::start();
+    let broker = mqseal_test_support::mosquitto_or_skip!();
     let key = Key::from_bytes(7, [0x5A; 32]);
 
     // The device: counters on flash, fixed buffers, a small opener.

@@ -1,7 +1,7 @@
 //! mqseal-rumqttc against a real Mosquitto (Debian): transports, QoS,
 //! retained messages, a broker restart, eavesdropping and injected attacks.
 //!
-//! Tests that need Mosquitto start with `require_mosquitto!`
+//! Tests that need Mosquitto start it with `mosquitto_or_skip!` (or `require_mosquitto!`)
 //! (mqseal-test-support): skipped when it is not installed, a failure under CI.
 // Helpers outside #[test] fns fail loudly too; std paths are fine in tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
@@ -148,8 +148,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qos_0_1_2_over_tcp_mqtt311() {
-    mqseal_test_support::require_mosquitto!();
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(1);
     let (sub, el) = SealedClient::new(opts("qos-sub", m.tcp), 64, Protection::receive_only(opener(k.clone())));
     let mut rx = drive(el);
@@ -195,8 +194,7 @@ fn tls_transport(m: &Mosquitto) -> TlsConfiguration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_and_tls_listeners() {
-    mqseal_test_support::require_mosquitto!();
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(2);
     // Subscriber over WebSocket.
     let mut ws = MqttOptions::new("ws-sub", format!("ws://127.0.0.1:{}/mqtt", m.ws), m.ws);
@@ -231,10 +229,9 @@ async fn websocket_and_tls_listeners() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt5_qos_levels_and_outgoing_topic_alias() {
-    mqseal_test_support::require_mosquitto!();
     use rumqttc::v5::mqttbytes::v5::PublishProperties;
     use rumqttc::v5::mqttbytes::QoS as Q5;
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(5);
     let (sub, el) = v5::SealedClient::new(
         rumqttc::v5::MqttOptions::new("v5-sub", "127.0.0.1", m.tcp),
@@ -292,8 +289,7 @@ async fn mqtt5_qos_levels_and_outgoing_topic_alias() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retained_message_is_verified_once_then_duplicate() {
-    mqseal_test_support::require_mosquitto!();
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(6);
     let (publisher, pel) = SealedClient::new(opts("ret-pub", m.tcp), 16, Protection::publish_only(sealer(&k, 8)));
     let mut prx = drive(pel);
@@ -320,9 +316,8 @@ async fn retained_message_is_verified_once_then_duplicate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restart_mid_qos1_stream_loses_nothing_and_hands_nothing_twice() {
-    mqseal_test_support::require_mosquitto!();
     const N: usize = 150;
-    let mut m = Mosquitto::start();
+    let mut m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(7);
     let mut sub_opts = opts("restart-sub", m.tcp);
     sub_opts.set_clean_session(false);
@@ -387,8 +382,7 @@ async fn broker_restart_mid_qos1_stream_loses_nothing_and_hands_nothing_twice() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eavesdropper_sees_ciphertext_and_injected_messages_are_rejected_and_counted() {
-    mqseal_test_support::require_mosquitto!();
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(9);
     let (sub, el) = SealedClient::new(
         opts("inj-sub", m.tcp),
@@ -461,8 +455,7 @@ async fn eavesdropper_sees_ciphertext_and_injected_messages_are_rejected_and_cou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pairwise_x25519_keys_both_directions_and_no_reflection() {
-    mqseal_test_support::require_mosquitto!();
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let device = StaticKeyPair::from_secret_bytes([0x11; 32]);
     let server = StaticKeyPair::from_secret_bytes([0x22; 32]);
     let on_device = device.pairwise(&server.public(), 100).unwrap();
@@ -497,8 +490,7 @@ async fn pairwise_x25519_keys_both_directions_and_no_reflection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_topics_are_an_explicit_allowlist() {
-    mqseal_test_support::require_mosquitto!();
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(12);
     let protection = Protection::new(sealer(&k, 2), opener(k.clone())).allow_plain_topic("status/#").unwrap();
     let (c, el) = SealedClient::new(opts("plain-c", m.tcp), 16, protection);
@@ -525,8 +517,7 @@ async fn plain_topics_are_an_explicit_allowlist() {
 /// The blocking Client/Connection pair, MQTT 3.1.1 and 5.
 #[test]
 fn blocking_clients_mqtt311_and_mqtt5() {
-    mqseal_test_support::require_mosquitto!();
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(13);
     let (c, mut conn) =
         mqseal_rumqttc::Client::new(opts("sync-311", m.tcp), 16, Protection::new(sealer(&k, 5), opener(k.clone())));
@@ -581,9 +572,8 @@ fn blocking_clients_mqtt311_and_mqtt5() {
 /// was a connection error, and the broker redelivered it forever).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_message_is_rejected_once_and_never_redelivered() {
-    mqseal_test_support::require_mosquitto!();
     const LIMIT: usize = 1 << 20;
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(12);
     let big = m.dir.path().join("big.bin");
     std::fs::write(&big, vec![b'x'; 2 << 20]).unwrap();
@@ -695,10 +685,9 @@ async fn proxy(to: u16, cut: std::sync::Arc<std::sync::atomic::AtomicBool>) -> u
 /// (rumqttc alone drops them then: with the fix removed, this test fails).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unacknowledged_publishes_survive_a_reconnect_to_a_new_session() {
-    mqseal_test_support::require_mosquitto!();
     use std::sync::atomic::Ordering;
     const N: usize = 20;
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(13);
     let (sub, el) = SealedClient::new(opts("resend-sub", m.tcp), 64, Protection::receive_only(opener(k.clone())));
     let mut rx = drive(el);

@@ -4,7 +4,7 @@
 //! a Redis restart (AOF) keeps leases and counters; a store that lost its
 //! data refuses to restart counters.
 //!
-//! Tests that need redis-server start with `require_redis!`
+//! Tests that need redis-server start it with `redis_or_skip!`
 //! (mqseal-test-support): skipped when it is not installed, a failure under CI.
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use mqseal::{Error, Key, LeaseConfig, Sealer, StoreError, Suite};
 use mqseal_rumqttc::{LeaseError, LeaseOptions, LeasedCounterStore, SenderLease};
-use mqseal_test_support::redis::Redis;
 
 fn key() -> Key {
     Key::from_bytes(4, [0x42; 32])
@@ -46,8 +45,7 @@ fn exists(url: &str, key: &str) -> bool {
 
 #[test]
 fn concurrent_holders_never_share_an_id() {
-    mqseal_test_support::require_redis!();
-    let redis = Redis::start();
+    let redis = mqseal_test_support::redis_or_skip!();
     let url = redis.url();
     const N: usize = 12;
     let barrier = Arc::new(Barrier::new(N));
@@ -104,8 +102,7 @@ fn concurrent_holders_never_share_an_id() {
 
 #[test]
 fn a_holder_past_its_ttl_is_fenced() {
-    mqseal_test_support::require_redis!();
-    let redis = Redis::start();
+    let redis = mqseal_test_support::redis_or_skip!();
     let url = redis.url();
     // One id, a short TTL, no renewal: A stands for an instance paused
     // past its lease.
@@ -153,8 +150,7 @@ fn a_holder_past_its_ttl_is_fenced() {
 
 #[test]
 fn leases_and_counters_survive_a_redis_restart_and_lost_data_is_refused() {
-    mqseal_test_support::require_redis!();
-    let mut redis = Redis::start();
+    let mut redis = mqseal_test_support::redis_or_skip!();
     let url = redis.url();
     let mut lease = SenderLease::acquire(&url, &options(0, 1, 3000, true)).unwrap();
     lease.keep_renewed();

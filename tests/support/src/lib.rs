@@ -12,8 +12,10 @@
 //!
 //! # Tests that need a broker
 //!
-//! A test that starts a broker begins with [`require_mosquitto!`] or
-//! [`require_redis!`]. When the program is not installed the test prints
+//! A test starts its broker with [`mosquitto_or_skip!`] or
+//! [`redis_or_skip!`] instead of `Mosquitto::start()` / `Redis::start()`, or
+//! begins with [`require_mosquitto!`] / [`require_redis!`] when a helper
+//! starts it. When the program is not installed the test prints
 //! `skipped: ...` and returns, so `cargo test --workspace` passes on a
 //! machine without them. Under CI (`CI` set) or with
 //! `MQSEAL_REQUIRE_BROKERS` set (the scripts in `scripts/test-parts/` set
@@ -27,6 +29,7 @@
 // Test-only helpers: failing loudly is what a harness should do.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
 
+use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -92,7 +95,10 @@ pub fn installed(test: &str, package: &str, bins: &[&str]) -> bool {
              {package} (scripts/test-parts/10-rust.sh does)"
         );
     }
-    eprintln!(
+    // Straight to stderr, not eprintln!: the test harness would capture it
+    // (the test passes), and a skip must be seen.
+    let _ = writeln!(
+        std::io::stderr().lock(),
         "skipped: {test}: {missing} not installed (Debian's {package}; scripts/test-parts/10-rust.sh installs it)"
     );
     false
@@ -133,6 +139,26 @@ macro_rules! require_redis {
             return;
         }
     };
+}
+
+/// [`Mosquitto::start`] in a test that needs it: returns from the test with
+/// `skipped: ...` when Mosquitto is not installed (a failure under CI or
+/// `MQSEAL_REQUIRE_BROKERS`, as [`require_mosquitto!`]).
+#[macro_export]
+macro_rules! mosquitto_or_skip {
+    () => {{
+        $crate::require_mosquitto!();
+        $crate::Mosquitto::start()
+    }};
+}
+
+/// [`redis::Redis::start`] in a test that needs it; see [`mosquitto_or_skip!`].
+#[macro_export]
+macro_rules! redis_or_skip {
+    () => {{
+        $crate::require_redis!();
+        $crate::redis::Redis::start()
+    }};
 }
 
 /// Calls `attempt` up to `times` times, 100 ms apart, until it succeeds

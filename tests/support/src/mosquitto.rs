@@ -47,20 +47,30 @@ fn write_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (ca, cert, key)
 }
 
-/// Waits until `child` listens on every port of `ports`; false when it
-/// exited or `timeout` passed.
-pub(crate) fn wait_listening(ports: &[u16], child: &mut Child, timeout: Duration) -> bool {
+/// Starts `bin` with `args` (no stdio) and waits up to 10 s until it listens
+/// on every port of `ports`; None (the process killed) when it exited first
+/// or did not get there.
+pub(crate) fn spawn_listening(bin: &str, args: &[&std::ffi::OsStr], ports: &[u16]) -> Option<Child> {
+    let mut child = Command::new(tool(bin))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let start = Instant::now();
-    while start.elapsed() < timeout {
+    while start.elapsed() < Duration::from_secs(10) {
         if let Ok(Some(_)) = child.try_wait() {
-            return false;
+            return None;
         }
         if ports.iter().all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok()) {
-            return true;
+            return Some(child);
         }
         std::thread::sleep(Duration::from_millis(30));
     }
-    false
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }
 
 fn is_loopback_hex(hex: &str) -> bool {
@@ -168,24 +178,17 @@ impl Mosquitto {
     }
 
     fn spawn(&mut self) -> bool {
-        let mut child = Command::new(tool("mosquitto"))
-            .arg("-c")
-            .arg(&self.conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        if wait_listening(&[self.tcp, self.ws, self.tls, self.wss], &mut child, Duration::from_secs(10)) {
-            let pid = child.id();
-            self.child = Some(child);
-            assert_loopback_listeners(pid, 4);
-            true
-        } else {
-            let _ = child.kill();
-            let _ = child.wait();
-            false
-        }
+        let Some(child) = spawn_listening(
+            "mosquitto",
+            &["-c".as_ref(), self.conf.as_ref()],
+            &[self.tcp, self.ws, self.tls, self.wss],
+        ) else {
+            return false;
+        };
+        let pid = child.id();
+        self.child = Some(child);
+        assert_loopback_listeners(pid, 4);
+        true
     }
 
     /// Its log so far.

@@ -4,11 +4,10 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Child;
 
-use crate::mosquitto::wait_listening;
-use crate::{free_port, retry, tool};
+use crate::mosquitto::spawn_listening;
+use crate::{free_port, retry};
 
 /// A running redis-server; killed on drop.
 pub struct Redis {
@@ -45,21 +44,8 @@ impl Redis {
     }
 
     fn spawn(&mut self) -> bool {
-        let mut child = Command::new(tool("redis-server"))
-            .arg(&self.conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        if wait_listening(&[self.port], &mut child, Duration::from_secs(10)) {
-            self.child = Some(child);
-            true
-        } else {
-            let _ = child.kill();
-            let _ = child.wait();
-            false
-        }
+        self.child = spawn_listening("redis-server", &[self.conf.as_ref()], &[self.port]);
+        self.child.is_some()
     }
 
     /// `redis://127.0.0.1:PORT/0`.
