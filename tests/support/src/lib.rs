@@ -111,7 +111,12 @@ macro_rules! __test_name {
     () => {{
         fn f() {}
         let name = ::core::any::type_name_of_val(&f);
-        name.strip_suffix("::f").unwrap_or(name)
+        let mut name = name.strip_suffix("::f").unwrap_or(name);
+        // An async test's body is a closure.
+        while let Some(outer) = name.strip_suffix("::{{closure}}") {
+            name = outer;
+        }
+        name
     }};
 }
 
