@@ -2,7 +2,7 @@
 # Footprint of the mqseal core on a Cortex-M4F: flash (.text + .rodata) and
 # static RAM (.data + .bss) of small firmware images that seal and/or open
 # one message, built for thumbv7em-none-eabihf with opt-level "s", fat LTO,
-# panic=abort (examples/firmware-qemu, profile.release). Each number is the
+# panic=abort (tests/firmware-qemu, profile.release). Each number is the
 # image minus a baseline image (the same runtime with no mqseal call), so it
 # is what mqseal adds to a firmware. Two builds: the default SHA-256 backend
 # (unrolled rounds) and the compact one (`--cfg sha2_backend_soft="compact"`).
@@ -31,7 +31,7 @@ declare -A LABEL=(
 )
 
 build() { # $1 = target dir, $2 = extra rustflags
-  (cd examples/firmware-qemu &&
+  (cd tests/firmware-qemu &&
     CARGO_TARGET_DIR="$1" RUSTFLAGS="-C link-arg=-Tlink.x $2" \
       cargo build --quiet --release --target "$TARGET" \
       --bin footprint-baseline $(printf -- '--bin footprint-%s ' "${PROBES[@]}"))

@@ -83,3 +83,8 @@ assert_loopback_listeners() {
       printf "pid %s listens on loopback only:%s\n", pid, ok
     }' /proc/"$pid"/net/tcp /proc/"$pid"/net/tcp6
 }
+
+# The Rust tests that need Mosquitto or redis-server skip themselves when
+# the program is missing, except under CI or with this set: in the test
+# parts a missing broker is a failure, never a silent skip.
+export MQSEAL_REQUIRE_BROKERS=1

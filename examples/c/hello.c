@@ -8,28 +8,11 @@
 #include <string.h>
 
 #include "mqseal.h"
+/* load() and persist(): a counter store in memory, fine for a demo, never
+ * for a device (a restart would reuse counters). */
+#include "memory_store.h"
 
 #define MAX_PAYLOAD 64
-
-/* A counter store in memory: fine for a demo, never for a device (a
- * restart would reuse counters; see docs/PORTING.md for durable ones). */
-static uint64_t stored;
-static int has_stored;
-
-static int32_t load(void *ctx, uint64_t *limit) {
-  (void)ctx;
-  if (!has_stored) return MQSEAL_STORE_EMPTY;
-  *limit = stored;
-  return MQSEAL_STORE_LOADED;
-}
-
-static int32_t persist(void *ctx, const uint64_t *current, uint64_t limit) {
-  (void)ctx;
-  if (current ? !(has_stored && stored == *current) : has_stored) return MQSEAL_STORE_CONFLICT;
-  stored = limit;
-  has_stored = 1;
-  return MQSEAL_STORE_OK;
-}
 
 static const char *KEY = "mqseal:key:v1:1:HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4";
 

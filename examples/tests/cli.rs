@@ -1,21 +1,19 @@
 //! The `mqseal` command line end to end, against a real Mosquitto.
+//!
+//! Tests that need Mosquitto start it with `mosquitto_or_skip!` (or `require_mosquitto!`)
+//! (mqseal-test-support): skipped when it is not installed, a failure under CI.
 // Helpers outside #[test] fns fail loudly too; std paths are fine in tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
-
-#[path = "../../bindings/rumqttc/tests/common/mod.rs"]
-mod common;
-
-mod support;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 
-use common::{free_port, tool, Mosquitto};
-use support::{fails_with, line_reader, mqseal, ok, run};
+use mqseal_test_support::cli::{fails_with, line_reader, mqseal, ok, run};
+use mqseal_test_support::{free_port, tool};
 
 /// A group key file with key id `id` (no counter files).
 fn group_key(dir: &std::path::Path, name: &str, id: u32) -> String {
-    support::group_key(dir, name, id, &[])
+    mqseal_test_support::cli::group_key(dir, name, id, &[])
 }
 
 #[test]
@@ -120,7 +118,7 @@ fn clear_errors_for_missing_key_bad_key_bad_url_and_unreachable_broker() {
 
 #[test]
 fn pub_then_sub_verifies_and_a_raw_republish_is_rejected() {
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let key = group_key(dir.path(), "group.key", 3);
     let counter = dir.path().join("sender-5.counter");
@@ -196,7 +194,7 @@ fn pub_then_sub_verifies_and_a_raw_republish_is_rejected() {
 
 #[test]
 fn websocket_tls_mqtt5_and_pairwise_keys_from_the_cli() {
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let ca = m.ca_file.display().to_string();
@@ -260,9 +258,9 @@ fn demo_runs_from_a_fresh_state_and_again() {
 
 #[test]
 fn replay_state_survives_subscriber_restarts() {
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
-    let key = support::group_key(dir.path(), "k", 2, &[3]);
+    let key = mqseal_test_support::cli::group_key(dir.path(), "k", 2, &[3]);
     let state = dir.path().join("replay.state");
     let port = m.tcp.to_string();
     let conn = ["-h", "127.0.0.1", "-p", &port, "--key-file", &key];
@@ -322,7 +320,7 @@ fn replay_state_survives_subscriber_restarts() {
 /// recorded stays rejected, and the file is rewritten in the core's format.
 #[test]
 fn an_old_json_replay_state_is_migrated() {
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let key_path = group_key(dir.path(), "k", 4);
     let key = mqseal::Key::from_text(std::fs::read_to_string(&key_path).unwrap().trim()).unwrap();
@@ -371,7 +369,7 @@ fn key_id_collisions_and_bad_key_texts_are_named() {
     let text = std::fs::read_to_string(&group).unwrap();
     let secret = std::fs::read_to_string(d.join("dev")).unwrap();
     let public = std::fs::read_to_string(d.join("srv.pub")).unwrap();
-    let other = support::group_key(d, "other.key", 1, &[]);
+    let other = mqseal_test_support::cli::group_key(d, "other.key", 1, &[]);
     let other = std::fs::read_to_string(other).unwrap();
     for (json, needle) in [
         (
@@ -431,7 +429,7 @@ fn ahead_150_seconds() -> u64 {
 /// refused with the reason.
 #[test]
 fn future_timestamps_are_bounded_by_max_skew_and_max_age() {
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let key_path = group_key(dir.path(), "k", 6);
     let key = mqseal::Key::from_text(std::fs::read_to_string(&key_path).unwrap().trim()).unwrap();

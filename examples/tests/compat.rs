@@ -1,28 +1,34 @@
 //! `mqseal pub`/`sub` behaving like mosquitto_pub/sub (issue 15), against a
 //! real Mosquitto.
+//!
+//! Tests that need Mosquitto start it with `mosquitto_or_skip!` (or `require_mosquitto!`)
+//! (mqseal-test-support): skipped when it is not installed, a failure under CI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
-
-#[path = "../../bindings/rumqttc/tests/common/mod.rs"]
-mod common;
-
-mod support;
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::Mosquitto;
-use support::{fails_with, line_reader, mqseal, ok, run};
+use mqseal_test_support::cli::{fails_with, line_reader, mqseal, ok, run};
+use mqseal_test_support::Mosquitto;
 
 fn key(dir: &std::path::Path) -> String {
-    support::group_key(dir, "k", 5, &[1])
+    mqseal_test_support::cli::group_key(dir, "k", 5, &[1])
 }
 
-#[test]
-fn an_oversized_message_is_rejected_once_counted_and_not_redelivered() {
+/// A broker, a temp dir with a group key file in it (`key`), the key file's
+/// path and the broker's TCP port as text.
+fn broker_and_key() -> (Mosquitto, tempfile::TempDir, String, String) {
     let m = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
     let k = key(dir.path());
     let port = m.tcp.to_string();
+    (m, dir, k, port)
+}
+
+#[test]
+fn an_oversized_message_is_rejected_once_counted_and_not_redelivered() {
+    mqseal_test_support::require_mosquitto!();
+    let (m, dir, k, port) = broker_and_key();
     let conn = ["-h", "127.0.0.1", "-p", &port, "--key-file", &k];
     let sub = |w: &str| {
         run(mqseal(dir.path())
@@ -70,7 +76,7 @@ fn an_oversized_message_is_rejected_once_counted_and_not_redelivered() {
 
 #[test]
 fn tls_options_mean_tls_and_bad_combinations_are_refused() {
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let k = key(dir.path());
     let ca = m.ca_file.display().to_string();
@@ -183,10 +189,8 @@ fn invalid_topics_are_refused_up_front_with_mosquitto_like_messages() {
 #[cfg(unix)]
 #[test]
 fn sigterm_and_sigint_end_sub_with_0_stats_and_saved_replay_state() {
-    let m = Mosquitto::start();
-    let dir = tempfile::tempdir().unwrap();
-    let k = key(dir.path());
-    let port = m.tcp.to_string();
+    mqseal_test_support::require_mosquitto!();
+    let (_m, dir, k, port) = broker_and_key();
     let conn = ["-h", "127.0.0.1", "-p", &port, "--key-file", &k];
     ok(&run(mqseal(dir.path())
         .args(["pub", "-t", "sig/t", "-r", "-q", "1", "-m", "one", "--sender-id", "1"])
@@ -215,10 +219,8 @@ fn sigterm_and_sigint_end_sub_with_0_stats_and_saved_replay_state() {
 
 #[test]
 fn format_null_message_retained_flags_repeat_and_url_topic() {
-    let m = Mosquitto::start();
-    let dir = tempfile::tempdir().unwrap();
-    let k = key(dir.path());
-    let port = m.tcp.to_string();
+    mqseal_test_support::require_mosquitto!();
+    let (_m, dir, k, port) = broker_and_key();
     let conn = ["-h", "127.0.0.1", "-p", &port, "--key-file", &k];
     let url = format!("mqtt://127.0.0.1:{port}/fmt/t");
     // Topic from the -L URL path; --repeat.
@@ -235,7 +237,7 @@ fn format_null_message_retained_flags_repeat_and_url_topic() {
     assert_eq!(sub(&["-R"]).status.code(), Some(27));
     assert_eq!(ok(&sub(&["--retained-only", "-C", "1"])), "ab\n");
     ok(&run(mqseal(dir.path()).args(["pub", "-t", "fmt/t", "-r", "-n", "--sender-id", "1"]).args(conn)));
-    let raw = run(std::process::Command::new(common::tool("mosquitto_sub")).args([
+    let raw = run(std::process::Command::new(mqseal_test_support::tool("mosquitto_sub")).args([
         "-h",
         "127.0.0.1",
         "-p",
@@ -255,10 +257,8 @@ fn format_null_message_retained_flags_repeat_and_url_topic() {
 
 #[test]
 fn pub_reconnects_and_sends_what_it_had_read_after_a_broker_restart() {
-    let mut m = Mosquitto::start();
-    let dir = tempfile::tempdir().unwrap();
-    let k = key(dir.path());
-    let port = m.tcp.to_string();
+    mqseal_test_support::require_mosquitto!();
+    let (mut m, dir, k, port) = broker_and_key();
     let conn = ["-h", "127.0.0.1", "-p", &port, "--key-file", &k];
     ok(&run(mqseal(dir.path()).args(["sub", "-t", "rc/t", "-q", "1", "-c", "-i", "rc-sub", "-E"]).args(conn)));
     let mut p = mqseal(dir.path())
@@ -327,10 +327,8 @@ fn wait_for(lines: &std::sync::mpsc::Receiver<String>, needle: &str) -> Vec<Stri
 
 #[test]
 fn a_sealed_will_is_published_when_the_publisher_is_killed_and_debug_shows_the_steps() {
-    let m = Mosquitto::start();
-    let dir = tempfile::tempdir().unwrap();
-    let k = key(dir.path());
-    let port = m.tcp.to_string();
+    mqseal_test_support::require_mosquitto!();
+    let (_m, dir, k, port) = broker_and_key();
     let conn = ["-h", "127.0.0.1", "-p", &port, "--key-file", &k];
     // The subscriber, with -d: connection steps and packets on stderr.
     let mut sub = mqseal(dir.path())
@@ -376,7 +374,7 @@ fn a_sealed_will_is_published_when_the_publisher_is_killed_and_debug_shows_the_s
     );
     // Retained and sealed on the wire: a plain subscriber sees an
     // envelope, not the text.
-    let raw = run(std::process::Command::new(common::tool("mosquitto_sub")).args([
+    let raw = run(std::process::Command::new(mqseal_test_support::tool("mosquitto_sub")).args([
         "-h",
         "127.0.0.1",
         "-p",
@@ -476,6 +474,7 @@ fn small_cli_rules_help_paths_checked_before_connecting_and_zero_counts_refused(
 
 #[test]
 fn the_readme_lists_exactly_flags_that_exist() {
+    mqseal_test_support::require_mosquitto!();
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
     let start = readme.find("Supported mosquitto_pub/mosquitto_sub flags:").expect("flag list in README");
     let para = &readme[start..start + readme[start..].find("\n\n").unwrap()];

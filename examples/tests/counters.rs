@@ -3,12 +3,11 @@
 //! lost counter file, an exhausted counter. Real processes, real files, a
 //! real Mosquitto; every envelope is recorded by a plain subscriber and its
 //! counter read from the header.
+//!
+//! Tests that need Mosquitto start it with `mosquitto_or_skip!` (or `require_mosquitto!`)
+//! (mqseal-test-support): skipped when it is not installed, a failure under CI.
 // Helpers outside #[test] fns fail loudly too; std paths are fine in tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
-
-#[path = "../../bindings/rumqttc/tests/common/mod.rs"]
-mod common;
-mod support;
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -16,8 +15,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Mosquitto;
-use support::{counter_file_limit, fails_with, mqseal, ok, run, Recorder};
+use mqseal_test_support::cli::{counter_file_limit, fails_with, mqseal, ok, run, Recorder};
 
 /// `mqseal pub -l` on `counter`, with stdin and stderr piped.
 fn pub_lines(state: &Path, port: u16, key: &str, counter: &Path, topic: &str, extra: &[&str]) -> Command {
@@ -54,10 +52,10 @@ fn assert_unique(counters: &[u64], context: &str) {
 /// naming the file and the holder's pid, without sealing anything.
 #[test]
 fn two_publishers_on_one_counter_file_never_share_a_counter() {
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let key = support::group_key(d, "k", 1, &[]);
+    let key = mqseal_test_support::cli::group_key(d, "k", 1, &[]);
     let counter = d.join("shared.counter");
     drop(mqseal::FileCounterStore::create(&counter).unwrap());
     let rec = Recorder::start(m.tcp, "two/#");
@@ -143,10 +141,10 @@ impl Rng {
 fn kill_minus_9_at_random_moments_never_repeats_a_counter() {
     const KILLS: usize = 50;
     const BLOCK: u64 = 64;
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let key = support::group_key(d, "k", 1, &[]);
+    let key = mqseal_test_support::cli::group_key(d, "k", 1, &[]);
     let counter = d.join("killed.counter");
     let block = BLOCK.to_string();
     let extra = ["--reservation-block", block.as_str()];
@@ -229,13 +227,13 @@ fn kill_minus_9_at_random_moments_never_repeats_a_counter() {
 /// default path, so the first `mqseal pub` needs no flag.
 #[test]
 fn a_missing_counter_file_is_refused_unless_told_how_to_start() {
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let rec = Recorder::start(m.tcp, "lost/#");
     let port = m.tcp.to_string();
     // keygen creates the counter file of sender 4 at pub's default path.
-    let key = support::group_key(d, "k", 2, &[4]);
+    let key = mqseal_test_support::cli::group_key(d, "k", 2, &[4]);
     let file = d.join("mqseal/counter-k2-s4");
     assert_eq!(counter_file_limit(&file), 0);
     let publish = |extra: &[&str]| {
@@ -284,10 +282,10 @@ fn a_missing_counter_file_is_refused_unless_told_how_to_start() {
 /// last counter was used by the previous message.
 #[test]
 fn an_exhausted_counter_is_reported_once() {
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let key = support::group_key(d, "k", 1, &[]);
+    let key = mqseal_test_support::cli::group_key(d, "k", 1, &[]);
     let counter = d.join("c");
     std::fs::write(&counter, format!("mqseal-counter v1 {}\n", u64::MAX - 1)).unwrap();
     let mut child = pub_lines(d, m.tcp, &key, &counter, "ex/t", &[]).spawn().unwrap();

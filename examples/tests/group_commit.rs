@@ -3,13 +3,11 @@
 //! everything published again after each restart. No message is ever
 //! printed twice (a kill between a save and the printing of the messages it
 //! covers loses them: at most once).
+//!
+//! Tests that need Mosquitto start it with `mosquitto_or_skip!` (or `require_mosquitto!`)
+//! (mqseal-test-support): skipped when it is not installed, a failure under CI.
 // Helpers outside #[test] fns fail loudly too; std paths are fine in tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
-
-#[path = "../../bindings/rumqttc/tests/common/mod.rs"]
-mod common;
-
-mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,9 +15,8 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use common::Mosquitto;
 use mqseal::{Key, MemoryCounterStore, Sealer, Suite};
-use support::{line_reader, mqseal};
+use mqseal_test_support::cli::{line_reader, mqseal};
 
 const SENDERS: u32 = 20;
 const PER_SENDER: u64 = 100;
@@ -84,7 +81,7 @@ fn wait_ready(sub: &Sub, port: u16, probe: &mut Sealer<MemoryCounterStore>) -> V
     let mut data = Vec::new();
     while Instant::now() < deadline {
         let env = probe.seal_to_vec("gc/probe", b"probe").unwrap();
-        support::publish_all(port, &gc_publisher_id(), vec![("gc/probe".into(), env)]);
+        mqseal_test_support::cli::publish_all(port, &gc_publisher_id(), vec![("gc/probe".into(), env)]);
         while let Ok(line) = sub.lines.recv_timeout(Duration::from_millis(200)) {
             if line == "gc/probe probe" {
                 return data;
@@ -118,7 +115,7 @@ fn record(delivered: &mut HashMap<String, usize>, line: &str) {
 
 #[test]
 fn kill_9_at_random_points_never_delivers_twice() {
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let key_path = key_file(dir.path());
     let state = dir.path().join("replay.state");
@@ -137,7 +134,8 @@ fn kill_9_at_random_points_never_delivers_twice() {
         }
         let port = m.tcp;
         let batch = envs.clone();
-        let publisher = std::thread::spawn(move || support::publish_all(port, &gc_publisher_id(), batch));
+        let publisher =
+            std::thread::spawn(move || mqseal_test_support::cli::publish_all(port, &gc_publisher_id(), batch));
         let remaining = (total - delivered.len()) as u64;
         // Cycles 0..10 are killed after a random number of printed lines
         // (the last one runs until everything is delivered).
@@ -175,7 +173,7 @@ fn kill_9_at_random_points_never_delivers_twice() {
 /// is shared; BENCHMARKS.md has the figures).
 #[test]
 fn group_commit_throughput_is_reported() {
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let key_path = key_file(dir.path());
     let envs = envelopes();
@@ -188,7 +186,8 @@ fn group_commit_throughput_is_reported() {
         let start = Instant::now();
         let port = m.tcp;
         let batch = envs.clone();
-        let publisher = std::thread::spawn(move || support::publish_all(port, &gc_publisher_id(), batch));
+        let publisher =
+            std::thread::spawn(move || mqseal_test_support::cli::publish_all(port, &gc_publisher_id(), batch));
         let mut n = 0;
         while n < total {
             sub.lines.recv_timeout(Duration::from_secs(30)).expect("subscriber stalled");

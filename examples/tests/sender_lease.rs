@@ -4,12 +4,10 @@
 //! paused (SIGSTOP) past its lease TTL is fenced: the instance that takes
 //! its id starts above its block, and after SIGCONT it stops sealing with
 //! `leaseLost`.
+//!
+//! Tests that need Mosquitto and redis-server start them with `mosquitto_or_skip!`/`redis_or_skip!`
+//! (mqseal-test-support): skipped when not installed, a failure under CI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
-
-#[path = "../../bindings/rumqttc/tests/common/mod.rs"]
-mod common;
-
-mod support;
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -18,10 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use common::redis::Redis;
-use common::Mosquitto;
 use mqseal::Key;
-use support::{line_reader, mqseal};
+use mqseal_test_support::cli::{line_reader, mqseal};
 
 fn key() -> Key {
     Key::from_bytes(12, [0x6b; 32])
@@ -102,8 +98,8 @@ fn all_distinct(pairs: &[(u32, u64)]) {
 #[test]
 fn several_leased_publishers_never_share_a_sender_id_and_counter() {
     let dir = tempfile::tempdir().unwrap();
-    let m = Mosquitto::start();
-    let redis = Redis::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
+    let redis = mqseal_test_support::redis_or_skip!();
     let mut sub = Sub::start(dir.path(), m.tcp);
     const PUBS: usize = 4;
     const EACH: usize = 40;
@@ -141,8 +137,8 @@ fn several_leased_publishers_never_share_a_sender_id_and_counter() {
 #[test]
 fn a_publisher_paused_past_its_lease_is_fenced() {
     let dir = tempfile::tempdir().unwrap();
-    let m = Mosquitto::start();
-    let redis = Redis::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
+    let redis = mqseal_test_support::redis_or_skip!();
     let mut sub = Sub::start(dir.path(), m.tcp);
     let opts = ["--lease-ttl", "1", "--reservation-block", "20", "-l"];
     let mut a = publisher(dir.path(), m.tcp, &redis.url(), "7-7", &[&opts[..], &["--new-lease-counters"]].concat())

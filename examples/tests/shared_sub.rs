@@ -8,12 +8,10 @@
 //! resumes and no replay is accepted. Kill -9 of one instance, restarted
 //! with its session: nothing printed twice, at most one batch lost. A bound
 //! on the held-back queue (QoS 0): the excess dropped and counted.
+//!
+//! Tests that need Mosquitto and redis-server start them with `mosquitto_or_skip!`/`redis_or_skip!`
+//! (mqseal-test-support): skipped when not installed, a failure under CI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
-
-#[path = "../../bindings/rumqttc/tests/common/mod.rs"]
-mod common;
-
-mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,10 +19,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use common::redis::Redis;
-use common::Mosquitto;
 use mqseal::{Key, MemoryCounterStore, Sealer, Suite};
-use support::{line_reader, mqseal};
+use mqseal_test_support::cli::{line_reader, mqseal};
+use mqseal_test_support::redis::Redis;
+use mqseal_test_support::Mosquitto;
 
 const SENDERS: u32 = 1_000;
 const PER_SENDER: u32 = 10;
@@ -169,8 +167,8 @@ fn run_group(redis: Option<&Redis>) -> (Vec<Sub>, Vec<String>) {
         (0..3).map(|i| Sub::start(dir.path(), m.tcp, &format!("grp-{i}"), url.as_deref())).collect();
     let envs = envelopes();
     let replays: Vec<_> = envs.iter().step_by(5).take(REPLAYS).cloned().collect();
-    support::publish_all(m.tcp, "publisher", envs);
-    support::publish_all(m.tcp, "attacker", replays);
+    mqseal_test_support::cli::publish_all(m.tcp, "publisher", envs);
+    mqseal_test_support::cli::publish_all(m.tcp, "attacker", replays);
     let all = SENDERS as usize * PER_SENDER as usize + REPLAYS;
     let finished = wait_for(&mut subs, Duration::from_secs(120), |s| printed(s) + rejected(s) >= all);
     let stats: Vec<String> = subs.iter_mut().map(Sub::stop).collect();
@@ -180,7 +178,8 @@ fn run_group(redis: Option<&Redis>) -> (Vec<Sub>, Vec<String>) {
 
 #[test]
 fn a_shared_redis_store_accepts_each_envelope_once_across_the_group() {
-    let redis = Redis::start();
+    mqseal_test_support::require_mosquitto!();
+    let redis = mqseal_test_support::redis_or_skip!();
     let (subs, stats) = run_group(Some(&redis));
     let t = tally(&subs);
     let twice: Vec<_> = t.iter().filter(|(_, n)| **n > 1).collect();
@@ -201,6 +200,7 @@ fn a_shared_redis_store_accepts_each_envelope_once_across_the_group() {
 /// shared store is what stops it (so the test above can fail).
 #[test]
 fn without_the_shared_store_replays_get_through_the_group() {
+    mqseal_test_support::require_mosquitto!();
     let (subs, stats) = run_group(None);
     let t = tally(&subs);
     let twice = t.values().filter(|n| **n > 1).count();
@@ -216,17 +216,17 @@ fn without_the_shared_store_replays_get_through_the_group() {
 #[test]
 fn redis_down_holds_messages_back_and_delivery_resumes_after_an_aof_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let m = Mosquitto::start();
-    let mut redis = Redis::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
+    let mut redis = mqseal_test_support::redis_or_skip!();
     let url = redis.url();
     let mut sub = vec![Sub::start(dir.path(), m.tcp, "solo", Some(&url))];
     let envs = envelopes();
     let (first, rest) = envs.split_at(100);
-    support::publish_all(m.tcp, "publisher-1", first.to_vec());
+    mqseal_test_support::cli::publish_all(m.tcp, "publisher-1", first.to_vec());
     assert!(wait_for(&mut sub, Duration::from_secs(30), |s| printed(s) == 100), "first 100 not printed");
 
     redis.kill();
-    support::publish_all(m.tcp, "publisher-2", rest[..50].to_vec());
+    mqseal_test_support::cli::publish_all(m.tcp, "publisher-2", rest[..50].to_vec());
     // The sub receives them (QoS 1) but cannot get a verdict.
     let held = wait_for(&mut sub, Duration::from_secs(20), |s| {
         s[0].stderr.iter().any(|l| l.contains("replay store unavailable"))
@@ -242,7 +242,7 @@ fn redis_down_holds_messages_back_and_delivery_resumes_after_an_aof_restart() {
     assert!(sub[0].stderr.iter().any(|l| l.contains("reachable again")), "{:?}", sub[0].stderr);
 
     // Replays of messages accepted before the restart: rejected.
-    support::publish_all(m.tcp, "attacker", first[..20].to_vec());
+    mqseal_test_support::cli::publish_all(m.tcp, "attacker", first[..20].to_vec());
     assert!(wait_for(&mut sub, Duration::from_secs(30), |s| rejected(s) == 20), "replays after the AOF restart");
     let stats = sub[0].stop();
     assert_eq!(printed(&sub), 150, "{stats}");
@@ -258,14 +258,14 @@ fn redis_down_holds_messages_back_and_delivery_resumes_after_an_aof_restart() {
 #[test]
 fn the_held_back_queue_is_bounded_and_fails_closed() {
     let dir = tempfile::tempdir().unwrap();
-    let m = Mosquitto::start();
-    let mut redis = Redis::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
+    let mut redis = mqseal_test_support::redis_or_skip!();
     let url = redis.url();
     let mut sub =
         vec![Sub::start_with(dir.path(), m.tcp, "bounded", Some(&url), &["-q", "0", "--max-held-back", "10"])];
     let envs = envelopes();
     let (first, rest) = envs.split_at(20);
-    support::publish_all(m.tcp, "publisher-1", first.to_vec());
+    mqseal_test_support::cli::publish_all(m.tcp, "publisher-1", first.to_vec());
     assert!(
         wait_for(&mut sub, Duration::from_secs(30), |s| printed(s) == 20),
         "first 20 not printed: {} {:?}",
@@ -273,7 +273,7 @@ fn the_held_back_queue_is_bounded_and_fails_closed() {
         sub[0].stderr
     );
     redis.kill();
-    support::publish_all(m.tcp, "publisher-2", rest[..50].to_vec());
+    mqseal_test_support::cli::publish_all(m.tcp, "publisher-2", rest[..50].to_vec());
     let dropped =
         |s: &[Sub]| s[0].stderr.iter().filter(|l| l.starts_with("mqseal: debug: dropped a held-back")).count();
     assert!(
@@ -320,7 +320,7 @@ fn kill_9_run(redis: Option<&Redis>) -> (HashMap<String, usize>, Vec<String>) {
         (0..3).map(|i| Sub::start(dir.path(), m.tcp, &format!("grp-{i}"), url.as_deref())).collect();
     let envs = envelopes();
     let (first, rest) = envs.split_at(3_000);
-    support::publish_all(m.tcp, "publisher-1", first.to_vec());
+    mqseal_test_support::cli::publish_all(m.tcp, "publisher-1", first.to_vec());
     assert!(wait_for(&mut subs, Duration::from_secs(60), |s| s[1].printed.len() >= 200), "instance 1 got nothing");
     // SIGKILL instance 1; collect what it printed before dying.
     subs[1].child.kill().unwrap();
@@ -328,7 +328,7 @@ fn kill_9_run(redis: Option<&Redis>) -> (HashMap<String, usize>, Vec<String>) {
     for _ in 0..20 {
         subs[1].drain(Duration::from_millis(10));
     }
-    support::publish_all(m.tcp, "publisher-2", rest.to_vec());
+    mqseal_test_support::cli::publish_all(m.tcp, "publisher-2", rest.to_vec());
     // Restart it with the same client id and session.
     let printed_before = std::mem::take(&mut subs[1].printed);
     let mut again = Sub::start(dir.path(), m.tcp, "grp-1", url.as_deref());
@@ -344,7 +344,8 @@ fn kill_9_run(redis: Option<&Redis>) -> (HashMap<String, usize>, Vec<String>) {
 
 #[test]
 fn kill_9_one_subscriber_in_the_middle_nothing_is_accepted_twice() {
-    let redis = Redis::start();
+    mqseal_test_support::require_mosquitto!();
+    let redis = mqseal_test_support::redis_or_skip!();
     let (t, stats) = kill_9_run(Some(&redis));
     let twice: Vec<_> = t.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "printed more than once: {} payloads, e.g. {:?}", twice.len(), twice.first());

@@ -21,7 +21,7 @@ done
 cargo clippy --locked -p mqseal-embedded -p mqseal-ffi --target thumbv7em-none-eabihf --no-default-features -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --locked -p mqseal-embedded -p mqseal-ffi --no-deps
 
-(cd examples/firmware-qemu && cargo fmt --check)
+(cd tests/firmware-qemu && cargo fmt --check)
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -29,7 +29,7 @@ trap 'rm -rf "$tmp"' EXIT
 step "embedded: shared vectors on Cortex-M3 (QEMU lm3s6965evb)"
 # Not --locked: the firmware crate has its own Cargo.lock (committed), and a
 # dependency change in core/ must not make it fail before it is refreshed.
-(cd examples/firmware-qemu &&
+(cd tests/firmware-qemu &&
   CARGO_TARGET_DIR="$ROOT/target/firmware-qemu" cargo build --release --bin vectors)
 fw="$ROOT/target/firmware-qemu/thumbv7m-none-eabi/release/vectors"
 set +e

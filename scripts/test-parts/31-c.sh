@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # C: the header is what cbindgen generates and is C89- and C++11-clean; the
-# host build of docs/PORTING.md as written; the C programs (vector test and
-# the C API's own checks (handle copies, overlapping buffers, topics with
+# host build of docs/PORTING.md as written; the C test programs of tests/c
+# (vector test and the C API's own checks (handle copies, overlapping buffers, topics with
 # U+0000, counter-store callbacks that break the rule) plain, under Valgrind
 # and under ASan, and cross-compiled with arm-none-eabi-gcc on a Cortex-M4F
 # under QEMU; the libmosquitto sensor against the Rust `mqseal pub`/`mqseal
@@ -52,7 +52,7 @@ grep -q '^opened 27-byte envelope from sender 17 (counter 0): 21.5 C$' "$tmp/hel
 echo "libmqseal.a (release-c): $(stat -c %s target/release-c/libmqseal.a) bytes; hello: $(stat -c %s "$tmp/hello") bytes"
 
 step "C: libmqseal.a, vector test with the API checks (plain, Valgrind, ASan)"
-make -C examples/c --no-print-directory BUILD="$tmp/c" all "$tmp/c/vectors_test_asan"
+make -C tests/c --no-print-directory BUILD="$tmp/c" all "$tmp/c/vectors_test_asan"
 "$tmp/c/vectors_test"
 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect -q "$tmp/c/vectors_test"
 "$tmp/c/vectors_test_asan"
@@ -60,11 +60,12 @@ valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,i
 step "C: the vector test and the stack probe on a Cortex-M4F (arm-none-eabi-gcc, newlib, QEMU mps2-an386)"
 # libmqseal.a for thumbv7em-none-eabihf (also built by 30-embedded.sh).
 cargo build --locked --release -p mqseal-ffi --target thumbv7em-none-eabihf --no-default-features
-make -C examples/c --no-print-directory BUILD="$tmp/c" m4 | tee "$tmp/m4.log"
+make -C tests/c --no-print-directory BUILD="$tmp/c" m4 | tee "$tmp/m4.log"
 grep -q '^checks: [1-9][0-9]* passed, 0 failed$' "$tmp/m4.log"
 grep -q '^stack probe: ok$' "$tmp/m4.log"
 
 step "C: libmosquitto sensor <-> mqseal CLI through Mosquitto"
+make -C examples/c --no-print-directory BUILD="$tmp/c" all
 cargo build --locked -p mqseal-cli
 MQSEAL="$ROOT/target/debug/mqseal"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

@@ -765,10 +765,7 @@ pub unsafe extern "C" fn mqseal_key_text(
     cap: usize,
 ) -> MqsealStatus {
     // SAFETY: NULL or 32 readable bytes by the contract.
-    let bytes = match unsafe { array32(key_bytes) } {
-        Ok(b) => b,
-        Err(s) => return s,
-    };
+    let bytes = try_c!(unsafe { array32(key_bytes) });
     let key = Key::from_bytes(key_id, bytes);
     // SAFETY: NULL or `cap` writable bytes by the contract.
     status(unsafe { write_text(key.to_text().as_str(), out, cap) })
@@ -786,10 +783,7 @@ pub unsafe extern "C" fn mqseal_x25519_secret_text(
     cap: usize,
 ) -> MqsealStatus {
     // SAFETY: NULL or 32 readable bytes by the contract.
-    let bytes = match unsafe { array32(secret_bytes) } {
-        Ok(b) => b,
-        Err(s) => return s,
-    };
+    let bytes = try_c!(unsafe { array32(secret_bytes) });
     let pair = StaticKeyPair::from_secret_bytes(bytes);
     // SAFETY: NULL or `cap` writable bytes by the contract.
     status(unsafe { write_text(pair.secret_text().as_str(), out, cap) })
@@ -808,14 +802,8 @@ pub unsafe extern "C" fn mqseal_x25519_public_text(
     cap: usize,
 ) -> MqsealStatus {
     // SAFETY: NULL or NUL-terminated by the contract.
-    let secret = match unsafe { text(secret_text) } {
-        Ok(t) => t,
-        Err(s) => return s,
-    };
-    let pair = match StaticKeyPair::from_secret_text(secret) {
-        Ok(p) => p,
-        Err(e) => return e.into(),
-    };
+    let secret = try_c!(unsafe { text(secret_text) });
+    let pair = try_c!(StaticKeyPair::from_secret_text(secret));
     // SAFETY: NULL or `cap` writable bytes by the contract.
     status(unsafe { write_text(pair.public().to_text().as_str(), out, cap) })
 }
@@ -842,25 +830,13 @@ pub unsafe extern "C" fn mqseal_pairwise_keys(
     recv_cap: usize,
 ) -> MqsealStatus {
     // SAFETY: NULL or NUL-terminated by the contract.
-    let secret = match unsafe { text(secret_text) } {
-        Ok(t) => t,
-        Err(s) => return s,
-    };
+    let secret = try_c!(unsafe { text(secret_text) });
     // SAFETY: NULL or NUL-terminated by the contract.
-    let peer = match unsafe { text(peer_public_text) } {
-        Ok(t) => t,
-        Err(s) => return s,
-    };
-    let keys = StaticKeyPair::from_secret_text(secret)
-        .and_then(|pair| PublicKey::from_text(peer).and_then(|peer| pair.pairwise(&peer, key_id)));
-    let keys = match keys {
-        Ok(k) => k,
-        Err(e) => return e.into(),
-    };
+    let peer = try_c!(unsafe { text(peer_public_text) });
+    let keys = try_c!(StaticKeyPair::from_secret_text(secret)
+        .and_then(|pair| PublicKey::from_text(peer).and_then(|peer| pair.pairwise(&peer, key_id))));
     // SAFETY: NULL or `send_cap` writable bytes by the contract.
-    if let Err(s) = unsafe { write_text(keys.send.to_text().as_str(), send_out, send_cap) } {
-        return s;
-    }
+    try_c!(unsafe { write_text(keys.send.to_text().as_str(), send_out, send_cap) });
     // SAFETY: NULL or `recv_cap` writable bytes by the contract.
     status(unsafe { write_text(keys.recv.to_text().as_str(), recv_out, recv_cap) })
 }

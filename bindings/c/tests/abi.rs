@@ -1,6 +1,6 @@
 //! The C ABI exercised from Rust: the shared vectors through the exported
 //! functions, and misuse (NULL, short buffers, uninitialized handles) that
-//! must give statuses, not crashes. The C programs in examples/c run the
+//! must give statuses, not crashes. The C vector test in tests/c runs the
 //! same vectors from C under Valgrind.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::std_instead_of_core, clippy::undocumented_unsafe_blocks)]
 #![allow(unsafe_code, clippy::multiple_unsafe_ops_per_block)]

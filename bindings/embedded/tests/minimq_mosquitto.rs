@@ -3,16 +3,15 @@
 //! "controller" exchange sealed messages through the broker; the broker's
 //! copy is an envelope, replays and forgeries are rejected.
 //!
-//! Needs the `mosquitto` binary (Debian package `mosquitto`); the test
-//! scripts install it. Fails with a clear message when it is missing.
+//! Needs Mosquitto (Debian's `mosquitto`, started by the workspace's test
+//! harness, `mqseal-test-support`): skipped when it is not installed, a
+//! failure under CI or `MQSEAL_REQUIRE_BROKERS` (the test scripts install it).
 // Test helpers outside #[test] functions: failing loudly is the point.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::std_instead_of_core)]
 
 use core::future::poll_fn;
 use core::pin::Pin;
 use core::task::Poll;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use embedded_io_async::{ErrorType, Read, Write};
@@ -89,42 +88,6 @@ impl NorFlash for RamFlash {
     }
 }
 
-struct Broker {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_mosquitto() -> Broker {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
-    let child = match Command::new("mosquitto").arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn()
-    {
-        Ok(c) => c,
-        Err(e) => panic!(
-            "cannot start `mosquitto` ({e}): install the Debian package `mosquitto` \
-             (scripts/test-parts/10-rust.sh does), this test needs a real broker"
-        ),
-    };
-    let broker = Broker { child, port, _dir: dir };
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return broker;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("mosquitto did not listen on 127.0.0.1:{port}");
-}
-
 async fn connect<'a, 'buf>(session: &'a mut Session<'buf>, port: u16) -> Connection<'a, 'buf, Tcp> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     session.connect(Tcp(tcp)).await.unwrap()
@@ -146,7 +109,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "current_thread")]
 async fn seal_on_publish_open_on_receive_through_mosquitto() {
-    let broker = start_mosquitto();
+    let broker = mqseal_test_support::mosquitto_or_skip!();
     let key = Key::from_bytes(7, [0x5A; 32]);
 
     // The device: counters on flash, fixed buffers, a small opener.
@@ -184,8 +147,8 @@ async fn seal_on_publish_open_on_receive_through_mosquitto() {
     let mut ctl_opener: Opener<2, 4> =
         Opener::with_config(Keyring::with_primary(key.clone()).unwrap(), &ctl_config).unwrap();
 
-    let mut dev = connect(&mut dev_session, broker.port).await;
-    let mut ctl = connect(&mut ctl_session, broker.port).await;
+    let mut dev = connect(&mut dev_session, broker.tcp).await;
+    let mut ctl = connect(&mut ctl_session, broker.tcp).await;
     subscribe(&mut dev, "cmd/dev1/#").await;
     subscribe(&mut ctl, "dev/1/up").await;
 

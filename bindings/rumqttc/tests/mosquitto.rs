@@ -1,16 +1,17 @@
 //! mqseal-rumqttc against a real Mosquitto (Debian): transports, QoS,
 //! retained messages, a broker restart, eavesdropping and injected attacks.
+//!
+//! Tests that need Mosquitto start it with `mosquitto_or_skip!` (or `require_mosquitto!`)
+//! (mqseal-test-support): skipped when it is not installed, a failure under CI.
 // Helpers outside #[test] fns fail loudly too; std paths are fine in tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::Mosquitto;
 use mqseal::{FleetOpener, Key, Keyring, MemoryCounterStore, OpenerConfig, Sealer, StaticKeyPair, Suite};
 use mqseal_rumqttc::{v5, Protection, SealedClient, SealedEvent, VerifiedMessage};
+use mqseal_test_support::Mosquitto;
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS, TlsConfiguration, Transport};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
@@ -147,7 +148,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qos_0_1_2_over_tcp_mqtt311() {
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(1);
     let (sub, el) = SealedClient::new(opts("qos-sub", m.tcp), 64, Protection::receive_only(opener(k.clone())));
     let mut rx = drive(el);
@@ -193,7 +194,7 @@ fn tls_transport(m: &Mosquitto) -> TlsConfiguration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_and_tls_listeners() {
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(2);
     // Subscriber over WebSocket.
     let mut ws = MqttOptions::new("ws-sub", format!("ws://127.0.0.1:{}/mqtt", m.ws), m.ws);
@@ -230,7 +231,7 @@ async fn websocket_and_tls_listeners() {
 async fn mqtt5_qos_levels_and_outgoing_topic_alias() {
     use rumqttc::v5::mqttbytes::v5::PublishProperties;
     use rumqttc::v5::mqttbytes::QoS as Q5;
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(5);
     let (sub, el) = v5::SealedClient::new(
         rumqttc::v5::MqttOptions::new("v5-sub", "127.0.0.1", m.tcp),
@@ -288,7 +289,7 @@ async fn mqtt5_qos_levels_and_outgoing_topic_alias() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retained_message_is_verified_once_then_duplicate() {
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(6);
     let (publisher, pel) = SealedClient::new(opts("ret-pub", m.tcp), 16, Protection::publish_only(sealer(&k, 8)));
     let mut prx = drive(pel);
@@ -316,7 +317,7 @@ async fn retained_message_is_verified_once_then_duplicate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restart_mid_qos1_stream_loses_nothing_and_hands_nothing_twice() {
     const N: usize = 150;
-    let mut m = Mosquitto::start();
+    let mut m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(7);
     let mut sub_opts = opts("restart-sub", m.tcp);
     sub_opts.set_clean_session(false);
@@ -381,7 +382,7 @@ async fn broker_restart_mid_qos1_stream_loses_nothing_and_hands_nothing_twice() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eavesdropper_sees_ciphertext_and_injected_messages_are_rejected_and_counted() {
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(9);
     let (sub, el) = SealedClient::new(
         opts("inj-sub", m.tcp),
@@ -454,7 +455,7 @@ async fn eavesdropper_sees_ciphertext_and_injected_messages_are_rejected_and_cou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pairwise_x25519_keys_both_directions_and_no_reflection() {
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let device = StaticKeyPair::from_secret_bytes([0x11; 32]);
     let server = StaticKeyPair::from_secret_bytes([0x22; 32]);
     let on_device = device.pairwise(&server.public(), 100).unwrap();
@@ -489,7 +490,7 @@ async fn pairwise_x25519_keys_both_directions_and_no_reflection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_topics_are_an_explicit_allowlist() {
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(12);
     let protection = Protection::new(sealer(&k, 2), opener(k.clone())).allow_plain_topic("status/#").unwrap();
     let (c, el) = SealedClient::new(opts("plain-c", m.tcp), 16, protection);
@@ -516,7 +517,7 @@ async fn plain_topics_are_an_explicit_allowlist() {
 /// The blocking Client/Connection pair, MQTT 3.1.1 and 5.
 #[test]
 fn blocking_clients_mqtt311_and_mqtt5() {
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(13);
     let (c, mut conn) =
         mqseal_rumqttc::Client::new(opts("sync-311", m.tcp), 16, Protection::new(sealer(&k, 5), opener(k.clone())));
@@ -572,7 +573,7 @@ fn blocking_clients_mqtt311_and_mqtt5() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_message_is_rejected_once_and_never_redelivered() {
     const LIMIT: usize = 1 << 20;
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(12);
     let big = m.dir.path().join("big.bin");
     std::fs::write(&big, vec![b'x'; 2 << 20]).unwrap();
@@ -686,7 +687,7 @@ async fn proxy(to: u16, cut: std::sync::Arc<std::sync::atomic::AtomicBool>) -> u
 async fn unacknowledged_publishes_survive_a_reconnect_to_a_new_session() {
     use std::sync::atomic::Ordering;
     const N: usize = 20;
-    let m = Mosquitto::start();
+    let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(13);
     let (sub, el) = SealedClient::new(opts("resend-sub", m.tcp), 64, Protection::receive_only(opener(k.clone())));
     let mut rx = drive(el);

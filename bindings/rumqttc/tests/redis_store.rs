@@ -2,12 +2,12 @@
 //! the core window agree on random operation sequences; NOSCRIPT reload;
 //! key retirement; fail-closed when Redis is down; state kept across a
 //! restart with AOF.
+//!
+//! Tests that need redis-server start it with `redis_or_skip!`
+//! (mqseal-test-support): skipped when it is not installed, a failure under CI.
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
 
-mod common;
-
-use common::redis::Redis;
 use mqseal::{WindowQuery, WindowVerdict};
 use mqseal_rumqttc::{LocalReplayStore, RedisReplayStore, ReplayStore};
 
@@ -29,7 +29,7 @@ const WIDTHS: [u32; 13] = [1, 2, 31, 32, 33, 63, 64, 65, 127, 128, 200, 255, 256
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_redis_script_and_the_core_window_agree_on_random_sequences() {
-    let redis = Redis::start();
+    let redis = mqseal_test_support::redis_or_skip!();
     let store = RedisReplayStore::connect(&redis.url()).await.unwrap().with_prefix("diff:");
     let local = LocalReplayStore::new();
     let seed = std::env::var("MQSEAL_DIFF_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x6d71_7365_616c_u64);
@@ -105,7 +105,7 @@ fn q(sender_id: u32, counter: u64) -> WindowQuery {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_script_cache_is_reloaded_and_a_retired_key_is_deleted() {
-    let redis = Redis::start();
+    let redis = mqseal_test_support::redis_or_skip!();
     let store = RedisReplayStore::connect(&redis.url()).await.unwrap();
     assert_eq!(
         store.check_and_update(&[q(1, 5), q(1, 5)]).await.unwrap(),
@@ -128,7 +128,7 @@ async fn a_lost_script_cache_is_reloaded_and_a_retired_key_is_deleted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn windows_expire_with_their_ttl() {
-    let redis = Redis::start();
+    let redis = mqseal_test_support::redis_or_skip!();
     let store =
         RedisReplayStore::connect(&redis.url()).await.unwrap().with_ttl(Some(std::time::Duration::from_millis(300)));
     assert_eq!(store.check_and_update(&[q(1, 5)]).await.unwrap(), [WindowVerdict::Accepted]);
@@ -143,7 +143,7 @@ async fn windows_expire_with_their_ttl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn down_means_no_verdict_and_aof_keeps_the_windows_across_a_restart() {
-    let mut redis = Redis::start();
+    let mut redis = mqseal_test_support::redis_or_skip!();
     let store = RedisReplayStore::connect(&redis.url()).await.unwrap();
     let accepted: Vec<WindowQuery> = (0..50).map(|c| q(3, c)).collect();
     assert!(store.check_and_update(&accepted).await.unwrap().iter().all(|v| *v == WindowVerdict::Accepted));
@@ -167,7 +167,7 @@ async fn down_means_no_verdict_and_aof_keeps_the_windows_across_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousands_of_single_requests_in_a_row() {
-    let redis = Redis::start();
+    let redis = mqseal_test_support::redis_or_skip!();
     let store = RedisReplayStore::connect(&redis.url()).await.unwrap();
     for c in 0..5000u64 {
         let v = tokio::time::timeout(std::time::Duration::from_secs(10), store.check_and_update(&[q(9, c)]))

@@ -4,7 +4,7 @@
 //! semihosting. Exits with a failure status if anything fails.
 //!
 //! ```text
-//! cd examples/firmware-qemu && cargo run --release    # needs qemu-system-arm
+//! cd tests/firmware-qemu && cargo run --release    # needs qemu-system-arm
 //! ```
 #![no_std]
 #![no_main]

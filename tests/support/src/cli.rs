@@ -1,11 +1,9 @@
-//! Helpers of the CLI tests: the `mqseal` binary with a clean environment,
-//! output checks, and a plain MQTT subscriber that records raw envelopes.
-#![allow(dead_code)]
-// Test-only helpers: failing loudly is what a harness should do.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
+//! Helpers of the CLI tests (`examples/tests/`): the `mqseal` binary with a
+//! clean environment, output checks, and a plain MQTT subscriber that
+//! records raw envelopes.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,7 +11,7 @@ use std::time::{Duration, Instant};
 /// `mqseal` with a clean environment (no keys from the caller's env) and
 /// default counter files under `state`.
 pub fn mqseal(state: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mqseal"));
+    let mut c = Command::new(mqseal_bin());
     for var in [
         "MQSEAL_KEY",
         "MQSEAL_KEY_FILE",
@@ -29,10 +27,26 @@ pub fn mqseal(state: &Path) -> Command {
     c
 }
 
+/// The `mqseal` binary cargo built for the running integration test of
+/// `mqseal-cli`: `CARGO_BIN_EXE_mqseal` when cargo sets it at run time, else
+/// next to the test's `deps/` directory (`target/<profile>/mqseal`).
+pub fn mqseal_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("CARGO_BIN_EXE_mqseal") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = profile_dir.join(format!("mqseal{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.is_file(), "{} not found: run the CLI tests with cargo test -p mqseal-cli", bin.display());
+    bin
+}
+
+/// Runs `cmd` to completion.
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output().unwrap()
 }
 
+/// Asserts success; returns stdout.
 pub fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
@@ -128,6 +142,11 @@ impl Recorder {
     /// Payloads received so far.
     pub fn len(&self) -> usize {
         self.payloads.lock().unwrap().len()
+    }
+
+    /// True before the first payload.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Waits until at least `n` payloads arrived (or `timeout` passed) and

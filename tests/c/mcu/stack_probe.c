@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "mqseal.h"
+/* load() and persist(): the counter store in memory of examples/c/hello.c. */
+#include "memory_store.h"
 
 #define DEPTH (48u * 1024u)
 #define MARGIN 256u
@@ -17,26 +19,9 @@ static MqsealSealer sealer;
 static MqsealOpener opener;
 static uint8_t env[256];
 static size_t env_len;
-static uint64_t stored;
 static const char *KEY = "mqseal:key:v1:1:HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4";
 static uint8_t suite;
 static int ok = 1;
-
-static int has_stored;
-
-static int32_t load(void *ctx, uint64_t *limit) {
-  (void)ctx;
-  if (!has_stored) return MQSEAL_STORE_EMPTY;
-  *limit = stored;
-  return MQSEAL_STORE_LOADED;
-}
-static int32_t persist(void *ctx, const uint64_t *current, uint64_t limit) {
-  (void)ctx;
-  if (current ? !(has_stored && stored == *current) : has_stored) return MQSEAL_STORE_CONFLICT;
-  has_stored = 1;
-  stored = limit;
-  return MQSEAL_STORE_OK;
-}
 
 static __attribute__((noinline)) void do_sealer_init(void) {
   MqsealCounterStore store = {NULL, load, persist};

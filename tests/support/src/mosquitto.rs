@@ -1,44 +1,26 @@
-//! Test harness: a real Mosquitto (Debian's `mosquitto`) on free loopback
-//! ports, with its own config, persistence and TLS certificates in a temp
-//! dir; stopped on drop. Shared by the mqseal-rumqttc and CLI tests.
-#![allow(dead_code)]
-// Test-only helpers: failing loudly is what a harness should do.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
+//! A real Mosquitto (Debian's `mosquitto`) on free loopback ports, with its
+//! own config, persistence and TLS certificates in a temp dir; stopped on
+//! drop.
 
 use std::fs;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use crate::{free_port, retry, tool};
 
-fn which(bin: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/usr/bin".into(), "/sbin".into()])
-        .map(|d| d.join(bin))
-        .find(|p| p.is_file())
-}
-
-/// Path of a Debian mosquitto binary; fails the test with a clear message
-/// when it is missing (scripts/test-parts/10-rust.sh installs it).
-pub fn tool(bin: &str) -> PathBuf {
-    which(bin).unwrap_or_else(|| {
-        panic!(
-            "`{bin}` not found: install Debian's mosquitto and mosquitto-clients (scripts/test-parts/10-rust.sh does)"
-        )
-    })
-}
-
+/// A running Mosquitto; killed on drop.
 pub struct Mosquitto {
     child: Option<Child>,
+    /// Its config, persistence database, log and certificates.
     pub dir: tempfile::TempDir,
     conf: PathBuf,
+    /// Plain MQTT.
     pub tcp: u16,
+    /// MQTT over WebSocket.
     pub ws: u16,
+    /// MQTT over TLS.
     pub tls: u16,
     /// WebSocket over TLS (same certificate).
     pub wss: u16,
@@ -65,18 +47,30 @@ fn write_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (ca, cert, key)
 }
 
-fn wait_listening(ports: &[u16], child: &mut Child, timeout: Duration) -> bool {
+/// Starts `bin` with `args` (no stdio) and waits up to 10 s until it listens
+/// on every port of `ports`; None (the process killed) when it exited first
+/// or did not get there.
+pub(crate) fn spawn_listening(bin: &str, args: &[&std::ffi::OsStr], ports: &[u16]) -> Option<Child> {
+    let mut child = Command::new(tool(bin))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let start = Instant::now();
-    while start.elapsed() < timeout {
+    while start.elapsed() < Duration::from_secs(10) {
         if let Ok(Some(_)) = child.try_wait() {
-            return false;
+            return None;
         }
         if ports.iter().all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok()) {
-            return true;
+            return Some(child);
         }
         std::thread::sleep(Duration::from_millis(30));
     }
-    false
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }
 
 fn is_loopback_hex(hex: &str) -> bool {
@@ -197,26 +191,20 @@ impl Mosquitto {
     }
 
     fn spawn(&mut self) -> bool {
-        let mut child = Command::new(tool("mosquitto"))
-            .arg("-c")
-            .arg(&self.conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        if wait_listening(&[self.tcp, self.ws, self.tls, self.wss], &mut child, Duration::from_secs(10)) {
-            let pid = child.id();
-            self.child = Some(child);
-            assert_loopback_listeners(pid, 4);
-            true
-        } else {
-            let _ = child.kill();
-            let _ = child.wait();
-            false
-        }
+        let Some(child) = spawn_listening(
+            "mosquitto",
+            &["-c".as_ref(), self.conf.as_ref()],
+            &[self.tcp, self.ws, self.tls, self.wss],
+        ) else {
+            return false;
+        };
+        let pid = child.id();
+        self.child = Some(child);
+        assert_loopback_listeners(pid, 4);
+        true
     }
 
+    /// Its log so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
     }
@@ -272,17 +260,3 @@ impl Drop for Mosquitto {
         }
     }
 }
-
-/// Calls `attempt` up to `times` times, 100 ms apart, until it succeeds
-/// (a server restarted on its old port may find the port still held).
-pub fn retry(times: usize, mut attempt: impl FnMut() -> bool) -> bool {
-    for _ in 0..times {
-        if attempt() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
-pub mod redis;
