@@ -317,7 +317,7 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
         let (body, tag) = buf[env.header_len..].split_at_mut(env.body_len);
         suites::open(h.suite, subkey, h.counter, aad.as_bytes(), body, tag)?;
 
-        let accepted = verdict.and_then(|()| self.accept(slot, &h, fresh_subkey));
+        let accepted = verdict.and_then(|()| self.accept(slot, &h, fresh_subkey, now));
         if let Err(e) = accepted {
             // Verified but not accepted: never hand out, never leave behind.
             buf[range].fill(0);
@@ -385,8 +385,16 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
     }
 
     /// Records a verified, policy-approved message in its sender's window,
-    /// creating the sender's entry (with the subkey just derived) if needed.
-    fn accept(&mut self, slot: Option<usize>, h: &Header, fresh_subkey: Option<Subkey>) -> Result<(), Error> {
+    /// creating the sender's entry (with the subkey just derived) if needed;
+    /// with a maximum age, then drops the sender's gaps that only messages
+    /// too old to accept could fill ([`ReplayWindow::expire_gaps`]).
+    fn accept(
+        &mut self,
+        slot: Option<usize>,
+        h: &Header,
+        fresh_subkey: Option<Subkey>,
+        now: Option<u64>,
+    ) -> Result<(), Error> {
         self.tick += 1;
         let tick = self.tick;
         let i = match slot {
@@ -401,8 +409,15 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
                 self.senders.insert(state, tick, self.config.eviction)?
             }
         };
+        let age_bound = match (self.config.max_age, now) {
+            (Some(age), Some(now)) => Some((now, age, self.config.effective_max_skew().unwrap_or(0))),
+            _ => None,
+        };
         if let Some(state) = self.senders.state_mut(i) {
-            state.window.update(h.counter);
+            state.window.update_dated(h.counter, h.timestamp);
+            if let Some((now, age, skew)) = age_bound {
+                state.window.expire_gaps(now, age, skew);
+            }
         }
         Ok(())
     }

@@ -21,12 +21,25 @@
 //! once. Counters below the window that are in no gap are rejected as
 //! `replay`, as before; a budget of 0 is the plain bitmap window.
 //!
-//! Memory: gaps are 16 bytes each. With `alloc`, a window holds them on the
-//! heap (one allocation of [`MAX_GAPS`] × 16 = 64 bytes) only while it has
-//! any, and frees them when the last one closes: a sender without gaps costs
-//! 8 bytes more than the bitmap window. Without `alloc` (the fixed table of
-//! microcontrollers and the C binding), they are inline: 64 bytes per
-//! window.
+//! With a maximum age (timestamps required), gaps are also bounded by age:
+//! each gap is dated with the timestamp of the accepted message whose
+//! counter opened it. A sender's counters and timestamps both increase, so
+//! every message in the gap was sealed before that one and carries at most
+//! that date; once the date is older than `now - max_age - max_skew`, every
+//! message that could fill the gap would be rejected as expired, and the
+//! opener drops the gap ([`ReplayWindow::expire_gaps`]), freeing its place
+//! in the budget and, with the last one, its memory. The age bound never
+//! changes a verdict of a receiver that checks the age: it only forgets
+//! what could no longer be accepted.
+//!
+//! Memory: a gap is 20 bytes (its range, 16, and its date, 4, seconds in 32
+//! bits). With `alloc`, a window holds them on the heap (one allocation of
+//! [`MAX_GAPS`] × 20 = 80 bytes) only while it has any, and frees it when
+//! the last one closes or expires: a sender without gaps costs 8 bytes more
+//! than the bitmap window. Without `alloc` (the fixed table of
+//! microcontrollers and the C binding), they are inline: 80 bytes per
+//! window. Dates are not saved in snapshots: a restored gap is dated when
+//! the age bound first looks at it (see [`ReplayWindow::expire_gaps`]).
 //!
 //! The state is only ever changed for messages whose tag verified: the
 //! opener checks, verifies, then calls [`ReplayWindow::update`].
@@ -51,15 +64,48 @@ const WORDS: usize = WINDOW_WORDS;
 /// included, `lo <= hi`.
 pub type Gap = (u64, u64);
 
+/// The date of a gap not dated yet ([`ReplayWindow::expire_gaps`] dates
+/// it at the time it first runs). Dates are seconds since the Unix epoch
+/// in 32 bits (4 bytes a gap, up to the year 2106); a later one counts as
+/// not dated yet, which only keeps a gap longer.
+const UNDATED: u32 = u32::MAX;
+
+/// A timestamp as a gap date.
+const fn date_of(timestamp: Option<u64>) -> u32 {
+    match timestamp {
+        Some(t) if t < UNDATED as u64 => t as u32,
+        _ => UNDATED,
+    }
+}
+
+/// The gaps' storage: the ranges and, for each, its date: the newest
+/// timestamp any message in it can carry (see [`ReplayWindow::expire_gaps`]).
+#[derive(Clone, Debug)]
+struct GapSlots {
+    ranges: [Gap; MAX_GAPS],
+    dates: [u32; MAX_GAPS],
+}
+
+const EMPTY_SLOTS: GapSlots = GapSlots { ranges: [(0, 0); MAX_GAPS], dates: [UNDATED; MAX_GAPS] };
+
 #[cfg(feature = "alloc")]
-type GapBuf = Option<alloc::boxed::Box<[Gap; MAX_GAPS]>>;
+type GapBuf = Option<alloc::boxed::Box<GapSlots>>;
 #[cfg(not(feature = "alloc"))]
-type GapBuf = [Gap; MAX_GAPS];
+type GapBuf = GapSlots;
 
 #[cfg(feature = "alloc")]
 const NO_GAPS: GapBuf = None;
 #[cfg(not(feature = "alloc"))]
-const NO_GAPS: GapBuf = [(0, 0); MAX_GAPS];
+const NO_GAPS: GapBuf = EMPTY_SLOTS;
+
+/// The later of two gap dates (an undated one stays undated).
+const fn later(a: u32, b: u32) -> u32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
 
 /// A sliding window over a sender's counters, with its gaps.
 #[derive(Clone, Debug)]
@@ -69,7 +115,8 @@ pub struct ReplayWindow {
     /// Bit `i` is set when counter `highest - i` was accepted.
     bits: [u64; WORDS],
     width: u32,
-    /// Gaps in use (the first `gap_len` of `gaps`), at most `budget`.
+    /// Gaps in use (the first `gap_len` of `gaps`), at most `budget`, with
+    /// their dates.
     gap_len: u8,
     budget: u8,
     /// Ascending, disjoint, not adjacent, all below the window's bottom.
@@ -153,7 +200,7 @@ impl ReplayWindow {
                 return Err(Error::InvalidSnapshot);
             }
             above = Some(hi);
-            w.push_gap(lo, hi);
+            w.push_gap(lo, hi, UNDATED);
         }
         Ok(w)
     }
@@ -178,20 +225,35 @@ impl ReplayWindow {
         #[cfg(feature = "alloc")]
         {
             match &self.gaps {
-                Some(b) => &b[..n],
+                Some(b) => &b.ranges[..n],
                 None => &[],
             }
         }
         #[cfg(not(feature = "alloc"))]
         {
-            &self.gaps[..n]
+            &self.gaps.ranges[..n]
         }
     }
 
-    fn gap_slots(&mut self) -> &mut [Gap; MAX_GAPS] {
+    /// The date of each gap, in the order of [`ReplayWindow::gaps`]: the
+    /// newest timestamp a message in it can carry, `None` while not known
+    /// (see [`ReplayWindow::expire_gaps`]).
+    pub fn gap_dates(&self) -> impl Iterator<Item = Option<u64>> + '_ {
+        let n = usize::from(self.gap_len);
+        #[cfg(feature = "alloc")]
+        let dates: &[u32] = match &self.gaps {
+            Some(b) => &b.dates[..n],
+            None => &[],
+        };
+        #[cfg(not(feature = "alloc"))]
+        let dates: &[u32] = &self.gaps.dates[..n];
+        dates.iter().map(|&d| if d == UNDATED { None } else { Some(u64::from(d)) })
+    }
+
+    fn gap_slots(&mut self) -> &mut GapSlots {
         #[cfg(feature = "alloc")]
         {
-            self.gaps.get_or_insert_with(|| alloc::boxed::Box::new([(0, 0); MAX_GAPS]))
+            self.gaps.get_or_insert_with(|| alloc::boxed::Box::new(EMPTY_SLOTS))
         }
         #[cfg(not(feature = "alloc"))]
         {
@@ -199,17 +261,19 @@ impl ReplayWindow {
         }
     }
 
-    /// Appends a gap above every other one, coalescing with the top gap
-    /// when adjacent, then drops the lowest gaps beyond the budget.
-    fn push_gap(&mut self, lo: u64, hi: u64) {
+    /// Appends a gap dated `date` above every other one, coalescing with
+    /// the top gap when adjacent (the later date of the two), then drops
+    /// the lowest gaps beyond the budget.
+    fn push_gap(&mut self, lo: u64, hi: u64, date: u32) {
         if self.budget == 0 {
             return;
         }
         let n = usize::from(self.gap_len);
         if n > 0 {
             let slots = self.gap_slots();
-            if slots[n - 1].1.checked_add(1) == Some(lo) {
-                slots[n - 1].1 = hi;
+            if slots.ranges[n - 1].1.checked_add(1) == Some(lo) {
+                slots.ranges[n - 1].1 = hi;
+                slots.dates[n - 1] = later(slots.dates[n - 1], date);
                 return;
             }
         }
@@ -217,7 +281,9 @@ impl ReplayWindow {
             self.remove_gap(0);
         }
         let n = usize::from(self.gap_len);
-        self.gap_slots()[n] = (lo, hi);
+        let slots = self.gap_slots();
+        slots.ranges[n] = (lo, hi);
+        slots.dates[n] = date;
         self.gap_len += 1;
     }
 
@@ -225,8 +291,10 @@ impl ReplayWindow {
     fn remove_gap(&mut self, i: usize) {
         let n = usize::from(self.gap_len);
         let slots = self.gap_slots();
-        slots.copy_within(i + 1..n, i);
-        slots[n - 1] = (0, 0);
+        slots.ranges.copy_within(i + 1..n, i);
+        slots.dates.copy_within(i + 1..n, i);
+        slots.ranges[n - 1] = (0, 0);
+        slots.dates[n - 1] = UNDATED;
         self.gap_len -= 1;
         if self.gap_len == 0 {
             self.gaps = NO_GAPS;
@@ -240,16 +308,17 @@ impl ReplayWindow {
         }
     }
 
-    /// Accepts `counter` from gap `i`: shrinks or splits it.
+    /// Accepts `counter` from gap `i`: shrinks or splits it (both pieces
+    /// keep its date).
     fn take_from_gap(&mut self, i: usize, counter: u64) {
         let n = usize::from(self.gap_len);
-        let (lo, hi) = self.gap_slots()[i];
+        let (lo, hi) = self.gap_slots().ranges[i];
         if lo == hi {
             self.remove_gap(i);
         } else if counter == lo {
-            self.gap_slots()[i].0 = lo + 1;
+            self.gap_slots().ranges[i].0 = lo + 1;
         } else if counter == hi {
-            self.gap_slots()[i].1 = hi - 1;
+            self.gap_slots().ranges[i].1 = hi - 1;
         } else {
             // Split: [lo, c-1] and [c+1, hi]. The lower piece is dropped
             // first if the budget is then exceeded.
@@ -258,16 +327,17 @@ impl ReplayWindow {
                 // lowest gap in total would be dropped anyway when i == 0;
                 // otherwise drop the lowest gap to make room).
                 if i == 0 {
-                    self.gap_slots()[0] = (counter + 1, hi);
+                    self.gap_slots().ranges[0] = (counter + 1, hi);
                     return;
                 }
                 self.remove_gap(0);
                 return self.take_from_gap(i - 1, counter);
             }
             let slots = self.gap_slots();
-            slots.copy_within(i..n, i + 1);
-            slots[i] = (lo, counter - 1);
-            slots[i + 1] = (counter + 1, hi);
+            slots.ranges.copy_within(i..n, i + 1);
+            slots.dates.copy_within(i..n, i + 1);
+            slots.ranges[i] = (lo, counter - 1);
+            slots.ranges[i + 1] = (counter + 1, hi);
             self.gap_len += 1;
             self.trim_gaps();
         }
@@ -307,25 +377,34 @@ impl ReplayWindow {
         }
         let h = self.highest.max(theirs.highest);
         if self.highest < h {
-            self.slide(h);
+            self.slide(h, UNDATED);
         }
         if theirs.highest < h {
-            theirs.slide(h);
+            theirs.slide(h, UNDATED);
         }
         for (mine, t) in self.bits.iter_mut().zip(theirs.bits) {
             *mine |= t;
         }
         self.mask();
-        // Intersection of two ascending lists of disjoint ranges.
-        let mut both = [(0u64, 0u64); 2 * MAX_GAPS];
+        // Intersection of two ascending lists of disjoint ranges; a piece
+        // is dated the earlier of its two gaps' dates (both bound it).
+        let mut both = [(0u64, 0u64, UNDATED); 2 * MAX_GAPS];
         let mut n = 0;
         let (a, b) = (self.gaps(), theirs.gaps());
+        let mut da = [UNDATED; MAX_GAPS];
+        let mut db = [UNDATED; MAX_GAPS];
+        for (d, got) in da.iter_mut().zip(self.gap_dates()) {
+            *d = date_of(got);
+        }
+        for (d, got) in db.iter_mut().zip(theirs.gap_dates()) {
+            *d = date_of(got);
+        }
         let (mut i, mut j) = (0, 0);
         while i < a.len() && j < b.len() {
             let lo = a[i].0.max(b[j].0);
             let hi = a[i].1.min(b[j].1);
             if lo <= hi {
-                both[n] = (lo, hi);
+                both[n] = (lo, hi, da[i].min(db[j]));
                 n += 1;
             }
             if a[i].1 < b[j].1 {
@@ -337,8 +416,8 @@ impl ReplayWindow {
         self.gap_len = 0;
         self.gaps = NO_GAPS;
         let keep = n.min(usize::from(self.budget));
-        for &(lo, hi) in &both[n - keep..n] {
-            self.push_gap(lo, hi);
+        for &(lo, hi, date) in &both[n - keep..n] {
+            self.push_gap(lo, hi, date);
         }
     }
 
@@ -355,7 +434,7 @@ impl ReplayWindow {
         let old_bottom = self.bottom();
         if width < self.width {
             let new_bottom = self.highest.saturating_sub(u64::from(width) - 1);
-            self.record_leaving(old_bottom, new_bottom);
+            self.record_leaving(old_bottom, new_bottom, UNDATED);
             self.width = width;
             self.mask();
         } else {
@@ -370,10 +449,10 @@ impl ReplayWindow {
         }
     }
 
-    /// Records as gaps the never-accepted counters of `[from, to)` leaving
-    /// the window (those up to the highest by their bits, those above it
-    /// all: a block the window jumps over).
-    fn record_leaving(&mut self, from: u64, to: u64) {
+    /// Records as gaps dated `date` the never-accepted counters of
+    /// `[from, to)` leaving the window (those up to the highest by their
+    /// bits, those above it all: a block the window jumps over).
+    fn record_leaving(&mut self, from: u64, to: u64, date: u32) {
         if self.budget == 0 || to <= from {
             return;
         }
@@ -384,7 +463,7 @@ impl ReplayWindow {
         while c <= in_window_end {
             if self.bit(self.highest - c) {
                 if let Some((lo, hi)) = run.take() {
-                    self.push_gap(lo, hi);
+                    self.push_gap(lo, hi, date);
                 }
             } else {
                 run = Some(run.map_or((c, c), |(lo, _)| (lo, c)));
@@ -399,16 +478,16 @@ impl ReplayWindow {
             run = Some(run.map_or((start, last), |(lo, _)| (lo, last)));
         }
         if let Some((lo, hi)) = run {
-            self.push_gap(lo, hi);
+            self.push_gap(lo, hi, date);
         }
     }
 
     /// Moves the window up to `to` (above the highest), recording the
-    /// counters that leave it; does not mark `to`.
-    fn slide(&mut self, to: u64) {
+    /// counters that leave it as gaps dated `date`; does not mark `to`.
+    fn slide(&mut self, to: u64, date: u32) {
         let from = self.bottom();
         let new_bottom = to.saturating_sub(u64::from(self.width) - 1);
-        self.record_leaving(from, new_bottom);
+        self.record_leaving(from, new_bottom, date);
         self.shift(to - self.highest);
         self.highest = to;
     }
@@ -469,8 +548,19 @@ impl ReplayWindow {
     }
 
     /// Records `counter` as accepted. Call only after [`ReplayWindow::check`]
-    /// passed and the message's tag verified.
+    /// passed and the message's tag verified. Gaps it opens are undated
+    /// (see [`ReplayWindow::update_dated`]).
     pub fn update(&mut self, counter: u64) {
+        self.update_dated(counter, None);
+    }
+
+    /// [`ReplayWindow::update`] for a message that carried the
+    /// authenticated `timestamp`: the gaps its counter opens below the
+    /// window are dated with it. A sender's counters and timestamps both
+    /// increase, so every message in such a gap was sealed before this one
+    /// and carries at most this timestamp; [`ReplayWindow::expire_gaps`]
+    /// uses that to drop gaps whose messages would all be too old.
+    pub fn update_dated(&mut self, counter: u64, timestamp: Option<u64>) {
         if self.is_empty() {
             self.highest = counter;
             self.bits = [0; WORDS];
@@ -480,7 +570,7 @@ impl ReplayWindow {
             return;
         }
         if counter > self.highest {
-            self.slide(counter);
+            self.slide(counter, date_of(timestamp));
             self.bits[0] |= 1;
         } else {
             let age = self.highest - counter;
@@ -491,6 +581,35 @@ impl ReplayWindow {
             }
         }
         self.mask();
+    }
+
+    /// The age bound of the gaps, for a receiver with a maximum age: drops
+    /// every gap dated before `now - max_age - max_skew`. A message in such
+    /// a gap carries at most that date, so it would be rejected as
+    /// `expired` anyway (the skew is a margin for a sender clock that steps
+    /// back a little); dropping the gap frees its place in the budget and,
+    /// with the last one, its memory. Gaps not dated yet (restored from a
+    /// snapshot, left by a merge or a width change, or opened by a message
+    /// without a timestamp) are dated `now`: they exist now, so they lie
+    /// below a message accepted by now, which the future bound kept within
+    /// `max_skew` of the receiver's clock. Never makes a counter acceptable.
+    pub fn expire_gaps(&mut self, now: u64, max_age: u64, max_skew: u64) {
+        if self.gap_len == 0 {
+            return;
+        }
+        let horizon = now.saturating_sub(max_age).saturating_sub(max_skew);
+        let mut i = 0;
+        while i < usize::from(self.gap_len) {
+            let slots = self.gap_slots();
+            if slots.dates[i] == UNDATED {
+                slots.dates[i] = date_of(Some(now));
+            }
+            if u64::from(slots.dates[i]) < horizon {
+                self.remove_gap(i);
+            } else {
+                i += 1;
+            }
+        }
     }
 
     /// [`ReplayWindow::check`], then [`ReplayWindow::update`] if it passed.
@@ -1008,6 +1127,99 @@ mod tests {
         assert_eq!(wide.check(87), Ok(()));
         assert!(wide.check(86).is_err());
         assert!(wide.gaps().is_empty());
+    }
+
+    #[test]
+    fn gap_storage_is_80_bytes() {
+        assert_eq!(core::mem::size_of::<GapSlots>(), MAX_GAPS * 20);
+    }
+
+    #[test]
+    fn gaps_older_than_the_age_limit_are_dropped() {
+        // Max age 60 s, skew 5 s; the sender stamps counter c at 1000 + c.
+        let mut w = ReplayWindow::new(1).unwrap();
+        w.update_dated(10, Some(1010));
+        w.update_dated(20, Some(1020)); // gap 11..=19: sealed before 20
+        w.update_dated(100, Some(1100)); // gap 21..=99
+        assert_eq!(w.gaps(), &[(11, 19), (21, 99)][..]);
+        assert_eq!(w.gap_dates().collect::<Vec<_>>(), [Some(1020), Some(1100)]);
+        // Horizon 1085 - 60 - 5 = 1020: the first gap is not before it.
+        w.expire_gaps(1085, 60, 5);
+        assert_eq!(w.gaps().len(), 2);
+        w.expire_gaps(1086, 60, 5);
+        assert_eq!(w.gaps(), &[(21, 99)][..]);
+        assert_eq!(w.check(12), Err(Error::Replay));
+        assert_eq!(w.check(22), Ok(()));
+        w.expire_gaps(1165, 60, 5); // horizon 1100: 1100 is not before it
+        assert_eq!(w.gaps(), &[(21, 99)][..]);
+        w.expire_gaps(1166, 60, 5);
+        assert!(w.gaps().is_empty());
+        #[cfg(feature = "alloc")]
+        assert!(w.gaps.is_none(), "memory freed with the last gap");
+        // Undated gaps (a restore) are dated at the first expiry run.
+        let mut r = ReplayWindow::new(4).unwrap();
+        r.merge(&ReplayWindow::from_parts(4, 100, [1, 0, 0, 0], &[(5, 50)]).unwrap());
+        assert_eq!(r.gap_dates().collect::<Vec<_>>(), [None]);
+        r.expire_gaps(5000, 60, 5);
+        assert_eq!(r.gap_dates().collect::<Vec<_>>(), [Some(5000)]);
+        r.expire_gaps(5065, 60, 5);
+        assert_eq!(r.gaps().len(), 1);
+        r.expire_gaps(5066, 60, 5);
+        assert!(r.gaps().is_empty());
+        // Coalescing keeps the later date; a merge piece the earlier one.
+        let mut c = ReplayWindow::new(2).unwrap();
+        c.update_dated(0, Some(1));
+        c.update_dated(5, Some(7)); // gap 1..=3 dated 7
+        c.update_dated(6, Some(9)); // 4 leaves: joins, dated 9
+        assert_eq!(c.gaps(), &[(1, 4)][..]);
+        assert_eq!(c.gap_dates().collect::<Vec<_>>(), [Some(9)]);
+    }
+
+    /// Counters in random order with timestamps rising with the counter.
+    fn timed_counters() -> impl Strategy<Value = Vec<(u64, u64)>> {
+        // (counter, receiver clock advance in seconds)
+        proptest::collection::vec((prop_oneof![6 => 0u64..700, 1 => 700u64..5000], 0u64..30), 0..300)
+    }
+
+    proptest! {
+        /// Dropping gaps by age never changes a verdict of a receiver that
+        /// checks the age (as the opener does, before the window), for a
+        /// sender whose timestamps rise with its counters, and never keeps
+        /// more gaps than the window without the age bound.
+        #[test]
+        fn the_age_bound_changes_no_verdict(
+            width in widths(),
+            budget in 0u32..=MAX_GAPS as u32,
+            ops in timed_counters(),
+            max_age in 1u64..200,
+            skew in 0u64..20,
+            stamp_div in 1u64..20,
+        ) {
+            let mut aged = ReplayWindow::with_gaps(width, budget).unwrap();
+            let mut plain = ReplayWindow::with_gaps(width, budget).unwrap();
+            let mut now = 10_000u64;
+            let mut accepted = BTreeSet::new();
+            for (c, dt) in ops {
+                now += dt;
+                // Sealed at 10_000 + c / stamp_div: at most `now + skew`
+                // once the receiver's clock passed it (the future bound).
+                let ts = 10_000 + c / stamp_div;
+                if ts > now + skew {
+                    continue;
+                }
+                let expired = now - ts.min(now) > max_age;
+                let a = if expired { Err(Error::Expired) } else { aged.check(c) };
+                let p = if expired { Err(Error::Expired) } else { plain.check(c) };
+                prop_assert_eq!(a, p, "counter {} at {}", c, now);
+                if a.is_ok() {
+                    prop_assert!(accepted.insert(c), "counter {} accepted twice", c);
+                    aged.update_dated(c, Some(ts));
+                    aged.expire_gaps(now, max_age, skew);
+                    plain.update_dated(c, Some(ts));
+                }
+                prop_assert!(aged.gaps().len() <= plain.gaps().len());
+            }
+        }
     }
 
     /// The model with gaps: every counter accepted, and a floor. A counter

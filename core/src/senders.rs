@@ -106,7 +106,8 @@ pub trait SenderTable: sealed::Table {
 
 /// `N` sender slots inline, no allocator, linear search: the table of
 /// [`crate::Opener`]. About 110 bytes per slot with `alloc` (the window's
-/// gaps on the heap while it has any), about 170 without (4 gaps inline);
+/// gaps on the heap while it has any), about 190 without (4 gaps and their
+/// dates inline, 80 bytes);
 /// measured by [`SenderTable::memory_bytes`].
 pub struct FixedSenders<const N: usize> {
     slots: [Option<(SenderState, u64)>; N],
@@ -243,7 +244,7 @@ mod map {
     /// the ticks, exactly, in O(n log n) once.
     ///
     /// Memory: 120 bytes per sender in the slab (the replay window's gaps,
-    /// when a sender has any, take one more heap block of 64 bytes) plus 5
+    /// when a sender has any, take one more heap block of 80 bytes) plus 5
     /// bytes per bucket of the index; [`SenderTable::memory_bytes`] gives the exact figure
     /// by capacity (BENCHMARKS.md, issue 11: about 128 bytes at 10^6).
     pub struct SenderMap {

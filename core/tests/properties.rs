@@ -611,3 +611,45 @@ fn configuration_is_replaced_whole() {
     let n = s.seal_in_place_at("t", Some(7), &mut b, 3).unwrap();
     assert_eq!(Header::parse(&b[..n]).unwrap().0.timestamp, Some(7));
 }
+
+#[test]
+fn gaps_outlive_no_maximum_age() {
+    // A sender stamps counter c at 1000 + c; a receiver with a window of 4,
+    // max_age 60 s (skew then 60 s too).
+    let mut s = sealer(Suite::ChaCha20Poly1305, 9);
+    let envs: Vec<Vec<u8>> = (0..200u64)
+        .map(|c| {
+            let mut out = vec![0; 64];
+            let n = s.seal_into_at("t", Some(1000 + c), b"x", &mut out).unwrap();
+            out.truncate(n);
+            out
+        })
+        .collect();
+    let open = |o: &mut Opener<4, 8>, c: usize, now: u64| {
+        let mut buf = envs[c].clone();
+        o.open_in_place_at("t", &mut buf, Some(now)).map(|_| ()).err()
+    };
+    let mut aged = opener_with(|c| {
+        c.window = 4;
+        c.max_age = Some(60);
+    });
+    assert_eq!(open(&mut aged, 10, 1010), None);
+    assert_eq!(open(&mut aged, 100, 1100), None); // gaps 7..=9, 11..=96, dated 1100
+    assert_eq!(aged.snapshot().next().unwrap().gaps(), &[(7, 9), (11, 96)][..]);
+    // Within the age limit the late message is accepted once.
+    assert_eq!(open(&mut aged, 50, 1100), None);
+    assert_eq!(open(&mut aged, 50, 1100), Some(Error::Replay));
+    assert_eq!(aged.snapshot().next().unwrap().gaps(), &[(7, 9), (11, 49), (51, 96)][..]);
+    // Later (1100 + 60 + 60 < now), every message of those gaps is too
+    // old: the next accepted message drops them. (97..=99 joins 51..=96,
+    // which then takes the later date, 1199, of the message that made it.)
+    assert_eq!(open(&mut aged, 60, 1221), Some(Error::Expired));
+    assert_eq!(open(&mut aged, 199, 1221), None);
+    assert_eq!(aged.snapshot().next().unwrap().gaps(), &[(51, 99), (101, 195)][..]);
+    // Without a maximum age the gaps stay (only the budget bounds them).
+    let mut plain = opener_with(|c| c.window = 4);
+    for (c, now) in [(10, 1010), (100, 1100), (199, 5000)] {
+        assert_eq!(open(&mut plain, c, now), None);
+    }
+    assert_eq!(plain.snapshot().next().unwrap().gaps(), &[(7, 9), (11, 99), (101, 195)][..]);
+}

@@ -191,6 +191,45 @@ fn negative<const SENDERS: usize>(v: &Value) {
     }
 }
 
+/// The gap sequences (PROTOCOL 11.6): one receiver, envelopes in order,
+/// each with its expected result.
+#[test]
+fn sequences_open_as_stated() {
+    let f = file();
+    let list = f["sequences"].as_array().unwrap();
+    assert!(list.len() >= 9);
+    for v in list {
+        let name = s(v, "name");
+        let key = Key::from_text(&s(v, "open_key")).unwrap();
+        let mut config = OpenerConfig::default();
+        config.window = u32::try_from(v["window"].as_u64().unwrap()).unwrap();
+        config.gaps = u32::try_from(v["gaps"].as_u64().unwrap()).unwrap();
+        config.max_age = opt(v, "max_age");
+        config.max_skew = opt(v, "max_skew");
+        let opener = Opener::<2, 4>::with_config(Keyring::with_primary(key).unwrap(), &config);
+        let mut opener = match (opener, v["config_error"].as_str()) {
+            (Ok(o), None) => o,
+            (Err(e), Some(code)) => {
+                assert_eq!(e.code(), code, "{name}");
+                assert!(v["steps"].as_array().unwrap().is_empty(), "{name}");
+                continue;
+            }
+            (Ok(_), Some(code)) => panic!("{name}: configuration accepted, expected {code}"),
+            (Err(e), None) => panic!("{name}: configuration refused: {e}"),
+        };
+        let topic = s(v, "topic");
+        for (i, step) in v["steps"].as_array().unwrap().iter().enumerate() {
+            let mut b = hex::decode(s(step, "envelope_hex")).unwrap();
+            let got = opener.open_in_place_at(topic.as_str(), &mut b, opt(step, "now"));
+            match (got, step["expect"].as_str()) {
+                (Ok(o), None) => assert_eq!(Some(o.header.counter), opt(step, "counter"), "{name} step {i}"),
+                (Err(e), Some(code)) => assert_eq!(e.code(), code, "{name} step {i}"),
+                (got, want) => panic!("{name} step {i}: got {:?}, want {want:?}", got.map(|_| ())),
+            }
+        }
+    }
+}
+
 #[test]
 fn key_texts() {
     let f = file();

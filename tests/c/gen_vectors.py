@@ -79,6 +79,12 @@ typedef struct {
   const char *name; const char *secret; const char *peer_public; uint32_t key_id;
   const char *send_key; const char *recv_key; const char *error;
 } pairwise_t;
+typedef struct { uint64_t counter; int has_now; uint64_t now; bytes_t envelope; const char *expect; } step_t;
+typedef struct {
+  const char *name; const char *open_key; const char *topic; size_t topic_len; uint32_t window; uint32_t gaps;
+  int has_max_age; uint64_t max_age; int has_max_skew; uint64_t max_skew; const char *config_error;
+  const step_t *steps; size_t n_steps;
+} sequence_t;
 """)
     print("static const positive_t POSITIVE[] = {")
     for p in v["positive"]:
@@ -115,8 +121,22 @@ typedef struct {
         print("  {%s, %s, %s, %du, %s, %s, %s}," % (
             c_str(p["name"]), c_str(p["secret"]), c_str(p["peer_public"]), p["key_id"],
             c_str(p["send_key"]), c_str(p["recv_key"]), c_str(p["error"])))
+    print("};\n")
+    # expect NULL: the envelope opens.
+    for i, q in enumerate(v["sequences"]):
+        if q["steps"]:
+            print("static const step_t STEPS_%d[] = {%s};" % (i, ", ".join(
+                "{%sULL, %s, {%s}, %s}" % (int(t["counter_dec"]), u64(dict(t, name=q["name"]), "now"),
+                                         c_bytes(t["envelope_hex"]), c_str(t["expect"])) for t in q["steps"])))
+    print("static const sequence_t SEQUENCES[] = {")
+    for i, q in enumerate(v["sequences"]):
+        steps = ("STEPS_%d, %d" % (i, len(q["steps"]))) if q["steps"] else "NULL, 0"
+        print("  {%s, %s, %s, %du, %du, %s, %s, %s, %s}," % (
+            c_str(q["name"]), c_str(q["open_key"]), c_text(q["topic"]), q["window"], q["gaps"],
+            u64(q, "max_age"), u64(q, "max_skew"), c_str(q["config_error"]), steps))
     print("};")
-    for name, arr in (("POSITIVE", "POSITIVE"), ("NEGATIVE", "NEGATIVE"), ("KEYS", "KEYS"), ("PAIRWISE", "PAIRWISE")):
+    for name, arr in (("POSITIVE", "POSITIVE"), ("NEGATIVE", "NEGATIVE"), ("KEYS", "KEYS"), ("PAIRWISE", "PAIRWISE"),
+                      ("SEQUENCES", "SEQUENCES")):
         print("#define N_%s (sizeof %s / sizeof %s[0])" % (name, arr, arr))
 
 

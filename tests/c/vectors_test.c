@@ -221,6 +221,41 @@ static void negative(const negative_t *t) {
   check(mqseal_opener_deinit(&opener) == MQSEAL_STATUS_OK, "opener deinit", t->name);
 }
 
+/* The gap sequences: one receiver, each envelope with its expected result
+ * (NULL: opens). */
+static void sequence(const sequence_t *q) {
+  MqsealOpenerConfig cfg;
+  mqseal_opener_config_default(&cfg);
+  cfg.window = q->window;
+  cfg.gaps = q->gaps;
+  cfg.has_max_age = (uint8_t)q->has_max_age;
+  cfg.max_age = q->max_age;
+  cfg.has_max_skew = (uint8_t)q->has_max_skew;
+  cfg.max_skew = q->max_skew;
+  MqsealStatus rc = mqseal_opener_init(&opener, q->open_key, &cfg);
+  if (q->config_error) {
+    check(rc != MQSEAL_STATUS_OK && strcmp(mqseal_error_code_name(rc), q->config_error) == 0, "configuration",
+          q->name);
+    return;
+  }
+  check(rc == MQSEAL_STATUS_OK, "configuration refused", q->name);
+  for (size_t i = 0; rc == MQSEAL_STATUS_OK && i < q->n_steps; i++) {
+    const step_t *t = &q->steps[i];
+    size_t off, len;
+    MqsealHeader h;
+    memcpy(buf, t->envelope.bytes, t->envelope.len);
+    MqsealStatus got =
+        mqseal_open_n(&opener, q->topic, q->topic_len, buf, t->envelope.len, t->has_now ? &t->now : NULL, &h, &off,
+                      &len);
+    const char *want = t->expect ? t->expect : "ok";
+    const char *name = got == MQSEAL_STATUS_OK ? "ok" : mqseal_error_code_name(got);
+    if (strcmp(name, want) != 0) printf("    step %u: expected %s, got %s\n", (unsigned)i, want, name);
+    check(strcmp(name, want) == 0, "wrong result", q->name);
+    if (got == MQSEAL_STATUS_OK) check(h.counter == t->counter, "counter", q->name);
+  }
+  check(mqseal_opener_deinit(&opener) == MQSEAL_STATUS_OK, "opener deinit", q->name);
+}
+
 static unsigned skipped_nul_keys;
 
 /* Key texts: accepted (and written back canonically from the bytes) or
@@ -604,7 +639,7 @@ static void store_rule(void) {
 static int same_config(const MqsealOpenerConfig *a, const MqsealOpenerConfig *b) {
   return a->window == b->window && a->suites == b->suites && a->max_age == b->max_age && a->max_skew == b->max_skew &&
          a->has_max_age == b->has_max_age && a->has_max_skew == b->has_max_skew &&
-         a->require_timestamp == b->require_timestamp && a->eviction == b->eviction;
+         a->require_timestamp == b->require_timestamp && a->eviction == b->eviction && a->gaps == b->gaps;
 }
 
 /* The receiver configuration is the core's. */
@@ -612,7 +647,7 @@ static void config(void) {
   const char *T = "config";
   MqsealOpenerConfig c, got;
   check(mqseal_opener_config_default(&c) == MQSEAL_STATUS_OK, "default", T);
-  check(c.window == 128 && c.suites == MQSEAL_SUITES_ALL && !c.has_max_age && !c.has_max_skew &&
+  check(c.window == 128 && c.gaps == 4 && c.suites == MQSEAL_SUITES_ALL && !c.has_max_age && !c.has_max_skew &&
             !c.require_timestamp && c.eviction == MQSEAL_EVICTION_REJECT_NEW,
         "default values", T);
   check(mqseal_opener_init(&opener, KEY, NULL) == MQSEAL_STATUS_OK, "init", T);
@@ -626,6 +661,11 @@ static void config(void) {
   MqsealOpenerConfig zero;
   memset(&zero, 0, sizeof zero);
   expect(mqseal_opener_set_config(&opener, &zero), MQSEAL_STATUS_INVALID_CONFIG, "all-zero config", T);
+  MqsealOpenerConfig many_gaps = c;
+  many_gaps.gaps = 5;
+  expect(mqseal_opener_set_config(&opener, &many_gaps), MQSEAL_STATUS_INVALID_CONFIG, "gaps 5", T);
+  check(mqseal_opener_get_config(&opener, &got) == MQSEAL_STATUS_OK && same_config(&got, &c),
+        "unchanged after gaps 5", T);
   /* max_age implies a future bound of min(max_age, 300). */
   lru.has_max_age = 1;
   lru.max_age = 60;
@@ -643,6 +683,37 @@ static void config(void) {
   }
   check(mqseal_sealer_deinit(&sealer) == MQSEAL_STATUS_OK, "deinit", T);
   check(mqseal_opener_deinit(&opener) == MQSEAL_STATUS_OK, "opener deinit", T);
+  /* gaps 0 rejects a late message (counter 1 after 0 and 199: below the
+   * window, in a gap) that the default accepts. */
+  {
+    static uint8_t late[3][64];
+    size_t late_len[3] = {0, 0, 0}, off, len;
+    mem_store_t m = holding(1, 0);
+    check(init_over(&m) == MQSEAL_STATUS_OK, "sealer", T);
+    for (int i = 0; i < 200; i++) {
+      size_t n;
+      check(seal1(&sealer, buf, sizeof buf, &n) == MQSEAL_STATUS_OK, "seal", T);
+      int at = i == 0 ? 0 : i == 199 ? 1 : i == 1 ? 2 : -1;
+      if (at >= 0) {
+        memcpy(late[at], buf, n);
+        late_len[at] = n;
+      }
+    }
+    MqsealOpenerConfig plain = c;
+    plain.gaps = 0;
+    const MqsealOpenerConfig *cfgs[2] = {&c, &plain};
+    const MqsealStatus want_late[2] = {MQSEAL_STATUS_OK, MQSEAL_STATUS_REPLAY};
+    for (int k = 0; k < 2; k++) {
+      check(mqseal_opener_init(&opener, KEY, cfgs[k]) == MQSEAL_STATUS_OK, "init", T);
+      for (int j = 0; j < 3; j++) {
+        memcpy(buf, late[j], late_len[j]);
+        expect(mqseal_open(&opener, "t", buf, late_len[j], NULL, NULL, &off, &len), j < 2 ? MQSEAL_STATUS_OK : want_late[k],
+               j < 2 ? "in order" : k ? "late with gaps 0" : "late with the default gaps", T);
+      }
+      check(mqseal_opener_deinit(&opener) == MQSEAL_STATUS_OK, "opener deinit", T);
+    }
+    check(mqseal_sealer_deinit(&sealer) == MQSEAL_STATUS_OK, "deinit", T);
+  }
 }
 
 /* Snapshot, merging restore, forget. */
@@ -696,8 +767,9 @@ static void snapshot(void) {
 
 int main(void) {
   /* %u and casts: some embedded printf implementations lack %zu. */
-  printf("mqseal %s C API: %u positive, %u negative, %u key-text, %u pairwise vectors\n", mqseal_version(),
-         (unsigned)N_POSITIVE, (unsigned)N_NEGATIVE, (unsigned)N_KEYS, (unsigned)N_PAIRWISE);
+  printf("mqseal %s C API: %u positive, %u negative, %u key-text, %u pairwise, %u sequence vectors\n",
+         mqseal_version(), (unsigned)N_POSITIVE, (unsigned)N_NEGATIVE, (unsigned)N_KEYS, (unsigned)N_PAIRWISE,
+         (unsigned)N_SEQUENCES);
   unsigned vectors_ok = 0, before;
   for (size_t i = 0; i < N_POSITIVE; i++) {
     before = failed;
@@ -719,7 +791,12 @@ int main(void) {
     pairwise_vector(&PAIRWISE[i]);
     vectors_ok += failed == before;
   }
-  unsigned total = (unsigned)(N_POSITIVE + N_NEGATIVE + N_KEYS + N_PAIRWISE);
+  for (size_t i = 0; i < N_SEQUENCES; i++) {
+    before = failed;
+    sequence(&SEQUENCES[i]);
+    vectors_ok += failed == before;
+  }
+  unsigned total = (unsigned)(N_POSITIVE + N_NEGATIVE + N_KEYS + N_PAIRWISE + N_SEQUENCES);
   /* Only these are not expressible in the C API; anything else skipped is a failure. */
   check(skipped_rewrite == 5, "prefix-rewrite vectors skipped", "vectors");
   check(skipped_nul_keys <= 2, "key texts with U+0000 skipped", "vectors");

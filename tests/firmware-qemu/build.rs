@@ -183,6 +183,38 @@ fn main() {
         )
         .unwrap();
     }
+    s.push_str("];\n\nstatic SEQUENCES: &[Sequence] = &[\n");
+    for q in v["sequences"].as_array().expect("sequences") {
+        let mut steps = Vec::new();
+        for t in q["steps"].as_array().unwrap() {
+            let envelope = hex(str_of(t, "envelope_hex"));
+            max_len = max_len.max(envelope.len());
+            let ctx = serde_json::json!({ "name": q["name"], "counter": t["counter"], "counter_dec": t["counter_dec"],
+                "now": t["now"], "now_dec": t["now_dec"] });
+            steps.push(format!(
+                "Step {{ counter: {}, now: {}, envelope: {}, expect: {} }}",
+                opt_u64(&ctx, "counter").expect("counter"),
+                lit_u64(opt_u64(&ctx, "now")),
+                bytes(&envelope),
+                lit_str(t["expect"].as_str()),
+            ));
+        }
+        writeln!(
+            s,
+            "Sequence {{ name: {:?}, open_key: {:?}, topic: {:?}, window: {}, gaps: {}, max_age: {}, max_skew: {}, \
+             config_error: {}, steps: &[{}] }},",
+            str_of(q, "name"),
+            str_of(q, "open_key"),
+            str_of(q, "topic"),
+            q["window"].as_u64().unwrap(),
+            q["gaps"].as_u64().unwrap(),
+            lit_u64(opt_u64(q, "max_age")),
+            lit_u64(opt_u64(q, "max_skew")),
+            lit_str(q["config_error"].as_str()),
+            steps.join(","),
+        )
+        .unwrap();
+    }
     s.push_str("];\n");
     writeln!(s, "\n/// The longest envelope of the file.\nconst MAX_ENVELOPE: usize = {max_len};").unwrap();
     std::fs::write(out.join("vectors.rs"), s).unwrap();

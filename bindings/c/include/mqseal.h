@@ -558,7 +558,7 @@ typedef struct MqsealCounterStore {
  * field. Fill it with `mqseal_opener_config_default` (the core's defaults)
  * and change the fields that differ; all-zero is not a valid config. The
  * core validates the whole (`MQSEAL_STATUS_INVALID_CONFIG`): a window of
- * 1 to 256, a non-empty suite set, flags of 0 or 1, and
+ * 1 to 256, a gap budget of 0 to 4, a non-empty suite set, flags of 0 or 1, and
  * `MQSEAL_EVICTION_LEAST_RECENTLY_USED` only with a maximum age.
  *
  * A maximum age requires timestamps and bounds future timestamps too:
@@ -602,6 +602,15 @@ typedef struct MqsealOpenerConfig {
    * `MQSEAL_EVICTION_*` (default `MQSEAL_EVICTION_REJECT_NEW`).
    */
   uint8_t eviction;
+  /**
+   * Gap budget per sender, 0 to 4 (default: the core's, 4), for senders
+   * first seen from now on: how many ranges of never-accepted counters
+   * below the window are kept, so that late genuine messages are still
+   * accepted once; 0 is the plain bitmap window (everything below it is
+   * `MQSEAL_STATUS_REPLAY`). (Last, in what was padding: the struct's
+   * size and the other fields' offsets are those of earlier releases.)
+   */
+  uint32_t gaps;
 } MqsealOpenerConfig;
 
 /**
@@ -896,7 +905,7 @@ MqsealStatus mqseal_seal_n(struct MqsealSealer *sealer,
 
 /**
  * Fills `*config` with the core's default configuration
- * (`OpenerConfig::default()`): window 128, both suites, no maximum age or
+ * (`OpenerConfig::default()`): window 128, 4 gaps, both suites, no maximum age or
  * skew, timestamps not required, reject new senders when the table is
  * full.
  *

@@ -252,7 +252,7 @@ pub struct MqsealCounterStore {
 /// field. Fill it with `mqseal_opener_config_default` (the core's defaults)
 /// and change the fields that differ; all-zero is not a valid config. The
 /// core validates the whole (`MQSEAL_STATUS_INVALID_CONFIG`): a window of
-/// 1 to 256, a non-empty suite set, flags of 0 or 1, and
+/// 1 to 256, a gap budget of 0 to 4, a non-empty suite set, flags of 0 or 1, and
 /// `MQSEAL_EVICTION_LEAST_RECENTLY_USED` only with a maximum age.
 ///
 /// A maximum age requires timestamps and bounds future timestamps too:
@@ -281,6 +281,13 @@ pub struct MqsealOpenerConfig {
     pub require_timestamp: u8,
     /// `MQSEAL_EVICTION_*` (default `MQSEAL_EVICTION_REJECT_NEW`).
     pub eviction: u8,
+    /// Gap budget per sender, 0 to 4 (default: the core's, 4), for senders
+    /// first seen from now on: how many ranges of never-accepted counters
+    /// below the window are kept, so that late genuine messages are still
+    /// accepted once; 0 is the plain bitmap window (everything below it is
+    /// `MQSEAL_STATUS_REPLAY`). (Last, in what was padding: the struct's
+    /// size and the other fields' offsets are those of earlier releases.)
+    pub gaps: u32,
 }
 
 /// The authenticated header of an opened envelope.
@@ -1181,6 +1188,7 @@ fn core_config(c: &MqsealOpenerConfig) -> Result<OpenerConfig, mqseal::Error> {
     };
     let mut o = OpenerConfig::default();
     o.window = c.window;
+    o.gaps = c.gaps;
     o.suites = SuiteSet::from_bits(c.suites)?;
     o.max_age = flag(c.has_max_age)?.then_some(c.max_age);
     o.max_skew = flag(c.has_max_skew)?.then_some(c.max_skew);
@@ -1198,6 +1206,7 @@ fn core_config(c: &MqsealOpenerConfig) -> Result<OpenerConfig, mqseal::Error> {
 fn c_config(o: &OpenerConfig) -> Option<MqsealOpenerConfig> {
     Some(MqsealOpenerConfig {
         window: o.window,
+        gaps: o.gaps,
         suites: o.suites.bits(),
         max_age: o.max_age.unwrap_or(0),
         max_skew: o.max_skew.unwrap_or(0),
@@ -1213,7 +1222,7 @@ fn c_config(o: &OpenerConfig) -> Option<MqsealOpenerConfig> {
 }
 
 /// Fills `*config` with the core's default configuration
-/// (`OpenerConfig::default()`): window 128, both suites, no maximum age or
+/// (`OpenerConfig::default()`): window 128, 4 gaps, both suites, no maximum age or
 /// skew, timestamps not required, reject new senders when the table is
 /// full.
 ///

@@ -537,6 +537,7 @@ type Fleet = mqseal::FleetOpener<DEFAULT_KEYS>;
 fn config_from(
     py: Python<'_>,
     window: Option<u32>,
+    gaps: Option<i64>,
     max_age: Option<u64>,
     max_skew: Option<u64>,
     require_timestamp: bool,
@@ -546,6 +547,11 @@ fn config_from(
     let mut cfg = OpenerConfig::default();
     if let Some(w) = window {
         cfg.window = w;
+    }
+    if let Some(g) = gaps {
+        // Any integer: a negative one is the core's range error too.
+        cfg.gaps = u32::try_from(g)
+            .map_err(|_| option_err(py, ConfigField::Gaps.name(), &format!("{}, got {g}", ConfigField::Gaps.rule())))?;
     }
     cfg.max_age = max_age;
     cfg.max_skew = max_skew;
@@ -577,6 +583,7 @@ fn config_from(
 fn config_err(py: Python<'_>, cfg: &OpenerConfig, field: ConfigField) -> PyErr {
     let got = match field {
         ConfigField::Window => format!(", got {}", cfg.window),
+        ConfigField::Gaps => format!(", got {}", cfg.gaps),
         _ => String::new(),
     };
     option_err(py, field.name(), &format!("{}{got}", field.rule()))
@@ -618,16 +625,18 @@ pub struct Opener(Mutex<Fleet>);
 #[pymethods]
 impl Opener {
     /// An opener over a copy of `keyring`, configured as the core's
-    /// `OpenerConfig` (absent options at the core's defaults). With
+    /// `OpenerConfig` (absent options at the core's defaults; `gaps`, the
+    /// gap budget per sender below the window, 0 to 4, default 4). With
     /// `system_clock=True` (default) timestamps are checked against the
     /// system time unless `open` is given `now`.
     #[new]
-    #[pyo3(signature = (keyring, *, window = None, max_age = None, max_skew = None, require_timestamp = false, suites = None, eviction = "rejectNew", max_senders = DEFAULT_MAX_SENDERS, system_clock = true))]
+    #[pyo3(signature = (keyring, *, window = None, gaps = None, max_age = None, max_skew = None, require_timestamp = false, suites = None, eviction = "rejectNew", max_senders = DEFAULT_MAX_SENDERS, system_clock = true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         keyring: &Keyring,
         window: Option<u32>,
+        gaps: Option<i64>,
         max_age: Option<u64>,
         max_skew: Option<u64>,
         require_timestamp: bool,
@@ -636,7 +645,7 @@ impl Opener {
         max_senders: usize,
         system_clock: bool,
     ) -> PyResult<Opener> {
-        let cfg = config_from(py, window, max_age, max_skew, require_timestamp, suites, eviction)?;
+        let cfg = config_from(py, window, gaps, max_age, max_skew, require_timestamp, suites, eviction)?;
         let table =
             mqseal::SenderMap::new(max_senders).map_err(|_| option_err(py, "max_senders", "must be at least 1"))?;
         let ring = lock(&keyring.0)?.clone();
@@ -740,6 +749,7 @@ impl Opener {
         let cfg = o.config();
         let d = PyDict::new(py);
         d.set_item("window", cfg.window)?;
+        d.set_item("gaps", cfg.gaps)?;
         d.set_item("max_age", cfg.max_age)?;
         d.set_item("max_skew", cfg.max_skew)?;
         d.set_item("require_timestamp", cfg.require_timestamp)?;

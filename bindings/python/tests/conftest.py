@@ -25,7 +25,7 @@ def load_vectors() -> Dict[str, List[Dict[str, Any]]]:
     for f in vector_files():
         data = json.loads(f.read_text())
         assert data["format"] == "mqseal-test-vectors", f
-        for section in ("positive", "negative", "keys", "pairwise"):
+        for section in ("positive", "negative", "keys", "pairwise", "sequences"):
             out.setdefault(section, []).extend(data.get(section, []))
     return out
 

@@ -233,6 +233,8 @@ def test_wrong_python_types_raise_cleanly() -> None:
 @pytest.mark.parametrize("options,field,words", [
     ({"window": 0}, "window", "must be an integer from 1 to 256, got 0"),
     ({"window": 257}, "window", "got 257"),
+    ({"gaps": 5}, "gaps", "must be an integer from 0 to 4, got 5"),
+    ({"gaps": -1}, "gaps", "must be an integer from 0 to 4, got -1"),
     ({"suites": []}, "suites", "must name at least one suite"),
     ({"suites": ["aes"]}, "suites", "unknown suite"),
     ({"eviction": "leastRecentlyUsed"}, "eviction", "needs a maximum age"),
@@ -249,6 +251,25 @@ def test_config_errors_name_the_core_field(options: Dict[str, Any], field: str, 
     assert info.value.code == "invalidConfig"
     assert info.value.option == field
     assert str(info.value).startswith(f"{field}: ") and words in str(info.value), str(info.value)
+
+
+def test_gaps_accept_a_late_message_once_and_gaps_0_does_not() -> None:
+    key = mqseal.Key.generate(1)
+    sealer = mqseal.Sealer.in_memory(key, 1)
+    envs = [sealer.seal("t", b"m%d" % i) for i in range(200)]
+    assert mqseal.Opener(mqseal.Keyring([key])).config["gaps"] == 4
+    for gaps in (None, 4, 0):
+        opener = mqseal.Opener(mqseal.Keyring([key]), gaps=gaps, system_clock=False)
+        opener.open("t", envs[0])
+        opener.open("t", envs[199])
+        # Counter 1: 198 behind, below the window of 128, never accepted.
+        if gaps == 0:
+            with pytest.raises(mqseal.ReplayError):
+                opener.open("t", envs[1])
+        else:
+            assert opener.open("t", envs[1]).counter == 1
+            with pytest.raises(mqseal.ReplayError):
+                opener.open("t", envs[1])
 
 
 def test_options_that_are_not_receiver_config_name_their_keyword() -> None:

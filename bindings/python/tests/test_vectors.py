@@ -132,6 +132,34 @@ def test_pairwise_derivations(v: Dict[str, Any]) -> None:
     assert keys.recv.to_text() == v["recv_key"]
 
 
+@pytest.mark.parametrize("v", V["sequences"], ids=lambda v: v["name"])
+def test_sequence_opens_as_stated(v: Dict[str, Any]) -> None:
+    """The gap cases: one receiver, envelopes in order, each with its result."""
+    def opener() -> mqseal.Opener:
+        return mqseal.Opener(
+            mqseal.Keyring([mqseal.Key.from_text(v["open_key"])]),
+            window=v["window"],
+            gaps=v["gaps"],
+            max_age=_opt(v, "max_age_dec"),
+            max_skew=_opt(v, "max_skew_dec"),
+            system_clock=False,
+        )
+    if v["config_error"] is not None:
+        with pytest.raises(mqseal.Error) as info:
+            opener()
+        assert info.value.code == v["config_error"]
+        return
+    o = opener()
+    for i, step in enumerate(v["steps"]):
+        now = _opt(step, "now_dec")
+        if step["expect"] is None:
+            assert o.open(v["topic"], bytes.fromhex(step["envelope_hex"]), now=now).counter == int(step["counter_dec"])
+        else:
+            with pytest.raises(mqseal.Error) as info:
+                o.open(v["topic"], bytes.fromhex(step["envelope_hex"]), now=now)
+            assert info.value.code == step["expect"], f"step {i}"
+
+
 def test_vector_counts() -> None:
-    counts: List[int] = [len(V[s]) for s in ("positive", "negative", "keys", "pairwise")]
-    assert counts[0] >= 26 and counts[1] >= 113 and counts[2] >= 60 and counts[3] >= 8, counts
+    counts: List[int] = [len(V[s]) for s in ("positive", "negative", "keys", "pairwise", "sequences")]
+    assert counts[0] >= 26 and counts[1] >= 113 and counts[2] >= 60 and counts[3] >= 8 and counts[4] >= 9, counts

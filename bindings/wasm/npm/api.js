@@ -323,7 +323,7 @@ function header(opened) {
 
 // The opener options that are the core's OpenerConfig, field for field
 // (core/src/config.rs); the core converts, validates and applies them.
-const CONFIG_FIELDS = ['window', 'maxAge', 'maxSkew', 'requireTimestamp', 'suites', 'eviction'];
+const CONFIG_FIELDS = ['window', 'gaps', 'maxAge', 'maxSkew', 'requireTimestamp', 'suites', 'eviction'];
 const OPENER_OPTIONS = new Set([...CONFIG_FIELDS, 'keys', 'topicRewrite', 'clock']);
 const RENAMED = { requireTimestamps: 'requireTimestamp' };
 
@@ -346,7 +346,9 @@ function coreConfig(options, allowed) {
  *
  * The policy options are the core's `OpenerConfig` (same names in
  * camelCase, same defaults, validated by the core): `window` (128, 1 to
- * 256), `maxAge` (none; implies timestamps are required and, without
+ * 256), `gaps` (4, 0 to 4: ranges of never-accepted counters kept below
+ * the window, so late genuine messages are accepted once; 0 is the plain
+ * bitmap window), `maxAge` (none; implies timestamps are required and, without
  * `maxSkew`, a skew bound of min(maxAge, 300)), `maxSkew` (none),
  * `requireTimestamp` (false), `suites` (both), `eviction` ('rejectNew';
  * 'leastRecentlyUsed' needs `maxAge`). Capacities are the core's defaults:
@@ -363,6 +365,7 @@ export class Opener {
    * @param {object} [options]
    * @param {(Key|string)[]} [options.keys]  keys accepted (up to 8)
    * @param {number} [options.window]  replay window width, 1 to 256 (default 128)
+   * @param {number} [options.gaps]  gap budget per sender, 0 to 4 (default 4; 0: everything below the window is a replay)
    * @param {number|null} [options.maxAge]  reject timestamps older than this many seconds, and messages without one
    * @param {number|null} [options.maxSkew]  reject timestamps more than this many seconds ahead (default with maxAge: min(maxAge, 300))
    * @param {boolean} [options.requireTimestamp]  reject messages without a timestamp

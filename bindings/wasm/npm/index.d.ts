@@ -262,6 +262,8 @@ export interface OpenedMessage {
 export interface OpenerConfig {
   /** Replay window width, 1 to 256 (default 128). */
   window?: number;
+  /** Gap budget per sender, 0 to 4 (default 4): ranges of never-accepted counters kept below the window, so late genuine messages are accepted once; 0 is the plain bitmap window. */
+  gaps?: number;
   /** Reject timestamps older than this (seconds), and messages without one. Implies maxSkew min(maxAge, 300) when none is set. */
   maxAge?: number | bigint | null;
   /** Reject timestamps further ahead than this (seconds). */

@@ -643,7 +643,7 @@ fn seconds_option(options: &JsValue, name: &str) -> Result<Option<u64>, JsValue>
         .transpose()
 }
 
-/// The JS options object `{ window, maxAge, maxSkew, requireTimestamp,
+/// The JS options object `{ window, gaps, maxAge, maxSkew, requireTimestamp,
 /// suites, eviction }` as the core's [`OpenerConfig`], field for field;
 /// absent fields keep the core's defaults. Validated by
 /// [`OpenerConfig::validate`]; a rejection names the option.
@@ -655,6 +655,13 @@ fn config_from_js(options: &JsValue) -> Result<OpenerConfig, JsValue> {
             .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
             .map(|f| f as u32)
             .ok_or_else(|| option_error("window", &format!("must be an integer from 1 to {MAX_WINDOW}")))?;
+    }
+    if let Some(v) = option(options, "gaps") {
+        cfg.gaps = v
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
+            .map(|f| f as u32)
+            .ok_or_else(|| option_error(ConfigField::Gaps.name(), ConfigField::Gaps.rule()))?;
     }
     cfg.max_age = seconds_option(options, "maxAge")?;
     cfg.max_skew = seconds_option(options, "maxSkew")?;
@@ -691,6 +698,7 @@ fn config_from_js(options: &JsValue) -> Result<OpenerConfig, JsValue> {
 fn config_error(cfg: &OpenerConfig, field: ConfigField) -> JsValue {
     let got = match field {
         ConfigField::Window => format!(", got {}", cfg.window),
+        ConfigField::Gaps => format!(", got {}", cfg.gaps),
         _ => String::new(),
     };
     option_error(field.name(), &format!("{}{got}", field.rule()))
@@ -710,6 +718,7 @@ fn config_to_js(cfg: &OpenerConfig) -> JsValue {
         _ => "rejectNew",
     };
     set_prop(&obj, "window", &JsValue::from(cfg.window));
+    set_prop(&obj, "gaps", &JsValue::from(cfg.gaps));
     set_prop(&obj, "maxAge", &secs(cfg.max_age));
     set_prop(&obj, "maxSkew", &secs(cfg.max_skew));
     set_prop(&obj, "requireTimestamp", &JsValue::from(cfg.require_timestamp));

@@ -21,6 +21,38 @@ pub struct VectorFile {
     pub negative: Vec<Negative>,
     pub keys: Vec<KeyText>,
     pub pairwise: Vec<PairwiseCase>,
+    pub sequences: Vec<Sequence>,
+}
+
+/// A receiver fed envelopes one after the other, each with its expected
+/// result: the gap cases of the replay window (PROTOCOL 9.4).
+#[derive(Serialize)]
+pub struct Sequence {
+    pub name: String,
+    pub open_key: String,
+    pub topic: String,
+    pub window: u32,
+    pub gaps: u32,
+    pub max_age: Option<u64>,
+    pub max_skew: Option<u64>,
+    /// Building the receiver fails with this error (and `steps` is empty).
+    pub config_error: Option<&'static str>,
+    pub steps: Vec<Step>,
+    pub max_age_dec: Option<String>,
+    pub max_skew_dec: Option<String>,
+}
+
+/// One envelope of a [`Sequence`], opened at `now`.
+#[derive(Serialize)]
+pub struct Step {
+    /// The envelope's counter, for the reader (the envelope holds it).
+    pub counter: u64,
+    pub now: Option<u64>,
+    pub envelope_hex: String,
+    /// null: opens; else the error name.
+    pub expect: Option<&'static str>,
+    pub counter_dec: String,
+    pub now_dec: Option<String>,
 }
 
 #[derive(Serialize, Clone)]
@@ -874,6 +906,8 @@ pub fn generate() -> VectorFile {
         assert!(seen.insert(name.clone()), "duplicate vector name {name}");
     }
 
+    let sequences = sequences(&k1, aead);
+
     VectorFile {
         format: "mqseal-test-vectors",
         version: 1,
@@ -884,7 +918,182 @@ pub fn generate() -> VectorFile {
         negative,
         keys: key_texts(&k1, &device, &server),
         pairwise: pairwise_cases(&device, &server),
+        sequences,
     }
+}
+
+/// The gap cases (PROTOCOL 9.4): one sender (42) on one topic, a window of
+/// 4 so that counters fall below it quickly.
+fn sequences(k1: &Key, aead: Suite) -> Vec<Sequence> {
+    let topic = "factory/line1/temp";
+    let env = |counter: u64, timestamp: Option<u64>| {
+        seal(Spec {
+            name: "",
+            suite: aead,
+            key: k1.clone(),
+            open_key: k1.clone(),
+            pairwise: None,
+            sender_id: 42,
+            counter,
+            timestamp,
+            topic: topic.to_string(),
+            plaintext: b"v".to_vec(),
+        })
+        .envelope_hex
+    };
+    // (counter, expected) opened with no clock, no timestamp.
+    let steps = |list: &[(u64, Option<&'static str>)]| -> Vec<Step> {
+        list.iter()
+            .map(|&(counter, expect)| Step {
+                counter,
+                now: None,
+                envelope_hex: env(counter, None),
+                expect,
+                counter_dec: counter.to_string(),
+                now_dec: None,
+            })
+            .collect()
+    };
+    // (counter, timestamp, now, expected).
+    let timed = |list: &[(u64, u64, u64, Option<&'static str>)]| -> Vec<Step> {
+        list.iter()
+            .map(|&(counter, ts, now, expect)| Step {
+                counter,
+                now: Some(now),
+                envelope_hex: env(counter, Some(ts)),
+                expect,
+                counter_dec: counter.to_string(),
+                now_dec: Some(now.to_string()),
+            })
+            .collect()
+    };
+    let seq = |name: &str, window: u32, gaps: u32, steps: Vec<Step>| Sequence {
+        name: name.to_string(),
+        open_key: k1.to_text().to_string(),
+        topic: topic.to_string(),
+        window,
+        gaps,
+        max_age: None,
+        max_skew: None,
+        config_error: None,
+        steps,
+        max_age_dec: None,
+        max_skew_dec: None,
+    };
+    const OK: Option<&str> = None;
+    let replay = Some("replay");
+    let duplicate = Some("duplicate");
+    let mut list = vec![
+        // Window 7..=10, then 97..=100: gaps 7..=9 and 11..=96. 50 is far
+        // below the window but never accepted: accepted once.
+        seq(
+            "gap-late-accepted-once",
+            4,
+            4,
+            steps(&[(10, OK), (100, OK), (50, OK), (50, replay), (49, OK), (51, OK), (99, OK), (99, duplicate)]),
+        ),
+        // Below the window and in no gap: below the first window (7), or
+        // accepted before it left the window.
+        seq(
+            "gap-none-below-window",
+            4,
+            4,
+            steps(&[(10, OK), (100, OK), (6, replay), (0, replay), (10, replay), (7, OK)]),
+        ),
+        // Budget 2: 30 makes gaps 7..=9, 11..=19, 21..=26, the lowest is
+        // dropped. Accepting from inside a gap splits it; the lower piece
+        // is then the lowest gap and dropped when over the budget.
+        seq(
+            "gap-budget-drops-lowest",
+            4,
+            2,
+            steps(&[
+                (10, OK),
+                (20, OK),
+                (30, OK),
+                (8, replay),
+                (15, OK), // 11..=14 dropped, 16..=19 and 21..=26 kept
+                (12, replay),
+                (17, OK), // 16 dropped: 18..=19, 21..=26
+                (23, OK), // 18..=19 dropped: 21..=22, 24..=26
+                (18, replay),
+                (26, OK), // 24..=25
+                (21, OK), // 22
+                (22, OK), // gap closed: 24..=25 only
+                (25, OK),
+                (24, OK),
+                (24, replay),
+            ]),
+        ),
+        // Gaps 0: the plain bitmap window.
+        seq("gap-budget-0-plain-bitmap", 4, 0, steps(&[(10, OK), (100, OK), (50, replay), (97, OK), (96, replay)])),
+        // A sender that skipped a block after a crash (4..=996 never
+        // used): one gap, so a budget of 1 holds it.
+        seq(
+            "gap-skipped-block-is-one-gap",
+            4,
+            1,
+            steps(&[
+                (0, OK),
+                (1, OK),
+                (2, OK),
+                (3, OK),
+                (1000, OK),
+                (4, OK),
+                (996, OK),
+                (500, OK),
+                (499, replay),
+                (501, OK),
+            ]),
+        ),
+        // The default window: a message 300 behind (a broker restart).
+        seq(
+            "gap-default-window-300-behind",
+            128,
+            4,
+            steps(&[
+                (100, OK),
+                (500, OK),
+                (200, OK),
+                (200, replay),
+                (372, OK),
+                (373, OK),
+                (373, duplicate),
+                (100, replay),
+            ]),
+        ),
+    ];
+    // With a maximum age: a late message in a gap is accepted while it is
+    // fresh enough; an older one in a gap is `expired` (checked first).
+    // Dropping gaps by age never changes a verdict, so no vector can tell
+    // it happened; these pin the order of the checks.
+    let mut aged = seq(
+        "gap-with-max-age",
+        4,
+        4,
+        timed(&[
+            (10, 1010, 1010, OK),
+            (100, 1100, 1100, OK),
+            (50, 1050, 1100, OK),
+            (50, 1050, 1100, replay),
+            (40, 1040, 1100, OK),
+            (60, 1060, 1221, Some("expired")),
+            (199, 1199, 1221, OK),
+            (60, 1060, 1221, Some("expired")),
+        ]),
+    );
+    aged.max_age = Some(60);
+    list.push(aged);
+    for gaps in [5, 1000] {
+        let mut bad = seq(&format!("config-gaps-{gaps}"), 128, gaps, vec![]);
+        bad.config_error = Some("invalidConfig");
+        list.push(bad);
+    }
+    for q in &mut list {
+        q.max_age_dec = q.max_age.map(|v| v.to_string());
+        q.max_skew_dec = q.max_skew.map(|v| v.to_string());
+    }
+    list
 }
 
 /// A base64url text of 31 or 33 bytes (a wrong length, canonically encoded).

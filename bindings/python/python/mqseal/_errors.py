@@ -69,7 +69,7 @@ class Error(Exception):
         #: The suite refused for ``suiteNotAllowed``.
         self.suite: Optional[str] = extra.get("suite")
         #: The option at fault for ``invalidConfig``, as JS's ``err.option``: for a receiver
-        #: setting the core's ``OpenerConfig`` field name (``window``, ``suites``, ``eviction``),
+        #: setting the core's ``OpenerConfig`` field name (``window``, ``gaps``, ``suites``, ``eviction``),
         #: else the keyword (``suite``, ``max_senders``).
         self.option: Optional[str] = extra.get("option")
         #: The state file at fault for ``counterStore``.

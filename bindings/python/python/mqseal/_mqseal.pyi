@@ -127,6 +127,7 @@ class Opener:
         keyring: Keyring,
         *,
         window: Optional[int] = None,
+        gaps: Optional[int] = None,
         max_age: Optional[int] = None,
         max_skew: Optional[int] = None,
         require_timestamp: bool = False,

@@ -100,6 +100,26 @@ test('both suites seal and open; hmac keeps the payload readable', async () => {
   }
 });
 
+test('gaps: a late message below the window is accepted once by default, a replay with gaps 0', async () => {
+  const key = Key.generate(1);
+  const sealer = await Sealer.create({ key, senderId: 1, store: new MemoryCounterStore() });
+  const envs = [];
+  for (let i = 0; i < 200; i++) envs.push(await sealer.seal('t', `m${i}`));
+  for (const [gaps, late] of [[undefined, null], [4, null], [0, 'replay']]) {
+    const o = new Opener({ keys: [key], ...(gaps === undefined ? {} : { gaps }) });
+    o.open('t', envs[0]);
+    o.open('t', envs[199]);
+    // Counter 1 is 198 behind, below the window of 128, never accepted.
+    if (late === null) {
+      assert.equal(BigInt(o.open('t', envs[1]).header.counter), 1n);
+      assert.throws(() => o.open('t', envs[1]), code('replay'), 'accepted once');
+    } else {
+      assert.throws(() => o.open('t', envs[1]), code(late));
+    }
+    o.free();
+  }
+});
+
 test('rejections carry stable codes', async () => {
   const key = Key.generate(1);
   const sealer = await Sealer.create({ key, senderId: 1, store: new MemoryCounterStore() });
@@ -247,6 +267,7 @@ test('opener options are the core OpenerConfig: defaults, implied skew, LRU need
   const cfg = new Opener().config;
   assert.deepEqual(cfg, {
     window: 128,
+    gaps: 4,
     maxAge: null,
     maxSkew: null,
     requireTimestamp: false,
@@ -278,6 +299,9 @@ test('opener options are the core OpenerConfig: defaults, implied skew, LRU need
   assert.throws(() => new Opener({ window: 0 }), named('window', /1 to 256/));
   assert.throws(() => new Opener({ window: 257 }), named('window', /1 to 256/));
   assert.throws(() => new Opener({ window: 1.5 }), named('window', /integer/));
+  assert.throws(() => new Opener({ gaps: 5 }), named('gaps', /^gaps: must be an integer from 0 to 4, got 5$/));
+  assert.throws(() => new Opener({ gaps: -1 }), named('gaps', /0 to 4/));
+  assert.throws(() => new Opener({ gaps: '2' }), named('gaps', /0 to 4/));
   assert.throws(() => new Opener({ suites: [] }), named('suites', /at least one/));
   assert.throws(() => new Opener({ suites: ['aes'] }), named('suites', /unknown suite/));
   assert.throws(() => new Opener({ maxAge: -1 }), named('maxAge', /seconds/));

@@ -25,7 +25,7 @@ test('vector file is the expected format, and its numbers need the _dec strings'
   assert.equal(vectors.version, 1);
   assert.equal(BigInt(vectors.max_u64_dec), 0xffff_ffff_ffff_ffffn);
   assert.notEqual(String(vectors.max_u64), vectors.max_u64_dec, 'JSON.parse rounds 2^64 - 1: the runner reads _dec');
-  for (const section of ['positive', 'negative', 'keys', 'pairwise']) {
+  for (const section of ['positive', 'negative', 'keys', 'pairwise', 'sequences']) {
     assert.ok(vectors[section].length > 0, section);
   }
 });
@@ -114,6 +114,25 @@ for (const v of vectors.negative) {
       },
     );
     assert.deepEqual(envelope, copy, "the caller's bytes are never changed");
+  });
+}
+
+for (const v of vectors.sequences) {
+  test(`sequence ${v.name}: ${v.config_error ?? `${v.steps.length} envelopes as stated`}`, () => {
+    const options = { keys: [v.open_key], window: v.window, gaps: v.gaps, maxAge: u64(v.max_age_dec), maxSkew: u64(v.max_skew_dec) };
+    if (v.config_error !== null) {
+      assert.throws(() => new Opener(options), code(v.config_error));
+      return;
+    }
+    const opener = new Opener(options);
+    v.steps.forEach((step, i) => {
+      const now = u64(step.now_dec);
+      if (step.expect === null) {
+        assert.equal(BigInt(opener.open(v.topic, hex(step.envelope_hex), { now }).header.counter), u64(step.counter_dec), `step ${i}`);
+      } else {
+        assert.throws(() => opener.open(v.topic, hex(step.envelope_hex), { now }), code(step.expect), `step ${i}`);
+      }
+    });
   });
 }
 
