@@ -241,7 +241,11 @@ fn wait_ready(sub: &Sub, port: u16, probe: &mut Sealer<MemoryCounterStore>) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         let env = probe.seal_to_vec("br/probe", b"probe").unwrap();
-        mqseal_test_support::cli::publish_all(port, &format!("br-probe-{}", std::process::id()), vec![("br/probe".into(), env)]);
+        mqseal_test_support::cli::publish_all(
+            port,
+            &format!("br-probe-{}", std::process::id()),
+            vec![("br/probe".into(), env)],
+        );
         while let Ok(line) = sub.out.recv_timeout(Duration::from_millis(200)) {
             if line == "br/probe probe" {
                 return;
