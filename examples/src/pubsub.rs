@@ -1334,12 +1334,17 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
                     None => core::future::pending().await,
                 }
             }, if saving => {
+                // The batch whose state is now durable goes out in one
+                // write: a kill -9 after the save and before it is the only
+                // way to lose these messages (never to deliver one twice).
+                let mut out = Vec::new();
                 for (m, stale) in durable? {
                     if !stale {
-                        print_verified(&mut stdout, &args, &m);
+                        print_verified(&mut out, &args, &m);
                         received += 1;
                     }
                 }
+                let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
                 continue;
             }
             done = async {
@@ -1363,10 +1368,16 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
                         // A message from an earlier connection is handled but not
                         // acknowledged: its packet id is not this connection's
                         // (the broker's copy comes again and is a duplicate).
+                        // The accepted messages of the batch go out in one
+                        // write, right after the store's answer. The store
+                        // recorded them before answering, so a kill -9 from
+                        // then until this write loses the batch (at most
+                        // once; SHARED_REPLAY.md).
+                        let mut out = Vec::new();
                         for (conn_no, ev) in batch.resolve(verdicts) {
                             match ev {
                                 Ev::Verified(m) => {
-                                    print_verified(&mut stdout, &args, &m);
+                                    print_verified(&mut out, &args, &m);
                                     received += 1;
                                     if conn_no == conn {
                                         acks.push_back((m.qos as u8, m.pkid));
@@ -1381,6 +1392,7 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
                                 _ => {}
                             }
                         }
+                        let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
                     }
                     Some((batch, Err(e))) => {
                         held.unshift(batch);
