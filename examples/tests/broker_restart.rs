@@ -270,20 +270,7 @@ fn run_scenario(gaps: u32) -> Seen {
         let before: Vec<usize> = outage.before.clone().collect();
         let stopped = {
             let m = &mut m;
-            // Before the SIGKILL, a moment for Mosquitto to forward and
-            // save what it has acknowledged: a message it acknowledged and
-            // lost in the kill would be the broker's loss, not the
-            // receiver's (the publisher keeps reading nothing meanwhile, so
-            // the acks of that moment are unseen and those messages are
-            // resent, as duplicates).
-            let mut stop = || {
-                if outage.sigkill {
-                    std::thread::sleep(Duration::from_millis(300));
-                    m.kill()
-                } else {
-                    m.stop()
-                }
-            };
+            let mut stop = || if outage.sigkill { m.kill() } else { m.stop() };
             p.connection(&before, Some(outage.stop_after_acks), &mut stop)
         };
         assert!(!stopped, "the stream ended before the broker was stopped");
