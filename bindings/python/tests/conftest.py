@@ -14,7 +14,14 @@ VECTOR_DIR = REPO / "core" / "tests" / "vectors"
 
 
 def vector_files() -> List[Path]:
-    files = sorted(VECTOR_DIR.glob("*.json"))
+    """The envelope vector files (format `mqseal-test-vectors`). The
+    key-distribution vectors (`mqseal-control-vectors`, PROTOCOL.md section
+    14) are not run here: the Python package has no member agent yet."""
+    files = [
+        f
+        for f in sorted(VECTOR_DIR.glob("*.json"))
+        if json.loads(f.read_text()).get("format") == "mqseal-test-vectors"
+    ]
     assert files, f"no vector files in {VECTOR_DIR}"
     return files
 
@@ -24,7 +31,6 @@ def load_vectors() -> Dict[str, List[Dict[str, Any]]]:
     out: Dict[str, List[Dict[str, Any]]] = {}
     for f in vector_files():
         data = json.loads(f.read_text())
-        assert data["format"] == "mqseal-test-vectors", f
         for section in ("positive", "negative", "keys", "pairwise", "sequences"):
             out.setdefault(section, []).extend(data.get(section, []))
     return out
