@@ -14,49 +14,10 @@
 //!   the default block (1,024): the grant amortised.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use criterion::{criterion_group, criterion_main, Criterion};
 use mqseal::{Key, LeaseConfig, Sealer, Suite};
 use mqseal_rumqttc::{LeaseOptions, SenderLease};
-
-struct Redis {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server (Debian's redis-server package)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Redis { child, port, _dir: dir }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use mqseal_test_support::redis::Redis;
 
 fn options(first: u32, last: u32) -> LeaseOptions {
     let mut o = LeaseOptions::new(LeaseConfig::new(5, first, last, 10_000).unwrap());
@@ -65,7 +26,7 @@ fn options(first: u32, last: u32) -> LeaseOptions {
 }
 
 fn sender_lease(c: &mut Criterion) {
-    let redis = Redis::start();
+    let redis = Redis::start_volatile();
     let url = redis.url();
     let mut g = c.benchmark_group("sender_lease");
     let acquire = options(0, 63);

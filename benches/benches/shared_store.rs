@@ -8,11 +8,11 @@
 //! `cargo bench -p mqseal-benches --bench shared_store`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core, missing_docs)]
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mqseal::{FleetOpener, Key, Keyring, MemoryCounterStore, Sealer, Suite, WindowVerdict};
 use mqseal_rumqttc::{RedisReplayStore, ReplayStore};
+use mqseal_test_support::redis::Redis;
 
 const SENDERS: u32 = 1_000;
 const PER_SENDER: u32 = 100;
@@ -40,23 +40,10 @@ fn main() {
     }
     let local_rate = n as f64 / t.elapsed().as_secs_f64();
 
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut redis = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server (Debian's redis-server package)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut redis = Redis::start_volatile();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let shared_rate = rt.block_on(async {
-        let store = RedisReplayStore::connect(&format!("redis://127.0.0.1:{port}/0")).await.unwrap();
+        let store = RedisReplayStore::connect(&redis.url()).await.unwrap();
         let mut opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key).unwrap());
         let t = Instant::now();
         let mut delivered = 0usize;
@@ -75,8 +62,7 @@ fn main() {
         assert_eq!(delivered, n);
         n as f64 / t.elapsed().as_secs_f64()
     });
-    let _ = redis.kill();
-    let _ = redis.wait();
+    redis.kill();
     println!("shared_store: {n} messages, {SENDERS} senders, batches of {BATCH}");
     println!("  local window (FleetOpener::open_to_vec): {local_rate:>10.0} msg/s");
     println!("  Redis store (open_pending + EVALSHA pipeline): {shared_rate:>10.0} msg/s");

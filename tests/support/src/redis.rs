@@ -1,6 +1,7 @@
 //! A real redis-server (Debian's `redis-server`) on a free loopback port,
 //! with its own config and data directory in a temp dir (AOF on,
-//! `appendfsync always`, no RDB snapshots); stopped on drop.
+//! `appendfsync always`, no RDB snapshots; or no persistence,
+//! [`Redis::start_volatile`]); stopped on drop.
 
 use std::fs;
 use std::path::PathBuf;
@@ -22,6 +23,16 @@ pub struct Redis {
 impl Redis {
     /// Starts redis-server on a free loopback port.
     pub fn start() -> Redis {
+        Redis::start_with("appendonly yes\nappendfsync always\n")
+    }
+
+    /// As [`Redis::start`] but with no persistence at all (no AOF, no RDB):
+    /// for benchmarks, which measure the store, not the disk.
+    pub fn start_volatile() -> Redis {
+        Redis::start_with("appendonly no\n")
+    }
+
+    fn start_with(persistence: &str) -> Redis {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("redis.conf");
         let mut r = Redis { child: None, conf, port: 0, dir };
@@ -31,7 +42,7 @@ impl Redis {
             let text = format!(
                 "# written by the mqseal test harness\n\
                  bind 127.0.0.1\nport {port}\nprotected-mode yes\n\
-                 dir {d}\nsave \"\"\nappendonly yes\nappendfsync always\n\
+                 dir {d}\nsave \"\"\n{persistence}\
                  logfile {d}/redis.log\ndaemonize no\n",
                 port = r.port
             );
