@@ -286,20 +286,9 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
         buf: &'b mut [u8],
         now: Option<u64>,
     ) -> Result<Opened<'b>, Error> {
-        let topic = topic.into();
-        let env = Envelope::parse(buf)?;
+        let (env, key, aad, mut verdict) = Self::prologue(&self.keyring, &self.config, topic.into(), buf, now)?;
         let h = env.header;
-        if !self.config.suites.contains(h.suite) {
-            return Err(Error::SuiteNotAllowed(h.suite));
-        }
-        let key = self.keyring.get(h.key_id).ok_or(Error::UnknownKey(h.key_id))?;
-        let aad = Aad::new(&buf[..env.header_len], &topic)?;
         let slot = self.senders.find(h.key_id, h.sender_id);
-
-        // Decide everything the policy says before touching the body, but
-        // report it only once the tag has verified: a forgery is always
-        // `Auth`, whatever counter or timestamp it claims.
-        let mut verdict = self.config.check_time(h.timestamp, now);
         // A sender seen for the first time: its subkey is derived here and
         // kept in its new entry if the message is accepted.
         let mut fresh_subkey = None;
@@ -345,17 +334,8 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
         buf: &'b mut [u8],
         now: Option<u64>,
     ) -> Result<crate::PendingOpen<'b>, Error> {
-        let topic = topic.into();
-        let env = Envelope::parse(buf)?;
+        let (env, key, aad, verdict) = Self::prologue(&self.keyring, &self.config, topic.into(), buf, now)?;
         let h = env.header;
-        if !self.config.suites.contains(h.suite) {
-            return Err(Error::SuiteNotAllowed(h.suite));
-        }
-        let key = self.keyring.get(h.key_id).ok_or(Error::UnknownKey(h.key_id))?;
-        let aad = Aad::new(&buf[..env.header_len], &topic)?;
-        // As in open_in_place_at: the policy verdict is reported only once
-        // the tag has verified.
-        let verdict = self.config.check_time(h.timestamp, now);
         let subkey = schedule::subkey(key, h.suite, h.sender_id);
         let range = env.body_range();
         let (body, tag) = buf[env.header_len..].split_at_mut(env.body_len);
@@ -382,6 +362,30 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
         let mut buf = envelope.to_vec();
         let parts = self.open_pending(topic, &mut buf, now)?.into_parts();
         Ok(crate::PendingOpenVec::new(parts, buf))
+    }
+
+    /// What every open does before the tag: parse the envelope, check its
+    /// suite against the policy, find its key, build the associated data,
+    /// and decide the timestamp policy. That verdict is the caller's to
+    /// report only once the tag has verified: a forgery is always `Auth`,
+    /// whatever counter or timestamp it claims. (Takes the fields, not
+    /// `self`, so the caller may still borrow the sender table mutably.)
+    #[inline]
+    fn prologue<'k>(
+        keyring: &'k Keyring<KEYS>,
+        config: &OpenerConfig,
+        topic: BoundTopic<'_>,
+        buf: &[u8],
+        now: Option<u64>,
+    ) -> Result<(Envelope, &'k Key, Aad, Result<(), Error>), Error> {
+        let env = Envelope::parse(buf)?;
+        let h = env.header;
+        if !config.suites.contains(h.suite) {
+            return Err(Error::SuiteNotAllowed(h.suite));
+        }
+        let key = keyring.get(h.key_id).ok_or(Error::UnknownKey(h.key_id))?;
+        let aad = Aad::new(&buf[..env.header_len], &topic)?;
+        Ok((env, key, aad, config.check_time(h.timestamp, now)))
     }
 
     /// Records a verified, policy-approved message in its sender's window,

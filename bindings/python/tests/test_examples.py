@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import IO, Any, List, Optional
 
-import paho.mqtt.client as mqtt
 
 import broker
+from clients import tap
 from conftest import REPO
 
 EXAMPLES = REPO / "examples" / "python"
@@ -75,13 +75,7 @@ class Proc:
         return rc
 
     def stop(self) -> None:
-        if self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
+        broker.stop_process(self.p)
         for t in self._threads:
             t.join(timeout=5)
 
@@ -203,18 +197,9 @@ def test_aiomqtt_service_example(mosquitto: Any, cli: str, tmp_path: Path) -> No
                     str(mosquitto.tcp), "--key-file", str(key), "--sender-id", "900", "--counter-file",
                     str(tmp_path / "service.counter"), "--replay-state", str(tmp_path / "service.replay"),
                     "--count", "1"]
-    # A plain MQTT client that records the envelopes on the wire, to replay one.
-    wire: "queue.Queue[bytes]" = queue.Queue()
-    tap = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    tap.on_message = lambda _c, _u, msg: wire.put(bytes(msg.payload))
-    subscribed: "queue.Queue[bool]" = queue.Queue()
-    tap.on_subscribe = lambda *_a: subscribed.put(True)
-    tap.connect("127.0.0.1", mosquitto.tcp)
-    tap.subscribe("telemetry/dev7/up", qos=1)
-    tap.loop_start()
     counter = tmp_path / "dev7.counter"
-    try:
-        assert subscribed.get(timeout=10)
+    # A plain MQTT client that records the envelopes on the wire, to replay one.
+    with tap(mosquitto, "telemetry/dev7/up") as (wiretap, wire):
         service = Proc([*service_args, "--new-counter-file"])
         sub = cli_sub(cli, tcp(mosquitto), "cmd/dev7", key)
         try:
@@ -237,7 +222,7 @@ def test_aiomqtt_service_example(mosquitto: Any, cli: str, tmp_path: Path) -> No
         sub = cli_sub(cli, tcp(mosquitto), "cmd/dev7", key)
         try:
             service.wait_line("^ready$")
-            tap.publish("telemetry/dev7/up", envelope, qos=1).wait_for_publish(5)
+            wiretap.publish("telemetry/dev7/up", envelope, qos=1).wait_for_publish(5)
             service.wait_line(r"^rejected on telemetry/dev7/up: duplicate$")
             cli_pub(cli, tcp(mosquitto), "telemetry/dev7/up", "21.7", key, 7, counter, "--timestamps")
             assert service.finish(30) == 0, service.report()
@@ -248,6 +233,3 @@ def test_aiomqtt_service_example(mosquitto: Any, cli: str, tmp_path: Path) -> No
         finally:
             service.stop()
             sub.stop()
-    finally:
-        tap.loop_stop()
-        tap.disconnect()

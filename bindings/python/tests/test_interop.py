@@ -3,22 +3,18 @@ TCP and WebSocket, both suites, group and pairwise keys, paho and aiomqtt."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import queue
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List
 
-import aiomqtt
-import paho.mqtt.client as mqtt
 import pytest
 
 import mqseal
-import mqseal.aiomqtt
 import mqseal.paho
+from clients import collect_opened, paho_client, publish_sealed
 
 SUITES = ["chacha20poly1305", "hmac-sha256"]
 KINDS = ["group", "pairwise"]
@@ -58,20 +54,6 @@ def cli_transport(m: Any, transport: str) -> List[str]:
     return ["-L", f"ws://127.0.0.1:{m.ws}/mqtt"]
 
 
-def paho_client(m: Any, transport: str) -> mqtt.Client:
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, transport="websockets" if transport == "ws" else "tcp")
-    if transport == "ws":
-        c.ws_set_options(path="/mqtt")
-    c.connect("127.0.0.1", m.ws if transport == "ws" else m.tcp)
-    return c
-
-
-def aiomqtt_client(m: Any, transport: str) -> aiomqtt.Client:
-    if transport == "ws":
-        return aiomqtt.Client("127.0.0.1", m.ws, transport="websockets", websocket_path="/mqtt")
-    return aiomqtt.Client("127.0.0.1", m.tcp)
-
-
 def start_cli_sub(cli: str, m: Any, transport: str, topic: str, keys: Keys) -> "subprocess.Popen[str]":
     return subprocess.Popen([cli, "sub", *cli_transport(m, transport), "-t", topic, "-C", "1", "-W", "30",
                              "-F", "%S %p", *keys.cli], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -94,27 +76,8 @@ def test_python_to_cli_sub(client: str, transport: str, suite: str, kind: str, m
     try:
         # The CLI exits after its first verified message; publish until it
         # has subscribed and received one (each envelope has its own counter).
-        if client == "paho":
-            c = paho_client(mosquitto, transport)
-            sealed = mqseal.paho.SealedClient(c, sealer)
-            c.loop_start()
-            try:
-                deadline = time.monotonic() + 30
-                while sub.poll() is None and time.monotonic() < deadline:
-                    sealed.publish(topic, payload.encode(), qos=1).wait_for_publish(5)
-                    time.sleep(0.2)
-            finally:
-                c.loop_stop()
-                c.disconnect()
-        else:
-            async def run() -> None:
-                async with aiomqtt_client(mosquitto, transport) as c:
-                    sealed = mqseal.aiomqtt.SealedClient(c, sealer)
-                    deadline = time.monotonic() + 30
-                    while sub.poll() is None and time.monotonic() < deadline:
-                        await sealed.publish(topic, payload.encode(), qos=1)
-                        await asyncio.sleep(0.2)
-            asyncio.run(run())
+        publish_sealed(client, mosquitto, transport, sealer, topic, [payload.encode()],
+                       until=lambda: sub.poll() is not None)
         out, err = sub.communicate(timeout=30)
     finally:
         if sub.poll() is None:
@@ -132,39 +95,14 @@ def test_cli_pub_to_python(client: str, transport: str, suite: str, kind: str, m
     payload = f"from the CLI over {transport} ({suite}, {kind}) to {client}"
     opener = mqseal.Opener(mqseal.Keyring([keys.open]))
     args = cli_pub_args(cli, mosquitto, transport, topic, payload, suite, keys, tmp_path)
-    if client == "paho":
-        got: "queue.Queue[Any]" = queue.Queue()
-        subscribed: "queue.Queue[bool]" = queue.Queue()
-        c = paho_client(mosquitto, transport)
-        sealed = mqseal.paho.SealedClient(c, None, opener)
-        sealed.on_message = lambda _c, msg: got.put(msg)
-        sealed.on_reject = lambda _c, rej: got.put(rej)
-        c.on_subscribe = lambda *_a: subscribed.put(True)
-        c.subscribe(topic, qos=1)
-        c.loop_start()
-        try:
-            assert subscribed.get(timeout=10)
-            pub = subprocess.run(args, capture_output=True, text=True, timeout=60)
-            assert pub.returncode == 0, pub.stderr
-            msg = got.get(timeout=20)
-        finally:
-            c.loop_stop()
-            c.disconnect()
-    else:
-        async def run() -> Any:
-            async with aiomqtt_client(mosquitto, transport) as c:
-                rejected: List[mqseal.aiomqtt.Rejected] = []
-                sealed = mqseal.aiomqtt.SealedClient(c, None, opener, on_reject=rejected.append)
-                await c.subscribe(topic, qos=1)
-                proc = await asyncio.create_subprocess_exec(*args, stderr=asyncio.subprocess.PIPE)
-                _, err = await proc.communicate()
-                assert proc.returncode == 0, err
 
-                async def first() -> Any:
-                    async for m in sealed:
-                        return m
-                return await asyncio.wait_for(first(), 20)
-        msg = asyncio.run(run())
+    def cli_pub() -> None:
+        pub = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        assert pub.returncode == 0, pub.stderr
+
+    got = collect_opened(client, mosquitto, transport, opener, topic, 1, cli_pub)
+    assert len(got) == 1, got
+    msg = got[0]
     assert isinstance(msg, mqseal.paho.Message), msg
     assert msg.payload == payload.encode() and msg.topic == topic
     assert msg.opened is not None

@@ -5,25 +5,20 @@ is npm_peer.mjs, run with node as a child process."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import os
-import queue
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List
 
-import aiomqtt
-import paho.mqtt.client as mqtt
 import pytest
 
 import mqseal
-import mqseal.aiomqtt
 import mqseal.paho
+from clients import collect_opened, paho_client, publish_sealed
 from conftest import REPO
 
 NPM = Path(os.environ.get("MQSEAL_NPM_DIR") or REPO / "bindings" / "wasm" / "npm")
@@ -76,17 +71,6 @@ def peer(node: str, m: Any, mode: str, topic: str, suite: str, s: Sides) -> "sub
                             stderr=subprocess.PIPE, text=True)
 
 
-def ws_paho(m: Any) -> mqtt.Client:
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, transport="websockets")
-    c.ws_set_options(path="/mqtt")
-    c.connect("127.0.0.1", m.ws)
-    return c
-
-
-def ws_aiomqtt(m: Any) -> aiomqtt.Client:
-    return aiomqtt.Client("127.0.0.1", m.ws, transport="websockets", websocket_path="/mqtt")
-
-
 @pytest.mark.parametrize("client,suite,kind", CASES, ids=IDS)
 def test_python_seals_npm_opens(client: str, suite: str, kind: str, node: str, mosquitto: Any,
                                 tmp_path: Path) -> None:
@@ -98,23 +82,7 @@ def test_python_seals_npm_opens(client: str, suite: str, kind: str, node: str, m
         assert js.stdout is not None
         ready = js.stdout.readline()
         assert json.loads(ready or "{}").get("ready"), (ready, js.stderr.read() if js.stderr else "")
-        if client == "paho":
-            c = ws_paho(mosquitto)
-            sealed = mqseal.paho.SealedClient(c, sealer)
-            c.loop_start()
-            try:
-                for msg in MESSAGES:
-                    sealed.publish(topic, msg.encode(), qos=1).wait_for_publish(10)
-            finally:
-                c.loop_stop()
-                c.disconnect()
-        else:
-            async def run() -> None:
-                async with ws_aiomqtt(mosquitto) as c:
-                    sealed = mqseal.aiomqtt.SealedClient(c, sealer)
-                    for msg in MESSAGES:
-                        await sealed.publish(topic, msg.encode(), qos=1)
-            asyncio.run(run())
+        publish_sealed(client, mosquitto, "ws", sealer, topic, [msg.encode() for msg in MESSAGES])
         out, err = js.communicate(timeout=30)
     finally:
         if js.poll() is None:
@@ -133,51 +101,13 @@ def test_npm_seals_python_opens(client: str, suite: str, kind: str, node: str, m
     s = sides(kind)
     topic = f"npm-interop/js-{next(_n)}/up"
     opener = mqseal.Opener(mqseal.Keyring([s.py_open]))
-    got: List[Any] = []
-    if client == "paho":
-        q: "queue.Queue[Any]" = queue.Queue()
-        subscribed: "queue.Queue[bool]" = queue.Queue()
-        c = ws_paho(mosquitto)
-        sealed = mqseal.paho.SealedClient(c, None, opener)
-        sealed.on_message = lambda _c, msg: q.put(msg)
-        sealed.on_reject = lambda _c, rej: q.put(rej)
-        c.on_subscribe = lambda *_a: subscribed.put(True)
-        c.subscribe(topic, qos=1)
-        c.loop_start()
-        try:
-            assert subscribed.get(timeout=10)
-            js = peer(node, mosquitto, "seal", topic, suite, s)
-            out, err = js.communicate(timeout=60)
-            assert js.returncode == 0, err
-            deadline = time.monotonic() + 20
-            while len(got) < len(MESSAGES) and time.monotonic() < deadline:
-                try:
-                    got.append(q.get(timeout=1))
-                except queue.Empty:
-                    pass
-        finally:
-            c.loop_stop()
-            c.disconnect()
-    else:
-        async def run() -> None:
-            async with ws_aiomqtt(mosquitto) as c:
-                rejected: List[mqseal.aiomqtt.Rejected] = []
-                sealed = mqseal.aiomqtt.SealedClient(c, None, opener, on_reject=rejected.append)
-                await c.subscribe(topic, qos=1)
-                proc = await asyncio.create_subprocess_exec(
-                    *peer_args(node, mosquitto, "seal", topic, suite, s), stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE)
-                _, err = await proc.communicate()
-                assert proc.returncode == 0, err
 
-                async def collect() -> None:
-                    async for m in sealed:
-                        got.append(m)
-                        if len(got) == len(MESSAGES):
-                            return
-                await asyncio.wait_for(collect(), 20)
-                got.extend(rejected)
-        asyncio.run(run())
+    def npm_seals() -> None:
+        js = peer(node, mosquitto, "seal", topic, suite, s)
+        _, err = js.communicate(timeout=60)
+        assert js.returncode == 0, err
+
+    got = collect_opened(client, mosquitto, "ws", opener, topic, len(MESSAGES), npm_seals)
     assert all(isinstance(m, mqseal.paho.Message) for m in got), got
     assert [m.payload.decode() for m in got] == MESSAGES
     for m in got:
@@ -193,7 +123,7 @@ def test_npm_rejects_a_python_envelope_on_another_topic(node: str, mosquitto: An
     topic = f"npm-interop/bound-{next(_n)}/up"
     sealer = mqseal.Sealer.in_memory(s.py_seal, 31)
     js = peer(node, mosquitto, "open", topic, "chacha20poly1305", s)
-    c = ws_paho(mosquitto)
+    c = paho_client(mosquitto, "ws")
     c.loop_start()
     try:
         assert js.stdout is not None

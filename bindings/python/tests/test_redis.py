@@ -4,7 +4,6 @@ openers, and across a Python opener and `mqseal sub --replay-redis`."""
 
 from __future__ import annotations
 
-import queue
 import shutil
 import socket
 import subprocess
@@ -13,13 +12,13 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, List
 
-import paho.mqtt.client as mqtt
 import pytest
 import redis
 
 import broker
 import mqseal
 import mqseal.redis
+from clients import tap
 from test_examples import Proc, cli_pub, keygen, tcp
 
 TOPIC = "fleet/dev1/up"
@@ -133,18 +132,9 @@ def test_python_and_cli_share_the_window(redis_port: int, mosquitto: Any, cli: s
     opener = mqseal.Opener(mqseal.Keyring([key]))
     sub_args = [cli, "sub", "-d", *tcp(mosquitto), "-t", "fleet/+/up", "-q", "1", "-C", "1", "-W", "60", "-F",
                 "%S %C %p", "--key-file", str(key_file), "--replay-redis", url, "--replay-prefix", prefix]
-    # A tap that records envelopes and republishes them raw.
-    wire: "queue.Queue[bytes]" = queue.Queue()
-    subscribed: "queue.Queue[bool]" = queue.Queue()
-    tap = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    tap.on_message = lambda _c, _u, msg: wire.put(bytes(msg.payload))
-    tap.on_subscribe = lambda *_a: subscribed.put(True)
-    tap.connect("127.0.0.1", mosquitto.tcp)
-    tap.subscribe("fleet/+/up", qos=1)
-    tap.loop_start()
     counter = tmp_path / "dev.counter"
-    try:
-        assert subscribed.get(timeout=10)
+    # A tap that records envelopes and republishes them raw.
+    with tap(mosquitto, "fleet/+/up") as (wiretap, wire):
         # 1. The CLI accepts a reading; the same envelope is a duplicate for Python.
         sub = Proc(sub_args)
         try:
@@ -166,16 +156,13 @@ def test_python_and_cli_share_the_window(redis_port: int, mosquitto: Any, cli: s
         sub = Proc(sub_args)
         try:
             sub.wait_line("SubAck")
-            tap.publish(TOPIC, second, qos=1).wait_for_publish(5)
+            wiretap.publish(TOPIC, second, qos=1).wait_for_publish(5)
             sub.wait_line(r"rejected message on fleet/dev1/up: .*\(duplicate\)")
             cli_pub(cli, tcp(mosquitto), TOPIC, "fresh", key_file, 8, counter)
             assert sub.finish(30) == 0, sub.report()
         finally:
             sub.stop()
         assert len(sub.out) == 1 and sub.out[0].endswith(" fresh"), sub.report()
-    finally:
-        tap.loop_stop()
-        tap.disconnect()
 
 
 def test_a_late_genuine_message_far_behind_is_accepted_once_by_the_store(redis_port: int) -> None:

@@ -25,6 +25,26 @@ async function newFile(dir, name) {
   return path;
 }
 
+/** Whether util-linux flock(1) is installed; skips `t` when it is not. */
+function haveFlock(t) {
+  if (spawnSync('sh', ['-c', 'command -v flock']).status === 0) return true;
+  t.skip('util-linux flock(1) is not installed');
+  return false;
+}
+
+/**
+ * flock(1) holding flock(2) LOCK_EX on `<path>.lock` from outside Node, the
+ * lock fs4 takes for the Rust store, running `script` (with the lock file as
+ * $0) under it; resolves once it holds the lock (the script prints a line).
+ */
+async function outsideHolder(path, script) {
+  const p = spawn('flock', ['-n', '-F', `${path}.lock`, 'sh', '-c', script, `${path}.lock`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise((resolve) => p.stdout.once('data', resolve));
+  return p;
+}
+
 /** Checks one round: exactly one winner, the other refused with 'locked'; returns the winner's counters. */
 function checkRound(results, round, expectHolderPid) {
   const ok = results.filter((r) => r.ok);
@@ -165,19 +185,12 @@ test('a holder killed with SIGKILL never blocks the file, and its counters are n
 });
 
 test('the lock is flock(2) on <file>.lock, the lock the Rust FileCounterStore takes: an outside holder excludes Node and Node excludes it', { timeout: 60_000 }, async (t) => {
-  if (spawnSync('sh', ['-c', 'command -v flock']).status !== 0) {
-    t.skip('util-linux flock(1) is not installed');
-    return;
-  }
+  if (!haveFlock(t)) return;
   const tmp = tempDir();
   try {
     const key = Key.generate(1);
     const path = await newFile(tmp.dir, 'outside.ctr');
-    // flock(1) takes flock(2) LOCK_EX on the same lock file, as fs4 does for Rust.
-    const outside = spawn('flock', ['-n', '-F', `${path}.lock`, 'sh', '-c', 'echo $$ > "$0"; echo locked; exec sleep 60', `${path}.lock`], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    await new Promise((resolve) => outside.stdout.once('data', resolve));
+    const outside = await outsideHolder(path, 'echo $$ > "$0"; echo locked; exec sleep 60');
     await assert.rejects(Sealer.create({ key, senderId: 7, store: new FileCounterStore(path) }), code('locked'));
     outside.kill('SIGKILL');
     await new Promise((resolve) => outside.once('exit', resolve));
@@ -204,21 +217,15 @@ test('the lock is flock(2) on <file>.lock, the lock the Rust FileCounterStore ta
 });
 
 test('a store that let go never names its still-live process as the next holder', { timeout: 60_000 }, async (t) => {
-  if (spawnSync('sh', ['-c', 'command -v flock']).status !== 0) {
-    t.skip('util-linux flock(1) is not installed');
-    return;
-  }
+  if (!haveFlock(t)) return;
   const tmp = tempDir();
   try {
     const key = Key.generate(1);
     // This process held the lock and let it go (newFile opens and closes).
     const path = await newFile(tmp.dir, 'released.ctr');
     // The next holder has not written its pid (yet): flock(1) writes none.
-    const outside = spawn('flock', ['-n', '-F', `${path}.lock`, 'sh', '-c', 'echo locked; exec sleep 60'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const outside = await outsideHolder(path, 'echo locked; exec sleep 60');
     try {
-      await new Promise((resolve) => outside.stdout.once('data', resolve));
       const err = await Sealer.create({ key, senderId: 7, store: new FileCounterStore(path) }).then(
         () => assert.fail('opened a locked file'),
         (e) => e,
