@@ -2,7 +2,7 @@
  * mqseal: end-to-end sealed MQTT payloads (C API).
  *
  * All functions work over caller-provided memory and never allocate.
- * Handles (MqsealSealer, MqsealOpener) are plain structs that you declare
+ * Handles (MqsealSealer, MqsealOpener, MqsealMember) are plain structs that you declare
  * (static, on the stack, or inside your own structs) and initialize with
  * mqseal_sealer_init / mqseal_opener_init; release them with
  * mqseal_sealer_deinit / mqseal_opener_deinit, which wipe the keys.
@@ -464,7 +464,7 @@ enum MqsealStatus
   MQSEAL_STATUS_PAYLOAD_TOO_LARGE = 67,
   /**
    * A verified control message carries an epoch at or below the one the
-   * member holds (key distribution; no C agent functions yet).
+   * member holds (key distribution: `mqseal_member_handle`).
    */
   MQSEAL_STATUS_STALE_EPOCH = 68,
   /**
