@@ -56,32 +56,35 @@ for _ in $(seq 50); do
 done
 mosquitto_pub -h 127.0.0.1 -p "$port" -q 1 -r -t "$ctl" -f "$tmp/ctl.bin"
 
-run() { # $1 = label, $2 = acks expected (1 or 0)
+run() { # $1 = label, $2 = acks expected (1 or 0), then an optional wrapper command
   mosquitto_sub -h 127.0.0.1 -p "$port" -q 1 -t "$ackt" -C 1 -W 8 -F '%x' >"$tmp/ack-$1.got" 2>/dev/null &
   local acks=$!
   "$MQSEAL" sub -h 127.0.0.1 -p "$port" --key-file "$tmp/telemetry.key" -t sensors/sensor-7/up -q 1 -v --meta -C 3 \
     -W 30 >"$tmp/sub-$1.out" 2>"$tmp/sub-$1.err" &
   sub=$!
+  local label="$1" acks_expected="$2"
+  shift 2
   sleep 1
-  "$tmp/c/sensor" --member "$tmp/dev" 127.0.0.1 "$port" sensors/sensor-7/up 3 | tee "$tmp/sensor-$1.out"
+  "$@" "$tmp/c/sensor" --member "$tmp/dev" 127.0.0.1 "$port" sensors/sensor-7/up 3 | tee "$tmp/sensor-$label.out"
   wait "$sub"
   sub=""
-  cat "$tmp/sub-$1.out"
+  cat "$tmp/sub-$label.out"
   set +e
   wait "$acks"
   set -e
-  if [ "$2" = 1 ]; then
-    [ "$(tr -d '\n' <"$tmp/ack-$1.got")" = "$(cat "$tmp/ack.want")" ] || { echo "ack differs from the vector" >&2; exit 1; }
+  if [ "$acks_expected" = 1 ]; then
+    [ "$(tr -d '\n' <"$tmp/ack-$label.got")" = "$(cat "$tmp/ack.want")" ] || { echo "ack differs from the vector" >&2; exit 1; }
   else
-    [ ! -s "$tmp/ack-$1.got" ] || { echo "a second ack for a retained duplicate" >&2; exit 1; }
+    [ ! -s "$tmp/ack-$label.got" ] || { echo "a second ack for a retained duplicate" >&2; exit 1; }
   fi
-  [ "$(grep -c "sender=$sender" "$tmp/sub-$1.out")" = 3 ] || { echo "readings not under sender $sender" >&2; exit 1; }
+  [ "$(grep -c "sender=$sender" "$tmp/sub-$label.out")" = 3 ] || { echo "readings not under sender $sender" >&2; exit 1; }
 }
 run first 1
 grep -q '^applied epoch 1; ack published$' "$tmp/sensor-first.out"
 [ "$(xxd -p "$tmp/dev/state" | tr -d '\n')" = "$(cat "$tmp/state.want")" ] || { echo "state record differs" >&2; exit 1; }
 [ "$(stat -c %a "$tmp/dev/state")" = 600 ]
-run resumed 0
+# The second run under Valgrind (memcheck).
+run resumed 0 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite -q
 grep -q '^rejected control message: duplicate$' "$tmp/sensor-resumed.out"
 # A state record that does not validate is refused, never a fresh start.
 python3 -c "import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[40]^=1; open(p,'wb').write(b)" "$tmp/dev/state"
