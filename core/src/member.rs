@@ -379,6 +379,27 @@ impl MemberAgent {
         state_out: &'s mut [u8],
         ack_out: &'a mut [u8],
     ) -> Result<Applied<'s, 'a>, Error> {
+        self.handle_persisting(topic, envelope, now, state_out, ack_out, |_| Ok(()))
+    }
+
+    /// [`MemberAgent::handle`] that persists the new member-state record
+    /// through `persist` before anything else happens (14.8): the agent
+    /// changes, and the ack is handed out, only once `persist` returned
+    /// `Ok`. When it fails, the agent is unchanged, `state_out` and
+    /// `ack_out` are wiped and its error is returned. For bindings whose
+    /// caller persists through a callback (the C API).
+    ///
+    /// # Errors
+    /// Those of [`MemberAgent::handle`], and the one of `persist`.
+    pub fn handle_persisting<'s, 'a>(
+        &mut self,
+        topic: &str,
+        envelope: &mut [u8],
+        now: Option<u64>,
+        state_out: &'s mut [u8],
+        ack_out: &'a mut [u8],
+        persist: impl FnOnce(&[u8]) -> Result<(), Error>,
+    ) -> Result<Applied<'s, 'a>, Error> {
         let result = self.verify(topic, envelope);
         envelope.zeroize();
         let (counter, new) = result?;
@@ -404,6 +425,11 @@ impl MemberAgent {
             MemoryCounterStore::starting_at(ack_counter),
         )?;
         let ack_len = sealer.seal_in_place(self.ack_topic.as_str(), ack_out, n)?;
+        if let Err(e) = persist(&state_out[..state_len]) {
+            state_out.zeroize();
+            ack_out.zeroize();
+            return Err(e);
+        }
 
         self.epoch = new.epoch();
         self.last_control_counter = Some(counter);

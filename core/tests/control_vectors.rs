@@ -154,3 +154,30 @@ fn negative_cases_are_refused_with_their_error() {
         assert_eq!(agent.epoch(), epoch, "{name}: nothing changed");
     }
 }
+
+#[test]
+fn a_failing_persist_changes_nothing_and_hands_out_no_ack() {
+    let f = fixture();
+    let case = &f.file["positive"][0];
+    let topic = text(&f.file["control_topic"]);
+    let mut agent =
+        MemberAgent::new(&f.member, &f.member_id, &f.authority_public, &ControlTopics::default(), None).unwrap();
+    let (mut st, mut ack) = (vec![0u8; MAX_MEMBER_STATE_LEN], vec![0u8; MAX_ACK_ENVELOPE_LEN]);
+    let mut env = hex(&case["envelope_hex"]);
+    let mut persisted = Vec::new();
+    let e = agent
+        .handle_persisting(topic, &mut env, None, &mut st, &mut ack, |r| {
+            persisted = r.to_vec();
+            Err(Error::CounterStore(mqseal::StoreError::Write))
+        })
+        .unwrap_err();
+    assert_eq!(e, Error::CounterStore(mqseal::StoreError::Write));
+    assert_eq!(persisted, hex(&case["member_state_hex"]), "persist saw the new record first");
+    assert_eq!(agent.epoch(), 0);
+    assert!(agent.sealing("telemetry", None).is_none());
+    assert!(ack.iter().all(|&b| b == 0) && st.iter().all(|&b| b == 0), "no ack, no record left");
+    // The next attempt uses the same ack counter: the failed one used none.
+    let (state, ack) = apply(&f, &mut agent, case);
+    assert_eq!(state, hex(&case["member_state_hex"]));
+    assert_eq!(ack, hex(&case["ack_envelope_hex"]));
+}

@@ -2,7 +2,7 @@
  * mqseal: end-to-end sealed MQTT payloads (C API).
  *
  * All functions work over caller-provided memory and never allocate.
- * Handles (MqsealSealer, MqsealOpener) are plain structs that you declare
+ * Handles (MqsealSealer, MqsealOpener, MqsealMember) are plain structs that you declare
  * (static, on the stack, or inside your own structs) and initialize with
  * mqseal_sealer_init / mqseal_opener_init; release them with
  * mqseal_sealer_deinit / mqseal_opener_deinit, which wipe the keys.
@@ -215,6 +215,37 @@
  * (`mqseal_counter_file_encode`).
  */
 #define MQSEAL_COUNTER_FILE_MAX_LEN 39
+
+/**
+ * Bytes that always hold a member-state record (the core's
+ * `MAX_MEMBER_STATE_LEN`): the largest `len` a `save` callback is given,
+ * and the buffer `mqseal_member_init` reads a saved record from.
+ */
+#define MQSEAL_MEMBER_STATE_MAX_LEN 2888
+
+/**
+ * Bytes that always hold an ack envelope (the core's
+ * `MAX_ACK_ENVELOPE_LEN`): the `ack_out` buffer of `mqseal_member_handle`.
+ */
+#define MQSEAL_MEMBER_ACK_MAX_LEN 125
+
+/**
+ * The longest control envelope (the core's `MAX_CONTROL_ENVELOPE_LEN`): a
+ * longer message on the control topic cannot be valid, drop it.
+ */
+#define MQSEAL_CONTROL_ENVELOPE_MAX_LEN 2789
+
+/**
+ * Room for a control or ack topic with its NUL (prefix of at most 128
+ * bytes, `/`, member id of at most 64).
+ */
+#define MQSEAL_CONTROL_TOPIC_MAX 194
+
+/**
+ * Size of `MqsealMember` in 8-byte words (6.8 KiB: the key state, and the
+ * buffer the state record is encoded in before `save`).
+ */
+#define MQSEAL_MEMBER_WORDS 848
 
 /**
  * The result of every mqseal C function: `MQSEAL_STATUS_OK` (0) or why it
@@ -433,7 +464,7 @@ enum MqsealStatus
   MQSEAL_STATUS_PAYLOAD_TOO_LARGE = 67,
   /**
    * A verified control message carries an epoch at or below the one the
-   * member holds (key distribution; no C agent functions yet).
+   * member holds (key distribution: `mqseal_member_handle`).
    */
   MQSEAL_STATUS_STALE_EPOCH = 68,
   /**
@@ -651,6 +682,27 @@ typedef struct MqsealHeader {
    */
   uint8_t has_timestamp;
 } MqsealHeader;
+
+/**
+ * Storage for a member agent. Declare one (static, or in a struct of
+ * yours: it is large for a stack), then call `mqseal_member_init`. Its
+ * contents are private; like a sealer, it works only at the address it was
+ * initialized at.
+ */
+typedef struct MqsealMember {
+  uint64_t _opaque[MQSEAL_MEMBER_WORDS];
+} MqsealMember;
+
+/**
+ * The member's `save` callback: stores the `len` bytes at `record` (the
+ * member-state record, `docs/PROTOCOL.md` 14.9; it holds secrets) durably
+ * and atomically, replacing the previous record (after a power loss the
+ * old or the new record is read back whole: e.g. write `<file>.tmp`,
+ * fsync, rename, fsync the directory; or a flash record with a checksum
+ * in two slots). Returns `MQSEAL_STORE_OK` (0) once it is stored; any
+ * other value is a write failure. Wipe any copy of the bytes you made.
+ */
+typedef int32_t (*MqsealMemberSaveFn)(void *ctx, const uint8_t *record, size_t len);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1143,6 +1195,254 @@ MqsealStatus mqseal_plain_topic_allowed(const char *const *filters,
                                         const char *topic,
                                         size_t topic_len,
                                         bool *allowed);
+
+/**
+ * Initializes `member` as the agent of member `member_id` with the X25519
+ * secret key `secret_text` (its public key is enrolled at the authority),
+ * trusting the authority's public key `authority_public_text`.
+ * `control_prefix` and `ack_prefix` are the topic prefixes (NULL for the
+ * defaults `mqseal/v1/ctl` and `mqseal/v1/ack`).
+ *
+ * `saved` (`saved_len` bytes) is the member-state record a `save`
+ * callback stored last, or NULL (and 0) for a member just enrolled (epoch
+ * 0). A record that does not validate (changed bytes, another member's,
+ * truncated) is refused with `MQSEAL_STATUS_INVALID_SNAPSHOT`: never start
+ * afresh silently when a record was expected (the authority would see the
+ * control counters and epochs start over). `MQSEAL_STATUS_INVALID_CONTROL`
+ * (reason `badName`, see `mqseal_member_handle`) for a bad member id,
+ * `MQSEAL_STATUS_INVALID_CONFIG` for a bad prefix, the key-text statuses
+ * for bad keys. On any error the handle is left wiped.
+ *
+ * # Safety
+ * `member` points to writable `MqsealMember` storage (not an initialized
+ * agent: deinit it first); the texts are NULL or NUL-terminated; `saved`
+ * is NULL or `saved_len` readable bytes outside `member`.
+ */
+MqsealStatus mqseal_member_init(struct MqsealMember *member,
+                                const char *secret_text,
+                                const char *authority_public_text,
+                                const char *member_id,
+                                const char *control_prefix,
+                                const char *ack_prefix,
+                                const uint8_t *saved,
+                                size_t saved_len);
+
+/**
+ * Drops the agent and wipes its storage (keys zeroized). Deinitializing a
+ * copy wipes the copy and returns `MQSEAL_STATUS_HANDLE_MOVED`.
+ *
+ * # Safety
+ * `member` is NULL or `MqsealMember` storage not used by another thread
+ * during the call.
+ */
+MqsealStatus mqseal_member_deinit(struct MqsealMember *member);
+
+/**
+ * Handles one message that arrived on the `topic_len` bytes at `topic`
+ * (subscribe to `mqseal_member_control_topic`, QoS 1; the authority
+ * publishes retained): `envelope` (`len` bytes) is verified and decrypted
+ * in place and wiped afterwards, success or not. `now` is the time in
+ * seconds since the Unix epoch (NULL without a clock).
+ *
+ * On success the agent built the new member-state record and called
+ * `save(ctx, record, len)` with it **before** anything else: only when
+ * `save` returned `MQSEAL_STORE_OK` does the agent hold the new keys and
+ * is the ack written to `ack_out` (`ack_cap` bytes,
+ * `MQSEAL_MEMBER_ACK_MAX_LEN` suffice; `*ack_len` its length). Then
+ * publish the ack on `mqseal_member_ack_topic` (QoS 1, not retained) and
+ * rebuild your sealers and openers (`mqseal_member_sealer_init`,
+ * `mqseal_member_opener_init`). When `save` fails the result is
+ * `MQSEAL_STATUS_COUNTER_STORE` (reason "write"): no ack, no key change;
+ * the retained message comes again on the next subscribe.
+ *
+ * Refusals, in the order of `docs/PROTOCOL.md` 14.6 (nothing changes, no
+ * ack): `MQSEAL_STATUS_INVALID_CONTROL` with `*reason` (if not NULL) set to
+ * the reason (the core's `ControlError` codes: "wrongTopic",
+ * "wrongSender", "malformed", "wrongMember", ...; "" for other statuses),
+ * `MQSEAL_STATUS_AUTH`, the envelope format statuses,
+ * `MQSEAL_STATUS_UNKNOWN_KEY`, `MQSEAL_STATUS_DUPLICATE` /
+ * `MQSEAL_STATUS_REPLAY` (a counter at or below the last accepted one: the
+ * retained message seen again, drop it quietly),
+ * `MQSEAL_STATUS_STALE_EPOCH`, `MQSEAL_STATUS_BUFFER_TOO_SMALL` for a
+ * short `ack_out` (checked before `save` runs).
+ *
+ * # Safety
+ * `member` is NULL or an `MqsealMember` not used by another thread during
+ * the call; `topic` NULL or `topic_len` readable bytes; `envelope` NULL or
+ * `len` writable bytes; `now` NULL or readable; `save` NULL or a valid
+ * function (NULL gives `MQSEAL_STATUS_NULL_POINTER`); `ack_out` NULL or
+ * `ack_cap` writable bytes; `ack_len` and `reason` NULL or writable. The
+ * buffers overlap neither each other nor the handle.
+ */
+MqsealStatus mqseal_member_handle(struct MqsealMember *member,
+                                  const char *topic_ptr,
+                                  size_t topic_len,
+                                  uint8_t *envelope,
+                                  size_t len,
+                                  const uint64_t *now,
+                                  MqsealMemberSaveFn save,
+                                  void *ctx,
+                                  uint8_t *ack_out,
+                                  size_t ack_cap,
+                                  size_t *ack_len,
+                                  const char **reason);
+
+/**
+ * Writes the control topic (`<control prefix>/<member id>`: subscribe to
+ * it, QoS 1) and a NUL into `out` (`cap` bytes, `MQSEAL_CONTROL_TOPIC_MAX`
+ * suffice).
+ *
+ * # Safety
+ * `member` as for `mqseal_member_handle`; `out` NULL or `cap` writable
+ * bytes outside the handle.
+ */
+MqsealStatus mqseal_member_control_topic(struct MqsealMember *member, char *out, size_t cap);
+
+/**
+ * Writes the ack topic (`<ack prefix>/<member id>`) and a NUL into `out`.
+ *
+ * # Safety
+ * As `mqseal_member_control_topic`.
+ */
+MqsealStatus mqseal_member_ack_topic(struct MqsealMember *member, char *out, size_t cap);
+
+/**
+ * The epoch held (0 before the first control message), into `*epoch`.
+ *
+ * # Safety
+ * `member` as for `mqseal_member_handle`; `epoch` NULL or writable.
+ */
+MqsealStatus mqseal_member_epoch(struct MqsealMember *member, uint64_t *epoch);
+
+/**
+ * The key to seal with in `group` at `now` (NULL without a clock): its
+ * key id, the sender id the authority assigned to this member under it,
+ * and its suite (`MQSEAL_SUITE_*`). `MQSEAL_STATUS_KEY_NOT_FOUND` when
+ * the member holds no key of that group (not a member of it, or no state
+ * yet).
+ *
+ * # Safety
+ * `member` as for `mqseal_member_handle`; `group` NULL or NUL-terminated;
+ * the outputs NULL or writable.
+ */
+MqsealStatus mqseal_member_sealing(struct MqsealMember *member,
+                                   const char *group,
+                                   const uint64_t *now,
+                                   uint32_t *key_id,
+                                   uint32_t *sender_id,
+                                   uint8_t *suite);
+
+/**
+ * Initializes `sealer` (as `mqseal_sealer_init`) with the agent's sealing
+ * key of `group` at `now`, the sender id assigned under it and its suite,
+ * with the counter store `store` of that (key id, sender id): every key
+ * the authority assigns is a new sender, so give `new_sender` true the
+ * first time (as `mqseal_sealer_init_new_sender`: the store must be
+ * empty) and false when resuming after a restart. Rebuild the sealer
+ * after `mqseal_member_handle` succeeded and when `mqseal_member_tick` or
+ * `mqseal_member_key_seen` report a change. `MQSEAL_STATUS_KEY_NOT_FOUND`
+ * when the member holds no key of `group`. On any error `sealer` is wiped.
+ *
+ * # Safety
+ * As `mqseal_sealer_init` for `sealer` and `store`; `member` as for
+ * `mqseal_member_handle` (a different handle); `group` NULL or
+ * NUL-terminated; `now` NULL or readable.
+ */
+MqsealStatus mqseal_member_sealer_init(struct MqsealMember *member,
+                                       const char *group,
+                                       const uint64_t *now,
+                                       struct MqsealSealer *sealer,
+                                       const struct MqsealCounterStore *store,
+                                       uint64_t reservation_block,
+                                       bool new_sender);
+
+/**
+ * Initializes `opener` (as `mqseal_opener_init`, `config` NULL for the
+ * default) with the keys of `group` accepted at `now` (NULL without a
+ * clock), the sealing key as primary: what the other members of the group
+ * seal with. Rebuild it when the keys change (as for
+ * `mqseal_member_sealer_init`); save and restore its replay state across
+ * the rebuild with `mqseal_opener_snapshot` / `mqseal_opener_restore`.
+ * `MQSEAL_STATUS_KEY_NOT_FOUND` when the member holds no key of `group`,
+ * `MQSEAL_STATUS_KEYRING_FULL` for a group of more than
+ * `MQSEAL_OPENER_KEYS` accepted keys. On any error `opener` is wiped.
+ *
+ * # Safety
+ * As `mqseal_opener_init` for `opener` and `config`; `member`, `group`
+ * and `now` as for `mqseal_member_sealer_init`.
+ */
+MqsealStatus mqseal_member_opener_init(struct MqsealMember *member,
+                                       const char *group,
+                                       const uint64_t *now,
+                                       struct MqsealOpener *opener,
+                                       const struct MqsealOpenerConfig *config);
+
+/**
+ * Scheduled switches (a sealing key that activates, a key whose
+ * acceptance ends): call at the time `mqseal_member_wake_at` gave, or
+ * whenever. `*changed` says whether the sealing key or the accepted keys
+ * of some group changed since they were last reported (rebuild sealers
+ * and openers then); `*has_wake_at` and `*wake_at` when to call it next.
+ *
+ * # Safety
+ * `member` as for `mqseal_member_handle`; `now` NULL or readable; the
+ * outputs NULL or writable.
+ */
+MqsealStatus mqseal_member_tick(struct MqsealMember *member,
+                                const uint64_t *now,
+                                bool *changed,
+                                uint64_t *wake_at,
+                                bool *has_wake_at);
+
+/**
+ * The next time after `now` at which a sealing key activates or a key
+ * stops being accepted: `*has_wake_at` 0 without a clock (`now` NULL) or
+ * without scheduled changes.
+ *
+ * # Safety
+ * As `mqseal_member_tick`.
+ */
+MqsealStatus mqseal_member_wake_at(struct MqsealMember *member,
+                                   const uint64_t *now,
+                                   uint64_t *wake_at,
+                                   bool *has_wake_at);
+
+/**
+ * Tells the agent that a message of `group` under `key_id` verified (a
+ * member without a clock switches to the next key when it first sees it
+ * in use). When that switched the sealing key, `*switched` is true and the
+ * new state record was given to `save` before this returns: rebuild the
+ * sealer. When `save` fails the result is `MQSEAL_STATUS_COUNTER_STORE`
+ * (reason "write") and the switch holds in memory only: call it again
+ * later, or the member goes back to the old key after a restart.
+ *
+ * # Safety
+ * `member` as for `mqseal_member_handle`; `group` NULL or NUL-terminated;
+ * `now` NULL or readable; `save` as for `mqseal_member_handle`;
+ * `switched` NULL or writable.
+ */
+MqsealStatus mqseal_member_key_seen(struct MqsealMember *member,
+                                    const char *group,
+                                    uint32_t key_id,
+                                    const uint64_t *now,
+                                    MqsealMemberSaveFn save,
+                                    void *ctx,
+                                    bool *switched);
+
+/**
+ * Writes the member-state record of what the agent holds now into `out`
+ * (`cap` bytes, `MQSEAL_MEMBER_STATE_MAX_LEN` suffice; `*len` its length):
+ * for a first record at enrollment, or to copy it. It holds secrets: wipe
+ * `out` when done.
+ *
+ * # Safety
+ * `member` as for `mqseal_member_handle`; `out` NULL or `cap` writable
+ * bytes outside the handle; `len` NULL or writable.
+ */
+MqsealStatus mqseal_member_encode_state(struct MqsealMember *member,
+                                        uint8_t *out,
+                                        size_t cap,
+                                        size_t *len);
 
 #ifdef __cplusplus
 }  /* extern "C" */

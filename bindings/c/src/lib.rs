@@ -57,6 +57,10 @@ use mqseal::{
     StoreError, Suite, SuiteSet,
 };
 
+pub use member::{
+    MqsealMember, MqsealMemberSaveFn, MQSEAL_CONTROL_ENVELOPE_MAX_LEN, MQSEAL_CONTROL_TOPIC_MAX,
+    MQSEAL_MEMBER_ACK_MAX_LEN, MQSEAL_MEMBER_STATE_MAX_LEN, MQSEAL_MEMBER_WORDS,
+};
 pub use status::MqsealStatus;
 
 /// Bytes of the authentication tag that ends every envelope (both suites;
@@ -854,7 +858,7 @@ pub unsafe extern "C" fn mqseal_pairwise_keys(
 
 /// How a sealer starts: the three `mqseal_sealer_init*` functions.
 #[derive(Clone, Copy)]
-enum Start {
+pub(crate) enum Start {
     /// Resume at the stored limit; a store with no counter is refused.
     Resume,
     /// A new sender: the store must hold nothing; it is set to 0 first.
@@ -876,6 +880,29 @@ unsafe fn sealer_init(
     reservation_block: u64,
     start: Start,
 ) -> MqsealStatus {
+    let key = || {
+        // SAFETY: key_text is NULL or NUL-terminated by the contract.
+        let key_text = unsafe { text(key_text) }?;
+        let suite = Suite::from_id(suite).map_err(|_| Status::InvalidArgument)?;
+        Ok((Key::from_text(key_text)?, sender_id, suite))
+    };
+    // SAFETY: same contract.
+    unsafe { sealer_init_with(sealer, store, reservation_block, start, key) }
+}
+
+/// The body of every sealer init: `key` gives the key, sender id and suite
+/// (from key text, or from a member agent's current keys), called after the
+/// handle is wiped and the store checked.
+///
+/// # Safety
+/// As `mqseal_sealer_init` (without `key_text`).
+pub(crate) unsafe fn sealer_init_with(
+    sealer: *mut MqsealSealer,
+    store: *const MqsealCounterStore,
+    reservation_block: u64,
+    start: Start,
+    key: impl FnOnce() -> Result<(Key, u32, Suite), Status>,
+) -> MqsealStatus {
     let cell_ptr = try_c!(storage(sealer));
     // A failed init leaves no sealer here, whatever the storage held.
     // SAFETY: non-NULL, aligned (checked) and writable MqsealSealer storage
@@ -884,8 +911,6 @@ unsafe fn sealer_init(
     if store.is_null() {
         return Status::NullPointer;
     }
-    // SAFETY: key_text is NULL or NUL-terminated by the contract.
-    let key_text = try_c!(unsafe { text(key_text) });
     // SAFETY: non-NULL (checked) and valid for reads by the contract;
     // MqsealCounterStore is Copy, and its fields (a pointer and two
     // nullable function pointers) are valid for any value C can store.
@@ -893,10 +918,7 @@ unsafe fn sealer_init(
     let (Some(load), Some(persist)) = (store.load, store.persist) else {
         return Status::NullPointer;
     };
-    let Ok(suite) = Suite::from_id(suite) else {
-        return Status::InvalidArgument;
-    };
-    let key = try_c!(Key::from_text(key_text));
+    let (key, sender_id, suite) = try_c!(key());
     let mut store = CallbackStore { ctx: store.ctx, load, persist };
     let built = match start {
         Start::Resume => Sealer::new(&key, sender_id, suite, store),
@@ -1287,13 +1309,32 @@ pub unsafe extern "C" fn mqseal_opener_init(
     key_text: *const c_char,
     config: *const MqsealOpenerConfig,
 ) -> MqsealStatus {
+    let ring = || {
+        // SAFETY: NULL or NUL-terminated by the contract.
+        let key_text = unsafe { text(key_text) }?;
+        Ok(Key::from_text(key_text).and_then(Keyring::with_primary)?)
+    };
+    // SAFETY: same contract.
+    unsafe { opener_init_with(opener, config, ring) }
+}
+
+/// The body of every opener init: `ring` gives the keyring (from key text,
+/// or from a member agent's current keys), called after the handle is
+/// wiped.
+///
+/// # Safety
+/// As `mqseal_opener_init` (without `key_text`).
+pub(crate) unsafe fn opener_init_with(
+    opener: *mut MqsealOpener,
+    config: *const MqsealOpenerConfig,
+    ring: impl FnOnce() -> Result<Keyring<MQSEAL_OPENER_KEYS>, Status>,
+) -> MqsealStatus {
     let cell_ptr = try_c!(storage(opener));
     // SAFETY: non-NULL, aligned (checked) and writable MqsealOpener storage
     // by the contract, no reference into it is live. A failed init leaves
     // no opener here.
     unsafe { wipe(opener) };
-    // SAFETY: NULL or NUL-terminated by the contract.
-    let key_text = try_c!(unsafe { text(key_text) });
+    let ring = ring();
     // SAFETY: NULL or readable by the contract; plain integers, so any
     // bit pattern is a valid value.
     let config = match unsafe { optional(config) } {
@@ -1301,7 +1342,7 @@ pub unsafe extern "C" fn mqseal_opener_init(
         None => OpenerConfig::default(),
     };
     try_c!(config.validate());
-    let ring = try_c!(Key::from_text(key_text).and_then(Keyring::with_primary));
+    let ring = try_c!(ring);
     // SAFETY: as above; a place projection, nothing is read. The head stays
     // zero (not initialized) until the cell is complete.
     let op = unsafe { ptr::addr_of_mut!((*cell_ptr).opener) };
@@ -1781,6 +1822,9 @@ pub unsafe extern "C" fn mqseal_plain_topic_allowed(
     unsafe { put(allowed, verdict) };
     Status::Ok
 }
+
+// After `try_c!` (macros are in scope from their definition on).
+mod member;
 
 #[cfg(not(feature = "std"))]
 #[cfg(not(test))]

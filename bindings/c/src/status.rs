@@ -135,7 +135,7 @@ pub enum MqsealStatus {
     /// The payload is longer than the suite can protect.
     PayloadTooLarge = 67,
     /// A verified control message carries an epoch at or below the one the
-    /// member holds (key distribution; no C agent functions yet).
+    /// member holds (key distribution: `mqseal_member_handle`).
     StaleEpoch = 68,
     /// A control message or acknowledgement was refused (wrong topic or
     /// sender, or a body that breaks a rule of the control protocol).

@@ -86,6 +86,9 @@
 use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind};
 use mqseal::{check_swap, CounterStore, StoreError};
 
+mod member;
+pub use member::FlashMemberStore;
+
 /// Format tag hashed into the geometry word (format 2: geometry-bound
 /// records; format 1 records, without the geometry, read as corrupt).
 const MAGIC: &[u8; 10] = b"mqsealctr2";
@@ -468,17 +471,23 @@ impl<F: NorFlash> FlashCounterStore<F> {
 /// write do not justify a 1 KiB table in flash. An integrity check against
 /// torn and foreign data, not a cryptographic one.
 fn crc32(parts: &[&[u8]]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for part in parts {
-        for &b in *part {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                let mask = (crc & 1).wrapping_neg();
-                crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
-            }
+    !parts.iter().fold(CRC_INIT, |crc, part| crc32_update(crc, part))
+}
+
+/// The CRC-32 register before any byte (finish with `!`).
+const CRC_INIT: u32 = 0xFFFF_FFFF;
+
+/// [`crc32`] over bytes given in pieces: feed each to this, starting from
+/// [`CRC_INIT`], and invert the result.
+fn crc32_update(mut crc: u32, bytes: &[u8]) -> u32 {
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
         }
     }
-    !crc
+    crc
 }
 
 impl<F: NorFlash> CounterStore for FlashCounterStore<F> {
@@ -539,7 +548,7 @@ mod tests {
     use std::vec::Vec;
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    enum FlashErr {
+    pub(super) enum FlashErr {
         PowerLost,
         Align,
     }
@@ -557,15 +566,15 @@ mod tests {
     /// programmed (programming clears bits, high nibble first) or half of
     /// one byte being erased (erasing sets bits). After the power is lost
     /// every operation fails until `reboot`.
-    struct TearingFlash<const W: usize = 4, const E: usize = 128> {
-        mem: Vec<u8>,
+    pub(super) struct TearingFlash<const W: usize = 4, const E: usize = 128> {
+        pub(super) mem: Vec<u8>,
         budget: Option<u64>,
-        steps: u64,
+        pub(super) steps: u64,
         dead: bool,
     }
 
     impl<const W: usize, const E: usize> TearingFlash<W, E> {
-        fn new(sectors: usize) -> Self {
+        pub(super) fn new(sectors: usize) -> Self {
             Self::with_mem(vec![0xFF; sectors * E])
         }
         /// The same chip, read through a driver of another geometry.
@@ -583,7 +592,7 @@ mod tests {
             self.steps += 1;
             Ok(())
         }
-        fn reboot(&mut self, budget: Option<u64>) {
+        pub(super) fn reboot(&mut self, budget: Option<u64>) {
             self.dead = false;
             self.steps = 0;
             self.budget = budget;

@@ -12,6 +12,12 @@
 //!   corrupt, never as "start at 0"), every persist is a compare-and-swap,
 //!   and a new sender is provisioned explicitly
 //!   ([`FlashCounterStore::create`]).
+//! * [`FlashMemberStore`]: a key-distribution member's state record
+//!   (`docs/PROTOCOL.md` 14.9) in a flash region of its own, with the same
+//!   ring, geometry binding and two-step (data, then marker) writes: a torn
+//!   save leaves the previous record; give its `save` to
+//!   [`mqseal::MemberAgent::handle_persisting`] so the state is on flash
+//!   before the ack goes out.
 //! * [`mqtt`] (feature `minimq`, on by default): seal on publish and open
 //!   on receive with the `minimq` MQTT 5 client and static buffers.
 //! * feature `defmt`: `defmt::Format` for this crate's errors, and
@@ -34,7 +40,7 @@ mod flash;
 #[cfg(feature = "minimq")]
 pub mod mqtt;
 
-pub use flash::{FlashConfigError, FlashCounterStore, MAX_WRITE_SIZE};
+pub use flash::{FlashConfigError, FlashCounterStore, FlashMemberStore, MAX_WRITE_SIZE};
 pub use mqseal;
 
 /// Formats a core [`mqseal::Error`] with `defmt` as its stable code

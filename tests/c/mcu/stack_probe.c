@@ -10,8 +10,10 @@
 #include "mqseal.h"
 /* load() and persist(): the counter store in memory of examples/c/hello.c. */
 #include "memory_store.h"
+/* The key-distribution vectors (tests/c/gen_control_vectors.py). */
+#include "control_vectors.h"
 
-#define DEPTH (48u * 1024u)
+#define DEPTH (64u * 1024u)
 #define MARGIN 256u
 #define PAINT 0xA5C35A3Cu
 
@@ -54,6 +56,27 @@ static __attribute__((noinline)) void do_open(void) {
         len == 4 && memcmp(env + off, "21.5", 4) == 0;
 }
 
+static MqsealMember member;
+static uint8_t ctl[MQSEAL_CONTROL_ENVELOPE_MAX_LEN];
+static int32_t save_ok(void *ctx, const uint8_t *record, size_t len) {
+  (void)ctx;
+  (void)record;
+  return len ? MQSEAL_STORE_OK : MQSEAL_STORE_ERROR;
+}
+static __attribute__((noinline)) void do_member_init(void) {
+  ok &= mqseal_member_init(&member, CTL_MEMBER_SECRET, CTL_AUTHORITY_PUBLIC, CTL_MEMBER_ID, NULL, NULL, NULL, 0) ==
+        MQSEAL_STATUS_OK;
+}
+static __attribute__((noinline)) void do_member_handle(void) {
+  uint8_t ack[MQSEAL_MEMBER_ACK_MAX_LEN];
+  size_t ack_len = 0;
+  const bytes_t *e = &CTL_POSITIVE[0].envelope;
+  memcpy(ctl, e->bytes, e->len);
+  ok &= mqseal_member_handle(&member, CTL_CONTROL_TOPIC, strlen(CTL_CONTROL_TOPIC), ctl, e->len, NULL, save_ok, NULL,
+                             ack, sizeof ack, &ack_len, NULL) == MQSEAL_STATUS_OK &&
+        ack_len == CTL_POSITIVE[0].ack_envelope.len;
+}
+
 static __attribute__((noinline)) void paint(uintptr_t top) {
   for (uintptr_t a = top - DEPTH; a < top - MARGIN; a += 4) *(volatile uint32_t *)a = PAINT;
 }
@@ -79,6 +102,9 @@ int main(void) {
            names[suite], si, s, oi, oc, o);
     ok &= mqseal_sealer_deinit(&sealer) == MQSEAL_STATUS_OK && mqseal_opener_deinit(&opener) == MQSEAL_STATUS_OK;
   }
+  unsigned mi = measure(do_member_init), mh = measure(do_member_handle);
+  printf("STACK C API member: mqseal_member_init %u B, mqseal_member_handle %u B\n", mi, mh);
+  ok &= mqseal_member_deinit(&member) == MQSEAL_STATUS_OK;
   printf("stack probe: %s\n", ok ? "ok" : "FAILED");
   return ok ? 0 : 1;
 }
