@@ -19,18 +19,12 @@
 
 import { PlainTopics, RawMember, StaticKeyPair } from './wasm/mqseal_wasm.js';
 import { Opener, Sealer, mqsealError, toBytes } from './api.js';
-import { IndexedDbCounterStore, storeError } from './stores.js';
+import { IndexedDbCounterStore, durableTransaction, exclusiveLock, request, storeError } from './stores.js';
+import { Listeners } from './events.js';
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 // setTimeout's longest delay (about 24.8 days); a later wake-up re-arms.
 const MAX_DELAY_MS = 0x7fff_ffff;
-
-function request(req) {
-  return new Promise((resolve, reject) => {
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-}
 
 function sameBytes(a, b) {
   if (a === null || b === null) return a === b;
@@ -109,42 +103,13 @@ export class IndexedDbMemberStore {
     if (!locks) {
       throw storeError(`${this.name}: the Web Locks API is missing (not a secure context?): cannot guarantee one writer`, 'unavailable');
     }
-    await new Promise((resolve, reject) => {
-      locks
-        .request(`mqseal-member:${this.#database}/${this.#memberId}`, { ifAvailable: true }, (lock) => {
-          if (!lock) {
-            reject(storeError(`member "${this.#memberId}" is already running in another tab or window`, 'locked'));
-            return undefined;
-          }
-          resolve();
-          return new Promise((release) => {
-            this.#release = release;
-          });
-        })
-        .catch(reject);
-    });
+    this.#release = await exclusiveLock(locks, `mqseal-member:${this.#database}/${this.#memberId}`, () =>
+      storeError(`member "${this.#memberId}" is already running in another tab or window`, 'locked'),
+    );
   }
 
   #tx(fn) {
-    return new Promise((resolve, reject) => {
-      let tx;
-      try {
-        tx = this.#db.transaction('members', 'readwrite', { durability: 'strict' });
-      } catch (e) {
-        reject(storeError(`IndexedDB transaction failed: ${e}`, 'write', { cause: e }));
-        return;
-      }
-      let failed = null;
-      const fail = (err) => {
-        failed = err;
-        tx.abort();
-      };
-      fn(tx.objectStore('members'), fail);
-      tx.oncomplete = () => (failed ? reject(failed) : resolve());
-      tx.onerror = () => reject(failed ?? storeError(`IndexedDB write failed: ${tx.error}`, 'write', { cause: tx.error }));
-      tx.onabort = () =>
-        reject(failed ?? storeError(`IndexedDB transaction aborted: ${tx.error}`, 'write', { cause: tx.error }));
-    });
+    return durableTransaction(this.#db, 'members', fn);
   }
 
   /** Takes the lock, opens the database and reads the record (null: none). */
@@ -234,7 +199,7 @@ export class Member {
   #openerOptions;
   #openers = new Map(); // group -> { opener, keys: Map<keyId, text> }
   #sealers = new Map(); // group -> { assignment: string, sealer: Promise<Sealer> }
-  #listeners = new Map();
+  #events = new Listeners();
   #queue = Promise.resolve();
   #timer = null;
   #closed = false;
@@ -336,26 +301,17 @@ export class Member {
   }
 
   on(event, fn) {
-    if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
-    this.#listeners.get(event).add(fn);
+    this.#events.on(event, fn);
     return this;
   }
 
   off(event, fn) {
-    this.#listeners.get(event)?.delete(fn);
+    this.#events.off(event, fn);
     return this;
   }
 
   #emit(event, ...args) {
-    for (const fn of [...(this.#listeners.get(event) ?? [])]) {
-      try {
-        fn(...args);
-      } catch (e) {
-        queueMicrotask(() => {
-          throw e;
-        });
-      }
-    }
+    this.#events.emit(event, ...args);
   }
 
   /** One control message at a time, in arrival order. */

@@ -25,6 +25,8 @@
 // network connection: the table is cleared when the connection closes.
 // Incoming aliases are resolved by MQTT.js itself before 'message'.
 
+import { Listeners } from './events.js';
+
 function helperError(code, message) {
   const err = new Error(message);
   err.name = 'MqsealError';
@@ -58,7 +60,7 @@ export class SealedClient {
   #sealer;
   #opener;
   #plainTopics;
-  #listeners = new Map();
+  #events = new Listeners();
   #onMessage;
   #aliases;
 
@@ -134,18 +136,7 @@ export class SealedClient {
   }
 
   #emit(event, ...args) {
-    const fns = this.#listeners.get(event);
-    if (!fns) return;
-    for (const fn of [...fns]) {
-      try {
-        fn(...args);
-      } catch (e) {
-        // A throwing handler must not stop the others or MQTT.js.
-        queueMicrotask(() => {
-          throw e;
-        });
-      }
-    }
+    this.#events.emit(event, ...args);
   }
 
   /**
@@ -155,13 +146,12 @@ export class SealedClient {
    * 'plain' (topic, payload, packet) on the allowlisted plain topics.
    */
   on(event, fn) {
-    if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
-    this.#listeners.get(event).add(fn);
+    this.#events.on(event, fn);
     return this;
   }
 
   off(event, fn) {
-    this.#listeners.get(event)?.delete(fn);
+    this.#events.off(event, fn);
     return this;
   }
 
@@ -241,7 +231,7 @@ export class MemberClient {
   #client;
   #member;
   #groups = new Map();
-  #listeners = new Map();
+  #events = new Listeners();
   #onMessage;
   #publishAck;
 
@@ -302,36 +292,23 @@ export class MemberClient {
    * state could not be persisted; 'controlCleared' (topic) for an empty retained payload.
    */
   on(event, fn) {
-    if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
-    this.#listeners.get(event).add(fn);
+    this.#events.on(event, fn);
     return this;
   }
 
   off(event, fn) {
-    this.#listeners.get(event)?.delete(fn);
+    this.#events.off(event, fn);
     return this;
   }
 
   #emit(event, ...args) {
-    emitTo(this.#listeners, event, args);
+    this.#events.emit(event, ...args);
   }
 
   /** Stops listening and ends the MQTT.js client (the member stays open: close it yourself). */
   async end(force = false) {
     this.#client.removeListener('message', this.#onMessage);
     await settle((cb) => this.#client.end(force, {}, cb));
-  }
-}
-
-function emitTo(listeners, event, args) {
-  for (const fn of [...(listeners.get(event) ?? [])]) {
-    try {
-      fn(...args);
-    } catch (e) {
-      queueMicrotask(() => {
-        throw e;
-      });
-    }
   }
 }
 
@@ -342,7 +319,7 @@ export class MemberGroup {
   #name;
   #filters = [];
   #matcher = null;
-  #listeners = new Map();
+  #events = new Listeners();
 
   constructor(client, member, name) {
     this.#client = client;
@@ -372,20 +349,19 @@ export class MemberGroup {
   [DELIVER](topic, payload, packet) {
     if (!this.#matcher?.allows(topic)) return;
     this.#member.open(this.#name, topic, payload).then(
-      (msg) => emitTo(this.#listeners, 'message', [topic, msg.payload, msg.header, packet]),
-      (e) => emitTo(this.#listeners, 'rejected', [topic, e, packet]),
+      (msg) => this.#events.emit('message', topic, msg.payload, msg.header, packet),
+      (e) => this.#events.emit('rejected', topic, e, packet),
     );
   }
 
   /** Events: 'message' (topic, payload, header, packet), verified only; 'rejected' (topic, error, packet). */
   on(event, fn) {
-    if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
-    this.#listeners.get(event).add(fn);
+    this.#events.on(event, fn);
     return this;
   }
 
   off(event, fn) {
-    this.#listeners.get(event)?.delete(fn);
+    this.#events.off(event, fn);
     return this;
   }
 }
