@@ -3,33 +3,26 @@
 //! All checks, limits, the order of acceptance and which key to use when
 //! are the core's.
 //!
-//! Persist before ack, by construction: [`RawMember::handle`] applies a
-//! control envelope to a *copy* of the agent and returns only the
-//! member-state record to persist. The new keys and the ack envelope are
+//! Persist before ack, by construction: [`RawMember::handle`] stages a
+//! control envelope (the core's [`MemberAgent::stage`]: applied to a copy
+//! of the agent) and returns only the member-state record to persist. The new keys and the ack envelope are
 //! out of reach until [`RawMember::commit`], which the JS `Member` calls
 //! once the record is durably written (an IndexedDB transaction complete);
 //! [`RawMember::discard`] drops the copy when the write failed. Until the
 //! commit, [`RawMember::sealing`] and [`RawMember::accepted_keys`] report the
 //! old state.
 
-use mqseal::{ControlTopics, MemberAgent, DEFAULT_ACK_PREFIX, DEFAULT_CONTROL_PREFIX, MAX_KEYS_PER_GROUP};
+use mqseal::{ControlTopics, MemberAgent, Staged, DEFAULT_ACK_PREFIX, DEFAULT_CONTROL_PREFIX, MAX_KEYS_PER_GROUP};
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
 
 use crate::{js_error, opt_u64_from_js, set_prop, suite_name, u64_to_js, Key, StaticKeyPair};
 
-/// A handled, not yet committed control message: the agent after it and
-/// the ack to publish.
-struct Pending {
-    agent: MemberAgent,
-    ack: Vec<u8>,
-}
-
 /// The member agent under the JS `Member`.
 #[wasm_bindgen]
 pub struct RawMember {
     agent: MemberAgent,
-    pending: Option<Pending>,
+    pending: Option<Staged>,
 }
 
 fn wake_to_js(wake_at: Option<u64>) -> JsValue {
@@ -140,13 +133,12 @@ impl RawMember {
     pub fn handle(&mut self, topic: &str, envelope: &[u8], now: JsValue) -> Result<JsValue, JsValue> {
         self.pending = None;
         let now = now_from_js(&now)?;
-        let mut agent = self.agent.clone();
-        let applied = agent.handle_to_vec(topic, envelope, now).map_err(js_error)?;
+        let staged = self.agent.stage(topic, envelope, now).map_err(js_error)?;
         let out = js_sys::Object::new();
-        set_prop(&out, "epoch", &u64_to_js(applied.epoch));
-        set_prop(&out, "state", &js_sys::Uint8Array::from(applied.state.as_slice()).into());
-        set_prop(&out, "wakeAt", &wake_to_js(applied.wake_at));
-        self.pending = Some(Pending { agent, ack: applied.ack.clone() });
+        set_prop(&out, "epoch", &u64_to_js(staged.epoch()));
+        set_prop(&out, "state", &js_sys::Uint8Array::from(staged.state()).into());
+        set_prop(&out, "wakeAt", &wake_to_js(staged.wake_at()));
+        self.pending = Some(staged);
         Ok(out.into())
     }
 
@@ -156,9 +148,9 @@ impl RawMember {
     /// # Errors
     /// `invalidConfig` when nothing was handled since the last commit.
     pub fn commit(&mut self) -> Result<Vec<u8>, JsValue> {
-        let pending = self.pending.take().ok_or_else(nothing_pending)?;
-        self.agent = pending.agent;
-        Ok(pending.ack)
+        let (agent, ack) = self.pending.take().ok_or_else(nothing_pending)?.persisted();
+        self.agent = agent;
+        Ok(ack)
     }
 
     /// Drops a handled state whose record could not be persisted.
