@@ -544,3 +544,59 @@ fn decode_record(bytes: &[u8]) -> Result<MemberRecord, Error> {
     }
     Ok(r)
 }
+
+/// A control message checked and applied to a copy of the agent
+/// ([`MemberAgent::stage`]), not in use yet: persist [`Staged::state`]
+/// durably, then [`Staged::persisted`] gives the agent to use from now on
+/// and the ack to publish. Dropping it instead (the write failed) leaves
+/// the agent as it was: no ack, no new key, no ack counter spent. For
+/// bindings whose store is asynchronous (IndexedDB) or the caller's
+/// (Python), so that the ack and the keys cannot be had before the write.
+#[cfg(feature = "alloc")]
+#[derive(Debug)]
+pub struct Staged {
+    agent: MemberAgent,
+    applied: AppliedVec,
+}
+
+#[cfg(feature = "alloc")]
+impl Staged {
+    /// The member-state record to persist (holds secrets).
+    #[must_use]
+    pub fn state(&self) -> &[u8] {
+        &self.applied.state
+    }
+
+    /// The epoch of the staged state.
+    #[must_use]
+    pub const fn epoch(&self) -> u64 {
+        self.applied.epoch
+    }
+
+    /// When to call [`MemberAgent::tick`] next.
+    #[must_use]
+    pub const fn wake_at(&self) -> Option<u64> {
+        self.applied.wake_at
+    }
+
+    /// Call once [`Staged::state`] is durably persisted: the agent holding
+    /// the new state, and the ack envelope to publish.
+    #[must_use]
+    pub fn persisted(self) -> (MemberAgent, alloc::vec::Vec<u8>) {
+        (self.agent, self.applied.ack)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl MemberAgent {
+    /// [`MemberAgent::handle`] on a copy of the agent: `self` does not
+    /// change; see [`Staged`].
+    ///
+    /// # Errors
+    /// Those of [`MemberAgent::handle`].
+    pub fn stage(&self, topic: &str, envelope: &[u8], now: Option<u64>) -> Result<Staged, Error> {
+        let mut agent = self.clone();
+        let applied = agent.handle_to_vec(topic, envelope, now)?;
+        Ok(Staged { agent, applied })
+    }
+}

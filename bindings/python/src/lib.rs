@@ -14,6 +14,8 @@
 
 #![forbid(unsafe_code)]
 
+mod member;
+
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
@@ -42,7 +44,8 @@ fn raise(py: Python<'_>, code: &str, message: &str, extra: &Bound<'_, PyDict>) -
 }
 
 /// `mqseal.Error` subclass for `e`, with `key_id`, `suite` or `reason`
-/// where the core error carries one. `Auth` carries nothing.
+/// (`StoreError::code` or `ControlError::code`), or `held` and `received`
+/// (`staleEpoch`), where the core error carries one. `Auth` carries nothing.
 fn core_err(py: Python<'_>, e: mqseal::Error) -> PyErr {
     let extra = PyDict::new(py);
     let set = match e {
@@ -52,6 +55,10 @@ fn core_err(py: Python<'_>, e: mqseal::Error) -> PyErr {
         | mqseal::Error::KeyIsPrimary(id) => extra.set_item("key_id", id),
         mqseal::Error::SuiteNotAllowed(s) => extra.set_item("suite", s.name()),
         mqseal::Error::CounterStore(kind) => extra.set_item("reason", kind.code()),
+        mqseal::Error::InvalidControl(reason) => extra.set_item("reason", reason.code()),
+        mqseal::Error::StaleEpoch { held, received } => {
+            extra.set_item("held", held).and_then(|()| extra.set_item("received", received))
+        }
         mqseal::Error::BufferTooSmall { needed } => extra.set_item("needed", needed),
         _ => Ok(()),
     };
@@ -980,6 +987,9 @@ fn _mqseal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ReplayStateFile>()?;
     m.add_class::<WindowQuery>()?;
     m.add_class::<PendingMessage>()?;
+    m.add_class::<member::Member>()?;
+    m.add_class::<member::StagedState>()?;
+    m.add_class::<member::Sealing>()?;
     m.add("WINDOW_SCRIPT", mqseal::WINDOW_SCRIPT)?;
     m.add("DEFAULT_STORE_PREFIX", mqseal::WindowQuery::DEFAULT_PREFIX)?;
     m.add_class::<PlainTopics>()?;

@@ -16,7 +16,7 @@ VECTOR_DIR = REPO / "core" / "tests" / "vectors"
 def vector_files() -> List[Path]:
     """The envelope vector files (format `mqseal-test-vectors`). The
     key-distribution vectors (`mqseal-control-vectors`, PROTOCOL.md section
-    14) are not run here: the Python package has no member agent yet."""
+    14) are run by test_member.py."""
     files = [
         f
         for f in sorted(VECTOR_DIR.glob("*.json"))

@@ -21,6 +21,7 @@ import { storedValue } from './stores.js';
 
 export { Key, PublicKey, StaticKeyPair, PairwiseKeys, PlainTopics };
 export { MemoryCounterStore, IndexedDbCounterStore } from './stores.js';
+export { Member, MemoryMemberStore, IndexedDbMemberStore } from './member.js';
 
 /** The suite names, as in the test vectors and `Opened.header.suite`. */
 export const SUITES = Object.freeze(['chacha20poly1305', 'hmac-sha256']);

@@ -35,15 +35,29 @@ export interface MqsealError extends Error {
    * For 'counterStore': the core's StoreError code ('read', 'write', 'corrupt', 'missing', 'conflict',
    * 'locked', 'notGranted', and 'leaseLost', which only Redis sender-id leases give and JS has none of)
    * or, from the JS stores only, 'unavailable' (no IndexedDB, no flock) or 'invalid'.
+   * For 'invalidControl': the core's ControlError code (ControlErrorReason).
    */
-  reason?: 'read' | 'write' | 'corrupt' | 'missing' | 'conflict' | 'locked' | 'notGranted' | 'leaseLost' | 'unavailable' | 'invalid';
+  reason?: 'read' | 'write' | 'corrupt' | 'missing' | 'conflict' | 'locked' | 'notGranted' | 'leaseLost' | 'unavailable' | 'invalid'
+    | ControlErrorReason;
   /** For reason 'locked' from FileCounterStore: the pid written by the holder, when known. */
   holderPid?: number | null;
   /** For FileCounterStore errors: the counter file. */
   path?: string;
   /** For 'invalidConfig' from the Opener: the option at fault. */
   option?: string;
+  /** For 'staleEpoch': the epoch the member holds and the one received. */
+  held?: number | bigint;
+  received?: number | bigint;
 }
+
+/**
+ * The reason of an 'invalidControl' error (`error.reason`): the core's ControlError codes
+ * (docs/PROTOCOL.md 14.6).
+ */
+export type ControlErrorReason =
+  | 'wrongTopic' | 'wrongSender' | 'malformed' | 'unsupportedFormat' | 'tooManyGroups' | 'tooManyKeys'
+  | 'badName' | 'wrongMember' | 'zeroEpoch' | 'duplicateGroup' | 'duplicateKeyId' | 'badSuite'
+  | 'endBeforeActivation' | 'sealKeyMissing' | 'badNextKey' | 'badStatus';
 
 /** Builds an MqsealError (used by the package's JS layer and stores). */
 export declare function mqsealError(code: ErrorCode, message: string, extra?: object): MqsealError;
@@ -311,4 +325,117 @@ export declare class Opener {
   /** Opens and verifies; throws an MqsealError on any rejection. `now: null` means no clock. */
   open(topic: string, envelope: Uint8Array | ArrayBuffer, options?: { now?: number | bigint | null }): OpenedMessage;
   free(): void;
+}
+
+/** Where a member keeps its member-state record (docs/PROTOCOL.md 14.9). */
+export interface MemberStore {
+  /** Takes the store (its lock) and reads the record; null when it holds none. */
+  open(): Promise<Uint8Array | null>;
+  /** Durably replaces the record; resolves only once it is durable. */
+  write(record: Uint8Array): Promise<void>;
+  readonly name?: string;
+  close?(): void;
+}
+
+/** The record in memory: for tests only (a reload forgets the epoch). */
+export declare class MemoryMemberStore implements MemberStore {
+  constructor(record?: Uint8Array | null);
+  readonly name: string;
+  /** A copy of the stored record (null: none). */
+  readonly record: Uint8Array | null;
+  /** Make the next writes fail (code 'counterStore', reason 'write'). */
+  failWrites: boolean;
+  open(): Promise<Uint8Array | null>;
+  write(record: Uint8Array): Promise<void>;
+  close(): void;
+}
+
+/**
+ * The record in IndexedDB (database 'mqseal-member', object store 'members'), one writer under the Web
+ * Lock `mqseal-member:<database>/<memberId>` (a second tab: code 'counterStore', reason 'locked'); each
+ * write a compare-and-swap transaction with durability 'strict' (a second writer: reason 'conflict').
+ */
+export declare class IndexedDbMemberStore implements MemberStore {
+  constructor(memberId: string, options?: { database?: string; lock?: boolean });
+  readonly name: string;
+  open(): Promise<Uint8Array | null>;
+  write(record: Uint8Array): Promise<void>;
+  close(): void;
+}
+
+/** The key and sender id a member seals with in a group now. */
+export interface Assignment {
+  keyId: number;
+  senderId: number;
+  suite: SuiteName;
+}
+
+export interface MemberOptions {
+  /** The member's key pair, or its secret's text form mqseal:x25519-secret:v1:... */
+  secret: StaticKeyPair | string;
+  /** The authority's public key, text form mqseal:x25519-public:v1:... */
+  authority: string;
+  /** The member id it was enrolled with. */
+  memberId: string;
+  /** Default 'mqseal/v1/ctl'. */
+  controlPrefix?: string;
+  /** Default 'mqseal/v1/ack'. */
+  ackPrefix?: string;
+  /** Default: `new IndexedDbMemberStore(memberId)`. */
+  store?: MemberStore;
+  /** A newly enrolled member: the store must hold no record (it gets the epoch-0 one). Without it, no record is 'invalidSnapshot'. */
+  enroll?: boolean;
+  /** The counter store of each sealing assignment (default: IndexedDbCounterStore `member:<id>/<group>/<keyId>/<senderId>` with clockFloor). */
+  counterStore?: (assignment: { group: string; keyId: number; senderId: number }) => CounterStore;
+  /** Options of the group openers (window, maxAge, ...). */
+  opener?: OpenerConfig;
+  /** Unix seconds (default from Date.now); null: no clock. */
+  clock?: () => number | null;
+}
+
+export interface Applied {
+  /** The epoch now in use. */
+  epoch: number | bigint;
+  /** When the next scheduled switch is (Unix seconds; null: none). */
+  wakeAt: number | bigint | null;
+}
+
+/**
+ * A fleet member (docs/PROTOCOL.md section 14) over the core's member agent. `handle` persists the new
+ * state before it hands the ack to `publishAck` and before any key changes (14.8).
+ */
+export declare class Member {
+  static create(options: MemberOptions): Promise<Member>;
+  readonly memberId: string;
+  readonly controlTopic: string;
+  readonly ackTopic: string;
+  readonly epoch: number | bigint;
+  readonly groups: string[];
+  /**
+   * Handles a control message: null for an empty payload (skipped); rejects with the core's error
+   * (code, and `reason` for 'invalidControl') when refused, or the store's when the write failed.
+   */
+  handle(
+    topic: string,
+    envelope: Uint8Array | ArrayBuffer,
+    options?: { publishAck?: (ackTopic: string, ack: Uint8Array) => Promise<unknown> | unknown },
+  ): Promise<(Applied & { ack: Uint8Array }) | null>;
+  /** Scheduled switches now (the member's timer calls it at each wake-up). */
+  tick(): Promise<{ changed: boolean; wakeAt: number | bigint | null }>;
+  /** The live opener of a group (keys kept up to date). */
+  opener(group: string): Opener;
+  /** Opens group traffic (a message under the next key switches a member without a clock). */
+  open(group: string, topic: string, envelope: Uint8Array | ArrayBuffer, options?: { now?: number | null }): Promise<OpenedMessage>;
+  assignment(group: string): Assignment | null;
+  sealer(group: string): Promise<Sealer | null>;
+  /** Seals with the assigned key and sender id ('invalidConfig' when not in the group). */
+  seal(group: string, topic: string, payload: Payload, options?: SealOptions): Promise<Uint8Array>;
+  /** The core's MQTT topic-filter matcher. */
+  topicMatcher(filters: string[]): PlainTopics;
+  on(event: 'applied', fn: (applied: Applied) => void): this;
+  on(event: 'rejected', fn: (error: MqsealError, topic: string) => void): this;
+  on(event: 'keys', fn: (groups: string[]) => void): this;
+  on(event: 'error', fn: (error: unknown) => void): this;
+  off(event: 'applied' | 'rejected' | 'keys' | 'error', fn: (...args: any[]) => void): this;
+  close(): Promise<void>;
 }

@@ -7,7 +7,7 @@
 // this file: after `npm install <path>`, a symlink, that is the package's
 // own development copy of MQTT.js, and a client of another version would
 // not type-check.)
-import type { Header, MqsealError, Opener, Payload, PlainTopics, Sealer } from './index.js';
+import type { Applied, Header, Member, MqsealError, Opener, Payload, PlainTopics, Sealer } from './index.js';
 
 /**
  * What the helper calls on an MQTT.js client: the callback API that
@@ -89,3 +89,33 @@ export declare class SealedClient<C extends MqttClientLike = MqttClientLike> {
 export type HelperErrorCode = 'unknownTopicAlias' | 'invalidConfig';
 
 export declare function sealClient<C extends MqttClientLike>(client: C, options?: SealedClientOptions): SealedClient<C>;
+
+/** One group's traffic of a MemberClient: opened with the member's current keys, sealed with its assignment. */
+export declare class MemberGroup {
+  readonly name: string;
+  subscribe(filter: string, options?: SubscribeOptions): Promise<unknown>;
+  publish(topic: string, payload: Payload, options?: PublishOptions): Promise<unknown>;
+  on(event: 'message', fn: (topic: string, payload: Uint8Array, header: Header, packet: PublishPacket) => void): this;
+  on(event: 'rejected', fn: (topic: string, error: MqsealError, packet: PublishPacket) => void): this;
+  off(event: 'message' | 'rejected', fn: (...args: any[]) => void): this;
+}
+
+/**
+ * A fleet member on an MQTT.js client: control topic subscribed at QoS 1, control messages applied
+ * (persisted before the ack, QoS 1, not retained, is published), empty payloads skipped.
+ */
+export declare class MemberClient<C extends MqttClientLike = MqttClientLike> {
+  constructor(client: C, member: Member);
+  readonly client: C;
+  readonly member: Member;
+  /** Subscribes to the control topic. */
+  start(): Promise<unknown>;
+  group(name: string): MemberGroup;
+  on(event: 'applied', fn: (applied: Applied & { ack: Uint8Array }) => void): this;
+  on(event: 'controlRejected', fn: (error: MqsealError, topic: string, packet: PublishPacket) => void): this;
+  on(event: 'controlCleared', fn: (topic: string) => void): this;
+  off(event: 'applied' | 'controlRejected' | 'controlCleared', fn: (...args: any[]) => void): this;
+  end(force?: boolean): Promise<void>;
+}
+
+export declare function memberClient<C extends MqttClientLike>(client: C, member: Member): MemberClient<C>;

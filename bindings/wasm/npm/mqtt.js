@@ -25,6 +25,8 @@
 // network connection: the table is cleared when the connection closes.
 // Incoming aliases are resolved by MQTT.js itself before 'message'.
 
+import { Listeners } from './events.js';
+
 function helperError(code, message) {
   const err = new Error(message);
   err.name = 'MqsealError';
@@ -58,7 +60,7 @@ export class SealedClient {
   #sealer;
   #opener;
   #plainTopics;
-  #listeners = new Map();
+  #events = new Listeners();
   #onMessage;
   #aliases;
 
@@ -134,18 +136,7 @@ export class SealedClient {
   }
 
   #emit(event, ...args) {
-    const fns = this.#listeners.get(event);
-    if (!fns) return;
-    for (const fn of [...fns]) {
-      try {
-        fn(...args);
-      } catch (e) {
-        // A throwing handler must not stop the others or MQTT.js.
-        queueMicrotask(() => {
-          throw e;
-        });
-      }
-    }
+    this.#events.emit(event, ...args);
   }
 
   /**
@@ -155,13 +146,12 @@ export class SealedClient {
    * 'plain' (topic, payload, packet) on the allowlisted plain topics.
    */
   on(event, fn) {
-    if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
-    this.#listeners.get(event).add(fn);
+    this.#events.on(event, fn);
     return this;
   }
 
   off(event, fn) {
-    this.#listeners.get(event)?.delete(fn);
+    this.#events.off(event, fn);
     return this;
   }
 
@@ -219,4 +209,164 @@ function settle(call) {
 /** `new SealedClient(client, options)`. */
 export function sealClient(client, options) {
   return new SealedClient(client, options);
+}
+
+const DELIVER = Symbol('MemberGroup.deliver');
+
+/**
+ * A fleet member on an MQTT.js client (docs/PROTOCOL.md section 14): subscribes to the member's
+ * control topic (QoS 1), hands every control message to `member.handle` (which persists the new
+ * state before the ack is published here, QoS 1, not retained, and before any key changes), skips
+ * empty payloads (a deleted retained message), and routes group traffic to `group(name)` wrappers
+ * that open it with the member's current keys and seal with its assigned key and sender id.
+ *
+ *   const mc = memberClient(mqtt.connect(url), member);
+ *   mc.on('applied', ({ epoch }) => ...).on('controlRejected', (error) => ...);  // error.code, error.reason
+ *   await mc.start();
+ *   const telemetry = mc.group('telemetry');
+ *   telemetry.on('message', (topic, payload, header) => ...);
+ *   await telemetry.subscribe('plant/#');
+ */
+export class MemberClient {
+  #client;
+  #member;
+  #groups = new Map();
+  #events = new Listeners();
+  #onMessage;
+  #publishAck;
+
+  constructor(client, member) {
+    if (!client || typeof client.publish !== 'function' || typeof client.on !== 'function') {
+      throw helperError('invalidConfig', 'memberClient needs an MQTT.js client');
+    }
+    if (!member || typeof member.handle !== 'function' || typeof member.controlTopic !== 'string') {
+      throw helperError('invalidConfig', "memberClient needs a Member from 'mqseal' (await Member.create({...}))");
+    }
+    this.#client = client;
+    this.#member = member;
+    this.#publishAck = (topic, ack) => settle((cb) => client.publish(topic, wireBytes(ack), { qos: 1, retain: false }, cb));
+    this.#onMessage = (topic, payload, packet) => this.#receive(topic, payload, packet);
+    client.on('message', this.#onMessage);
+  }
+
+  get client() {
+    return this.#client;
+  }
+  get member() {
+    return this.#member;
+  }
+
+  /** Subscribes to the control topic (QoS 1); the retained state arrives then. */
+  start() {
+    return settle((cb) => this.#client.subscribe(this.#member.controlTopic, { qos: 1 }, cb));
+  }
+
+  #receive(topic, payload, packet) {
+    if (topic === this.#member.controlTopic) {
+      if (payload.length === 0) {
+        this.#emit('controlCleared', topic);
+        return;
+      }
+      this.#member.handle(topic, payload, { publishAck: this.#publishAck }).then(
+        (r) => this.#emit('applied', r),
+        (e) => this.#emit('controlRejected', e, topic, packet),
+      );
+      return;
+    }
+    for (const g of this.#groups.values()) g[DELIVER](topic, payload, packet);
+  }
+
+  /** The wrapper of one group's traffic (one per name). */
+  group(name) {
+    let g = this.#groups.get(name);
+    if (!g) {
+      g = new MemberGroup(this.#client, this.#member, String(name));
+      this.#groups.set(name, g);
+    }
+    return g;
+  }
+
+  /**
+   * Events: 'applied' ({ epoch, wakeAt, ack }); 'controlRejected' (error, topic, packet) for a
+   * control message the core refused (error.code, error.reason for 'invalidControl') or whose
+   * state could not be persisted; 'controlCleared' (topic) for an empty retained payload.
+   */
+  on(event, fn) {
+    this.#events.on(event, fn);
+    return this;
+  }
+
+  off(event, fn) {
+    this.#events.off(event, fn);
+    return this;
+  }
+
+  #emit(event, ...args) {
+    this.#events.emit(event, ...args);
+  }
+
+  /** Stops listening and ends the MQTT.js client (the member stays open: close it yourself). */
+  async end(force = false) {
+    this.#client.removeListener('message', this.#onMessage);
+    await settle((cb) => this.#client.end(force, {}, cb));
+  }
+}
+
+/** One group's traffic of a MemberClient (see `MemberClient.group`). */
+export class MemberGroup {
+  #client;
+  #member;
+  #name;
+  #filters = [];
+  #matcher = null;
+  #events = new Listeners();
+
+  constructor(client, member, name) {
+    this.#client = client;
+    this.#member = member;
+    this.#name = name;
+  }
+
+  get name() {
+    return this.#name;
+  }
+
+  /** Subscribes to `filter` (default QoS 1); messages matching it are opened with this group's keys. */
+  subscribe(filter, options = { qos: 1 }) {
+    const next = [...this.#filters, String(filter)];
+    this.#matcher = this.#member.topicMatcher(next);
+    this.#filters = next;
+    return settle((cb) => this.#client.subscribe(String(filter), options, cb));
+  }
+
+  /** Seals with the member's assigned key and sender id for this group, and publishes. */
+  async publish(topic, payload, options = {}) {
+    const t = String(topic);
+    const envelope = await this.#member.seal(this.#name, t, payload);
+    return settle((cb) => this.#client.publish(t, wireBytes(envelope), options, cb));
+  }
+
+  [DELIVER](topic, payload, packet) {
+    if (!this.#matcher?.allows(topic)) return;
+    this.#member.open(this.#name, topic, payload).then(
+      (msg) => this.#events.emit('message', topic, msg.payload, msg.header, packet),
+      (e) => this.#events.emit('rejected', topic, e, packet),
+    );
+  }
+
+  /** Events: 'message' (topic, payload, header, packet), verified only; 'rejected' (topic, error, packet). */
+  on(event, fn) {
+    this.#events.on(event, fn);
+    return this;
+  }
+
+  off(event, fn) {
+    this.#events.off(event, fn);
+    return this;
+  }
+}
+
+/** `new MemberClient(client, member)`. */
+export function memberClient(client, member) {
+  return new MemberClient(client, member);
 }

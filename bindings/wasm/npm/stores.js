@@ -90,10 +90,59 @@ export class MemoryCounterStore {
   close() {}
 }
 
-function request(req) {
+/** An IndexedDB request as a promise (shared with member.js). */
+export function request(req) {
   return new Promise((resolve, reject) => {
     req.onsuccess = () => resolve(req.result);
     req.onerror = () => reject(req.error);
+  });
+}
+
+/**
+ * One readwrite transaction on object store `name` with durability 'strict':
+ * `fn(store, fail)` issues the requests (`fail(err)` aborts with err); resolves
+ * only once the transaction completes (shared with member.js).
+ */
+export function durableTransaction(db, name, fn) {
+  return new Promise((resolve, reject) => {
+    let tx;
+    try {
+      tx = db.transaction(name, 'readwrite', { durability: 'strict' });
+    } catch (e) {
+      reject(storeError(`IndexedDB transaction failed: ${e}`, 'write', { cause: e }));
+      return;
+    }
+    let failed = null;
+    const fail = (err) => {
+      failed = err;
+      tx.abort();
+    };
+    fn(tx.objectStore(name), fail);
+    // Only a committed write counts.
+    tx.oncomplete = () => (failed ? reject(failed) : resolve());
+    tx.onerror = () => reject(failed ?? storeError(`IndexedDB write failed: ${tx.error}`, 'write', { cause: tx.error }));
+    tx.onabort = () =>
+      reject(failed ?? storeError(`IndexedDB transaction aborted: ${tx.error}`, 'write', { cause: tx.error }));
+  });
+}
+
+/**
+ * Takes the exclusive Web Lock `lockName` if nobody holds it (else rejects
+ * with `busy()`); resolves with the function that releases it (shared with
+ * member.js).
+ */
+export function exclusiveLock(locks, lockName, busy) {
+  return new Promise((resolve, reject) => {
+    locks
+      .request(lockName, { ifAvailable: true }, (lock) => {
+        if (!lock) {
+          reject(busy());
+          return undefined;
+        }
+        // Held until released (or until the page goes away).
+        return new Promise((release) => resolve(release));
+      })
+      .catch(reject);
   });
 }
 
@@ -147,51 +196,16 @@ export class IndexedDbCounterStore {
   async #acquireLock() {
     const locks = globalThis.navigator?.locks;
     if (!locks) return; // Not a secure context: the compare-and-swap still catches a second writer.
-    const lockName = `mqseal-counter:${this.#database}/${this.#name}`;
-    await new Promise((resolve, reject) => {
-      locks
-        .request(lockName, { ifAvailable: true }, (lock) => {
-          if (!lock) {
-            reject(
-              storeError(
-                `counter store "${this.#name}" is in use in another tab or window; ` +
-                  'use another sender id and store name per tab',
-                'locked',
-              ),
-            );
-            return undefined;
-          }
-          resolve();
-          // Held until close() (or until the page goes away).
-          return new Promise((release) => {
-            this.#release = release;
-          });
-        })
-        .catch(reject);
-    });
+    this.#release = await exclusiveLock(locks, `mqseal-counter:${this.#database}/${this.#name}`, () =>
+      storeError(
+        `counter store "${this.#name}" is in use in another tab or window; use another sender id and store name per tab`,
+        'locked',
+      ),
+    );
   }
 
   #tx(fn) {
-    return new Promise((resolve, reject) => {
-      let tx;
-      try {
-        tx = this.#db.transaction('counters', 'readwrite', { durability: 'strict' });
-      } catch (e) {
-        reject(storeError(`IndexedDB transaction failed: ${e}`, 'write', { cause: e }));
-        return;
-      }
-      let failed = null;
-      const fail = (err) => {
-        failed = err;
-        tx.abort();
-      };
-      fn(tx.objectStore('counters'), fail);
-      // Only a committed write counts.
-      tx.oncomplete = () => (failed ? reject(failed) : resolve());
-      tx.onerror = () => reject(failed ?? storeError(`IndexedDB write failed: ${tx.error}`, 'write', { cause: tx.error }));
-      tx.onabort = () =>
-        reject(failed ?? storeError(`IndexedDB transaction aborted: ${tx.error}`, 'write', { cause: tx.error }));
-    });
+    return durableTransaction(this.#db, 'counters', fn);
   }
 
   /** Takes the tab lock, opens the database and reads the stored limit (null: none). */

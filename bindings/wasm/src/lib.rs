@@ -24,6 +24,9 @@
 
 extern crate alloc;
 
+mod member;
+pub use member::RawMember;
+
 use mqseal::{
     ConfigField, Eviction, ExternalCounterStore, OpenerConfig, PrefixRewrite, Reservation, SenderSnapshot, SenderTable,
     Suite, SuiteSet, DEFAULT_KEYS, DEFAULT_MAX_SENDERS, DEFAULT_RESERVATION_BLOCK, MAX_OVERHEAD, MAX_WINDOW,
@@ -43,8 +46,9 @@ fn set_prop(obj: &JsValue, key: &str, value: &JsValue) {
 }
 
 /// A JS `Error` with `name = "MqsealError"` and `code` = the core's stable
-/// error code (plus `keyId` for `unknownKey`, and `reason` =
-/// `StoreError::code()` for `counterStore`).
+/// error code (plus `keyId` for `unknownKey`, `reason` =
+/// `StoreError::code()` for `counterStore`, `reason` = `ControlError::code()`
+/// for `invalidControl`, `held` and `received` for `staleEpoch`).
 fn js_error(e: mqseal::Error) -> JsValue {
     let err = js_sys::Error::new(&e.to_string());
     err.set_name("MqsealError");
@@ -56,6 +60,13 @@ fn js_error(e: mqseal::Error) -> JsValue {
         }
         mqseal::Error::CounterStore(kind) => {
             set_prop(obj, "reason", &JsValue::from_str(kind.code()));
+        }
+        mqseal::Error::InvalidControl(reason) => {
+            set_prop(obj, "reason", &JsValue::from_str(reason.code()));
+        }
+        mqseal::Error::StaleEpoch { held, received } => {
+            set_prop(obj, "held", &u64_to_js(held));
+            set_prop(obj, "received", &u64_to_js(received));
         }
         _ => {}
     }

@@ -64,7 +64,8 @@ class Error(Exception):
         super().__init__(message)
         #: Key id for ``unknownKey``, ``duplicateKeyId``, ``keyNotFound``, ``keyIsPrimary``.
         self.key_id: Optional[int] = extra.get("key_id")
-        #: ``StoreError`` code for ``counterStore`` (``missing``, ``locked``, ``conflict``...).
+        #: ``StoreError`` code for ``counterStore`` (``missing``, ``locked``, ``conflict``...);
+        #: ``ControlError`` code for ``invalidControl`` (``wrongMember``, ``malformed``...).
         self.reason: Optional[str] = extra.get("reason")
         #: The suite refused for ``suiteNotAllowed``.
         self.suite: Optional[str] = extra.get("suite")
@@ -76,6 +77,9 @@ class Error(Exception):
         self.path: Optional[str] = None if extra.get("path") is None else str(extra.get("path"))
         #: The pid holding a ``locked`` state file, if known.
         self.holder_pid: Optional[int] = extra.get("holder_pid")
+        #: For ``staleEpoch``: the epoch the member holds and the one received.
+        self.held: Optional[int] = extra.get("held")
+        self.received: Optional[int] = extra.get("received")
 
 
 class FormatError(Error):

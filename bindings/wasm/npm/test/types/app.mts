@@ -6,8 +6,11 @@
 // version the application has, and `sealed.client` is that version's type.
 import { readFileSync } from 'node:fs';
 import { connect, type MqttClient } from 'mqtt';
-import { Key, MemoryCounterStore, Opener, PlainTopics, Sealer, type Header, type HeaderJSON, type MqsealError } from 'mqseal';
-import { sealClient, type PublishPacket, type SealedClient } from 'mqseal/mqtt';
+import {
+  Key, Member, MemoryCounterStore, MemoryMemberStore, Opener, PlainTopics, Sealer,
+  type Assignment, type ControlErrorReason, type Header, type HeaderJSON, type MqsealError,
+} from 'mqseal';
+import { memberClient, sealClient, type MemberClient, type MemberGroup, type PublishPacket, type SealedClient } from 'mqseal/mqtt';
 
 const key: Key = Key.fromText(process.env.MQSEAL_KEY ?? readFileSync('group.key', 'utf8'));
 const client: MqttClient = connect(process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883');
@@ -45,3 +48,29 @@ sealClient(client, { filter: (topic: string) => topic !== 'x' });
 sealClient({ publish: 1 });
 // @ts-expect-error: header.counter is a bigint, not a number.
 export const wrong: number = ({} as Header).counter;
+
+// A dashboard as a fleet member (state in IndexedDB by default; a MemoryMemberStore here).
+export async function fleetMember(): Promise<void> {
+  const member: Member = await Member.create({
+    secret: process.env.MEMBER_SECRET ?? '',
+    authority: process.env.AUTHORITY_PUBLIC ?? '',
+    memberId: 'dashboard-1',
+    store: new MemoryMemberStore(null),
+    enroll: true,
+    counterStore: () => new MemoryCounterStore(0),
+  });
+  const mc: MemberClient<MqttClient> = memberClient(client, member);
+  mc.on('applied', (a) => console.log(a.epoch, a.wakeAt, a.ack.length));
+  mc.on('controlRejected', (e: MqsealError) => {
+    const reason: ControlErrorReason | undefined = e.code === 'invalidControl' ? (e.reason as ControlErrorReason) : undefined;
+    console.warn(e.code, reason);
+  });
+  await mc.start();
+  const telemetry: MemberGroup = mc.group('telemetry');
+  telemetry.on('message', (topic: string, payload: Uint8Array, header: Header) => console.log(topic, payload.length, header.keyId));
+  await telemetry.subscribe('plant/#');
+  await telemetry.publish('plant/dash', 'hello');
+  const a: Assignment | null = member.assignment('telemetry');
+  console.log(a?.keyId, a?.senderId, member.epoch, member.controlTopic);
+  await member.close();
+}

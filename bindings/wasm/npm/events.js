@@ -1,0 +1,27 @@
+// Event listeners of the package's classes (Member, SealedClient,
+// MemberClient, MemberGroup): one copy. A throwing handler must not stop the
+// others, nor MQTT.js: its error is rethrown in a microtask.
+export class Listeners {
+  #map = new Map();
+
+  on(event, fn) {
+    if (!this.#map.has(event)) this.#map.set(event, new Set());
+    this.#map.get(event).add(fn);
+  }
+
+  off(event, fn) {
+    this.#map.get(event)?.delete(fn);
+  }
+
+  emit(event, ...args) {
+    for (const fn of [...(this.#map.get(event) ?? [])]) {
+      try {
+        fn(...args);
+      } catch (e) {
+        queueMicrotask(() => {
+          throw e;
+        });
+      }
+    }
+  }
+}
