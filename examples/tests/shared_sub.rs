@@ -502,3 +502,23 @@ fn out_file_recovers_from_a_torn_tail() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another process"), "{out:?}");
     again.stop();
 }
+
+/// `--out` refuses what cannot be exactly once: QoS 0, a clean session.
+#[test]
+fn out_needs_qos_1_and_a_persistent_session() {
+    let redis = mqseal_test_support::redis_or_skip!();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("x.out");
+    let run = |extra: &[&str]| {
+        let mut cmd = mqseal(dir.path());
+        cmd.args(["sub", "-t", "x", "-p", "1", "--key-text"])
+            .arg(key().to_text().as_str())
+            .args(["--replay-redis", &redis.url(), "--out", file.to_str().unwrap()])
+            .args(extra);
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(run(&["-q", "0", "-c", "-i", "a"]).contains("--out needs -q 1 or 2"));
+    assert!(run(&["-q", "1"]).contains("--disable-clean-session"));
+}
