@@ -112,15 +112,21 @@ pub async fn ask_store<S: ReplayStore, P>(
     batch: &mut [crate::protection::Pending<P>],
 ) -> Result<Vec<WindowVerdict>, StoreUnavailable> {
     let queries: Vec<WindowQuery> = batch.iter().map(crate::protection::Pending::query).collect();
-    match store.check_and_update(&queries).await {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            for p in batch.iter_mut() {
-                p.hold();
-            }
-            Err(e)
+    let verdicts = store.check_and_update(&queries).await;
+    held_back_unless_decided(batch, verdicts)
+}
+
+/// Counts every message of `batch` as held back when the store did not decide.
+fn held_back_unless_decided<P>(
+    batch: &mut [crate::protection::Pending<P>],
+    verdicts: Result<Vec<WindowVerdict>, StoreUnavailable>,
+) -> Result<Vec<WindowVerdict>, StoreUnavailable> {
+    if verdicts.is_err() {
+        for p in batch.iter_mut() {
+            p.hold();
         }
     }
+    verdicts
 }
 
 /// [`ask_store`] for an exactly-once sink: batch `n` of `owner` decided
@@ -141,15 +147,8 @@ pub async fn ask_store_staged<P>(
 ) -> Result<Vec<WindowVerdict>, StoreUnavailable> {
     let entries: Vec<(WindowQuery, Vec<u8>)> =
         batch.iter().map(crate::protection::Pending::query).zip(records).collect();
-    match store.check_and_stage(owner, n, &entries).await {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            for p in batch.iter_mut() {
-                p.hold();
-            }
-            Err(e)
-        }
-    }
+    let verdicts = store.check_and_stage(owner, n, &entries).await;
+    held_back_unless_decided(batch, verdicts)
 }
 
 #[cfg(feature = "redis")]
