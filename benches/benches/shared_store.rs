@@ -3,6 +3,8 @@
 //! either the local window (`FleetOpener::open_to_vec`) or the Redis store
 //! (`open_pending_to_vec`, pipelined batches of 512 through
 //! `RedisReplayStore`, one batch in flight, as `mqseal sub --replay-redis`).
+//! Then as `mqseal sub --out` (one atomic decide-and-stage call per batch,
+//! the batch appended to a batch log and fsynced, then unstaged).
 //! Starts its own redis-server (Debian's) on a free loopback port, AOF off.
 //!
 //! `cargo bench -p mqseal-benches --bench shared_store`
@@ -42,6 +44,7 @@ fn main() {
 
     let mut redis = Redis::start_volatile();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let key2 = key.clone();
     let shared_rate = rt.block_on(async {
         let store = RedisReplayStore::connect(&redis.url()).await.unwrap();
         let mut opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key).unwrap());
@@ -62,9 +65,49 @@ fn main() {
         assert_eq!(delivered, n);
         n as f64 / t.elapsed().as_secs_f64()
     });
+    // As `mqseal sub --out`: each batch decided and staged in one atomic
+    // call (BATCH_SCRIPT), appended to the batch log and fsynced, unstaged.
+    let path = std::env::temp_dir().join(format!("mqseal-bench-out-{}", std::process::id()));
+    let out_rate = rt.block_on(async {
+        let store = RedisReplayStore::connect(&redis.url()).await.unwrap().with_prefix("out:");
+        let mut log = mqseal::BatchLog::open(&path).unwrap();
+        let mut opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key2).unwrap());
+        let t = Instant::now();
+        let mut delivered = 0usize;
+        for (b, chunk) in envs.chunks(BATCH).enumerate() {
+            let batch_no = b as u64 + 1;
+            let pending: Vec<_> = chunk
+                .iter()
+                .map(|(topic, env)| opener.open_pending_to_vec(topic.as_str(), env, None).unwrap())
+                .collect();
+            let entries: Vec<_> = pending
+                .iter()
+                .zip(chunk)
+                .map(|(p, (topic, env))| {
+                    let record =
+                        mqseal::PendingRecord { topic: topic.as_bytes(), envelope: env, qos: 1, retain: false };
+                    (p.query(), record.encode().unwrap())
+                })
+                .collect();
+            let verdicts = store.check_and_stage("bench", batch_no, &entries).await.unwrap();
+            let mut body = Vec::new();
+            for (p, v) in pending.into_iter().zip(verdicts) {
+                body.extend_from_slice(&p.resolve(v).unwrap().payload);
+                body.push(b'\n');
+                delivered += 1;
+            }
+            log.append(batch_no, &body).unwrap();
+            store.unstage("bench", &[batch_no]).await.unwrap();
+        }
+        assert_eq!(delivered, n);
+        n as f64 / t.elapsed().as_secs_f64()
+    });
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(path.with_extension("lock"));
     redis.kill();
     println!("shared_store: {n} messages, {SENDERS} senders, batches of {BATCH}");
     println!("  local window (FleetOpener::open_to_vec): {local_rate:>10.0} msg/s");
     println!("  Redis store (open_pending + EVALSHA pipeline): {shared_rate:>10.0} msg/s");
+    println!("  Redis store + --out file (BATCH_SCRIPT, append + fsync per batch): {out_rate:>10.0} msg/s");
     println!("  ratio shared/local: {:.2}", shared_rate / local_rate);
 }

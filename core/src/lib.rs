@@ -140,6 +140,8 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+#[cfg(feature = "alloc")]
+mod batch_log;
 mod config;
 mod control;
 mod counter;
@@ -169,6 +171,13 @@ mod varint;
 #[doc(hidden)]
 pub mod fuzzing;
 
+#[cfg(all(feature = "std", any(unix, windows)))]
+pub use batch_log::BatchLog;
+#[cfg(feature = "alloc")]
+pub use batch_log::{
+    batch_script_args, encode_batch_frame, frame_checksum_ok, parse_frame_header, parse_pending_batch, pending_key,
+    recovery_plan, FrameHeader, PendingRecord, RecoveryPlan, BATCH_FRAME_MAGIC, BATCH_SCRIPT, MAX_FRAME_HEADER,
+};
 pub use config::{
     ConfigField, Eviction, OpenerConfig, SuiteSet, DEFAULT_KEYS, DEFAULT_MAX_SENDERS, DEFAULT_MAX_SKEW, DEFAULT_SENDERS,
 };

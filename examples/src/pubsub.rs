@@ -257,6 +257,15 @@ pub struct SubArgs {
     /// one is not acknowledged. Default: 10000.
     #[arg(long, value_name = "N", requires = "replay_redis", value_parser = clap::value_parser!(u64).range(1..))]
     max_held_back: Option<u64>,
+    /// With --replay-redis: write the verified messages to this append-only
+    /// file instead of stdout, exactly once across a kill -9 at any point
+    /// (docs/EXACTLY_ONCE.md). Each store batch is recorded in Redis
+    /// together with its messages, appended to FILE as one checksummed
+    /// frame and fsynced, and only then acknowledged; a restart with the
+    /// same --id appends what a dead run had recorded but not written.
+    /// Needs -i, -c and -q 1 or 2. Locked while this process runs.
+    #[arg(long, value_name = "FILE", requires_all = ["replay_redis", "persistent"])]
+    out: Option<PathBuf>,
     /// Print counters of accepted and rejected messages on exit (stderr),
     /// also on SIGINT and SIGTERM (which end `sub` with exit code 0).
     #[arg(long)]
@@ -409,6 +418,36 @@ impl Batch {
         let r = match &mut self {
             Batch::V4(_, b) => mqseal_rumqttc::ask_store(&store, b).await,
             Batch::V5(_, b) => mqseal_rumqttc::ask_store(&store, b).await,
+        };
+        (self, r)
+    }
+
+    /// As [`Batch::ask`], for `--out`: batch `n` of `owner` decided and its
+    /// accepted messages staged in Redis in one atomic call.
+    async fn ask_staged(
+        mut self,
+        store: mqseal_rumqttc::RedisReplayStore,
+        owner: String,
+        n: u64,
+    ) -> (Batch, Result<Vec<mqseal::WindowVerdict>, mqseal_rumqttc::StoreUnavailable>) {
+        let record = |topic: &[u8], envelope: &[u8], qos: u8, retain: bool| {
+            mqseal::PendingRecord { topic, envelope, qos, retain }.encode().unwrap_or_default()
+        };
+        let r = match &mut self {
+            Batch::V4(_, b) => {
+                let records = b
+                    .iter()
+                    .map(|p| p.publish())
+                    .map(|m| record(m.topic.as_bytes(), &m.payload, m.qos as u8, m.retain));
+                let records = records.collect();
+                mqseal_rumqttc::ask_store_staged(&store, &owner, n, b, records).await
+            }
+            Batch::V5(_, b) => {
+                let records =
+                    b.iter().map(|p| p.publish()).map(|m| record(&m.topic, &m.payload, m.qos as u8, m.retain));
+                let records = records.collect();
+                mqseal_rumqttc::ask_store_staged(&store, &owner, n, b, records).await
+            }
         };
         (self, r)
     }
@@ -1026,14 +1065,7 @@ fn hex(out: &mut Vec<u8>, bytes: &[u8], upper: bool) {
 }
 
 /// `-F`: mosquitto_sub's format fields and escapes, and mqseal's.
-fn format_message(
-    fmt: &str,
-    topic: &str,
-    meta: Option<&VerifiedMessage>,
-    payload: &[u8],
-    qos: u8,
-    retain: bool,
-) -> Vec<u8> {
+fn format_message(fmt: &str, topic: &str, meta: Option<&Meta>, payload: &[u8], qos: u8, retain: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + fmt.len());
     let mut chars = fmt.chars();
     let mut buf = [0u8; 4];
@@ -1089,7 +1121,7 @@ fn print_message(
     out: &mut impl Write,
     args: &SubArgs,
     topic: &str,
-    meta: Option<&VerifiedMessage>,
+    meta: Option<&Meta>,
     payload: &[u8],
     qos: u8,
     retain: bool,
@@ -1132,8 +1164,16 @@ fn print_message(
     let _ = out.write_all(&line).and_then(|()| out.flush());
 }
 
+/// What the line formats show of a verified message beyond its payload.
+struct Meta {
+    header: mqseal::Header,
+    retain: bool,
+    dup: bool,
+}
+
 fn print_verified(out: &mut impl Write, args: &SubArgs, m: &VerifiedMessage) {
-    print_message(out, args, &m.topic, Some(m), &m.payload, m.qos as u8, m.retain);
+    let meta = Meta { header: m.header, retain: m.retain, dup: m.dup };
+    print_message(out, args, &m.topic, Some(&meta), &m.payload, m.qos as u8, m.retain);
 }
 
 fn print_stats(s: &Stats) {
@@ -1189,6 +1229,78 @@ async fn stop_signal() -> &'static str {
     }
 }
 
+/// `--out FILE`: the exactly-once sink (docs/EXACTLY_ONCE.md). The file
+/// (a core `BatchLog`), the store that stages each batch, the owner id (the
+/// MQTT client id) and an opener that verifies staged envelopes again.
+struct OutSink {
+    log: mqseal::BatchLog,
+    store: mqseal_rumqttc::RedisReplayStore,
+    owner: String,
+    opener: FleetOpener,
+    next_batch: u64,
+    /// A staged call failed: its batch may be staged without an answer;
+    /// recover before writing the next one.
+    recover: bool,
+}
+
+impl OutSink {
+    /// Appends every staged batch the file lacks (verified again, no
+    /// window check: the shared windows hold them already), then deletes
+    /// the staged batches; sets the next batch number.
+    async fn recover(&mut self, args: &SubArgs) -> Result<usize> {
+        let staged = self.store.staged(&self.owner).await.map_err(|e| anyhow!("--out recovery: {e}"))?;
+        let numbers: Vec<u64> = staged.iter().map(|(n, _)| *n).collect();
+        let plan = mqseal::recovery_plan(self.log.last_batch(), &numbers);
+        let mut written = 0;
+        for n in &plan.append {
+            let Some((_, bytes)) = staged.iter().find(|(m, _)| m == n) else { continue };
+            let records =
+                mqseal::parse_pending_batch(bytes).map_err(|e| anyhow!("--out recovery: staged batch {n}: {e}"))?;
+            let mut body = Vec::new();
+            for r in records {
+                let topic = String::from_utf8_lossy(r.topic);
+                match self
+                    .opener
+                    .open_pending_to_vec(topic.as_ref(), r.envelope, Some(mqseal::system_clock()))
+                    .and_then(|p| p.resolve(mqseal::WindowVerdict::Accepted))
+                {
+                    Ok(o) => {
+                        let meta = Meta { header: o.header, retain: r.retain, dup: false };
+                        print_message(&mut body, args, &topic, Some(&meta), &o.payload, r.qos, r.retain);
+                        written += 1;
+                    }
+                    Err(e) => eprintln!(
+                        "mqseal: --out recovery: a staged message on {topic} no longer opens: {e} ({})",
+                        e.code()
+                    ),
+                }
+            }
+            self.log.append(*n, &body).map_err(|e| anyhow!("{e}"))?;
+        }
+        self.store.unstage(&self.owner, &plan.delete).await.map_err(|e| anyhow!("--out recovery: {e}"))?;
+        self.next_batch = plan.next_batch;
+        self.recover = false;
+        Ok(written)
+    }
+
+    /// Batch `n`'s accepted lines, durable in the file when this returns
+    /// (or, after a failed call, every staged batch the file lacks).
+    async fn write(&mut self, args: &SubArgs, n: u64, body: &[u8]) -> Result<()> {
+        if self.recover {
+            self.recover(args).await?;
+            return Ok(());
+        }
+        if !body.is_empty() {
+            self.log.append(n, body).map_err(|e| anyhow!("{e}"))?;
+        }
+        // Best effort: a staged batch left behind is deleted by the next
+        // recovery (it is in the file).
+        let (store, owner) = (self.store.clone(), self.owner.clone());
+        tokio::spawn(async move { store.unstage(&owner, &[n]).await });
+        Ok(())
+    }
+}
+
 /// `mqseal sub`.
 pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
     check_common(&args.common)?;
@@ -1207,6 +1319,13 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
     }
     // A growable sender table (up to mqseal::DEFAULT_MAX_SENDERS): a
     // subscriber to `fleet/#` hears from every device of the fleet.
+    let recovery_opener = match &args.out {
+        Some(_) => Some(
+            FleetOpener::with_config(keys.ring.clone(), &opener_config(&args)?)
+                .map_err(|e| anyhow!("invalid receiver configuration: {e}"))?,
+        ),
+        None => None,
+    };
     let mut opener: FleetOpener = FleetOpener::with_config(keys.ring, &opener_config(&args)?)
         .map_err(|e| anyhow!("invalid receiver configuration: {e}"))?
         .with_clock(mqseal::system_clock);
@@ -1224,6 +1343,27 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
                 .with_ttl(args.replay_ttl.map(Duration::from_secs)),
         ),
         None => None,
+    };
+    // --out: the file locked and its torn tail cut, then what a dead run
+    // staged appended, all before connecting.
+    let mut sink = match (&args.out, &store, recovery_opener) {
+        (Some(path), Some(store), Some(opener)) => {
+            if args.qos == 0 {
+                bail!("--out needs -q 1 or 2: a QoS 0 message the broker handed over is gone if this process dies");
+            }
+            let owner = args.common.client_id.clone().unwrap_or_default();
+            let log = mqseal::BatchLog::open(path).map_err(|e| anyhow!("--out: {e}"))?;
+            if log.truncated() > 0 {
+                eprintln!("mqseal: --out {}: cut a torn last batch ({} bytes)", path.display(), log.truncated());
+            }
+            let mut sink = OutSink { log, store: store.clone(), owner, opener, next_batch: 1, recover: false };
+            let n = sink.recover(&args).await?;
+            if n > 0 {
+                eprintln!("mqseal: --out {}: appended {n} messages staged by an earlier run", path.display());
+            }
+            Some(sink)
+        }
+        _ => None,
     };
     let mut commit = match &args.replay_state {
         Some(path) => Some(GroupCommit::<(VerifiedMessage, bool)>::new(ReplayState::open(path, &mut opener)?)),
@@ -1252,6 +1392,8 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
     let mut queue_full = false;
     // Messages of the batch being asked (they count towards the bound).
     let mut asking_len = 0usize;
+    // --out: the number of the batch being asked.
+    let mut asking_batch = 0u64;
     let max_held_back =
         args.max_held_back.map_or(mqseal_rumqttc::DEFAULT_MAX_HELD_BACK, |n| usize::try_from(n).unwrap_or(usize::MAX));
     // Connections so far (each CONNACK), to acknowledge on the right one.
@@ -1304,7 +1446,14 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
             if args.common.debug {
                 eprintln!("mqseal: debug: asking the replay store about {} messages", batch.len());
             }
-            let task = tokio::spawn(batch.ask(store.clone()));
+            let task = match &mut sink {
+                Some(k) => {
+                    asking_batch = k.next_batch;
+                    k.next_batch += 1;
+                    tokio::spawn(batch.ask_staged(store.clone(), k.owner.clone(), asking_batch))
+                }
+                None => tokio::spawn(batch.ask(store.clone())),
+            };
             asking = Some(Box::pin(async move { task.await.ok() }));
         }
         // A full held-back queue while the store answers: read no more until
@@ -1392,9 +1541,18 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
                                 _ => {}
                             }
                         }
-                        let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
+                        match &mut sink {
+                            // Durable before any of it is acknowledged.
+                            Some(k) => k.write(&args, asking_batch, &out).await?,
+                            None => {
+                                let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
+                            }
+                        }
                     }
                     Some((batch, Err(e))) => {
+                        if let Some(k) = &mut sink {
+                            k.recover = true;
+                        }
                         held.unshift(batch);
                         if !outage {
                             outage = true;

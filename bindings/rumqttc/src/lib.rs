@@ -94,7 +94,7 @@ pub mod v5;
 pub use protection::{Pending, Protection, Reject, Stats};
 pub use replay_store::{ask_store, LocalReplayStore, ReplayStore, StoreUnavailable, DEFAULT_MAX_HELD_BACK};
 #[cfg(feature = "redis")]
-pub use replay_store::{RedisReplayStore, DEFAULT_PREFIX};
+pub use replay_store::{ask_store_staged, RedisReplayStore, DEFAULT_PREFIX};
 #[cfg(feature = "redis")]
 pub use sender_lease::{LeaseError, LeaseOptions, LeasedCounterStore, SenderLease};
 pub use v311::{

@@ -112,15 +112,43 @@ pub async fn ask_store<S: ReplayStore, P>(
     batch: &mut [crate::protection::Pending<P>],
 ) -> Result<Vec<WindowVerdict>, StoreUnavailable> {
     let queries: Vec<WindowQuery> = batch.iter().map(crate::protection::Pending::query).collect();
-    match store.check_and_update(&queries).await {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            for p in batch.iter_mut() {
-                p.hold();
-            }
-            Err(e)
+    let verdicts = store.check_and_update(&queries).await;
+    held_back_unless_decided(batch, verdicts)
+}
+
+/// Counts every message of `batch` as held back when the store did not decide.
+fn held_back_unless_decided<P>(
+    batch: &mut [crate::protection::Pending<P>],
+    verdicts: Result<Vec<WindowVerdict>, StoreUnavailable>,
+) -> Result<Vec<WindowVerdict>, StoreUnavailable> {
+    if verdicts.is_err() {
+        for p in batch.iter_mut() {
+            p.hold();
         }
     }
+    verdicts
+}
+
+/// [`ask_store`] for an exactly-once sink: batch `n` of `owner` decided
+/// and its accepted entries staged in one atomic call
+/// ([`RedisReplayStore::check_and_stage`]); `records[i]` is message `i`'s
+/// [`mqseal::PendingRecord::encode`]d bytes. Held back as [`ask_store`]
+/// when the store cannot decide.
+///
+/// # Errors
+/// [`StoreUnavailable`] as described.
+#[cfg(feature = "redis")]
+pub async fn ask_store_staged<P>(
+    store: &RedisReplayStore,
+    owner: &str,
+    n: u64,
+    batch: &mut [crate::protection::Pending<P>],
+    records: Vec<Vec<u8>>,
+) -> Result<Vec<WindowVerdict>, StoreUnavailable> {
+    let entries: Vec<(WindowQuery, Vec<u8>)> =
+        batch.iter().map(crate::protection::Pending::query).zip(records).collect();
+    let verdicts = store.check_and_stage(owner, n, &entries).await;
+    held_back_unless_decided(batch, verdicts)
 }
 
 #[cfg(feature = "redis")]
@@ -131,7 +159,7 @@ mod redis_store {
     use super::{ReplayStore, StoreUnavailable};
     use core::future::Future;
     use core::time::Duration;
-    use mqseal::{WindowQuery, WindowVerdict, WINDOW_SCRIPT};
+    use mqseal::{WindowQuery, WindowVerdict, BATCH_SCRIPT, WINDOW_SCRIPT};
     use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
     /// Replay windows in Redis (or Valkey), shared by every subscriber
@@ -153,6 +181,7 @@ mod redis_store {
         prefix: String,
         ttl_ms: u64,
         script: redis::Script,
+        batch: redis::Script,
     }
 
     impl core::fmt::Debug for RedisReplayStore {
@@ -192,6 +221,7 @@ mod redis_store {
                 prefix: DEFAULT_PREFIX.into(),
                 ttl_ms: 0,
                 script: redis::Script::new(WINDOW_SCRIPT),
+                batch: redis::Script::new(BATCH_SCRIPT),
             };
             store.load_script().await?;
             Ok(store)
@@ -223,13 +253,103 @@ mod redis_store {
 
         async fn load_script(&self) -> Result<(), StoreUnavailable> {
             let mut conn = self.conn.clone();
-            let _: String = redis::cmd("SCRIPT")
-                .arg("LOAD")
-                .arg(WINDOW_SCRIPT)
+            for text in [WINDOW_SCRIPT, BATCH_SCRIPT] {
+                let _: String = redis::cmd("SCRIPT")
+                    .arg("LOAD")
+                    .arg(text)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+            }
+            Ok(())
+        }
+
+        /// Exactly-once sinks (docs/EXACTLY_ONCE.md): decides batch `n` of
+        /// `owner` in ONE atomic call of [`mqseal::BATCH_SCRIPT`], which
+        /// also stages the accepted entries' records (each entry: its query
+        /// and its [`mqseal::PendingRecord::encode`]d bytes) under
+        /// [`mqseal::pending_key`] field `n` (with the window TTL, if any).
+        /// Either all of it happened or none.
+        ///
+        /// # Errors
+        /// [`StoreUnavailable`]: nothing decided or staged that the caller
+        /// may rely on; hold the batch back and ask again (a retry of a
+        /// call that did run answers `duplicate`: its records are staged,
+        /// and [`mqseal::recovery_plan`] delivers them after a restart).
+        pub async fn check_and_stage(
+            &self,
+            owner: &str,
+            n: u64,
+            entries: &[(WindowQuery, Vec<u8>)],
+        ) -> Result<Vec<WindowVerdict>, StoreUnavailable> {
+            if entries.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut cmd = redis::cmd("EVALSHA");
+            cmd.arg(self.batch.get_hash()).arg(entries.len() + 1);
+            for (q, _) in entries {
+                cmd.arg(q.redis_key(&self.prefix));
+            }
+            cmd.arg(mqseal::pending_key(&self.prefix, owner));
+            for a in mqseal::batch_script_args(n, self.ttl_ms, self.ttl_ms, entries) {
+                cmd.arg(a);
+            }
+            let mut conn = self.conn.clone();
+            let codes: Vec<i64> = match cmd.query_async(&mut conn).await {
+                Ok(c) => c,
+                Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
+                    self.load_script().await?;
+                    cmd.query_async(&mut conn).await.map_err(|e| unavailable(&e))?
+                }
+                Err(e) => return Err(unavailable(&e)),
+            };
+            Self::verdicts(codes, entries.len())
+        }
+
+        /// Every batch of `owner` staged and not yet unstaged: (batch
+        /// number, records).
+        ///
+        /// # Errors
+        /// [`StoreUnavailable`] when the server cannot be reached or a field
+        /// is not a batch number.
+        pub async fn staged(&self, owner: &str) -> Result<Vec<(u64, Vec<u8>)>, StoreUnavailable> {
+            let mut conn = self.conn.clone();
+            let all: Vec<(String, Vec<u8>)> = redis::cmd("HGETALL")
+                .arg(mqseal::pending_key(&self.prefix, owner))
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| unavailable(&e))?;
+            all.into_iter()
+                .map(|(f, v)| f.parse().map(|n| (n, v)).map_err(|_| StoreUnavailable(format!("staged batch {f:?}"))))
+                .collect()
+        }
+
+        /// Deletes staged batches of `owner` (once they are durable in the sink).
+        ///
+        /// # Errors
+        /// [`StoreUnavailable`] when the server cannot be reached.
+        pub async fn unstage(&self, owner: &str, batches: &[u64]) -> Result<(), StoreUnavailable> {
+            if batches.is_empty() {
+                return Ok(());
+            }
+            let mut conn = self.conn.clone();
+            let _: u64 = redis::cmd("HDEL")
+                .arg(mqseal::pending_key(&self.prefix, owner))
+                .arg(batches)
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| unavailable(&e))?;
             Ok(())
+        }
+
+        fn verdicts(codes: Vec<i64>, n: usize) -> Result<Vec<WindowVerdict>, StoreUnavailable> {
+            if codes.len() != n {
+                return Err(StoreUnavailable(format!("{} answers for {n} queries", codes.len())));
+            }
+            codes
+                .into_iter()
+                .map(|c| WindowVerdict::from_code(c).map_err(|_| StoreUnavailable(format!("script answered {c}"))))
+                .collect()
         }
 
         fn pipeline(&self, queries: &[WindowQuery]) -> redis::Pipeline {
@@ -260,13 +380,7 @@ mod redis_store {
                 }
                 Err(e) => return Err(unavailable(&e)),
             };
-            if codes.len() != queries.len() {
-                return Err(StoreUnavailable(format!("{} answers for {} queries", codes.len(), queries.len())));
-            }
-            codes
-                .into_iter()
-                .map(|c| WindowVerdict::from_code(c).map_err(|_| StoreUnavailable(format!("script answered {c}"))))
-                .collect()
+            Self::verdicts(codes, queries.len())
         }
 
         /// Deletes every window under `key_id` (once the key is retired on

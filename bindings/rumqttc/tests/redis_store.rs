@@ -32,6 +32,11 @@ async fn the_redis_script_and_the_core_window_agree_on_random_sequences() {
     let redis = mqseal_test_support::redis_or_skip!();
     let store = RedisReplayStore::connect(&redis.url()).await.unwrap().with_prefix("diff:");
     let local = LocalReplayStore::new();
+    // The exactly-once batch script (the window script's text inside it)
+    // on its own windows: the same verdicts, and it stages exactly the
+    // accepted entries.
+    let batch_store = RedisReplayStore::connect(&redis.url()).await.unwrap().with_prefix("batch:");
+    let mut batch_no = 0u64;
     let seed = std::env::var("MQSEAL_DIFF_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x6d71_7365_616c_u64);
     let mut rng = Rng(seed);
     // Senders with their own width and base counter: near 0, near the
@@ -79,6 +84,34 @@ async fn the_redis_script_and_the_core_window_agree_on_random_sequences() {
         }
         let expect = local.check_and_update(&batch).await.unwrap();
         let got = store.check_and_update(&batch).await.unwrap();
+        batch_no += 1;
+        let entries: Vec<(WindowQuery, Vec<u8>)> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, q)| {
+                let topic = format!("t/{ops}/{i}");
+                (
+                    *q,
+                    mqseal::PendingRecord { topic: topic.as_bytes(), envelope: &[1, 2], qos: 1, retain: false }
+                        .encode()
+                        .unwrap(),
+                )
+            })
+            .collect();
+        let staged_verdicts = batch_store.check_and_stage("diff", batch_no, &entries).await.unwrap();
+        assert_eq!(staged_verdicts, expect, "batch script, seed {seed:#x}, op {ops}");
+        let staged = batch_store.staged("diff").await.unwrap();
+        let want: Vec<&Vec<u8>> =
+            entries.iter().zip(&expect).filter(|(_, v)| **v == WindowVerdict::Accepted).map(|(e, _)| &e.1).collect();
+        match staged.as_slice() {
+            [] => assert!(want.is_empty()),
+            [(n, bytes)] => {
+                assert_eq!(*n, batch_no);
+                assert_eq!(bytes, &want.into_iter().flatten().copied().collect::<Vec<u8>>());
+            }
+            more => panic!("{} staged batches", more.len()),
+        }
+        batch_store.unstage("diff", &[batch_no]).await.unwrap();
         for ((q, e), g) in batch.iter().zip(&expect).zip(&got) {
             assert_eq!(g, e, "seed {seed:#x}, op {ops}: {q:?}");
             // The highest accepted counter at the time of this query.
