@@ -150,6 +150,8 @@ mod error;
 mod keyring;
 mod keys;
 mod member;
+#[cfg(all(feature = "std", any(unix, windows)))]
+mod member_file;
 mod opener;
 mod plain_topics;
 mod replay;
@@ -199,6 +201,8 @@ pub use keys::{KeyFile, Peer};
 #[cfg(feature = "alloc")]
 pub use member::AppliedVec;
 pub use member::{Applied, MemberAgent, Sealing, Tick, MAX_MEMBER_STATE_LEN, MEMBER_STATE_MAGIC};
+#[cfg(all(feature = "std", any(unix, windows)))]
+pub use member_file::{AppliedAck, MemberFileError, MemberFileStore};
 #[cfg(feature = "alloc")]
 pub use opener::FleetOpener;
 #[cfg(feature = "alloc")]
