@@ -215,7 +215,12 @@ impl Member {
     /// messages (and publishes their acks, after the state is on disk),
     /// notes which key verified messages used, runs a switch that is due.
     /// Every other event comes back as [`Handled::Event`].
-    pub async fn handle<const K: usize, T: mqseal::SenderTable>(
+    ///
+    /// Synchronous, so that it cannot be cancelled between the write of the
+    /// state and the ack: the ack is queued with `try_publish` (a full
+    /// request channel is reported as [`MemberError::Client`]; the state is
+    /// applied and its keys used all the same).
+    pub fn handle<const K: usize, T: mqseal::SenderTable>(
         &mut self,
         event: SealedEvent,
         client: &SealedClient,
@@ -231,7 +236,7 @@ impl Member {
                 if p.payload.is_empty() {
                     return Handled::Cleared;
                 }
-                match self.apply(&p.topic, &p.payload, client, opener).await {
+                match self.apply(&p.topic, &p.payload, client, opener) {
                     Ok(epoch) => Handled::Applied { epoch },
                     Err(e) => Handled::Rejected(e),
                 }
@@ -248,7 +253,7 @@ impl Member {
         }
     }
 
-    async fn apply<const K: usize, T: mqseal::SenderTable>(
+    fn apply<const K: usize, T: mqseal::SenderTable>(
         &mut self,
         topic: &str,
         envelope: &[u8],
@@ -260,8 +265,7 @@ impl Member {
         self.wake_at = wake_at;
         let sent = client
             .unsealed_inner()
-            .publish(self.store.ack_topic(), QoS::AtLeastOnce, false, ack)
-            .await
+            .try_publish(self.store.ack_topic(), QoS::AtLeastOnce, false, ack)
             .map_err(|e| Error::Client(Box::new(e)));
         // The state is persisted: its keys are the member's now, acked or not.
         self.refresh(client, opener)?;
