@@ -276,7 +276,8 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
     });
     tokio::pin!(producer);
     let (mut done, mut total) = (0u64, None::<u64>);
-    while total != Some(done) {
+    // Control acks are QoS 1 publishes too: count at least the producer's.
+    while total.is_none_or(|t| done < t) {
         tokio::select! {
             r = &mut producer, if total.is_none() => {
                 total = Some(r.map_err(|e| anyhow!("publisher task failed: {e}"))?.map_err(|e| anyhow!("{e}"))?);
