@@ -190,9 +190,37 @@ pub(crate) const CRASH_POINTS: [Crash; 4] =
 /// Atomically replaces `path` with `bytes` and makes it durable. With
 /// `crash`, stops at that point as a killed process would (tests only).
 pub(crate) fn replace(path: &Path, bytes: &[u8], crash: Option<Crash>) -> io::Result<()> {
+    replace_with_mode(path, bytes, crash, None)
+}
+
+/// [`replace`] for a file that holds secrets: the temporary file (and so
+/// the file after the rename) is created with mode 0600 on Unix.
+pub(crate) fn replace_secret(path: &Path, bytes: &[u8], crash: Option<Crash>) -> io::Result<()> {
+    replace_with_mode(path, bytes, crash, Some(0o600))
+}
+
+/// Creates (truncating) `path` for writing; with `mode`, created with that
+/// mode on Unix (an existing file gets it too).
+pub(crate) fn create_file(path: &Path, mode: Option<u32>) -> io::Result<fs::File> {
+    let mut o = fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if let Some(m) = mode {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        o.mode(m);
+        let f = o.open(path)?;
+        f.set_permissions(fs::Permissions::from_mode(m))?;
+        return Ok(f);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    o.open(path)
+}
+
+fn replace_with_mode(path: &Path, bytes: &[u8], crash: Option<Crash>, mode: Option<u32>) -> io::Result<()> {
     let stop = || Err(io::Error::other("simulated crash"));
     let tmp = sibling(path, ".tmp");
-    let mut f = fs::File::create(&tmp)?;
+    let mut f = create_file(&tmp, mode)?;
     if crash == Some(Crash::TornTemp) {
         f.write_all(&bytes[..bytes.len() / 2])?;
         return stop();

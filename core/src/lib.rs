@@ -152,6 +152,8 @@ mod error;
 mod keyring;
 mod keys;
 mod member;
+#[cfg(all(feature = "std", any(unix, windows)))]
+mod member_file;
 mod opener;
 mod plain_topics;
 mod replay;
@@ -206,6 +208,8 @@ pub use keys::{Key, KeyText, PairwiseKeys, PublicKey, StaticKeyPair, KEY_LEN};
 #[cfg(feature = "alloc")]
 pub use keys::{KeyFile, Peer};
 pub use member::{Applied, MemberAgent, Sealing, Tick, MAX_MEMBER_STATE_LEN, MEMBER_STATE_MAGIC};
+#[cfg(all(feature = "std", any(unix, windows)))]
+pub use member_file::{AppliedAck, MemberFileError, MemberFileStore};
 #[cfg(feature = "alloc")]
 pub use member::{AppliedVec, Staged};
 #[cfg(feature = "alloc")]

@@ -233,6 +233,18 @@ fn parse_key_text(text: &str, origin: &str) -> Result<KeyMaterial> {
     Ok(KeyMaterial { ring, seal_key: Some(key) })
 }
 
+/// An X25519 public key given on the command line as its text form or as a
+/// file holding it (`flag` names the option in errors).
+pub fn public_key_arg(arg: &str, flag: &str) -> Result<PublicKey> {
+    let (text, origin) = if trim_ascii(arg).starts_with("mqseal:") {
+        (arg.to_owned(), flag.to_owned())
+    } else {
+        (read_text(Path::new(arg))?, format!("{flag} {arg}"))
+    };
+    PublicKey::from_text(trim_ascii(&text))
+        .map_err(|_| anyhow!("{origin}: not an X25519 public key (expected `mqseal:x25519-public:v1:...`)"))
+}
+
 fn read_text(path: &Path) -> Result<String> {
     fs::read_to_string(path).map_err(|e| anyhow!("cannot read key file {}: {e}", path.display()))
 }
@@ -266,13 +278,7 @@ impl KeyArgs {
         let origin = secret.display().to_string();
         let pair = StaticKeyPair::from_secret_text(trim_ascii(&read_text(secret)?))
             .map_err(|_| anyhow!("{origin}: not an X25519 secret key (expected `mqseal:x25519-secret:v1:...`)"))?;
-        let (peer_text, peer_origin) = if trim_ascii(peer).starts_with("mqseal:") {
-            (peer.clone(), "--peer".to_owned())
-        } else {
-            (read_text(Path::new(peer))?, format!("--peer {peer}"))
-        };
-        let peer = PublicKey::from_text(trim_ascii(&peer_text))
-            .map_err(|_| anyhow!("{peer_origin}: not an X25519 public key (expected `mqseal:x25519-public:v1:...`)"))?;
+        let peer = public_key_arg(peer, "--peer")?;
         let keys = pair.pairwise(&peer, self.pair_key_id).map_err(|e| anyhow!("pairwise key: {e}"))?;
         let mut ring = match group {
             Some(g) => g.ring,

@@ -10,6 +10,7 @@
 mod connect;
 mod demo;
 mod keys;
+mod member;
 mod pubsub;
 mod state;
 
@@ -40,6 +41,9 @@ enum Command {
     /// Subscribe, print verified messages, report rejected ones on stderr
     /// (like mosquitto_sub).
     Sub(pubsub::SubArgs),
+    /// A member of key distribution: `init` (enrol), `status`.
+    #[command(subcommand)]
+    Member(member::MemberCommand),
 }
 
 /// Options shared by `pub` and `sub`: broker, credentials, keys.
@@ -140,6 +144,7 @@ fn main() -> ExitCode {
             Command::Keygen(args) => keys::keygen(&args).map(|()| ExitCode::SUCCESS),
             Command::Pub(args) => pubsub::run_pub(args).await,
             Command::Sub(args) => pubsub::run_sub(args).await,
+            Command::Member(cmd) => member::run(&cmd).map(|()| ExitCode::SUCCESS),
         }
     });
     // Do not wait for background tasks (reconnecting event loops, the

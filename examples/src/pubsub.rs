@@ -28,16 +28,16 @@ pub struct PubArgs {
     pub(crate) common: Common,
     /// Topic to publish on (or the path of an mqtt:// / mqtts:// -L URL).
     #[arg(short = 't', long)]
-    topic: Option<String>,
+    pub(crate) topic: Option<String>,
     /// QoS: 0, 1 or 2.
     #[arg(short = 'q', long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
-    qos: u8,
+    pub(crate) qos: u8,
     /// Retain the message.
     #[arg(short = 'r', long)]
-    retain: bool,
+    pub(crate) retain: bool,
     /// The message.
     #[arg(short = 'm', long, group = "source")]
-    message: Option<String>,
+    pub(crate) message: Option<String>,
     /// Send the contents of a file as the message.
     #[arg(short = 'f', long, group = "source", value_name = "FILE")]
     file: Option<PathBuf>,
@@ -46,17 +46,17 @@ pub struct PubArgs {
     stdin_file: bool,
     /// Read stdin line by line; each line is one message.
     #[arg(short = 'l', long, group = "source")]
-    stdin_line: bool,
+    pub(crate) stdin_line: bool,
     /// Send a zero-length message, unsealed (there is nothing to protect):
     /// with -r it clears the topic's retained message, as with mosquitto_pub.
     #[arg(short = 'n', long = "null-message", group = "source")]
     null_message: bool,
     /// Publish the message this many times (with -m, -f, -s or -n).
     #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "stdin_line")]
-    repeat: Option<u64>,
+    pub(crate) repeat: Option<u64>,
     /// Seconds between repeated messages (fractions allowed).
     #[arg(long, value_name = "SECONDS", default_value_t = 0.0, requires = "repeat")]
-    repeat_delay: f64,
+    pub(crate) repeat_delay: f64,
     /// Topic of the will the broker publishes if this client disappears.
     /// The will payload is sealed at start-up (it takes one counter).
     #[arg(long, value_name = "TOPIC", requires = "will_payload")]
@@ -75,7 +75,20 @@ pub struct PubArgs {
     /// with exit code 1 if no connection is re-established within this many
     /// seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
-    reconnect_timeout: u64,
+    pub(crate) reconnect_timeout: u64,
+    /// Seal as the member enrolled in this directory (`mqseal member
+    /// init`): the key and sender id the authority assigned in --group, from
+    /// its control messages, applied while running. No key file or counter
+    /// file options then. MQTT 3.1.1 only.
+    #[arg(long, value_name = "DIR", requires = "group", conflicts_with_all = ["sender_id", "sender_lease", "counter_file"])]
+    pub(crate) member: Option<PathBuf>,
+    /// The group to seal (pub) or open (sub) with, with --member.
+    #[arg(long, value_name = "GROUP", requires = "member")]
+    pub(crate) group: Option<String>,
+    /// With --member: seconds to wait for the first control message when the
+    /// member holds no key for the group yet.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, requires = "member")]
+    pub(crate) state_timeout: u64,
     /// This publisher's sender id (unique per publisher and key).
     #[arg(long, env = "MQSEAL_SENDER_ID")]
     sender_id: Option<u32>,
@@ -150,10 +163,10 @@ pub struct SubArgs {
     /// Topic filter to subscribe to (repeatable; or the path of an
     /// mqtt:// / mqtts:// -L URL).
     #[arg(short = 't', long = "topic")]
-    topics: Vec<String>,
+    pub(crate) topics: Vec<String>,
     /// QoS for the subscriptions: 0, 1 or 2.
     #[arg(short = 'q', long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
-    qos: u8,
+    pub(crate) qos: u8,
     /// Print the topic before each payload.
     #[arg(short = 'v', long)]
     verbose: bool,
@@ -186,10 +199,10 @@ pub struct SubArgs {
     exit_after_subscribe: bool,
     /// Exit after this many printed messages (at least 1).
     #[arg(short = 'C', long, value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..))]
-    count: Option<u64>,
+    pub(crate) count: Option<u64>,
     /// Exit with code 27 after this many seconds (at least 1).
     #[arg(short = 'W', long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
-    timeout: Option<u64>,
+    pub(crate) timeout: Option<u64>,
     /// Keep the session (clean session off): messages queued while away are
     /// delivered on reconnect. Needs a fixed --id.
     #[arg(short = 'c', long = "disable-clean-session", requires = "client_id")]
@@ -224,6 +237,14 @@ pub struct SubArgs {
     /// open again).
     #[arg(long, default_value = "reject-new", value_parser = ["reject-new", "lru"])]
     eviction: String,
+    /// Open as the member enrolled in this directory (`mqseal member
+    /// init`): every key the authority currently accepts in --group, from
+    /// its control messages, applied while running. MQTT 3.1.1 only.
+    #[arg(long, value_name = "DIR", requires = "group")]
+    pub(crate) member: Option<PathBuf>,
+    /// The group to open with, with --member.
+    #[arg(long, value_name = "GROUP", requires = "member")]
+    pub(crate) group: Option<String>,
     /// File that keeps the replay windows across runs, so a message this
     /// subscriber already accepted is rejected after a restart too. Locked
     /// while this process runs; rewritten atomically (and fsynced) before
@@ -701,8 +722,8 @@ impl Loop {
 struct Will {
     topic: String,
     envelope: Vec<u8>,
-    qos: u8,
-    retain: bool,
+    pub(crate) qos: u8,
+    pub(crate) retain: bool,
 }
 
 fn build(
@@ -805,7 +826,7 @@ fn check_common(c: &Common) -> Result<()> {
 
 /// A topic name, checked by the core as every binding does, with
 /// mosquitto_pub's wording.
-fn check_publish_topic(topic: &str, what: &str) -> Result<()> {
+pub(crate) fn check_publish_topic(topic: &str, what: &str) -> Result<()> {
     match mqseal::check_topic_name(topic) {
         Ok(()) => Ok(()),
         Err(mqseal::Error::TopicTooLong) => bail!("invalid {what} topic: longer than 65535 bytes"),
@@ -817,7 +838,7 @@ fn check_publish_topic(topic: &str, what: &str) -> Result<()> {
 }
 
 /// A topic filter, checked by the core, with mosquitto_sub's wording.
-fn check_filter(filter: &str, what: &str) -> Result<()> {
+pub(crate) fn check_filter(filter: &str, what: &str) -> Result<()> {
     match mqseal::check_topic_filter(filter) {
         Ok(()) => Ok(()),
         Err(mqseal::Error::TopicTooLong) => bail!("invalid {what} topic: longer than 65535 bytes"),
@@ -858,6 +879,9 @@ fn send_limit(c: &Common, broker: Option<u32>) -> (usize, String) {
 /// `mqseal pub`.
 pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
     check_common(&args.common)?;
+    if args.member.is_some() {
+        return crate::member::run_pub(args).await;
+    }
     let keys = args.common.keys.load()?;
     let key = keys.seal_key.ok_or_else(|| anyhow!("the key file has no key to seal with (set \"primary\")"))?;
     let suite: Suite =
@@ -1171,7 +1195,7 @@ struct Meta {
     dup: bool,
 }
 
-fn print_verified(out: &mut impl Write, args: &SubArgs, m: &VerifiedMessage) {
+pub(crate) fn print_verified(out: &mut impl Write, args: &SubArgs, m: &VerifiedMessage) {
     let meta = Meta { header: m.header, retain: m.retain, dup: m.dup };
     print_message(out, args, &m.topic, Some(&meta), &m.payload, m.qos as u8, m.retain);
 }
@@ -1304,6 +1328,9 @@ impl OutSink {
 /// `mqseal sub`.
 pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
     check_common(&args.common)?;
+    if args.member.is_some() {
+        return crate::member::run_sub(args).await;
+    }
     let keys = args.common.keys.load()?;
     let target = connect::target(&args.common)?;
     let topics: Vec<String> =

@@ -18,6 +18,10 @@
 //! * [`Stats`] counts what was sealed, accepted and rejected (duplicate,
 //!   replayed, forged, unknown key, unsealed, malformed, policy).
 //!
+//! * [`Member`]: a member of key distribution (`docs/PROTOCOL.md` 14): its
+//!   keys and sender id come from the authority's control messages, applied
+//!   while the client runs.
+//!
 //! No cryptography happens here: the adapter moves bytes between rumqttc
 //! and the core.
 //!
@@ -83,6 +87,7 @@
 //! With manual acks, acknowledge rejected messages too (`ack` takes either).
 #![forbid(unsafe_code)]
 
+mod member;
 mod protection;
 mod replay_store;
 #[cfg(feature = "redis")]
@@ -91,6 +96,7 @@ mod shared;
 mod v311;
 pub mod v5;
 
+pub use member::{Handled, Member, MemberError};
 pub use protection::{Pending, Protection, Reject, Stats};
 pub use replay_store::{ask_store, LocalReplayStore, ReplayStore, StoreUnavailable, DEFAULT_MAX_HELD_BACK};
 #[cfg(feature = "redis")]

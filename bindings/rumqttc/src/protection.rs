@@ -20,7 +20,7 @@ use crate::Error;
 
 /// Object-safe view of a [`Sealer`] over any counter store, so that clients
 /// are not generic over the store type.
-trait SealDyn: Send {
+pub(crate) trait SealDyn: Send {
     fn seal_to_vec(&mut self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, mqseal::Error>;
     fn sender_id(&self) -> u32;
     fn key_id(&self) -> u32;
@@ -173,7 +173,7 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Protection<KEYS, T> {
         let plain = Arc::new(self.plain);
         let counters = Arc::new(Counters::default());
         let outbox = Outbox {
-            sealer: self.sealer.map(|s| Arc::new(Mutex::new(s))),
+            sealer: Arc::new(Mutex::new(self.sealer)),
             aliases: Arc::default(),
             plain: plain.clone(),
             counters: counters.clone(),
@@ -194,7 +194,9 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Protection<KEYS, T> {
 /// full topic, never an alias).
 #[derive(Clone)]
 pub(crate) struct Outbox {
-    sealer: Option<Arc<Mutex<Box<dyn SealDyn>>>>,
+    /// `None` inside for a receive-only client; replaced whole by
+    /// [`Outbox::set_sealer`] (a member switching keys).
+    sealer: Arc<Mutex<Option<Box<dyn SealDyn>>>>,
     /// MQTT 5 outgoing topic aliases: alias -> the topic last published
     /// with it. Empty for MQTT 3.1.1.
     aliases: Arc<Mutex<HashMap<u16, String>>>,
@@ -224,13 +226,19 @@ impl Outbox {
 
     /// Seals `payload` for `topic` with the core sealer.
     pub(crate) fn seal(&self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
-        let sealer = self.sealer.as_ref().ok_or(Error::NoSealer)?;
         // A panic while the lock was held cannot leave a counter to be
         // reused: the core takes a counter before using it, never after.
-        let mut sealer = sealer.lock().unwrap_or_else(PoisonError::into_inner);
-        let envelope = sealer.seal_to_vec(topic, payload)?;
+        let mut sealer = self.sealer.lock().unwrap_or_else(PoisonError::into_inner);
+        let envelope = sealer.as_mut().ok_or(Error::NoSealer)?.seal_to_vec(topic, payload)?;
         self.counters.sealed.fetch_add(1, Ordering::Relaxed);
         Ok(envelope)
+    }
+
+    /// Replaces the sealer of this client and its clones (`None`: publishing
+    /// fails with [`Error::NoSealer`] from now on). The old sealer, and its
+    /// counter store, is dropped.
+    pub(crate) fn set_sealer(&self, sealer: Option<Box<dyn SealDyn>>) {
+        *self.sealer.lock().unwrap_or_else(PoisonError::into_inner) = sealer;
     }
 
     /// Checks that plain publishing is allowed on `topic`.

@@ -242,6 +242,14 @@ macro_rules! async_client_requests {
                 self.outbox.stats()
             }
 
+            /// Replaces the sealer of this client and its clones (a member
+            /// switching to a new key or sender id); `None` makes publishing
+            /// fail with [`Error::NoSealer`]. The old sealer and its counter
+            /// store are dropped.
+            pub fn set_sealer<St: mqseal::CounterStore + Send + 'static>(&self, sealer: Option<mqseal::Sealer<St>>) {
+                self.outbox.set_sealer(sealer.map(|s| Box::new(s) as Box<dyn crate::protection::SealDyn>));
+            }
+
             /// The wrapped rumqttc client. Anything published through it directly
             /// is **not sealed**.
             #[must_use]

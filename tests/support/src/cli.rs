@@ -149,6 +149,11 @@ impl Recorder {
         self.len() == 0
     }
 
+    /// Every payload received so far, in arrival order.
+    pub fn payloads(&self) -> Vec<Vec<u8>> {
+        self.payloads.lock().unwrap().clone()
+    }
+
     /// Waits until at least `n` payloads arrived (or `timeout` passed) and
     /// returns the counters of all of them, in arrival order. Panics on a
     /// payload that is not an envelope.

@@ -1,0 +1,319 @@
+//! A member of key distribution (`docs/PROTOCOL.md` section 14) over an
+//! MQTT 3.1.1 [`SealedClient`]: its keys and sender id come from the
+//! authority's control messages, applied while the client runs.
+//!
+//! Nothing is decided here: the core's [`MemberFileStore`] verifies and
+//! persists each control message and says which keys to use; this module
+//! moves the bytes (control topic in, ack out) and swaps the keyring of the
+//! event loop's opener and the client's sealer.
+//!
+//! ```text
+//!  control topic ──▶ Plain(publish) ──▶ Member::handle ──▶ MemberFileStore::apply (verify, persist)
+//!   (QoS 1, retained)                        │                     └▶ ack ──▶ ack topic (QoS 1, after the write)
+//!                                            └▶ refresh: opener keyring, client sealer (assigned key, sender id)
+//!  Verified(m) ──▶ Member::handle: key_seen (members without a clock)
+//!  wake_in() elapsed ──▶ Member::tick: scheduled switch
+//! ```
+//!
+//! The control topic is allowlisted as a plain topic of the client's
+//! [`Protection`], so the event loop hands its payloads out unopened (the
+//! group keyring could not open them); [`Member::handle`] takes them.
+
+use core::time::Duration;
+
+use mqseal::{
+    AppliedAck, FleetOpener, Keyring, MemberFileError, MemberFileStore, MemoryCounterStore, OpenerWith, Sealer, Suite,
+    MAX_KEYS_PER_GROUP,
+};
+use rumqttc::QoS;
+
+use crate::{Error, Protection, SealedClient, SealedEvent};
+
+/// Why a member operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MemberError {
+    /// The core refused the control message, or the member's files could not
+    /// be read or written (nothing was acknowledged, nothing changed).
+    #[error("{0}")]
+    Store(#[from] MemberFileError),
+    /// The ack could not be queued, or the sealer or opener could not be
+    /// rebuilt.
+    #[error("{0}")]
+    Client(#[from] Error),
+}
+
+impl MemberError {
+    /// The stable code ([`MemberFileError::code`], or the core error's).
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            MemberError::Store(e) => e.code(),
+            MemberError::Client(Error::Seal(e)) => e.code(),
+            MemberError::Client(_) => "client",
+        }
+    }
+}
+
+impl From<mqseal::Error> for MemberError {
+    fn from(e: mqseal::Error) -> Self {
+        MemberError::Store(MemberFileError::Member(e))
+    }
+}
+
+/// What [`Member::handle`] made of an event.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Handled {
+    /// A control message was verified, persisted and acknowledged; the keys
+    /// of its epoch are in use.
+    Applied {
+        /// The epoch now held.
+        epoch: u64,
+    },
+    /// A control message was rejected (nothing changed): report it.
+    Rejected(MemberError),
+    /// An empty retained payload on the control topic (the authority cleared
+    /// it, for example on revocation): skipped.
+    Cleared,
+    /// Any other event, for the application. `switch_failed` is set when a
+    /// verified message showed the next key in use (members without a
+    /// clock) but the switch could not be persisted: the member keeps
+    /// sealing with the old key.
+    Event {
+        /// The event.
+        event: SealedEvent,
+        /// A failed clockless switch.
+        switch_failed: Option<MemberError>,
+    },
+}
+
+/// A member: its state directory, the group it seals and opens for, and the
+/// clock (`None` for a member without one).
+pub struct Member {
+    store: MemberFileStore,
+    group: String,
+    clock: Option<fn() -> u64>,
+    wake_at: Option<u64>,
+    /// The assignment the client's sealer holds: (key id, sender id, suite).
+    sealing: Option<(u32, u32, Suite)>,
+}
+
+impl core::fmt::Debug for Member {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Member")
+            .field("store", &self.store)
+            .field("group", &self.group)
+            .field("wake_at", &self.wake_at)
+            .field("sealing", &self.sealing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Member {
+    /// The member in `dir` (`mqseal member init`), for `group`, with
+    /// `clock` (Unix seconds; `None`: no clock, switch on first sight of the
+    /// next key).
+    ///
+    /// # Errors
+    /// Those of [`MemberFileStore::open`] (`locked`, `invalidSnapshot`...).
+    pub fn open(
+        dir: impl AsRef<std::path::Path>,
+        group: impl Into<String>,
+        clock: Option<fn() -> u64>,
+    ) -> Result<Self, MemberError> {
+        let store = MemberFileStore::open(dir)?;
+        let mut m = Member { store, group: group.into(), clock, wake_at: None, sealing: None };
+        m.wake_at = m.store.tick(m.now()).wake_at;
+        Ok(m)
+    }
+
+    fn now(&self) -> Option<u64> {
+        self.clock.map(|c| c())
+    }
+
+    /// The member's store (epoch, state, topics).
+    #[must_use]
+    pub const fn store(&self) -> &MemberFileStore {
+        &self.store
+    }
+
+    /// The group this member seals and opens for.
+    #[must_use]
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// Whether the member holds keys for its group (false before the first
+    /// control message, or when the authority removed it from the group).
+    #[must_use]
+    pub fn has_keys(&self) -> bool {
+        self.store.agent().sealing(&self.group, self.now()).is_some()
+    }
+
+    /// The [`Protection`] to build the client with: the group's accepted
+    /// keys, the sealer of the current assignment (receive-only before the
+    /// first state), and the control topic handed out unopened.
+    ///
+    /// # Errors
+    /// The counter file of the assignment cannot be opened or created;
+    /// [`Error::InvalidFilter`] never (a control topic has no wildcard).
+    pub fn protection(&mut self) -> Result<Protection, MemberError> {
+        let now = self.now();
+        let ring: Keyring<MAX_KEYS_PER_GROUP> = self.store.keyring(&self.group, now)?.unwrap_or_default();
+        let mut opener: FleetOpener = FleetOpener::new(Keyring::new());
+        if let Some(c) = self.clock {
+            opener = opener.with_clock(c);
+        }
+        sync_keyring(&mut opener, &ring)?;
+        let protection = match self.store.sealer(&self.group, now)? {
+            Some((s, sealer)) => {
+                self.sealing = Some((s.key.id(), s.sender_id, s.suite));
+                Protection::new(sealer, opener)
+            }
+            None => Protection::receive_only(opener),
+        };
+        Ok(protection.allow_plain_topic(self.store.control_topic())?)
+    }
+
+    /// Subscribes to the control topic (QoS 1): the retained state arrives
+    /// at once. Call after every connection without a resumed session.
+    ///
+    /// # Errors
+    /// [`Error::Client`] when the request cannot be queued.
+    pub async fn subscribe(&self, client: &SealedClient) -> Result<(), Error> {
+        client.subscribe(self.store.control_topic(), QoS::AtLeastOnce).await
+    }
+
+    /// How long until the next scheduled switch ([`Member::tick`] then);
+    /// `None`: nothing scheduled (or no clock).
+    #[must_use]
+    pub fn wake_in(&self) -> Option<Duration> {
+        let (at, now) = (self.wake_at?, self.now()?);
+        Some(Duration::from_secs(at.saturating_sub(now)))
+    }
+
+    /// Scheduled switches: rebuilds the keyring and sealer when the keys in
+    /// use changed. Returns whether they did.
+    ///
+    /// # Errors
+    /// As [`Member::protection`].
+    pub fn tick<const K: usize, T: mqseal::SenderTable>(
+        &mut self,
+        client: &SealedClient,
+        opener: &mut OpenerWith<K, T>,
+    ) -> Result<bool, MemberError> {
+        let t = self.store.tick(self.now());
+        self.wake_at = t.wake_at;
+        if t.changed {
+            self.refresh(client, opener)?;
+        }
+        Ok(t.changed)
+    }
+
+    /// Takes one event of the client's event loop: applies control
+    /// messages (and publishes their acks, after the state is on disk),
+    /// notes which key verified messages used, runs a switch that is due.
+    /// Every other event comes back as [`Handled::Event`].
+    ///
+    /// Synchronous, so that it cannot be cancelled between the write of the
+    /// state and the ack: the ack is queued with `try_publish` (a full
+    /// request channel is reported as [`MemberError::Client`]; the state is
+    /// applied and its keys used all the same).
+    pub fn handle<const K: usize, T: mqseal::SenderTable>(
+        &mut self,
+        event: SealedEvent,
+        client: &SealedClient,
+        opener: &mut OpenerWith<K, T>,
+    ) -> Handled {
+        if self.wake_at.is_some_and(|at| self.now().is_some_and(|now| now >= at)) {
+            if let Err(e) = self.tick(client, opener) {
+                return Handled::Event { event, switch_failed: Some(e) };
+            }
+        }
+        match event {
+            SealedEvent::Plain(p) if p.topic == self.store.control_topic() => {
+                if p.payload.is_empty() {
+                    return Handled::Cleared;
+                }
+                match self.apply(&p.topic, &p.payload, client, opener) {
+                    Ok(epoch) => Handled::Applied { epoch },
+                    Err(e) => Handled::Rejected(e),
+                }
+            }
+            SealedEvent::Verified(m) if self.clock.is_none() => {
+                let switched = self
+                    .store
+                    .key_seen(&self.group, m.header.key_id, None)
+                    .map_err(MemberError::from)
+                    .and_then(|s| if s { self.refresh(client, opener) } else { Ok(()) });
+                Handled::Event { event: SealedEvent::Verified(m), switch_failed: switched.err() }
+            }
+            event => Handled::Event { event, switch_failed: None },
+        }
+    }
+
+    fn apply<const K: usize, T: mqseal::SenderTable>(
+        &mut self,
+        topic: &str,
+        envelope: &[u8],
+        client: &SealedClient,
+        opener: &mut OpenerWith<K, T>,
+    ) -> Result<u64, MemberError> {
+        // Returns only once the new record is durable.
+        let AppliedAck { epoch, ack, wake_at, .. } = self.store.apply(topic, envelope, self.now())?;
+        self.wake_at = wake_at;
+        let sent = client
+            .unsealed_inner()
+            .try_publish(self.store.ack_topic(), QoS::AtLeastOnce, false, ack)
+            .map_err(|e| Error::Client(Box::new(e)));
+        // The state is persisted: its keys are the member's now, acked or not.
+        self.refresh(client, opener)?;
+        sent?;
+        Ok(epoch)
+    }
+
+    /// Gives the opener the group's accepted keys and the client the sealer
+    /// of the current assignment (a new counter file for a new one).
+    fn refresh<const K: usize, T: mqseal::SenderTable>(
+        &mut self,
+        client: &SealedClient,
+        opener: &mut OpenerWith<K, T>,
+    ) -> Result<(), MemberError> {
+        let now = self.now();
+        let ring: Keyring<MAX_KEYS_PER_GROUP> = self.store.keyring(&self.group, now)?.unwrap_or_default();
+        sync_keyring(opener, &ring)?;
+        let want = self.store.agent().sealing(&self.group, now).map(|s| (s.key.id(), s.sender_id, s.suite));
+        if want != self.sealing {
+            // The old sealer holds the lock of its counter file: drop it first.
+            client.set_sealer(None::<Sealer<MemoryCounterStore>>);
+            self.sealing = None;
+            if let Some((_, sealer)) = self.store.sealer(&self.group, now)? {
+                client.set_sealer(Some(sealer));
+                self.sealing = want;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Makes the opener's keyring hold exactly the keys of `ring`: retired keys
+/// go (with their replay windows), new keys come; kept keys keep their
+/// windows.
+fn sync_keyring<const K: usize, T: mqseal::SenderTable>(
+    opener: &mut OpenerWith<K, T>,
+    ring: &Keyring<MAX_KEYS_PER_GROUP>,
+) -> Result<(), mqseal::Error> {
+    let gone: Vec<u32> = opener.keyring().ids().filter(|id| ring.get(*id).is_none()).collect();
+    for id in gone {
+        opener.retire_key(id)?;
+    }
+    for id in ring.ids() {
+        if opener.keyring().get(id).is_none() {
+            if let Some(k) = ring.get(id) {
+                opener.add_key(k.clone())?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,349 @@
+//! `mqseal member init|status`, and `mqseal pub/sub --member`: the CLI as a
+//! member of key distribution. The member logic is the adapter's
+//! [`mqseal_rumqttc::Member`] (and below it the core's `MemberFileStore`);
+//! this file parses options, connects, and prints.
+
+use core::time::Duration;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Result};
+use clap::{Args, Subcommand};
+use mqseal::{ControlTopics, MemberFileStore};
+use mqseal_rumqttc::{Handled, Member, SealedClient, SealedEvent, SealedEventLoop};
+use rumqttc::{Event, Incoming, NetworkOptions, QoS};
+use tokio::io::AsyncBufReadExt;
+use tokio::time::Instant;
+
+use crate::connect::{self, Target};
+use crate::pubsub::{PubArgs, SubArgs};
+use crate::Common;
+
+/// `mqseal member ...`.
+#[derive(Subcommand, Debug)]
+pub enum MemberCommand {
+    /// Enrol: create the member's directory and X25519 key pair, print its
+    /// public key (for `mqseal authority member add --public`).
+    Init(InitArgs),
+    /// Print the member's epoch, groups, key ids, sender ids and next
+    /// scheduled switch (no secrets).
+    Status(StatusArgs),
+}
+
+/// `mqseal member init`.
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// The member's state directory (created 0700; must be missing or empty).
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// The member id (1 to 64 of A-Z a-z 0-9 . _ -).
+    #[arg(long)]
+    id: String,
+    /// The authority's X25519 public key: its text form or a file holding it.
+    #[arg(long, value_name = "KEY|FILE")]
+    authority: String,
+    /// Prefix of the control topics.
+    #[arg(long, default_value = mqseal::DEFAULT_CONTROL_PREFIX)]
+    control_prefix: String,
+    /// Prefix of the ack topics.
+    #[arg(long, default_value = mqseal::DEFAULT_ACK_PREFIX)]
+    ack_prefix: String,
+}
+
+/// `mqseal member status`.
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// The member's state directory.
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+}
+
+/// Runs `mqseal member ...`.
+pub fn run(cmd: &MemberCommand) -> Result<()> {
+    match cmd {
+        MemberCommand::Init(a) => {
+            let authority = crate::keys::public_key_arg(&a.authority, "--authority")?;
+            let topics = ControlTopics { control: &a.control_prefix, ack: &a.ack_prefix };
+            let (_, public) = MemberFileStore::init(&a.dir, &a.id, &authority, &topics)
+                .map_err(|e| anyhow!("member init {}: {e}", a.dir.display()))?;
+            println!("{}", public.to_text().as_str());
+            Ok(())
+        }
+        MemberCommand::Status(a) => {
+            let store = MemberFileStore::open(&a.dir).map_err(|e| anyhow!("{e}"))?;
+            print!("{}", status(&store, mqseal::system_clock()));
+            Ok(())
+        }
+    }
+}
+
+fn status(store: &MemberFileStore, now: u64) -> String {
+    use core::fmt::Write;
+    let agent = store.agent();
+    let mut out = String::new();
+    let _ = writeln!(out, "member {}", agent.member_id());
+    let _ = writeln!(out, "epoch {}", agent.epoch());
+    let _ = writeln!(out, "control topic {}", agent.control_topic());
+    for g in agent.state().map(mqseal::ControlState::groups).unwrap_or_default() {
+        let sealing = agent.sealing(g.name(), Some(now));
+        let _ = writeln!(
+            out,
+            "group {}: seals with key {} as sender {}",
+            g.name(),
+            sealing.as_ref().map_or_else(|| "-".to_owned(), |s| s.key.id().to_string()),
+            sealing.as_ref().map_or_else(|| "-".to_owned(), |s| s.sender_id.to_string()),
+        );
+        for k in g.keys() {
+            let end = k.end_of_acceptance().map_or_else(|| "-".to_owned(), |e| e.to_string());
+            let _ = writeln!(
+                out,
+                "  key {} sender {} suite {:?} activation {} end {end}{}",
+                k.key_id(),
+                k.sender_id(),
+                k.suite(),
+                k.activation(),
+                if k.accepted_at(Some(now)) { "" } else { " (no longer accepted)" }
+            );
+        }
+    }
+    match agent.wake_at(Some(now)) {
+        Some(t) => _ = writeln!(out, "next wake-up {t} (in {} s)", t.saturating_sub(now)),
+        None => _ = writeln!(out, "next wake-up none"),
+    }
+    out
+}
+
+/// A connected member client: the adapter's member, the sealed client and
+/// its event loop.
+struct Session {
+    member: Member,
+    client: SealedClient,
+    el: SealedEventLoop,
+    target: Target,
+    debug: bool,
+}
+
+impl Session {
+    async fn connect(c: &Common, dir: &std::path::Path, group: &str, role: &str) -> Result<Session> {
+        if connect::is_v5(c) {
+            bail!("--member needs MQTT 3.1.1 (-V 311) for now");
+        }
+        if c.keys.key_file.is_some() || c.keys.key_text.is_some() || c.keys.x25519.is_some() {
+            bail!("--member takes its keys from the authority: no --key-file, --key-text or --x25519");
+        }
+        let mut member = Member::open(dir, group, Some(mqseal::system_clock))
+            .map_err(|e| anyhow!("member {}: {e}", dir.display()))?;
+        let protection = member.protection().map_err(|e| anyhow!("member {}: {e}", dir.display()))?;
+        let target = connect::target(c)?;
+        let mut net = NetworkOptions::new();
+        net.set_connection_timeout(c.connect_timeout);
+        let (client, mut el) = SealedClient::new(connect::options_v4(c, &target, role, true), 64, protection);
+        el.eventloop.set_network_options(net);
+        let deadline = Instant::now() + Duration::from_secs(c.connect_timeout + 1);
+        loop {
+            let ev = tokio::time::timeout_at(deadline, el.poll())
+                .await
+                .map_err(|_| anyhow!("cannot connect to broker at {}: timed out", target.display))?
+                .map_err(|e| {
+                    anyhow!("cannot connect to broker at {}: {}", target.display, connect::explain(&e.to_string()))
+                })?;
+            if matches!(ev, SealedEvent::Other(Event::Incoming(Incoming::ConnAck(_)))) {
+                break;
+            }
+        }
+        member.subscribe(&client).await?;
+        Ok(Session { member, client, el, target, debug: c.debug })
+    }
+
+    /// The next event for the application (`None`: a member event, already
+    /// reported, or a scheduled switch). Connection errors are reported and
+    /// retried after a pause; the control topic is subscribed again after
+    /// each reconnect (clean sessions).
+    async fn next(&mut self) -> Option<SealedEvent> {
+        let wake = self.member.wake_in();
+        let ev = tokio::select! {
+            ev = self.el.poll() => ev,
+            () = tokio::time::sleep(wake.unwrap_or(Duration::from_secs(3600))), if wake.is_some() => {
+                match self.member.tick(&self.client, self.el.opener_mut()) {
+                    Ok(true) => eprintln!("mqseal: member: scheduled key switch done"),
+                    Ok(false) => {}
+                    Err(e) => eprintln!("mqseal: member: scheduled key switch failed: {e} ({})", e.code()),
+                }
+                return None;
+            }
+        };
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                eprintln!(
+                    "mqseal: connection to {} lost: {}; reconnecting",
+                    self.target.display,
+                    connect::explain(&e.to_string())
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                return None;
+            }
+        };
+        if matches!(ev, SealedEvent::Other(Event::Incoming(Incoming::ConnAck(_)))) {
+            let control = self.member.store().control_topic().to_owned();
+            if let Err(e) = self.client.unsealed_inner().try_subscribe(control, QoS::AtLeastOnce) {
+                eprintln!("mqseal: member: cannot subscribe to the control topic: {e}");
+            }
+        }
+        let topic = self.member.store().control_topic().to_owned();
+        match self.member.handle(ev, &self.client, self.el.opener_mut()) {
+            Handled::Applied { epoch } => {
+                eprintln!("mqseal: member: applied the control state of epoch {epoch} (acknowledged)");
+                None
+            }
+            Handled::Rejected(e) if e.code() == "duplicate" => {
+                if self.debug {
+                    eprintln!("mqseal: debug: member: control message already applied (duplicate)");
+                }
+                None
+            }
+            Handled::Rejected(e) => {
+                eprintln!("mqseal: member: control message on {topic} rejected: {e} ({})", e.code());
+                None
+            }
+            Handled::Cleared => {
+                eprintln!("mqseal: member: the control topic {topic} was cleared (revoked?)");
+                None
+            }
+            Handled::Event { event, switch_failed } => {
+                if let Some(e) = switch_failed {
+                    eprintln!("mqseal: member: key switch failed: {e} ({})", e.code());
+                }
+                Some(event)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `mqseal pub --member DIR --group G`.
+pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
+    let (Some(dir), Some(group)) = (&args.member, &args.group) else { bail!("--member needs --group") };
+    let topic = args.topic.clone().ok_or_else(|| anyhow!("missing -t TOPIC"))?;
+    crate::pubsub::check_publish_topic(&topic, "publish")?;
+    let mut s = Session::connect(&args.common, dir, group, "pub").await?;
+    if !s.member.has_keys() {
+        eprintln!(
+            "mqseal: member {} holds no key for group {group} yet: waiting up to {} s for its control message on {}",
+            s.member.store().agent().member_id(),
+            args.state_timeout,
+            s.member.store().control_topic()
+        );
+        let deadline = Instant::now() + Duration::from_secs(args.state_timeout);
+        while !s.member.has_keys() {
+            if tokio::time::timeout_at(deadline, s.next()).await.is_err() {
+                bail!(
+                    "no key for group {group} after {} s (--state-timeout): is the member enrolled?",
+                    args.state_timeout
+                );
+            }
+        }
+    }
+    let qos = match args.qos {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    };
+    let (client, retain) = (s.client.clone(), args.retain);
+    let (repeat, delay) = (args.repeat.unwrap_or(1), Duration::from_secs_f64(args.repeat_delay.max(0.0)));
+    let single = args.message.clone();
+    if single.is_none() && !args.stdin_line {
+        bail!("with --member, give -m MESSAGE or -l");
+    }
+    let producer = tokio::spawn(async move {
+        let mut sent = 0u64;
+        if let Some(m) = single {
+            for i in 0..repeat {
+                if i > 0 {
+                    tokio::time::sleep(delay).await;
+                }
+                client.publish(topic.as_str(), qos, retain, m.as_bytes()).await?;
+                sent += 1;
+            }
+        } else {
+            let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+            while let Some(line) = lines.next_line().await? {
+                client.publish(topic.as_str(), qos, retain, line.as_bytes()).await?;
+                sent += 1;
+            }
+        }
+        Ok::<u64, anyhow::Error>(sent)
+    });
+    tokio::pin!(producer);
+    let (mut done, mut total) = (0u64, None::<u64>);
+    // Control acks are QoS 1 publishes too: count at least the producer's.
+    while total.is_none_or(|t| done < t) {
+        tokio::select! {
+            r = &mut producer, if total.is_none() => {
+                total = Some(r.map_err(|e| anyhow!("publisher task failed: {e}"))?.map_err(|e| anyhow!("{e}"))?);
+            }
+            ev = s.next() => {
+                if let Some(SealedEvent::Other(
+                    Event::Incoming(Incoming::PubAck(_) | Incoming::PubComp(_))
+                    | Event::Outgoing(rumqttc::Outgoing::Publish(0)),
+                )) = ev
+                {
+                    done += 1;
+                }
+            }
+        }
+    }
+    s.client.disconnect().await?;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while !matches!(
+            s.el.poll().await,
+            Ok(SealedEvent::Other(Event::Outgoing(rumqttc::Outgoing::Disconnect))) | Err(_)
+        ) {}
+    })
+    .await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mqseal sub --member DIR --group G`.
+pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
+    let (Some(dir), Some(group)) = (&args.member, &args.group) else { bail!("--member needs --group") };
+    if args.topics.is_empty() {
+        bail!("missing -t TOPIC");
+    }
+    for t in &args.topics {
+        crate::pubsub::check_filter(t, "subscription")?;
+    }
+    let mut s = Session::connect(&args.common, dir, group, "sub").await?;
+    let qos = match args.qos {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    };
+    for t in &args.topics {
+        s.client.subscribe(t.as_str(), qos).await?;
+    }
+    let deadline = args.timeout.map(|t| Instant::now() + Duration::from_secs(t));
+    let mut stdout = std::io::stdout().lock();
+    let mut received = 0u64;
+    while args.count.is_none_or(|c| received < c) {
+        let ev = match deadline {
+            Some(d) => match tokio::time::timeout_at(d, s.next()).await {
+                Ok(ev) => ev,
+                Err(_) => return Ok(ExitCode::from(27)),
+            },
+            None => s.next().await,
+        };
+        match ev {
+            Some(SealedEvent::Verified(m)) => {
+                crate::pubsub::print_verified(&mut stdout, &args, &m);
+                received += 1;
+            }
+            Some(SealedEvent::Rejected(r)) => {
+                eprintln!("mqseal: rejected message on {}: {} ({})", r.publish.topic, r.reason, r.reason.code());
+            }
+            _ => {}
+        }
+    }
+    let _ = s.client.disconnect().await;
+    Ok(ExitCode::SUCCESS)
+}

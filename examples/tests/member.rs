@@ -1,0 +1,331 @@
+//! `mqseal member init`, `mqseal pub/sub --member`: members of key
+//! distribution as real processes over a real Mosquitto. The authority's
+//! side is played with the core's own functions (`seal_control`,
+//! `open_ack`): the protocol's real other side. Every envelope on the
+//! telemetry and ack topics is recorded by a plain subscriber and checked.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use mqseal::{
+    control_sealer, open_ack, seal_control, ControlState, ControlTopics, Envelope, Group, GroupKey, Key,
+    MemoryCounterStore, PublicKey, Sealer, StaticKeyPair, Suite, MAX_CONTROL_ENVELOPE_LEN,
+};
+use mqseal_test_support::cli::{line_reader, mqseal, ok, run, Recorder};
+use mqseal_test_support::Mosquitto;
+
+const GROUP: &str = "telemetry";
+
+/// The authority: its key pair and one control sealer per member (its
+/// counter never goes back while the test runs).
+struct Authority {
+    pair: StaticKeyPair,
+    sealers: Vec<(String, PublicKey, Sealer<MemoryCounterStore>)>,
+}
+
+impl Authority {
+    fn new() -> Self {
+        Authority { pair: StaticKeyPair::generate().unwrap(), sealers: Vec::new() }
+    }
+
+    fn public_text(&self) -> String {
+        self.pair.public().to_text().as_str().to_owned()
+    }
+
+    fn enrol(&mut self, id: &str, public: &str) {
+        let public = PublicKey::from_text(public.trim()).unwrap();
+        let sealer = control_sealer(&self.pair, &public, MemoryCounterStore::new()).unwrap();
+        self.sealers.push((id.to_owned(), public, sealer));
+    }
+
+    /// The sealed state `s` for its member (the control topic's payload).
+    fn seal(&mut self, s: &ControlState) -> Vec<u8> {
+        let (_, _, sealer) = self.sealers.iter_mut().find(|(id, _, _)| id == s.member_id()).unwrap();
+        let mut out = vec![0u8; MAX_CONTROL_ENVELOPE_LEN];
+        let n = seal_control(sealer, &ControlTopics::default(), s, &mut out).unwrap();
+        out.truncate(n);
+        out
+    }
+
+    /// Opens every ack of `member` recorded, in order; returns (epoch,
+    /// counter) of each. Fails on an ack that does not verify or a counter
+    /// that does not grow.
+    fn acks(&self, member: &str, recorded: &[Vec<u8>]) -> Vec<(u64, u64)> {
+        let (_, public, _) = self.sealers.iter().find(|(id, _, _)| id == member).unwrap();
+        let topic = format!("mqseal/v1/ack/{member}");
+        let mut last = None;
+        let mut out = Vec::new();
+        for env in recorded {
+            let mut buf = env.clone();
+            let got = open_ack(&self.pair, public, member, &ControlTopics::default(), &topic, &mut buf, last)
+                .unwrap_or_else(|e| panic!("ack of {member} rejected: {e} (an ack counter reused?)"));
+            last = Some(got.counter);
+            out.push((got.ack.epoch, got.counter));
+        }
+        out
+    }
+}
+
+fn key(id: u32) -> Key {
+    Key::from_bytes(id, [u8::try_from(id).unwrap(); 32])
+}
+
+/// A state with the group's keys `(key id, sender id, activation, end)`.
+fn state(
+    member: &str,
+    epoch: u64,
+    seal_now: u32,
+    seal_next: Option<u32>,
+    keys: &[(u32, u32, u64, Option<u64>)],
+) -> ControlState {
+    let mut s = ControlState::new(member, epoch).unwrap();
+    let mut g = Group::new(GROUP, seal_now, seal_next).unwrap();
+    for &(id, sender, activation, end) in keys {
+        g.push_key(GroupKey::new(&key(id), Suite::ChaCha20Poly1305, sender, activation, end)).unwrap();
+    }
+    s.push_group(g).unwrap();
+    s
+}
+
+fn now() -> u64 {
+    mqseal::system_clock()
+}
+
+/// Publishes `payload` retained at QoS 1 on `topic` with mosquitto_pub.
+fn publish_retained(m: &Mosquitto, dir: &Path, topic: &str, payload: &[u8]) {
+    let f = dir.join("payload.bin");
+    std::fs::write(&f, payload).unwrap();
+    m.mosquitto_pub(&["-t", topic, "-r", "-q", "1", "-f", f.to_str().unwrap()]);
+}
+
+fn init(dir: &Path, id: &str, authority: &str) -> String {
+    let out =
+        ok(&run(mqseal(dir).args(["member", "init", "--id", id, "--authority", authority, "--dir"]).arg(dir.join(id))));
+    assert!(out.trim().starts_with("mqseal:x25519-public:v1:"), "{out}");
+    out.trim().to_owned()
+}
+
+fn port_args(m: &Mosquitto) -> Vec<String> {
+    ["-h", "127.0.0.1", "-p", &m.tcp.to_string()].iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Waits for a line of `rx` containing `needle`; returns every line read.
+fn wait_for(rx: &Receiver<String>, needle: &str, timeout: Duration, seen: &mut Vec<String>) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            let hit = line.contains(needle);
+            seen.push(line);
+            if hit {
+                return;
+            }
+        }
+    }
+    panic!("no line with {needle:?} within {timeout:?}; got {seen:#?}");
+}
+
+fn sub_member(dir: &Path, m: &Mosquitto, member: &str, extra: &[&str]) -> Child {
+    mqseal(dir)
+        .arg("sub")
+        .args(port_args(m))
+        .args(["-t", "tel/#", "-q", "1", "--group", GROUP, "--member"])
+        .arg(dir.join(member))
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn pub_member(dir: &Path, m: &Mosquitto, member: &str) -> Child {
+    mqseal(dir)
+        .arg("pub")
+        .args(port_args(m))
+        .args(["-t", "tel/a", "-q", "1", "-l", "--group", GROUP, "--member"])
+        .arg(dir.join(member))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Sealed telemetry between a `pub --member` and a `sub --member` across a
+/// scheduled rotation: no verified message lost, old-key messages accepted
+/// during the grace period; a stale, a forged and a copied control message
+/// change nothing and are reported.
+#[test]
+fn members_exchange_telemetry_across_a_scheduled_rotation_and_reject_bad_control_messages() {
+    let m = mqseal_test_support::mosquitto_or_skip!();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let mut auth = Authority::new();
+    let sensor = init(d, "sensor", &auth.public_text());
+    let dash = init(d, "dash", &auth.public_text());
+    auth.enrol("sensor", &sensor);
+    auth.enrol("dash", &dash);
+    let acks = Recorder::start(m.tcp, "mqseal/v1/ack/sensor");
+    let wire = Recorder::start(m.tcp, "tel/#");
+
+    let t0 = now();
+    let sensor1 = auth.seal(&state("sensor", 1, 7, None, &[(7, 1, 0, None)]));
+    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &sensor1);
+    let dash1 = auth.seal(&state("dash", 1, 7, None, &[(7, 2, 0, None)]));
+    publish_retained(&m, d, "mqseal/v1/ctl/dash", &dash1);
+
+    let mut sub = sub_member(d, &m, "dash", &[]);
+    let sub_out = line_reader(sub.stdout.take().unwrap());
+    let sub_err = line_reader(sub.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    wait_for(&sub_err, "epoch 1", Duration::from_secs(20), &mut seen);
+    let mut publisher = pub_member(d, &m, "sensor");
+    let pub_err = line_reader(publisher.stderr.take().unwrap());
+    let mut pub_seen = Vec::new();
+    wait_for(&pub_err, "epoch 1", Duration::from_secs(20), &mut pub_seen);
+    let mut stdin = publisher.stdin.take().unwrap();
+
+    // Epoch 2: key 8 from t0 + 6, key 7 accepted until t0 + 60.
+    let switch = t0 + 6;
+    let rotate = |who: &str, sender7: u32, sender8: u32| {
+        state(who, 2, 7, Some(8), &[(7, sender7, 0, Some(t0 + 60)), (8, sender8, switch, None)])
+    };
+    let mut sent = 0u32;
+    let mut send = |stdin: &mut std::process::ChildStdin, n: u32| {
+        for _ in 0..n {
+            sent += 1;
+            writeln!(stdin, "m{sent}").unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    send(&mut stdin, 10);
+    let sensor2 = auth.seal(&rotate("sensor", 1, 3));
+    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &sensor2);
+    let dash2 = auth.seal(&rotate("dash", 2, 4));
+    publish_retained(&m, d, "mqseal/v1/ctl/dash", &dash2);
+    while now() < switch + 2 {
+        send(&mut stdin, 5);
+    }
+
+    // A stale state (epoch 1 again), a forged one, one copied from dash's
+    // topic: each reported, none applied.
+    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &sensor1);
+    wait_for(&pub_err, "rejected", Duration::from_secs(10), &mut pub_seen);
+    let mut forged = sensor2.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &forged);
+    wait_for(&pub_err, "(auth)", Duration::from_secs(10), &mut pub_seen);
+    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &dash2);
+    send(&mut stdin, 5);
+    drop(stdin);
+    let status = publisher.wait().unwrap();
+    let rest: Vec<String> = pub_err.try_iter().collect();
+    pub_seen.extend(rest);
+    assert!(status.success(), "pub failed: {pub_seen:#?}");
+    let rejected = pub_seen.iter().filter(|l| l.contains("control message on mqseal/v1/ctl/sensor rejected")).count();
+    assert_eq!(rejected, 3, "stale, forged and copied states each reported once: {pub_seen:#?}");
+
+    // Every line arrived, in order.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut got = Vec::new();
+    while got.len() < sent as usize && Instant::now() < deadline {
+        if let Ok(l) = sub_out.recv_timeout(Duration::from_millis(100)) {
+            got.push(l);
+        }
+    }
+    let _ = sub.kill();
+    let _ = sub.wait();
+    let want: Vec<String> = (1..=sent).map(|i| format!("m{i}")).collect();
+    let sub_lines: Vec<String> = sub_err.try_iter().collect();
+    assert_eq!(got, want, "sub stderr: {sub_lines:#?}");
+
+    // Both keys on the wire: key 7 (sender 1) before the switch, key 8
+    // (sender 3) after; counters unique per (key, sender).
+    let mut pairs = HashSet::new();
+    let mut keys_seen = Vec::new();
+    for env in wire.payloads() {
+        let h = Envelope::parse(&env).unwrap().header;
+        assert!(pairs.insert((h.key_id, h.sender_id, h.counter)), "counter reused: {h:?}");
+        if keys_seen.last() != Some(&(h.key_id, h.sender_id)) {
+            keys_seen.push((h.key_id, h.sender_id));
+        }
+    }
+    assert_eq!(keys_seen, vec![(7, 1), (8, 3)], "one switch, at the scheduled time");
+    assert!(
+        d.join("sensor/seal-telemetry-7-1.counter").exists() && d.join("sensor/seal-telemetry-8-3.counter").exists()
+    );
+
+    // Acks: epochs 1 and 2, verified by the authority, counters growing.
+    let epochs: Vec<u64> = auth.acks("sensor", &acks.payloads()).iter().map(|a| a.0).collect();
+    assert_eq!(epochs, vec![1, 2]);
+    let status = ok(&run(mqseal(d).args(["member", "status", "--dir"]).arg(d.join("sensor"))));
+    assert!(status.contains("epoch 2") && status.contains("seals with key 8 as sender 3"), "{status}");
+}
+
+/// `kill -9` right after applying a state, then a restart while the member
+/// missed two epochs: it converges from the retained message alone, and
+/// no ack counter or sealing counter is used twice.
+#[test]
+fn a_killed_member_restarts_without_reusing_counters_and_converges_from_the_retained_state() {
+    let m = mqseal_test_support::mosquitto_or_skip!();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let mut auth = Authority::new();
+    let sensor = init(d, "sensor", &auth.public_text());
+    auth.enrol("sensor", &sensor);
+    let acks = Recorder::start(m.tcp, "mqseal/v1/ack/sensor");
+    let wire = Recorder::start(m.tcp, "tel/#");
+    let s1 = auth.seal(&state("sensor", 1, 7, None, &[(7, 1, 0, None)]));
+    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &s1);
+
+    for round in 0..2 {
+        let mut publisher = pub_member(d, &m, "sensor");
+        let err = line_reader(publisher.stderr.take().unwrap());
+        let mut seen = Vec::new();
+        if round == 0 {
+            wait_for(&err, "epoch 1", Duration::from_secs(20), &mut seen);
+        }
+        let mut stdin = publisher.stdin.take().unwrap();
+        for i in 0..5 {
+            writeln!(stdin, "r{round}-{i}").unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(1500));
+        // kill -9: no clean shutdown.
+        publisher.kill().unwrap();
+        let _ = publisher.wait();
+    }
+    // Offline across epochs 2 and 3: only the last stays retained.
+    let s2 = auth.seal(&state("sensor", 2, 7, None, &[(7, 1, 0, None)]));
+    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &s2);
+    let s3 = auth.seal(&state("sensor", 3, 9, None, &[(7, 1, 0, Some(now() + 600)), (9, 5, 0, None)]));
+    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &s3);
+    let mut publisher = pub_member(d, &m, "sensor");
+    let err = line_reader(publisher.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    wait_for(&err, "epoch 3", Duration::from_secs(20), &mut seen);
+    let mut stdin = publisher.stdin.take().unwrap();
+    writeln!(stdin, "after").unwrap();
+    drop(stdin);
+    assert!(publisher.wait().unwrap().success(), "{seen:#?}");
+
+    // Acks: epoch 1 once, then 3; counters strictly growing (open_ack checks).
+    std::thread::sleep(Duration::from_millis(500));
+    let got = auth.acks("sensor", &acks.payloads());
+    assert_eq!(got.iter().map(|a| a.0).collect::<Vec<_>>(), vec![1, 3], "{got:?}");
+    let mut pairs = HashSet::new();
+    let mut last_key = None;
+    for env in wire.payloads() {
+        let h = Envelope::parse(&env).unwrap().header;
+        assert!(pairs.insert((h.key_id, h.sender_id, h.counter)), "sealing counter reused: {h:?}");
+        last_key = Some((h.key_id, h.sender_id));
+    }
+    assert!(pairs.len() >= 11, "{} envelopes", pairs.len());
+    assert_eq!(last_key, Some((9, 5)), "sealed with the key of epoch 3 after converging");
+    let status = ok(&run(mqseal(d).args(["member", "status", "--dir"]).arg(d.join("sensor"))));
+    assert!(status.contains("epoch 3"), "{status}");
+}
