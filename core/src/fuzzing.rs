@@ -289,8 +289,9 @@ pub fn control_message(data: &[u8]) {
     let Ok(len) = sealer.seal_in_place(agent.control_topic(), &mut env, n) else { return };
     let mut state = [0u8; crate::MAX_MEMBER_STATE_LEN];
     let mut ack = [0u8; crate::MAX_ACK_ENVELOPE_LEN];
-    let applied =
-        agent.handle("mqseal/v1/ctl/fuzz", &mut env[..len], None, &mut state, &mut ack).map(|a| a.state.len());
+    let applied = agent
+        .handle("mqseal/v1/ctl/fuzz", &mut env[..len], None, &mut state, &mut ack, |_| Ok(()))
+        .map(|a| a.state.len());
     if let Ok(n) = applied {
         if MemberAgent::with_pairwise(from_authority, "fuzz", &topics, Some(&state[..n])).is_err() {
             panic!("the agent's own state record did not load");

@@ -207,11 +207,11 @@ pub use keyring::Keyring;
 pub use keys::{Key, KeyText, PairwiseKeys, PublicKey, StaticKeyPair, KEY_LEN};
 #[cfg(feature = "alloc")]
 pub use keys::{KeyFile, Peer};
+#[cfg(feature = "alloc")]
+pub use member::Staged;
 pub use member::{Applied, MemberAgent, Sealing, Tick, MAX_MEMBER_STATE_LEN, MEMBER_STATE_MAGIC};
 #[cfg(all(feature = "std", any(unix, windows)))]
 pub use member_file::{AppliedAck, MemberFileError, MemberFileStore};
-#[cfg(feature = "alloc")]
-pub use member::{AppliedVec, Staged};
 #[cfg(feature = "alloc")]
 pub use opener::FleetOpener;
 #[cfg(feature = "alloc")]

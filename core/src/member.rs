@@ -53,12 +53,10 @@ pub struct Sealing {
     pub suite: Suite,
 }
 
-/// The result of a control message the agent applied.
-///
-/// Persist `state` durably first; only then publish `ack` (on
-/// [`MemberAgent::ack_topic`], QoS 1, not retained) and start using the
-/// new keys. The ack's counter is part of `state`, so it is never used
-/// twice.
+/// The result of a control message the agent applied and persisted
+/// ([`MemberAgent::handle`]): publish `ack` (on [`MemberAgent::ack_topic`],
+/// QoS 1, not retained) and start using the new keys. The ack's counter is
+/// part of the persisted `state`, so it is never used twice.
 #[non_exhaustive]
 pub struct Applied<'s, 'a> {
     /// The epoch now held.
@@ -72,18 +70,14 @@ pub struct Applied<'s, 'a> {
     pub wake_at: Option<u64>,
 }
 
-/// [`Applied`] with owned buffers.
+/// What a [`Staged`] holds besides the agent.
 #[cfg(feature = "alloc")]
-#[non_exhaustive]
-pub struct AppliedVec {
-    /// The epoch now held.
-    pub epoch: u64,
+struct StagedParts {
+    epoch: u64,
     /// The member-state record to persist (zeroized on drop).
-    pub state: zeroize::Zeroizing<alloc::vec::Vec<u8>>,
-    /// The ack envelope to publish.
-    pub ack: alloc::vec::Vec<u8>,
-    /// When to call [`MemberAgent::tick`] next.
-    pub wake_at: Option<u64>,
+    state: zeroize::Zeroizing<alloc::vec::Vec<u8>>,
+    ack: alloc::vec::Vec<u8>,
+    wake_at: Option<u64>,
 }
 
 /// `Debug` never prints the state record (it holds secrets).
@@ -109,7 +103,7 @@ impl core::fmt::Debug for Applied<'_, '_> {
 }
 
 #[cfg(feature = "alloc")]
-impl core::fmt::Debug for AppliedVec {
+impl core::fmt::Debug for StagedParts {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         debug_applied(f, self.epoch, self.state.len(), &self.ack, self.wake_at)
     }
@@ -353,9 +347,16 @@ impl MemberAgent {
     }
 
     /// Handles one control envelope that arrived on `topic` (verified and
-    /// decrypted in place; the buffer is wiped afterwards, success or not).
-    /// On success the agent holds the new state; see [`Applied`] for what
-    /// the caller must do. On error nothing changed.
+    /// decrypted in place; the buffer is wiped afterwards, success or not),
+    /// persisting the new member-state record through `persist` before
+    /// anything else happens (14.8): the agent changes, and the ack is
+    /// handed out, only once `persist` returned `Ok`, so no caller can
+    /// publish an ack or use a key of a state it did not store. `persist`
+    /// must write durably (the counter-file discipline of `docs/STATE.md`,
+    /// or the flash store's) before it returns. When it fails, the agent is
+    /// unchanged, `state_out` and `ack_out` are wiped and its error is
+    /// returned. On any other error nothing changed either. For stores that
+    /// are asynchronous or the caller's, see [`MemberAgent::stage`].
     ///
     /// Checks, in this order (`docs/PROTOCOL.md` 14.6): the topic is the
     /// control topic; the envelope verifies under the pairwise key; its
@@ -370,28 +371,8 @@ impl MemberAgent {
     /// message seen again), [`Error::StaleEpoch`], [`Error::BufferTooSmall`]
     /// for `state_out` / `ack_out` ([`MAX_MEMBER_STATE_LEN`] and
     /// [`crate::MAX_ACK_ENVELOPE_LEN`] always suffice),
-    /// [`Error::CounterExhausted`].
+    /// [`Error::CounterExhausted`]; the error of `persist`.
     pub fn handle<'s, 'a>(
-        &mut self,
-        topic: &str,
-        envelope: &mut [u8],
-        now: Option<u64>,
-        state_out: &'s mut [u8],
-        ack_out: &'a mut [u8],
-    ) -> Result<Applied<'s, 'a>, Error> {
-        self.handle_persisting(topic, envelope, now, state_out, ack_out, |_| Ok(()))
-    }
-
-    /// [`MemberAgent::handle`] that persists the new member-state record
-    /// through `persist` before anything else happens (14.8): the agent
-    /// changes, and the ack is handed out, only once `persist` returned
-    /// `Ok`. When it fails, the agent is unchanged, `state_out` and
-    /// `ack_out` are wiped and its error is returned. For bindings whose
-    /// caller persists through a callback (the C API).
-    ///
-    /// # Errors
-    /// Those of [`MemberAgent::handle`], and the one of `persist`.
-    pub fn handle_persisting<'s, 'a>(
         &mut self,
         topic: &str,
         envelope: &mut [u8],
@@ -443,23 +424,6 @@ impl MemberAgent {
             ack: &ack_out[..ack_len],
             wake_at: self.wake_at(now),
         })
-    }
-
-    /// [`MemberAgent::handle`] with owned buffers.
-    ///
-    /// # Errors
-    /// Those of [`MemberAgent::handle`].
-    #[cfg(feature = "alloc")]
-    pub fn handle_to_vec(&mut self, topic: &str, envelope: &[u8], now: Option<u64>) -> Result<AppliedVec, Error> {
-        let mut buf = zeroize::Zeroizing::new(envelope.to_vec());
-        let mut state = zeroize::Zeroizing::new(alloc::vec![0u8; MAX_MEMBER_STATE_LEN]);
-        let mut ack = alloc::vec![0u8; crate::MAX_ACK_ENVELOPE_LEN];
-        let applied = self.handle(topic, &mut buf, now, &mut state, &mut ack)?;
-        let (epoch, state_len, ack_len, wake_at) =
-            (applied.epoch, applied.state.len(), applied.ack.len(), applied.wake_at);
-        state.truncate(state_len);
-        ack.truncate(ack_len);
-        Ok(AppliedVec { epoch, state, ack, wake_at })
     }
 
     /// Steps 1 to 7 of 14.6, without changing anything.
@@ -556,7 +520,7 @@ fn decode_record(bytes: &[u8]) -> Result<MemberRecord, Error> {
 #[derive(Debug)]
 pub struct Staged {
     agent: MemberAgent,
-    applied: AppliedVec,
+    applied: StagedParts,
 }
 
 #[cfg(feature = "alloc")]
@@ -579,6 +543,17 @@ impl Staged {
         self.applied.wake_at
     }
 
+    /// Every (group name, key id, sender id) assignment of the staged state,
+    /// without secrets: for a store that prepares per-assignment state
+    /// (a counter file) before it persists the record.
+    pub fn assignments(&self) -> impl Iterator<Item = (&str, u32, u32)> {
+        self.agent
+            .state
+            .iter()
+            .flat_map(|s| s.groups())
+            .flat_map(|g| g.keys().iter().map(move |k| (g.name(), k.key_id(), k.sender_id())))
+    }
+
     /// Call once [`Staged::state`] is durably persisted: the agent holding
     /// the new state, and the ack envelope to publish.
     #[must_use]
@@ -596,7 +571,16 @@ impl MemberAgent {
     /// Those of [`MemberAgent::handle`].
     pub fn stage(&self, topic: &str, envelope: &[u8], now: Option<u64>) -> Result<Staged, Error> {
         let mut agent = self.clone();
-        let applied = agent.handle_to_vec(topic, envelope, now)?;
-        Ok(Staged { agent, applied })
+        let mut buf = zeroize::Zeroizing::new(envelope.to_vec());
+        let mut state = zeroize::Zeroizing::new(alloc::vec![0u8; MAX_MEMBER_STATE_LEN]);
+        let mut ack = alloc::vec![0u8; crate::MAX_ACK_ENVELOPE_LEN];
+        // Nothing to persist here: the copy and its ack stay inside the
+        // `Staged` until the caller says the record is durable.
+        let applied = agent.handle(topic, &mut buf, now, &mut state, &mut ack, |_| Ok(()))?;
+        let (epoch, state_len, ack_len, wake_at) =
+            (applied.epoch, applied.state.len(), applied.ack.len(), applied.wake_at);
+        state.truncate(state_len);
+        ack.truncate(ack_len);
+        Ok(Staged { agent, applied: StagedParts { epoch, state, ack, wake_at } })
     }
 }

@@ -330,13 +330,26 @@ impl MemberFileStore {
     /// [`MemberFileError::State`] when the record could not be written
     /// durably (the ack is then never handed out).
     pub fn apply(&mut self, topic: &str, envelope: &[u8], now: Option<u64>) -> Result<AppliedAck, MemberFileError> {
-        let before = self.agent.clone();
-        let applied = self.agent.handle_to_vec(topic, envelope, now)?;
-        if let Err(e) = durable::replace_secret(&self.state_path, &applied.state, None) {
-            self.agent = before;
-            return Err(io_err(&self.state_path, StoreError::Write, &e));
+        let staged = self.agent.stage(topic, envelope, now)?;
+        // The counter file of each new assignment is created (at 0) before
+        // the record that hands it out is written: a crash in between leaves
+        // an unused file, which the next apply of the same state opens. An
+        // assignment the member already held keeps its file; if that file
+        // is gone, `sealer` refuses it instead of starting again at 0.
+        for (group, key_id, sender_id) in staged.assignments() {
+            let held = self.agent.state().and_then(|st| st.group(group)).and_then(|g| g.key(key_id));
+            let held = held.is_some_and(|k| k.sender_id() == sender_id);
+            let path = self.counter_path(group, key_id, sender_id);
+            if !held && !path.exists() {
+                drop(FileCounterStore::create(&path)?);
+            }
         }
-        Ok(AppliedAck { epoch: applied.epoch, ack: applied.ack, wake_at: applied.wake_at })
+        durable::replace_secret(&self.state_path, staged.state(), None)
+            .map_err(|e| io_err(&self.state_path, StoreError::Write, &e))?;
+        let (epoch, wake_at) = (staged.epoch(), staged.wake_at());
+        let (agent, ack) = staged.persisted();
+        self.agent = agent;
+        Ok(AppliedAck { epoch, ack, wake_at })
     }
 
     /// A verified message of `group` under `key_id` (members without a
@@ -379,10 +392,11 @@ impl MemberFileStore {
     }
 
     /// A sealer for `group` at `now`: the assigned key, sender id and suite,
-    /// with the counter file of that assignment (created at 0 the first
-    /// time the assignment is used: sender ids are never reused under a
-    /// key, so a new assignment has used no counter). `Ok(None)`: not a
-    /// member of the group (or no state yet).
+    /// with the counter file of that assignment (created at 0 by
+    /// [`MemberFileStore::apply`] when the assignment was handed out: sender
+    /// ids are never reused under a key, so a new assignment has used no
+    /// counter; a missing file is refused, never made again). `Ok(None)`:
+    /// not a member of the group (or no state yet).
     ///
     /// # Errors
     /// [`MemberFileError::State`] when the counter file cannot be opened,
@@ -395,7 +409,7 @@ impl MemberFileStore {
     ) -> Result<Option<(Sealing, Sealer<FileCounterStore>)>, MemberFileError> {
         let Some(s) = self.agent.sealing(group, now) else { return Ok(None) };
         let path = self.counter_path(group, s.key.id(), s.sender_id);
-        let store = if path.exists() { FileCounterStore::open(&path)? } else { FileCounterStore::create(&path)? };
+        let store = FileCounterStore::open(&path)?;
         let sealer = Sealer::new(&s.key, s.sender_id, s.suite, store)?;
         Ok(Some((s, sealer)))
     }

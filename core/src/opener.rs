@@ -286,7 +286,8 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
         buf: &'b mut [u8],
         now: Option<u64>,
     ) -> Result<Opened<'b>, Error> {
-        let (env, key, aad, mut verdict) = Self::prologue(&self.keyring, &self.config, topic.into(), buf, now)?;
+        let Prologue { env, key, aad, mut verdict } =
+            Self::prologue(&self.keyring, &self.config, topic.into(), buf, now)?;
         let h = env.header;
         let slot = self.senders.find(h.key_id, h.sender_id);
         // A sender seen for the first time: its subkey is derived here and
@@ -334,7 +335,7 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
         buf: &'b mut [u8],
         now: Option<u64>,
     ) -> Result<crate::PendingOpen<'b>, Error> {
-        let (env, key, aad, verdict) = Self::prologue(&self.keyring, &self.config, topic.into(), buf, now)?;
+        let Prologue { env, key, aad, verdict } = Self::prologue(&self.keyring, &self.config, topic.into(), buf, now)?;
         let h = env.header;
         let subkey = schedule::subkey(key, h.suite, h.sender_id);
         let range = env.body_range();
@@ -377,7 +378,7 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
         topic: BoundTopic<'_>,
         buf: &[u8],
         now: Option<u64>,
-    ) -> Result<(Envelope, &'k Key, Aad, Result<(), Error>), Error> {
+    ) -> Result<Prologue<'k>, Error> {
         let env = Envelope::parse(buf)?;
         let h = env.header;
         if !config.suites.contains(h.suite) {
@@ -385,7 +386,7 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
         }
         let key = keyring.get(h.key_id).ok_or(Error::UnknownKey(h.key_id))?;
         let aad = Aad::new(&buf[..env.header_len], &topic)?;
-        Ok((env, key, aad, config.check_time(h.timestamp, now)))
+        Ok(Prologue { env, key, aad, verdict: config.check_time(h.timestamp, now) })
     }
 
     /// Records a verified, policy-approved message in its sender's window,
@@ -473,4 +474,13 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
         let mut buf = envelope.to_vec();
         self.open_value(topic, &mut buf)
     }
+}
+
+/// What [`OpenerWith::prologue`] found out before the tag is checked.
+struct Prologue<'k> {
+    env: Envelope,
+    key: &'k Key,
+    aad: Aad,
+    /// The timestamp policy's verdict, reported only after the tag verified.
+    verdict: Result<(), Error>,
 }

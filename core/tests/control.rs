@@ -78,6 +78,31 @@ impl Authority {
     }
 }
 
+/// What these tests look at of an applied state.
+#[derive(Debug)]
+struct Applied {
+    epoch: u64,
+    state: Vec<u8>,
+    ack: Vec<u8>,
+    wake_at: Option<u64>,
+}
+
+/// Applies a control envelope in memory: staged, then taken as persisted at
+/// once (these tests keep no store; the stores have their own tests).
+trait ApplyInMemory {
+    fn apply(&mut self, topic: &str, envelope: &[u8], now: Option<u64>) -> Result<Applied, Error>;
+}
+
+impl ApplyInMemory for MemberAgent {
+    fn apply(&mut self, topic: &str, envelope: &[u8], now: Option<u64>) -> Result<Applied, Error> {
+        let staged = self.stage(topic, envelope, now)?;
+        let (epoch, state, wake_at) = (staged.epoch(), staged.state().to_vec(), staged.wake_at());
+        let (agent, ack) = staged.persisted();
+        *self = agent;
+        Ok(Applied { epoch, state, ack, wake_at })
+    }
+}
+
 fn agent(persisted: Option<&[u8]>) -> MemberAgent {
     try_agent("dev-1", persisted).unwrap()
 }
@@ -93,7 +118,7 @@ fn new_and_with_pairwise_agree_and_control_sealer_matches() {
     let mut out = vec![0u8; MAX_CONTROL_ENVELOPE_LEN];
     let n = seal_control(&mut s, &topics(), &state("dev-1", 1), &mut out).unwrap();
     for mut m in [a, agent(None)] {
-        assert_eq!(m.handle_to_vec(CTL, &out[..n], None).unwrap().epoch, 1);
+        assert_eq!(m.apply(CTL, &out[..n], None).unwrap().epoch, 1);
     }
     let wrong = member_kp().pairwise(&authority().public(), 5).unwrap();
     assert_eq!(MemberAgent::with_pairwise(wrong, "dev-1", &topics(), None).unwrap_err(), Error::InvalidConfig);
@@ -108,11 +133,12 @@ fn round_trip_applies_state_and_ack_opens_at_the_authority() {
     assert_eq!(m.control_topic(), CTL);
     assert_eq!(m.ack_topic(), "mqseal/v1/ack/dev-1");
     let env = auth.seal(&state("dev-1", 1));
-    let applied = m.handle_to_vec(CTL, &env, Some(T0)).unwrap();
+    let staged = format!("{:?}", m.stage(CTL, &env, Some(T0)).unwrap());
+    let applied = m.apply(CTL, &env, Some(T0)).unwrap();
     assert_eq!(applied.epoch, 1);
     assert_eq!(applied.wake_at, Some(T0 + 100));
     // Debug prints neither the state record nor any key secret.
-    let printed = format!("{applied:?} {m:?}");
+    let printed = format!("{staged} {m:?}");
     assert!(printed.contains("redacted") && !printed.contains("[7, 7, 7"), "{printed}");
     assert_eq!(m.state().unwrap(), &state("dev-1", 1));
 
@@ -145,7 +171,7 @@ fn round_trip_applies_state_and_ack_opens_at_the_authority() {
 fn the_sealed_group_keys_work_between_members() {
     let mut auth = Authority::new();
     let mut m = agent(None);
-    m.handle_to_vec(CTL, &auth.seal(&state("dev-1", 1)), Some(T0)).unwrap();
+    m.apply(CTL, &auth.seal(&state("dev-1", 1)), Some(T0)).unwrap();
     let s = m.sealing("telemetry", Some(T0)).unwrap();
     let mut sealer = Sealer::new(&s.key, s.sender_id, s.suite, MemoryCounterStore::new()).unwrap();
     let env = sealer.seal_to_vec("plant/t", b"21.5").unwrap();
@@ -157,7 +183,7 @@ fn the_sealed_group_keys_work_between_members() {
 fn scheduled_switch_and_retirement_by_the_clock() {
     let mut auth = Authority::new();
     let mut m = agent(None);
-    m.handle_to_vec(CTL, &auth.seal(&state("dev-1", 1)), Some(T0)).unwrap();
+    m.apply(CTL, &auth.seal(&state("dev-1", 1)), Some(T0)).unwrap();
     assert_eq!(tick(m.tick(Some(T0 + 99))), (false, Some(T0 + 100)));
     assert_eq!(m.sealing("telemetry", Some(T0 + 99)).unwrap().key.id(), 7);
     // At the activation time: key 8, sender id 12; key 7 still accepted.
@@ -182,7 +208,7 @@ fn tick(t: mqseal::Tick) -> (bool, Option<u64>) {
 fn a_member_without_a_clock_switches_on_first_sight_of_the_next_key_and_remembers_it() {
     let mut auth = Authority::new();
     let mut m = agent(None);
-    m.handle_to_vec(CTL, &auth.seal(&state("dev-1", 1)), None).unwrap();
+    m.apply(CTL, &auth.seal(&state("dev-1", 1)), None).unwrap();
     assert_eq!(m.sealing("telemetry", None).unwrap().key.id(), 7);
     assert_eq!(m.keyring::<4>("telemetry", None).unwrap().unwrap().len(), 2);
     assert!(!m.key_seen("telemetry", 7, None));
@@ -195,7 +221,7 @@ fn a_member_without_a_clock_switches_on_first_sight_of_the_next_key_and_remember
     assert_eq!(m2.sealing("telemetry", None).unwrap().key.id(), 8);
     // A new epoch that plans the same next key keeps the switch.
     let mut m3 = agent(Some(&buf[..n]));
-    m3.handle_to_vec(CTL, &auth.seal(&state("dev-1", 2)), None).unwrap();
+    m3.apply(CTL, &auth.seal(&state("dev-1", 2)), None).unwrap();
     assert_eq!(m3.sealing("telemetry", None).unwrap().key.id(), 8);
 }
 
@@ -203,13 +229,13 @@ fn a_member_without_a_clock_switches_on_first_sight_of_the_next_key_and_remember
 fn old_epoch_and_same_epoch_are_stale_and_change_nothing() {
     let mut auth = Authority::new();
     let mut m = agent(None);
-    m.handle_to_vec(CTL, &auth.seal(&state("dev-1", 5)), Some(T0)).unwrap();
+    m.apply(CTL, &auth.seal(&state("dev-1", 5)), Some(T0)).unwrap();
     for e in [1, 4, 5] {
         let env = auth.seal(&state("dev-1", e));
-        assert_eq!(m.handle_to_vec(CTL, &env, Some(T0)).unwrap_err(), Error::StaleEpoch { held: 5, received: e });
+        assert_eq!(m.apply(CTL, &env, Some(T0)).unwrap_err(), Error::StaleEpoch { held: 5, received: e });
     }
     assert_eq!(m.epoch(), 5);
-    m.handle_to_vec(CTL, &auth.seal(&state("dev-1", 6)), Some(T0)).unwrap();
+    m.apply(CTL, &auth.seal(&state("dev-1", 6)), Some(T0)).unwrap();
     assert_eq!(m.epoch(), 6);
 }
 
@@ -218,18 +244,18 @@ fn a_replayed_retained_message_changes_nothing_even_after_a_restart() {
     let mut auth = Authority::new();
     let mut m = agent(None);
     let env = auth.seal(&state("dev-1", 1));
-    let applied = m.handle_to_vec(CTL, &env, Some(T0)).unwrap();
+    let applied = m.apply(CTL, &env, Some(T0)).unwrap();
     let persisted = applied.state.clone();
-    assert_eq!(m.handle_to_vec(CTL, &env, Some(T0)).unwrap_err(), Error::Duplicate);
+    assert_eq!(m.apply(CTL, &env, Some(T0)).unwrap_err(), Error::Duplicate);
     // Restart from the persisted state: the retained message again.
     let mut r = agent(Some(&persisted));
     assert_eq!(r.epoch(), 1);
-    assert_eq!(r.handle_to_vec(CTL, &env, Some(T0)).unwrap_err(), Error::Duplicate);
+    assert_eq!(r.apply(CTL, &env, Some(T0)).unwrap_err(), Error::Duplicate);
     let mut buf = vec![0u8; MAX_MEMBER_STATE_LEN];
     let n = r.encode_state(&mut buf).unwrap();
     assert_eq!(&buf[..n], &persisted[..]);
     // The next ack after a restart uses the next counter.
-    let a2 = r.handle_to_vec(CTL, &auth.seal(&state("dev-1", 2)), Some(T0)).unwrap();
+    let a2 = r.apply(CTL, &auth.seal(&state("dev-1", 2)), Some(T0)).unwrap();
     let mut ack = a2.ack.clone();
     let got =
         open_ack(&authority(), &member_kp().public(), "dev-1", &topics(), r.ack_topic(), &mut ack, Some(0)).unwrap();
@@ -242,8 +268,8 @@ fn an_older_envelope_counter_is_a_replay() {
     let mut m = agent(None);
     let first = auth.seal(&state("dev-1", 1));
     let second = auth.seal(&state("dev-1", 2));
-    m.handle_to_vec(CTL, &second, Some(T0)).unwrap();
-    assert_eq!(m.handle_to_vec(CTL, &first, Some(T0)).unwrap_err(), Error::Replay);
+    m.apply(CTL, &second, Some(T0)).unwrap();
+    assert_eq!(m.apply(CTL, &first, Some(T0)).unwrap_err(), Error::Replay);
 }
 
 #[test]
@@ -254,21 +280,21 @@ fn forged_moved_and_misdirected_messages_are_refused() {
     let mut forger = control_sealer(&rogue, &member_kp().public(), MemoryCounterStore::new()).unwrap();
     let mut out = vec![0u8; MAX_CONTROL_ENVELOPE_LEN];
     let n = seal_control(&mut forger, &topics(), &state("dev-1", 9), &mut out).unwrap();
-    assert_eq!(m.handle_to_vec(CTL, &out[..n], Some(T0)).unwrap_err(), Error::Auth);
+    assert_eq!(m.apply(CTL, &out[..n], Some(T0)).unwrap_err(), Error::Auth);
     // Another member's control message, moved to this member's topic.
     let other = StaticKeyPair::from_secret_bytes([0xDD; 32]);
     let mut to_other = control_sealer(&authority(), &other.public(), MemoryCounterStore::new()).unwrap();
     let n = seal_control(&mut to_other, &topics(), &state("dev-2", 9), &mut out).unwrap();
-    assert_eq!(m.handle_to_vec(CTL, &out[..n], Some(T0)).unwrap_err(), Error::Auth);
+    assert_eq!(m.apply(CTL, &out[..n], Some(T0)).unwrap_err(), Error::Auth);
     // Received on another topic than the member's control topic.
     assert_eq!(
-        m.handle_to_vec("mqseal/v1/ctl/dev-2", &out[..n], Some(T0)).unwrap_err(),
+        m.apply("mqseal/v1/ctl/dev-2", &out[..n], Some(T0)).unwrap_err(),
         Error::InvalidControl(ControlError::WrongTopic)
     );
     // The member's own ack reflected onto its control topic.
     let mut auth = Authority::new();
-    let applied = m.handle_to_vec(CTL, &auth.seal(&state("dev-1", 1)), Some(T0)).unwrap();
-    assert_eq!(m.handle_to_vec(CTL, &applied.ack, Some(T0)).unwrap_err(), Error::Auth);
+    let applied = m.apply(CTL, &auth.seal(&state("dev-1", 1)), Some(T0)).unwrap();
+    assert_eq!(m.apply(CTL, &applied.ack, Some(T0)).unwrap_err(), Error::Auth);
     assert_eq!(m.epoch(), 1);
 }
 
@@ -279,7 +305,7 @@ fn a_state_for_another_member_id_is_refused() {
     let mut body = vec![0u8; 4096];
     let n = state("dev-9", 3).encode(&mut body).unwrap();
     let env = auth.seal_raw("dev-1", &body[..n]);
-    assert_eq!(m.handle_to_vec(CTL, &env, Some(T0)).unwrap_err(), Error::InvalidControl(ControlError::WrongMember));
+    assert_eq!(m.apply(CTL, &env, Some(T0)).unwrap_err(), Error::InvalidControl(ControlError::WrongMember));
 }
 
 // Mirror types with Vec, in the field order of the spec (14.4), to build
@@ -330,7 +356,7 @@ fn refused(body: &[u8]) -> Error {
     let mut auth = Authority::new();
     let mut m = agent(None);
     let env = auth.seal_raw("dev-1", body);
-    let e = m.handle_to_vec(CTL, &env, Some(T0)).unwrap_err();
+    let e = m.apply(CTL, &env, Some(T0)).unwrap_err();
     assert_eq!(m.epoch(), 0);
     assert!(m.state().is_none());
     e
@@ -340,7 +366,7 @@ fn reason(w: &WState) -> Option<ControlError> {
     let body = postcard::to_allocvec(w).unwrap();
     let mut auth = Authority::new();
     let mut m = agent(None);
-    match m.handle_to_vec(CTL, &auth.seal_raw("dev-1", &body), Some(T0)) {
+    match m.apply(CTL, &auth.seal_raw("dev-1", &body), Some(T0)) {
         Ok(_) => None,
         Err(Error::InvalidControl(r)) => Some(r),
         Err(e) => panic!("{e:?}"),
@@ -443,7 +469,7 @@ fn malformed_bodies_are_refused() {
 fn the_persisted_state_is_checked() {
     let mut auth = Authority::new();
     let mut m = agent(None);
-    let applied = m.handle_to_vec(CTL, &auth.seal(&state("dev-1", 1)), Some(T0)).unwrap();
+    let applied = m.apply(CTL, &auth.seal(&state("dev-1", 1)), Some(T0)).unwrap();
     let good = applied.state.clone();
     assert!(good.starts_with(b"mqseal-member v1\n"));
     for i in 0..good.len() {
@@ -466,16 +492,16 @@ fn buffers_too_small_change_nothing() {
     let mut m = agent(None);
     let env = auth.seal(&state("dev-1", 1));
     let (mut st, mut ack) = (vec![0u8; 10], vec![0u8; MAX_ACK_ENVELOPE_LEN]);
-    let e = m.handle(CTL, &mut env.clone(), Some(T0), &mut st, &mut ack).unwrap_err();
+    let e = m.handle(CTL, &mut env.clone(), Some(T0), &mut st, &mut ack, |_| Ok(())).unwrap_err();
     assert!(matches!(e, Error::BufferTooSmall { .. }));
     assert_eq!(m.epoch(), 0);
     let (mut st, mut ack) = (vec![0u8; MAX_MEMBER_STATE_LEN], vec![0u8; 10]);
-    let e = m.handle(CTL, &mut env.clone(), Some(T0), &mut st, &mut ack).unwrap_err();
+    let e = m.handle(CTL, &mut env.clone(), Some(T0), &mut st, &mut ack, |_| Ok(())).unwrap_err();
     assert!(matches!(e, Error::BufferTooSmall { .. }));
     assert_eq!(m.epoch(), 0);
     let mut buf = env.clone();
     let (mut st, mut ack) = (vec![0u8; MAX_MEMBER_STATE_LEN], vec![0u8; MAX_ACK_ENVELOPE_LEN]);
-    m.handle(CTL, &mut buf, Some(T0), &mut st, &mut ack).unwrap();
+    m.handle(CTL, &mut buf, Some(T0), &mut st, &mut ack, |_| Ok(())).unwrap();
     // The decrypted body (with the secrets) does not stay in the buffer.
     assert!(buf.iter().all(|&b| b == 0));
 }
@@ -544,7 +570,7 @@ proptest! {
         let mut auth = Authority::new();
         let mut m = agent(None);
         let env = auth.seal(&s);
-        prop_assert_eq!(m.handle_to_vec(CTL, &env, Some(T0)).unwrap().epoch, w.epoch);
+        prop_assert_eq!(m.apply(CTL, &env, Some(T0)).unwrap().epoch, w.epoch);
         prop_assert_eq!(m.state().unwrap(), &s);
     }
 
@@ -555,7 +581,7 @@ proptest! {
         let mut env = auth.seal(&state("dev-1", 1));
         let i = i.index(env.len());
         env[i] ^= 1 << bit;
-        prop_assert!(m.handle_to_vec(CTL, &env, Some(T0)).is_err());
+        prop_assert!(m.apply(CTL, &env, Some(T0)).is_err());
         prop_assert_eq!(m.epoch(), 0);
     }
 
@@ -590,8 +616,9 @@ fn the_longest_state_has_the_documented_length() {
     let env = auth.seal_raw(&"m".repeat(64), &out[..mqseal::MAX_CONTROL_LEN]);
     assert!(env.len() <= mqseal::MAX_CONTROL_ENVELOPE_LEN);
     let (mut st, mut ack) = (vec![0u8; MAX_MEMBER_STATE_LEN], vec![0u8; MAX_ACK_ENVELOPE_LEN]);
-    let a =
-        m.handle(&format!("mqseal/v1/ctl/{}", "m".repeat(64)), &mut env.clone(), Some(0), &mut st, &mut ack).unwrap();
+    let a = m
+        .handle(&format!("mqseal/v1/ctl/{}", "m".repeat(64)), &mut env.clone(), Some(0), &mut st, &mut ack, |_| Ok(()))
+        .unwrap();
     assert_eq!(a.epoch, u64::MAX);
 }
 

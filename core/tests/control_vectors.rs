@@ -54,7 +54,7 @@ fn apply(f: &Fixture, agent: &mut MemberAgent, case: &Value) -> (Vec<u8>, Vec<u8
     let mut env = hex(&case["envelope_hex"]);
     let (mut st, mut ack) = (vec![0u8; MAX_MEMBER_STATE_LEN], vec![0u8; MAX_ACK_ENVELOPE_LEN]);
     let topic = text(&f.file["control_topic"]);
-    let a = agent.handle(topic, &mut env, None, &mut st, &mut ack).unwrap();
+    let a = agent.handle(topic, &mut env, None, &mut st, &mut ack, |_| Ok(())).unwrap();
     assert_eq!(a.epoch, case["state"]["epoch"].as_u64().unwrap());
     (a.state.to_vec(), a.ack.to_vec())
 }
@@ -144,7 +144,7 @@ fn negative_cases_are_refused_with_their_error() {
         let epoch = agent.epoch();
         let mut env = hex(&case["envelope_hex"]);
         let (mut st, mut ack) = (vec![0u8; MAX_MEMBER_STATE_LEN], vec![0u8; MAX_ACK_ENVELOPE_LEN]);
-        let e = agent.handle(text(&case["topic"]), &mut env, None, &mut st, &mut ack).unwrap_err();
+        let e = agent.handle(text(&case["topic"]), &mut env, None, &mut st, &mut ack, |_| Ok(())).unwrap_err();
         assert_eq!(e.code(), text(&case["error"]), "{name}: {e:?}");
         let reason = match e {
             Error::InvalidControl(r) => Some(r.code()),
@@ -166,7 +166,7 @@ fn a_failing_persist_changes_nothing_and_hands_out_no_ack() {
     let mut env = hex(&case["envelope_hex"]);
     let mut persisted = Vec::new();
     let e = agent
-        .handle_persisting(topic, &mut env, None, &mut st, &mut ack, |r| {
+        .handle(topic, &mut env, None, &mut st, &mut ack, |r| {
             persisted = r.to_vec();
             Err(Error::CounterStore(mqseal::StoreError::Write))
         })

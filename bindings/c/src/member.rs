@@ -311,7 +311,7 @@ pub unsafe extern "C" fn mqseal_member_handle(
     // SAFETY: `ack_cap` writable bytes, exclusive for the call (checked).
     let ack = try_c!(unsafe { bytes_mut(ack_out, ack_cap) });
     let MemberCell { agent, record, .. } = cell;
-    let result = agent.handle_persisting(topic, envelope, now, record, ack, |r| call_save(save, ctx, r));
+    let result = agent.handle(topic, envelope, now, record, ack, |r| call_save(save, ctx, r));
     let n = result.map(|a| a.ack.len());
     record.zeroize();
     match n {

@@ -16,7 +16,7 @@
 //!   (`docs/PROTOCOL.md` 14.9) in a flash region of its own, with the same
 //!   ring, geometry binding and two-step (data, then marker) writes: a torn
 //!   save leaves the previous record; give its `save` to
-//!   [`mqseal::MemberAgent::handle_persisting`] so the state is on flash
+//!   [`mqseal::MemberAgent::handle`] so the state is on flash
 //!   before the ack goes out.
 //! * [`mqtt`] (feature `minimq`, on by default): seal on publish and open
 //!   on receive with the `minimq` MQTT 5 client and static buffers.

@@ -240,7 +240,7 @@ pub fn generate() -> ControlFile {
         let mut st = vec![0u8; MAX_MEMBER_STATE_LEN];
         let mut ack = vec![0u8; MAX_ACK_ENVELOPE_LEN];
         let ack_counter = positive.len() as u64;
-        let applied = agent.handle(CTL, &mut env.clone(), Some(T0), &mut st, &mut ack).unwrap();
+        let applied = agent.handle(CTL, &mut env.clone(), Some(T0), &mut st, &mut ack, |_| Ok(())).unwrap();
         let (state_hex, ack_env) = (hex::encode(applied.state), applied.ack.to_vec());
         let mut ack_body = vec![1u8, MEMBER_ID.len() as u8];
         ack_body.extend_from_slice(MEMBER_ID.as_bytes());

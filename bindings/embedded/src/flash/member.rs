@@ -22,7 +22,7 @@
 //!
 //! With the core's [`mqseal::MemberAgent`]: resume from
 //! [`FlashMemberStore::load`], and give [`FlashMemberStore::save`] to
-//! [`mqseal::MemberAgent::handle_persisting`], which runs it before the
+//! [`mqseal::MemberAgent::handle`], which runs it before the
 //! agent changes or hands out the ack.
 
 use embedded_storage::nor_flash::{NorFlash, NorFlashErrorKind};
@@ -477,7 +477,7 @@ mod tests {
         let mut agent = MemberAgent::new(&own, id, &authority, &ControlTopics::default(), None).unwrap();
         flash.reboot(Some(100));
         let e = agent
-            .handle_persisting(topic, &mut env.clone(), None, &mut st, &mut ack, |r| {
+            .handle(topic, &mut env.clone(), None, &mut st, &mut ack, |r| {
                 store(&mut flash).save(r).map_err(Error::CounterStore)
             })
             .unwrap_err();
@@ -486,7 +486,7 @@ mod tests {
         flash.reboot(None);
 
         let a = agent
-            .handle_persisting(topic, &mut env.clone(), None, &mut st, &mut ack, |r| {
+            .handle(topic, &mut env.clone(), None, &mut st, &mut ack, |r| {
                 store(&mut flash).save(r).map_err(Error::CounterStore)
             })
             .unwrap();
