@@ -110,7 +110,7 @@ impl core::fmt::Debug for Registry {
 
 /// Something to publish for [`Registry::seal_pending`]; after the broker
 /// acknowledged it, pass it to [`Registry::mark_published`].
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum Outgoing {
     /// A sealed state: publish `envelope` retained, QoS 1, on `topic`.
     State {

@@ -7,6 +7,7 @@
 //!   `mosquitto_sub`, with payloads sealed and verified by the mqseal core.
 #![forbid(unsafe_code)]
 
+mod authority;
 mod connect;
 mod demo;
 mod keys;
@@ -40,6 +41,9 @@ enum Command {
     /// Subscribe, print verified messages, report rejected ones on stderr
     /// (like mosquitto_sub).
     Sub(pubsub::SubArgs),
+    /// The key authority of a fleet: registry, enrolment, rotation,
+    /// revocation, and `serve` to hand out sealed key states.
+    Authority(authority::AuthorityArgs),
 }
 
 /// Options shared by `pub` and `sub`: broker, credentials, keys.
@@ -140,6 +144,7 @@ fn main() -> ExitCode {
             Command::Keygen(args) => keys::keygen(&args).map(|()| ExitCode::SUCCESS),
             Command::Pub(args) => pubsub::run_pub(args).await,
             Command::Sub(args) => pubsub::run_sub(args).await,
+            Command::Authority(args) => authority::run(args).await,
         }
     });
     // Do not wait for background tasks (reconnecting event loops, the
