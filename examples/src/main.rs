@@ -7,6 +7,7 @@
 //!   `mosquitto_sub`, with payloads sealed and verified by the mqseal core.
 #![forbid(unsafe_code)]
 
+mod authority;
 mod connect;
 mod demo;
 mod keys;
@@ -44,6 +45,9 @@ enum Command {
     /// A member of key distribution: `init` (enrol), `status`.
     #[command(subcommand)]
     Member(member::MemberCommand),
+    /// The key authority of a fleet: registry, enrolment, rotation,
+    /// revocation, and `serve` to hand out sealed key states.
+    Authority(authority::AuthorityArgs),
 }
 
 /// Options shared by `pub` and `sub`: broker, credentials, keys.
@@ -145,6 +149,7 @@ fn main() -> ExitCode {
             Command::Pub(args) => pubsub::run_pub(args).await,
             Command::Sub(args) => pubsub::run_sub(args).await,
             Command::Member(cmd) => member::run(&cmd).map(|()| ExitCode::SUCCESS),
+            Command::Authority(args) => authority::run(args).await,
         }
     });
     // Do not wait for background tasks (reconnecting event loops, the
