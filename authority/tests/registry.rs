@@ -8,6 +8,7 @@ use std::path::Path;
 
 use mqseal::{Error, MemberAgent, PublicKey, StaticKeyPair, Suite};
 use mqseal_authority::{AuthorityError, Outgoing, Registry};
+use mqseal_test_support::member::ApplyInMemory;
 use proptest::prelude::*;
 
 const T0: u64 = 1_800_000_000;
@@ -139,13 +140,13 @@ impl World {
                 assert!(*epoch > last, "{member}: epoch {epoch} after {last}");
                 self.epochs.insert(member.clone(), *epoch);
                 let agent = self.agents.get_mut(member).unwrap();
-                let applied = agent.handle_to_vec(topic, envelope, Some(self.now)).unwrap();
+                let applied = agent.apply(topic, envelope, Some(self.now)).unwrap();
                 assert_eq!(applied.epoch, *epoch);
                 let state = agent.state().unwrap().clone();
                 assert_eq!(state, self.reg.state(member, self.now).unwrap());
                 state.check().unwrap();
                 // The same envelope again changes nothing.
-                assert_eq!(agent.handle_to_vec(topic, envelope, Some(self.now)).unwrap_err(), Error::Duplicate);
+                assert_eq!(agent.apply(topic, envelope, Some(self.now)).unwrap_err(), Error::Duplicate);
                 let rec = self.reg.record_ack(agent.ack_topic(), &applied.ack).unwrap();
                 assert_eq!((rec.epoch, rec.current), (*epoch, true));
                 for g in state.groups() {
@@ -286,7 +287,7 @@ fn acks_that_do_not_verify_are_typed_errors() {
     let mut acks = Vec::new();
     for (i, item) in out.iter().enumerate() {
         let mut agent = MemberAgent::new(&member_pair(i), &member_id(i), &auth, &reg.topics(), None).unwrap();
-        let applied = agent.handle_to_vec(item.topic(), item.payload(), Some(T0)).unwrap();
+        let applied = agent.apply(item.topic(), item.payload(), Some(T0)).unwrap();
         acks.push((agent.ack_topic().to_owned(), applied.ack.clone()));
     }
     // dev-0's ack on dev-1's topic: does not verify there.

@@ -78,30 +78,12 @@ impl Authority {
     }
 }
 
-/// What these tests look at of an applied state.
-#[derive(Debug)]
-struct Applied {
-    epoch: u64,
-    state: Vec<u8>,
-    ack: Vec<u8>,
-    wake_at: Option<u64>,
-}
-
-/// Applies a control envelope in memory: staged, then taken as persisted at
-/// once (these tests keep no store; the stores have their own tests).
-trait ApplyInMemory {
-    fn apply(&mut self, topic: &str, envelope: &[u8], now: Option<u64>) -> Result<Applied, Error>;
-}
-
-impl ApplyInMemory for MemberAgent {
-    fn apply(&mut self, topic: &str, envelope: &[u8], now: Option<u64>) -> Result<Applied, Error> {
-        let staged = self.stage(topic, envelope, now)?;
-        let (epoch, state, wake_at) = (staged.epoch(), staged.state().to_vec(), staged.wake_at());
-        let (agent, ack) = staged.persisted();
-        *self = agent;
-        Ok(Applied { epoch, state, ack, wake_at })
-    }
-}
+// The in-memory `apply` of the test harness, by path: a dependency on
+// mqseal-test-support would turn on the core's default features in the
+// core's own test runs (the RustCrypto-backend run among them).
+#[path = "../../tests/support/src/member.rs"]
+mod member_support;
+use member_support::ApplyInMemory;
 
 fn agent(persisted: Option<&[u8]>) -> MemberAgent {
     try_agent("dev-1", persisted).unwrap()

@@ -35,6 +35,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub mod cli;
+pub mod member;
 mod mosquitto;
 pub mod redis;
 
