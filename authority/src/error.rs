@@ -95,6 +95,22 @@ pub enum AuthorityError {
         /// The epoch it claimed.
         epoch: u64,
     },
+    /// The broker holds a control message this authority sealed that the
+    /// registry does not know: a higher counter or epoch than it issued.
+    /// The registry was restored from a backup or otherwise rolled back;
+    /// serving on would hand out sender ids (hence nonces) twice.
+    RolledBack {
+        /// The member whose control topic holds it.
+        member: String,
+        /// Its envelope counter.
+        counter: u64,
+        /// Its epoch.
+        epoch: u64,
+        /// The registry's next control counter for that member.
+        next_counter: u64,
+        /// The highest epoch the registry sealed for that member.
+        sealed_epoch: u64,
+    },
 }
 
 impl AuthorityError {
@@ -124,6 +140,7 @@ impl AuthorityError {
             AuthorityError::Exhausted(_) => "exhausted",
             AuthorityError::NotAnAckTopic(_) => "notAnAckTopic",
             AuthorityError::AckEpochNotIssued { .. } => "ackEpochNotIssued",
+            AuthorityError::RolledBack { .. } => "rolledBack",
         }
     }
 }
@@ -174,6 +191,13 @@ impl fmt::Display for AuthorityError {
             AuthorityError::AckEpochNotIssued { member, epoch } => {
                 write!(f, "{member:?} acknowledged epoch {epoch}, which was never issued")
             }
+            AuthorityError::RolledBack { member, counter, epoch, next_counter, sealed_epoch } => write!(
+                f,
+                "the broker holds a control message this authority sealed for {member:?} (counter {counter}, \
+                 epoch {epoch}) that the registry never issued (its next counter {next_counter}, newest \
+                 epoch {sealed_epoch}): the registry was restored from a backup or rolled back. Refusing to \
+                 serve, which could hand out sender ids twice; see SECURITY.md, \"Restoring the registry\""
+            ),
         }
     }
 }

@@ -109,6 +109,28 @@ impl core::fmt::Debug for Registry {
 }
 
 /// Something to publish for [`Registry::seal_pending`]; after the broker
+/// What [`Registry::check_retained`] found in a retained control message.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Retained {
+    /// A state this registry issued (the same or an older epoch).
+    Known {
+        /// Its epoch.
+        epoch: u64,
+    },
+    /// An empty retained message (a cleared topic).
+    Cleared,
+    /// A topic under the control prefix for a member id the registry does
+    /// not know (another authority on the same prefix, or a member added
+    /// after a backup the registry was restored from).
+    UnknownMember(String),
+    /// It does not open as this authority's message for that member
+    /// (forged, from another authority, or moved from another topic).
+    NotOurs(mqseal::Error),
+    /// Not a topic under this authority's control prefix.
+    NotAControlTopic,
+}
+
 /// acknowledged it, pass it to [`Registry::mark_published`].
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub enum Outgoing {
@@ -664,6 +686,9 @@ impl Registry {
         };
         let _ = sealed;
         let state = build_state(&tx, member, epoch, now)?;
+        // Raised to the clock floor: a registry restored from a backup must
+        // not seal under a counter it already used (PROTOCOL.md 14.5, 5).
+        let counter = mqseal::control_counter(counter, now.saturating_mul(1000));
         let next = counter.checked_add(1).ok_or(AuthorityError::Exhausted("control counter"))?;
         let mut sealer = mqseal::control_sealer(
             &authority,
@@ -679,6 +704,59 @@ impl Registry {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Checks a retained message found on a member's control topic against
+    /// the registry (`docs/PROTOCOL.md` 14.5, rule 6). Run it on what the
+    /// broker holds before publishing anything.
+    ///
+    /// # Errors
+    /// [`AuthorityError::RolledBack`] for a message this authority sealed
+    /// with a counter or epoch the registry never issued; SQLite errors.
+    pub fn check_retained(&self, topic: &str, envelope: &[u8]) -> Result<Retained> {
+        let Some(member) = topic
+            .strip_prefix(self.control_prefix.as_str())
+            .and_then(|rest| rest.strip_prefix('/'))
+            .filter(|m| !m.is_empty() && !m.contains('/'))
+        else {
+            return Ok(Retained::NotAControlTopic);
+        };
+        if envelope.is_empty() {
+            return Ok(Retained::Cleared);
+        }
+        let row: Option<(String, u64, u64)> = self
+            .conn
+            .query_row(
+                "SELECT public, next_control_counter, sealed_epoch FROM members WHERE id = ?1",
+                params![member],
+                |r| Ok((r.get(0)?, col_u64(r, 1)?, col_u64(r, 2)?)),
+            )
+            .optional()?;
+        let Some((public, next_counter, sealed_epoch)) = row else {
+            return Ok(Retained::UnknownMember(member.to_owned()));
+        };
+        let mut buf = envelope.to_vec();
+        let own = match mqseal::open_own_control(
+            &self.authority,
+            &PublicKey::from_text(&public)?,
+            member,
+            &self.topics(),
+            topic,
+            &mut buf,
+        ) {
+            Ok(own) => own,
+            Err(e) => return Ok(Retained::NotOurs(e)),
+        };
+        if own.counter >= next_counter || own.epoch > sealed_epoch {
+            return Err(AuthorityError::RolledBack {
+                member: member.to_owned(),
+                counter: own.counter,
+                epoch: own.epoch,
+                next_counter,
+                sealed_epoch,
+            });
+        }
+        Ok(Retained::Known { epoch: own.epoch })
     }
 
     fn outgoing_rows(&self, sql: &str) -> Result<Vec<Outgoing>> {

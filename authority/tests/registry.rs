@@ -305,3 +305,41 @@ fn acks_that_do_not_verify_are_typed_errors() {
     let st = reg.status().unwrap();
     assert!(!st[0].behind() && st[1].behind(), "{st:?}");
 }
+
+/// The counter of a control envelope (its header, in the clear).
+fn control_counter_of(out: &Outgoing) -> u64 {
+    mqseal::Header::parse(out.payload()).unwrap().0.counter
+}
+
+#[test]
+fn a_registry_restored_from_a_backup_never_reuses_a_control_counter() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reg.db");
+    let backup = dir.path().join("backup.db");
+    let (mut reg, _) = Registry::init(&path, None).unwrap();
+    reg.create_group("g", Suite::ChaCha20Poly1305, T0).unwrap();
+    reg.add_member(&member_id(0), member_pair(0).public().to_text().as_str(), &["g"], T0).unwrap();
+    let mut used = vec![control_counter_of(&reg.seal_pending(T0).unwrap()[0])];
+    // A backup (the file copied while the registry is closed: WAL checkpointed).
+    drop(reg);
+    std::fs::copy(&path, &backup).unwrap();
+    let mut reg = Registry::open(&path).unwrap();
+    // Three more states, sealed at later times: counters rise.
+    for now in [T0 + 2, T0 + 4, T0 + 6] {
+        reg.rotate("g", None, 1, now).unwrap();
+        let c = control_counter_of(&reg.seal_pending(now).unwrap()[0]);
+        assert!(used.iter().all(|&u| c > u), "counter {c} after {used:?}");
+        used.push(c);
+    }
+    assert!(used.len() >= 2, "{used:?}");
+    // Restore the backup: it knows only the first counter. A change sealed
+    // a second later must still be above every counter used since.
+    drop(reg);
+    std::fs::copy(&backup, &path).unwrap();
+    let mut reg = Registry::open(&path).unwrap();
+    assert!(reg.next_control_counter(&member_id(0)).unwrap() <= used[1], "the backup is older");
+    reg.rotate("g", None, 1, T0 + 8).unwrap();
+    let out = reg.seal_pending(T0 + 8).unwrap();
+    let c = control_counter_of(&out[0]);
+    assert!(used.iter().all(|&u| c > u), "restored registry sealed under {c}, already used: {used:?}");
+}

@@ -869,6 +869,24 @@ pub fn control_sealer<S: CounterStore>(
     Sealer::new(&keys.send, AUTHORITY_SENDER_ID, Suite::ChaCha20Poly1305, store)
 }
 
+/// The counter an authority seals a member's next control message with:
+/// its stored next counter, raised to the clock floor (PROTOCOL.md 6.4 and
+/// 14.5, rule 5) of `now_millis`.
+///
+/// The floor makes a registry restored from a backup (or rolled back any
+/// other way) seal above every control counter it used before, as long as
+/// its clock did not go back: a control message carries group secrets, and
+/// two of them under one counter would share a keystream.
+#[must_use]
+pub const fn control_counter(stored_next: u64, now_millis: u64) -> u64 {
+    let floor = crate::counter::clock_floor(now_millis);
+    if stored_next > floor {
+        stored_next
+    } else {
+        floor
+    }
+}
+
 /// Checks, encodes and seals `state` for its member on
 /// `<topics.control>/<member-id>` into `out` (at least
 /// [`MAX_CONTROL_ENVELOPE_LEN`] bytes always suffice). Publish it retained,
@@ -890,6 +908,47 @@ pub fn seal_control<S: CounterStore>(
         return Err(Error::BufferTooSmall { needed });
     }
     sealer.seal_in_place(topic.as_str(), out, n)
+}
+
+/// A control envelope an authority sealed, opened by that authority (for
+/// example the retained message on a member's control topic).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OwnControl {
+    /// Its envelope counter.
+    pub counter: u64,
+    /// The epoch of the state it carries.
+    pub epoch: u64,
+}
+
+/// Opens, in place, a control envelope that `authority` sealed for the
+/// member `member_id` (public key `member`) on `topic`: the authority's
+/// side of the pairwise key opens its own messages. An authority compares
+/// the result with its registry before it publishes anything (PROTOCOL.md
+/// 14.5, rule 6): a genuine envelope above the counter or the epoch the
+/// registry issued proves the registry was rolled back.
+///
+/// # Errors
+/// [`Error::Auth`] (not sealed by this authority for this member, or moved
+/// from another topic); [`Error::InvalidControl`] (`wrongTopic`,
+/// `wrongMember`, `wrongSender` and the decoding reasons).
+pub fn open_own_control(
+    authority: &StaticKeyPair,
+    member: &PublicKey,
+    member_id: &str,
+    topics: &ControlTopics<'_>,
+    topic: &str,
+    envelope: &mut [u8],
+) -> Result<OwnControl, Error> {
+    if ControlTopic::new(topics.control, member_id)?.as_str() != topic {
+        return Err(ControlError::WrongTopic.into());
+    }
+    let keys = authority.pairwise(member, CONTROL_KEY_ID)?;
+    let (counter, body) = open_control(&keys.send, AUTHORITY_SENDER_ID, topic, envelope)?;
+    let state = ControlState::decode(body)?;
+    if state.member_id() != member_id {
+        return Err(ControlError::WrongMember.into());
+    }
+    Ok(OwnControl { counter, epoch: state.epoch() })
 }
 
 /// An acknowledgement the authority opened.

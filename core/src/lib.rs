@@ -184,10 +184,11 @@ pub use config::{
     ConfigField, Eviction, OpenerConfig, SuiteSet, DEFAULT_KEYS, DEFAULT_MAX_SENDERS, DEFAULT_MAX_SKEW, DEFAULT_SENDERS,
 };
 pub use control::{
-    control_sealer, open_ack, seal_control, Ack, AckStatus, ControlError, ControlState, ControlTopic, ControlTopics,
-    Group, GroupKey, List, Name, ReceivedAck, AUTHORITY_SENDER_ID, CONTROL_FORMAT, CONTROL_KEY_ID, DEFAULT_ACK_PREFIX,
-    DEFAULT_CONTROL_PREFIX, MAX_ACK_ENVELOPE_LEN, MAX_ACK_LEN, MAX_CONTROL_ENVELOPE_LEN, MAX_CONTROL_LEN,
-    MAX_CONTROL_TOPIC_LEN, MAX_GROUPS, MAX_KEYS_PER_GROUP, MAX_NAME_LEN, MAX_PREFIX_LEN, MEMBER_SENDER_ID,
+    control_counter, control_sealer, open_ack, open_own_control, seal_control, Ack, AckStatus, ControlError,
+    ControlState, ControlTopic, ControlTopics, Group, GroupKey, List, Name, OwnControl, ReceivedAck,
+    AUTHORITY_SENDER_ID, CONTROL_FORMAT, CONTROL_KEY_ID, DEFAULT_ACK_PREFIX, DEFAULT_CONTROL_PREFIX,
+    MAX_ACK_ENVELOPE_LEN, MAX_ACK_LEN, MAX_CONTROL_ENVELOPE_LEN, MAX_CONTROL_LEN, MAX_CONTROL_TOPIC_LEN, MAX_GROUPS,
+    MAX_KEYS_PER_GROUP, MAX_NAME_LEN, MAX_PREFIX_LEN, MEMBER_SENDER_ID,
 };
 #[cfg(all(feature = "std", any(unix, windows)))]
 pub use counter::FileCounterStore;

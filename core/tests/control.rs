@@ -5,9 +5,9 @@
 //! persisted state, scheduled and clockless switches.
 
 use mqseal::{
-    control_sealer, open_ack, seal_control, ControlError, ControlState, ControlTopics, Error, Group, GroupKey, Key,
-    MemberAgent, MemoryCounterStore, PairwiseKeys, Sealer, StaticKeyPair, Suite, AUTHORITY_SENDER_ID, CONTROL_KEY_ID,
-    MAX_ACK_ENVELOPE_LEN, MAX_CONTROL_ENVELOPE_LEN, MAX_MEMBER_STATE_LEN,
+    control_counter, control_sealer, open_ack, open_own_control, seal_control, ControlError, ControlState,
+    ControlTopics, Error, Group, GroupKey, Key, MemberAgent, MemoryCounterStore, PairwiseKeys, Sealer, StaticKeyPair,
+    Suite, AUTHORITY_SENDER_ID, CONTROL_KEY_ID, MAX_ACK_ENVELOPE_LEN, MAX_CONTROL_ENVELOPE_LEN, MAX_MEMBER_STATE_LEN,
 };
 use proptest::prelude::*;
 use serde::Serialize;
@@ -107,6 +107,43 @@ fn new_and_with_pairwise_agree_and_control_sealer_matches() {
 }
 
 const CTL: &str = "mqseal/v1/ctl/dev-1";
+
+#[test]
+fn the_authority_opens_its_own_control_messages_and_its_counters_keep_to_the_clock_floor() {
+    let start = control_counter(3, 1_800_000_000_000);
+    assert_eq!(start, mqseal::clock_floor(1_800_000_000_000));
+    assert_eq!(control_counter(start + 5, 1_800_000_000_000), start + 5, "never below the stored counter");
+    let mut s = control_sealer(&authority(), &member_kp().public(), MemoryCounterStore::starting_at(start)).unwrap();
+    let mut out = vec![0u8; MAX_CONTROL_ENVELOPE_LEN];
+    let n = seal_control(&mut s, &topics(), &state("dev-1", 7), &mut out).unwrap();
+    let env = out[..n].to_vec();
+    let own = open_own_control(&authority(), &member_kp().public(), "dev-1", &topics(), CTL, &mut env.clone()).unwrap();
+    assert_eq!((own.counter, own.epoch), (start, 7));
+    // The member still accepts it (any higher counter).
+    assert_eq!(agent(None).apply(CTL, &env, None).unwrap().epoch, 7);
+    // Another member's topic, another member's key, another authority: refused.
+    let e = open_own_control(
+        &authority(),
+        &member_kp().public(),
+        "dev-2",
+        &topics(),
+        "mqseal/v1/ctl/dev-2",
+        &mut env.clone(),
+    );
+    assert_eq!(e.unwrap_err(), Error::Auth);
+    let e = open_own_control(
+        &authority(),
+        &member_kp().public(),
+        "dev-1",
+        &topics(),
+        "mqseal/v1/ctl/dev-2",
+        &mut env.clone(),
+    );
+    assert_eq!(e.unwrap_err(), Error::InvalidControl(ControlError::WrongTopic));
+    let other = StaticKeyPair::from_secret_bytes([0x77; 32]);
+    let e = open_own_control(&other, &member_kp().public(), "dev-1", &topics(), CTL, &mut env.clone());
+    assert_eq!(e.unwrap_err(), Error::Auth);
+}
 
 #[test]
 fn round_trip_applies_state_and_ack_opens_at_the_authority() {

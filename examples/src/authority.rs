@@ -11,8 +11,8 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use mqseal::{ControlTopics, Suite};
-use mqseal_authority::{unix_now, Outgoing, Registry};
-use rumqttc::{AsyncClient, Event, Packet, QoS};
+use mqseal_authority::{unix_now, Outgoing, Registry, Retained};
+use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
 
 use crate::{connect, Common};
 
@@ -81,7 +81,9 @@ enum AuthorityCommand {
     /// Which member applied which epoch, and who is behind.
     Status,
     /// Connect to the broker: publish pending control states (retained,
-    /// QoS 1), record acknowledgements, run scheduled rotations.
+    /// QoS 1), record acknowledgements, run scheduled rotations. Refuses to
+    /// start when the broker retains newer states than the registry issued
+    /// (a registry restored from a backup).
     Serve(Box<ServeArgs>),
 }
 
@@ -251,6 +253,60 @@ async fn publish_all(
     Ok(())
 }
 
+/// How long the broker may pause between the retained control messages it
+/// sends after the subscription is acknowledged.
+const RETAINED_SETTLE: Duration = Duration::from_secs(1);
+
+/// Before the first publication: every retained control message this
+/// authority sealed must be one the registry issued (PROTOCOL.md 14.5,
+/// rule 6), or the registry was rolled back and serving would hand out
+/// sender ids twice. `Ok(false)`: the connection dropped before the check
+/// finished (run it again after the reconnect).
+async fn check_retained(reg: &Registry, client: &AsyncClient, el: &mut EventLoop) -> Result<bool> {
+    let filter = format!("{}/+", reg.topics().control);
+    client.subscribe(filter.clone(), QoS::AtMostOnce).await?;
+    let (mut subacked, mut known) = (false, 0usize);
+    let mut until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while let Ok(ev) = tokio::time::timeout_at(until, el.poll()).await {
+        match ev {
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                subacked = true;
+                until = tokio::time::Instant::now() + RETAINED_SETTLE;
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) if p.retain => {
+                match reg.check_retained(&p.topic, &p.payload) {
+                    Ok(Retained::Known { .. }) => known += 1,
+                    Ok(Retained::UnknownMember(m)) => {
+                        eprintln!(
+                            "mqseal: authority: retained control message for unknown member {m:?} on {}",
+                            p.topic
+                        );
+                    }
+                    Ok(Retained::NotOurs(e)) => {
+                        eprintln!("mqseal: authority: retained message on {} is not ours: {e} ({})", p.topic, e.code());
+                    }
+                    Ok(_) => {}
+                    Err(e) => bail!("{e} [{}]", e.code()),
+                }
+                if subacked {
+                    until = tokio::time::Instant::now() + RETAINED_SETTLE;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("mqseal: broker connection: {}; retrying", connect::explain(&e.to_string()));
+                return Ok(false);
+            }
+        }
+    }
+    if !subacked {
+        bail!("the broker did not acknowledge the subscription to {filter}");
+    }
+    client.unsubscribe(filter).await?;
+    eprintln!("mqseal: authority: the broker's {known} retained control states are the registry's");
+    Ok(true)
+}
+
 async fn serve(mut reg: Registry, args: &ServeArgs) -> Result<ExitCode> {
     if connect::is_v5(&args.common) {
         bail!("authority serve speaks MQTT 3.1.1 (-V 311)");
@@ -268,6 +324,7 @@ async fn serve(mut reg: Registry, args: &ServeArgs) -> Result<ExitCode> {
     let mut sent: Vec<Outgoing> = Vec::new();
     let mut by_pkid: HashMap<u16, Outgoing> = HashMap::new();
     let mut queued: HashSet<Outgoing> = HashSet::new();
+    // Until the first connection checked the broker's retained states.
     let mut first = true;
     let mut tick = tokio::time::interval(Duration::from_secs(args.poll.max(1)));
     loop {
@@ -275,6 +332,10 @@ async fn serve(mut reg: Registry, args: &ServeArgs) -> Result<ExitCode> {
             ev = el.poll() => match ev {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     eprintln!("mqseal: authority connected to {}", target.display);
+                    if first && !check_retained(&reg, &client, &mut el).await? {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
                     client.subscribe(ack_filter.clone(), QoS::AtLeastOnce).await?;
                     sent.clear();
                     by_pkid.clear();
@@ -303,6 +364,14 @@ async fn serve(mut reg: Registry, args: &ServeArgs) -> Result<ExitCode> {
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => match reg.record_ack(&p.topic, &p.payload) {
                     Ok(a) => println!("ack {} epoch {}{}", a.member, a.epoch, if a.current { "" } else { " (behind)" }),
+                    // A verified ack of an epoch never sealed: the member
+                    // holds a newer state than the registry, which was
+                    // rolled back (PROTOCOL.md 14.5, rule 6).
+                    Err(e @ mqseal_authority::AuthorityError::AckEpochNotIssued { .. }) => bail!(
+                        "{e} [{}]: the registry was restored from a backup or rolled back; refusing to serve, \
+                         which could hand out sender ids twice (SECURITY.md, \"Restoring the registry\")",
+                        e.code()
+                    ),
                     Err(e) => eprintln!("mqseal: refused ack on {}: {e} [{}]", p.topic, e.code()),
                 },
                 Ok(_) => {}
@@ -311,7 +380,10 @@ async fn serve(mut reg: Registry, args: &ServeArgs) -> Result<ExitCode> {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             },
-            _ = tick.tick() => {
+            // Nothing is rotated, sealed or queued before the retained
+            // states were checked against the registry (the first tick
+            // fires at once, before the connection is up).
+            _ = tick.tick(), if !first => {
                 let now = unix_now();
                 if let Some(every) = every {
                     for (group, at) in reg.due_rotations(now, every, lead).map_err(|e| anyhow!("{e}"))? {

@@ -378,3 +378,97 @@ fn kill_9_during_enrolment_rotations_and_serving_keeps_the_registry_consistent()
     wait_current(&reg, &ids);
     kill9(&mut server.0);
 }
+
+/// Copies the registry and its WAL files (the registry closed: no process
+/// has it open while this runs).
+fn copy_registry(from: &Path, to: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let (f, t) =
+            (PathBuf::from(format!("{}{suffix}", from.display())), PathBuf::from(format!("{}{suffix}", to.display())));
+        let _ = std::fs::remove_file(&t);
+        if f.exists() {
+            std::fs::copy(&f, &t).unwrap();
+        }
+    }
+}
+
+#[test]
+fn serve_refuses_a_registry_restored_from_a_backup_before_it_publishes() {
+    require_mosquitto!();
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut members: Vec<TestMember> = (0..2).map(TestMember::new).collect();
+    let (reg, auth) = setup(dir.path(), &members);
+    let backup = dir.path().join("backup.db");
+    let log = dir.path().join("serve.log");
+    let server = serve(&reg, broker.tcp, &log);
+    for m in &mut members {
+        let want = epoch_of(&reg, &m.id);
+        m.session(broker.tcp, &auth, want, &[]);
+    }
+    wait_current(&reg, &["dev-0", "dev-1"]);
+    drop(server);
+    copy_registry(&reg, &backup);
+
+    // After the backup: a rotation every member applies, and dev-2 enrolled.
+    let server = serve(&reg, broker.tcp, &log);
+    registry_cmd(&reg, &["rotate", "telemetry", "--grace", "1h"]);
+    let mut dev2 = TestMember::new(2);
+    let public = dev2.pair.public().to_text();
+    registry_cmd(&reg, &["member", "add", "--id", &dev2.id, "--public", public.as_str(), "--group", "telemetry"]);
+    let want = epoch_of(&reg, "dev-0");
+    members[0].session(broker.tcp, &auth, want, &[]);
+    dev2.session(broker.tcp, &auth, epoch_of(&reg, "dev-2"), &[]);
+    wait_current(&reg, &["dev-0", "dev-2"]);
+    let dev2_ids: Vec<(u32, u32)> = Registry::open(&reg)
+        .unwrap()
+        .assignments()
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.member == "dev-2")
+        .map(|a| (a.key_id, a.sender_id))
+        .collect();
+    drop(server);
+
+    // Restore the backup and enrol dev-3: the restored registry hands it
+    // dev-2's sender id again. `serve` must refuse before it publishes.
+    copy_registry(&backup, &reg);
+    let mut dev3 = TestMember::new(3);
+    let public = dev3.pair.public().to_text();
+    registry_cmd(&reg, &["member", "add", "--id", &dev3.id, "--public", public.as_str(), "--group", "telemetry"]);
+    let reused = Registry::open(&reg)
+        .unwrap()
+        .assignments()
+        .unwrap()
+        .into_iter()
+        .any(|a| a.member == "dev-3" && dev2_ids.contains(&(a.key_id, a.sender_id)));
+    assert!(reused, "the restored registry should hand out dev-2's sender id again (the hazard under test)");
+    let err = dir.path().join("serve.err");
+    let mut child = mqseal(dir.path())
+        .arg("authority")
+        .arg("--registry")
+        .arg(&reg)
+        .args(["serve", "-h", "127.0.0.1", "-p", &broker.tcp.to_string(), "--poll", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            kill9(&mut child);
+            panic!("serve kept running on a rolled-back registry: {}", std::fs::read_to_string(&err).unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = std::fs::read_to_string(&err).unwrap();
+    assert!(!status.success() && stderr.contains("[rolledBack]"), "{status:?}: {stderr}");
+    // Nothing was published: dev-3 finds no state, dev-0 keeps its newer one.
+    let s = dev3.session(broker.tcp, &auth, 0, &[]);
+    assert!(s.applied.is_empty() && s.messages == 0, "{s:?}");
+    let s = members[0].session(broker.tcp, &auth, 0, &[]);
+    assert!(s.applied.is_empty() && s.refused.iter().all(|e| matches!(e, Error::Duplicate)), "{s:?}");
+}
