@@ -910,6 +910,35 @@ pub fn seal_control<S: CounterStore>(
     sealer.seal_in_place(topic.as_str(), out, n)
 }
 
+/// Who sealed an envelope the authority opens.
+#[derive(Clone, Copy)]
+enum Side {
+    /// The authority itself: a control message (its `send` key, sender 0).
+    Authority,
+    /// The member: an ack (the authority's `recv` key, sender 0).
+    Member,
+}
+
+/// Opens, at the authority, an envelope on `member_id`'s topic under
+/// `prefix`, sealed by `side`.
+fn open_at_authority<'b>(
+    authority: &StaticKeyPair,
+    member: &PublicKey,
+    member_id: &str,
+    (prefix, side): (&str, Side),
+    topic: &str,
+    envelope: &'b mut [u8],
+) -> Result<(u64, &'b [u8]), Error> {
+    if ControlTopic::new(prefix, member_id)?.as_str() != topic {
+        return Err(ControlError::WrongTopic.into());
+    }
+    let keys = authority.pairwise(member, CONTROL_KEY_ID)?;
+    match side {
+        Side::Authority => open_control(&keys.send, AUTHORITY_SENDER_ID, topic, envelope),
+        Side::Member => open_control(&keys.recv, MEMBER_SENDER_ID, topic, envelope),
+    }
+}
+
 /// A control envelope an authority sealed, opened by that authority (for
 /// example the retained message on a member's control topic).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -939,11 +968,8 @@ pub fn open_own_control(
     topic: &str,
     envelope: &mut [u8],
 ) -> Result<OwnControl, Error> {
-    if ControlTopic::new(topics.control, member_id)?.as_str() != topic {
-        return Err(ControlError::WrongTopic.into());
-    }
-    let keys = authority.pairwise(member, CONTROL_KEY_ID)?;
-    let (counter, body) = open_control(&keys.send, AUTHORITY_SENDER_ID, topic, envelope)?;
+    let (counter, body) =
+        open_at_authority(authority, member, member_id, (topics.control, Side::Authority), topic, envelope)?;
     let state = ControlState::decode(body)?;
     if state.member_id() != member_id {
         return Err(ControlError::WrongMember.into());
@@ -979,12 +1005,7 @@ pub fn open_ack(
     envelope: &mut [u8],
     last_counter: Option<u64>,
 ) -> Result<ReceivedAck, Error> {
-    let expected = ControlTopic::new(topics.ack, member_id)?;
-    if topic != expected.as_str() {
-        return Err(ControlError::WrongTopic.into());
-    }
-    let keys = authority.pairwise(member, CONTROL_KEY_ID)?;
-    let (counter, body) = open_control(&keys.recv, MEMBER_SENDER_ID, topic, envelope)?;
+    let (counter, body) = open_at_authority(authority, member, member_id, (topics.ack, Side::Member), topic, envelope)?;
     check_counter(counter, last_counter)?;
     let ack = Ack::decode(body)?;
     if ack.member_id.as_str() != member_id {
