@@ -24,9 +24,12 @@ from cryptography.exceptions import InvalidTag
 
 
 class MqsealError(Exception):
-    def __init__(self, code):
-        super().__init__(code)
+    """An error of PROTOCOL.md section 10: its name and, for `invalidControl`, its reason."""
+
+    def __init__(self, code, reason=None):
+        super().__init__(code if reason is None else f"{code}/{reason}")
         self.code = code
+        self.reason = reason
 
 
 SUITES = {1: "chacha20poly1305", 2: "hmac-sha256"}
@@ -44,7 +47,9 @@ def varint(x):
         out.append(b | 0x80)
 
 
-def read_varint(buf, pos, bits):
+def read_varint(buf, pos, bits, canonical=True):
+    """Section 3; with `canonical` False an overlong form (rule 3) is let through, for a
+    decoder that checks canonical form by re-encoding (14.6 step 5)."""
     max_len = 5 if bits == 32 else 10
     value = 0
     for i in range(max_len):
@@ -57,7 +62,7 @@ def read_varint(buf, pos, bits):
             raise MqsealError("badVarint")
         value |= group << shift
         if b & 0x80 == 0:
-            if b == 0 and i > 0:
+            if b == 0 and i > 0 and canonical:
                 raise MqsealError("badVarint")
             return value, pos + i + 1
     raise MqsealError("badVarint")
@@ -202,6 +207,24 @@ def seal(key, suite, sender_id, counter, ts, topic, plaintext):
     return header + plaintext + tag
 
 
+def unseal(material, h, env, topic):
+    """Section 9.1 step 5: verify the tag of the parsed envelope `env` (header `h`) under the key
+    `material`, bound to `topic`, and return the plaintext; any mismatch is `auth`."""
+    hl = h["header_len"]
+    header, body, tag = env[:hl], env[hl:-16], env[-16:]
+    sk = subkey(material, h["suite"], h["key_id"], h["sender_id"])
+    a = aad(header, topic)
+    if h["suite"] == 1:
+        try:
+            return ChaCha20Poly1305(sk).decrypt(nonce(h["counter"]), body + tag, a)
+        except InvalidTag:
+            raise MqsealError("auth")
+    expect = hmac.new(sk, a + body, hashlib.sha256).digest()[:16]
+    if not hmac.compare_digest(expect, tag):
+        raise MqsealError("auth")
+    return body
+
+
 def check_topic(topic):
     t = topic.encode("utf-8")
     if len(t) > 65535:
@@ -256,20 +279,7 @@ class Receiver:
         if h["key_id"] not in self.keys:
             raise MqsealError("unknownKey")
         check_topic(topic)
-        hl = h["header_len"]
-        header, body, tag = env[:hl], env[hl:-16], env[-16:]
-        sk = subkey(self.keys[h["key_id"]], h["suite"], h["key_id"], h["sender_id"])
-        a = aad(header, topic)
-        if h["suite"] == 1:
-            try:
-                plaintext = ChaCha20Poly1305(sk).decrypt(nonce(h["counter"]), body + tag, a)
-            except InvalidTag:
-                raise MqsealError("auth")
-        else:
-            expect = hmac.new(sk, a + body, hashlib.sha256).digest()[:16]
-            if not hmac.compare_digest(expect, tag):
-                raise MqsealError("auth")
-            plaintext = body
+        plaintext = unseal(self.keys[h["key_id"]], h, env, topic)
         self.check_time(h["timestamp"], now)
         k = (h["key_id"], h["sender_id"])
         c = h["counter"]
