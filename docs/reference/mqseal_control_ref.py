@@ -239,8 +239,14 @@ def open_control_envelope(topic, expected_topic, key, last_counter, env):
 # ---- the member (14.6 to 14.9) --------------------------------------------------------------
 
 class Member:
+    """A member's control-protocol side: accepting states, acks, its record. It opens no group
+    messages, so it never sets a `next_seen` mark itself (14.7); a restored record's marks are kept
+    or dropped by the states it applies."""
+
     def __init__(self, member_id, secret, authority_public, control_prefix=DEFAULT_CONTROL_PREFIX,
                  ack_prefix=DEFAULT_ACK_PREFIX):
+        if not valid_name(member_id):
+            raise invalid("badName")
         self.member_id = member_id
         self.ack_key, self.control_key = pairwise(secret, authority_public, CONTROL_KEY_ID)
         self.control_topic = f"{control_prefix}/{member_id}"
@@ -294,8 +300,8 @@ class Member:
 
 
 def kept_switches(old, next_seen, new):
-    """14.7: a member without a clock keeps the switch to a group's `seal_next` key for a later state
-    with the same `seal_next` key id in that group."""
+    """14.7: a switch to a group's `seal_next` key is kept for the group of the same name in the new
+    state (at its new index) when that group's `seal_next` is present and the same key id."""
     if old is None:
         return 0
     switched = {g["name"]: g["seal_next"] for i, g in enumerate(old["groups"]) if next_seen >> i & 1}
@@ -395,7 +401,11 @@ def check_file(data):
 
 def main(path):
     data = json.load(open(path))
-    authority, member, m_secret, a_public, m_public = check_file(data)
+    try:
+        authority, member, m_secret, a_public, m_public = check_file(data)
+    except (AssertionError, MqsealError) as e:
+        print(f"FAIL {path}: {e!r}")
+        return 1
     ok = failed = 0
     records = [member.record()]  # records[n]: the member after the first n positive vectors
     for v in data["positive"]:
@@ -428,9 +438,17 @@ def main(path):
         except Exception as e:  # report every vector, then fail
             failed += 1
             print(f"FAIL positive {v['name']}: {e!r}")
+            records.append(None)
+            try:  # go on from the state the vector says, so that one broken vector fails alone
+                member = Member(data["member_id"], m_secret, a_public)
+                member.restore(bytes.fromhex(v["member_state_hex"]))
+                authority.last_ack[member.member_id] = v["ack_counter"]
+            except (MqsealError, ValueError):
+                pass
     for v in data["negative"]:
         try:
             m = Member(data["member_id"], m_secret, a_public)
+            assert records[v["after_positive"]] is not None, "the positive vector it follows failed"
             m.restore(records[v["after_positive"]])
             before = m.record()
             try:
