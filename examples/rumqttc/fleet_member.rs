@@ -16,8 +16,8 @@
 //! <code>` (rejected), and, once N publishes were acknowledged (QoS 1),
 //! `sent N`. Runs until SIGTERM or Ctrl-C, then prints `published P acked A`.
 
+use core::time::Duration;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use clap::Parser;
