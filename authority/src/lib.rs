@@ -615,18 +615,33 @@ impl Registry {
     /// others only (a planned key, which the member holds, is withdrawn),
     /// and marks its control topic for an empty retained message. The old
     /// keys stay accepted for `grace` seconds; `hard` ends them at the switch.
+    /// [`Registry::revoke_at`] with the switch at `now`.
     ///
     /// # Errors
     /// [`AuthorityError::UnknownMember`], [`AuthorityError::Revoked`],
     /// [`AuthorityError::TooManyKeys`]; SQLite errors.
     pub fn revoke(&mut self, member: &str, hard: bool, grace: u64, now: u64) -> Result<()> {
+        self.revoke_at(member, hard, None, grace, now)
+    }
+
+    /// [`Registry::revoke`] with the switch to the new keys at `at` (`None`:
+    /// now). A switch a few seconds ahead hands the new key out before it is
+    /// used (rule 3): a member that switches at once on receiving its state
+    /// would otherwise seal under a key that receivers whose state comes
+    /// later cannot open yet (`unknownKey`, the message is lost). The revoked
+    /// member can read what is sealed until the switch.
+    ///
+    /// # Errors
+    /// As [`Registry::revoke`]; [`AuthorityError::BadRotationTime`] for an
+    /// `at` not after the newest key's activation.
+    pub fn revoke_at(&mut self, member: &str, hard: bool, at: Option<u64>, grace: u64, now: u64) -> Result<()> {
         let tx = immediate(&mut self.conn)?;
         active_member(&tx, member)?;
         let groups = groups_of(&tx, member)?;
         tx.execute("DELETE FROM memberships WHERE member = ?1", params![member])?;
         tx.execute("UPDATE members SET revoked = 1, clear_pending = 1 WHERE id = ?1", params![member])?;
         for g in &groups {
-            rotate_in(&tx, g, None, if hard { 0 } else { grace }, now, Mode::Revoke { hard })?;
+            rotate_in(&tx, g, at, if hard { 0 } else { grace }, now, Mode::Revoke { hard })?;
         }
         tx.commit()?;
         Ok(())

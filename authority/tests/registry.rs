@@ -275,6 +275,37 @@ fn rotation_limits_and_revocation_rules() {
 }
 
 #[test]
+fn a_revocation_can_switch_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut reg, _) = Registry::init(&dir.path().join("reg.db"), None).unwrap();
+    let k1 = reg.create_group("g", Suite::ChaCha20Poly1305, T0).unwrap();
+    for i in 0..2 {
+        reg.add_member(&member_id(i), member_pair(i).public().to_text().as_str(), &["g"], T0).unwrap();
+    }
+    // A switch not after the newest key's activation is refused, nothing changed.
+    let e = reg.revoke_at("dev-0", false, Some(T0), 30, T0 + 10).unwrap_err();
+    assert!(matches!(e, AuthorityError::BadRotationTime { .. }), "{e:?}");
+    assert!(reg.status().unwrap().iter().all(|m| !m.revoked));
+    // Switch 5 s ahead: the new key is handed out as the next one (rule 3), the
+    // old key stays the one to seal with until then, accepted until the
+    // switch plus the grace period.
+    reg.revoke_at("dev-0", false, Some(T0 + 15), 30, T0 + 10).unwrap();
+    let g = reg.state("dev-1", T0 + 10).unwrap();
+    let g = g.group("g").unwrap();
+    assert_eq!(g.seal_now(), k1);
+    let next = g.key(g.seal_next().unwrap()).unwrap();
+    assert_eq!(next.activation(), T0 + 15);
+    assert_eq!(g.key(k1).unwrap().end_of_acceptance(), Some(T0 + 45));
+    // dev-0 never receives it.
+    assert!(reg
+        .seal_pending(T0 + 10)
+        .unwrap()
+        .iter()
+        .any(|o| matches!(o, Outgoing::Clear { member, .. } if member == "dev-0")));
+    reg.verify().unwrap();
+}
+
+#[test]
 fn acks_that_do_not_verify_are_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
     let (mut reg, public) = Registry::init(&dir.path().join("reg.db"), None).unwrap();

@@ -20,7 +20,7 @@
  * Publishes a reading every 200 ms; exits 0 once it has published
  * MIN_READINGS readings and received one verified command, 2 after 30 s.
  *
- *   sensor --member DIR HOST PORT UP_TOPIC MIN_READINGS
+ *   sensor --member DIR HOST PORT UP_TOPIC MIN_READINGS [SECONDS]
  *
  * Member mode (key distribution, docs/PROTOCOL.md 14; C API in
  * docs/PORTING.md): DIR holds `secret` (the member's X25519 secret key
@@ -31,12 +31,16 @@
  * seals readings under the key and sender id assigned for group
  * "telemetry" (counter file DIR/counter-<key id>-<sender id>). No clock:
  * it seals with the seal-now key. Exits 0 once it has published
- * MIN_READINGS readings, 2 after 30 s.
+ * MIN_READINGS readings, 2 after 30 s. With SECONDS, it stays connected
+ * after its readings (still applying and acking control messages) until
+ * SECONDS have passed or SIGTERM, then exits 0 if it published them all
+ * (the fleet test, scripts/test-parts/36-fleet.sh).
  */
 #define _DEFAULT_SOURCE /* flock(2) */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,14 +275,24 @@ static long read_file(const char *path, uint8_t *out, size_t cap) {
   return bad ? -1 : (long)n;
 }
 
-/* sensor --member DIR HOST PORT UP_TOPIC MIN_READINGS */
+static volatile sig_atomic_t terminated;
+static void on_term(int sig) {
+  (void)sig;
+  terminated = 1;
+}
+
+/* sensor --member DIR HOST PORT UP_TOPIC MIN_READINGS [SECONDS] */
 static int member_main(int argc, char **argv) {
-  if (argc != 7) {
-    fprintf(stderr, "usage: %s --member DIR HOST PORT UP_TOPIC MIN_READINGS\n", argv[0]);
+  if (argc != 7 && argc != 8) {
+    fprintf(stderr, "usage: %s --member DIR HOST PORT UP_TOPIC MIN_READINGS [SECONDS]\n", argv[0]);
     return 64;
   }
   const char *host = argv[3], *up = argv[5];
   int port = atoi(argv[4]), min_readings = atoi(argv[6]);
+  /* With SECONDS: stay for that long (or until SIGTERM) after the readings. */
+  double seconds = argc == 8 ? atof(argv[7]) : 30.0;
+  int linger = argc == 8;
+  signal(SIGTERM, on_term);
   static char secret[256], authority[256], id[128], path[512];
   snprintf(member_dir, sizeof member_dir, "%s", argv[2]);
   const char *names[] = {"secret", "authority.public", "id"};
@@ -327,13 +341,13 @@ static int member_main(int argc, char **argv) {
   int published = 0, status = 2;
   double start = now_s(), next = start;
   static uint8_t env[256];
-  while (now_s() - start < 30.0 && status == 2) {
+  while (now_s() - start < seconds && status == 2 && !terminated) {
     if (rebuild) {
       rebuild = 0;
       if (build_sealer(1) != 0) status = 1;
     }
-    if (published >= min_readings) status = 0;
-    if (have_sealer && status == 2 && now_s() >= next) {
+    if (published >= min_readings && !linger) status = 0;
+    if (have_sealer && status == 2 && published < min_readings && now_s() >= next) {
       char reading[64];
       int len = snprintf(reading, sizeof reading, "reading %d temp=21.%d", published + 1, published % 10);
       size_t env_len = 0;
@@ -348,6 +362,7 @@ static int member_main(int argc, char **argv) {
     int lrc = mosquitto_loop(mosq, 50, 1);
     if (lrc != MOSQ_ERR_SUCCESS) mosquitto_reconnect(mosq);
   }
+  if (linger && status == 2 && published >= min_readings) status = 0;
   for (int i = 0; i < 10; i++) mosquitto_loop(mosq, 50, 1);
   printf("published %d sealed readings as a member; %s\n", published, status == 0 ? "done" : "not done");
   mosquitto_disconnect(mosq);

@@ -77,6 +77,11 @@ enum AuthorityCommand {
         /// Grace period of the old keys for a soft revoke.
         #[arg(long, default_value = DEFAULT_GRACE)]
         grace: String,
+        /// Switch time: Unix seconds, or +DURATION from now (default: now).
+        /// A few seconds ahead (+5s) lets every member get the new key
+        /// before anyone seals with it.
+        #[arg(long)]
+        at: Option<String>,
     },
     /// Which member applied which epoch, and who is behind.
     Status,
@@ -205,8 +210,9 @@ pub async fn run(args: AuthorityArgs) -> Result<ExitCode> {
             let key = open(&args)?.rotate(group, at, parse_duration(grace)?, now).map_err(|e| anyhow!("{e}"))?;
             println!("group {group}: key {key} planned at {}", at.unwrap_or(now));
         }
-        AuthorityCommand::Revoke { member, hard, grace } => {
-            open(&args)?.revoke(member, *hard, parse_duration(grace)?, now).map_err(|e| anyhow!("{e}"))?;
+        AuthorityCommand::Revoke { member, hard, grace, at } => {
+            let at = at.as_deref().map(|a| parse_time(a, now)).transpose()?;
+            open(&args)?.revoke_at(member, *hard, at, parse_duration(grace)?, now).map_err(|e| anyhow!("{e}"))?;
             println!("member {member} revoked{}", if *hard { " (hard)" } else { "" });
         }
         AuthorityCommand::Status => {
