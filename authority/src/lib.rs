@@ -40,6 +40,14 @@ pub use error::AuthorityError;
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: i64 = 1;
 
+/// Seconds between now and the switch of a rotation or revocation given no
+/// switch time (`mqseal authority rotate` / `revoke` without `--at`): the
+/// new key reaches every connected member as `seal_next` before anyone
+/// seals with it (`docs/PROTOCOL.md` 14.5, rule 3). With a switch at once,
+/// the first member to get its state seals under a key the others cannot
+/// open yet, and those messages are lost (`unknownKey`).
+pub const DEFAULT_SWITCH_LEAD: u64 = 30;
+
 /// Result of the registry's operations.
 pub type Result<T> = core::result::Result<T, AuthorityError>;
 

@@ -53,11 +53,14 @@ enum AuthorityCommand {
         command: MemberCommand,
     },
     /// Plan a rotation of a group: the new key is handed out now and
-    /// members switch at --at by their own clock.
+    /// members switch at --at by their own clock (default: in 30 s).
     Rotate {
         /// The group.
         group: String,
-        /// Switch time: Unix seconds, or +DURATION from now (default: now).
+        /// Switch time: Unix seconds, +DURATION from now, or `now` (default:
+        /// +30s, so that every connected member holds the new key before
+        /// anyone seals with it; `now` loses the messages sealed under it
+        /// before the others have it).
         #[arg(long)]
         at: Option<String>,
         /// How long the old key stays accepted after the switch (30d, 12h,
@@ -66,7 +69,7 @@ enum AuthorityCommand {
         grace: String,
     },
     /// Revoke a member: remove it from its groups and rotate each of them
-    /// at once with a key it never gets.
+    /// with a key it never gets (switch in 30 s unless --at says otherwise).
     Revoke {
         /// The member id.
         member: String,
@@ -77,9 +80,9 @@ enum AuthorityCommand {
         /// Grace period of the old keys for a soft revoke.
         #[arg(long, default_value = DEFAULT_GRACE)]
         grace: String,
-        /// Switch time: Unix seconds, or +DURATION from now (default: now).
-        /// A few seconds ahead (+5s) lets every member get the new key
-        /// before anyone seals with it.
+        /// Switch time: Unix seconds, +DURATION from now, or `now` (default:
+        /// +30s: every member gets the new key before anyone seals with it;
+        /// the revoked member reads what is sealed until the switch).
         #[arg(long)]
         at: Option<String>,
     },
@@ -170,6 +173,19 @@ fn parse_duration(s: &str) -> Result<u64> {
 }
 
 /// Parses Unix seconds or `+DURATION` from `now`.
+/// The switch time of `rotate` / `revoke`: `--at`, or
+/// [`mqseal_authority::DEFAULT_SWITCH_LEAD`] from now; `None` for `now`
+/// (now, or just after the group's newest key if that is not before now).
+fn switch_time(at: Option<&str>, now: u64) -> Result<Option<u64>> {
+    match at {
+        Some("now") => Ok(None),
+        Some(a) => parse_time(a, now).map(Some),
+        None => {
+            now.checked_add(mqseal_authority::DEFAULT_SWITCH_LEAD).map(Some).ok_or_else(|| anyhow!("clock too far"))
+        }
+    }
+}
+
 fn parse_time(s: &str, now: u64) -> Result<u64> {
     match s.strip_prefix('+') {
         Some(d) => now.checked_add(parse_duration(d)?).ok_or_else(|| anyhow!("time {s:?} too far")),
@@ -206,12 +222,15 @@ pub async fn run(args: AuthorityArgs) -> Result<ExitCode> {
             println!("member {member} joined {group}");
         }
         AuthorityCommand::Rotate { group, at, grace } => {
-            let at = at.as_deref().map(|a| parse_time(a, now)).transpose()?;
+            let at = switch_time(at.as_deref(), now)?;
             let key = open(&args)?.rotate(group, at, parse_duration(grace)?, now).map_err(|e| anyhow!("{e}"))?;
-            println!("group {group}: key {key} planned at {}", at.unwrap_or(now));
+            match at {
+                Some(at) => println!("group {group}: key {key} planned at {at}"),
+                None => println!("group {group}: key {key} active now"),
+            }
         }
         AuthorityCommand::Revoke { member, hard, grace, at } => {
-            let at = at.as_deref().map(|a| parse_time(a, now)).transpose()?;
+            let at = switch_time(at.as_deref(), now)?;
             open(&args)?.revoke_at(member, *hard, at, parse_duration(grace)?, now).map_err(|e| anyhow!("{e}"))?;
             println!("member {member} revoked{}", if *hard { " (hard)" } else { "" });
         }
@@ -419,6 +438,9 @@ mod tests {
         assert_eq!(parse_duration("90").unwrap(), 90);
         assert!(parse_duration("5y").is_err() && parse_duration("").is_err() && parse_duration("h").is_err());
         assert_eq!(parse_time("+1h", 100).unwrap(), 3700);
+        assert_eq!(switch_time(Some("now"), 100).unwrap(), None);
+        assert_eq!(switch_time(Some("+5s"), 100).unwrap(), Some(105));
+        assert_eq!(switch_time(None, 100).unwrap(), Some(100 + mqseal_authority::DEFAULT_SWITCH_LEAD));
         assert_eq!(parse_time("1800000000", 100).unwrap(), 1_800_000_000);
     }
 }

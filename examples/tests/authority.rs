@@ -197,14 +197,14 @@ fn serve_hands_out_states_rotates_revokes_and_survives_kill_9() {
     let dev1_env = Registry::open(&reg).unwrap().all_sealed().unwrap()[1].clone();
 
     // Two rotations while dev-3 is offline; the others follow each.
-    registry_cmd(&reg, &["rotate", "telemetry", "--grace", "1h"]);
+    registry_cmd(&reg, &["rotate", "telemetry", "--at", "now", "--grace", "1h"]);
     std::thread::sleep(Duration::from_millis(1100));
     for m in &mut members[..3] {
         let want = epoch_of(&reg, &m.id);
         let s = m.session(broker.tcp, &auth, want, &[]);
         assert_eq!(s.applied, vec![want], "{}: {s:?}", m.id);
     }
-    registry_cmd(&reg, &["rotate", "telemetry", "--grace", "1h"]);
+    registry_cmd(&reg, &["rotate", "telemetry", "--at", "now", "--grace", "1h"]);
     std::thread::sleep(Duration::from_millis(1100));
     for m in &mut members[..3] {
         let want = epoch_of(&reg, &m.id);
@@ -244,7 +244,7 @@ fn serve_hands_out_states_rotates_revokes_and_survives_kill_9() {
     // Revoke dev-2: the others get a key it never held; its topic is cleared.
     let dev2_keys: Vec<u32> =
         members[2].held(&auth).state().unwrap().group("telemetry").unwrap().keys().iter().map(|k| k.key_id()).collect();
-    registry_cmd(&reg, &["revoke", "dev-2", "--grace", "1h"]);
+    registry_cmd(&reg, &["revoke", "dev-2", "--at", "now", "--grace", "1h"]);
     for i in [0usize, 1, 3] {
         let want = epoch_of(&reg, &members[i].id);
         let s = members[i].session(broker.tcp, &auth, want, &[]);
@@ -271,7 +271,7 @@ fn serve_hands_out_states_rotates_revokes_and_survives_kill_9() {
     // Kill -9 serve right after rotations, restart, members converge.
     for round in 0..3u64 {
         std::thread::sleep(Duration::from_millis(1100));
-        registry_cmd(&reg, &["rotate", "cmd", "--grace", "1s"]);
+        registry_cmd(&reg, &["rotate", "cmd", "--at", "now", "--grace", "1s"]);
         std::thread::sleep(Duration::from_millis(150 * round));
         kill9(&mut server.0);
         Registry::open(&reg).unwrap().verify().unwrap();
@@ -332,7 +332,7 @@ fn kill_9_during_enrolment_rotations_and_serving_keeps_the_registry_consistent()
                 .arg("authority")
                 .arg("--registry")
                 .arg(&reg)
-                .args(["rotate", "telemetry", "--grace", "1h"])
+                .args(["rotate", "telemetry", "--at", "now", "--grace", "1h"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -412,7 +412,7 @@ fn serve_refuses_a_registry_restored_from_a_backup_before_it_publishes() {
 
     // After the backup: a rotation every member applies, and dev-2 enrolled.
     let server = serve(&reg, broker.tcp, &log);
-    registry_cmd(&reg, &["rotate", "telemetry", "--grace", "1h"]);
+    registry_cmd(&reg, &["rotate", "telemetry", "--at", "now", "--grace", "1h"]);
     let mut dev2 = TestMember::new(2);
     let public = dev2.pair.public().to_text();
     registry_cmd(&reg, &["member", "add", "--id", &dev2.id, "--public", public.as_str(), "--group", "telemetry"]);
