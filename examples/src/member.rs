@@ -4,19 +4,21 @@
 //! this file parses options, connects, and prints.
 
 use core::time::Duration;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
-use mqseal::{ControlTopics, MemberFileStore};
-use mqseal_rumqttc::{Handled, Member, SealedClient, SealedEvent, SealedEventLoop};
+use mqseal::{ControlTopics, MemberFileStore, OpenerConfig};
+use mqseal_rumqttc::{Handled, Member, SealedClient, SealedEvent, SealedEventLoop, VerifiedMessage};
 use rumqttc::{Event, Incoming, NetworkOptions, QoS};
 use tokio::io::AsyncBufReadExt;
 use tokio::time::Instant;
 
 use crate::connect::{self, Target};
 use crate::pubsub::{PubArgs, SubArgs};
+use crate::state::{GroupCommit, ReplayState};
 use crate::Common;
 
 /// `mqseal member ...`.
@@ -123,8 +125,26 @@ struct Session {
     debug: bool,
 }
 
+/// What a member opens telemetry with (`sub --member`; defaults for `pub`).
+#[derive(Default)]
+struct Receive<'a> {
+    /// The receiver policy (--window, --gaps, --max-age, --max-skew,
+    /// --eviction).
+    config: OpenerConfig,
+    /// --plain-topic filters.
+    plain_topics: &'a [String],
+    /// --replay-state: restored into the opener before connecting.
+    replay_state: Option<&'a Path>,
+}
+
 impl Session {
-    async fn connect(c: &Common, dir: &std::path::Path, group: &str, role: &str) -> Result<Session> {
+    async fn connect(
+        c: &Common,
+        dir: &Path,
+        group: &str,
+        role: &str,
+        recv: Receive<'_>,
+    ) -> Result<(Session, Option<ReplayState>)> {
         if connect::is_v5(c) {
             bail!("--member needs MQTT 3.1.1 (-V 311) for now");
         }
@@ -132,13 +152,27 @@ impl Session {
             bail!("--member takes its keys from the authority: no --key-file, --key-text or --x25519");
         }
         let mut member = Member::open(dir, group, Some(mqseal::system_clock))
-            .map_err(|e| anyhow!("member {}: {e}", dir.display()))?;
-        let protection = member.protection().map_err(|e| anyhow!("member {}: {e}", dir.display()))?;
+            .map_err(|e| anyhow!("member {}: {e}", dir.display()))?
+            .with_opener_config(recv.config);
+        let mut protection = member.protection().map_err(|e| anyhow!("member {}: {e}", dir.display()))?;
+        for f in recv.plain_topics {
+            protection = protection.allow_plain_topic(f.clone())?;
+        }
+        if let Some(max) = c.max_packet_size {
+            protection = protection.max_packet_size(max as usize);
+        }
         let target = connect::target(c)?;
         let mut net = NetworkOptions::new();
         net.set_connection_timeout(c.connect_timeout);
         let (client, mut el) = SealedClient::new(connect::options_v4(c, &target, role, true), 64, protection);
         el.eventloop.set_network_options(net);
+        // Opened (and locked) before connecting, restored into the opener
+        // that holds the group's keys: a message accepted before a restart
+        // is a duplicate after it.
+        let replay = match recv.replay_state {
+            Some(path) => Some(ReplayState::open(path, el.opener_mut())?),
+            None => None,
+        };
         let deadline = Instant::now() + Duration::from_secs(c.connect_timeout + 1);
         loop {
             let ev = tokio::time::timeout_at(deadline, el.poll())
@@ -152,7 +186,7 @@ impl Session {
             }
         }
         member.subscribe(&client).await?;
-        Ok(Session { member, client, el, target, debug: c.debug })
+        Ok((Session { member, client, el, target, debug: c.debug }, replay))
     }
 
     /// The next event for the application (`None`: a member event, already
@@ -226,7 +260,7 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
     let (Some(dir), Some(group)) = (&args.member, &args.group) else { bail!("--member needs --group") };
     let topic = args.topic.clone().ok_or_else(|| anyhow!("missing -t TOPIC"))?;
     crate::pubsub::check_publish_topic(&topic, "publish")?;
-    let mut s = Session::connect(&args.common, dir, group, "pub").await?;
+    let (mut s, _) = Session::connect(&args.common, dir, group, "pub", Receive::default()).await?;
     if !s.member.has_keys() {
         eprintln!(
             "mqseal: member {} holds no key for group {group} yet: waiting up to {} s for its control message on {}",
@@ -304,16 +338,25 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `mqseal sub --member DIR --group G`.
+/// `mqseal sub --member DIR --group G`. With --replay-state, a verified
+/// message is printed only once a save of the replay windows that records
+/// it is durable (the group commit of plain `sub`), so a restarted member
+/// subscriber rejects what it accepted before as a duplicate.
 pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
     let (Some(dir), Some(group)) = (&args.member, &args.group) else { bail!("--member needs --group") };
     if args.topics.is_empty() {
         bail!("missing -t TOPIC");
     }
-    for t in &args.topics {
+    for t in args.topics.iter().chain(&args.plain_topics) {
         crate::pubsub::check_filter(t, "subscription")?;
     }
-    let mut s = Session::connect(&args.common, dir, group, "sub").await?;
+    let recv = Receive {
+        config: crate::pubsub::opener_config(&args)?,
+        plain_topics: &args.plain_topics,
+        replay_state: args.replay_state.as_deref(),
+    };
+    let (mut s, replay) = Session::connect(&args.common, dir, group, "sub", recv).await?;
+    let mut commit = replay.map(GroupCommit::<(VerifiedMessage, bool)>::new);
     let qos = match args.qos {
         0 => QoS::AtMostOnce,
         1 => QoS::AtLeastOnce,
@@ -323,19 +366,56 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
         s.client.subscribe(t.as_str(), qos).await?;
     }
     let deadline = args.timeout.map(|t| Instant::now() + Duration::from_secs(t));
+    let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
     let mut stdout = std::io::stdout().lock();
     let mut received = 0u64;
-    while args.count.is_none_or(|c| received < c) {
-        let ev = match deadline {
-            Some(d) => match tokio::time::timeout_at(d, s.next()).await {
-                Ok(ev) => ev,
-                Err(_) => return Ok(ExitCode::from(27)),
-            },
-            None => s.next().await,
+    let code = loop {
+        let in_flight = commit.as_ref().map_or(0, GroupCommit::in_flight) as u64;
+        if args.count.is_some_and(|c| received >= c) {
+            break ExitCode::SUCCESS;
+        }
+        // Accepted messages waiting for their save count towards --count:
+        // none is accepted (and recorded) that would not be printed.
+        let take_more = args.count.is_none_or(|c| received + in_flight < c);
+        if let Some(c) = commit.as_mut().filter(|c| !c.busy() && c.has_pending()) {
+            c.start(s.el.opener().snapshot().collect());
+        }
+        let saving = commit.as_ref().is_some_and(GroupCommit::busy);
+        let ev = tokio::select! {
+            biased;
+            () = tokio::time::sleep_until(deadline.unwrap_or(far)) => break ExitCode::from(27),
+            durable = async {
+                match commit.as_mut() {
+                    Some(c) => c.durable().await,
+                    None => core::future::pending().await,
+                }
+            }, if saving => {
+                let mut out = Vec::new();
+                for (m, stale) in durable? {
+                    if !stale {
+                        crate::pubsub::print_verified(&mut out, &args, &m);
+                        received += 1;
+                    }
+                }
+                let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
+                continue;
+            }
+            ev = s.next(), if take_more => ev,
         };
         match ev {
             Some(SealedEvent::Verified(m)) => {
-                crate::pubsub::print_verified(&mut stdout, &args, &m);
+                let stale = m.retain && args.no_stale;
+                match &mut commit {
+                    Some(c) => c.push((m, stale), || s.el.opener().snapshot().collect()),
+                    None if stale => {}
+                    None => {
+                        crate::pubsub::print_verified(&mut stdout, &args, &m);
+                        received += 1;
+                    }
+                }
+            }
+            Some(SealedEvent::Plain(p)) if !(p.retain && args.no_stale) => {
+                crate::pubsub::print_plain(&mut stdout, &args, &p.topic, &p.payload, p.qos as u8, p.retain);
                 received += 1;
             }
             Some(SealedEvent::Rejected(r)) => {
@@ -343,7 +423,26 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
             }
             _ => {}
         }
+    };
+    // Whatever was accepted is saved, and printed, before leaving.
+    if let Some(c) = &mut commit {
+        while c.busy() || c.has_pending() {
+            if !c.busy() {
+                c.start(s.el.opener().snapshot().collect());
+            }
+            for (m, stale) in c.durable().await? {
+                if !stale {
+                    crate::pubsub::print_verified(&mut stdout, &args, &m);
+                }
+            }
+        }
+    }
+    if args.stats {
+        crate::pubsub::print_stats(&s.client.stats());
+        if let Some(c) = &commit {
+            eprintln!("mqseal: stats: replay_state_commits={}", c.commits);
+        }
     }
     let _ = s.client.disconnect().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }

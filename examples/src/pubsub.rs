@@ -78,9 +78,17 @@ pub struct PubArgs {
     pub(crate) reconnect_timeout: u64,
     /// Seal as the member enrolled in this directory (`mqseal member
     /// init`): the key and sender id the authority assigned in --group, from
-    /// its control messages, applied while running. No key file or counter
-    /// file options then. MQTT 3.1.1 only.
-    #[arg(long, value_name = "DIR", requires = "group", conflicts_with_all = ["sender_id", "sender_lease", "counter_file"])]
+    /// its control messages, applied while running. No key file, counter
+    /// file, sender id, will or timestamp options then (refused).
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "group",
+        conflicts_with_all = [
+            "sender_id", "sender_lease", "counter_file", "new_counter_file", "clock_floor", "reservation_block",
+            "will_topic", "timestamps"
+        ]
+    )]
     pub(crate) member: Option<PathBuf>,
     /// The group to seal (pub) or open (sub) with, with --member.
     #[arg(long, value_name = "GROUP", requires = "member")]
@@ -185,7 +193,7 @@ pub struct SubArgs {
     no_newline: bool,
     /// Do not print stale messages (those with the retain flag set).
     #[arg(short = 'R', long = "no-stale")]
-    no_stale: bool,
+    pub(crate) no_stale: bool,
     /// Print only retained messages; exit at the first one that is not.
     #[arg(long, conflicts_with = "no_stale")]
     retained_only: bool,
@@ -209,7 +217,7 @@ pub struct SubArgs {
     persistent: bool,
     /// Topics (filters) where plain, unsealed payloads are accepted.
     #[arg(long = "plain-topic", value_name = "FILTER")]
-    plain_topics: Vec<String>,
+    pub(crate) plain_topics: Vec<String>,
     /// Replay window width (1..=256).
     #[arg(long, default_value_t = 128)]
     window: u32,
@@ -239,8 +247,16 @@ pub struct SubArgs {
     eviction: String,
     /// Open as the member enrolled in this directory (`mqseal member
     /// init`): every key the authority currently accepts in --group, from
-    /// its control messages, applied while running. MQTT 3.1.1 only.
-    #[arg(long, value_name = "DIR", requires = "group")]
+    /// its control messages, applied while running. Takes --replay-state,
+    /// the receiver policy (--window, --gaps, --max-age, --max-skew,
+    /// --eviction), --plain-topic, -R and --stats; refuses the options it
+    /// does not support.
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "group",
+        conflicts_with_all = ["replay_redis", "retained_only", "remove_retained", "exit_after_subscribe", "persistent"]
+    )]
     pub(crate) member: Option<PathBuf>,
     /// The group to open with, with --member.
     #[arg(long, value_name = "GROUP", requires = "member")]
@@ -251,7 +267,7 @@ pub struct SubArgs {
     /// each verified message is printed. A JSON file written by an older
     /// `mqseal sub` is migrated to the current format.
     #[arg(long, env = "MQSEAL_REPLAY_STATE", value_name = "FILE")]
-    replay_state: Option<PathBuf>,
+    pub(crate) replay_state: Option<PathBuf>,
     /// Keep the replay windows in Redis (or Valkey) at this URL
     /// (redis://127.0.0.1:6379/0), shared by every `mqseal sub` of a
     /// shared subscription ($share/GROUP/FILTER): each verified envelope is
@@ -290,7 +306,7 @@ pub struct SubArgs {
     /// Print counters of accepted and rejected messages on exit (stderr),
     /// also on SIGINT and SIGTERM (which end `sub` with exit code 0).
     #[arg(long)]
-    stats: bool,
+    pub(crate) stats: bool,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -1195,12 +1211,17 @@ struct Meta {
     dup: bool,
 }
 
+/// An allowlisted plain message (`--plain-topic`).
+pub(crate) fn print_plain(out: &mut impl Write, args: &SubArgs, topic: &str, payload: &[u8], qos: u8, retain: bool) {
+    print_message(out, args, topic, None, payload, qos, retain);
+}
+
 pub(crate) fn print_verified(out: &mut impl Write, args: &SubArgs, m: &VerifiedMessage) {
     let meta = Meta { header: m.header, retain: m.retain, dup: m.dup };
     print_message(out, args, &m.topic, Some(&meta), &m.payload, m.qos as u8, m.retain);
 }
 
-fn print_stats(s: &Stats) {
+pub(crate) fn print_stats(s: &Stats) {
     eprintln!(
         "mqseal: stats: accepted={} plain={} duplicate={} replayed={} forged={} unknown_key={} unsealed={} malformed={} policy={} oversized={} other={} held_back={} held_back_dropped={}",
         s.accepted, s.plain_accepted, s.duplicate, s.replayed, s.forged, s.unknown_key, s.unsealed, s.malformed, s.policy, s.oversized, s.other, s.held_back, s.held_back_dropped
@@ -1209,7 +1230,7 @@ fn print_stats(s: &Stats) {
 
 /// The receiver's policy from the command line, checked as a whole by the
 /// core; its refusals are worded for the flags.
-fn opener_config(args: &SubArgs) -> Result<OpenerConfig> {
+pub(crate) fn opener_config(args: &SubArgs) -> Result<OpenerConfig> {
     let mut config = OpenerConfig::default();
     config.window = args.window;
     config.gaps = args.gaps;

@@ -329,3 +329,124 @@ fn a_killed_member_restarts_without_reusing_counters_and_converges_from_the_reta
     let status = ok(&run(mqseal(d).args(["member", "status", "--dir"]).arg(d.join("sensor"))));
     assert!(status.contains("epoch 3"), "{status}");
 }
+
+/// One `sub --member` run that waits for `want` on stdout (or, with `None`,
+/// for `-W` to expire), then is killed with SIGKILL: (stdout, stderr).
+fn sub_member_round(
+    d: &Path,
+    m: &Mosquitto,
+    extra: &[&str],
+    want: Option<&str>,
+    quiet_for: Duration,
+) -> (Vec<String>, Vec<String>) {
+    let mut sub = sub_member(d, m, "dash", extra);
+    let out = line_reader(sub.stdout.take().unwrap());
+    let err = line_reader(sub.stderr.take().unwrap());
+    let mut got = Vec::new();
+    let deadline = Instant::now() + if want.is_some() { Duration::from_secs(20) } else { quiet_for };
+    while Instant::now() < deadline {
+        if let Ok(l) = out.recv_timeout(Duration::from_millis(100)) {
+            let hit = want.is_some_and(|w| l == w);
+            got.push(l);
+            if hit {
+                break;
+            }
+        }
+    }
+    // kill -9: no clean shutdown, no final save.
+    sub.kill().unwrap();
+    let _ = sub.wait();
+    got.extend(out.try_iter());
+    (got, err.try_iter().collect())
+}
+
+/// `sub --member --replay-state FILE`: a member subscriber killed with
+/// SIGKILL after printing a message rejects that envelope, published
+/// again, after its restart. The same run without --replay-state accepts
+/// it again (what the test catches if the option were ignored).
+#[test]
+fn a_restarted_member_subscriber_with_replay_state_rejects_what_it_accepted() {
+    let m = mqseal_test_support::mosquitto_or_skip!();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let mut auth = Authority::new();
+    let sensor = init(d, "sensor", &auth.public_text());
+    let dash = init(d, "dash", &auth.public_text());
+    auth.enrol("sensor", &sensor);
+    auth.enrol("dash", &dash);
+    let s1 = auth.seal(&state("sensor", 1, 7, None, &[(7, 1, 0, None)]));
+    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &s1);
+    let d1 = auth.seal(&state("dash", 1, 7, None, &[(7, 2, 0, None)]));
+    publish_retained(&m, d, "mqseal/v1/ctl/dash", &d1);
+    let wire = Recorder::start(m.tcp, "tel/#");
+
+    // The member publishes one message, retained: every subscription gets
+    // it, the same envelope each time.
+    let out = run(mqseal(d)
+        .arg("pub")
+        .args(port_args(&m))
+        .args(["-t", "tel/a", "-q", "1", "-r", "-m", "once", "--group", GROUP, "--member"])
+        .arg(d.join("sensor")));
+    ok(&out);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while wire.payloads().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let envelope = wire.payloads().first().cloned().expect("the envelope on the wire");
+
+    for (replay, file) in [(true, "replay.state"), (false, "")] {
+        let state = d.join(file);
+        let state_arg = state.to_str().unwrap();
+        let extra: &[&str] = if replay { &["--replay-state", state_arg] } else { &[] };
+        let (got, err) = sub_member_round(d, &m, extra, Some("once"), Duration::ZERO);
+        assert_eq!(got, vec!["once".to_owned()], "first run accepts it: {err:#?}");
+        if replay {
+            assert!(state.exists(), "the replay state is saved before the message is printed");
+        }
+        // The envelope again, as a new retained publish of the same bytes.
+        publish_retained(&m, d, "tel/a", &envelope);
+        let (got, err) = sub_member_round(d, &m, extra, None, Duration::from_secs(4));
+        if replay {
+            assert!(got.is_empty(), "accepted twice across a restart: {got:?}");
+            assert!(
+                err.iter().any(|l| l.contains("rejected message on tel/a") && l.contains("(duplicate)")),
+                "the copy is reported as a duplicate: {err:#?}"
+            );
+        } else {
+            assert_eq!(got, vec!["once".to_owned()], "without --replay-state the copy opens again: {err:#?}");
+        }
+    }
+}
+
+/// Options `sub --member` does not support are refused, never ignored;
+/// the receiver policy it does support is checked (a bad window fails).
+#[test]
+fn sub_member_refuses_unsupported_options_and_checks_the_receiver_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let base = ["sub", "-h", "127.0.0.1", "-p", "1", "-t", "tel/#", "--group", GROUP, "--member"];
+    for extra in [&["--replay-redis", "redis://127.0.0.1:1"][..], &["--retained-only"], &["--remove-retained"], &["-E"]]
+    {
+        let out = run(mqseal(d).args(base).arg(d.join("dash")).args(extra));
+        assert!(!out.status.success(), "{extra:?} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("cannot be used with"), "{extra:?}: {err}");
+    }
+    let pub_base = ["pub", "-h", "127.0.0.1", "-p", "1", "-t", "tel/a", "-m", "x", "--group", GROUP, "--member"];
+    for extra in [&["--timestamps"][..], &["--clock-floor"], &["--new-counter-file"]] {
+        let out = run(mqseal(d).args(pub_base).arg(d.join("dash")).args(extra));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("cannot be used with"), "pub {extra:?}: {err}");
+    }
+    let a = StaticKeyPair::generate().unwrap().public().to_text().as_str().to_owned();
+    init(d, "dash", &a);
+    for (extra, needle) in [
+        (&["--window", "0"][..], "--window 0 is out of range"),
+        (&["--eviction", "lru"], "--eviction lru needs --max-age"),
+        (&["--gaps", "9"], "--gaps 9 is out of range"),
+    ] {
+        let out = run(mqseal(d).args(base).arg(d.join("dash")).args(extra));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(needle), "{extra:?}: {err}");
+    }
+}

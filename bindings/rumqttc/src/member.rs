@@ -22,8 +22,8 @@
 use core::time::Duration;
 
 use mqseal::{
-    AppliedAck, FleetOpener, Keyring, MemberFileError, MemberFileStore, MemoryCounterStore, OpenerWith, Sealer, Suite,
-    MAX_KEYS_PER_GROUP,
+    AppliedAck, FleetOpener, Keyring, MemberFileError, MemberFileStore, MemoryCounterStore, OpenerConfig, OpenerWith,
+    Sealer, Suite, MAX_KEYS_PER_GROUP,
 };
 use rumqttc::QoS;
 
@@ -94,6 +94,8 @@ pub struct Member {
     store: MemberFileStore,
     group: String,
     clock: Option<fn() -> u64>,
+    /// The receiver policy of the opener [`Member::protection`] builds.
+    config: OpenerConfig,
     wake_at: Option<u64>,
     /// The assignment the client's sealer holds: (key id, sender id, suite).
     sealing: Option<(u32, u32, Suite)>,
@@ -123,9 +125,19 @@ impl Member {
         clock: Option<fn() -> u64>,
     ) -> Result<Self, MemberError> {
         let store = MemberFileStore::open(dir)?;
-        let mut m = Member { store, group: group.into(), clock, wake_at: None, sealing: None };
+        let mut m =
+            Member { store, group: group.into(), clock, config: OpenerConfig::default(), wake_at: None, sealing: None };
         m.wake_at = m.store.tick(m.now()).wake_at;
         Ok(m)
+    }
+
+    /// The receiver policy (replay window, gaps, maximum age and skew,
+    /// eviction) of the opener [`Member::protection`] builds; the default
+    /// is [`OpenerConfig::default`]. Checked by the core there.
+    #[must_use]
+    pub fn with_opener_config(mut self, config: OpenerConfig) -> Self {
+        self.config = config;
+        self
     }
 
     fn now(&self) -> Option<u64> {
@@ -156,12 +168,14 @@ impl Member {
     /// first state), and the control topic handed out unopened.
     ///
     /// # Errors
-    /// The counter file of the assignment cannot be opened or created;
-    /// [`Error::InvalidFilter`] never (a control topic has no wildcard).
+    /// The counter file of the assignment cannot be opened or created; the
+    /// core's refusal of the opener configuration
+    /// ([`Member::with_opener_config`]); [`Error::InvalidFilter`] never (a
+    /// control topic has no wildcard).
     pub fn protection(&mut self) -> Result<Protection, MemberError> {
         let now = self.now();
         let ring: Keyring<MAX_KEYS_PER_GROUP> = self.store.keyring(&self.group, now)?.unwrap_or_default();
-        let mut opener: FleetOpener = FleetOpener::new(Keyring::new());
+        let mut opener: FleetOpener = FleetOpener::with_config(Keyring::new(), &self.config)?;
         if let Some(c) = self.clock {
             opener = opener.with_clock(c);
         }
