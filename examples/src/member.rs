@@ -11,13 +11,12 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
 use mqseal::{ControlTopics, MemberFileStore, OpenerConfig};
-use mqseal_rumqttc::{Handled, Member, SealedClient, SealedEvent, SealedEventLoop, VerifiedMessage};
-use rumqttc::{Event, Incoming, NetworkOptions, QoS};
+use mqseal_rumqttc::{Handled, Member, VerifiedMessage};
 use tokio::io::AsyncBufReadExt;
 use tokio::time::Instant;
 
 use crate::connect::{self, Target};
-use crate::pubsub::{PubArgs, SubArgs};
+use crate::pubsub::{Client, Ev, Loop, PubArgs, SubArgs};
 use crate::state::{GroupCommit, ReplayState};
 use crate::Common;
 
@@ -116,11 +115,11 @@ fn status(store: &MemberFileStore, now: u64) -> String {
 }
 
 /// A connected member client: the adapter's member, the sealed client and
-/// its event loop.
+/// its event loop, MQTT 3.1.1 or 5 (the clients of plain `pub`/`sub`).
 struct Session {
     member: Member,
-    client: SealedClient,
-    el: SealedEventLoop,
+    client: Client,
+    el: Loop,
     target: Target,
     debug: bool,
 }
@@ -137,6 +136,41 @@ struct Receive<'a> {
     replay_state: Option<&'a Path>,
 }
 
+/// The application's view of what the member made of an event: member
+/// events are reported here and come back as `Ev::Other`.
+fn report<E>(handled: Handled<E>, classify: fn(&E) -> Ev, topic: &str, debug: bool) -> Ev {
+    match handled {
+        Handled::Applied { epoch } => {
+            eprintln!("mqseal: member: applied the control state of epoch {epoch} (acknowledged)");
+            Ev::Other
+        }
+        Handled::Rejected(e) if e.code() == "duplicate" => {
+            if debug {
+                eprintln!("mqseal: debug: member: control message already applied (duplicate)");
+            }
+            Ev::Other
+        }
+        Handled::Rejected(e) => {
+            eprintln!("mqseal: member: control message on {topic} rejected: {e} ({})", e.code());
+            Ev::Other
+        }
+        Handled::Cleared => {
+            eprintln!("mqseal: member: the control topic {topic} was cleared (revoked?)");
+            Ev::Other
+        }
+        Handled::Event { event, switch_failed } => {
+            if let Some(e) = switch_failed {
+                eprintln!("mqseal: member: key switch failed: {e} ({})", e.code());
+            }
+            classify(&event)
+        }
+        _ => Ev::Other,
+    }
+}
+
+/// Mismatched client and event loop (never built).
+const MIXED: &str = "internal error: client and event loop of different MQTT versions";
+
 impl Session {
     async fn connect(
         c: &Common,
@@ -145,9 +179,6 @@ impl Session {
         role: &str,
         recv: Receive<'_>,
     ) -> Result<(Session, Option<ReplayState>)> {
-        if connect::is_v5(c) {
-            bail!("--member needs MQTT 3.1.1 (-V 311) for now");
-        }
         if c.keys.key_file.is_some() || c.keys.key_text.is_some() || c.keys.x25519.is_some() {
             bail!("--member takes its keys from the authority: no --key-file, --key-text or --x25519");
         }
@@ -158,14 +189,8 @@ impl Session {
         for f in recv.plain_topics {
             protection = protection.allow_plain_topic(f.clone())?;
         }
-        if let Some(max) = c.max_packet_size {
-            protection = protection.max_packet_size(max as usize);
-        }
         let target = connect::target(c)?;
-        let mut net = NetworkOptions::new();
-        net.set_connection_timeout(c.connect_timeout);
-        let (client, mut el) = SealedClient::new(connect::options_v4(c, &target, role, true), 64, protection);
-        el.eventloop.set_network_options(net);
+        let (client, mut el) = crate::pubsub::build(c, &target, role, true, protection, None, false);
         // Opened (and locked) before connecting, restored into the opener
         // that holds the group's keys: a message accepted before a restart
         // is a duplicate after it.
@@ -173,32 +198,49 @@ impl Session {
             Some(path) => Some(ReplayState::open(path, el.opener_mut())?),
             None => None,
         };
-        let deadline = Instant::now() + Duration::from_secs(c.connect_timeout + 1);
-        loop {
-            let ev = tokio::time::timeout_at(deadline, el.poll())
-                .await
-                .map_err(|_| anyhow!("cannot connect to broker at {}: timed out", target.display))?
-                .map_err(|e| {
-                    anyhow!("cannot connect to broker at {}: {}", target.display, connect::explain(&e.to_string()))
-                })?;
-            if matches!(ev, SealedEvent::Other(Event::Incoming(Incoming::ConnAck(_)))) {
-                break;
-            }
+        crate::pubsub::connect(&mut el, &target, c).await?;
+        match &client {
+            Client::V4(x) => member.subscribe(x).await?,
+            Client::V5(x) => member.subscribe(x).await?,
         }
-        member.subscribe(&client).await?;
         Ok((Session { member, client, el, target, debug: c.debug }, replay))
+    }
+
+    /// Polls once and gives the event to the member.
+    async fn poll(&mut self) -> Result<Ev, String> {
+        let topic = self.member.store().control_topic().to_owned();
+        match (&mut self.el, &self.client) {
+            (Loop::V4(l), Client::V4(c)) => {
+                let ev = l.poll().await.map_err(|e| connect::explain(&e.to_string()))?;
+                Ok(report(self.member.handle(ev, c, l.opener_mut()), crate::pubsub::classify4, &topic, self.debug))
+            }
+            (Loop::V5(l), Client::V5(c)) => {
+                let ev = l.poll().await.map_err(|e| connect::explain(&e.to_string()))?;
+                Ok(report(self.member.handle(ev, c, l.opener_mut()), crate::pubsub::classify5, &topic, self.debug))
+            }
+            _ => Err(MIXED.to_owned()),
+        }
+    }
+
+    /// A scheduled switch (see `Member::tick`).
+    fn tick(&mut self) -> Result<bool, mqseal_rumqttc::MemberError> {
+        match (&mut self.el, &self.client) {
+            (Loop::V4(l), Client::V4(c)) => self.member.tick(c, l.opener_mut()),
+            (Loop::V5(l), Client::V5(c)) => self.member.tick(c, l.opener_mut()),
+            _ => Ok(false),
+        }
     }
 
     /// The next event for the application (`None`: a member event, already
     /// reported, or a scheduled switch). Connection errors are reported and
     /// retried after a pause; the control topic is subscribed again after
     /// each reconnect (clean sessions).
-    async fn next(&mut self) -> Option<SealedEvent> {
+    async fn next(&mut self) -> Option<Ev> {
         let wake = self.member.wake_in();
         let ev = tokio::select! {
-            ev = self.el.poll() => ev,
+            ev = self.poll() => ev,
             () = tokio::time::sleep(wake.unwrap_or(Duration::from_secs(3600))), if wake.is_some() => {
-                match self.member.tick(&self.client, self.el.opener_mut()) {
+                match self.tick() {
                     Ok(true) => eprintln!("mqseal: member: scheduled key switch done"),
                     Ok(false) => {}
                     Err(e) => eprintln!("mqseal: member: scheduled key switch failed: {e} ({})", e.code()),
@@ -206,51 +248,24 @@ impl Session {
                 return None;
             }
         };
-        let ev = match ev {
-            Ok(ev) => ev,
+        match ev {
+            Ok(Ev::ConnAck { .. }) => {
+                let sent = match &self.client {
+                    Client::V4(c) => self.member.try_subscribe(c),
+                    Client::V5(c) => self.member.try_subscribe(c),
+                };
+                if let Err(e) = sent {
+                    eprintln!("mqseal: member: cannot subscribe to the control topic: {e}");
+                }
+                None
+            }
+            Ok(Ev::Other) => None,
+            Ok(ev) => Some(ev),
             Err(e) => {
-                eprintln!(
-                    "mqseal: connection to {} lost: {}; reconnecting",
-                    self.target.display,
-                    connect::explain(&e.to_string())
-                );
+                eprintln!("mqseal: connection to {} lost: {e}; reconnecting", self.target.display);
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                return None;
-            }
-        };
-        if matches!(ev, SealedEvent::Other(Event::Incoming(Incoming::ConnAck(_)))) {
-            let control = self.member.store().control_topic().to_owned();
-            if let Err(e) = self.client.unsealed_inner().try_subscribe(control, QoS::AtLeastOnce) {
-                eprintln!("mqseal: member: cannot subscribe to the control topic: {e}");
-            }
-        }
-        let topic = self.member.store().control_topic().to_owned();
-        match self.member.handle(ev, &self.client, self.el.opener_mut()) {
-            Handled::Applied { epoch } => {
-                eprintln!("mqseal: member: applied the control state of epoch {epoch} (acknowledged)");
                 None
             }
-            Handled::Rejected(e) if e.code() == "duplicate" => {
-                if self.debug {
-                    eprintln!("mqseal: debug: member: control message already applied (duplicate)");
-                }
-                None
-            }
-            Handled::Rejected(e) => {
-                eprintln!("mqseal: member: control message on {topic} rejected: {e} ({})", e.code());
-                None
-            }
-            Handled::Cleared => {
-                eprintln!("mqseal: member: the control topic {topic} was cleared (revoked?)");
-                None
-            }
-            Handled::Event { event, switch_failed } => {
-                if let Some(e) = switch_failed {
-                    eprintln!("mqseal: member: key switch failed: {e} ({})", e.code());
-                }
-                Some(event)
-            }
-            _ => None,
         }
     }
 }
@@ -278,12 +293,7 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
             }
         }
     }
-    let qos = match args.qos {
-        0 => QoS::AtMostOnce,
-        1 => QoS::AtLeastOnce,
-        _ => QoS::ExactlyOnce,
-    };
-    let (client, retain) = (s.client.clone(), args.retain);
+    let (client, qos, retain) = (s.client.clone_handle(), args.qos, args.retain);
     let (repeat, delay) = (args.repeat.unwrap_or(1), Duration::from_secs_f64(args.repeat_delay.max(0.0)));
     let single = args.message.clone();
     if single.is_none() && !args.stdin_line {
@@ -317,11 +327,7 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
                 total = Some(r.map_err(|e| anyhow!("publisher task failed: {e}"))?.map_err(|e| anyhow!("{e}"))?);
             }
             ev = s.next() => {
-                if let Some(SealedEvent::Other(
-                    Event::Incoming(Incoming::PubAck(_) | Incoming::PubComp(_))
-                    | Event::Outgoing(rumqttc::Outgoing::Publish(0)),
-                )) = ev
-                {
+                if matches!(ev, Some(Ev::PublishDone)) {
                     done += 1;
                 }
             }
@@ -329,10 +335,7 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
     }
     s.client.disconnect().await?;
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while !matches!(
-            s.el.poll().await,
-            Ok(SealedEvent::Other(Event::Outgoing(rumqttc::Outgoing::Disconnect))) | Err(_)
-        ) {}
+        while !matches!(s.el.poll(false).await, Ok(Ev::Disconnected) | Err(_)) {}
     })
     .await;
     Ok(ExitCode::SUCCESS)
@@ -357,13 +360,8 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
     };
     let (mut s, replay) = Session::connect(&args.common, dir, group, "sub", recv).await?;
     let mut commit = replay.map(GroupCommit::<(VerifiedMessage, bool)>::new);
-    let qos = match args.qos {
-        0 => QoS::AtMostOnce,
-        1 => QoS::AtLeastOnce,
-        _ => QoS::ExactlyOnce,
-    };
     for t in &args.topics {
-        s.client.subscribe(t.as_str(), qos).await?;
+        s.client.subscribe(t.as_str(), args.qos).await?;
     }
     let deadline = args.timeout.map(|t| Instant::now() + Duration::from_secs(t));
     let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
@@ -403,7 +401,7 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
             ev = s.next(), if take_more => ev,
         };
         match ev {
-            Some(SealedEvent::Verified(m)) => {
+            Some(Ev::Verified(m)) => {
                 let stale = m.retain && args.no_stale;
                 match &mut commit {
                     Some(c) => c.push((m, stale), || s.el.opener().snapshot().collect()),
@@ -414,12 +412,12 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
                     }
                 }
             }
-            Some(SealedEvent::Plain(p)) if !(p.retain && args.no_stale) => {
-                crate::pubsub::print_plain(&mut stdout, &args, &p.topic, &p.payload, p.qos as u8, p.retain);
+            Some(Ev::Plain { topic, payload, qos, retain, .. }) if !(retain && args.no_stale) => {
+                crate::pubsub::print_plain(&mut stdout, &args, &topic, &payload, qos, retain);
                 received += 1;
             }
-            Some(SealedEvent::Rejected(r)) => {
-                eprintln!("mqseal: rejected message on {}: {} ({})", r.publish.topic, r.reason, r.reason.code());
+            Some(Ev::Rejected { topic, reason, .. }) => {
+                eprintln!("mqseal: rejected message on {topic}: {reason} ({})", reason.code());
             }
             _ => {}
         }

@@ -318,7 +318,7 @@ const STORE_BATCH: usize = 512;
 const STORE_RETRY: Duration = Duration::from_millis(250);
 
 /// One event, whatever the MQTT version.
-enum Ev {
+pub(crate) enum Ev {
     Verified(VerifiedMessage),
     Plain {
         topic: String,
@@ -352,7 +352,7 @@ enum Ev {
 }
 
 /// A verified message waiting for the shared replay store's verdict.
-enum Held {
+pub(crate) enum Held {
     V4(mqseal_rumqttc::PendingMessage),
     V5(v5::PendingMessage),
 }
@@ -547,12 +547,12 @@ fn ev5(ev: &v5::SealedEvent) -> Ev {
     }
 }
 
-enum Client {
+pub(crate) enum Client {
     V4(SealedClient),
     V5(v5::SealedClient),
 }
 
-enum Loop {
+pub(crate) enum Loop {
     V4(Box<SealedEventLoop>),
     V5(Box<v5::SealedEventLoop>),
 }
@@ -574,13 +574,19 @@ fn qos5(q: u8) -> rumqttc::v5::mqttbytes::QoS {
 }
 
 impl Client {
-    fn clone_handle(&self) -> Client {
+    pub(crate) fn clone_handle(&self) -> Client {
         match self {
             Client::V4(c) => Client::V4(c.clone()),
             Client::V5(c) => Client::V5(c.clone()),
         }
     }
-    async fn publish(&self, topic: &str, qos: u8, retain: bool, payload: &[u8]) -> Result<(), mqseal_rumqttc::Error> {
+    pub(crate) async fn publish(
+        &self,
+        topic: &str,
+        qos: u8,
+        retain: bool,
+        payload: &[u8],
+    ) -> Result<(), mqseal_rumqttc::Error> {
         match self {
             Client::V4(c) => c.publish(topic, qos4(qos), retain, payload).await,
             Client::V5(c) => c.publish(topic, qos5(qos), retain, payload).await,
@@ -594,14 +600,14 @@ impl Client {
         }
         Ok(())
     }
-    async fn subscribe(&self, filter: &str, qos: u8) -> Result<()> {
+    pub(crate) async fn subscribe(&self, filter: &str, qos: u8) -> Result<()> {
         match self {
             Client::V4(c) => c.subscribe(filter, qos4(qos)).await?,
             Client::V5(c) => c.subscribe(filter, qos5(qos)).await?,
         }
         Ok(())
     }
-    async fn disconnect(&self) -> Result<()> {
+    pub(crate) async fn disconnect(&self) -> Result<()> {
         match self {
             Client::V4(c) => c.disconnect().await?,
             Client::V5(c) => c.disconnect().await?,
@@ -628,7 +634,7 @@ impl Client {
             }
         }
     }
-    fn stats(&self) -> Stats {
+    pub(crate) fn stats(&self) -> Stats {
         match self {
             Client::V4(c) => c.stats(),
             Client::V5(c) => c.stats(),
@@ -664,15 +670,61 @@ fn debug_line(ev: &Ev, other: &dyn core::fmt::Debug) {
     }
 }
 
+/// The CLI's view of any MQTT 3.1.1 event but a pending one.
+pub(crate) fn classify4(ev: &SealedEvent) -> Ev {
+    match ev {
+        SealedEvent::Verified(_) | SealedEvent::Plain(_) | SealedEvent::Rejected(_) => ev4(ev),
+        SealedEvent::Other(Event::Incoming(Incoming::ConnAck(c))) => {
+            Ev::ConnAck { session_present: c.session_present, max_packet_size: None }
+        }
+        SealedEvent::Other(Event::Incoming(Incoming::SubAck(a))) => {
+            Ev::SubAck { granted: a.return_codes.iter().all(|c| matches!(c, rumqttc::SubscribeReasonCode::Success(_))) }
+        }
+        SealedEvent::Other(
+            Event::Incoming(Incoming::PubAck(_) | Incoming::PubComp(_)) | Event::Outgoing(Outgoing::Publish(0)),
+        ) => Ev::PublishDone,
+        SealedEvent::Other(Event::Outgoing(Outgoing::Disconnect)) => Ev::Disconnected,
+        _ => Ev::Other,
+    }
+}
+
+/// The CLI's view of any MQTT 5 event but a pending one.
+pub(crate) fn classify5(ev: &v5::SealedEvent) -> Ev {
+    use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode};
+    match ev {
+        v5::SealedEvent::Verified(_) | v5::SealedEvent::Plain(_) | v5::SealedEvent::Rejected(_) => ev5(ev),
+        v5::SealedEvent::Other(rumqttc::v5::Event::Incoming(Packet::ConnAck(c))) => Ev::ConnAck {
+            session_present: c.session_present,
+            max_packet_size: c.properties.as_ref().and_then(|p| p.max_packet_size),
+        },
+        v5::SealedEvent::Other(rumqttc::v5::Event::Incoming(Packet::SubAck(a))) => {
+            Ev::SubAck { granted: a.return_codes.iter().all(|c| matches!(c, SubscribeReasonCode::Success(_))) }
+        }
+        v5::SealedEvent::Other(
+            rumqttc::v5::Event::Incoming(Packet::PubAck(_) | Packet::PubComp(_))
+            | rumqttc::v5::Event::Outgoing(Outgoing::Publish(0)),
+        ) => Ev::PublishDone,
+        v5::SealedEvent::Other(rumqttc::v5::Event::Outgoing(Outgoing::Disconnect)) => Ev::Disconnected,
+        _ => Ev::Other,
+    }
+}
+
 impl Loop {
-    fn opener(&self) -> &FleetOpener {
+    pub(crate) fn opener(&self) -> &FleetOpener {
         match self {
             Loop::V4(l) => l.opener(),
             Loop::V5(l) => l.opener(),
         }
     }
 
-    async fn poll(&mut self, debug: bool) -> Result<Ev, String> {
+    pub(crate) fn opener_mut(&mut self) -> &mut FleetOpener {
+        match self {
+            Loop::V4(l) => l.opener_mut(),
+            Loop::V5(l) => l.opener_mut(),
+        }
+    }
+
+    pub(crate) async fn poll(&mut self, debug: bool) -> Result<Ev, String> {
         match self {
             Loop::V4(l) => {
                 let ev = l.poll().await.map_err(|e| connect::explain(&e.to_string()))?;
@@ -681,50 +733,20 @@ impl Loop {
                     ev => ev,
                 };
                 let ev = out;
-                let out = match &ev {
-                    SealedEvent::Verified(_) | SealedEvent::Plain(_) | SealedEvent::Rejected(_) => ev4(&ev),
-                    SealedEvent::Other(Event::Incoming(Incoming::ConnAck(c))) => {
-                        Ev::ConnAck { session_present: c.session_present, max_packet_size: None }
-                    }
-                    SealedEvent::Other(Event::Incoming(Incoming::SubAck(a))) => Ev::SubAck {
-                        granted: a.return_codes.iter().all(|c| matches!(c, rumqttc::SubscribeReasonCode::Success(_))),
-                    },
-                    SealedEvent::Other(
-                        Event::Incoming(Incoming::PubAck(_) | Incoming::PubComp(_))
-                        | Event::Outgoing(Outgoing::Publish(0)),
-                    ) => Ev::PublishDone,
-                    SealedEvent::Other(Event::Outgoing(Outgoing::Disconnect)) => Ev::Disconnected,
-                    _ => Ev::Other,
-                };
+                let out = classify4(&ev);
                 if debug {
                     debug_line(&out, &ev);
                 }
                 Ok(out)
             }
             Loop::V5(l) => {
-                use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode};
                 let ev = l.poll().await.map_err(|e| connect::explain(&e.to_string()))?;
                 let out = match ev {
                     v5::SealedEvent::Pending(p) => return Ok(Ev::Pending(Box::new(Held::V5(p)))),
                     ev => ev,
                 };
                 let ev = out;
-                let out = match &ev {
-                    v5::SealedEvent::Verified(_) | v5::SealedEvent::Plain(_) | v5::SealedEvent::Rejected(_) => ev5(&ev),
-                    v5::SealedEvent::Other(rumqttc::v5::Event::Incoming(Packet::ConnAck(c))) => Ev::ConnAck {
-                        session_present: c.session_present,
-                        max_packet_size: c.properties.as_ref().and_then(|p| p.max_packet_size),
-                    },
-                    v5::SealedEvent::Other(rumqttc::v5::Event::Incoming(Packet::SubAck(a))) => Ev::SubAck {
-                        granted: a.return_codes.iter().all(|c| matches!(c, SubscribeReasonCode::Success(_))),
-                    },
-                    v5::SealedEvent::Other(
-                        rumqttc::v5::Event::Incoming(Packet::PubAck(_) | Packet::PubComp(_))
-                        | rumqttc::v5::Event::Outgoing(Outgoing::Publish(0)),
-                    ) => Ev::PublishDone,
-                    v5::SealedEvent::Other(rumqttc::v5::Event::Outgoing(Outgoing::Disconnect)) => Ev::Disconnected,
-                    _ => Ev::Other,
-                };
+                let out = classify5(&ev);
                 if debug {
                     debug_line(&out, &ev);
                 }
@@ -735,14 +757,14 @@ impl Loop {
 }
 
 /// A sealed will: topic, envelope, QoS, retain.
-struct Will {
+pub(crate) struct Will {
     topic: String,
     envelope: Vec<u8>,
     pub(crate) qos: u8,
     pub(crate) retain: bool,
 }
 
-fn build(
+pub(crate) fn build(
     c: &Common,
     target: &Target,
     role: &str,
@@ -797,7 +819,7 @@ const fn request_capacity(manual_acks: bool) -> usize {
 
 /// Polls until the broker accepts the connection; returns the CONNACK's
 /// session-present flag and (MQTT 5) maximum packet size.
-async fn connect(el: &mut Loop, target: &Target, c: &Common) -> Result<(bool, Option<u32>)> {
+pub(crate) async fn connect(el: &mut Loop, target: &Target, c: &Common) -> Result<(bool, Option<u32>)> {
     let timeout = c.connect_timeout;
     if c.debug {
         eprintln!("mqseal: debug: connecting to {} (MQTT {})", target.display, if connect::is_v5(c) { 5 } else { 3 });

@@ -450,3 +450,73 @@ fn sub_member_refuses_unsupported_options_and_checks_the_receiver_policy() {
         assert!(!out.status.success() && err.contains(needle), "{extra:?}: {err}");
     }
 }
+
+/// MQTT 5 members (`-V 5`): a `sub --member` and a `pub --member` apply
+/// their control states over MQTT 5 and exchange telemetry; a new state
+/// applied while the subscriber runs (a new key) is used by both.
+#[test]
+fn mqtt5_members_apply_control_states_and_exchange_telemetry() {
+    let m = mqseal_test_support::mosquitto_or_skip!();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let mut auth = Authority::new();
+    let sensor = init(d, "sensor", &auth.public_text());
+    let dash = init(d, "dash", &auth.public_text());
+    auth.enrol("sensor", &sensor);
+    auth.enrol("dash", &dash);
+    let acks = Recorder::start(m.tcp, "mqseal/v1/ack/#");
+    let wire = Recorder::start(m.tcp, "tel/#");
+    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &auth.seal(&state("sensor", 1, 7, None, &[(7, 1, 0, None)])));
+    publish_retained(&m, d, "mqseal/v1/ctl/dash", &auth.seal(&state("dash", 1, 7, None, &[(7, 2, 0, None)])));
+
+    let mut sub = sub_member(d, &m, "dash", &["-V", "5"]);
+    let out = line_reader(sub.stdout.take().unwrap());
+    let err = line_reader(sub.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    wait_for(&err, "applied the control state of epoch 1", Duration::from_secs(20), &mut seen);
+    let mut publisher = mqseal(d)
+        .arg("pub")
+        .args(port_args(&m))
+        .args(["-V", "5", "-t", "tel/a", "-q", "1", "-l", "--group", GROUP, "--member"])
+        .arg(d.join("sensor"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pub_err = line_reader(publisher.stderr.take().unwrap());
+    let mut pub_seen = Vec::new();
+    wait_for(&pub_err, "applied the control state of epoch 1", Duration::from_secs(20), &mut pub_seen);
+    let mut stdin = publisher.stdin.take().unwrap();
+    writeln!(stdin, "v5-one").unwrap();
+    let mut lines = Vec::new();
+    wait_for(&out, "v5-one", Duration::from_secs(20), &mut lines);
+
+    // Epoch 2: key 8 now, key 7 still accepted; applied by both running
+    // members.
+    let rotated = |who: &str, s7: u32, s8: u32| state(who, 2, 8, None, &[(7, s7, 0, None), (8, s8, 0, None)]);
+    publish_retained(&m, d, "mqseal/v1/ctl/dash", &auth.seal(&rotated("dash", 2, 4)));
+    wait_for(&err, "applied the control state of epoch 2", Duration::from_secs(20), &mut seen);
+    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &auth.seal(&rotated("sensor", 1, 3)));
+    wait_for(&pub_err, "applied the control state of epoch 2", Duration::from_secs(20), &mut pub_seen);
+    writeln!(stdin, "v5-two").unwrap();
+    drop(stdin);
+    assert!(publisher.wait().unwrap().success(), "{pub_seen:#?}");
+    wait_for(&out, "v5-two", Duration::from_secs(20), &mut lines);
+    let _ = sub.kill();
+    let _ = sub.wait();
+    assert_eq!(lines, vec!["v5-one".to_owned(), "v5-two".to_owned()], "{seen:#?}");
+
+    let keys: Vec<(u32, u32)> = wire
+        .payloads()
+        .iter()
+        .map(|e| {
+            let h = Envelope::parse(e).unwrap().header;
+            (h.key_id, h.sender_id)
+        })
+        .collect();
+    assert_eq!(keys, vec![(7, 1), (8, 3)], "sealed with the assigned key and sender id of each epoch");
+    // Both members acknowledged both epochs over MQTT 5.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(acks.payloads().len(), 4, "two acks from each member");
+}
