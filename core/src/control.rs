@@ -12,7 +12,7 @@
 
 use core::fmt;
 
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -160,6 +160,9 @@ pub struct Name {
 }
 
 impl Name {
+    /// No name (the placeholder of an unused slot; never valid on the wire).
+    pub(crate) const EMPTY: Name = Name { len: 0, bytes: [0; MAX_NAME_LEN], bad: false };
+
     /// The name, checked.
     ///
     /// # Errors
@@ -203,7 +206,7 @@ impl<'de> Deserialize<'de> for Name {
                 f.write_str("a name")
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Name, E> {
-                Ok(Name::new(s).unwrap_or(Name { len: 0, bytes: [0; MAX_NAME_LEN], bad: true }))
+                Ok(Name::new(s).unwrap_or(Name { bad: true, ..Name::EMPTY }))
             }
         }
         d.deserialize_str(V)
@@ -220,9 +223,21 @@ pub struct List<T, const N: usize> {
     over: bool,
 }
 
-impl<T: Default, const N: usize> Default for List<T, N> {
+/// A value that has a constant empty form, so that fixed-capacity
+/// storage (a list, a member agent in static memory) is set up without
+/// building a copy on the stack.
+pub(crate) trait Empty: Sized {
+    /// The empty value.
+    const EMPTY: Self;
+}
+
+impl<T: Empty, const N: usize> Empty for List<T, N> {
+    const EMPTY: Self = List { len: 0, items: [const { T::EMPTY }; N], over: false };
+}
+
+impl<T: Empty, const N: usize> Default for List<T, N> {
     fn default() -> Self {
-        List { len: 0, items: core::array::from_fn(|_| T::default()), over: false }
+        Self::EMPTY
     }
 }
 
@@ -262,27 +277,99 @@ impl<T: Serialize, const N: usize> Serialize for List<T, N> {
     }
 }
 
-impl<'de, T: Deserialize<'de> + Default, const N: usize> Deserialize<'de> for List<T, N> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T, const N: usize>(core::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de> + Default, const N: usize> Visitor<'de> for V<T, N> {
-            type Value = List<T, N>;
+impl<T: DecodeInPlace + Empty, const N: usize> DecodeInPlace for List<T, N> {
+    fn decode_in_place<'de, D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
+        struct V<'a, T, const N: usize>(&'a mut List<T, N>);
+        impl<'de, T: DecodeInPlace + Empty, const N: usize> Visitor<'de> for V<'_, T, N> {
+            type Value = ();
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a list")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<T, N>, A::Error> {
-                let mut list = List::<T, N>::default();
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+                let list = self.0;
+                list.len = 0;
+                list.over = false;
                 // Every element consumes at least one input byte, so a huge
-                // declared length ends at the end of the input.
-                while let Some(v) = seq.next_element::<T>()? {
-                    if list.push(v).is_err() {
-                        list.over = true;
+                // declared length ends at the end of the input. Elements
+                // over the limit are read (the whole message is still
+                // checked as postcard) into a scratch value and dropped.
+                loop {
+                    match list.items.get_mut(list.len) {
+                        Some(slot) => {
+                            if seq.next_element_seed(InPlace(slot))?.is_none() {
+                                return Ok(());
+                            }
+                            list.len += 1;
+                        }
+                        None => {
+                            let mut extra = T::EMPTY;
+                            if seq.next_element_seed(InPlace(&mut extra))?.is_none() {
+                                return Ok(());
+                            }
+                            list.over = true;
+                        }
                     }
                 }
-                Ok(list)
             }
         }
-        d.deserialize_seq(V::<T, N>(core::marker::PhantomData))
+        d.deserialize_seq(V(self))
+    }
+}
+
+/// Decoding into a value already in place, field by field: a control state
+/// (up to [`MAX_GROUPS`] groups of [`MAX_KEYS_PER_GROUP`] keys, about
+/// 3 KiB) is never built on the stack and moved through `Result`s, which a
+/// microcontroller task's stack cannot afford (`docs/PORTING.md`).
+pub(crate) trait DecodeInPlace {
+    /// Overwrites `self` with the decoded value. On error `self` holds a
+    /// partly decoded value: valid to drop or decode into again, not to use.
+    fn decode_in_place<'de, D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error>;
+}
+
+/// The seed that decodes into the place it borrows.
+pub(crate) struct InPlace<'a, T>(pub(crate) &'a mut T);
+
+impl<'de, T: DecodeInPlace> DeserializeSeed<'de> for InPlace<'_, T> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        self.0.decode_in_place(d)
+    }
+}
+
+/// The next field of a struct, by value (small fields).
+pub(crate) fn field<'de, A: SeqAccess<'de>, T: Deserialize<'de>>(seq: &mut A, i: usize) -> Result<T, A::Error> {
+    seq.next_element()?.ok_or_else(|| de::Error::invalid_length(i, &"more fields"))
+}
+
+/// The next field of a struct, decoded into `place`.
+pub(crate) fn field_in_place<'de, A: SeqAccess<'de>, T: DecodeInPlace>(
+    seq: &mut A,
+    i: usize,
+    place: &mut T,
+) -> Result<(), A::Error> {
+    seq.next_element_seed(InPlace(place))?.ok_or_else(|| de::Error::invalid_length(i, &"more fields"))
+}
+
+/// An option decoded into `place`: whether it was `Some`.
+pub(crate) struct OptionInPlace<'a, T>(pub(crate) &'a mut T);
+
+impl<'de, T: DecodeInPlace> DeserializeSeed<'de> for OptionInPlace<'_, T> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        struct V<'a, T>(&'a mut T);
+        impl<'de, T: DecodeInPlace> Visitor<'de> for V<'_, T> {
+            type Value = bool;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an option")
+            }
+            fn visit_none<E: de::Error>(self) -> Result<bool, E> {
+                Ok(false)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+                self.0.decode_in_place(d).map(|()| true)
+            }
+        }
+        d.deserialize_option(V(self.0))
     }
 }
 
@@ -296,6 +383,19 @@ pub struct GroupKey {
     sender_id: u32,
     activation: u64,
     end_of_acceptance: Option<u64>,
+}
+
+impl Empty for GroupKey {
+    const EMPTY: Self =
+        GroupKey { key_id: 0, suite: 0, secret: [0; KEY_LEN], sender_id: 0, activation: 0, end_of_acceptance: None };
+}
+
+impl DecodeInPlace for GroupKey {
+    fn decode_in_place<'de, D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
+        // Small: by value (the old key zeroizes when dropped).
+        *self = GroupKey::deserialize(d)?;
+        Ok(())
+    }
 }
 
 impl GroupKey {
@@ -376,7 +476,7 @@ impl fmt::Debug for GroupKey {
 
 /// One group in a control state: its name, the key to seal with now, the
 /// key to seal with next, and its keys.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct Group {
     name: Name,
     seal_now: u32,
@@ -384,14 +484,33 @@ pub struct Group {
     keys: List<GroupKey, MAX_KEYS_PER_GROUP>,
 }
 
+impl Empty for Group {
+    const EMPTY: Self = Group { name: Name::EMPTY, seal_now: 0, seal_next: None, keys: List::EMPTY };
+}
+
 impl Default for Group {
     fn default() -> Self {
-        Group {
-            name: Name { len: 0, bytes: [0; MAX_NAME_LEN], bad: false },
-            seal_now: 0,
-            seal_next: None,
-            keys: List::default(),
+        Group::EMPTY
+    }
+}
+
+impl DecodeInPlace for Group {
+    fn decode_in_place<'de, D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
+        struct V<'a>(&'a mut Group);
+        impl<'de> Visitor<'de> for V<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a group")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+                let g = self.0;
+                g.name = field(&mut seq, 0)?;
+                g.seal_now = field(&mut seq, 1)?;
+                g.seal_next = field(&mut seq, 2)?;
+                field_in_place(&mut seq, 3, &mut g.keys)
+            }
         }
+        d.deserialize_struct("Group", &["name", "seal_now", "seal_next", "keys"], V(self))
     }
 }
 
@@ -524,7 +643,7 @@ impl Group {
 
 /// The full key state of one member: every group it belongs to, at one
 /// epoch. Secrets zeroize on drop.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct ControlState {
     format: u8,
     member_id: Name,
@@ -539,6 +658,30 @@ impl fmt::Debug for ControlState {
             .field("epoch", &self.epoch)
             .field("groups", &self.groups)
             .finish()
+    }
+}
+
+impl Empty for ControlState {
+    const EMPTY: Self = ControlState { format: 0, member_id: Name::EMPTY, epoch: 0, groups: List::EMPTY };
+}
+
+impl DecodeInPlace for ControlState {
+    fn decode_in_place<'de, D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
+        struct V<'a>(&'a mut ControlState);
+        impl<'de> Visitor<'de> for V<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a control state")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+                let s = self.0;
+                s.format = field(&mut seq, 0)?;
+                s.member_id = field(&mut seq, 1)?;
+                s.epoch = field(&mut seq, 2)?;
+                field_in_place(&mut seq, 3, &mut s.groups)
+            }
+        }
+        d.deserialize_struct("ControlState", &["format", "member_id", "epoch", "groups"], V(self))
     }
 }
 
@@ -630,10 +773,38 @@ impl ControlState {
     /// # Errors
     /// [`Error::InvalidControl`].
     pub fn decode(bytes: &[u8]) -> Result<ControlState, Error> {
-        check_format(bytes)?;
-        let state: ControlState = decode_exact(bytes, ControlState::flagged)?;
-        state.check()?;
+        let mut state = ControlState::EMPTY;
+        state.decode_into(bytes)?;
         Ok(state)
+    }
+
+    /// [`ControlState::decode`] into `self`, in place (no copy of the state
+    /// on the stack). On error `self` is cleared.
+    ///
+    /// # Errors
+    /// [`Error::InvalidControl`].
+    pub fn decode_into(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let result = self.decode_into_inner(bytes);
+        if result.is_err() {
+            self.clear();
+        }
+        result
+    }
+
+    fn decode_into_inner(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        check_format(bytes)?;
+        decode_exact_into(self, bytes, ControlState::flagged)?;
+        self.check()
+    }
+
+    /// Wipes every key slot (held or not) and leaves no groups.
+    pub(crate) fn clear(&mut self) {
+        for g in &mut self.groups.items {
+            g.keys.items.iter_mut().for_each(Zeroize::zeroize);
+            g.keys.len = 0;
+        }
+        self.groups.len = 0;
+        self.epoch = 0;
     }
 
     /// Whether decoding marked a list over its limit or a bad name (the
@@ -670,16 +841,38 @@ pub(crate) fn decode_exact<'de, T: Deserialize<'de> + Serialize>(
     flagged: impl Fn(&T) -> bool,
 ) -> Result<T, ControlError> {
     let (value, rest) = postcard::take_from_bytes::<T>(bytes).map_err(|_| ControlError::Malformed)?;
+    canonical(&value, bytes, rest, flagged)?;
+    Ok(value)
+}
+
+/// [`decode_exact`] into `place` (large values: no copy on the stack).
+pub(crate) fn decode_exact_into<T: DecodeInPlace + Serialize>(
+    place: &mut T,
+    bytes: &[u8],
+    flagged: impl Fn(&T) -> bool,
+) -> Result<(), ControlError> {
+    let mut de = postcard::Deserializer::from_bytes(bytes);
+    place.decode_in_place(&mut de).map_err(|_| ControlError::Malformed)?;
+    let rest = de.finalize().map_err(|_| ControlError::Malformed)?;
+    canonical(place, bytes, rest, flagged)
+}
+
+/// The rules after decoding: every byte used, and (unless flagged) the
+/// value re-encodes to the same bytes.
+fn canonical<T: Serialize>(
+    value: &T,
+    bytes: &[u8],
+    rest: &[u8],
+    flagged: impl Fn(&T) -> bool,
+) -> Result<(), ControlError> {
     if !rest.is_empty() {
         return Err(ControlError::Malformed);
     }
-    if flagged(&value) {
-        return Ok(value);
+    if flagged(value) || reencodes_to(value, bytes) {
+        Ok(())
+    } else {
+        Err(ControlError::Malformed)
     }
-    if !reencodes_to(&value, bytes) {
-        return Err(ControlError::Malformed);
-    }
-    Ok(value)
 }
 
 fn reencodes_to<T: Serialize>(value: &T, bytes: &[u8]) -> bool {
@@ -798,6 +991,9 @@ pub struct ControlTopic {
 }
 
 impl ControlTopic {
+    /// No topic (the placeholder of an agent not set up yet).
+    pub(crate) const EMPTY: ControlTopic = ControlTopic { len: 0, bytes: [0; MAX_CONTROL_TOPIC_LEN] };
+
     /// `<prefix>/<member_id>`.
     ///
     /// # Errors

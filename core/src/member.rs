@@ -12,14 +12,17 @@
 //!       MemberAgent::sealing / keyring (per group, at a time)
 //! ```
 
-use serde::{Deserialize, Serialize};
+use core::fmt;
+
+use serde::de::{Deserializer, SeqAccess, Visitor};
+use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
 use crate::control::{
-    check_counter, decode_exact, encode_into, open_control, Ack, AckStatus, ControlError, ControlState, ControlTopic,
-    ControlTopics, Group, Name, AUTHORITY_SENDER_ID, CONTROL_KEY_ID, MAX_CONTROL_LEN, MAX_GROUPS, MAX_NAME_LEN,
-    MEMBER_SENDER_ID,
+    check_counter, decode_exact_into, encode_into, field, open_control, Ack, AckStatus, ControlError, ControlState,
+    ControlTopic, ControlTopics, DecodeInPlace, Empty, Group, Name, OptionInPlace, AUTHORITY_SENDER_ID, CONTROL_KEY_ID,
+    MAX_CONTROL_LEN, MAX_GROUPS, MAX_NAME_LEN, MEMBER_SENDER_ID,
 };
 use crate::{Error, Key, Keyring, MemoryCounterStore, PairwiseKeys, PublicKey, Sealer, StaticKeyPair, Suite};
 
@@ -30,15 +33,15 @@ const DIGEST_LEN: usize = 32;
 pub const MAX_MEMBER_STATE_LEN: usize =
     MEMBER_STATE_MAGIC.len() + (1 + MAX_NAME_LEN) + 10 + 11 + 10 + 1 + 1 + MAX_CONTROL_LEN + DIGEST_LEN;
 
-/// What a member persists (`docs/PROTOCOL.md` 14.9).
-#[derive(Serialize, Deserialize)]
-struct MemberRecord {
+/// What a member persists (`docs/PROTOCOL.md` 14.9) besides the key
+/// state, which is decoded in place into the agent ([`RecordSlot`]).
+struct RecordHead {
     member_id: Name,
     epoch: u64,
     last_control_counter: Option<u64>,
     next_ack_counter: u64,
     next_seen: u8,
-    state: Option<ControlState>,
+    has_state: bool,
 }
 
 /// What to use for sealing in one group now.
@@ -125,6 +128,11 @@ type View = [Option<(u32, u8)>; MAX_GROUPS];
 
 /// A member of a key-distribution fleet: holds the latest verified key
 /// state, and the counters of its control channel.
+///
+/// It keeps two key-state slots: a control message is decoded and checked
+/// in place in the spare one, which becomes the held one once persisted, so
+/// that no state is ever copied on the stack (a microcontroller can run
+/// [`MemberAgent::handle`] with a few KiB of stack, `docs/PORTING.md`).
 #[derive(Clone)]
 pub struct MemberAgent {
     member_id: Name,
@@ -136,7 +144,11 @@ pub struct MemberAgent {
     last_control_counter: Option<u64>,
     next_ack_counter: u64,
     next_seen: u8,
-    state: Option<ControlState>,
+    /// The held state is `states[held]`, if any; the other slot is spare
+    /// (wiped).
+    states: [ControlState; 2],
+    held: usize,
+    has_state: bool,
     view: View,
 }
 
@@ -148,7 +160,7 @@ impl core::fmt::Debug for MemberAgent {
             .field("epoch", &self.epoch)
             .field("last_control_counter", &self.last_control_counter)
             .field("next_ack_counter", &self.next_ack_counter)
-            .field("state", &self.state)
+            .field("state", &self.state())
             .finish_non_exhaustive()
     }
 }
@@ -187,37 +199,97 @@ impl MemberAgent {
         topics: &ControlTopics<'_>,
         persisted: Option<&[u8]>,
     ) -> Result<MemberAgent, Error> {
+        let mut agent = MemberAgent::UNSET;
+        agent.init(keys, member_id, topics, persisted)?;
+        Ok(agent)
+    }
+
+    /// An agent of no member, holding no keys: it refuses every control
+    /// message (its topics are empty). The starting point of
+    /// [`MemberAgent::init`] for an agent kept in static memory (the C
+    /// API's handle): writing this constant and initializing in place
+    /// builds no agent on the stack.
+    pub const UNSET: MemberAgent = MemberAgent {
+        member_id: Name::EMPTY,
+        control_topic: ControlTopic::EMPTY,
+        ack_topic: ControlTopic::EMPTY,
+        recv: Key::from_bytes(CONTROL_KEY_ID, [0; crate::KEY_LEN]),
+        send: Key::from_bytes(CONTROL_KEY_ID, [0; crate::KEY_LEN]),
+        epoch: 0,
+        last_control_counter: None,
+        next_ack_counter: 0,
+        next_seen: 0,
+        states: [ControlState::EMPTY, ControlState::EMPTY],
+        held: 0,
+        has_state: false,
+        view: [None; MAX_GROUPS],
+    };
+
+    /// [`MemberAgent::with_pairwise`] in place: makes `self` (whatever it
+    /// held, wiped first) the agent of `member_id`. On error `self` is
+    /// [`MemberAgent::UNSET`] (wiped).
+    ///
+    /// # Errors
+    /// Those of [`MemberAgent::with_pairwise`].
+    pub fn init(
+        &mut self,
+        keys: PairwiseKeys,
+        member_id: &str,
+        topics: &ControlTopics<'_>,
+        persisted: Option<&[u8]>,
+    ) -> Result<(), Error> {
+        self.wipe();
+        let result = self.init_inner(keys, member_id, topics, persisted);
+        if result.is_err() {
+            self.wipe();
+        }
+        result
+    }
+
+    fn init_inner(
+        &mut self,
+        keys: PairwiseKeys,
+        member_id: &str,
+        topics: &ControlTopics<'_>,
+        persisted: Option<&[u8]>,
+    ) -> Result<(), Error> {
         if keys.send.id() != CONTROL_KEY_ID || keys.recv.id() != CONTROL_KEY_ID {
             return Err(Error::InvalidConfig);
         }
-        let id = Name::new(member_id)?;
-        let control_topic = ControlTopic::new(topics.control, member_id)?;
-        let ack_topic = ControlTopic::new(topics.ack, member_id)?;
-        let mut agent = MemberAgent {
-            member_id: id,
-            control_topic,
-            ack_topic,
-            recv: keys.recv,
-            send: keys.send,
-            epoch: 0,
-            last_control_counter: None,
-            next_ack_counter: 0,
-            next_seen: 0,
-            state: None,
-            view: [None; MAX_GROUPS],
-        };
+        self.member_id = Name::new(member_id)?;
+        self.control_topic = ControlTopic::new(topics.control, member_id)?;
+        self.ack_topic = ControlTopic::new(topics.ack, member_id)?;
+        self.recv = keys.recv;
+        self.send = keys.send;
         if let Some(bytes) = persisted {
-            let r = decode_record(bytes)?;
-            if r.member_id != agent.member_id {
+            let r = decode_record(bytes, &mut self.states[0])?;
+            if r.member_id != self.member_id {
                 return Err(Error::InvalidSnapshot);
             }
-            agent.epoch = r.epoch;
-            agent.last_control_counter = r.last_control_counter;
-            agent.next_ack_counter = r.next_ack_counter;
-            agent.next_seen = r.next_seen;
-            agent.state = r.state;
+            self.epoch = r.epoch;
+            self.last_control_counter = r.last_control_counter;
+            self.next_ack_counter = r.next_ack_counter;
+            self.next_seen = r.next_seen;
+            self.has_state = r.has_state;
         }
-        Ok(agent)
+        Ok(())
+    }
+
+    /// Back to [`MemberAgent::UNSET`], field by field (keys zeroized).
+    fn wipe(&mut self) {
+        self.member_id = Name::EMPTY;
+        self.control_topic = ControlTopic::EMPTY;
+        self.ack_topic = ControlTopic::EMPTY;
+        self.recv.zeroize();
+        self.send.zeroize();
+        self.epoch = 0;
+        self.last_control_counter = None;
+        self.next_ack_counter = 0;
+        self.next_seen = 0;
+        self.states.iter_mut().for_each(ControlState::clear);
+        self.held = 0;
+        self.has_state = false;
+        self.view = [None; MAX_GROUPS];
     }
 
     /// The topic to subscribe to (QoS 1): `<control prefix>/<member id>`.
@@ -247,11 +319,11 @@ impl MemberAgent {
     /// The key state held, if any.
     #[must_use]
     pub fn state(&self) -> Option<&ControlState> {
-        self.state.as_ref()
+        self.states.get(self.held).filter(|_| self.has_state)
     }
 
     fn group_index(&self, name: &str) -> Option<(usize, &Group)> {
-        self.state.as_ref()?.groups().iter().enumerate().find(|(_, g)| g.name() == name)
+        self.state()?.groups().iter().enumerate().find(|(_, g)| g.name() == name)
     }
 
     fn seen(&self, i: usize) -> bool {
@@ -297,7 +369,7 @@ impl MemberAgent {
 
     fn view_at(&self, now: Option<u64>) -> View {
         let mut view = [None; MAX_GROUPS];
-        if let Some(s) = &self.state {
+        if let Some(s) = self.state() {
             for (i, g) in s.groups().iter().enumerate() {
                 let seal = g.sealing_key(now, self.seen(i)).map_or(u32::MAX, |k| k.key_id());
                 let mask =
@@ -315,7 +387,7 @@ impl MemberAgent {
     #[must_use]
     pub fn wake_at(&self, now: Option<u64>) -> Option<u64> {
         let t = now?;
-        self.state.as_ref()?.groups().iter().filter_map(|g| g.next_change(t)).min()
+        self.state()?.groups().iter().filter_map(|g| g.next_change(t)).min()
     }
 
     /// Scheduled switches: call at [`Tick::wake_at`] (or whenever). Says
@@ -340,7 +412,7 @@ impl MemberAgent {
                 last_control_counter: self.last_control_counter,
                 next_ack_counter: self.next_ack_counter,
                 next_seen: self.next_seen,
-                state: self.state.as_ref(),
+                state: self.state(),
             },
             out,
         )
@@ -381,12 +453,55 @@ impl MemberAgent {
         ack_out: &'a mut [u8],
         persist: impl FnOnce(&[u8]) -> Result<(), Error>,
     ) -> Result<Applied<'s, 'a>, Error> {
-        let result = self.verify(topic, envelope);
+        let spare = self.held ^ 1;
+        let result = self.verify(topic, envelope, spare).and_then(|counter| {
+            let len = self.persist_spare(counter, spare, state_out, ack_out, persist)?;
+            Ok((counter, len))
+        });
         envelope.zeroize();
-        let (counter, new) = result?;
+        let (counter, (state_len, ack_len)) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(s) = self.states.get_mut(spare) {
+                    s.clear();
+                }
+                return Err(e);
+            }
+        };
+
+        self.epoch = self.states.get(spare).map_or(0, ControlState::epoch);
+        self.last_control_counter = Some(counter);
+        self.next_ack_counter += 1;
+        self.next_seen = self.carried_next_seen(spare);
+        if let Some(old) = self.states.get_mut(self.held) {
+            old.clear();
+        }
+        self.held = spare;
+        self.has_state = true;
+        self.view = self.view_at(now);
+        Ok(Applied {
+            epoch: self.epoch,
+            state: &state_out[..state_len],
+            ack: &ack_out[..ack_len],
+            wake_at: self.wake_at(now),
+        })
+    }
+
+    /// Encodes the record of the state decoded into slot `spare` and the
+    /// ack, and persists the record: the lengths of both. On error (the
+    /// persist's included) the buffers are wiped and nothing changed.
+    fn persist_spare(
+        &self,
+        counter: u64,
+        spare: usize,
+        state_out: &mut [u8],
+        ack_out: &mut [u8],
+        persist: impl FnOnce(&[u8]) -> Result<(), Error>,
+    ) -> Result<(usize, usize), Error> {
+        let new = self.states.get(spare).ok_or(Error::InvalidConfig)?;
         let ack_counter = self.next_ack_counter;
         let next_ack_counter = ack_counter.checked_add(1).ok_or(Error::CounterExhausted)?;
-        let next_seen = self.carried_next_seen(&new);
+        let next_seen = self.carried_next_seen(spare);
 
         let record = MemberRecordRef {
             member_id: &self.member_id,
@@ -394,7 +509,7 @@ impl MemberAgent {
             last_control_counter: Some(counter),
             next_ack_counter,
             next_seen,
-            state: Some(&new),
+            state: Some(new),
         };
         let state_len = encode_record(&record, state_out)?;
         let ack = Ack { member_id: self.member_id.clone(), epoch: new.epoch(), status: AckStatus::Applied };
@@ -411,41 +526,32 @@ impl MemberAgent {
             ack_out.zeroize();
             return Err(e);
         }
-
-        self.epoch = new.epoch();
-        self.last_control_counter = Some(counter);
-        self.next_ack_counter = next_ack_counter;
-        self.next_seen = next_seen;
-        self.state = Some(new);
-        self.view = self.view_at(now);
-        Ok(Applied {
-            epoch: self.epoch,
-            state: &state_out[..state_len],
-            ack: &ack_out[..ack_len],
-            wake_at: self.wake_at(now),
-        })
+        Ok((state_len, ack_len))
     }
 
-    /// Steps 1 to 7 of 14.6, without changing anything.
-    fn verify(&self, topic: &str, envelope: &mut [u8]) -> Result<(u64, ControlState), Error> {
+    /// Steps 1 to 7 of 14.6, decoding into the spare slot (nothing else
+    /// changes): the envelope's counter.
+    fn verify(&mut self, topic: &str, envelope: &mut [u8], spare: usize) -> Result<u64, Error> {
         if topic != self.control_topic.as_str() {
             return Err(ControlError::WrongTopic.into());
         }
         let (counter, body) = open_control(&self.recv, AUTHORITY_SENDER_ID, topic, envelope)?;
         check_counter(counter, self.last_control_counter)?;
-        let new = ControlState::decode(body)?;
+        let new = self.states.get_mut(spare).ok_or(Error::InvalidConfig)?;
+        new.decode_into(body)?;
         if new.member_id() != self.member_id.as_str() {
             return Err(ControlError::WrongMember.into());
         }
         if new.epoch() <= self.epoch {
             return Err(Error::StaleEpoch { held: self.epoch, received: new.epoch() });
         }
-        Ok((counter, new))
+        Ok(counter)
     }
 
-    /// A group keeps its "next key seen" mark when the new state plans the
-    /// same next key.
-    fn carried_next_seen(&self, new: &ControlState) -> u8 {
+    /// A group of the state in slot `new` keeps its "next key seen" mark
+    /// when that state plans the same next key as the held one.
+    fn carried_next_seen(&self, new: usize) -> u8 {
+        let Some(new) = self.states.get(new) else { return 0 };
         let mut bits = 0u8;
         for (i, g) in new.groups().iter().enumerate() {
             if let Some((j, old)) = self.group_index(g.name()) {
@@ -482,7 +588,57 @@ fn encode_record(r: &MemberRecordRef<'_>, out: &mut [u8]) -> Result<usize, Error
     Ok(m + n + DIGEST_LEN)
 }
 
-fn decode_record(bytes: &[u8]) -> Result<MemberRecord, Error> {
+/// A record being decoded: its head, and the agent's slot its key state
+/// goes to (in place).
+struct RecordSlot<'a> {
+    head: RecordHead,
+    state: &'a mut ControlState,
+}
+
+impl Serialize for RecordSlot<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let h = &self.head;
+        MemberRecordRef {
+            member_id: &h.member_id,
+            epoch: h.epoch,
+            last_control_counter: h.last_control_counter,
+            next_ack_counter: h.next_ack_counter,
+            next_seen: h.next_seen,
+            state: h.has_state.then_some(&*self.state),
+        }
+        .serialize(s)
+    }
+}
+
+impl DecodeInPlace for RecordSlot<'_> {
+    fn decode_in_place<'de, D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
+        struct V<'b, 'a>(&'b mut RecordSlot<'a>);
+        impl<'de> Visitor<'de> for V<'_, '_> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member-state record")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+                let r = self.0;
+                r.head.member_id = field(&mut seq, 0)?;
+                r.head.epoch = field(&mut seq, 1)?;
+                r.head.last_control_counter = field(&mut seq, 2)?;
+                r.head.next_ack_counter = field(&mut seq, 3)?;
+                r.head.next_seen = field(&mut seq, 4)?;
+                r.head.has_state = seq
+                    .next_element_seed(OptionInPlace(&mut *r.state))?
+                    .ok_or_else(|| serde::de::Error::invalid_length(5, &"more fields"))?;
+                Ok(())
+            }
+        }
+        const FIELDS: &[&str] =
+            &["member_id", "epoch", "last_control_counter", "next_ack_counter", "next_seen", "state"];
+        d.deserialize_struct("MemberRecord", FIELDS, V(self))
+    }
+}
+
+/// Checks a record and decodes its key state into `state` (in place).
+fn decode_record(bytes: &[u8], state: &mut ControlState) -> Result<RecordHead, Error> {
     let m = MEMBER_STATE_MAGIC.len();
     if bytes.len() < m + DIGEST_LEN || !bytes.starts_with(MEMBER_STATE_MAGIC) {
         return Err(Error::InvalidSnapshot);
@@ -491,18 +647,28 @@ fn decode_record(bytes: &[u8]) -> Result<MemberRecord, Error> {
     if Sha256::digest(signed).as_slice() != digest {
         return Err(Error::InvalidSnapshot);
     }
-    let r: MemberRecord = decode_exact(&signed[m..], |_: &MemberRecord| false).map_err(|_| Error::InvalidSnapshot)?;
-    match &r.state {
-        None if r.epoch != 0 || r.last_control_counter.is_some() => return Err(Error::InvalidSnapshot),
-        Some(s) if s.check().is_err() || s.epoch() != r.epoch || s.member_id() != r.member_id.as_str() => {
-            return Err(Error::InvalidSnapshot)
+    let head = RecordHead {
+        member_id: Name::EMPTY,
+        epoch: 0,
+        last_control_counter: None,
+        next_ack_counter: 0,
+        next_seen: 0,
+        has_state: false,
+    };
+    let mut r = RecordSlot { head, state };
+    decode_exact_into(&mut r, &signed[m..], |_: &RecordSlot<'_>| false).map_err(|_| Error::InvalidSnapshot)?;
+    let RecordSlot { head: r, state } = r;
+    if r.has_state {
+        if state.check().is_err() || state.epoch() != r.epoch || state.member_id() != r.member_id.as_str() {
+            return Err(Error::InvalidSnapshot);
         }
-        _ => {}
+    } else if r.epoch != 0 || r.last_control_counter.is_some() {
+        return Err(Error::InvalidSnapshot);
     }
     if Name::new(r.member_id.as_str()).is_err() {
         return Err(Error::InvalidSnapshot);
     }
-    let groups = r.state.as_ref().map_or(0, |s| s.groups().len());
+    let groups = if r.has_state { state.groups().len() } else { 0 };
     if u32::from(r.next_seen) >> groups != 0 && groups < 8 {
         return Err(Error::InvalidSnapshot);
     }
@@ -548,8 +714,8 @@ impl Staged {
     /// (a counter file) before it persists the record.
     pub fn assignments(&self) -> impl Iterator<Item = (&str, u32, u32)> {
         self.agent
-            .state
-            .iter()
+            .state()
+            .into_iter()
             .flat_map(|s| s.groups())
             .flat_map(|g| g.keys().iter().map(move |k| (g.name(), k.key_id(), k.sender_id())))
     }

@@ -4,19 +4,20 @@
 //! this file parses options, connects, and prints.
 
 use core::time::Duration;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
-use mqseal::{ControlTopics, MemberFileStore};
-use mqseal_rumqttc::{Handled, Member, SealedClient, SealedEvent, SealedEventLoop};
-use rumqttc::{Event, Incoming, NetworkOptions, QoS};
+use mqseal::{ControlTopics, MemberFileStore, OpenerConfig};
+use mqseal_rumqttc::{Handled, Member, VerifiedMessage};
 use tokio::io::AsyncBufReadExt;
 use tokio::time::Instant;
 
 use crate::connect::{self, Target};
-use crate::pubsub::{PubArgs, SubArgs};
+use crate::pubsub::{Client, Ev, Loop, PubArgs, SubArgs};
+use crate::state::{GroupCommit, ReplayState};
 use crate::Common;
 
 /// `mqseal member ...`.
@@ -114,57 +115,132 @@ fn status(store: &MemberFileStore, now: u64) -> String {
 }
 
 /// A connected member client: the adapter's member, the sealed client and
-/// its event loop.
+/// its event loop, MQTT 3.1.1 or 5 (the clients of plain `pub`/`sub`).
 struct Session {
     member: Member,
-    client: SealedClient,
-    el: SealedEventLoop,
+    client: Client,
+    el: Loop,
     target: Target,
     debug: bool,
 }
 
-impl Session {
-    async fn connect(c: &Common, dir: &std::path::Path, group: &str, role: &str) -> Result<Session> {
-        if connect::is_v5(c) {
-            bail!("--member needs MQTT 3.1.1 (-V 311) for now");
+/// What a member opens telemetry with (`sub --member`; defaults for `pub`).
+#[derive(Default)]
+struct Receive<'a> {
+    /// The receiver policy (--window, --gaps, --max-age, --max-skew,
+    /// --eviction).
+    config: OpenerConfig,
+    /// --plain-topic filters.
+    plain_topics: &'a [String],
+    /// --replay-state: restored into the opener before connecting.
+    replay_state: Option<&'a Path>,
+}
+
+/// The application's view of what the member made of an event: member
+/// events are reported here and come back as `Ev::Other`.
+fn report<E>(handled: Handled<E>, classify: fn(&E) -> Ev, topic: &str, debug: bool) -> Ev {
+    match handled {
+        Handled::Applied { epoch } => {
+            eprintln!("mqseal: member: applied the control state of epoch {epoch} (acknowledged)");
+            Ev::Other
         }
+        Handled::Rejected(e) if e.code() == "duplicate" => {
+            if debug {
+                eprintln!("mqseal: debug: member: control message already applied (duplicate)");
+            }
+            Ev::Other
+        }
+        Handled::Rejected(e) => {
+            eprintln!("mqseal: member: control message on {topic} rejected: {e} ({})", e.code());
+            Ev::Other
+        }
+        Handled::Cleared => {
+            eprintln!("mqseal: member: the control topic {topic} was cleared (revoked?)");
+            Ev::Other
+        }
+        Handled::Event { event, switch_failed } => {
+            if let Some(e) = switch_failed {
+                eprintln!("mqseal: member: key switch failed: {e} ({})", e.code());
+            }
+            classify(&event)
+        }
+        _ => Ev::Other,
+    }
+}
+
+/// Mismatched client and event loop (never built).
+const MIXED: &str = "internal error: client and event loop of different MQTT versions";
+
+impl Session {
+    async fn connect(
+        c: &Common,
+        dir: &Path,
+        group: &str,
+        role: &str,
+        recv: Receive<'_>,
+    ) -> Result<(Session, Option<ReplayState>)> {
         if c.keys.key_file.is_some() || c.keys.key_text.is_some() || c.keys.x25519.is_some() {
             bail!("--member takes its keys from the authority: no --key-file, --key-text or --x25519");
         }
         let mut member = Member::open(dir, group, Some(mqseal::system_clock))
-            .map_err(|e| anyhow!("member {}: {e}", dir.display()))?;
-        let protection = member.protection().map_err(|e| anyhow!("member {}: {e}", dir.display()))?;
-        let target = connect::target(c)?;
-        let mut net = NetworkOptions::new();
-        net.set_connection_timeout(c.connect_timeout);
-        let (client, mut el) = SealedClient::new(connect::options_v4(c, &target, role, true), 64, protection);
-        el.eventloop.set_network_options(net);
-        let deadline = Instant::now() + Duration::from_secs(c.connect_timeout + 1);
-        loop {
-            let ev = tokio::time::timeout_at(deadline, el.poll())
-                .await
-                .map_err(|_| anyhow!("cannot connect to broker at {}: timed out", target.display))?
-                .map_err(|e| {
-                    anyhow!("cannot connect to broker at {}: {}", target.display, connect::explain(&e.to_string()))
-                })?;
-            if matches!(ev, SealedEvent::Other(Event::Incoming(Incoming::ConnAck(_)))) {
-                break;
-            }
+            .map_err(|e| anyhow!("member {}: {e}", dir.display()))?
+            .with_opener_config(recv.config);
+        let mut protection = member.protection().map_err(|e| anyhow!("member {}: {e}", dir.display()))?;
+        for f in recv.plain_topics {
+            protection = protection.allow_plain_topic(f.clone())?;
         }
-        member.subscribe(&client).await?;
-        Ok(Session { member, client, el, target, debug: c.debug })
+        let target = connect::target(c)?;
+        let (client, mut el) = crate::pubsub::build(c, &target, role, true, protection, None, false);
+        // Opened (and locked) before connecting, restored into the opener
+        // that holds the group's keys: a message accepted before a restart
+        // is a duplicate after it.
+        let replay = match recv.replay_state {
+            Some(path) => Some(ReplayState::open(path, el.opener_mut())?),
+            None => None,
+        };
+        crate::pubsub::connect(&mut el, &target, c).await?;
+        match &client {
+            Client::V4(x) => member.subscribe(x).await?,
+            Client::V5(x) => member.subscribe(x).await?,
+        }
+        Ok((Session { member, client, el, target, debug: c.debug }, replay))
+    }
+
+    /// Polls once and gives the event to the member.
+    async fn poll(&mut self) -> Result<Ev, String> {
+        let topic = self.member.store().control_topic().to_owned();
+        match (&mut self.el, &self.client) {
+            (Loop::V4(l), Client::V4(c)) => {
+                let ev = l.poll().await.map_err(|e| connect::explain(&e.to_string()))?;
+                Ok(report(self.member.handle(ev, c, l.opener_mut()), crate::pubsub::classify4, &topic, self.debug))
+            }
+            (Loop::V5(l), Client::V5(c)) => {
+                let ev = l.poll().await.map_err(|e| connect::explain(&e.to_string()))?;
+                Ok(report(self.member.handle(ev, c, l.opener_mut()), crate::pubsub::classify5, &topic, self.debug))
+            }
+            _ => Err(MIXED.to_owned()),
+        }
+    }
+
+    /// A scheduled switch (see `Member::tick`).
+    fn tick(&mut self) -> Result<bool, mqseal_rumqttc::MemberError> {
+        match (&mut self.el, &self.client) {
+            (Loop::V4(l), Client::V4(c)) => self.member.tick(c, l.opener_mut()),
+            (Loop::V5(l), Client::V5(c)) => self.member.tick(c, l.opener_mut()),
+            _ => Ok(false),
+        }
     }
 
     /// The next event for the application (`None`: a member event, already
     /// reported, or a scheduled switch). Connection errors are reported and
     /// retried after a pause; the control topic is subscribed again after
     /// each reconnect (clean sessions).
-    async fn next(&mut self) -> Option<SealedEvent> {
+    async fn next(&mut self) -> Option<Ev> {
         let wake = self.member.wake_in();
         let ev = tokio::select! {
-            ev = self.el.poll() => ev,
+            ev = self.poll() => ev,
             () = tokio::time::sleep(wake.unwrap_or(Duration::from_secs(3600))), if wake.is_some() => {
-                match self.member.tick(&self.client, self.el.opener_mut()) {
+                match self.tick() {
                     Ok(true) => eprintln!("mqseal: member: scheduled key switch done"),
                     Ok(false) => {}
                     Err(e) => eprintln!("mqseal: member: scheduled key switch failed: {e} ({})", e.code()),
@@ -172,51 +248,24 @@ impl Session {
                 return None;
             }
         };
-        let ev = match ev {
-            Ok(ev) => ev,
+        match ev {
+            Ok(Ev::ConnAck { .. }) => {
+                let sent = match &self.client {
+                    Client::V4(c) => self.member.try_subscribe(c),
+                    Client::V5(c) => self.member.try_subscribe(c),
+                };
+                if let Err(e) = sent {
+                    eprintln!("mqseal: member: cannot subscribe to the control topic: {e}");
+                }
+                None
+            }
+            Ok(Ev::Other) => None,
+            Ok(ev) => Some(ev),
             Err(e) => {
-                eprintln!(
-                    "mqseal: connection to {} lost: {}; reconnecting",
-                    self.target.display,
-                    connect::explain(&e.to_string())
-                );
+                eprintln!("mqseal: connection to {} lost: {e}; reconnecting", self.target.display);
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                return None;
-            }
-        };
-        if matches!(ev, SealedEvent::Other(Event::Incoming(Incoming::ConnAck(_)))) {
-            let control = self.member.store().control_topic().to_owned();
-            if let Err(e) = self.client.unsealed_inner().try_subscribe(control, QoS::AtLeastOnce) {
-                eprintln!("mqseal: member: cannot subscribe to the control topic: {e}");
-            }
-        }
-        let topic = self.member.store().control_topic().to_owned();
-        match self.member.handle(ev, &self.client, self.el.opener_mut()) {
-            Handled::Applied { epoch } => {
-                eprintln!("mqseal: member: applied the control state of epoch {epoch} (acknowledged)");
                 None
             }
-            Handled::Rejected(e) if e.code() == "duplicate" => {
-                if self.debug {
-                    eprintln!("mqseal: debug: member: control message already applied (duplicate)");
-                }
-                None
-            }
-            Handled::Rejected(e) => {
-                eprintln!("mqseal: member: control message on {topic} rejected: {e} ({})", e.code());
-                None
-            }
-            Handled::Cleared => {
-                eprintln!("mqseal: member: the control topic {topic} was cleared (revoked?)");
-                None
-            }
-            Handled::Event { event, switch_failed } => {
-                if let Some(e) = switch_failed {
-                    eprintln!("mqseal: member: key switch failed: {e} ({})", e.code());
-                }
-                Some(event)
-            }
-            _ => None,
         }
     }
 }
@@ -226,7 +275,7 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
     let (Some(dir), Some(group)) = (&args.member, &args.group) else { bail!("--member needs --group") };
     let topic = args.topic.clone().ok_or_else(|| anyhow!("missing -t TOPIC"))?;
     crate::pubsub::check_publish_topic(&topic, "publish")?;
-    let mut s = Session::connect(&args.common, dir, group, "pub").await?;
+    let (mut s, _) = Session::connect(&args.common, dir, group, "pub", Receive::default()).await?;
     if !s.member.has_keys() {
         eprintln!(
             "mqseal: member {} holds no key for group {group} yet: waiting up to {} s for its control message on {}",
@@ -244,12 +293,7 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
             }
         }
     }
-    let qos = match args.qos {
-        0 => QoS::AtMostOnce,
-        1 => QoS::AtLeastOnce,
-        _ => QoS::ExactlyOnce,
-    };
-    let (client, retain) = (s.client.clone(), args.retain);
+    let (client, qos, retain) = (s.client.clone_handle(), args.qos, args.retain);
     let (repeat, delay) = (args.repeat.unwrap_or(1), Duration::from_secs_f64(args.repeat_delay.max(0.0)));
     let single = args.message.clone();
     if single.is_none() && !args.stdin_line {
@@ -283,11 +327,7 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
                 total = Some(r.map_err(|e| anyhow!("publisher task failed: {e}"))?.map_err(|e| anyhow!("{e}"))?);
             }
             ev = s.next() => {
-                if let Some(SealedEvent::Other(
-                    Event::Incoming(Incoming::PubAck(_) | Incoming::PubComp(_))
-                    | Event::Outgoing(rumqttc::Outgoing::Publish(0)),
-                )) = ev
-                {
+                if matches!(ev, Some(Ev::PublishDone)) {
                     done += 1;
                 }
             }
@@ -295,55 +335,112 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
     }
     s.client.disconnect().await?;
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while !matches!(
-            s.el.poll().await,
-            Ok(SealedEvent::Other(Event::Outgoing(rumqttc::Outgoing::Disconnect))) | Err(_)
-        ) {}
+        while !matches!(s.el.poll(false).await, Ok(Ev::Disconnected) | Err(_)) {}
     })
     .await;
     Ok(ExitCode::SUCCESS)
 }
 
-/// `mqseal sub --member DIR --group G`.
+/// `mqseal sub --member DIR --group G`. With --replay-state, a verified
+/// message is printed only once a save of the replay windows that records
+/// it is durable (the group commit of plain `sub`), so a restarted member
+/// subscriber rejects what it accepted before as a duplicate.
 pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
     let (Some(dir), Some(group)) = (&args.member, &args.group) else { bail!("--member needs --group") };
     if args.topics.is_empty() {
         bail!("missing -t TOPIC");
     }
-    for t in &args.topics {
+    for t in args.topics.iter().chain(&args.plain_topics) {
         crate::pubsub::check_filter(t, "subscription")?;
     }
-    let mut s = Session::connect(&args.common, dir, group, "sub").await?;
-    let qos = match args.qos {
-        0 => QoS::AtMostOnce,
-        1 => QoS::AtLeastOnce,
-        _ => QoS::ExactlyOnce,
+    let recv = Receive {
+        config: crate::pubsub::opener_config(&args)?,
+        plain_topics: &args.plain_topics,
+        replay_state: args.replay_state.as_deref(),
     };
+    let (mut s, replay) = Session::connect(&args.common, dir, group, "sub", recv).await?;
+    let mut commit = replay.map(GroupCommit::<(VerifiedMessage, bool)>::new);
     for t in &args.topics {
-        s.client.subscribe(t.as_str(), qos).await?;
+        s.client.subscribe(t.as_str(), args.qos).await?;
     }
     let deadline = args.timeout.map(|t| Instant::now() + Duration::from_secs(t));
+    let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
     let mut stdout = std::io::stdout().lock();
     let mut received = 0u64;
-    while args.count.is_none_or(|c| received < c) {
-        let ev = match deadline {
-            Some(d) => match tokio::time::timeout_at(d, s.next()).await {
-                Ok(ev) => ev,
-                Err(_) => return Ok(ExitCode::from(27)),
-            },
-            None => s.next().await,
+    let code = loop {
+        let in_flight = commit.as_ref().map_or(0, GroupCommit::in_flight) as u64;
+        if args.count.is_some_and(|c| received >= c) {
+            break ExitCode::SUCCESS;
+        }
+        // Accepted messages waiting for their save count towards --count:
+        // none is accepted (and recorded) that would not be printed.
+        let take_more = args.count.is_none_or(|c| received + in_flight < c);
+        if let Some(c) = commit.as_mut().filter(|c| !c.busy() && c.has_pending()) {
+            c.start(s.el.opener().snapshot().collect());
+        }
+        let saving = commit.as_ref().is_some_and(GroupCommit::busy);
+        let ev = tokio::select! {
+            biased;
+            () = tokio::time::sleep_until(deadline.unwrap_or(far)) => break ExitCode::from(27),
+            durable = async {
+                match commit.as_mut() {
+                    Some(c) => c.durable().await,
+                    None => core::future::pending().await,
+                }
+            }, if saving => {
+                let mut out = Vec::new();
+                for (m, stale) in durable? {
+                    if !stale {
+                        crate::pubsub::print_verified(&mut out, &args, &m);
+                        received += 1;
+                    }
+                }
+                let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
+                continue;
+            }
+            ev = s.next(), if take_more => ev,
         };
         match ev {
-            Some(SealedEvent::Verified(m)) => {
-                crate::pubsub::print_verified(&mut stdout, &args, &m);
+            Some(Ev::Verified(m)) => {
+                let stale = m.retain && args.no_stale;
+                match &mut commit {
+                    Some(c) => c.push((m, stale), || s.el.opener().snapshot().collect()),
+                    None if stale => {}
+                    None => {
+                        crate::pubsub::print_verified(&mut stdout, &args, &m);
+                        received += 1;
+                    }
+                }
+            }
+            Some(Ev::Plain { topic, payload, qos, retain, .. }) if !(retain && args.no_stale) => {
+                crate::pubsub::print_plain(&mut stdout, &args, &topic, &payload, qos, retain);
                 received += 1;
             }
-            Some(SealedEvent::Rejected(r)) => {
-                eprintln!("mqseal: rejected message on {}: {} ({})", r.publish.topic, r.reason, r.reason.code());
+            Some(Ev::Rejected { topic, reason, .. }) => {
+                eprintln!("mqseal: rejected message on {topic}: {reason} ({})", reason.code());
             }
             _ => {}
         }
+    };
+    // Whatever was accepted is saved, and printed, before leaving.
+    if let Some(c) = &mut commit {
+        while c.busy() || c.has_pending() {
+            if !c.busy() {
+                c.start(s.el.opener().snapshot().collect());
+            }
+            for (m, stale) in c.durable().await? {
+                if !stale {
+                    crate::pubsub::print_verified(&mut stdout, &args, &m);
+                }
+            }
+        }
+    }
+    if args.stats {
+        crate::pubsub::print_stats(&s.client.stats());
+        if let Some(c) = &commit {
+            eprintln!("mqseal: stats: replay_state_commits={}", c.commits);
+        }
     }
     let _ = s.client.disconnect().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }

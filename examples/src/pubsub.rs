@@ -78,9 +78,17 @@ pub struct PubArgs {
     pub(crate) reconnect_timeout: u64,
     /// Seal as the member enrolled in this directory (`mqseal member
     /// init`): the key and sender id the authority assigned in --group, from
-    /// its control messages, applied while running. No key file or counter
-    /// file options then. MQTT 3.1.1 only.
-    #[arg(long, value_name = "DIR", requires = "group", conflicts_with_all = ["sender_id", "sender_lease", "counter_file"])]
+    /// its control messages, applied while running. No key file, counter
+    /// file, sender id, will or timestamp options then (refused).
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "group",
+        conflicts_with_all = [
+            "sender_id", "sender_lease", "counter_file", "new_counter_file", "clock_floor", "reservation_block",
+            "will_topic", "timestamps"
+        ]
+    )]
     pub(crate) member: Option<PathBuf>,
     /// The group to seal (pub) or open (sub) with, with --member.
     #[arg(long, value_name = "GROUP", requires = "member")]
@@ -185,7 +193,7 @@ pub struct SubArgs {
     no_newline: bool,
     /// Do not print stale messages (those with the retain flag set).
     #[arg(short = 'R', long = "no-stale")]
-    no_stale: bool,
+    pub(crate) no_stale: bool,
     /// Print only retained messages; exit at the first one that is not.
     #[arg(long, conflicts_with = "no_stale")]
     retained_only: bool,
@@ -209,7 +217,7 @@ pub struct SubArgs {
     persistent: bool,
     /// Topics (filters) where plain, unsealed payloads are accepted.
     #[arg(long = "plain-topic", value_name = "FILTER")]
-    plain_topics: Vec<String>,
+    pub(crate) plain_topics: Vec<String>,
     /// Replay window width (1..=256).
     #[arg(long, default_value_t = 128)]
     window: u32,
@@ -239,8 +247,16 @@ pub struct SubArgs {
     eviction: String,
     /// Open as the member enrolled in this directory (`mqseal member
     /// init`): every key the authority currently accepts in --group, from
-    /// its control messages, applied while running. MQTT 3.1.1 only.
-    #[arg(long, value_name = "DIR", requires = "group")]
+    /// its control messages, applied while running. Takes --replay-state,
+    /// the receiver policy (--window, --gaps, --max-age, --max-skew,
+    /// --eviction), --plain-topic, -R and --stats; refuses the options it
+    /// does not support.
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "group",
+        conflicts_with_all = ["replay_redis", "retained_only", "remove_retained", "exit_after_subscribe", "persistent"]
+    )]
     pub(crate) member: Option<PathBuf>,
     /// The group to open with, with --member.
     #[arg(long, value_name = "GROUP", requires = "member")]
@@ -251,7 +267,7 @@ pub struct SubArgs {
     /// each verified message is printed. A JSON file written by an older
     /// `mqseal sub` is migrated to the current format.
     #[arg(long, env = "MQSEAL_REPLAY_STATE", value_name = "FILE")]
-    replay_state: Option<PathBuf>,
+    pub(crate) replay_state: Option<PathBuf>,
     /// Keep the replay windows in Redis (or Valkey) at this URL
     /// (redis://127.0.0.1:6379/0), shared by every `mqseal sub` of a
     /// shared subscription ($share/GROUP/FILTER): each verified envelope is
@@ -290,7 +306,7 @@ pub struct SubArgs {
     /// Print counters of accepted and rejected messages on exit (stderr),
     /// also on SIGINT and SIGTERM (which end `sub` with exit code 0).
     #[arg(long)]
-    stats: bool,
+    pub(crate) stats: bool,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -302,7 +318,7 @@ const STORE_BATCH: usize = 512;
 const STORE_RETRY: Duration = Duration::from_millis(250);
 
 /// One event, whatever the MQTT version.
-enum Ev {
+pub(crate) enum Ev {
     Verified(VerifiedMessage),
     Plain {
         topic: String,
@@ -336,7 +352,7 @@ enum Ev {
 }
 
 /// A verified message waiting for the shared replay store's verdict.
-enum Held {
+pub(crate) enum Held {
     V4(mqseal_rumqttc::PendingMessage),
     V5(v5::PendingMessage),
 }
@@ -531,12 +547,12 @@ fn ev5(ev: &v5::SealedEvent) -> Ev {
     }
 }
 
-enum Client {
+pub(crate) enum Client {
     V4(SealedClient),
     V5(v5::SealedClient),
 }
 
-enum Loop {
+pub(crate) enum Loop {
     V4(Box<SealedEventLoop>),
     V5(Box<v5::SealedEventLoop>),
 }
@@ -558,13 +574,19 @@ fn qos5(q: u8) -> rumqttc::v5::mqttbytes::QoS {
 }
 
 impl Client {
-    fn clone_handle(&self) -> Client {
+    pub(crate) fn clone_handle(&self) -> Client {
         match self {
             Client::V4(c) => Client::V4(c.clone()),
             Client::V5(c) => Client::V5(c.clone()),
         }
     }
-    async fn publish(&self, topic: &str, qos: u8, retain: bool, payload: &[u8]) -> Result<(), mqseal_rumqttc::Error> {
+    pub(crate) async fn publish(
+        &self,
+        topic: &str,
+        qos: u8,
+        retain: bool,
+        payload: &[u8],
+    ) -> Result<(), mqseal_rumqttc::Error> {
         match self {
             Client::V4(c) => c.publish(topic, qos4(qos), retain, payload).await,
             Client::V5(c) => c.publish(topic, qos5(qos), retain, payload).await,
@@ -578,14 +600,14 @@ impl Client {
         }
         Ok(())
     }
-    async fn subscribe(&self, filter: &str, qos: u8) -> Result<()> {
+    pub(crate) async fn subscribe(&self, filter: &str, qos: u8) -> Result<()> {
         match self {
             Client::V4(c) => c.subscribe(filter, qos4(qos)).await?,
             Client::V5(c) => c.subscribe(filter, qos5(qos)).await?,
         }
         Ok(())
     }
-    async fn disconnect(&self) -> Result<()> {
+    pub(crate) async fn disconnect(&self) -> Result<()> {
         match self {
             Client::V4(c) => c.disconnect().await?,
             Client::V5(c) => c.disconnect().await?,
@@ -612,7 +634,7 @@ impl Client {
             }
         }
     }
-    fn stats(&self) -> Stats {
+    pub(crate) fn stats(&self) -> Stats {
         match self {
             Client::V4(c) => c.stats(),
             Client::V5(c) => c.stats(),
@@ -648,15 +670,61 @@ fn debug_line(ev: &Ev, other: &dyn core::fmt::Debug) {
     }
 }
 
+/// The CLI's view of any MQTT 3.1.1 event but a pending one.
+pub(crate) fn classify4(ev: &SealedEvent) -> Ev {
+    match ev {
+        SealedEvent::Verified(_) | SealedEvent::Plain(_) | SealedEvent::Rejected(_) => ev4(ev),
+        SealedEvent::Other(Event::Incoming(Incoming::ConnAck(c))) => {
+            Ev::ConnAck { session_present: c.session_present, max_packet_size: None }
+        }
+        SealedEvent::Other(Event::Incoming(Incoming::SubAck(a))) => {
+            Ev::SubAck { granted: a.return_codes.iter().all(|c| matches!(c, rumqttc::SubscribeReasonCode::Success(_))) }
+        }
+        SealedEvent::Other(
+            Event::Incoming(Incoming::PubAck(_) | Incoming::PubComp(_)) | Event::Outgoing(Outgoing::Publish(0)),
+        ) => Ev::PublishDone,
+        SealedEvent::Other(Event::Outgoing(Outgoing::Disconnect)) => Ev::Disconnected,
+        _ => Ev::Other,
+    }
+}
+
+/// The CLI's view of any MQTT 5 event but a pending one.
+pub(crate) fn classify5(ev: &v5::SealedEvent) -> Ev {
+    use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode};
+    match ev {
+        v5::SealedEvent::Verified(_) | v5::SealedEvent::Plain(_) | v5::SealedEvent::Rejected(_) => ev5(ev),
+        v5::SealedEvent::Other(rumqttc::v5::Event::Incoming(Packet::ConnAck(c))) => Ev::ConnAck {
+            session_present: c.session_present,
+            max_packet_size: c.properties.as_ref().and_then(|p| p.max_packet_size),
+        },
+        v5::SealedEvent::Other(rumqttc::v5::Event::Incoming(Packet::SubAck(a))) => {
+            Ev::SubAck { granted: a.return_codes.iter().all(|c| matches!(c, SubscribeReasonCode::Success(_))) }
+        }
+        v5::SealedEvent::Other(
+            rumqttc::v5::Event::Incoming(Packet::PubAck(_) | Packet::PubComp(_))
+            | rumqttc::v5::Event::Outgoing(Outgoing::Publish(0)),
+        ) => Ev::PublishDone,
+        v5::SealedEvent::Other(rumqttc::v5::Event::Outgoing(Outgoing::Disconnect)) => Ev::Disconnected,
+        _ => Ev::Other,
+    }
+}
+
 impl Loop {
-    fn opener(&self) -> &FleetOpener {
+    pub(crate) fn opener(&self) -> &FleetOpener {
         match self {
             Loop::V4(l) => l.opener(),
             Loop::V5(l) => l.opener(),
         }
     }
 
-    async fn poll(&mut self, debug: bool) -> Result<Ev, String> {
+    pub(crate) fn opener_mut(&mut self) -> &mut FleetOpener {
+        match self {
+            Loop::V4(l) => l.opener_mut(),
+            Loop::V5(l) => l.opener_mut(),
+        }
+    }
+
+    pub(crate) async fn poll(&mut self, debug: bool) -> Result<Ev, String> {
         match self {
             Loop::V4(l) => {
                 let ev = l.poll().await.map_err(|e| connect::explain(&e.to_string()))?;
@@ -665,50 +733,20 @@ impl Loop {
                     ev => ev,
                 };
                 let ev = out;
-                let out = match &ev {
-                    SealedEvent::Verified(_) | SealedEvent::Plain(_) | SealedEvent::Rejected(_) => ev4(&ev),
-                    SealedEvent::Other(Event::Incoming(Incoming::ConnAck(c))) => {
-                        Ev::ConnAck { session_present: c.session_present, max_packet_size: None }
-                    }
-                    SealedEvent::Other(Event::Incoming(Incoming::SubAck(a))) => Ev::SubAck {
-                        granted: a.return_codes.iter().all(|c| matches!(c, rumqttc::SubscribeReasonCode::Success(_))),
-                    },
-                    SealedEvent::Other(
-                        Event::Incoming(Incoming::PubAck(_) | Incoming::PubComp(_))
-                        | Event::Outgoing(Outgoing::Publish(0)),
-                    ) => Ev::PublishDone,
-                    SealedEvent::Other(Event::Outgoing(Outgoing::Disconnect)) => Ev::Disconnected,
-                    _ => Ev::Other,
-                };
+                let out = classify4(&ev);
                 if debug {
                     debug_line(&out, &ev);
                 }
                 Ok(out)
             }
             Loop::V5(l) => {
-                use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode};
                 let ev = l.poll().await.map_err(|e| connect::explain(&e.to_string()))?;
                 let out = match ev {
                     v5::SealedEvent::Pending(p) => return Ok(Ev::Pending(Box::new(Held::V5(p)))),
                     ev => ev,
                 };
                 let ev = out;
-                let out = match &ev {
-                    v5::SealedEvent::Verified(_) | v5::SealedEvent::Plain(_) | v5::SealedEvent::Rejected(_) => ev5(&ev),
-                    v5::SealedEvent::Other(rumqttc::v5::Event::Incoming(Packet::ConnAck(c))) => Ev::ConnAck {
-                        session_present: c.session_present,
-                        max_packet_size: c.properties.as_ref().and_then(|p| p.max_packet_size),
-                    },
-                    v5::SealedEvent::Other(rumqttc::v5::Event::Incoming(Packet::SubAck(a))) => Ev::SubAck {
-                        granted: a.return_codes.iter().all(|c| matches!(c, SubscribeReasonCode::Success(_))),
-                    },
-                    v5::SealedEvent::Other(
-                        rumqttc::v5::Event::Incoming(Packet::PubAck(_) | Packet::PubComp(_))
-                        | rumqttc::v5::Event::Outgoing(Outgoing::Publish(0)),
-                    ) => Ev::PublishDone,
-                    v5::SealedEvent::Other(rumqttc::v5::Event::Outgoing(Outgoing::Disconnect)) => Ev::Disconnected,
-                    _ => Ev::Other,
-                };
+                let out = classify5(&ev);
                 if debug {
                     debug_line(&out, &ev);
                 }
@@ -719,14 +757,14 @@ impl Loop {
 }
 
 /// A sealed will: topic, envelope, QoS, retain.
-struct Will {
+pub(crate) struct Will {
     topic: String,
     envelope: Vec<u8>,
     pub(crate) qos: u8,
     pub(crate) retain: bool,
 }
 
-fn build(
+pub(crate) fn build(
     c: &Common,
     target: &Target,
     role: &str,
@@ -781,7 +819,7 @@ const fn request_capacity(manual_acks: bool) -> usize {
 
 /// Polls until the broker accepts the connection; returns the CONNACK's
 /// session-present flag and (MQTT 5) maximum packet size.
-async fn connect(el: &mut Loop, target: &Target, c: &Common) -> Result<(bool, Option<u32>)> {
+pub(crate) async fn connect(el: &mut Loop, target: &Target, c: &Common) -> Result<(bool, Option<u32>)> {
     let timeout = c.connect_timeout;
     if c.debug {
         eprintln!("mqseal: debug: connecting to {} (MQTT {})", target.display, if connect::is_v5(c) { 5 } else { 3 });
@@ -1195,12 +1233,17 @@ struct Meta {
     dup: bool,
 }
 
+/// An allowlisted plain message (`--plain-topic`).
+pub(crate) fn print_plain(out: &mut impl Write, args: &SubArgs, topic: &str, payload: &[u8], qos: u8, retain: bool) {
+    print_message(out, args, topic, None, payload, qos, retain);
+}
+
 pub(crate) fn print_verified(out: &mut impl Write, args: &SubArgs, m: &VerifiedMessage) {
     let meta = Meta { header: m.header, retain: m.retain, dup: m.dup };
     print_message(out, args, &m.topic, Some(&meta), &m.payload, m.qos as u8, m.retain);
 }
 
-fn print_stats(s: &Stats) {
+pub(crate) fn print_stats(s: &Stats) {
     eprintln!(
         "mqseal: stats: accepted={} plain={} duplicate={} replayed={} forged={} unknown_key={} unsealed={} malformed={} policy={} oversized={} other={} held_back={} held_back_dropped={}",
         s.accepted, s.plain_accepted, s.duplicate, s.replayed, s.forged, s.unknown_key, s.unsealed, s.malformed, s.policy, s.oversized, s.other, s.held_back, s.held_back_dropped
@@ -1209,7 +1252,7 @@ fn print_stats(s: &Stats) {
 
 /// The receiver's policy from the command line, checked as a whole by the
 /// core; its refusals are worded for the flags.
-fn opener_config(args: &SubArgs) -> Result<OpenerConfig> {
+pub(crate) fn opener_config(args: &SubArgs) -> Result<OpenerConfig> {
     let mut config = OpenerConfig::default();
     config.window = args.window;
     config.gaps = args.gaps;

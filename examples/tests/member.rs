@@ -329,3 +329,194 @@ fn a_killed_member_restarts_without_reusing_counters_and_converges_from_the_reta
     let status = ok(&run(mqseal(d).args(["member", "status", "--dir"]).arg(d.join("sensor"))));
     assert!(status.contains("epoch 3"), "{status}");
 }
+
+/// One `sub --member` run that waits for `want` on stdout (or, with `None`,
+/// for `-W` to expire), then is killed with SIGKILL: (stdout, stderr).
+fn sub_member_round(
+    d: &Path,
+    m: &Mosquitto,
+    extra: &[&str],
+    want: Option<&str>,
+    quiet_for: Duration,
+) -> (Vec<String>, Vec<String>) {
+    let mut sub = sub_member(d, m, "dash", extra);
+    let out = line_reader(sub.stdout.take().unwrap());
+    let err = line_reader(sub.stderr.take().unwrap());
+    let mut got = Vec::new();
+    let deadline = Instant::now() + if want.is_some() { Duration::from_secs(20) } else { quiet_for };
+    while Instant::now() < deadline {
+        if let Ok(l) = out.recv_timeout(Duration::from_millis(100)) {
+            let hit = want.is_some_and(|w| l == w);
+            got.push(l);
+            if hit {
+                break;
+            }
+        }
+    }
+    // kill -9: no clean shutdown, no final save.
+    sub.kill().unwrap();
+    let _ = sub.wait();
+    got.extend(out.try_iter());
+    (got, err.try_iter().collect())
+}
+
+/// `sub --member --replay-state FILE`: a member subscriber killed with
+/// SIGKILL after printing a message rejects that envelope, published
+/// again, after its restart. The same run without --replay-state accepts
+/// it again (what the test catches if the option were ignored).
+#[test]
+fn a_restarted_member_subscriber_with_replay_state_rejects_what_it_accepted() {
+    let m = mqseal_test_support::mosquitto_or_skip!();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let mut auth = Authority::new();
+    let sensor = init(d, "sensor", &auth.public_text());
+    let dash = init(d, "dash", &auth.public_text());
+    auth.enrol("sensor", &sensor);
+    auth.enrol("dash", &dash);
+    let s1 = auth.seal(&state("sensor", 1, 7, None, &[(7, 1, 0, None)]));
+    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &s1);
+    let d1 = auth.seal(&state("dash", 1, 7, None, &[(7, 2, 0, None)]));
+    publish_retained(&m, d, "mqseal/v1/ctl/dash", &d1);
+    let wire = Recorder::start(m.tcp, "tel/#");
+
+    // The member publishes one message, retained: every subscription gets
+    // it, the same envelope each time.
+    let out = run(mqseal(d)
+        .arg("pub")
+        .args(port_args(&m))
+        .args(["-t", "tel/a", "-q", "1", "-r", "-m", "once", "--group", GROUP, "--member"])
+        .arg(d.join("sensor")));
+    ok(&out);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while wire.payloads().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let envelope = wire.payloads().first().cloned().expect("the envelope on the wire");
+
+    for (replay, file) in [(true, "replay.state"), (false, "")] {
+        let state = d.join(file);
+        let state_arg = state.to_str().unwrap();
+        let extra: &[&str] = if replay { &["--replay-state", state_arg] } else { &[] };
+        let (got, err) = sub_member_round(d, &m, extra, Some("once"), Duration::ZERO);
+        assert_eq!(got, vec!["once".to_owned()], "first run accepts it: {err:#?}");
+        if replay {
+            assert!(state.exists(), "the replay state is saved before the message is printed");
+        }
+        // The envelope again, as a new retained publish of the same bytes.
+        publish_retained(&m, d, "tel/a", &envelope);
+        let (got, err) = sub_member_round(d, &m, extra, None, Duration::from_secs(4));
+        if replay {
+            assert!(got.is_empty(), "accepted twice across a restart: {got:?}");
+            assert!(
+                err.iter().any(|l| l.contains("rejected message on tel/a") && l.contains("(duplicate)")),
+                "the copy is reported as a duplicate: {err:#?}"
+            );
+        } else {
+            assert_eq!(got, vec!["once".to_owned()], "without --replay-state the copy opens again: {err:#?}");
+        }
+    }
+}
+
+/// Options `sub --member` does not support are refused, never ignored;
+/// the receiver policy it does support is checked (a bad window fails).
+#[test]
+fn sub_member_refuses_unsupported_options_and_checks_the_receiver_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let base = ["sub", "-h", "127.0.0.1", "-p", "1", "-t", "tel/#", "--group", GROUP, "--member"];
+    for extra in [&["--replay-redis", "redis://127.0.0.1:1"][..], &["--retained-only"], &["--remove-retained"], &["-E"]]
+    {
+        let out = run(mqseal(d).args(base).arg(d.join("dash")).args(extra));
+        assert!(!out.status.success(), "{extra:?} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("cannot be used with"), "{extra:?}: {err}");
+    }
+    let pub_base = ["pub", "-h", "127.0.0.1", "-p", "1", "-t", "tel/a", "-m", "x", "--group", GROUP, "--member"];
+    for extra in [&["--timestamps"][..], &["--clock-floor"], &["--new-counter-file"]] {
+        let out = run(mqseal(d).args(pub_base).arg(d.join("dash")).args(extra));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("cannot be used with"), "pub {extra:?}: {err}");
+    }
+    let a = StaticKeyPair::generate().unwrap().public().to_text().as_str().to_owned();
+    init(d, "dash", &a);
+    for (extra, needle) in [
+        (&["--window", "0"][..], "--window 0 is out of range"),
+        (&["--eviction", "lru"], "--eviction lru needs --max-age"),
+        (&["--gaps", "9"], "--gaps 9 is out of range"),
+    ] {
+        let out = run(mqseal(d).args(base).arg(d.join("dash")).args(extra));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(needle), "{extra:?}: {err}");
+    }
+}
+
+/// MQTT 5 members (`-V 5`): a `sub --member` and a `pub --member` apply
+/// their control states over MQTT 5 and exchange telemetry; a new state
+/// applied while the subscriber runs (a new key) is used by both.
+#[test]
+fn mqtt5_members_apply_control_states_and_exchange_telemetry() {
+    let m = mqseal_test_support::mosquitto_or_skip!();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let mut auth = Authority::new();
+    let sensor = init(d, "sensor", &auth.public_text());
+    let dash = init(d, "dash", &auth.public_text());
+    auth.enrol("sensor", &sensor);
+    auth.enrol("dash", &dash);
+    let acks = Recorder::start(m.tcp, "mqseal/v1/ack/#");
+    let wire = Recorder::start(m.tcp, "tel/#");
+    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &auth.seal(&state("sensor", 1, 7, None, &[(7, 1, 0, None)])));
+    publish_retained(&m, d, "mqseal/v1/ctl/dash", &auth.seal(&state("dash", 1, 7, None, &[(7, 2, 0, None)])));
+
+    let mut sub = sub_member(d, &m, "dash", &["-V", "5"]);
+    let out = line_reader(sub.stdout.take().unwrap());
+    let err = line_reader(sub.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    wait_for(&err, "applied the control state of epoch 1", Duration::from_secs(20), &mut seen);
+    let mut publisher = mqseal(d)
+        .arg("pub")
+        .args(port_args(&m))
+        .args(["-V", "5", "-t", "tel/a", "-q", "1", "-l", "--group", GROUP, "--member"])
+        .arg(d.join("sensor"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pub_err = line_reader(publisher.stderr.take().unwrap());
+    let mut pub_seen = Vec::new();
+    wait_for(&pub_err, "applied the control state of epoch 1", Duration::from_secs(20), &mut pub_seen);
+    let mut stdin = publisher.stdin.take().unwrap();
+    writeln!(stdin, "v5-one").unwrap();
+    let mut lines = Vec::new();
+    wait_for(&out, "v5-one", Duration::from_secs(20), &mut lines);
+
+    // Epoch 2: key 8 now, key 7 still accepted; applied by both running
+    // members.
+    let rotated = |who: &str, s7: u32, s8: u32| state(who, 2, 8, None, &[(7, s7, 0, None), (8, s8, 0, None)]);
+    publish_retained(&m, d, "mqseal/v1/ctl/dash", &auth.seal(&rotated("dash", 2, 4)));
+    wait_for(&err, "applied the control state of epoch 2", Duration::from_secs(20), &mut seen);
+    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &auth.seal(&rotated("sensor", 1, 3)));
+    wait_for(&pub_err, "applied the control state of epoch 2", Duration::from_secs(20), &mut pub_seen);
+    writeln!(stdin, "v5-two").unwrap();
+    drop(stdin);
+    assert!(publisher.wait().unwrap().success(), "{pub_seen:#?}");
+    wait_for(&out, "v5-two", Duration::from_secs(20), &mut lines);
+    let _ = sub.kill();
+    let _ = sub.wait();
+    assert_eq!(lines, vec!["v5-one".to_owned(), "v5-two".to_owned()], "{seen:#?}");
+
+    let keys: Vec<(u32, u32)> = wire
+        .payloads()
+        .iter()
+        .map(|e| {
+            let h = Envelope::parse(e).unwrap().header;
+            (h.key_id, h.sender_id)
+        })
+        .collect();
+    assert_eq!(keys, vec![(7, 1), (8, 3)], "sealed with the assigned key and sender id of each epoch");
+    // Both members acknowledged both epochs over MQTT 5.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(acks.payloads().len(), 4, "two acks from each member");
+}

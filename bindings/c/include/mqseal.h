@@ -242,10 +242,11 @@
 #define MQSEAL_CONTROL_TOPIC_MAX 194
 
 /**
- * Size of `MqsealMember` in 8-byte words (6.8 KiB: the key state, and the
- * buffer the state record is encoded in before `save`).
+ * Size of `MqsealMember` in 8-byte words (9.8 KiB: two key-state slots,
+ * the held one and the one a control message is decoded into in place, and
+ * the buffer the state record is encoded in before `save`).
  */
-#define MQSEAL_MEMBER_WORDS 848
+#define MQSEAL_MEMBER_WORDS 1248
 
 /**
  * The result of every mqseal C function: `MQSEAL_STATUS_OK` (0) or why it

@@ -7,6 +7,7 @@
 
 use core::ffi::{c_char, c_void};
 use core::mem::{align_of, size_of};
+use core::ptr;
 
 use mqseal::{ControlError, ControlTopics, MemberAgent, PublicKey, StaticKeyPair, StoreError, MAX_MEMBER_STATE_LEN};
 use zeroize::Zeroize;
@@ -31,9 +32,10 @@ pub const MQSEAL_CONTROL_ENVELOPE_MAX_LEN: usize = 2789;
 /// Room for a control or ack topic with its NUL (prefix of at most 128
 /// bytes, `/`, member id of at most 64).
 pub const MQSEAL_CONTROL_TOPIC_MAX: usize = 194;
-/// Size of `MqsealMember` in 8-byte words (6.8 KiB: the key state, and the
-/// buffer the state record is encoded in before `save`).
-pub const MQSEAL_MEMBER_WORDS: usize = 848;
+/// Size of `MqsealMember` in 8-byte words (9.8 KiB: two key-state slots,
+/// the held one and the one a control message is decoded into in place, and
+/// the buffer the state record is encoded in before `save`).
+pub const MQSEAL_MEMBER_WORDS: usize = 1248;
 
 const _: () = assert!(MQSEAL_MEMBER_STATE_MAX_LEN == MAX_MEMBER_STATE_LEN);
 const _: () = assert!(MQSEAL_MEMBER_ACK_MAX_LEN == mqseal::MAX_ACK_ENVELOPE_LEN);
@@ -187,21 +189,47 @@ pub unsafe extern "C" fn mqseal_member_init(
     };
     let own = try_c!(StaticKeyPair::from_secret_text(secret));
     let authority = try_c!(PublicKey::from_text(authority));
-    let agent = try_c!(MemberAgent::new(&own, id, &authority, &ControlTopics { control, ack }, persisted));
+    let keys = try_c!(own.pairwise(&authority, mqseal::CONTROL_KEY_ID));
     // SAFETY: aligned, writable storage of MqsealMember size, which holds a
-    // MemberCell (asserted); no live cell there (wiped above).
-    unsafe { emplace_member(cell_ptr, head_for(member), agent) };
+    // MemberCell (asserted); no live cell there (wiped above), and no
+    // reference into it is live.
+    let agent = unsafe { emplace_agent(cell_ptr) };
+    // The agent is initialized in place (the core decodes a saved record
+    // straight into it), so no agent is built on the stack.
+    if let Err(e) = agent.init(keys, id, &ControlTopics { control, ack }, persisted) {
+        // SAFETY: as above; the agent holds no secret after a failed init,
+        // and its storage is plain bytes again for the caller.
+        unsafe { wipe(member) };
+        return Status::from(e);
+    }
+    // SAFETY: as above (a place inside the storage, no reference made).
+    let head = unsafe { ptr::addr_of_mut!((*cell_ptr).head) };
+    // SAFETY: aligned and writable; the head written last makes the cell
+    // valid.
+    unsafe { head.write(head_for(member)) };
     Status::Ok
 }
 
-/// Writes a new cell to `p`, in a frame of its own.
+/// Writes an unset agent and a zeroed record buffer into the cell at `p`
+/// (not its head: the cell is not valid yet) and returns the agent.
 ///
 /// # Safety
-/// `p` is aligned and writable; whatever it held is overwritten, not dropped.
-#[inline(never)]
-unsafe fn emplace_member(p: *mut MemberCell, head: CellHead, agent: MemberAgent) {
-    // SAFETY: aligned and writable by the caller's contract.
-    unsafe { p.write(MemberCell { head, agent, record: [0; MAX_MEMBER_STATE_LEN] }) };
+/// `p` is aligned and writable, holds no live cell (whatever it held is
+/// overwritten, not dropped), and no other reference into it is live
+/// while the returned one is.
+unsafe fn emplace_agent<'a>(p: *mut MemberCell) -> &'a mut MemberAgent {
+    // SAFETY: a place inside the cell at `p` (aligned and writable by the
+    // caller's contract); no reference is made.
+    let record = unsafe { ptr::addr_of_mut!((*p).record) };
+    // SAFETY: as above.
+    let agent = unsafe { ptr::addr_of_mut!((*p).agent) };
+    // SAFETY: aligned, writable; a byte array.
+    unsafe { record.write_bytes(0, 1) };
+    // SAFETY: aligned and writable. A constant written through a pointer is
+    // copied (or set) in place, not built on the stack first.
+    unsafe { agent.write(MemberAgent::UNSET) };
+    // SAFETY: initialized just above; exclusive by the caller's contract.
+    unsafe { &mut *agent }
 }
 
 /// Drops the agent and wipes its storage (keys zeroized). Deinitializing a

@@ -20,7 +20,7 @@
 //!
 //! * [`Member`]: a member of key distribution (`docs/PROTOCOL.md` 14): its
 //!   keys and sender id come from the authority's control messages, applied
-//!   while the client runs.
+//!   while the client runs (MQTT 3.1.1 or 5, through [`MemberClient`]).
 //!
 //! No cryptography happens here: the adapter moves bytes between rumqttc
 //! and the core.
@@ -96,7 +96,7 @@ mod shared;
 mod v311;
 pub mod v5;
 
-pub use member::{Handled, Member, MemberError};
+pub use member::{Handled, Member, MemberClient, MemberError};
 pub use protection::{Pending, Protection, Reject, Stats};
 pub use replay_store::{ask_store, LocalReplayStore, ReplayStore, StoreUnavailable, DEFAULT_MAX_HELD_BACK};
 #[cfg(feature = "redis")]

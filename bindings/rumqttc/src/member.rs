@@ -1,6 +1,10 @@
-//! A member of key distribution (`docs/PROTOCOL.md` section 14) over an
-//! MQTT 3.1.1 [`SealedClient`]: its keys and sender id come from the
-//! authority's control messages, applied while the client runs.
+//! A member of key distribution (`docs/PROTOCOL.md` section 14) over a
+//! sealed client, MQTT 3.1.1 ([`SealedClient`]) or MQTT 5
+//! ([`crate::v5::SealedClient`]): its keys and sender id come from the
+//! authority's control messages, applied while the client runs. The two
+//! versions differ only in what [`MemberClient`] says (how to subscribe,
+//! queue an ack, swap the sealer, spot a control message); the member is
+//! written once over it.
 //!
 //! Nothing is decided here: the core's [`MemberFileStore`] verifies and
 //! persists each control message and says which keys to use; this module
@@ -21,13 +25,82 @@
 
 use core::time::Duration;
 
-use mqseal::{
-    AppliedAck, FleetOpener, Keyring, MemberFileError, MemberFileStore, MemoryCounterStore, OpenerWith, Sealer, Suite,
-    MAX_KEYS_PER_GROUP,
-};
-use rumqttc::QoS;
-
 use crate::{Error, Protection, SealedClient, SealedEvent};
+use mqseal::{
+    AppliedAck, FleetOpener, Keyring, MemberFileError, MemberFileStore, MemoryCounterStore, OpenerConfig, OpenerWith,
+    Sealer, Suite, MAX_KEYS_PER_GROUP,
+};
+
+/// What a [`Member`] needs of a sealed async client and its events:
+/// implemented by the MQTT 3.1.1 [`SealedClient`] and the MQTT 5
+/// [`crate::v5::SealedClient`].
+pub trait MemberClient {
+    /// The events of the client's event loop.
+    type Event;
+    /// Subscribes to the control topic, QoS 1.
+    ///
+    /// # Errors
+    /// The request cannot be queued.
+    fn subscribe_control(&self, topic: &str) -> impl core::future::Future<Output = Result<(), Error>> + Send;
+    /// [`MemberClient::subscribe_control`] without waiting for room in the
+    /// request channel (from inside event handling).
+    ///
+    /// # Errors
+    /// The channel is full or the event loop gone.
+    fn try_subscribe_control(&self, topic: &str) -> Result<(), Error>;
+    /// Queues an ack envelope on the ack topic (QoS 1, not retained,
+    /// unsealed: it is sealed with the pairwise key already).
+    ///
+    /// # Errors
+    /// The channel is full or the event loop gone.
+    fn try_publish_ack(&self, topic: &str, ack: Vec<u8>) -> Result<(), Error>;
+    /// Replaces the client's sealer (`None`: receive-only).
+    fn replace_sealer<St: mqseal::CounterStore + Send + 'static>(&self, sealer: Option<Sealer<St>>);
+    /// The payload of `event` if it is a plain message on `control_topic`.
+    fn control_payload<'e>(event: &'e Self::Event, control_topic: &str) -> Option<&'e [u8]>;
+    /// The key id of a verified message.
+    fn verified_key_id(event: &Self::Event) -> Option<u32>;
+}
+
+/// The [`MemberClient`] of a version's async client: `$qos` is its QoS 1,
+/// `$err` the [`Error`] variant of its client errors.
+macro_rules! member_client {
+    ($client:ty, $event:ident, $qos:expr, $err:path) => {
+        impl MemberClient for $client {
+            type Event = $event;
+            async fn subscribe_control(&self, topic: &str) -> Result<(), Error> {
+                self.subscribe(topic, $qos).await
+            }
+            fn try_subscribe_control(&self, topic: &str) -> Result<(), Error> {
+                self.unsealed_inner().try_subscribe(topic, $qos).map_err(|e| $err(Box::new(e)))
+            }
+            fn try_publish_ack(&self, topic: &str, ack: Vec<u8>) -> Result<(), Error> {
+                self.unsealed_inner().try_publish(topic, $qos, false, ack).map_err(|e| $err(Box::new(e)))
+            }
+            fn replace_sealer<St: mqseal::CounterStore + Send + 'static>(&self, sealer: Option<Sealer<St>>) {
+                self.set_sealer(sealer);
+            }
+            fn control_payload<'e>(event: &'e $event, control_topic: &str) -> Option<&'e [u8]> {
+                match event {
+                    $event::Plain(p) if AsRef::<[u8]>::as_ref(&p.topic) == control_topic.as_bytes() => {
+                        Some(&p.payload[..])
+                    }
+                    _ => None,
+                }
+            }
+            fn verified_key_id(event: &$event) -> Option<u32> {
+                match event {
+                    $event::Verified(m) => Some(m.header.key_id),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+member_client!(SealedClient, SealedEvent, rumqttc::QoS::AtLeastOnce, Error::Client);
+use crate::v5::SealedEvent as SealedEvent5;
+member_client!(crate::v5::SealedClient, SealedEvent5, rumqttc::v5::mqttbytes::QoS::AtLeastOnce, Error::Client5);
 
 /// Why a member operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -61,10 +134,11 @@ impl From<mqseal::Error> for MemberError {
     }
 }
 
-/// What [`Member::handle`] made of an event.
+/// What [`Member::handle`] made of an event (`E`: the event type of the
+/// client's version).
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum Handled {
+pub enum Handled<E = SealedEvent> {
     /// A control message was verified, persisted and acknowledged; the keys
     /// of its epoch are in use.
     Applied {
@@ -82,7 +156,7 @@ pub enum Handled {
     /// sealing with the old key.
     Event {
         /// The event.
-        event: SealedEvent,
+        event: E,
         /// A failed clockless switch.
         switch_failed: Option<MemberError>,
     },
@@ -94,6 +168,8 @@ pub struct Member {
     store: MemberFileStore,
     group: String,
     clock: Option<fn() -> u64>,
+    /// The receiver policy of the opener [`Member::protection`] builds.
+    config: OpenerConfig,
     wake_at: Option<u64>,
     /// The assignment the client's sealer holds: (key id, sender id, suite).
     sealing: Option<(u32, u32, Suite)>,
@@ -123,9 +199,19 @@ impl Member {
         clock: Option<fn() -> u64>,
     ) -> Result<Self, MemberError> {
         let store = MemberFileStore::open(dir)?;
-        let mut m = Member { store, group: group.into(), clock, wake_at: None, sealing: None };
+        let mut m =
+            Member { store, group: group.into(), clock, config: OpenerConfig::default(), wake_at: None, sealing: None };
         m.wake_at = m.store.tick(m.now()).wake_at;
         Ok(m)
+    }
+
+    /// The receiver policy (replay window, gaps, maximum age and skew,
+    /// eviction) of the opener [`Member::protection`] builds; the default
+    /// is [`OpenerConfig::default`]. Checked by the core there.
+    #[must_use]
+    pub fn with_opener_config(mut self, config: OpenerConfig) -> Self {
+        self.config = config;
+        self
     }
 
     fn now(&self) -> Option<u64> {
@@ -156,12 +242,14 @@ impl Member {
     /// first state), and the control topic handed out unopened.
     ///
     /// # Errors
-    /// The counter file of the assignment cannot be opened or created;
-    /// [`Error::InvalidFilter`] never (a control topic has no wildcard).
+    /// The counter file of the assignment cannot be opened or created; the
+    /// core's refusal of the opener configuration
+    /// ([`Member::with_opener_config`]); [`Error::InvalidFilter`] never (a
+    /// control topic has no wildcard).
     pub fn protection(&mut self) -> Result<Protection, MemberError> {
         let now = self.now();
         let ring: Keyring<MAX_KEYS_PER_GROUP> = self.store.keyring(&self.group, now)?.unwrap_or_default();
-        let mut opener: FleetOpener = FleetOpener::new(Keyring::new());
+        let mut opener: FleetOpener = FleetOpener::with_config(Keyring::new(), &self.config)?;
         if let Some(c) = self.clock {
             opener = opener.with_clock(c);
         }
@@ -181,8 +269,17 @@ impl Member {
     ///
     /// # Errors
     /// [`Error::Client`] when the request cannot be queued.
-    pub async fn subscribe(&self, client: &SealedClient) -> Result<(), Error> {
-        client.subscribe(self.store.control_topic(), QoS::AtLeastOnce).await
+    pub async fn subscribe<C: MemberClient>(&self, client: &C) -> Result<(), Error> {
+        client.subscribe_control(self.store.control_topic()).await
+    }
+
+    /// [`Member::subscribe`] without waiting for room in the request
+    /// channel: after a reconnect, from inside event handling.
+    ///
+    /// # Errors
+    /// [`Error::Client`] / [`Error::Client5`] when the channel is full.
+    pub fn try_subscribe<C: MemberClient>(&self, client: &C) -> Result<(), Error> {
+        client.try_subscribe_control(self.store.control_topic())
     }
 
     /// How long until the next scheduled switch ([`Member::tick`] then);
@@ -198,9 +295,9 @@ impl Member {
     ///
     /// # Errors
     /// As [`Member::protection`].
-    pub fn tick<const K: usize, T: mqseal::SenderTable>(
+    pub fn tick<C: MemberClient, const K: usize, T: mqseal::SenderTable>(
         &mut self,
-        client: &SealedClient,
+        client: &C,
         opener: &mut OpenerWith<K, T>,
     ) -> Result<bool, MemberError> {
         let t = self.store.tick(self.now());
@@ -220,53 +317,49 @@ impl Member {
     /// state and the ack: the ack is queued with `try_publish` (a full
     /// request channel is reported as [`MemberError::Client`]; the state is
     /// applied and its keys used all the same).
-    pub fn handle<const K: usize, T: mqseal::SenderTable>(
+    pub fn handle<C: MemberClient, const K: usize, T: mqseal::SenderTable>(
         &mut self,
-        event: SealedEvent,
-        client: &SealedClient,
+        event: C::Event,
+        client: &C,
         opener: &mut OpenerWith<K, T>,
-    ) -> Handled {
+    ) -> Handled<C::Event> {
         if self.wake_at.is_some_and(|at| self.now().is_some_and(|now| now >= at)) {
             if let Err(e) = self.tick(client, opener) {
                 return Handled::Event { event, switch_failed: Some(e) };
             }
         }
-        match event {
-            SealedEvent::Plain(p) if p.topic == self.store.control_topic() => {
-                if p.payload.is_empty() {
-                    return Handled::Cleared;
-                }
-                match self.apply(&p.topic, &p.payload, client, opener) {
-                    Ok(epoch) => Handled::Applied { epoch },
-                    Err(e) => Handled::Rejected(e),
-                }
+        if let Some(envelope) = C::control_payload(&event, self.store.control_topic()) {
+            if envelope.is_empty() {
+                return Handled::Cleared;
             }
-            SealedEvent::Verified(m) if self.clock.is_none() => {
-                let switched = self
-                    .store
-                    .key_seen(&self.group, m.header.key_id, None)
-                    .map_err(MemberError::from)
-                    .and_then(|s| if s { self.refresh(client, opener) } else { Ok(()) });
-                Handled::Event { event: SealedEvent::Verified(m), switch_failed: switched.err() }
-            }
-            event => Handled::Event { event, switch_failed: None },
+            return match self.apply(envelope, client, opener) {
+                Ok(epoch) => Handled::Applied { epoch },
+                Err(e) => Handled::Rejected(e),
+            };
         }
+        let switched = match C::verified_key_id(&event) {
+            Some(key_id) if self.clock.is_none() => self
+                .store
+                .key_seen(&self.group, key_id, None)
+                .map_err(MemberError::from)
+                .and_then(|s| if s { self.refresh(client, opener) } else { Ok(()) })
+                .err(),
+            _ => None,
+        };
+        Handled::Event { event, switch_failed: switched }
     }
 
-    fn apply<const K: usize, T: mqseal::SenderTable>(
+    fn apply<C: MemberClient, const K: usize, T: mqseal::SenderTable>(
         &mut self,
-        topic: &str,
         envelope: &[u8],
-        client: &SealedClient,
+        client: &C,
         opener: &mut OpenerWith<K, T>,
     ) -> Result<u64, MemberError> {
         // Returns only once the new record is durable.
-        let AppliedAck { epoch, ack, wake_at, .. } = self.store.apply(topic, envelope, self.now())?;
+        let topic = self.store.control_topic().to_owned();
+        let AppliedAck { epoch, ack, wake_at, .. } = self.store.apply(&topic, envelope, self.now())?;
         self.wake_at = wake_at;
-        let sent = client
-            .unsealed_inner()
-            .try_publish(self.store.ack_topic(), QoS::AtLeastOnce, false, ack)
-            .map_err(|e| Error::Client(Box::new(e)));
+        let sent = client.try_publish_ack(self.store.ack_topic(), ack);
         // The state is persisted: its keys are the member's now, acked or not.
         self.refresh(client, opener)?;
         sent?;
@@ -275,9 +368,9 @@ impl Member {
 
     /// Gives the opener the group's accepted keys and the client the sealer
     /// of the current assignment (a new counter file for a new one).
-    fn refresh<const K: usize, T: mqseal::SenderTable>(
+    fn refresh<C: MemberClient, const K: usize, T: mqseal::SenderTable>(
         &mut self,
-        client: &SealedClient,
+        client: &C,
         opener: &mut OpenerWith<K, T>,
     ) -> Result<(), MemberError> {
         let now = self.now();
@@ -286,10 +379,10 @@ impl Member {
         let want = self.store.agent().sealing(&self.group, now).map(|s| (s.key.id(), s.sender_id, s.suite));
         if want != self.sealing {
             // The old sealer holds the lock of its counter file: drop it first.
-            client.set_sealer(None::<Sealer<MemoryCounterStore>>);
+            client.replace_sealer(None::<Sealer<MemoryCounterStore>>);
             self.sealing = None;
             if let Some((_, sealer)) = self.store.sealer(&self.group, now)? {
-                client.set_sealer(Some(sealer));
+                client.replace_sealer(Some(sealer));
                 self.sealing = want;
             }
         }
