@@ -278,10 +278,6 @@ async fn publish_all(
     Ok(())
 }
 
-/// How long the broker may pause between the retained control messages it
-/// sends after the subscription is acknowledged.
-const RETAINED_SETTLE: Duration = Duration::from_secs(1);
-
 /// Before the first publication: every retained control message this
 /// authority sealed must be one the registry issued (PROTOCOL.md 14.5,
 /// rule 6), or the registry was rolled back and serving would hand out
@@ -296,7 +292,7 @@ async fn check_retained(reg: &Registry, client: &AsyncClient, el: &mut EventLoop
         match ev {
             Ok(Event::Incoming(Packet::SubAck(_))) => {
                 subacked = true;
-                until = tokio::time::Instant::now() + RETAINED_SETTLE;
+                until = tokio::time::Instant::now() + connect::RETAINED_SETTLE;
             }
             Ok(Event::Incoming(Packet::Publish(p))) if p.retain => {
                 match reg.check_retained(&p.topic, &p.payload) {
@@ -314,7 +310,7 @@ async fn check_retained(reg: &Registry, client: &AsyncClient, el: &mut EventLoop
                     Err(e) => bail!("{e} [{}]", e.code()),
                 }
                 if subacked {
-                    until = tokio::time::Instant::now() + RETAINED_SETTLE;
+                    until = tokio::time::Instant::now() + connect::RETAINED_SETTLE;
                 }
             }
             Ok(_) => {}

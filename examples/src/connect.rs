@@ -13,6 +13,10 @@ use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStor
 
 use crate::Common;
 
+/// How long to wait for retained messages after a SUBACK, and between two
+/// of them: the broker sends what it retains right after the SUBACK.
+pub(crate) const RETAINED_SETTLE: Duration = Duration::from_secs(1);
+
 /// Where and how to connect, independent of the MQTT version.
 #[derive(Clone)]
 pub struct Target {

@@ -122,6 +122,8 @@ struct Session {
     el: Loop,
     target: Target,
     debug: bool,
+    /// Control messages handled (applied, refused or cleared) so far.
+    control_seen: u64,
 }
 
 /// What a member opens telemetry with (`sub --member`; defaults for `pub`).
@@ -168,6 +170,11 @@ fn report<E>(handled: Handled<E>, classify: fn(&E) -> Ev, topic: &str, debug: bo
     }
 }
 
+/// Whether the member took the event as a control message.
+const fn is_control<E>(handled: &Handled<E>) -> bool {
+    matches!(handled, Handled::Applied { .. } | Handled::Rejected(_) | Handled::Cleared)
+}
+
 /// Mismatched client and event loop (never built).
 const MIXED: &str = "internal error: client and event loop of different MQTT versions";
 
@@ -203,23 +210,59 @@ impl Session {
             Client::V4(x) => member.subscribe(x).await?,
             Client::V5(x) => member.subscribe(x).await?,
         }
-        Ok((Session { member, client, el, target, debug: c.debug }, replay))
+        Ok((Session { member, client, el, target, debug: c.debug, control_seen: 0 }, replay))
     }
 
     /// Polls once and gives the event to the member.
     async fn poll(&mut self) -> Result<Ev, String> {
         let topic = self.member.store().control_topic().to_owned();
+        let seen = &mut self.control_seen;
         match (&mut self.el, &self.client) {
             (Loop::V4(l), Client::V4(c)) => {
                 let ev = l.poll().await.map_err(|e| connect::explain(&e.to_string()))?;
-                Ok(report(self.member.handle(ev, c, l.opener_mut()), crate::pubsub::classify4, &topic, self.debug))
+                let handled = self.member.handle(ev, c, l.opener_mut());
+                *seen += u64::from(is_control(&handled));
+                Ok(report(handled, crate::pubsub::classify4, &topic, self.debug))
             }
             (Loop::V5(l), Client::V5(c)) => {
                 let ev = l.poll().await.map_err(|e| connect::explain(&e.to_string()))?;
-                Ok(report(self.member.handle(ev, c, l.opener_mut()), crate::pubsub::classify5, &topic, self.debug))
+                let handled = self.member.handle(ev, c, l.opener_mut());
+                *seen += u64::from(is_control(&handled));
+                Ok(report(handled, crate::pubsub::classify5, &topic, self.debug))
             }
             _ => Err(MIXED.to_owned()),
         }
+    }
+
+    /// Takes the control topic's retained state before the first seal: the
+    /// broker sends it right after the SUBACK, and a publisher that runs for
+    /// a moment would otherwise seal with the keys it held when it last ran
+    /// (a rotation behind, or with a key the fleet no longer accepts) and
+    /// never acknowledge the new state. Waits for the SUBACK (at most the
+    /// connect timeout), then at most [`connect::RETAINED_SETTLE`] for the
+    /// state; a member whose topic holds nothing carries on with what it has.
+    async fn take_retained(&mut self, connect_timeout: Duration) -> Result<()> {
+        let before = self.control_seen;
+        let mut until = Instant::now() + connect_timeout;
+        let mut subacked = false;
+        while self.control_seen == before {
+            match tokio::time::timeout_at(until, self.poll()).await {
+                Err(_) if subacked => return Ok(()),
+                Err(_) => {
+                    bail!("the broker did not acknowledge the subscription to {}", self.member.store().control_topic())
+                }
+                Ok(Ok(Ev::SubAck { granted: false })) => {
+                    bail!("the broker refused the subscription to {}", self.member.store().control_topic())
+                }
+                Ok(Ok(Ev::SubAck { granted: true })) if !subacked => {
+                    subacked = true;
+                    until = Instant::now() + connect::RETAINED_SETTLE;
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => bail!("connection to {} lost: {e}", self.target.display),
+            }
+        }
+        Ok(())
     }
 
     /// A scheduled switch (see `Member::tick`).
@@ -276,6 +319,9 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
     let topic = args.topic.clone().ok_or_else(|| anyhow!("missing -t TOPIC"))?;
     crate::pubsub::check_publish_topic(&topic, "publish")?;
     let (mut s, _) = Session::connect(&args.common, dir, group, "pub", Receive::default()).await?;
+    if s.member.has_keys() {
+        s.take_retained(Duration::from_secs(args.common.connect_timeout)).await?;
+    }
     if !s.member.has_keys() {
         eprintln!(
             "mqseal: member {} holds no key for group {group} yet: waiting up to {} s for its control message on {}",

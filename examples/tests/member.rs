@@ -520,3 +520,45 @@ fn mqtt5_members_apply_control_states_and_exchange_telemetry() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(acks.payloads().len(), 4, "two acks from each member");
 }
+
+/// A one-shot `pub --member -m` (a cron job) that was not running when the
+/// group rotated takes the retained state before it seals: it seals with
+/// the new key and acknowledges the new epoch. Without the wait it sealed
+/// with the key it held when it last ran and never acknowledged.
+#[test]
+fn a_one_shot_publisher_takes_the_retained_state_before_it_seals() {
+    let m = mqseal_test_support::mosquitto_or_skip!();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let mut auth = Authority::new();
+    let sensor = init(d, "sensor", &auth.public_text());
+    auth.enrol("sensor", &sensor);
+    let acks = Recorder::start(m.tcp, "mqseal/v1/ack/#");
+    let wire = Recorder::start(m.tcp, "tel/#");
+    let once = |msg: &str| {
+        ok(&run(mqseal(d)
+            .arg("pub")
+            .args(port_args(&m))
+            .args(["-t", "tel/a", "-q", "1", "-m", msg, "--group", GROUP, "--member"])
+            .arg(d.join("sensor"))));
+    };
+    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &auth.seal(&state("sensor", 1, 7, None, &[(7, 1, 0, None)])));
+    once("first");
+    // Rotated while no publisher runs: key 8 now, key 7 still accepted.
+    let rotated = state("sensor", 2, 8, None, &[(7, 1, 0, None), (8, 5, 0, None)]);
+    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &auth.seal(&rotated));
+    once("second");
+    once("third");
+    std::thread::sleep(Duration::from_millis(500));
+    let keys: Vec<(u32, u32)> = wire
+        .payloads()
+        .iter()
+        .map(|e| {
+            let h = Envelope::parse(e).unwrap().header;
+            (h.key_id, h.sender_id)
+        })
+        .collect();
+    assert_eq!(keys, vec![(7, 1), (8, 5), (8, 5)], "each run seals with the newest retained state's key");
+    let epochs: Vec<u64> = auth.acks("sensor", &acks.payloads()).into_iter().map(|(epoch, _)| epoch).collect();
+    assert_eq!(epochs, vec![1, 2], "each epoch acknowledged once, by the run that first saw it");
+}
