@@ -44,3 +44,6 @@ cargo build --locked -p mqseal-cli --bin mqseal --example fleet-member
 step "fleet: 20 members, scheduled rotations and a revocation under load"
 MQSEAL_CLI="$target_dir/debug/mqseal" FLEET_MEMBER="$target_dir/debug/examples/fleet-member" C_SENSOR="$tmp/c/sensor" \
   node tests/fleet/fleet.mjs
+
+step "fleet: README's \"Running a fleet\" block, as written"
+MQSEAL_CLI="$target_dir/debug/mqseal" bash tests/fleet/readme.sh
