@@ -33,6 +33,17 @@ impl Authority {
         Authority { pair: StaticKeyPair::generate().unwrap(), sealers: Vec::new() }
     }
 
+    /// An authority with `members` initialised in `dir` (`mqseal member
+    /// init`) and enrolled.
+    fn enrolled(dir: &Path, members: &[&str]) -> Self {
+        let mut auth = Authority::new();
+        for m in members {
+            let public = init(dir, m, &auth.public_text());
+            auth.enrol(m, &public);
+        }
+        auth
+    }
+
     fn public_text(&self) -> String {
         self.pair.public().to_text().as_str().to_owned()
     }
@@ -164,11 +175,7 @@ fn members_exchange_telemetry_across_a_scheduled_rotation_and_reject_bad_control
     let m = mqseal_test_support::mosquitto_or_skip!();
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let mut auth = Authority::new();
-    let sensor = init(d, "sensor", &auth.public_text());
-    let dash = init(d, "dash", &auth.public_text());
-    auth.enrol("sensor", &sensor);
-    auth.enrol("dash", &dash);
+    let mut auth = Authority::enrolled(d, &["sensor", "dash"]);
     let acks = Recorder::start(m.tcp, "mqseal/v1/ack/sensor");
     let wire = Recorder::start(m.tcp, "tel/#");
 
@@ -275,9 +282,7 @@ fn a_killed_member_restarts_without_reusing_counters_and_converges_from_the_reta
     let m = mqseal_test_support::mosquitto_or_skip!();
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let mut auth = Authority::new();
-    let sensor = init(d, "sensor", &auth.public_text());
-    auth.enrol("sensor", &sensor);
+    let mut auth = Authority::enrolled(d, &["sensor"]);
     let acks = Recorder::start(m.tcp, "mqseal/v1/ack/sensor");
     let wire = Recorder::start(m.tcp, "tel/#");
     let s1 = auth.seal(&state("sensor", 1, 7, None, &[(7, 1, 0, None)]));
@@ -369,11 +374,7 @@ fn a_restarted_member_subscriber_with_replay_state_rejects_what_it_accepted() {
     let m = mqseal_test_support::mosquitto_or_skip!();
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let mut auth = Authority::new();
-    let sensor = init(d, "sensor", &auth.public_text());
-    let dash = init(d, "dash", &auth.public_text());
-    auth.enrol("sensor", &sensor);
-    auth.enrol("dash", &dash);
+    let mut auth = Authority::enrolled(d, &["sensor", "dash"]);
     let s1 = auth.seal(&state("sensor", 1, 7, None, &[(7, 1, 0, None)]));
     publish_retained(&m, d, "mqseal/v1/ctl/sensor", &s1);
     let d1 = auth.seal(&state("dash", 1, 7, None, &[(7, 2, 0, None)]));
@@ -459,11 +460,7 @@ fn mqtt5_members_apply_control_states_and_exchange_telemetry() {
     let m = mqseal_test_support::mosquitto_or_skip!();
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let mut auth = Authority::new();
-    let sensor = init(d, "sensor", &auth.public_text());
-    let dash = init(d, "dash", &auth.public_text());
-    auth.enrol("sensor", &sensor);
-    auth.enrol("dash", &dash);
+    let mut auth = Authority::enrolled(d, &["sensor", "dash"]);
     let acks = Recorder::start(m.tcp, "mqseal/v1/ack/#");
     let wire = Recorder::start(m.tcp, "tel/#");
     publish_retained(&m, d, "mqseal/v1/ctl/sensor", &auth.seal(&state("sensor", 1, 7, None, &[(7, 1, 0, None)])));
@@ -530,9 +527,7 @@ fn a_one_shot_publisher_takes_the_retained_state_before_it_seals() {
     let m = mqseal_test_support::mosquitto_or_skip!();
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let mut auth = Authority::new();
-    let sensor = init(d, "sensor", &auth.public_text());
-    auth.enrol("sensor", &sensor);
+    let mut auth = Authority::enrolled(d, &["sensor"]);
     let acks = Recorder::start(m.tcp, "mqseal/v1/ack/#");
     let wire = Recorder::start(m.tcp, "tel/#");
     let once = |msg: &str| {
