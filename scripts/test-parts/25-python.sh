@@ -5,8 +5,9 @@
 #     PyPI;
 #   - `maturin build --release`: one abi3 wheel (CPython >= 3.9) into
 #     target/wheels, installed into that environment;
-#   - the Rust `mqseal` CLI (release), exported as MQSEAL_CLI for the
-#     interop tests;
+#   - the Rust `mqseal` CLI (debug: part 10 has built it already, and the
+#     interop tests are bound by the broker, not by the CLI), exported as
+#     MQSEAL_CLI for the interop tests;
 #   - pytest from a temporary directory against the installed wheel (never
 #     the source tree): shared vectors, API and bad input, counter files
 #     across processes, interop with the CLI through a Mosquitto the tests
@@ -48,8 +49,8 @@ ls -l "$wheel"
 "$py" -m pip install -q --disable-pip-version-check --force-reinstall "$wheel"
 
 step "python: the mqseal CLI"
-cargo build --release -p mqseal-cli --locked
-export MQSEAL_CLI="$target_dir/release/mqseal"
+cargo build -p mqseal-cli --locked
+export MQSEAL_CLI="$target_dir/debug/mqseal"
 export MQSEAL_REPO="$root"
 
 step "python: the npm package (for the Python <-> npm interop tests)"

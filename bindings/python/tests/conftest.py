@@ -61,6 +61,6 @@ def mosquitto():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def cli() -> str:
-    path = os.environ.get("MQSEAL_CLI") or str(REPO / "target" / "release" / "mqseal")
+    path = os.environ.get("MQSEAL_CLI") or str(REPO / "target" / "debug" / "mqseal")
     assert os.access(path, os.X_OK), f"the mqseal CLI is not built at {path} (set MQSEAL_CLI)"
     return path
