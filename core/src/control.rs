@@ -326,6 +326,36 @@ pub(crate) trait DecodeInPlace {
     fn decode_in_place<'de, D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error>;
 }
 
+/// A struct decoded field by field into a place: its name, its fields and
+/// how to read them in order (with [`field`] and [`field_in_place`]).
+/// [`decode_struct_in_place`] supplies the serde visitor around them.
+pub(crate) trait StructInPlace {
+    /// The struct's name (also what the decoder expected, in errors).
+    const NAME: &'static str;
+    /// Its field names, in wire order.
+    const FIELDS: &'static [&'static str];
+    /// Reads every field from `seq` into `self`.
+    fn read_fields<'de, A: SeqAccess<'de>>(&mut self, seq: &mut A) -> Result<(), A::Error>;
+}
+
+/// [`DecodeInPlace::decode_in_place`] for a [`StructInPlace`].
+pub(crate) fn decode_struct_in_place<'de, T: StructInPlace, D: Deserializer<'de>>(
+    place: &mut T,
+    d: D,
+) -> Result<(), D::Error> {
+    struct V<'a, T>(&'a mut T);
+    impl<'de, T: StructInPlace> Visitor<'de> for V<'_, T> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(T::NAME)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            self.0.read_fields(&mut seq)
+        }
+    }
+    d.deserialize_struct(T::NAME, T::FIELDS, V(place))
+}
+
 /// The seed that decodes into the place it borrows.
 pub(crate) struct InPlace<'a, T>(pub(crate) &'a mut T);
 
@@ -494,23 +524,20 @@ impl Default for Group {
     }
 }
 
+impl StructInPlace for Group {
+    const NAME: &'static str = "Group";
+    const FIELDS: &'static [&'static str] = &["name", "seal_now", "seal_next", "keys"];
+    fn read_fields<'de, A: SeqAccess<'de>>(&mut self, seq: &mut A) -> Result<(), A::Error> {
+        self.name = field(seq, 0)?;
+        self.seal_now = field(seq, 1)?;
+        self.seal_next = field(seq, 2)?;
+        field_in_place(seq, 3, &mut self.keys)
+    }
+}
+
 impl DecodeInPlace for Group {
     fn decode_in_place<'de, D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
-        struct V<'a>(&'a mut Group);
-        impl<'de> Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a group")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-                let g = self.0;
-                g.name = field(&mut seq, 0)?;
-                g.seal_now = field(&mut seq, 1)?;
-                g.seal_next = field(&mut seq, 2)?;
-                field_in_place(&mut seq, 3, &mut g.keys)
-            }
-        }
-        d.deserialize_struct("Group", &["name", "seal_now", "seal_next", "keys"], V(self))
+        decode_struct_in_place(self, d)
     }
 }
 
@@ -665,23 +692,20 @@ impl Empty for ControlState {
     const EMPTY: Self = ControlState { format: 0, member_id: Name::EMPTY, epoch: 0, groups: List::EMPTY };
 }
 
+impl StructInPlace for ControlState {
+    const NAME: &'static str = "ControlState";
+    const FIELDS: &'static [&'static str] = &["format", "member_id", "epoch", "groups"];
+    fn read_fields<'de, A: SeqAccess<'de>>(&mut self, seq: &mut A) -> Result<(), A::Error> {
+        self.format = field(seq, 0)?;
+        self.member_id = field(seq, 1)?;
+        self.epoch = field(seq, 2)?;
+        field_in_place(seq, 3, &mut self.groups)
+    }
+}
+
 impl DecodeInPlace for ControlState {
     fn decode_in_place<'de, D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
-        struct V<'a>(&'a mut ControlState);
-        impl<'de> Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a control state")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-                let s = self.0;
-                s.format = field(&mut seq, 0)?;
-                s.member_id = field(&mut seq, 1)?;
-                s.epoch = field(&mut seq, 2)?;
-                field_in_place(&mut seq, 3, &mut s.groups)
-            }
-        }
-        d.deserialize_struct("ControlState", &["format", "member_id", "epoch", "groups"], V(self))
+        decode_struct_in_place(self, d)
     }
 }
 

@@ -12,17 +12,15 @@
 //!       MemberAgent::sealing / keyring (per group, at a time)
 //! ```
 
-use core::fmt;
-
-use serde::de::{Deserializer, SeqAccess, Visitor};
+use serde::de::{Deserializer, SeqAccess};
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
 use crate::control::{
-    check_counter, decode_exact_into, encode_into, field, open_control, Ack, AckStatus, ControlError, ControlState,
-    ControlTopic, ControlTopics, DecodeInPlace, Empty, Group, Name, OptionInPlace, AUTHORITY_SENDER_ID, CONTROL_KEY_ID,
-    MAX_CONTROL_LEN, MAX_GROUPS, MAX_NAME_LEN, MEMBER_SENDER_ID,
+    check_counter, decode_exact_into, decode_struct_in_place, encode_into, field, open_control, Ack, AckStatus,
+    ControlError, ControlState, ControlTopic, ControlTopics, DecodeInPlace, Empty, Group, Name, OptionInPlace,
+    StructInPlace, AUTHORITY_SENDER_ID, CONTROL_KEY_ID, MAX_CONTROL_LEN, MAX_GROUPS, MAX_NAME_LEN, MEMBER_SENDER_ID,
 };
 use crate::{Error, Key, Keyring, MemoryCounterStore, PairwiseKeys, PublicKey, Sealer, StaticKeyPair, Suite};
 
@@ -610,30 +608,26 @@ impl Serialize for RecordSlot<'_> {
     }
 }
 
+impl StructInPlace for RecordSlot<'_> {
+    const NAME: &'static str = "MemberRecord";
+    const FIELDS: &'static [&'static str] =
+        &["member_id", "epoch", "last_control_counter", "next_ack_counter", "next_seen", "state"];
+    fn read_fields<'de, A: SeqAccess<'de>>(&mut self, seq: &mut A) -> Result<(), A::Error> {
+        self.head.member_id = field(seq, 0)?;
+        self.head.epoch = field(seq, 1)?;
+        self.head.last_control_counter = field(seq, 2)?;
+        self.head.next_ack_counter = field(seq, 3)?;
+        self.head.next_seen = field(seq, 4)?;
+        self.head.has_state = seq
+            .next_element_seed(OptionInPlace(&mut *self.state))?
+            .ok_or_else(|| serde::de::Error::invalid_length(5, &"more fields"))?;
+        Ok(())
+    }
+}
+
 impl DecodeInPlace for RecordSlot<'_> {
     fn decode_in_place<'de, D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
-        struct V<'b, 'a>(&'b mut RecordSlot<'a>);
-        impl<'de> Visitor<'de> for V<'_, '_> {
-            type Value = ();
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a member-state record")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-                let r = self.0;
-                r.head.member_id = field(&mut seq, 0)?;
-                r.head.epoch = field(&mut seq, 1)?;
-                r.head.last_control_counter = field(&mut seq, 2)?;
-                r.head.next_ack_counter = field(&mut seq, 3)?;
-                r.head.next_seen = field(&mut seq, 4)?;
-                r.head.has_state = seq
-                    .next_element_seed(OptionInPlace(&mut *r.state))?
-                    .ok_or_else(|| serde::de::Error::invalid_length(5, &"more fields"))?;
-                Ok(())
-            }
-        }
-        const FIELDS: &[&str] =
-            &["member_id", "epoch", "last_control_counter", "next_ack_counter", "next_seen", "state"];
-        d.deserialize_struct("MemberRecord", FIELDS, V(self))
+        decode_struct_in_place(self, d)
     }
 }
 
