@@ -237,40 +237,34 @@ impl MemberAgent {
         persisted: Option<&[u8]>,
     ) -> Result<(), Error> {
         self.wipe();
-        let result = self.init_inner(keys, member_id, topics, persisted);
+        // Filled field by field; the first error wipes what was filled.
+        let fill = || -> Result<(), Error> {
+            if keys.send.id() != CONTROL_KEY_ID || keys.recv.id() != CONTROL_KEY_ID {
+                return Err(Error::InvalidConfig);
+            }
+            self.member_id = Name::new(member_id)?;
+            self.control_topic = ControlTopic::new(topics.control, member_id)?;
+            self.ack_topic = ControlTopic::new(topics.ack, member_id)?;
+            self.recv = keys.recv;
+            self.send = keys.send;
+            if let Some(bytes) = persisted {
+                let r = decode_record(bytes, &mut self.states[0])?;
+                if r.member_id != self.member_id {
+                    return Err(Error::InvalidSnapshot);
+                }
+                self.epoch = r.epoch;
+                self.last_control_counter = r.last_control_counter;
+                self.next_ack_counter = r.next_ack_counter;
+                self.next_seen = r.next_seen;
+                self.has_state = r.has_state;
+            }
+            Ok(())
+        };
+        let result = fill();
         if result.is_err() {
             self.wipe();
         }
         result
-    }
-
-    fn init_inner(
-        &mut self,
-        keys: PairwiseKeys,
-        member_id: &str,
-        topics: &ControlTopics<'_>,
-        persisted: Option<&[u8]>,
-    ) -> Result<(), Error> {
-        if keys.send.id() != CONTROL_KEY_ID || keys.recv.id() != CONTROL_KEY_ID {
-            return Err(Error::InvalidConfig);
-        }
-        self.member_id = Name::new(member_id)?;
-        self.control_topic = ControlTopic::new(topics.control, member_id)?;
-        self.ack_topic = ControlTopic::new(topics.ack, member_id)?;
-        self.recv = keys.recv;
-        self.send = keys.send;
-        if let Some(bytes) = persisted {
-            let r = decode_record(bytes, &mut self.states[0])?;
-            if r.member_id != self.member_id {
-                return Err(Error::InvalidSnapshot);
-            }
-            self.epoch = r.epoch;
-            self.last_control_counter = r.last_control_counter;
-            self.next_ack_counter = r.next_ack_counter;
-            self.next_seen = r.next_seen;
-            self.has_state = r.has_state;
-        }
-        Ok(())
     }
 
     /// Back to [`MemberAgent::UNSET`], field by field (keys zeroized).
