@@ -1,5 +1,5 @@
 // Event listeners of the package's classes (Member, SealedClient,
-// MemberClient, MemberGroup): one copy. A throwing handler must not stop the
+// MemberClient, MemberGroup): one copy, and their public `on`/`off`. A throwing handler must not stop the
 // others, nor MQTT.js: its error is rethrown in a microtask.
 export class Listeners {
   #map = new Map();
@@ -23,5 +23,28 @@ export class Listeners {
         });
       }
     }
+  }
+}
+
+/**
+ * The base of the classes with events: chainable `on(event, fn)` and
+ * `off(event, fn)` over the Listeners the subclass hands to `super` and
+ * keeps, privately, to emit on.
+ */
+export class Evented {
+  #listeners;
+
+  constructor(listeners) {
+    this.#listeners = listeners;
+  }
+
+  on(event, fn) {
+    this.#listeners.on(event, fn);
+    return this;
+  }
+
+  off(event, fn) {
+    this.#listeners.off(event, fn);
+    return this;
   }
 }
