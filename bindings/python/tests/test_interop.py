@@ -14,7 +14,7 @@ import pytest
 
 import mqseal
 import mqseal.paho
-from clients import collect_opened, paho_client, publish_sealed
+from clients import collect_opened, paho_client, publish_sealed, reaped
 
 SUITES = ["chacha20poly1305", "hmac-sha256"]
 KINDS = ["group", "pairwise"]
@@ -72,17 +72,12 @@ def test_python_to_cli_sub(client: str, transport: str, suite: str, kind: str, m
     topic = f"interop/py-{next(_n)}/up"
     payload = f"from {client} over {transport} ({suite}, {kind})"
     sealer = mqseal.Sealer(keys.seal, 31, suite, counter_file=tmp_path / "py.counter", create=True)
-    sub = start_cli_sub(cli, mosquitto, transport, topic, keys)
-    try:
+    with reaped(start_cli_sub(cli, mosquitto, transport, topic, keys)) as sub:
         # The CLI exits after its first verified message; publish until it
         # has subscribed and received one (each envelope has its own counter).
         publish_sealed(client, mosquitto, transport, sealer, topic, [payload.encode()],
                        until=lambda: sub.poll() is not None)
         out, err = sub.communicate(timeout=30)
-    finally:
-        if sub.poll() is None:
-            sub.kill()
-            sub.wait()
     assert sub.returncode == 0, err
     assert out.splitlines()[0] == f"31 {payload}", (out, err)
 
