@@ -20,7 +20,7 @@
 import { PlainTopics, RawMember, StaticKeyPair } from './wasm/mqseal_wasm.js';
 import { Opener, Sealer, mqsealError, toBytes } from './api.js';
 import { IndexedDbCounterStore, durableTransaction, exclusiveLock, openDatabase, storeError } from './stores.js';
-import { Evented, Listeners } from './events.js';
+import { Evented, emit } from './events.js';
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 // setTimeout's longest delay (about 24.8 days); a later wake-up re-arms.
@@ -194,16 +194,13 @@ export class Member extends Evented {
   #openerOptions;
   #openers = new Map(); // group -> { opener, keys: Map<keyId, text> }
   #sealers = new Map(); // group -> { assignment: string, sealer: Promise<Sealer> }
-  #events;
   #queue = Promise.resolve();
   #timer = null;
   #closed = false;
 
   constructor(token, raw, store, clock, counterStore, openerOptions) {
     if (token !== CREATE) throw mqsealError('invalidConfig', 'use `await Member.create({ ... })`');
-    const events = new Listeners();
-    super(events);
-    this.#events = events;
+    super();
     this.#raw = raw;
     this.#store = store;
     this.#clock = clock;
@@ -328,7 +325,7 @@ export class Member extends Evented {
       try {
         r = this.#raw.handle(String(topic), bytes, this.#now());
       } catch (e) {
-        this.#events.emit('rejected', e, String(topic));
+        emit(this, 'rejected', e, String(topic));
         throw e;
       }
       try {
@@ -349,7 +346,7 @@ export class Member extends Evented {
         this.#schedule(r.wakeAt);
       }
       const applied = { epoch: r.epoch, wakeAt: r.wakeAt };
-      this.#events.emit('applied', applied);
+      emit(this, 'applied', applied);
       return { ...applied, ack };
     });
   }
@@ -375,7 +372,7 @@ export class Member extends Evented {
     if (now === null || now === undefined) return;
     const delay = Math.min(MAX_DELAY_MS, Math.max(0, (Number(wakeAt) - now) * 1000));
     this.#timer = setTimeout(() => {
-      this.tick().catch((e) => this.#events.emit('error', e));
+      this.tick().catch((e) => emit(this, 'error', e));
     }, delay);
     this.#timer?.unref?.();
   }
@@ -489,7 +486,7 @@ export class Member extends Evented {
       if (next) this.#sealers.set(group, next);
       await entry.sealer.then((s) => s.close()).catch(() => {});
     }
-    this.#events.emit('keys', this.groups);
+    emit(this, 'keys', this.groups);
   }
 
   /** The core's MQTT topic-filter matcher for `filters` (what `memberClient` routes group traffic with). */

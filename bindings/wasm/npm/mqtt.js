@@ -25,7 +25,7 @@
 // network connection: the table is cleared when the connection closes.
 // Incoming aliases are resolved by MQTT.js itself before 'message'.
 
-import { Evented, Listeners } from './events.js';
+import { Evented, emit } from './events.js';
 
 function helperError(code, message) {
   const err = new Error(message);
@@ -68,7 +68,6 @@ export class SealedClient extends Evented {
   #sealer;
   #opener;
   #plainTopics;
-  #events;
   #onMessage;
   #aliases;
 
@@ -81,9 +80,7 @@ export class SealedClient extends Evented {
    *   allowed (default: none, every topic is sealed); messages there are emitted as 'plain', unverified
    */
   constructor(client, options) {
-    const events = new Listeners();
-    super(events);
-    this.#events = events;
+    super();
     const opts = options ?? {};
     const { sealer, opener, plainTopics } = opts;
     if (!client || typeof client.publish !== 'function' || typeof client.on !== 'function') {
@@ -129,21 +126,21 @@ export class SealedClient extends Evented {
 
   #receive(topic, payload, packet) {
     if (this.#plainTopics?.allows(topic)) {
-      this.#events.emit('plain', topic, payload, packet);
+      emit(this, 'plain', topic, payload, packet);
       return;
     }
     if (!this.#opener) {
-      this.#events.emit('rejected', topic, helperError('invalidConfig', 'no opener configured'), packet);
+      emit(this, 'rejected', topic, helperError('invalidConfig', 'no opener configured'), packet);
       return;
     }
     let msg;
     try {
       msg = this.#opener.open(topic, payload);
     } catch (e) {
-      this.#events.emit('rejected', topic, e, packet);
+      emit(this, 'rejected', topic, e, packet);
       return;
     }
-    this.#events.emit('message', topic, msg.payload, msg.header, packet);
+    emit(this, 'message', topic, msg.payload, msg.header, packet);
   }
 
   /**
@@ -226,14 +223,11 @@ export class MemberClient extends Evented {
   #client;
   #member;
   #groups = new Map();
-  #events;
   #onMessage;
   #publishAck;
 
   constructor(client, member) {
-    const events = new Listeners();
-    super(events);
-    this.#events = events;
+    super();
     if (!client || typeof client.publish !== 'function' || typeof client.on !== 'function') {
       throw helperError('invalidConfig', 'memberClient needs an MQTT.js client');
     }
@@ -262,12 +256,12 @@ export class MemberClient extends Evented {
   #receive(topic, payload, packet) {
     if (topic === this.#member.controlTopic) {
       if (payload.length === 0) {
-        this.#events.emit('controlCleared', topic);
+        emit(this, 'controlCleared', topic);
         return;
       }
       this.#member.handle(topic, payload, { publishAck: this.#publishAck }).then(
-        (r) => this.#events.emit('applied', r),
-        (e) => this.#events.emit('controlRejected', e, topic, packet),
+        (r) => emit(this, 'applied', r),
+        (e) => emit(this, 'controlRejected', e, topic, packet),
       );
       return;
     }
@@ -303,12 +297,9 @@ export class MemberGroup extends Evented {
   #name;
   #filters = [];
   #matcher = null;
-  #events;
 
   constructor(client, member, name) {
-    const events = new Listeners();
-    super(events);
-    this.#events = events;
+    super();
     this.#client = client;
     this.#member = member;
     this.#name = name;
@@ -336,8 +327,8 @@ export class MemberGroup extends Evented {
   [DELIVER](topic, payload, packet) {
     if (!this.#matcher?.allows(topic)) return;
     this.#member.open(this.#name, topic, payload).then(
-      (msg) => this.#events.emit('message', topic, msg.payload, msg.header, packet),
-      (e) => this.#events.emit('rejected', topic, e, packet),
+      (msg) => emit(this, 'message', topic, msg.payload, msg.header, packet),
+      (e) => emit(this, 'rejected', topic, e, packet),
     );
   }
 }
