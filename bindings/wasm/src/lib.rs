@@ -81,10 +81,16 @@ fn invalid_key(message: &str) -> JsValue {
     err.into()
 }
 
-/// The text of a key argument: `invalidKey` for anything but a string (an
-/// unset environment variable gives `undefined`), never a raw `TypeError`.
-fn key_text(text: &JsValue, form: &str) -> Result<String, JsValue> {
-    text.as_string().ok_or_else(|| {
+/// A key argument's text form, parsed by `parse`: `invalidKey` for
+/// anything but a string (an unset environment variable gives `undefined`),
+/// never a raw `TypeError`. The string's copy in WASM memory is wiped
+/// afterwards (the text may be a secret).
+fn parse_key_text<T>(
+    text: &JsValue,
+    form: &str,
+    parse: impl FnOnce(&str) -> Result<T, mqseal::Error>,
+) -> Result<T, JsValue> {
+    let mut text = text.as_string().ok_or_else(|| {
         let got = if text.is_undefined() {
             "undefined (an unset environment variable?)".to_owned()
         } else if text.is_null() {
@@ -93,7 +99,10 @@ fn key_text(text: &JsValue, form: &str) -> Result<String, JsValue> {
             format!("a {}", text.js_typeof().as_string().unwrap_or_default())
         };
         invalid_key(&format!("expected the key's text form {form} as a string, got {got}"))
-    })
+    })?;
+    let parsed = parse(&text).map_err(js_error);
+    text.zeroize();
+    parsed
 }
 
 /// The bytes of a key argument: `invalidKey` for anything but a `Uint8Array`.
@@ -200,10 +209,7 @@ impl Key {
     /// `invalidKey`.
     #[wasm_bindgen(js_name = fromText)]
     pub fn from_text(text: JsValue) -> Result<Key, JsValue> {
-        let mut text = key_text(&text, "mqseal:key:v1:<id>:<base64url>")?;
-        let key = mqseal::Key::from_text(&text).map(Key).map_err(js_error);
-        text.zeroize();
-        key
+        parse_key_text(&text, "mqseal:key:v1:<id>:<base64url>", mqseal::Key::from_text).map(Key)
     }
 
     /// A key from 32 bytes of key material (from `crypto.getRandomValues`
@@ -264,9 +270,7 @@ impl PublicKey {
     /// `invalidKey`.
     #[wasm_bindgen(js_name = fromText)]
     pub fn from_text(text: JsValue) -> Result<PublicKey, JsValue> {
-        mqseal::PublicKey::from_text(&key_text(&text, "mqseal:x25519-public:v1:<base64url>")?)
-            .map(PublicKey)
-            .map_err(js_error)
+        parse_key_text(&text, "mqseal:x25519-public:v1:<base64url>", mqseal::PublicKey::from_text).map(PublicKey)
     }
 
     /// The canonical text form.
@@ -289,10 +293,8 @@ impl StaticKeyPair {
     /// `invalidKey`.
     #[wasm_bindgen(js_name = fromSecretText)]
     pub fn from_secret_text(text: JsValue) -> Result<StaticKeyPair, JsValue> {
-        let mut text = key_text(&text, "mqseal:x25519-secret:v1:<base64url>")?;
-        let pair = mqseal::StaticKeyPair::from_secret_text(&text).map(StaticKeyPair).map_err(js_error);
-        text.zeroize();
-        pair
+        parse_key_text(&text, "mqseal:x25519-secret:v1:<base64url>", mqseal::StaticKeyPair::from_secret_text)
+            .map(StaticKeyPair)
     }
 
     /// A key pair from 32 secret bytes (from `crypto.getRandomValues`).
