@@ -32,7 +32,7 @@ use mqseal::{
     Suite, SuiteSet, DEFAULT_KEYS, DEFAULT_MAX_SENDERS, DEFAULT_RESERVATION_BLOCK, MAX_OVERHEAD, MAX_WINDOW,
 };
 use wasm_bindgen::prelude::*;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Largest integer a JS number holds exactly (2^53 - 1).
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
@@ -81,16 +81,11 @@ fn invalid_key(message: &str) -> JsValue {
     err.into()
 }
 
-/// A key argument's text form, parsed by `parse`: `invalidKey` for
-/// anything but a string (an unset environment variable gives `undefined`),
-/// never a raw `TypeError`. The string's copy in WASM memory is wiped
-/// afterwards (the text may be a secret).
-fn parse_key_text<T>(
-    text: &JsValue,
-    form: &str,
-    parse: impl FnOnce(&str) -> Result<T, mqseal::Error>,
-) -> Result<T, JsValue> {
-    let mut text = text.as_string().ok_or_else(|| {
+/// The text of a key argument: `invalidKey` for anything but a string (an
+/// unset environment variable gives `undefined`), never a raw `TypeError`.
+/// Wiped from WASM memory when dropped (the text may be a secret).
+fn key_text(text: &JsValue, form: &str) -> Result<Zeroizing<String>, JsValue> {
+    text.as_string().map(Zeroizing::new).ok_or_else(|| {
         let got = if text.is_undefined() {
             "undefined (an unset environment variable?)".to_owned()
         } else if text.is_null() {
@@ -99,10 +94,7 @@ fn parse_key_text<T>(
             format!("a {}", text.js_typeof().as_string().unwrap_or_default())
         };
         invalid_key(&format!("expected the key's text form {form} as a string, got {got}"))
-    })?;
-    let parsed = parse(&text).map_err(js_error);
-    text.zeroize();
-    parsed
+    })
 }
 
 /// The bytes of a key argument: `invalidKey` for anything but a `Uint8Array`.
@@ -209,7 +201,7 @@ impl Key {
     /// `invalidKey`.
     #[wasm_bindgen(js_name = fromText)]
     pub fn from_text(text: JsValue) -> Result<Key, JsValue> {
-        parse_key_text(&text, "mqseal:key:v1:<id>:<base64url>", mqseal::Key::from_text).map(Key)
+        mqseal::Key::from_text(&key_text(&text, "mqseal:key:v1:<id>:<base64url>")?).map(Key).map_err(js_error)
     }
 
     /// A key from 32 bytes of key material (from `crypto.getRandomValues`
@@ -270,7 +262,9 @@ impl PublicKey {
     /// `invalidKey`.
     #[wasm_bindgen(js_name = fromText)]
     pub fn from_text(text: JsValue) -> Result<PublicKey, JsValue> {
-        parse_key_text(&text, "mqseal:x25519-public:v1:<base64url>", mqseal::PublicKey::from_text).map(PublicKey)
+        mqseal::PublicKey::from_text(&key_text(&text, "mqseal:x25519-public:v1:<base64url>")?)
+            .map(PublicKey)
+            .map_err(js_error)
     }
 
     /// The canonical text form.
@@ -293,8 +287,9 @@ impl StaticKeyPair {
     /// `invalidKey`.
     #[wasm_bindgen(js_name = fromSecretText)]
     pub fn from_secret_text(text: JsValue) -> Result<StaticKeyPair, JsValue> {
-        parse_key_text(&text, "mqseal:x25519-secret:v1:<base64url>", mqseal::StaticKeyPair::from_secret_text)
+        mqseal::StaticKeyPair::from_secret_text(&key_text(&text, "mqseal:x25519-secret:v1:<base64url>")?)
             .map(StaticKeyPair)
+            .map_err(js_error)
     }
 
     /// A key pair from 32 secret bytes (from `crypto.getRandomValues`).
