@@ -1,12 +1,14 @@
 """MQTT clients for the tests (paho and aiomqtt, TCP or WebSocket, to the
 test Mosquitto), and the two things every interop test does with them:
-publish sealed messages, and collect what a sealed subscription delivers."""
+publish sealed messages, and collect what a sealed subscription delivers;
+and `reaped`, for the peer process on the other side of the broker."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import queue
+import subprocess
 import time
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
@@ -16,6 +18,18 @@ import paho.mqtt.client as mqtt
 import mqseal
 import mqseal.aiomqtt
 import mqseal.paho
+
+
+@contextlib.contextmanager
+def reaped(proc: "subprocess.Popen[str]") -> Iterator["subprocess.Popen[str]"]:
+    """`proc` (a peer the test started) for the with-block; killed and
+    waited for if the block leaves it running (a failed assertion)."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def paho_client(m: Any, transport: str = "tcp") -> mqtt.Client:

@@ -14,7 +14,7 @@ import pytest
 
 import mqseal
 import mqseal.paho
-from clients import collect_opened, paho_client, publish_sealed
+from clients import collect_opened, paho_client, publish_sealed, reaped
 
 SUITES = ["chacha20poly1305", "hmac-sha256"]
 KINDS = ["group", "pairwise"]
@@ -22,6 +22,7 @@ TRANSPORTS = ["tcp", "ws"]
 CLIENTS = ["paho", "aiomqtt"]
 CASES = list(itertools.product(CLIENTS, TRANSPORTS, SUITES, KINDS))
 IDS = ["-".join(c) for c in CASES]
+every_case = pytest.mark.parametrize("client,transport,suite,kind", CASES, ids=IDS)
 _n = itertools.count()
 
 
@@ -32,15 +33,17 @@ class Keys:
     cli: List[str]  # the CLI's key options for the other side
 
 
-def make_keys(kind: str, d: Path) -> Keys:
+@pytest.fixture
+def keys(kind: str, tmp_path: Path) -> Keys:
+    """The keys of the case's kind (the CLI's files in `tmp_path`)."""
     if kind == "group":
         key = mqseal.Key.generate(7)
-        f = d / "group.key"
+        f = tmp_path / "group.key"
         f.write_text(key.to_text() + "\n")
         f.chmod(0o600)
         return Keys(key, key, ["--key-file", str(f)])
     device, server = mqseal.StaticKeyPair.generate(), mqseal.StaticKeyPair.generate()
-    secret = d / "server.x25519"
+    secret = tmp_path / "server.x25519"
     secret.write_text(server.secret_text() + "\n")
     secret.chmod(0o600)
     mine = device.pairwise(server.public_key, 40)
@@ -65,32 +68,25 @@ def cli_pub_args(cli: str, m: Any, transport: str, topic: str, payload: str, sui
             "--counter-file", str(d / "cli.counter"), "--new-counter-file", "--suite", suite, *keys.cli]
 
 
-@pytest.mark.parametrize("client,transport,suite,kind", CASES, ids=IDS)
-def test_python_to_cli_sub(client: str, transport: str, suite: str, kind: str, mosquitto: Any, cli: str,
-                           tmp_path: Path) -> None:
-    keys = make_keys(kind, tmp_path)
+@every_case
+def test_python_to_cli_sub(client: str, transport: str, suite: str, kind: str, keys: Keys, mosquitto: Any,
+                           cli: str, tmp_path: Path) -> None:
     topic = f"interop/py-{next(_n)}/up"
     payload = f"from {client} over {transport} ({suite}, {kind})"
     sealer = mqseal.Sealer(keys.seal, 31, suite, counter_file=tmp_path / "py.counter", create=True)
-    sub = start_cli_sub(cli, mosquitto, transport, topic, keys)
-    try:
+    with reaped(start_cli_sub(cli, mosquitto, transport, topic, keys)) as sub:
         # The CLI exits after its first verified message; publish until it
         # has subscribed and received one (each envelope has its own counter).
         publish_sealed(client, mosquitto, transport, sealer, topic, [payload.encode()],
                        until=lambda: sub.poll() is not None)
         out, err = sub.communicate(timeout=30)
-    finally:
-        if sub.poll() is None:
-            sub.kill()
-            sub.wait()
     assert sub.returncode == 0, err
     assert out.splitlines()[0] == f"31 {payload}", (out, err)
 
 
-@pytest.mark.parametrize("client,transport,suite,kind", CASES, ids=IDS)
-def test_cli_pub_to_python(client: str, transport: str, suite: str, kind: str, mosquitto: Any, cli: str,
-                           tmp_path: Path) -> None:
-    keys = make_keys(kind, tmp_path)
+@every_case
+def test_cli_pub_to_python(client: str, transport: str, suite: str, kind: str, keys: Keys, mosquitto: Any,
+                           cli: str, tmp_path: Path) -> None:
     topic = f"interop/cli-{next(_n)}/up"
     payload = f"from the CLI over {transport} ({suite}, {kind}) to {client}"
     opener = mqseal.Opener(mqseal.Keyring([keys.open]))

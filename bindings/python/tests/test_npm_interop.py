@@ -18,7 +18,7 @@ import pytest
 
 import mqseal
 import mqseal.paho
-from clients import collect_opened, paho_client, publish_sealed
+from clients import collect_opened, paho_client, publish_sealed, reaped
 from conftest import REPO
 
 NPM = Path(os.environ.get("MQSEAL_NPM_DIR") or REPO / "bindings" / "wasm" / "npm")
@@ -77,17 +77,12 @@ def test_python_seals_npm_opens(client: str, suite: str, kind: str, node: str, m
     s = sides(kind)
     topic = f"npm-interop/py-{next(_n)}/up"
     sealer = mqseal.Sealer(s.py_seal, 31, suite, counter_file=tmp_path / "py.counter", create=True)
-    js = peer(node, mosquitto, "open", topic, suite, s)
-    try:
+    with reaped(peer(node, mosquitto, "open", topic, suite, s)) as js:
         assert js.stdout is not None
         ready = js.stdout.readline()
         assert json.loads(ready or "{}").get("ready"), (ready, js.stderr.read() if js.stderr else "")
         publish_sealed(client, mosquitto, "ws", sealer, topic, [msg.encode() for msg in MESSAGES])
         out, err = js.communicate(timeout=30)
-    finally:
-        if js.poll() is None:
-            js.kill()
-            js.wait()
     assert js.returncode == 0, err
     got = [json.loads(line) for line in out.splitlines()]
     assert [g.get("payload") for g in got] == MESSAGES, (got, err)

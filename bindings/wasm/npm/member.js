@@ -19,8 +19,8 @@
 
 import { PlainTopics, RawMember, StaticKeyPair } from './wasm/mqseal_wasm.js';
 import { Opener, Sealer, mqsealError, toBytes } from './api.js';
-import { IndexedDbCounterStore, durableTransaction, exclusiveLock, request, storeError } from './stores.js';
-import { Listeners } from './events.js';
+import { IndexedDbCounterStore, durableTransaction, exclusiveLock, openDatabase, storeError } from './stores.js';
+import { Evented, emit } from './events.js';
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 // setTimeout's longest delay (about 24.8 days); a later wake-up re-arms.
@@ -118,12 +118,7 @@ export class IndexedDbMemberStore {
     if (typeof indexedDB === 'undefined') throw storeError('IndexedDB is not available here', 'unavailable');
     if (this.#lock) await this.#acquireLock();
     try {
-      const req = indexedDB.open(this.#database, 1);
-      req.onupgradeneeded = () => req.result.createObjectStore('members');
-      this.#db = await request(req).catch((e) => {
-        throw storeError(`cannot open IndexedDB database ${this.#database}: ${e}`, 'unavailable', { cause: e });
-      });
-      globalThis.navigator?.storage?.persist?.().catch(() => {});
+      this.#db = await openDatabase(this.#database, 'members');
       let record = null;
       await this.#tx((store, fail) => {
         const get = store.get(this.#memberId);
@@ -191,7 +186,7 @@ const CREATE = Symbol('Member.create');
  * for 'invalidControl', error.reason: the core's names), 'keys' (groups)
  * after keys or sealers changed.
  */
-export class Member {
+export class Member extends Evented {
   #raw;
   #store;
   #clock;
@@ -199,13 +194,13 @@ export class Member {
   #openerOptions;
   #openers = new Map(); // group -> { opener, keys: Map<keyId, text> }
   #sealers = new Map(); // group -> { assignment: string, sealer: Promise<Sealer> }
-  #events = new Listeners();
   #queue = Promise.resolve();
   #timer = null;
   #closed = false;
 
   constructor(token, raw, store, clock, counterStore, openerOptions) {
     if (token !== CREATE) throw mqsealError('invalidConfig', 'use `await Member.create({ ... })`');
+    super();
     this.#raw = raw;
     this.#store = store;
     this.#clock = clock;
@@ -300,19 +295,6 @@ export class Member {
     return t ?? undefined;
   }
 
-  on(event, fn) {
-    this.#events.on(event, fn);
-    return this;
-  }
-
-  off(event, fn) {
-    this.#events.off(event, fn);
-    return this;
-  }
-
-  #emit(event, ...args) {
-    this.#events.emit(event, ...args);
-  }
 
   /** One control message at a time, in arrival order. */
   #serial(fn) {
@@ -343,7 +325,7 @@ export class Member {
       try {
         r = this.#raw.handle(String(topic), bytes, this.#now());
       } catch (e) {
-        this.#emit('rejected', e, String(topic));
+        emit(this, 'rejected', e, String(topic));
         throw e;
       }
       try {
@@ -364,7 +346,7 @@ export class Member {
         this.#schedule(r.wakeAt);
       }
       const applied = { epoch: r.epoch, wakeAt: r.wakeAt };
-      this.#emit('applied', applied);
+      emit(this, 'applied', applied);
       return { ...applied, ack };
     });
   }
@@ -390,7 +372,7 @@ export class Member {
     if (now === null || now === undefined) return;
     const delay = Math.min(MAX_DELAY_MS, Math.max(0, (Number(wakeAt) - now) * 1000));
     this.#timer = setTimeout(() => {
-      this.tick().catch((e) => this.#emit('error', e));
+      this.tick().catch((e) => emit(this, 'error', e));
     }, delay);
     this.#timer?.unref?.();
   }
@@ -504,7 +486,7 @@ export class Member {
       if (next) this.#sealers.set(group, next);
       await entry.sealer.then((s) => s.close()).catch(() => {});
     }
-    this.#emit('keys', this.groups);
+    emit(this, 'keys', this.groups);
   }
 
   /** The core's MQTT topic-filter matcher for `filters` (what `memberClient` routes group traffic with). */

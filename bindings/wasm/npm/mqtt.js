@@ -25,7 +25,7 @@
 // network connection: the table is cleared when the connection closes.
 // Incoming aliases are resolved by MQTT.js itself before 'message'.
 
-import { Listeners } from './events.js';
+import { Evented, emit } from './events.js';
 
 function helperError(code, message) {
   const err = new Error(message);
@@ -55,12 +55,19 @@ function aliasTable(client) {
   return table;
 }
 
-export class SealedClient {
+/**
+ * An MQTT.js client that seals what it publishes and opens what it receives.
+ *
+ * Events (`on(event, fn)`): 'message' (topic, payload: Uint8Array, header,
+ * packet) for verified messages only; 'rejected' (topic, error, packet) with
+ * `error.code` ('auth', 'duplicate', 'replay', 'unknownKey', ...); 'plain'
+ * (topic, payload, packet) on the allowlisted plain topics.
+ */
+export class SealedClient extends Evented {
   #client;
   #sealer;
   #opener;
   #plainTopics;
-  #events = new Listeners();
   #onMessage;
   #aliases;
 
@@ -73,6 +80,7 @@ export class SealedClient {
    *   allowed (default: none, every topic is sealed); messages there are emitted as 'plain', unverified
    */
   constructor(client, options) {
+    super();
     const opts = options ?? {};
     const { sealer, opener, plainTopics } = opts;
     if (!client || typeof client.publish !== 'function' || typeof client.on !== 'function') {
@@ -118,41 +126,21 @@ export class SealedClient {
 
   #receive(topic, payload, packet) {
     if (this.#plainTopics?.allows(topic)) {
-      this.#emit('plain', topic, payload, packet);
+      emit(this, 'plain', topic, payload, packet);
       return;
     }
     if (!this.#opener) {
-      this.#emit('rejected', topic, helperError('invalidConfig', 'no opener configured'), packet);
+      emit(this, 'rejected', topic, helperError('invalidConfig', 'no opener configured'), packet);
       return;
     }
     let msg;
     try {
       msg = this.#opener.open(topic, payload);
     } catch (e) {
-      this.#emit('rejected', topic, e, packet);
+      emit(this, 'rejected', topic, e, packet);
       return;
     }
-    this.#emit('message', topic, msg.payload, msg.header, packet);
-  }
-
-  #emit(event, ...args) {
-    this.#events.emit(event, ...args);
-  }
-
-  /**
-   * Events: 'message' (topic, payload: Uint8Array, header, packet) for
-   * verified messages only; 'rejected' (topic, error, packet) with
-   * `error.code` ('auth', 'duplicate', 'replay', 'unknownKey', ...);
-   * 'plain' (topic, payload, packet) on the allowlisted plain topics.
-   */
-  on(event, fn) {
-    this.#events.on(event, fn);
-    return this;
-  }
-
-  off(event, fn) {
-    this.#events.off(event, fn);
-    return this;
+    emit(this, 'message', topic, msg.payload, msg.header, packet);
   }
 
   /**
@@ -226,16 +214,20 @@ const DELIVER = Symbol('MemberGroup.deliver');
  *   const telemetry = mc.group('telemetry');
  *   telemetry.on('message', (topic, payload, header) => ...);
  *   await telemetry.subscribe('plant/#');
+ *
+ * Events (`on(event, fn)`): 'applied' ({ epoch, wakeAt, ack }); 'controlRejected' (error, topic,
+ * packet) for a control message the core refused (error.code, error.reason for 'invalidControl')
+ * or whose state could not be persisted; 'controlCleared' (topic) for an empty retained payload.
  */
-export class MemberClient {
+export class MemberClient extends Evented {
   #client;
   #member;
   #groups = new Map();
-  #events = new Listeners();
   #onMessage;
   #publishAck;
 
   constructor(client, member) {
+    super();
     if (!client || typeof client.publish !== 'function' || typeof client.on !== 'function') {
       throw helperError('invalidConfig', 'memberClient needs an MQTT.js client');
     }
@@ -264,12 +256,12 @@ export class MemberClient {
   #receive(topic, payload, packet) {
     if (topic === this.#member.controlTopic) {
       if (payload.length === 0) {
-        this.#emit('controlCleared', topic);
+        emit(this, 'controlCleared', topic);
         return;
       }
       this.#member.handle(topic, payload, { publishAck: this.#publishAck }).then(
-        (r) => this.#emit('applied', r),
-        (e) => this.#emit('controlRejected', e, topic, packet),
+        (r) => emit(this, 'applied', r),
+        (e) => emit(this, 'controlRejected', e, topic, packet),
       );
       return;
     }
@@ -286,25 +278,6 @@ export class MemberClient {
     return g;
   }
 
-  /**
-   * Events: 'applied' ({ epoch, wakeAt, ack }); 'controlRejected' (error, topic, packet) for a
-   * control message the core refused (error.code, error.reason for 'invalidControl') or whose
-   * state could not be persisted; 'controlCleared' (topic) for an empty retained payload.
-   */
-  on(event, fn) {
-    this.#events.on(event, fn);
-    return this;
-  }
-
-  off(event, fn) {
-    this.#events.off(event, fn);
-    return this;
-  }
-
-  #emit(event, ...args) {
-    this.#events.emit(event, ...args);
-  }
-
   /** Stops listening and ends the MQTT.js client (the member stays open: close it yourself). */
   async end(force = false) {
     this.#client.removeListener('message', this.#onMessage);
@@ -312,16 +285,21 @@ export class MemberClient {
   }
 }
 
-/** One group's traffic of a MemberClient (see `MemberClient.group`). */
-export class MemberGroup {
+/**
+ * One group's traffic of a MemberClient (see `MemberClient.group`).
+ *
+ * Events (`on(event, fn)`): 'message' (topic, payload, header, packet), verified only; 'rejected'
+ * (topic, error, packet).
+ */
+export class MemberGroup extends Evented {
   #client;
   #member;
   #name;
   #filters = [];
   #matcher = null;
-  #events = new Listeners();
 
   constructor(client, member, name) {
+    super();
     this.#client = client;
     this.#member = member;
     this.#name = name;
@@ -349,20 +327,9 @@ export class MemberGroup {
   [DELIVER](topic, payload, packet) {
     if (!this.#matcher?.allows(topic)) return;
     this.#member.open(this.#name, topic, payload).then(
-      (msg) => this.#events.emit('message', topic, msg.payload, msg.header, packet),
-      (e) => this.#events.emit('rejected', topic, e, packet),
+      (msg) => emit(this, 'message', topic, msg.payload, msg.header, packet),
+      (e) => emit(this, 'rejected', topic, e, packet),
     );
-  }
-
-  /** Events: 'message' (topic, payload, header, packet), verified only; 'rejected' (topic, error, packet). */
-  on(event, fn) {
-    this.#events.on(event, fn);
-    return this;
-  }
-
-  off(event, fn) {
-    this.#events.off(event, fn);
-    return this;
   }
 }
 

@@ -99,6 +99,21 @@ export function request(req) {
 }
 
 /**
+ * Opens IndexedDB database `database` (version 1; creates the object store
+ * `objectStore` on first use) and asks the browser, best effort, not to
+ * evict this origin's storage (shared with member.js).
+ */
+export async function openDatabase(database, objectStore) {
+  const req = indexedDB.open(database, 1);
+  req.onupgradeneeded = () => req.result.createObjectStore(objectStore);
+  const db = await request(req).catch((e) => {
+    throw storeError(`cannot open IndexedDB database ${database}: ${e}`, 'unavailable', { cause: e });
+  });
+  globalThis.navigator?.storage?.persist?.().catch(() => {});
+  return db;
+}
+
+/**
  * One readwrite transaction on object store `name` with durability 'strict':
  * `fn(store, fail)` issues the requests (`fail(err)` aborts with err); resolves
  * only once the transaction completes (shared with member.js).
@@ -214,13 +229,7 @@ export class IndexedDbCounterStore {
     if (typeof indexedDB === 'undefined') throw storeError('IndexedDB is not available here', 'unavailable');
     if (this.#lock) await this.#acquireLock();
     try {
-      const req = indexedDB.open(this.#database, 1);
-      req.onupgradeneeded = () => req.result.createObjectStore('counters');
-      this.#db = await request(req).catch((e) => {
-        throw storeError(`cannot open IndexedDB database ${this.#database}: ${e}`, 'unavailable', { cause: e });
-      });
-      // Best effort: ask the browser not to evict this origin's storage.
-      globalThis.navigator?.storage?.persist?.().catch(() => {});
+      this.#db = await openDatabase(this.#database, 'counters');
       let stored = null;
       await this.#tx((store, fail) => {
         const get = store.get(this.#name);

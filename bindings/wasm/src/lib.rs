@@ -32,7 +32,7 @@ use mqseal::{
     Suite, SuiteSet, DEFAULT_KEYS, DEFAULT_MAX_SENDERS, DEFAULT_RESERVATION_BLOCK, MAX_OVERHEAD, MAX_WINDOW,
 };
 use wasm_bindgen::prelude::*;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Largest integer a JS number holds exactly (2^53 - 1).
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
@@ -83,8 +83,9 @@ fn invalid_key(message: &str) -> JsValue {
 
 /// The text of a key argument: `invalidKey` for anything but a string (an
 /// unset environment variable gives `undefined`), never a raw `TypeError`.
-fn key_text(text: &JsValue, form: &str) -> Result<String, JsValue> {
-    text.as_string().ok_or_else(|| {
+/// Wiped from WASM memory when dropped (the text may be a secret).
+fn key_text(text: &JsValue, form: &str) -> Result<Zeroizing<String>, JsValue> {
+    text.as_string().map(Zeroizing::new).ok_or_else(|| {
         let got = if text.is_undefined() {
             "undefined (an unset environment variable?)".to_owned()
         } else if text.is_null() {
@@ -200,10 +201,7 @@ impl Key {
     /// `invalidKey`.
     #[wasm_bindgen(js_name = fromText)]
     pub fn from_text(text: JsValue) -> Result<Key, JsValue> {
-        let mut text = key_text(&text, "mqseal:key:v1:<id>:<base64url>")?;
-        let key = mqseal::Key::from_text(&text).map(Key).map_err(js_error);
-        text.zeroize();
-        key
+        mqseal::Key::from_text(&key_text(&text, "mqseal:key:v1:<id>:<base64url>")?).map(Key).map_err(js_error)
     }
 
     /// A key from 32 bytes of key material (from `crypto.getRandomValues`
@@ -289,10 +287,9 @@ impl StaticKeyPair {
     /// `invalidKey`.
     #[wasm_bindgen(js_name = fromSecretText)]
     pub fn from_secret_text(text: JsValue) -> Result<StaticKeyPair, JsValue> {
-        let mut text = key_text(&text, "mqseal:x25519-secret:v1:<base64url>")?;
-        let pair = mqseal::StaticKeyPair::from_secret_text(&text).map(StaticKeyPair).map_err(js_error);
-        text.zeroize();
-        pair
+        mqseal::StaticKeyPair::from_secret_text(&key_text(&text, "mqseal:x25519-secret:v1:<base64url>")?)
+            .map(StaticKeyPair)
+            .map_err(js_error)
     }
 
     /// A key pair from 32 secret bytes (from `crypto.getRandomValues`).

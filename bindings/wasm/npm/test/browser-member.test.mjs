@@ -8,28 +8,15 @@
 // sealed by the Rust `mqseal pub` with the vector group key opens in the
 // page, and the page seals with its assigned key and sender id; the state
 // survives a reload (IndexedDB) and a second tab is refused (Web Locks).
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import mqtt from 'mqtt';
-import { chromium } from 'playwright-core';
 import { Key, Opener } from 'mqseal';
 
-import { startServer } from '../../../../examples/dashboard/serve.mjs';
-import { runCli, startBroker, tempDir, waitFor } from './harness.mjs';
-
-const CHROMIUM = process.env.MQSEAL_CHROMIUM || '/usr/bin/chromium';
-const ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
+import { browserRig } from './browser-rig.mjs';
+import { waitFor } from './harness.mjs';
 
 const vectors = JSON.parse(readFileSync(new URL('../../../../core/tests/vectors/control-v1.json', import.meta.url), 'utf8'));
 const hex = (h) => Uint8Array.from(h.match(/../g) ?? [], (b) => parseInt(b, 16));
@@ -40,56 +27,28 @@ const groupKey = (positive, id) => {
   return Key.fromBytes(id, hex(k.secret));
 };
 
-let broker;
-let server;
-let browser;
-let tmp;
-
-before(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: run scripts/test-parts/20-wasm.sh (it installs Debian's chromium)`);
-  }
-  broker = await startBroker();
-  server = await startServer(0);
-  tmp = tempDir('mqseal-browser-member-');
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
-});
-
-after(async () => {
-  await browser?.close();
-  server?.server.close();
-  await broker?.stop();
-  tmp?.remove();
-});
+const rig = browserRig('mqseal-browser-member-');
 
 let files = 0;
+/** Publishes `bytes` (empty: a zero-length payload) with mosquitto_pub. */
 function mosquittoPub(topic, bytes, { retain = false } = {}) {
-  const f = join(tmp.dir, `msg-${files++}.bin`);
+  const f = join(rig.tmp.dir, `msg-${files++}.bin`);
   writeFileSync(f, bytes);
-  const payload = bytes.length === 0 ? ['-n'] : ['-f', f];
-  const args = ['-h', '127.0.0.1', '-p', String(broker.mqttPort), '-q', '1', '-t', topic, ...payload];
-  if (retain) args.push('-r');
-  const r = spawnSync('mosquitto_pub', args);
-  assert.equal(r.status, 0, `mosquitto_pub failed: ${r.stderr}`);
+  rig.mosquittoPub(topic, [...(bytes.length === 0 ? ['-n'] : ['-f', f]), ...(retain ? ['-r'] : [])]);
 }
 
-async function rustPub(key, topic, lines, senderId) {
-  const kf = join(tmp.dir, `group-${key.id}.key`);
+/** `mqseal pub` under the group key `key`. */
+function rustPub(key, topic, lines, senderId) {
+  const kf = join(rig.tmp.dir, `group-${key.id}.key`);
   writeFileSync(kf, `${key.toText()}\n`, { mode: 0o600 });
-  const ctr = join(tmp.dir, `ctr-${key.id}-${senderId}`);
-  const res = await runCli(
-    ['pub', '-L', `mqtt://127.0.0.1:${broker.mqttPort}`, '-t', topic, '-q', '1', '-l', '--key-file', kf, '--sender-id',
-      String(senderId), '--counter-file', ctr, ...(existsSync(ctr) ? [] : ['--new-counter-file'])],
-    { input: lines.map((l) => `${l}\n`).join('') },
-  ).done;
-  assert.equal(res.code, 0, `mqseal pub failed: ${res.stderr}`);
+  return rig.rustPub(kf, topic, lines, senderId);
 }
 
 const state = (page) => page.evaluate(() => window.memberTest);
 
 async function openMember(context, { enroll }) {
   const fragment = new URLSearchParams({
-    broker: `ws://127.0.0.1:${broker.wsPort}`,
+    broker: `ws://127.0.0.1:${rig.broker.wsPort}`,
     secret: vectors.member_secret,
     authority: vectors.authority_public,
     member: vectors.member_id,
@@ -102,7 +61,7 @@ async function openMember(context, { enroll }) {
   page.on('pageerror', (e) => errors.push(e.message));
   const logs = [];
   page.on('console', (m) => logs.push(m.text()));
-  await page.goto(`http://127.0.0.1:${server.port}/bindings/wasm/npm/test/pages/member.html#${fragment}`);
+  await page.goto(`http://127.0.0.1:${rig.server.port}/bindings/wasm/npm/test/pages/member.html#${fragment}`);
   await page
     .waitForFunction(() => window.memberTest && (window.memberTest.ready || window.memberTest.error), null, { timeout: 20_000 })
     .catch(async (e) => {
@@ -113,8 +72,7 @@ async function openMember(context, { enroll }) {
 
 test('browser member in chromium: applies retained control vectors, acks, rejects bad ones, survives reload, opens and seals group traffic', { timeout: 180_000 }, async () => {
   // The authority's side of the broker: the acks.
-  const spy = mqtt.connect(`mqtt://127.0.0.1:${broker.mqttPort}`, { reconnectPeriod: 0 });
-  await new Promise((resolve, reject) => spy.once('connect', resolve).once('error', reject));
+  const spy = await rig.spy();
   const acks = [];
   const dash = [];
   spy.on('message', (topic, payload) => (topic === vectors.ack_topic ? acks : dash).push(Buffer.from(payload)));
@@ -124,7 +82,7 @@ test('browser member in chromium: applies retained control vectors, acks, reject
   // The first state waits retained before the member ever connects.
   mosquittoPub(vectors.control_topic, hex(vectors.positive[0].envelope_hex), { retain: true });
 
-  const context = await browser.newContext();
+  const context = await rig.browser.newContext();
   const { page, errors } = await openMember(context, { enroll: true });
   assert.equal((await state(page)).error, null, JSON.stringify((await state(page)).error));
   await page.waitForFunction(() => window.memberTest.epoch === 1, null, { timeout: 20_000 });

@@ -5,69 +5,22 @@
 // replay as rejected by reason, and send a sealed command that the Rust
 // `mqseal sub` verifies, with counters that survive a page reload (the
 // IndexedDB counter store) and a second tab refused (Web Locks).
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import mqtt from 'mqtt';
-import { chromium } from 'playwright-core';
 import { Key, MemoryCounterStore, Sealer } from 'mqseal';
 
-import { startServer } from '../../../../examples/dashboard/serve.mjs';
-import { repoRoot, runCli, sleep, startBroker, tempDir, waitFor } from './harness.mjs';
+import { browserRig } from './browser-rig.mjs';
+import { repoRoot, runCli, sleep, waitFor } from './harness.mjs';
 
-const CHROMIUM = process.env.MQSEAL_CHROMIUM || '/usr/bin/chromium';
-const ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-
-let broker;
-let server;
-let browser;
-let tmp;
-
-before(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: run scripts/test-parts/20-wasm.sh (it installs Debian's chromium)`);
-  }
-  broker = await startBroker();
-  server = await startServer(0);
-  tmp = tempDir('mqseal-browser-');
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
-});
-
-after(async () => {
-  await browser?.close();
-  server?.server.close();
-  await broker?.stop();
-  tmp?.remove();
-});
-
-function mosquittoPub(topic, args) {
-  const r = spawnSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(broker.mqttPort), '-q', '1', '-t', topic, ...args]);
-  assert.equal(r.status, 0, `mosquitto_pub failed: ${r.stderr}`);
-}
-
-async function rustPub(kf, topic, lines, senderId) {
-  const res = await runCli(
-    ['pub', '-L', `mqtt://127.0.0.1:${broker.mqttPort}`, '-t', topic, '-q', '1', '-l', '--key-file', kf, '--sender-id',
-      String(senderId), '--counter-file', join(tmp.dir, `ctr-${senderId}`), '--new-counter-file'],
-    { input: lines.map((l) => `${l}\n`).join('') },
-  ).done;
-  assert.equal(res.code, 0, `mqseal pub failed: ${res.stderr}`);
-}
+const rig = browserRig('mqseal-browser-');
 
 /** Clicks "Seal & send" until `mqseal sub -C 1` has verified one command; returns its counter. */
 async function commandVerifiedByRust(page, kf) {
   const sub = runCli(
-    ['sub', '-L', `mqtt://127.0.0.1:${broker.mqttPort}`, '-t', 'plant/cmd', '-q', '1', '--key-file', kf, '--meta', '-C', '1',
+    ['sub', '-L', `mqtt://127.0.0.1:${rig.broker.mqttPort}`, '-t', 'plant/cmd', '-q', '1', '--key-file', kf, '--meta', '-C', '1',
       '-W', '40'],
   );
   for (let i = 0; i < 150 && sub.proc.exitCode === null; i++) {
@@ -84,34 +37,33 @@ async function commandVerifiedByRust(page, kf) {
 
 test('dashboard in chromium: live decrypted telemetry, rejections by reason, sealed commands', { timeout: 180_000 }, async () => {
   const key = Key.generate(1);
-  const kf = join(tmp.dir, 'group.key');
+  const kf = join(rig.tmp.dir, 'group.key');
   writeFileSync(kf, `${key.toText()}\n`, { mode: 0o600 });
 
   const fragment = new URLSearchParams({
-    broker: `ws://127.0.0.1:${broker.wsPort}`,
+    broker: `ws://127.0.0.1:${rig.broker.wsPort}`,
     key: key.toText(),
     topics: 'plant/telemetry/#',
     cmd: 'plant/cmd',
     sender: '1000',
   });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 820 } });
+  const context = await rig.browser.newContext({ viewport: { width: 1280, height: 820 } });
   const page = await context.newPage();
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(`${server.url}#${fragment}`);
+  await page.goto(`${rig.server.url}#${fragment}`);
   await page.waitForSelector('#log li:has-text("subscribed to plant/telemetry/#")', { timeout: 20_000 });
   await page.waitForFunction(() => !document.getElementById('send').disabled, null, { timeout: 20_000 });
 
   // Capture the raw envelopes too, to replay one later.
-  const spy = mqtt.connect(`mqtt://127.0.0.1:${broker.mqttPort}`, { reconnectPeriod: 0 });
-  await new Promise((resolve, reject) => spy.once('connect', resolve).once('error', reject));
+  const spy = await rig.spy();
   const captured = [];
   spy.on('message', (topic, payload) => captured.push({ topic, payload: Buffer.from(payload) }));
   await spy.subscribeAsync('plant/telemetry/#', { qos: 1 });
 
   // The Rust device side: sealed readings through Mosquitto (TCP); the page reads them over ws://.
-  await rustPub(kf, 'plant/telemetry/line1/temp', ['21.5', '21.7', '22.4'], 7);
-  await rustPub(kf, 'plant/telemetry/line2/pressure', ['{"bar": 1.02}'], 8);
+  await rig.rustPub(kf, 'plant/telemetry/line1/temp', ['21.5', '21.7', '22.4'], 7);
+  await rig.rustPub(kf, 'plant/telemetry/line2/pressure', ['{"bar": 1.02}'], 8);
 
   const temp = page.locator('tr[data-topic="plant/telemetry/line1/temp"]');
   await temp.locator('td.count', { hasText: /^3$/ }).waitFor({ timeout: 20_000 });
@@ -125,14 +77,14 @@ test('dashboard in chromium: live decrypted telemetry, rejections by reason, sea
   // Injected messages: plain text, a well-formed envelope sealed under a
   // key the attacker made up (same key id), and a replay of a real one.
   await waitFor(() => captured.length >= 4, 10_000, 'the spy to capture the envelopes');
-  mosquittoPub('plant/telemetry/line1/temp', ['-m', '99.9']);
+  rig.mosquittoPub('plant/telemetry/line1/temp', ['-m', '99.9']);
   const forger = await Sealer.create({ key: Key.generate(1), senderId: 7, store: new MemoryCounterStore(1000) });
-  const forged = join(tmp.dir, 'forged.bin');
+  const forged = join(rig.tmp.dir, 'forged.bin');
   writeFileSync(forged, await forger.seal('plant/telemetry/line1/temp', '99.9'));
-  mosquittoPub('plant/telemetry/line1/temp', ['-f', forged]);
-  const replay = join(tmp.dir, 'replay.bin');
+  rig.mosquittoPub('plant/telemetry/line1/temp', ['-f', forged]);
+  const replay = join(rig.tmp.dir, 'replay.bin');
   writeFileSync(replay, captured[0].payload);
-  mosquittoPub(captured[0].topic, ['-f', replay]);
+  rig.mosquittoPub(captured[0].topic, ['-f', replay]);
 
   await page.waitForFunction(
     () => document.querySelector('[data-testid=rejected-total]').textContent === '3',
@@ -157,7 +109,7 @@ test('dashboard in chromium: live decrypted telemetry, rejections by reason, sea
 
   // A second tab with the same sender id is refused (Web Locks) ...
   const second = await context.newPage();
-  await second.goto(`${server.url}#${fragment}`);
+  await second.goto(`${rig.server.url}#${fragment}`);
   await second.waitForSelector('[data-testid=command-status]:has-text("another tab")', { timeout: 20_000 });
   assert.equal(await second.isDisabled('#send'), true);
   await second.close();
@@ -175,11 +127,11 @@ test('dashboard in chromium: live decrypted telemetry, rejections by reason, sea
 });
 
 test('IndexedDbCounterStore in chromium: missing state refused unless create or clockFloor, compare-and-swap, tab lock, corrupt record', { timeout: 60_000 }, async () => {
-  const context = await browser.newContext();
+  const context = await rig.browser.newContext();
   const page = await context.newPage();
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(server.url);
+  await page.goto(rig.server.url);
   const r = await page.evaluate(async () => {
     const { IndexedDbCounterStore, Key, Sealer, clockFloor } = await import('/bindings/wasm/npm/index.js');
     const outcome = async (p) => {

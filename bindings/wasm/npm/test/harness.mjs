@@ -17,6 +17,13 @@ export function tempDir(prefix = 'mqseal-test-') {
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** A temp dir that is removed when test `t` ends, passed or failed. */
+export function testTempDir(t, prefix) {
+  const tmp = tempDir(prefix);
+  t.after(() => tmp.remove());
+  return tmp;
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer();
