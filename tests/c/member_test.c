@@ -16,25 +16,8 @@
 
 #include "control_vectors.h"
 #include "memory_store.h"
+#include "check.h"
 #include "mqseal.h"
-
-static unsigned passed, failed;
-
-static void check(int ok, const char *what, const char *name) {
-  if (ok) {
-    passed++;
-  } else {
-    failed++;
-    printf("FAIL %s: %s\n", name, what);
-  }
-}
-
-static void expect(MqsealStatus rc, MqsealStatus want, const char *what, const char *name) {
-  if (rc != want)
-    printf("    %s: expected %s (%d), got %s (%d)\n", what, mqseal_error_code_name(want), (int)want,
-           mqseal_error_code_name(rc), (int)rc);
-  check(rc == want, what, name);
-}
 
 /* ---- the save callback: a record in memory, or a failure ---- */
 
@@ -307,6 +290,5 @@ int main(void) {
   save_failure();
   corrupt_record();
   sealer_and_opener();
-  printf("member checks: %u passed, %u failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_summary("member checks");
 }

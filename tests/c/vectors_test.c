@@ -15,28 +15,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "mqseal.h"
 #include "vectors.h"
-
-static unsigned passed, failed;
-
-static void check(int ok, const char *what, const char *name) {
-  if (ok) {
-    passed++;
-  } else {
-    failed++;
-    printf("FAIL %s: %s\n", name, what);
-  }
-}
-
-/* Checks that `rc` is `want`, printing both names when not. */
-static void expect(MqsealStatus rc, MqsealStatus want, const char *what, const char *name) {
-  if (rc != want)
-    printf("    %s: expected %s (%d%s%s), got %s (%d%s%s)\n", what, mqseal_error_code_name(want), (int)want,
-           *mqseal_error_reason(want) ? ", " : "", mqseal_error_reason(want), mqseal_error_code_name(rc), (int)rc,
-           *mqseal_error_reason(rc) ? ", " : "", mqseal_error_reason(rc));
-  check(rc == want, what, name);
-}
 
 /* ---- a counter store in memory, with the compare-and-swap the contract asks of persist ---- */
 
@@ -809,6 +790,5 @@ int main(void) {
   store_rule();
   config();
   snapshot();
-  printf("checks: %u passed, %u failed\n", passed, failed);
-  return failed == 0 && passed > 0 ? 0 : 1;
+  return check_summary("checks");
 }
