@@ -4,13 +4,13 @@ use crate::counter::{CounterGrant, CounterStore, Reservation};
 use crate::envelope::{Aad, BoundTopic, Header, TAG_LEN};
 use crate::keyring::Keyring;
 use crate::keys::Key;
-use crate::schedule::{self, Subkey};
-use crate::suites::Suite;
-use crate::{suites, Error};
+use crate::schedule;
+use crate::suites::{SealingKey, Suite};
+use crate::Error;
 
 /// Seals messages for one sender id under one key.
 ///
-/// Holds the per-sender subkey (derived once, at construction or on
+/// Holds the per-sender subkey, set up for its suite (derived once, at construction or on
 /// [`Sealer::rotate_key`]) and the counter reservation ([`CounterGrant`])
 /// over a [`CounterStore`].
 ///
@@ -40,7 +40,7 @@ use crate::{suites, Error};
 /// # Ok::<(), mqseal::Error>(())
 /// ```
 pub struct Sealer<S: CounterStore> {
-    subkey: Subkey,
+    key: SealingKey,
     key_id: u32,
     sender_id: u32,
     suite: Suite,
@@ -92,7 +92,7 @@ impl<S: CounterStore> Sealer<S> {
     fn build(key: &Key, sender_id: u32, suite: Suite, mut store: S, floor: Option<u64>) -> Result<Self, Error> {
         let stored = store.load().map_err(Error::CounterStore)?;
         Ok(Sealer {
-            subkey: schedule::subkey(key, suite, sender_id),
+            key: SealingKey::new(suite, &schedule::subkey(key, suite, sender_id)),
             key_id: key.id(),
             sender_id,
             suite,
@@ -176,7 +176,7 @@ impl<S: CounterStore> Sealer<S> {
     /// Switches to another key (rotation). Counters carry on from the same
     /// store: they keep increasing across keys, which is allowed.
     pub fn rotate_key(&mut self, key: &Key) {
-        self.subkey = schedule::subkey(key, self.suite, self.sender_id);
+        self.key = SealingKey::new(self.suite, &schedule::subkey(key, self.suite, self.sender_id));
         self.key_id = key.id();
     }
 
@@ -363,7 +363,7 @@ impl<S: CounterStore> Sealer<S> {
         let hl = header.encode(out)?;
         let aad = Aad::new(&out[..hl], topic)?;
         let (body, rest) = out[hl..].split_at_mut(body_len);
-        let tag = suites::seal(self.suite, &self.subkey, counter, aad.as_bytes(), body)?;
+        let tag = self.key.seal(counter, aad.as_bytes(), body)?;
         rest[..TAG_LEN].copy_from_slice(&tag);
         Ok(hl + body_len + TAG_LEN)
     }

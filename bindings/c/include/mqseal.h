@@ -160,9 +160,9 @@
 #define MQSEAL_KEY_TEXT_MAX 96
 
 /**
- * Size of `MqsealSealer` in 8-byte words (192 bytes).
+ * Size of `MqsealSealer` in 8-byte words (288 bytes).
  */
-#define MQSEAL_SEALER_WORDS 24
+#define MQSEAL_SEALER_WORDS 36
 
 /**
  * Size of `MqsealOpener` in 8-byte words (6 KiB).

@@ -139,8 +139,8 @@ pub const MQSEAL_CLOCK_FLOOR_PER_MILLI: u64 = 1024;
 /// at most 80 characters).
 pub const MQSEAL_KEY_TEXT_MAX: usize = 96;
 
-/// Size of `MqsealSealer` in 8-byte words (192 bytes).
-pub const MQSEAL_SEALER_WORDS: usize = 24;
+/// Size of `MqsealSealer` in 8-byte words (288 bytes).
+pub const MQSEAL_SEALER_WORDS: usize = 36;
 /// Size of `MqsealOpener` in 8-byte words (6 KiB).
 pub const MQSEAL_OPENER_WORDS: usize = 768;
 /// Keys an opener holds at once (current and next during a rotation...).
