@@ -7,7 +7,8 @@ use crate::keys::Key;
 use crate::replay::{ReplayWindow, SenderSnapshot};
 use crate::schedule::{self, Subkey};
 use crate::senders::{FixedSenders, SenderState, SenderTable};
-use crate::{suites, Error};
+use crate::suites::{Backend, Compiled};
+use crate::Error;
 
 /// A verified message, borrowed from the caller's buffer.
 #[derive(Debug, PartialEq, Eq)]
@@ -305,7 +306,7 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
 
         let range = env.body_range();
         let (body, tag) = buf[env.header_len..].split_at_mut(env.body_len);
-        suites::open(h.suite, subkey, h.counter, aad.as_bytes(), body, tag)?;
+        Compiled::open(h.suite, subkey, h.counter, aad.as_bytes(), body, tag)?;
 
         let accepted = verdict.and_then(|()| self.accept(slot, &h, fresh_subkey, now));
         if let Err(e) = accepted {
@@ -340,7 +341,7 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
         let subkey = schedule::subkey(key, h.suite, h.sender_id);
         let range = env.body_range();
         let (body, tag) = buf[env.header_len..].split_at_mut(env.body_len);
-        suites::open(h.suite, &subkey, h.counter, aad.as_bytes(), body, tag)?;
+        Compiled::open(h.suite, &subkey, h.counter, aad.as_bytes(), body, tag)?;
         if let Err(e) = verdict {
             buf[range].fill(0);
             return Err(e);

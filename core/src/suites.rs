@@ -6,8 +6,10 @@
 //! # Backends
 //!
 //! This file is the only place that knows which library does the
-//! cryptography. [`seal`] and [`open`] go to one of two backends with the
-//! same contract:
+//! cryptography. A [`Backend`] gives the AEAD and the keyed HMAC; the suites
+//! over them (a sealer's [`SealingKey`], [`Backend::open`]) are written once
+//! here, and [`Compiled`] is the one backend of the build. There are two,
+//! with the same contract:
 //!
 //! * `rustcrypto`: the pure-Rust `chacha20poly1305`, `hmac` and `sha2`
 //!   crates. Always compiled; the backend of `no_std`, wasm32 and MCU
@@ -108,62 +110,109 @@ pub(crate) fn nonce(counter: u64) -> [u8; 12] {
 /// The name of the backend this build uses: `"ring"` or `"rustcrypto"`.
 pub(crate) const BACKEND: &str = if cfg!(mqseal_fast_backend) { "ring" } else { "rustcrypto" };
 
+/// What a backend provides: the AEAD over a subkey, and HMAC-SHA256 with
+/// its keyed state as a value (so that a sealer keys it once). The suites'
+/// logic over them ([`Prepared`], [`seal_prepared`], [`open_with`]) is
+/// written once, here.
+pub(crate) trait Backend {
+    /// HMAC-SHA256 keyed with a subkey.
+    type Mac;
+    fn keyed_mac(subkey: &Subkey) -> Self::Mac;
+    /// The full 32-byte HMAC of `aad ‖ body`.
+    fn mac(mac: &Self::Mac, aad: &[u8], body: &[u8]) -> [u8; 32];
+    /// Whether `tag` (16 bytes) is the leftmost half of the HMAC, compared
+    /// in constant time.
+    fn mac_verifies(mac: &Self::Mac, aad: &[u8], body: &[u8], tag: &[u8]) -> bool;
+    fn aead_seal(subkey: &Subkey, counter: u64, aad: &[u8], body: &mut [u8]) -> Result<[u8; TAG_LEN], Error>;
+    /// Decrypts in place if `tag` verifies; on failure `body` holds exactly
+    /// what it held before.
+    fn aead_open(subkey: &Subkey, counter: u64, aad: &[u8], body: &mut [u8], tag: &[u8; TAG_LEN]) -> bool;
+
+    /// Seals with the key set up for this one message (the tests and the
+    /// differential check; a sealer keeps a [`SealingKey`]).
+    #[cfg(any(test, feature = "alloc"))]
+    fn seal(suite: Suite, subkey: &Subkey, counter: u64, aad: &[u8], body: &mut [u8]) -> Result<[u8; TAG_LEN], Error>
+    where
+        Self: Sized,
+    {
+        seal_prepared(&Prepared::<Self>::new(suite, subkey), counter, aad, body)
+    }
+
+    /// Verifies `tag` and, for the AEAD suite, decrypts `body` in place. On
+    /// failure the body is left as it was and the one error is
+    /// [`Error::Auth`].
+    fn open(suite: Suite, subkey: &Subkey, counter: u64, aad: &[u8], body: &mut [u8], tag: &[u8]) -> Result<(), Error> {
+        let Ok(tag) = <&[u8; TAG_LEN]>::try_from(tag) else { return Err(Error::Auth) };
+        let ok = match suite {
+            Suite::ChaCha20Poly1305 => Self::aead_open(subkey, counter, aad, body, tag),
+            Suite::HmacSha256 => Self::mac_verifies(&Self::keyed_mac(subkey), aad, body, tag),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Auth)
+        }
+    }
+}
+
+/// The backend of this build: `Compiled::open(...)` opens.
 #[cfg(mqseal_fast_backend)]
-use fast as backend;
+pub(crate) type Compiled = fast::Ring;
 #[cfg(not(mqseal_fast_backend))]
-use rustcrypto as backend;
+pub(crate) type Compiled = rustcrypto::RustCrypto;
+
+/// A subkey set up for one suite: for the AEAD the subkey itself (its key
+/// setup is a 32-byte copy), for HMAC-SHA256 the keyed MAC.
+pub(crate) enum Prepared<B: Backend> {
+    Aead(Subkey),
+    Mac(B::Mac),
+}
+
+impl<B: Backend> Prepared<B> {
+    fn new(suite: Suite, subkey: &Subkey) -> Self {
+        match suite {
+            Suite::ChaCha20Poly1305 => Prepared::Aead(subkey.clone()),
+            Suite::HmacSha256 => Prepared::Mac(B::keyed_mac(subkey)),
+        }
+    }
+}
+
+/// Protects `body` in place and returns the tag.
+fn seal_prepared<B: Backend>(
+    key: &Prepared<B>,
+    counter: u64,
+    aad: &[u8],
+    body: &mut [u8],
+) -> Result<[u8; TAG_LEN], Error> {
+    match key {
+        Prepared::Aead(subkey) => B::aead_seal(subkey, counter, aad, body),
+        Prepared::Mac(mac) => {
+            let mut tag = [0u8; TAG_LEN];
+            tag.copy_from_slice(&B::mac(mac, aad, body)[..TAG_LEN]);
+            Ok(tag)
+        }
+    }
+}
 
 /// A sender's subkey set up once for its suite, for a [`crate::Sealer`],
 /// which seals under one subkey for its whole life. For HMAC-SHA256 this is
 /// the keyed MAC state (the subkey's inner and outer pad blocks already
 /// hashed), which saves two of the five SHA-256 compressions a typical
-/// message costs; for ChaCha20-Poly1305 it is the subkey itself (the AEAD's
-/// key setup is a 32-byte copy). An opener keeps only the 32-byte subkey
-/// per sender and keys the MAC per message: a keyed state per tracked
-/// sender would cost a fleet receiver 80 to 176 bytes more per sender.
-pub(crate) struct SealingKey(backend::Prepared);
+/// message costs; for ChaCha20-Poly1305 it is the subkey itself. An opener
+/// keeps only the 32-byte subkey per sender and keys the MAC per message:
+/// a keyed state per tracked sender would cost a fleet receiver 48 to 144
+/// bytes more per sender.
+pub(crate) struct SealingKey(Prepared<Compiled>);
 
 impl SealingKey {
     pub(crate) fn new(suite: Suite, subkey: &Subkey) -> Self {
-        SealingKey(backend::prepare(suite, subkey))
+        SealingKey(Prepared::new(suite, subkey))
     }
 
     /// Protects `body` in place and returns the tag.
     pub(crate) fn seal(&self, counter: u64, aad: &[u8], body: &mut [u8]) -> Result<[u8; TAG_LEN], Error> {
-        backend::seal_prepared(&self.0, counter, aad, body)
+        seal_prepared(&self.0, counter, aad, body)
     }
-}
-
-/// Protects `body` in place and returns the tag (key set up for this one
-/// message; a sealer keeps a [`SealingKey`]).
-#[cfg(test)]
-pub(crate) fn seal(
-    suite: Suite,
-    subkey: &Subkey,
-    counter: u64,
-    aad: &[u8],
-    body: &mut [u8],
-) -> Result<[u8; TAG_LEN], Error> {
-    backend::seal(suite, subkey, counter, aad, body)
-}
-
-/// Verifies `tag` and, for the AEAD suite, decrypts `body` in place. On
-/// failure the body is left as it was and the one error is [`Error::Auth`].
-pub(crate) fn open(
-    suite: Suite,
-    subkey: &Subkey,
-    counter: u64,
-    aad: &[u8],
-    body: &mut [u8],
-    tag: &[u8],
-) -> Result<(), Error> {
-    if tag.len() != TAG_LEN {
-        return Err(Error::Auth);
-    }
-    #[cfg(mqseal_fast_backend)]
-    return fast::open(suite, subkey, counter, aad, body, tag);
-    #[cfg(not(mqseal_fast_backend))]
-    return rustcrypto::open(suite, subkey, counter, aad, body, tag);
 }
 
 /// The pure-Rust backend (RustCrypto).
@@ -185,100 +234,59 @@ pub(crate) mod rustcrypto {
     use sha2::Sha256;
     use zeroize::Zeroize;
 
-    use super::nonce;
+    use super::{nonce, Backend};
     use crate::envelope::TAG_LEN;
     use crate::schedule::Subkey;
-    use crate::suites::Suite;
     use crate::Error;
 
-    /// The MAC keyed with `subkey`: two SHA-256 compressions (the inner and
-    /// outer pad blocks). Its state is zeroized on drop (`sha2`'s `zeroize`).
-    fn keyed(subkey: &Subkey) -> Hmac<Sha256> {
-        // HMAC zero-pads keys shorter than its 64-byte block, so the 32-byte
-        // subkey padded by hand is the same key, through the infallible `new`.
-        let mut block = [0u8; 64];
-        block[..32].copy_from_slice(&subkey.0);
-        let m = <Hmac<Sha256> as hmac::KeyInit>::new(&block.into());
-        block.zeroize();
-        m
-    }
+    pub(crate) struct RustCrypto;
 
-    fn mac(mut m: Hmac<Sha256>, aad: &[u8], body: &[u8]) -> Hmac<Sha256> {
+    /// The keyed MAC as it is kept: its core, without the 64-byte input
+    /// buffer, which is empty. Zeroized on drop (`sha2`'s `zeroize`).
+    fn keyed(core: &HmacCore<Sha256>, aad: &[u8], body: &[u8]) -> Hmac<Sha256> {
+        let mut m = Hmac::<Sha256>::compose(core.clone(), Buffer::<HmacCore<Sha256>>::default());
         m.update(aad);
         m.update(body);
         m
     }
 
-    /// A subkey set up for one suite (see [`super::SealingKey`]). The keyed
-    /// MAC is kept without its 64-byte input buffer, which is empty.
-    pub(crate) enum Prepared {
-        Aead(Subkey),
-        Mac(HmacCore<Sha256>),
-    }
+    impl Backend for RustCrypto {
+        type Mac = HmacCore<Sha256>;
 
-    pub(crate) fn prepare(suite: Suite, subkey: &Subkey) -> Prepared {
-        match suite {
-            Suite::ChaCha20Poly1305 => Prepared::Aead(subkey.clone()),
-            Suite::HmacSha256 => Prepared::Mac(keyed(subkey).decompose().0),
+        /// Two SHA-256 compressions (the inner and outer pad blocks).
+        fn keyed_mac(subkey: &Subkey) -> Self::Mac {
+            // HMAC zero-pads keys shorter than its 64-byte block, so the
+            // 32-byte subkey padded by hand is the same key, through the
+            // infallible `new`.
+            let mut block = [0u8; 64];
+            block[..32].copy_from_slice(&subkey.0);
+            let m = <Hmac<Sha256> as hmac::KeyInit>::new(&block.into());
+            block.zeroize();
+            m.decompose().0
         }
-    }
 
-    pub(crate) fn seal_prepared(
-        key: &Prepared,
-        counter: u64,
-        aad: &[u8],
-        body: &mut [u8],
-    ) -> Result<[u8; TAG_LEN], Error> {
-        let mut tag = [0u8; TAG_LEN];
-        match key {
-            Prepared::Aead(subkey) => {
-                let cipher = ChaCha20Poly1305::new(&subkey.0.into());
-                let n: Nonce = nonce(counter).into();
-                // Fails only for bodies beyond 256 GiB.
-                let t = cipher.encrypt_inout_detached(&n, aad, body.into()).map_err(|_| Error::PayloadTooLarge)?;
-                tag.copy_from_slice(&t);
-            }
-            Prepared::Mac(keyed) => {
-                let keyed = Hmac::<Sha256>::compose(keyed.clone(), Buffer::<HmacCore<Sha256>>::default());
-                let out = mac(keyed, aad, body).finalize().into_bytes();
-                tag.copy_from_slice(&out[..TAG_LEN]);
-            }
+        fn mac(mac: &Self::Mac, aad: &[u8], body: &[u8]) -> [u8; 32] {
+            keyed(mac, aad, body).finalize().into_bytes().into()
         }
-        Ok(tag)
-    }
 
-    /// Seals with the key set up for this one message (the differential
-    /// check and the tests).
-    #[cfg(any(test, feature = "alloc"))]
-    pub(crate) fn seal(
-        suite: Suite,
-        subkey: &Subkey,
-        counter: u64,
-        aad: &[u8],
-        body: &mut [u8],
-    ) -> Result<[u8; TAG_LEN], Error> {
-        seal_prepared(&prepare(suite, subkey), counter, aad, body)
-    }
-
-    /// `tag` is [`TAG_LEN`] bytes (checked by the caller).
-    pub(crate) fn open(
-        suite: Suite,
-        subkey: &Subkey,
-        counter: u64,
-        aad: &[u8],
-        body: &mut [u8],
-        tag: &[u8],
-    ) -> Result<(), Error> {
-        match suite {
-            Suite::ChaCha20Poly1305 => {
-                let cipher = ChaCha20Poly1305::new(&subkey.0.into());
-                let n: Nonce = nonce(counter).into();
-                let mut t = [0u8; TAG_LEN];
-                t.copy_from_slice(tag);
-                cipher.decrypt_inout_detached(&n, aad, body.into(), &t.into()).map_err(|_| Error::Auth)
-            }
+        fn mac_verifies(mac: &Self::Mac, aad: &[u8], body: &[u8], tag: &[u8]) -> bool {
             // Constant-time comparison of the leftmost 16 bytes.
-            Suite::HmacSha256 => mac(keyed(subkey), aad, body).verify_truncated_left(tag).map_err(|_| Error::Auth),
+            keyed(mac, aad, body).verify_truncated_left(tag).is_ok()
+        }
+
+        fn aead_seal(subkey: &Subkey, counter: u64, aad: &[u8], body: &mut [u8]) -> Result<[u8; TAG_LEN], Error> {
+            let cipher = ChaCha20Poly1305::new(&subkey.0.into());
+            let n: Nonce = nonce(counter).into();
+            // Fails only for bodies beyond 256 GiB.
+            let t = cipher.encrypt_inout_detached(&n, aad, body.into()).map_err(|_| Error::PayloadTooLarge)?;
+            Ok(t.into())
+        }
+
+        /// The tag is checked before the body is decrypted.
+        fn aead_open(subkey: &Subkey, counter: u64, aad: &[u8], body: &mut [u8], tag: &[u8; TAG_LEN]) -> bool {
+            let cipher = ChaCha20Poly1305::new(&subkey.0.into());
+            let n: Nonce = nonce(counter).into();
+            cipher.decrypt_inout_detached(&n, aad, body.into(), &(*tag).into()).is_ok()
         }
     }
 }
@@ -312,11 +320,12 @@ pub(crate) mod fast {
     use ring::hmac;
     use subtle::ConstantTimeEq;
 
-    use super::nonce;
+    use super::{nonce, Backend};
     use crate::envelope::TAG_LEN;
     use crate::schedule::Subkey;
-    use crate::suites::Suite;
     use crate::Error;
+
+    pub(crate) struct Ring;
 
     /// Bodies up to this length are saved on the stack while they are
     /// opened; longer ones in a heap buffer.
@@ -348,112 +357,63 @@ pub(crate) mod fast {
         }
     }
 
-    fn keyed(subkey: &Subkey) -> hmac::Key {
-        hmac::Key::new(hmac::HMAC_SHA256, &subkey.0)
-    }
-
-    fn mac(key: &hmac::Key, aad: &[u8], body: &[u8]) -> hmac::Tag {
+    fn sign(key: &hmac::Key, aad: &[u8], body: &[u8]) -> hmac::Tag {
         let mut ctx = hmac::Context::with_key(key);
         ctx.update(aad);
         ctx.update(body);
         ctx.sign()
     }
 
-    /// A subkey set up for one suite (see [`super::SealingKey`]).
-    pub(crate) enum Prepared {
-        Aead(Subkey),
-        Mac(hmac::Key),
-    }
+    impl Backend for Ring {
+        type Mac = hmac::Key;
 
-    pub(crate) fn prepare(suite: Suite, subkey: &Subkey) -> Prepared {
-        match suite {
-            Suite::ChaCha20Poly1305 => Prepared::Aead(subkey.clone()),
-            Suite::HmacSha256 => Prepared::Mac(keyed(subkey)),
+        fn keyed_mac(subkey: &Subkey) -> Self::Mac {
+            hmac::Key::new(hmac::HMAC_SHA256, &subkey.0)
         }
-    }
 
-    pub(crate) fn seal_prepared(
-        key: &Prepared,
-        counter: u64,
-        aad: &[u8],
-        body: &mut [u8],
-    ) -> Result<[u8; TAG_LEN], Error> {
-        let mut tag = [0u8; TAG_LEN];
-        match key {
-            Prepared::Aead(subkey) => {
+        fn mac(mac: &Self::Mac, aad: &[u8], body: &[u8]) -> [u8; 32] {
+            let mut out = [0u8; 32];
+            out.copy_from_slice(sign(mac, aad, body).as_ref());
+            out
+        }
+
+        fn mac_verifies(mac: &Self::Mac, aad: &[u8], body: &[u8], tag: &[u8]) -> bool {
+            bool::from(sign(mac, aad, body).as_ref()[..TAG_LEN].ct_eq(tag))
+        }
+
+        fn aead_seal(subkey: &Subkey, counter: u64, aad: &[u8], body: &mut [u8]) -> Result<[u8; TAG_LEN], Error> {
+            let n = Nonce::assume_unique_for_key(nonce(counter));
+            // Fails only for bodies beyond 256 GiB.
+            let t = with_aead_key(subkey, Err(Error::PayloadTooLarge), |key| {
+                key.seal_in_place_separate_tag(n, Aad::from(aad), body).map_err(|_| Error::PayloadTooLarge)
+            })?;
+            let mut tag = [0u8; TAG_LEN];
+            tag.copy_from_slice(&t.as_ref()[..TAG_LEN]);
+            Ok(tag)
+        }
+
+        fn aead_open(subkey: &Subkey, counter: u64, aad: &[u8], body: &mut [u8], tag: &[u8; TAG_LEN]) -> bool {
+            let open = |body: &mut [u8]| {
                 let n = Nonce::assume_unique_for_key(nonce(counter));
-                // Fails only for bodies beyond 256 GiB.
-                let t = with_aead_key(subkey, Err(Error::PayloadTooLarge), |key| {
-                    key.seal_in_place_separate_tag(n, Aad::from(aad), body).map_err(|_| Error::PayloadTooLarge)
-                })?;
-                tag.copy_from_slice(&t.as_ref()[..TAG_LEN]);
-            }
-            Prepared::Mac(key) => tag.copy_from_slice(&mac(key, aad, body).as_ref()[..TAG_LEN]),
-        }
-        Ok(tag)
-    }
-
-    /// Seals with the key set up for this one message (the differential
-    /// check and the tests).
-    #[cfg(any(test, feature = "alloc"))]
-    pub(crate) fn seal(
-        suite: Suite,
-        subkey: &Subkey,
-        counter: u64,
-        aad: &[u8],
-        body: &mut [u8],
-    ) -> Result<[u8; TAG_LEN], Error> {
-        seal_prepared(&prepare(suite, subkey), counter, aad, body)
-    }
-
-    /// `tag` is [`TAG_LEN`] bytes (checked by the caller).
-    pub(crate) fn open(
-        suite: Suite,
-        subkey: &Subkey,
-        counter: u64,
-        aad: &[u8],
-        body: &mut [u8],
-        tag: &[u8],
-    ) -> Result<(), Error> {
-        match suite {
-            Suite::ChaCha20Poly1305 => {
-                let mut t = [0u8; TAG_LEN];
-                t.copy_from_slice(tag);
-                let open = |body: &mut [u8]| {
-                    let n = Nonce::assume_unique_for_key(nonce(counter));
-                    with_aead_key(subkey, false, |key| {
-                        key.open_in_place_separate_tag(n, Aad::from(aad), Tag::from(t), body, 0..).is_ok()
-                    })
-                };
-                // ring zeroes the body on a bad tag: keep the ciphertext to
-                // put back (it is public, so the copy needs no wiping).
-                // Two stack sizes, so that a typical small message does not
-                // pay for clearing 2 KiB.
-                let ok = if body.len() <= SMALL_COPY {
-                    restoring::<SMALL_COPY>(body, open)
-                } else if body.len() <= STACK_COPY {
-                    restoring::<STACK_COPY>(body, open)
-                } else {
-                    let saved = body.to_vec();
-                    let ok = open(body);
-                    if !ok {
-                        body.copy_from_slice(&saved);
-                    }
-                    ok
-                };
-                if ok {
-                    Ok(())
-                } else {
-                    Err(Error::Auth)
+                with_aead_key(subkey, false, |key| {
+                    key.open_in_place_separate_tag(n, Aad::from(aad), Tag::from(*tag), body, 0..).is_ok()
+                })
+            };
+            // ring zeroes the body on a bad tag: keep the ciphertext to put
+            // back (it is public, so the copy needs no wiping). Two stack
+            // sizes, so that a typical small message does not pay for
+            // clearing 2 KiB.
+            if body.len() <= SMALL_COPY {
+                restoring::<SMALL_COPY>(body, open)
+            } else if body.len() <= STACK_COPY {
+                restoring::<STACK_COPY>(body, open)
+            } else {
+                let saved = body.to_vec();
+                let ok = open(body);
+                if !ok {
+                    body.copy_from_slice(&saved);
                 }
-            }
-            Suite::HmacSha256 => {
-                let expected = mac(&keyed(subkey), aad, body);
-                if bool::from(expected.as_ref()[..TAG_LEN].ct_eq(tag)) {
-                    Ok(())
-                } else {
-                    Err(Error::Auth)
-                }
+                ok
             }
         }
     }
@@ -469,9 +429,9 @@ pub(crate) fn backends_agree(suite: Suite, key: &[u8; 32], counter: u64, aad: &[
     type SealFn = fn(Suite, &Subkey, u64, &[u8], &mut [u8]) -> Result<[u8; TAG_LEN], Error>;
     type OpenFn = fn(Suite, &Subkey, u64, &[u8], &mut [u8], &[u8]) -> Result<(), Error>;
     let backends: &[(SealFn, OpenFn)] = &[
-        (rustcrypto::seal, rustcrypto::open),
+        (rustcrypto::RustCrypto::seal, rustcrypto::RustCrypto::open),
         #[cfg(mqseal_fast_backend)]
-        (fast::seal, fast::open),
+        (fast::Ring::seal, fast::Ring::open),
     ];
     let subkey = Subkey(*key);
     let mut first: Option<(alloc::vec::Vec<u8>, [u8; TAG_LEN])> = None;
@@ -549,23 +509,23 @@ mod tests {
         let sk = Subkey([3u8; 32]);
         for suite in Suite::ALL {
             let mut body = *b"hello world";
-            let tag = seal(suite, &sk, 5, b"aad", &mut body).unwrap();
+            let tag = Compiled::seal(suite, &sk, 5, b"aad", &mut body).unwrap();
             assert_eq!(suite.is_confidential(), &body != b"hello world");
             let mut copy = body;
-            open(suite, &sk, 5, b"aad", &mut copy, &tag).unwrap();
+            Compiled::open(suite, &sk, 5, b"aad", &mut copy, &tag).unwrap();
             assert_eq!(&copy, b"hello world");
             let mut copy = body;
             if suite == Suite::ChaCha20Poly1305 {
                 // The AEAD takes the counter as its nonce; HMAC sees it only
                 // through the header in the associated data.
-                assert_eq!(open(suite, &sk, 6, b"aad", &mut copy, &tag), Err(Error::Auth));
+                assert_eq!(Compiled::open(suite, &sk, 6, b"aad", &mut copy, &tag), Err(Error::Auth));
             }
             let mut wrong = tag;
             wrong[0] ^= 1;
-            assert_eq!(open(suite, &sk, 5, b"aad", &mut copy, &wrong), Err(Error::Auth));
+            assert_eq!(Compiled::open(suite, &sk, 5, b"aad", &mut copy, &wrong), Err(Error::Auth));
             assert_eq!(copy, body, "body untouched on failure");
-            assert_eq!(open(suite, &sk, 5, b"aae", &mut copy, &tag), Err(Error::Auth));
-            assert_eq!(open(suite, &sk, 5, b"aad", &mut copy, &tag[..15]), Err(Error::Auth));
+            assert_eq!(Compiled::open(suite, &sk, 5, b"aae", &mut copy, &tag), Err(Error::Auth));
+            assert_eq!(Compiled::open(suite, &sk, 5, b"aad", &mut copy, &tag[..15]), Err(Error::Auth));
         }
     }
 }
