@@ -287,8 +287,9 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
         buf: &'b mut [u8],
         now: Option<u64>,
     ) -> Result<Opened<'b>, Error> {
+        let mut aad = Aad::new();
         let Prologue { env, key, aad, mut verdict } =
-            Self::prologue(&self.keyring, &self.config, topic.into(), buf, now)?;
+            Self::prologue(&self.keyring, &self.config, topic.into(), buf, now, &mut aad)?;
         let h = env.header;
         let slot = self.senders.find(h.key_id, h.sender_id);
         // A sender seen for the first time: its subkey is derived here and
@@ -306,7 +307,7 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
 
         let range = env.body_range();
         let (body, tag) = buf[env.header_len..].split_at_mut(env.body_len);
-        Compiled::open(h.suite, subkey, h.counter, aad.as_bytes(), body, tag)?;
+        Compiled::open(h.suite, subkey, h.counter, aad, body, tag)?;
 
         let accepted = verdict.and_then(|()| self.accept(slot, &h, fresh_subkey, now));
         if let Err(e) = accepted {
@@ -336,12 +337,14 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
         buf: &'b mut [u8],
         now: Option<u64>,
     ) -> Result<crate::PendingOpen<'b>, Error> {
-        let Prologue { env, key, aad, verdict } = Self::prologue(&self.keyring, &self.config, topic.into(), buf, now)?;
+        let mut aad = Aad::new();
+        let Prologue { env, key, aad, verdict } =
+            Self::prologue(&self.keyring, &self.config, topic.into(), buf, now, &mut aad)?;
         let h = env.header;
         let subkey = schedule::subkey(key, h.suite, h.sender_id);
         let range = env.body_range();
         let (body, tag) = buf[env.header_len..].split_at_mut(env.body_len);
-        Compiled::open(h.suite, &subkey, h.counter, aad.as_bytes(), body, tag)?;
+        Compiled::open(h.suite, &subkey, h.counter, aad, body, tag)?;
         if let Err(e) = verdict {
             buf[range].fill(0);
             return Err(e);
@@ -373,20 +376,21 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
     /// whatever counter or timestamp it claims. (Takes the fields, not
     /// `self`, so the caller may still borrow the sender table mutably.)
     #[inline]
-    fn prologue<'k>(
+    fn prologue<'k, 'a>(
         keyring: &'k Keyring<KEYS>,
         config: &OpenerConfig,
         topic: BoundTopic<'_>,
         buf: &[u8],
         now: Option<u64>,
-    ) -> Result<Prologue<'k>, Error> {
+        aad: &'a mut Aad,
+    ) -> Result<Prologue<'k, 'a>, Error> {
         let env = Envelope::parse(buf)?;
         let h = env.header;
         if !config.suites.contains(h.suite) {
             return Err(Error::SuiteNotAllowed(h.suite));
         }
         let key = keyring.get(h.key_id).ok_or(Error::UnknownKey(h.key_id))?;
-        let aad = Aad::new(&buf[..env.header_len], &topic)?;
+        let aad = aad.build(&buf[..env.header_len], &topic)?;
         Ok(Prologue { env, key, aad, verdict: config.check_time(h.timestamp, now) })
     }
 
@@ -478,10 +482,11 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
 }
 
 /// What [`OpenerWith::prologue`] found out before the tag is checked.
-struct Prologue<'k> {
+struct Prologue<'k, 'a> {
     env: Envelope,
     key: &'k Key,
-    aad: Aad,
+    /// The associated data, built in the caller's [`Aad`].
+    aad: &'a [u8],
     /// The timestamp policy's verdict, reported only after the tag verified.
     verdict: Result<(), Error>,
 }

@@ -361,9 +361,10 @@ impl<S: CounterStore> Sealer<S> {
     ) -> Result<usize, Error> {
         let header = self.header(counter, timestamp);
         let hl = header.encode(out)?;
-        let aad = Aad::new(&out[..hl], topic)?;
+        let mut aad = Aad::new();
+        let aad = aad.build(&out[..hl], topic)?;
         let (body, rest) = out[hl..].split_at_mut(body_len);
-        let tag = self.key.seal(counter, aad.as_bytes(), body)?;
+        let tag = self.key.seal(counter, aad, body)?;
         rest[..TAG_LEN].copy_from_slice(&tag);
         Ok(hl + body_len + TAG_LEN)
     }

@@ -122,7 +122,7 @@ pub(crate) trait Backend {
     fn mac(mac: &Self::Mac, aad: &[u8], body: &[u8]) -> [u8; 32];
     /// Whether `tag` (16 bytes) is the leftmost half of the HMAC, compared
     /// in constant time.
-    fn mac_verifies(mac: &Self::Mac, aad: &[u8], body: &[u8], tag: &[u8]) -> bool;
+    fn mac_verifies(mac: &Self::Mac, aad: &[u8], body: &[u8], tag: &[u8; TAG_LEN]) -> bool;
     fn aead_seal(subkey: &Subkey, counter: u64, aad: &[u8], body: &mut [u8]) -> Result<[u8; TAG_LEN], Error>;
     /// Decrypts in place if `tag` verifies; on failure `body` holds exactly
     /// what it held before.
@@ -269,7 +269,7 @@ pub(crate) mod rustcrypto {
             keyed(mac, aad, body).finalize().into_bytes().into()
         }
 
-        fn mac_verifies(mac: &Self::Mac, aad: &[u8], body: &[u8], tag: &[u8]) -> bool {
+        fn mac_verifies(mac: &Self::Mac, aad: &[u8], body: &[u8], tag: &[u8; TAG_LEN]) -> bool {
             // Constant-time comparison of the leftmost 16 bytes.
             keyed(mac, aad, body).verify_truncated_left(tag).is_ok()
         }
@@ -377,8 +377,18 @@ pub(crate) mod fast {
             out
         }
 
-        fn mac_verifies(mac: &Self::Mac, aad: &[u8], body: &[u8], tag: &[u8]) -> bool {
-            bool::from(sign(mac, aad, body).as_ref()[..TAG_LEN].ct_eq(tag))
+        fn mac_verifies(mac: &Self::Mac, aad: &[u8], body: &[u8], tag: &[u8; TAG_LEN]) -> bool {
+            let full = sign(mac, aad, body);
+            let mut expected = [0u8; TAG_LEN];
+            expected.copy_from_slice(&full.as_ref()[..TAG_LEN]);
+            // Two 64-bit constant-time comparisons (`subtle`), rather than
+            // sixteen byte comparisons each behind an optimisation barrier.
+            let half = |t: &[u8; TAG_LEN], i: usize| {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&t[i * 8..i * 8 + 8]);
+                u64::from_le_bytes(w)
+            };
+            bool::from(half(&expected, 0).ct_eq(&half(tag, 0)) & half(&expected, 1).ct_eq(&half(tag, 1)))
         }
 
         fn aead_seal(subkey: &Subkey, counter: u64, aad: &[u8], body: &mut [u8]) -> Result<[u8; TAG_LEN], Error> {
