@@ -83,19 +83,19 @@
 //! loaded limit is never 0 or older than a counter used; and they read the
 //! records of many histories under every kind of geometry change.
 
-use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind};
+use embedded_storage::nor_flash::{NorFlash, NorFlashErrorKind};
 use mqseal::{check_swap, CounterStore, StoreError};
 
 mod member;
+mod ring;
 pub use member::FlashMemberStore;
+use ring::{crc32, is_erased, Cursor, SectorRing, Slot};
 
 /// Format tag hashed into the geometry word (format 2: geometry-bound
 /// records; format 1 records, without the geometry, read as corrupt).
 const MAGIC: &[u8; 10] = b"mqsealctr2";
 /// Limit (8) + check value (4).
 const DATA_LEN: usize = 12;
-/// Minimum marker length.
-const MARKER_LEN: usize = 4;
 /// Largest supported slot: data and marker each rounded up to a write size
 /// of at most 32 bytes.
 const MAX_SLOT: usize = 64;
@@ -127,20 +127,6 @@ impl core::fmt::Display for FlashConfigError {
             FlashConfigError::UnsupportedGeometry => "unsupported flash write/read/erase size",
         })
     }
-}
-
-/// Where the next record goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Cursor {
-    sector: u32,
-    slot: u32,
-}
-
-/// What a scan of the region found.
-#[derive(Clone, Copy, Debug)]
-struct State {
-    latest: Option<u64>,
-    next: Cursor,
 }
 
 /// A counter store over a region of NOR flash: block reservations are
@@ -189,24 +175,7 @@ struct State {
 /// ```
 #[derive(Debug)]
 pub struct FlashCounterStore<F> {
-    flash: F,
-    base: u32,
-    sectors: u32,
-    slot_len: u32,
-    data_len: u32,
-    slots_per_sector: u32,
-    erase_len: u32,
-    /// crc32 of the format tag and the geometry, bound into every record.
-    geometry: u32,
-    last_error: Option<NorFlashErrorKind>,
-}
-
-const fn round_up(n: usize, to: usize) -> usize {
-    n.div_ceil(to) * to
-}
-
-fn is_erased(bytes: &[u8]) -> bool {
-    bytes.iter().all(|&b| b == 0xFF)
+    ring: SectorRing<F>,
 }
 
 impl<F: NorFlash> FlashCounterStore<F> {
@@ -225,68 +194,24 @@ impl<F: NorFlash> FlashCounterStore<F> {
     /// [`FlashConfigError`] when the region or the flash geometry is not
     /// usable.
     pub fn new(flash: F, base: u32, sectors: u32) -> Result<Self, FlashConfigError> {
-        if sectors < 2 {
-            return Err(FlashConfigError::TooFewSectors);
-        }
-        let (w, r, e) = (F::WRITE_SIZE, F::READ_SIZE, F::ERASE_SIZE);
-        if w == 0 || w > MAX_WRITE_SIZE || r == 0 || e == 0 {
-            return Err(FlashConfigError::UnsupportedGeometry);
-        }
-        let data_len = round_up(DATA_LEN, w);
-        let slot_len = data_len + round_up(MARKER_LEN, w);
-        if slot_len > MAX_SLOT || !slot_len.is_multiple_of(r) || !data_len.is_multiple_of(r) || e < slot_len {
-            return Err(FlashConfigError::UnsupportedGeometry);
-        }
-        let erase = u32::try_from(e).map_err(|_| FlashConfigError::UnsupportedGeometry)?;
-        if !base.is_multiple_of(erase) {
-            return Err(FlashConfigError::Misaligned);
-        }
-        let end =
-            sectors.checked_mul(erase).and_then(|len| len.checked_add(base)).ok_or(FlashConfigError::OutOfBounds)?;
-        if usize::try_from(end).map_or(true, |end| end > flash.capacity()) {
-            return Err(FlashConfigError::OutOfBounds);
-        }
-        // slot_len <= MAX_SLOT and w <= MAX_WRITE_SIZE, so these conversions hold.
-        let slot_len = u32::try_from(slot_len).map_err(|_| FlashConfigError::UnsupportedGeometry)?;
-        let data_len = u32::try_from(data_len).map_err(|_| FlashConfigError::UnsupportedGeometry)?;
-        let write = u32::try_from(w).map_err(|_| FlashConfigError::UnsupportedGeometry)?;
-        let geometry = crc32(&[
-            MAGIC,
-            &write.to_le_bytes(),
-            &erase.to_le_bytes(),
-            &sectors.to_le_bytes(),
-            &base.to_le_bytes(),
-            &slot_len.to_le_bytes(),
-            &data_len.to_le_bytes(),
-        ]);
-        Ok(FlashCounterStore {
-            flash,
-            base,
-            sectors,
-            slot_len,
-            data_len,
-            slots_per_sector: erase / slot_len,
-            erase_len: erase,
-            geometry,
-            last_error: None,
-        })
+        Ok(FlashCounterStore { ring: SectorRing::new(flash, base, sectors, MAGIC, DATA_LEN, None, MAX_SLOT)? })
     }
 
     /// Records per sector (erases happen once per this many persists).
     #[must_use]
     pub const fn slots_per_sector(&self) -> u32 {
-        self.slots_per_sector
+        self.ring.slots_per_sector()
     }
 
     /// The flash error behind the last [`StoreError`], for diagnostics.
     #[must_use]
     pub const fn last_flash_error(&self) -> Option<NorFlashErrorKind> {
-        self.last_error
+        self.ring.last_flash_error()
     }
 
     /// Gives back the flash driver.
     pub fn into_inner(self) -> F {
-        self.flash
+        self.ring.into_inner()
     }
 
     /// Provisions the region for a new (key, sender id): writes limit 0, so
@@ -303,15 +228,13 @@ impl<F: NorFlash> FlashCounterStore<F> {
     /// [`StoreError::Write`] when the flash fails.
     pub fn create(&mut self) -> Result<(), StoreError> {
         let st = self.scan()?;
-        if st.latest.is_some() {
+        if st.newest.is_some() {
             return Err(StoreError::Conflict);
         }
         if st.next.slot != 0 {
             // A torn earlier attempt: start again from an erased first slot,
             // so that another torn attempt is again a torn first write.
-            let to = self.sector_start(0) + self.sector_len();
-            let r = self.flash.erase(self.base, to);
-            self.flash_result(r, StoreError::Write)?;
+            self.ring.erase_sector(0)?;
         }
         self.persist(None, 0)
     }
@@ -335,60 +258,30 @@ impl<F: NorFlash> FlashCounterStore<F> {
     /// # Errors
     /// [`StoreError::Write`] when the flash fails.
     pub fn erase_all(&mut self) -> Result<(), StoreError> {
-        let end = self.base + self.sectors * self.sector_len();
-        let r = self.flash.erase(self.base, end);
-        self.flash_result(r, StoreError::Write)
-    }
-
-    const fn sector_len(&self) -> u32 {
-        self.erase_len
-    }
-
-    const fn sector_start(&self, sector: u32) -> u32 {
-        self.base + sector * self.sector_len()
-    }
-
-    const fn slot_offset(&self, c: Cursor) -> u32 {
-        self.sector_start(c.sector) + c.slot * self.slot_len
-    }
-
-    fn flash_result<T>(&mut self, r: Result<T, F::Error>, e: StoreError) -> Result<T, StoreError> {
-        r.map_err(|err| {
-            self.last_error = Some(err.kind());
-            e
-        })
-    }
-
-    /// Reads one slot into `buf[..slot_len]`. A failed read is an error,
-    /// never an erased slot.
-    fn read_slot(&mut self, c: Cursor, buf: &mut [u8; MAX_SLOT]) -> Result<(), StoreError> {
-        let off = self.slot_offset(c);
-        let len = self.slot_len as usize;
-        let r = self.flash.read(off, &mut buf[..len]);
-        self.flash_result(r, StoreError::Read)
+        self.ring.erase_all()
     }
 
     /// The check value of a record for `limit` at slot offset `off`.
-    fn check(&self, off: u32, limit: &[u8; 8]) -> u32 {
-        crc32(&[&self.geometry.to_le_bytes(), &off.to_le_bytes(), limit])
+    fn check(ring: &SectorRing<F>, off: u32, limit: &[u8; 8]) -> u32 {
+        crc32(&[&ring.geometry().to_le_bytes(), &off.to_le_bytes(), limit])
     }
 
     /// The limit in the data part of a slot, if its check value matches.
-    fn decode_data(&self, off: u32, data: &[u8]) -> Option<u64> {
+    fn decode_data(ring: &SectorRing<F>, off: u32, data: &[u8]) -> Option<u64> {
         let mut l = [0u8; 8];
         l.copy_from_slice(&data[..8]);
         let mut c = [0u8; 4];
         c.copy_from_slice(&data[8..DATA_LEN]);
-        (self.check(off, &l) == u32::from_le_bytes(c)).then_some(u64::from_le_bytes(l))
+        (Self::check(ring, off, &l) == u32::from_le_bytes(c)).then_some(u64::from_le_bytes(l))
     }
 
     /// The limit in a slot, if the slot holds a complete, valid record.
-    fn decode(&self, off: u32, slot: &[u8]) -> Option<u64> {
-        let (data, marker) = slot.split_at(self.data_len as usize);
+    fn decode(ring: &SectorRing<F>, off: u32, slot: &[u8]) -> Option<u64> {
+        let (data, marker) = slot.split_at(ring.data_len() as usize);
         if marker.iter().any(|&b| b != 0) {
             return None;
         }
-        self.decode_data(off, data)
+        Self::decode_data(ring, off, data)
     }
 
     /// Whether a written slot that holds no valid record can be what a
@@ -396,98 +289,34 @@ impl<F: NorFlash> FlashCounterStore<F> {
     /// padding was never programmed, and the marker was not begun, or was
     /// begun over complete, valid data (it is programmed only after the data
     /// was read back).
-    fn is_torn_record(&self, off: u32, slot: &[u8]) -> bool {
-        let (data, marker) = slot.split_at(self.data_len as usize);
+    fn is_torn_record(ring: &SectorRing<F>, off: u32, slot: &[u8]) -> bool {
+        let (data, marker) = slot.split_at(ring.data_len() as usize);
         if !is_erased(&data[DATA_LEN..]) {
             return false;
         }
-        is_erased(marker) || self.decode_data(off, data).is_some()
+        is_erased(marker) || Self::decode_data(ring, off, data).is_some()
     }
 
-    /// Scans the whole region: the newest valid limit and where the next
-    /// record goes.
-    ///
-    /// # Errors
-    /// [`StoreError::Corrupt`] when slots are written but none holds a
-    /// valid record, except a torn first write of a fresh region (only slot
-    /// 0 of sector 0 written, as [`Self::is_torn_record`]);
-    /// [`StoreError::Read`] when the flash cannot be read.
-    fn scan(&mut self) -> Result<State, StoreError> {
-        let slot_len = self.slot_len as usize;
+    /// What the slot at `c` holds.
+    fn inspect(ring: &mut SectorRing<F>, c: Cursor) -> Result<Slot<()>, StoreError> {
         let mut buf = [0u8; MAX_SLOT];
-        let mut best: Option<(u64, Cursor)> = None;
-        let mut written = 0u32; // written slots without a valid record
-        let mut first_torn = false;
-        for sector in 0..self.sectors {
-            for slot in 0..self.slots_per_sector {
-                let c = Cursor { sector, slot };
-                self.read_slot(c, &mut buf)?;
-                let off = self.slot_offset(c);
-                let s = &buf[..slot_len];
-                if let Some(limit) = self.decode(off, s) {
-                    if best.is_none_or(|(b, _)| limit > b) {
-                        best = Some((limit, c));
-                    }
-                } else if !is_erased(s) {
-                    written = written.saturating_add(1);
-                    first_torn = sector == 0 && slot == 0 && self.is_torn_record(off, s);
-                }
-            }
-        }
-        // The active sector holds the newest record (or is sector 0 when
-        // there is none); the next slot is the one after its last used slot.
-        let (latest, active) = match best {
-            Some((limit, c)) => (Some(limit), c.sector),
-            None if written == 0 || (written == 1 && first_torn) => (None, 0),
-            None => return Err(StoreError::Corrupt),
-        };
-        let mut next_slot = 0;
-        for slot in (0..self.slots_per_sector).rev() {
-            self.read_slot(Cursor { sector: active, slot }, &mut buf)?;
-            if !is_erased(&buf[..slot_len]) {
-                next_slot = slot + 1;
-                break;
-            }
-        }
-        Ok(State { latest, next: Cursor { sector: active, slot: next_slot } })
+        let slot = &mut buf[..ring.slot_len() as usize];
+        let off = ring.slot_offset(c);
+        ring.read(off, slot)?;
+        Ok(if let Some(limit) = Self::decode(ring, off, slot) {
+            Slot::Valid { key: limit, value: () }
+        } else if is_erased(slot) {
+            Slot::Erased
+        } else {
+            Slot::Invalid { torn: Self::is_torn_record(ring, off, slot) }
+        })
     }
 
-    /// Programs `bytes` at `off` and reads them back.
-    fn program(&mut self, off: u32, bytes: &[u8]) -> Result<(), StoreError> {
-        let r = self.flash.write(off, bytes);
-        self.flash_result(r, StoreError::Write)?;
-        let mut check = [0u8; MAX_SLOT];
-        let check = &mut check[..bytes.len()];
-        let r = self.flash.read(off, check);
-        self.flash_result(r, StoreError::Write)?;
-        if check != bytes {
-            return Err(StoreError::Write);
-        }
-        Ok(())
+    /// Scans the whole region ([`SectorRing::scan`]): the newest valid
+    /// limit and where the next record goes.
+    fn scan(&mut self) -> Result<ring::Scan<()>, StoreError> {
+        self.ring.scan(Self::inspect)
     }
-}
-
-/// CRC-32 (IEEE 802.3, reflected, as in zlib), bitwise: a few bytes per
-/// write do not justify a 1 KiB table in flash. An integrity check against
-/// torn and foreign data, not a cryptographic one.
-fn crc32(parts: &[&[u8]]) -> u32 {
-    !parts.iter().fold(CRC_INIT, |crc, part| crc32_update(crc, part))
-}
-
-/// The CRC-32 register before any byte (finish with `!`).
-const CRC_INIT: u32 = 0xFFFF_FFFF;
-
-/// [`crc32`] over bytes given in pieces: feed each to this, starting from
-/// [`CRC_INIT`], and invert the result.
-fn crc32_update(mut crc: u32, bytes: &[u8]) -> u32 {
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            let mask = (crc & 1).wrapping_neg();
-            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
-        }
-    }
-    crc
 }
 
 impl<F: NorFlash> CounterStore for FlashCounterStore<F> {
@@ -498,7 +327,7 @@ impl<F: NorFlash> CounterStore for FlashCounterStore<F> {
     /// [`StoreError::Corrupt`] for written slots without a valid record
     /// (for example records of another geometry); [`StoreError::Read`].
     fn load(&mut self) -> Result<Option<u64>, StoreError> {
-        Ok(self.scan()?.latest)
+        Ok(self.scan()?.newest.map(|(limit, (), _)| limit))
     }
 
     /// Compare-and-swap: scans the region, checks that its newest record
@@ -511,36 +340,22 @@ impl<F: NorFlash> CounterStore for FlashCounterStore<F> {
     /// [`StoreError::Write`].
     fn persist(&mut self, current: Option<u64>, limit: u64) -> Result<(), StoreError> {
         let st = self.scan()?;
-        check_swap(st.latest, current, limit)?;
-        let mut next = st.next;
-        if next.slot >= self.slots_per_sector {
-            // Move into the next sector of the ring. The newest record stays
-            // in the current one while this one is erased.
-            next = Cursor { sector: (next.sector + 1) % self.sectors, slot: 0 };
-            let from = self.sector_start(next.sector);
-            let to = from + self.sector_len();
-            let r = self.flash.erase(from, to);
-            self.flash_result(r, StoreError::Write)?;
-        }
-        // Whatever happens from here, this slot is used: the next scan sees
-        // it written and never programs it again before its sector is erased.
-        let off = self.slot_offset(next);
-        let data_len = self.data_len as usize;
-        let slot_len = self.slot_len as usize;
+        check_swap(st.newest.map(|(limit, (), _)| limit), current, limit)?;
+        let next = self.ring.claim(st.next)?;
+        let off = self.ring.slot_offset(next);
         let mut rec = [0xFFu8; MAX_SLOT];
         let l = limit.to_le_bytes();
         rec[..8].copy_from_slice(&l);
-        rec[8..DATA_LEN].copy_from_slice(&self.check(off, &l).to_le_bytes());
-        self.program(off, &rec[..data_len])?;
-        let marker = [0u8; MAX_SLOT];
-        self.program(off + self.data_len, &marker[..slot_len - data_len])
+        rec[8..DATA_LEN].copy_from_slice(&Self::check(&self.ring, off, &l).to_le_bytes());
+        self.ring.program(off, &rec[..self.ring.data_len() as usize])?;
+        self.ring.mark(off)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use embedded_storage::nor_flash::{ErrorType, ReadNorFlash};
+    use embedded_storage::nor_flash::{ErrorType, NorFlashError, ReadNorFlash};
     use mqseal::{Envelope, Error, Key, Sealer, Suite};
     use std::collections::HashSet;
     use std::format;
@@ -692,7 +507,7 @@ mod tests {
             store.persist(Some(current), limit * 10).unwrap();
             current = limit * 10;
             if limit % 7 == 0 {
-                let mut again = FlashCounterStore::new(&mut *store.flash, 0, 3).unwrap();
+                let mut again = FlashCounterStore::new(&mut *store.ring.flash, 0, 3).unwrap();
                 assert_eq!(again.load(), Ok(Some(limit * 10)));
             }
         }
@@ -705,7 +520,7 @@ mod tests {
         let mut store = store(&mut flash, 0, 3);
         store.create().unwrap();
         store.persist(Some(0), 10).unwrap();
-        let before = store.flash.mem.clone();
+        let before = store.ring.flash.mem.clone();
         // A second writer's view (it last saw 0), a limit that does not
         // grow, and a store that believes the region is empty: all refused,
         // nothing written.
@@ -713,7 +528,7 @@ mod tests {
         assert_eq!(store.persist(Some(10), 10), Err(StoreError::Conflict));
         assert_eq!(store.persist(Some(10), 5), Err(StoreError::Conflict));
         assert_eq!(store.persist(None, 20), Err(StoreError::Conflict));
-        assert_eq!(store.flash.mem, before);
+        assert_eq!(store.ring.flash.mem, before);
         store.persist(Some(10), 20).unwrap();
         assert_eq!(store.load(), Ok(Some(20)));
     }
@@ -758,13 +573,13 @@ mod tests {
         let mut s = store(&mut flash, 0, 3);
         s.create().unwrap();
         s.persist(Some(0), 64).unwrap();
-        let before = s.flash.mem.clone();
+        let before = s.ring.flash.mem.clone();
         assert_eq!(s.create(), Err(StoreError::Conflict));
-        assert_eq!(s.flash.mem, before);
+        assert_eq!(s.ring.flash.mem, before);
         // Foreign data: corrupt, create refuses, format (a new key or sender
         // id) starts over.
-        s.flash.mem.fill(0xFF);
-        s.flash.mem[200..210].copy_from_slice(b"not mqseal");
+        s.ring.flash.mem.fill(0xFF);
+        s.ring.flash.mem[200..210].copy_from_slice(b"not mqseal");
         assert_eq!(s.load(), Err(StoreError::Corrupt));
         assert_eq!(s.create(), Err(StoreError::Corrupt));
         s.format().unwrap();
@@ -793,7 +608,7 @@ mod tests {
         let off = slot * 16;
         let mut r = [0u8; 16];
         r[..8].copy_from_slice(&limit.to_le_bytes());
-        r[8..12].copy_from_slice(&s.check(off, &limit.to_le_bytes()).to_le_bytes());
+        r[8..12].copy_from_slice(&FlashCounterStore::check(&s.ring, off, &limit.to_le_bytes()).to_le_bytes());
         r
     }
 
@@ -1058,7 +873,7 @@ mod tests {
         assert_eq!(all, (0..30).collect::<Vec<_>>());
         let total = flash.steps;
         let s = store(&mut flash, 0, 3);
-        let (slot, per_sector) = (u64::from(s.slot_len), u64::from(s.slots_per_sector()));
+        let (slot, per_sector) = (u64::from(s.ring.slot_len()), u64::from(s.slots_per_sector()));
         // 31 records (provisioning + 30) of 2 half-steps per byte, and an
         // erase of 2 x 128 half-steps each time the ring moves on.
         let records = 31;

@@ -28,8 +28,8 @@
 use embedded_storage::nor_flash::{NorFlash, NorFlashErrorKind};
 use mqseal::{StoreError, MAX_MEMBER_STATE_LEN};
 
-use super::{crc32, crc32_update, is_erased, round_up, FlashConfigError, CRC_INIT, MARKER_LEN, MAX_WRITE_SIZE};
-use embedded_storage::nor_flash::NorFlashError;
+use super::ring::{crc32_update, is_erased, Cursor, SectorRing, Slot, CRC_INIT, MARKER_LEN};
+use super::{FlashConfigError, MAX_WRITE_SIZE};
 
 /// Format tag hashed into the geometry word.
 const MAGIC: &[u8; 10] = b"mqsealmem1";
@@ -42,22 +42,7 @@ const CHUNK: usize = 64;
 /// A power-loss-safe store of one member-state record on NOR flash.
 #[derive(Debug)]
 pub struct FlashMemberStore<F> {
-    flash: F,
-    base: u32,
-    sectors: u32,
-    slot_len: u32,
-    data_len: u32,
-    slots_per_sector: u32,
-    erase_len: u32,
-    geometry: u32,
-    last_error: Option<NorFlashErrorKind>,
-}
-
-/// A slot's place in the ring.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Cursor {
-    sector: u32,
-    slot: u32,
+    ring: SectorRing<F>,
 }
 
 /// A valid record found by a scan.
@@ -79,61 +64,19 @@ impl<F: NorFlash> FlashMemberStore<F> {
     /// # Errors
     /// [`FlashConfigError`] when the region or the geometry is not usable.
     pub fn new(flash: F, base: u32, sectors: u32) -> Result<Self, FlashConfigError> {
-        if sectors < 2 {
-            return Err(FlashConfigError::TooFewSectors);
-        }
-        let (w, r, e) = (F::WRITE_SIZE, F::READ_SIZE, F::ERASE_SIZE);
-        if w == 0 || w > MAX_WRITE_SIZE || r == 0 || e == 0 || !CHUNK.is_multiple_of(w) || !CHUNK.is_multiple_of(r) {
-            return Err(FlashConfigError::UnsupportedGeometry);
-        }
-        let data_len = round_up(HEADER_LEN + MAX_MEMBER_STATE_LEN, CHUNK);
-        let slot_len = data_len + round_up(MARKER_LEN, w);
-        if e < slot_len || !slot_len.is_multiple_of(r) {
-            return Err(FlashConfigError::UnsupportedGeometry);
-        }
-        let erase = u32::try_from(e).map_err(|_| FlashConfigError::UnsupportedGeometry)?;
-        if !base.is_multiple_of(erase) {
-            return Err(FlashConfigError::Misaligned);
-        }
-        let end =
-            sectors.checked_mul(erase).and_then(|len| len.checked_add(base)).ok_or(FlashConfigError::OutOfBounds)?;
-        if usize::try_from(end).map_or(true, |end| end > flash.capacity()) {
-            return Err(FlashConfigError::OutOfBounds);
-        }
-        let slot_len = u32::try_from(slot_len).map_err(|_| FlashConfigError::UnsupportedGeometry)?;
-        let data_len = u32::try_from(data_len).map_err(|_| FlashConfigError::UnsupportedGeometry)?;
-        let write = u32::try_from(w).map_err(|_| FlashConfigError::UnsupportedGeometry)?;
-        let geometry = crc32(&[
-            MAGIC,
-            &write.to_le_bytes(),
-            &erase.to_le_bytes(),
-            &sectors.to_le_bytes(),
-            &base.to_le_bytes(),
-            &slot_len.to_le_bytes(),
-            &data_len.to_le_bytes(),
-        ]);
-        Ok(FlashMemberStore {
-            flash,
-            base,
-            sectors,
-            slot_len,
-            data_len,
-            slots_per_sector: erase / slot_len,
-            erase_len: erase,
-            geometry,
-            last_error: None,
-        })
+        let data = HEADER_LEN + MAX_MEMBER_STATE_LEN;
+        Ok(FlashMemberStore { ring: SectorRing::new(flash, base, sectors, MAGIC, data, Some(CHUNK), usize::MAX)? })
     }
 
     /// The flash error behind the last [`StoreError`], for diagnostics.
     #[must_use]
     pub const fn last_flash_error(&self) -> Option<NorFlashErrorKind> {
-        self.last_error
+        self.ring.last_flash_error()
     }
 
     /// Gives back the flash driver.
     pub fn into_inner(self) -> F {
-        self.flash
+        self.ring.into_inner()
     }
 
     /// Erases the whole region (a member enrolled anew: its authority
@@ -142,34 +85,13 @@ impl<F: NorFlash> FlashMemberStore<F> {
     /// # Errors
     /// [`StoreError::Write`] when the flash fails.
     pub fn erase_all(&mut self) -> Result<(), StoreError> {
-        let r = self.flash.erase(self.base, self.sector_start(self.sectors));
-        self.flash_result(r, StoreError::Write)
-    }
-
-    const fn sector_start(&self, sector: u32) -> u32 {
-        self.base + sector * self.erase_len
-    }
-
-    const fn slot_offset(&self, c: Cursor) -> u32 {
-        self.sector_start(c.sector) + c.slot * self.slot_len
-    }
-
-    fn flash_result<T>(&mut self, r: Result<T, F::Error>, e: StoreError) -> Result<T, StoreError> {
-        r.map_err(|err| {
-            self.last_error = Some(err.kind());
-            e
-        })
-    }
-
-    fn read(&mut self, off: u32, buf: &mut [u8]) -> Result<(), StoreError> {
-        let r = self.flash.read(off, buf);
-        self.flash_result(r, StoreError::Read)
+        self.ring.erase_all()
     }
 
     /// The CRC register of a record's check value after everything but the
     /// record bytes (feed them with `crc32_update`, then invert).
-    fn check_prefix(&self, off: u32, seq: u64, len: u32) -> u32 {
-        let crc = crc32_update(CRC_INIT, &self.geometry.to_le_bytes());
+    fn check_prefix(ring: &SectorRing<F>, off: u32, seq: u64, len: u32) -> u32 {
+        let crc = crc32_update(CRC_INIT, &ring.geometry().to_le_bytes());
         let crc = crc32_update(crc, &off.to_le_bytes());
         let crc = crc32_update(crc, &seq.to_le_bytes());
         crc32_update(crc, &len.to_le_bytes())
@@ -178,18 +100,23 @@ impl<F: NorFlash> FlashMemberStore<F> {
     /// What the slot at `c` holds: `Ok(Some)` a valid record, `Ok(None)`
     /// none; and whether it is written at all, and its marker begun.
     /// `out`, when given, receives the record bytes.
-    fn inspect(&mut self, c: Cursor, mut out: Option<&mut [u8]>) -> Result<(Option<Found>, bool, bool), StoreError> {
-        let off = self.slot_offset(c);
+    fn inspect(
+        ring: &mut SectorRing<F>,
+        c: Cursor,
+        mut out: Option<&mut [u8]>,
+    ) -> Result<(Option<Found>, bool, bool), StoreError> {
+        let off = ring.slot_offset(c);
+        let (slot_len, data_len) = (ring.slot_len(), ring.data_len());
         let mut chunk = [0u8; CHUNK];
         let mut written = false;
         let mut marker = [0u8; MAX_WRITE_SIZE + MARKER_LEN];
-        let marker = &mut marker[..(self.slot_len - self.data_len) as usize];
-        self.read(off + self.data_len, marker)?;
+        let marker = &mut marker[..(slot_len - data_len) as usize];
+        ring.read(off + data_len, marker)?;
         let marked = marker.iter().all(|&b| b == 0);
         let marker_begun = !is_erased(marker);
         written |= marker_begun;
         let mut header = [0u8; HEADER_LEN];
-        self.read(off, &mut header)?;
+        ring.read(off, &mut header)?;
         written |= !is_erased(&header);
         let mut w = [0u8; 8];
         w.copy_from_slice(&header[..8]);
@@ -204,20 +131,20 @@ impl<F: NorFlash> FlashMemberStore<F> {
             // Not a valid record: is anything beyond the header written?
             if !written {
                 let mut pos = HEADER_LEN as u32;
-                while pos < self.data_len && !written {
-                    let n = CHUNK.min((self.data_len - pos) as usize);
-                    self.read(off + pos, &mut chunk[..n])?;
+                while pos < data_len && !written {
+                    let n = CHUNK.min((data_len - pos) as usize);
+                    ring.read(off + pos, &mut chunk[..n])?;
                     written = !is_erased(&chunk[..n]);
                     pos += n as u32;
                 }
             }
             return Ok((None, written, marker_begun));
         }
-        let mut crc = self.check_prefix(off, seq, len32);
+        let mut crc = Self::check_prefix(ring, off, seq, len32);
         let mut pos = 0usize;
         while pos < len {
             let n = CHUNK.min(len - pos);
-            self.read(off + (HEADER_LEN + pos) as u32, &mut chunk[..n])?;
+            ring.read(off + (HEADER_LEN + pos) as u32, &mut chunk[..n])?;
             crc = crc32_update(crc, &chunk[..n]);
             if let Some(o) = out.as_deref_mut() {
                 if let Some(dst) = o.get_mut(pos..pos + n) {
@@ -230,41 +157,19 @@ impl<F: NorFlash> FlashMemberStore<F> {
         Ok((found, true, marker_begun))
     }
 
+    /// What the slot at `c` holds, for [`SectorRing::scan`].
+    fn slot(ring: &mut SectorRing<F>, c: Cursor) -> Result<Slot<usize>, StoreError> {
+        Ok(match Self::inspect(ring, c, None)? {
+            (Some(f), _, _) => Slot::Valid { key: f.seq, value: f.len },
+            (None, true, marker_begun) => Slot::Invalid { torn: !marker_begun },
+            (None, false, _) => Slot::Erased,
+        })
+    }
+
     /// The newest valid record and the slot where the next one goes.
     fn scan(&mut self) -> Result<(Option<Found>, Cursor), StoreError> {
-        let mut best: Option<Found> = None;
-        let mut invalid = 0u32;
-        let mut first_torn = false;
-        for sector in 0..self.sectors {
-            for slot in 0..self.slots_per_sector {
-                let c = Cursor { sector, slot };
-                match self.inspect(c, None)? {
-                    (Some(f), _, _) => {
-                        if best.is_none_or(|b| f.seq > b.seq) {
-                            best = Some(f);
-                        }
-                    }
-                    (None, true, marker_begun) => {
-                        invalid = invalid.saturating_add(1);
-                        first_torn = sector == 0 && slot == 0 && !marker_begun;
-                    }
-                    (None, false, _) => {}
-                }
-            }
-        }
-        let active = match best {
-            Some(f) => f.at.sector,
-            None if invalid == 0 || (invalid == 1 && first_torn) => 0,
-            None => return Err(StoreError::Corrupt),
-        };
-        let mut next = 0;
-        for slot in (0..self.slots_per_sector).rev() {
-            if self.inspect(Cursor { sector: active, slot }, None)?.1 {
-                next = slot + 1;
-                break;
-            }
-        }
-        Ok((best, Cursor { sector: active, slot: next }))
+        let scan = self.ring.scan(Self::slot)?;
+        Ok((scan.newest.map(|(seq, len, at)| Found { seq, len, at }), scan.next))
     }
 
     /// Copies the newest record into `out` (`MAX_MEMBER_STATE_LEN` bytes
@@ -281,7 +186,7 @@ impl<F: NorFlash> FlashMemberStore<F> {
         let (best, _) = self.scan()?;
         let Some(f) = best else { return Ok(None) };
         // Read again, into `out`, and check again.
-        match self.inspect(f.at, Some(out))? {
+        match Self::inspect(&mut self.ring, f.at, Some(out))? {
             (Some(g), _, _) if g.seq == f.seq => Ok(Some(g.len.min(out.len()))),
             _ => Err(StoreError::Read),
         }
@@ -298,17 +203,12 @@ impl<F: NorFlash> FlashMemberStore<F> {
         if record.len() > MAX_MEMBER_STATE_LEN {
             return Err(StoreError::Write);
         }
-        let (best, mut next) = self.scan()?;
+        let (best, next) = self.scan()?;
         let seq = best.map_or(Some(0), |b| b.seq.checked_add(1)).ok_or(StoreError::Write)?;
-        if next.slot >= self.slots_per_sector {
-            next = Cursor { sector: (next.sector + 1) % self.sectors, slot: 0 };
-            let from = self.sector_start(next.sector);
-            let r = self.flash.erase(from, from + self.erase_len);
-            self.flash_result(r, StoreError::Write)?;
-        }
-        let off = self.slot_offset(next);
+        let next = self.ring.claim(next)?;
+        let off = self.ring.slot_offset(next);
         let len32 = u32::try_from(record.len()).map_err(|_| StoreError::Write)?;
-        let check = !crc32_update(self.check_prefix(off, seq, len32), record);
+        let check = !crc32_update(Self::check_prefix(&self.ring, off, seq, len32), record);
         let mut header = [0u8; HEADER_LEN];
         header[..8].copy_from_slice(&seq.to_le_bytes());
         header[8..12].copy_from_slice(&len32.to_le_bytes());
@@ -326,25 +226,10 @@ impl<F: NorFlash> FlashMemberStore<F> {
                     *b = r;
                 }
             }
-            self.program(off + pos as u32, &chunk)?;
+            self.ring.program(off + pos as u32, &chunk)?;
             pos += CHUNK;
         }
-        let marker = [0u8; MAX_WRITE_SIZE + MARKER_LEN];
-        self.program(off + self.data_len, &marker[..(self.slot_len - self.data_len) as usize])
-    }
-
-    /// Programs `bytes` at `off` and reads them back.
-    fn program(&mut self, off: u32, bytes: &[u8]) -> Result<(), StoreError> {
-        let r = self.flash.write(off, bytes);
-        self.flash_result(r, StoreError::Write)?;
-        let mut check = [0u8; CHUNK];
-        let check = &mut check[..bytes.len()];
-        let r = self.flash.read(off, check);
-        self.flash_result(r, StoreError::Write)?;
-        if check != bytes {
-            return Err(StoreError::Write);
-        }
-        Ok(())
+        self.ring.mark(off)
     }
 }
 
