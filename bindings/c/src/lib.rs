@@ -452,13 +452,18 @@ unsafe fn text<'a>(p: *const c_char) -> Result<&'a str, Status> {
     s.to_str().map_err(|_| Status::InvalidArgument)
 }
 
-/// The length of the NUL-terminated string at `p`, read through the raw
-/// pointer (no reference is formed, so it may lie in a buffer that is
-/// checked for overlap afterwards).
+/// A NUL-terminated topic as the (pointer, length) pair that [`topic`]
+/// checks, its length read through the raw pointer (no reference is
+/// formed, so it may lie in a buffer that is checked for overlap
+/// afterwards). NULL becomes NULL with length 1, which [`topic`] reports as
+/// `MQSEAL_STATUS_NULL_POINTER`.
 ///
 /// # Safety
-/// `p` is non-NULL and points to a NUL-terminated string.
-unsafe fn c_strlen(p: *const c_char) -> usize {
+/// `p` is NULL or points to a NUL-terminated string.
+unsafe fn nul_terminated(p: *const c_char) -> (*const u8, usize) {
+    if p.is_null() {
+        return (ptr::null(), 1);
+    }
     let mut n = 0;
     // SAFETY: every byte up to and including the NUL is readable by the
     // caller's contract, and the loop stops at the NUL (so `p + n` stays
@@ -466,7 +471,7 @@ unsafe fn c_strlen(p: *const c_char) -> usize {
     while unsafe { p.wrapping_add(n).read() } != 0 {
         n += 1;
     }
-    n
+    (p.cast(), n)
 }
 
 /// A read-only byte buffer argument (NULL allowed when `len` is 0).
@@ -1164,11 +1169,11 @@ pub unsafe extern "C" fn mqseal_seal_at(
     if topic.is_null() {
         return Status::NullPointer;
     }
-    // SAFETY: non-NULL and NUL-terminated by the contract.
-    let topic_len = unsafe { c_strlen(topic) };
+    // SAFETY: NUL-terminated by the contract.
+    let (topic, topic_len) = unsafe { nul_terminated(topic) };
     // SAFETY: `topic_len` readable bytes at `topic`; the rest as the
     // contract.
-    unsafe { seal(sealer, topic.cast(), topic_len, timestamp, payload, payload_len, out, out_cap, out_len) }
+    unsafe { seal(sealer, topic, topic_len, timestamp, payload, payload_len, out, out_cap, out_len) }
 }
 
 /// As `mqseal_seal_at`, with the topic given as `topic_len` bytes at
@@ -1649,17 +1654,12 @@ pub unsafe extern "C" fn mqseal_open(
     payload_offset: *mut usize,
     payload_len: *mut usize,
 ) -> MqsealStatus {
-    if topic.is_null() {
-        // The outputs are cleared (and their NULL checked) by `open`.
-        // SAFETY: same contract; a NULL topic of length 1 is reported as
-        // NULL by `topic()` after the outputs are cleared.
-        return unsafe { open(opener, ptr::null(), 1, buf, len, now, header, payload_offset, payload_len) };
-    }
-    // SAFETY: non-NULL and NUL-terminated by the contract.
-    let topic_len = unsafe { c_strlen(topic) };
-    // SAFETY: `topic_len` readable bytes at `topic`; the rest as the
-    // contract.
-    unsafe { open(opener, topic.cast(), topic_len, buf, len, now, header, payload_offset, payload_len) }
+    // SAFETY: NULL or NUL-terminated by the contract.
+    let (topic, topic_len) = unsafe { nul_terminated(topic) };
+    // SAFETY: `topic_len` readable bytes at `topic`, or NULL with length 1,
+    // which `open` reports as NULL after it cleared the outputs (and
+    // checked their NULL); the rest as the contract.
+    unsafe { open(opener, topic, topic_len, buf, len, now, header, payload_offset, payload_len) }
 }
 
 /// As `mqseal_open`, with the topic given as `topic_len` bytes at `topic`
