@@ -10,8 +10,14 @@ use mqseal::{
     Suite, AUTHORITY_SENDER_ID, CONTROL_KEY_ID, MAX_ACK_ENVELOPE_LEN, MAX_CONTROL_ENVELOPE_LEN, MAX_MEMBER_STATE_LEN,
 };
 use proptest::prelude::*;
-use serde::Serialize;
 use std::sync::OnceLock;
+
+// The spec's layout of a member state with `Vec`s (14.4), to build bodies
+// the typed builder refuses to make: the vector generator's types.
+#[path = "vectors/generate_control.rs"]
+#[allow(dead_code, clippy::unwrap_used, clippy::panic)]
+mod generate_control;
+use generate_control::{WGroup, WKey, WState};
 
 const T0: u64 = 1_800_000_000;
 
@@ -325,32 +331,6 @@ fn a_state_for_another_member_id_is_refused() {
     let n = state("dev-9", 3).encode(&mut body).unwrap();
     let env = auth.seal_raw("dev-1", &body[..n]);
     assert_eq!(m.apply(CTL, &env, Some(T0)).unwrap_err(), Error::InvalidControl(ControlError::WrongMember));
-}
-
-// Mirror types with Vec, in the field order of the spec (14.4), to build
-// bodies the typed builder refuses to make.
-#[derive(Serialize, Clone, Debug)]
-struct WState {
-    format: u8,
-    member_id: String,
-    epoch: u64,
-    groups: Vec<WGroup>,
-}
-#[derive(Serialize, Clone, Debug)]
-struct WGroup {
-    name: String,
-    seal_now: u32,
-    seal_next: Option<u32>,
-    keys: Vec<WKey>,
-}
-#[derive(Serialize, Clone, Debug)]
-struct WKey {
-    key_id: u32,
-    suite: u8,
-    secret: [u8; 32],
-    sender_id: u32,
-    activation: u64,
-    end_of_acceptance: Option<u64>,
 }
 
 fn wkey(id: u32, activation: u64, end: Option<u64>) -> WKey {
