@@ -4,7 +4,6 @@
 //! this file parses options, connects, and prints.
 
 use core::time::Duration;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -428,20 +427,8 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
         let ev = tokio::select! {
             biased;
             () = tokio::time::sleep_until(deadline.unwrap_or(far)) => break ExitCode::from(27),
-            durable = async {
-                match commit.as_mut() {
-                    Some(c) => c.durable().await,
-                    None => core::future::pending().await,
-                }
-            }, if saving => {
-                let mut out = Vec::new();
-                for (m, stale) in durable? {
-                    if !stale {
-                        crate::pubsub::print_verified(&mut out, &args, &m);
-                        received += 1;
-                    }
-                }
-                let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
+            durable = crate::state::durable_of(&mut commit), if saving => {
+                crate::pubsub::print_durable(&mut stdout, &args, durable?, &mut received);
                 continue;
             }
             ev = s.next(), if take_more => ev,

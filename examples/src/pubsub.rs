@@ -1243,6 +1243,26 @@ pub(crate) fn print_verified(out: &mut impl Write, args: &SubArgs, m: &VerifiedM
     print_message(out, args, &m.topic, Some(&meta), &m.payload, m.qos as u8, m.retain);
 }
 
+/// Prints a batch whose replay state is now durable, in one write: a kill
+/// -9 after the save and before it is the only way to lose these messages
+/// (never to deliver one twice). Retained messages marked stale are not
+/// printed.
+pub(crate) fn print_durable(
+    stdout: &mut impl Write,
+    args: &SubArgs,
+    batch: Vec<(VerifiedMessage, bool)>,
+    received: &mut u64,
+) {
+    let mut out = Vec::new();
+    for (m, stale) in batch {
+        if !stale {
+            print_verified(&mut out, args, &m);
+            *received += 1;
+        }
+    }
+    let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
+}
+
 pub(crate) fn print_stats(s: &Stats) {
     eprintln!(
         "mqseal: stats: accepted={} plain={} duplicate={} replayed={} forged={} unknown_key={} unsealed={} malformed={} policy={} oversized={} other={} held_back={} held_back_dropped={}",
@@ -1547,23 +1567,8 @@ pub async fn run_sub(args: SubArgs) -> Result<ExitCode> {
                 eprintln!("mqseal: timed out after {} s", args.timeout.unwrap_or(0));
                 break ExitCode::from(EXIT_TIMEOUT);
             }
-            durable = async {
-                match commit.as_mut() {
-                    Some(c) => c.durable().await,
-                    None => core::future::pending().await,
-                }
-            }, if saving => {
-                // The batch whose state is now durable goes out in one
-                // write: a kill -9 after the save and before it is the only
-                // way to lose these messages (never to deliver one twice).
-                let mut out = Vec::new();
-                for (m, stale) in durable? {
-                    if !stale {
-                        print_verified(&mut out, &args, &m);
-                        received += 1;
-                    }
-                }
-                let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
+            durable = crate::state::durable_of(&mut commit), if saving => {
+                print_durable(&mut stdout, &args, durable?, &mut received);
                 continue;
             }
             done = async {

@@ -345,3 +345,11 @@ impl<T: Send + 'static> GroupCommit<T> {
         Ok(core::mem::take(&mut self.saving))
     }
 }
+
+/// [`GroupCommit::durable`] of `commit`, or pending forever without one.
+pub async fn durable_of<T: Send + 'static>(commit: &mut Option<GroupCommit<T>>) -> Result<Vec<T>> {
+    match commit {
+        Some(c) => c.durable().await,
+        None => core::future::pending().await,
+    }
+}
