@@ -328,7 +328,7 @@ pub(crate) trait DecodeInPlace {
 
 /// A struct decoded field by field into a place: its name, its fields and
 /// how to read them in order (with [`field`] and [`field_in_place`]).
-/// [`decode_struct_in_place`] supplies the serde visitor around them.
+/// The blanket [`DecodeInPlace`] impl supplies the serde visitor around them.
 pub(crate) trait StructInPlace {
     /// The struct's name (also what the decoder expected, in errors).
     const NAME: &'static str;
@@ -338,22 +338,21 @@ pub(crate) trait StructInPlace {
     fn read_fields<'de, A: SeqAccess<'de>>(&mut self, seq: &mut A) -> Result<(), A::Error>;
 }
 
-/// [`DecodeInPlace::decode_in_place`] for a [`StructInPlace`].
-pub(crate) fn decode_struct_in_place<'de, T: StructInPlace, D: Deserializer<'de>>(
-    place: &mut T,
-    d: D,
-) -> Result<(), D::Error> {
-    struct V<'a, T>(&'a mut T);
-    impl<'de, T: StructInPlace> Visitor<'de> for V<'_, T> {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(T::NAME)
+/// Every [`StructInPlace`] decodes in place through one serde visitor.
+impl<T: StructInPlace> DecodeInPlace for T {
+    fn decode_in_place<'de, D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
+        struct V<'a, T>(&'a mut T);
+        impl<'de, T: StructInPlace> Visitor<'de> for V<'_, T> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(T::NAME)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+                self.0.read_fields(&mut seq)
+            }
         }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            self.0.read_fields(&mut seq)
-        }
+        d.deserialize_struct(T::NAME, T::FIELDS, V(self))
     }
-    d.deserialize_struct(T::NAME, T::FIELDS, V(place))
 }
 
 /// The seed that decodes into the place it borrows.
@@ -535,12 +534,6 @@ impl StructInPlace for Group {
     }
 }
 
-impl DecodeInPlace for Group {
-    fn decode_in_place<'de, D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
-        decode_struct_in_place(self, d)
-    }
-}
-
 impl fmt::Debug for Group {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Group")
@@ -700,12 +693,6 @@ impl StructInPlace for ControlState {
         self.member_id = field(seq, 1)?;
         self.epoch = field(seq, 2)?;
         field_in_place(seq, 3, &mut self.groups)
-    }
-}
-
-impl DecodeInPlace for ControlState {
-    fn decode_in_place<'de, D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
-        decode_struct_in_place(self, d)
     }
 }
 

@@ -12,15 +12,15 @@
 //!       MemberAgent::sealing / keyring (per group, at a time)
 //! ```
 
-use serde::de::{Deserializer, SeqAccess};
+use serde::de::SeqAccess;
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
 use crate::control::{
-    check_counter, decode_exact_into, decode_struct_in_place, encode_into, field, open_control, Ack, AckStatus,
-    ControlError, ControlState, ControlTopic, ControlTopics, DecodeInPlace, Empty, Group, Name, OptionInPlace,
-    StructInPlace, AUTHORITY_SENDER_ID, CONTROL_KEY_ID, MAX_CONTROL_LEN, MAX_GROUPS, MAX_NAME_LEN, MEMBER_SENDER_ID,
+    check_counter, decode_exact_into, encode_into, field, open_control, Ack, AckStatus, ControlError, ControlState,
+    ControlTopic, ControlTopics, Empty, Group, Name, OptionInPlace, StructInPlace, AUTHORITY_SENDER_ID, CONTROL_KEY_ID,
+    MAX_CONTROL_LEN, MAX_GROUPS, MAX_NAME_LEN, MEMBER_SENDER_ID,
 };
 use crate::{Error, Key, Keyring, MemoryCounterStore, PairwiseKeys, PublicKey, Sealer, StaticKeyPair, Suite};
 
@@ -616,12 +616,6 @@ impl StructInPlace for RecordSlot<'_> {
             .next_element_seed(OptionInPlace(&mut *self.state))?
             .ok_or_else(|| serde::de::Error::invalid_length(5, &"more fields"))?;
         Ok(())
-    }
-}
-
-impl DecodeInPlace for RecordSlot<'_> {
-    fn decode_in_place<'de, D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
-        decode_struct_in_place(self, d)
     }
 }
 
