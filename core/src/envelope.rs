@@ -225,7 +225,19 @@ impl<'a> BoundTopic<'a> {
         crate::topic::check_topic_chars(self.prefix)?;
         crate::topic::check_topic_chars(self.rest)
     }
+
+    /// The topic once [`BoundTopic::check`] passed: what the associated data
+    /// is built from, so that a seal checks its topic once.
+    pub(crate) fn checked(self) -> Result<CheckedTopic<'a>, Error> {
+        self.check()?;
+        Ok(CheckedTopic(self))
+    }
 }
+
+/// A [`BoundTopic`] that is a valid MQTT topic name (made only by
+/// [`BoundTopic::checked`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CheckedTopic<'a>(BoundTopic<'a>);
 
 impl<'a> From<&'a str> for BoundTopic<'a> {
     fn from(topic: &'a str) -> Self {
@@ -277,8 +289,8 @@ impl Aad {
     /// and returns it. Built where it is used, not returned by value: a
     /// seal or an open would otherwise move the whole buffer (about 180
     /// bytes) for a typical 40 bytes of associated data.
-    pub(crate) fn build(&mut self, header: &[u8], topic: &BoundTopic<'_>) -> Result<&[u8], Error> {
-        topic.check()?;
+    pub(crate) fn build(&mut self, header: &[u8], topic: CheckedTopic<'_>) -> &[u8] {
+        let topic = topic.0;
         let topic_len = topic.len();
         let aad = self;
         aad.len = 0;
@@ -297,7 +309,7 @@ impl Aad {
             h.update(rest.as_bytes());
             aad.push(&h.finalize());
         }
-        Ok(aad.as_bytes())
+        aad.as_bytes()
     }
 
     // Callers stay within AAD_MAX by construction (header <= MAX_HEADER_LEN).
@@ -344,13 +356,13 @@ mod tests {
     fn aad_forms() {
         let header = [0x11, 0, 1, 2, 3];
         let mut aad = Aad::new();
-        let short = aad.build(&header, &BoundTopic::exact("a/b")).unwrap();
+        let short = aad.build(&header, BoundTopic::exact("a/b").checked().unwrap());
         assert_eq!(short, b"mqseal/v1\x11\x00\x01\x02\x03\x03a/b");
         let long_topic = "x".repeat(200);
-        let long = aad.build(&header, &BoundTopic::exact(&long_topic)).unwrap();
+        let long = aad.build(&header, BoundTopic::exact(&long_topic).checked().unwrap());
         assert_eq!(long.len(), 9 + 5 + 2 + 32);
         let too_long = "y".repeat(MAX_TOPIC_LEN + 1);
-        assert!(matches!(aad.build(&header, &BoundTopic::exact(&too_long)), Err(Error::TopicTooLong)));
+        assert!(matches!(BoundTopic::exact(&too_long).checked(), Err(Error::TopicTooLong)));
     }
 
     #[test]
@@ -359,7 +371,10 @@ mod tests {
         let rule = PrefixRewrite { received: "cloud/site-a/", sealed: "site-a/" };
         let bound = rule.bound_topic("cloud/site-a/temp").unwrap();
         let (mut a, mut b) = (Aad::new(), Aad::new());
-        assert_eq!(a.build(&header, &bound).unwrap(), b.build(&header, &BoundTopic::exact("site-a/temp")).unwrap());
+        assert_eq!(
+            a.build(&header, bound.checked().unwrap()),
+            b.build(&header, BoundTopic::exact("site-a/temp").checked().unwrap())
+        );
         assert_eq!(rule.bound_topic("other/temp"), Err(Error::TopicNotRewritable));
     }
 }

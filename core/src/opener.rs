@@ -390,7 +390,7 @@ impl<const KEYS: usize, S: SenderTable> OpenerWith<KEYS, S> {
             return Err(Error::SuiteNotAllowed(h.suite));
         }
         let key = keyring.get(h.key_id).ok_or(Error::UnknownKey(h.key_id))?;
-        let aad = aad.build(&buf[..env.header_len], &topic)?;
+        let aad = aad.build(&buf[..env.header_len], topic.checked()?);
         Ok(Prologue { env, key, aad, verdict: config.check_time(h.timestamp, now) })
     }
 

@@ -1,7 +1,7 @@
 //! The sending side: [`Sealer`].
 
 use crate::counter::{CounterGrant, CounterStore, Reservation};
-use crate::envelope::{Aad, BoundTopic, Header, TAG_LEN};
+use crate::envelope::{Aad, BoundTopic, CheckedTopic, Header, TAG_LEN};
 use crate::keyring::Keyring;
 use crate::keys::Key;
 use crate::schedule;
@@ -10,9 +10,9 @@ use crate::Error;
 
 /// Seals messages for one sender id under one key.
 ///
-/// Holds the per-sender subkey, set up for its suite (derived once, at construction or on
-/// [`Sealer::rotate_key`]) and the counter reservation ([`CounterGrant`])
-/// over a [`CounterStore`].
+/// Holds the per-sender subkey, set up for its suite (derived once, at
+/// construction or on [`Sealer::rotate_key`]), and the counter reservation
+/// ([`CounterGrant`]) over a [`CounterStore`].
 ///
 /// <div class="warning">
 ///
@@ -289,7 +289,7 @@ impl<S: CounterStore> Sealer<S> {
         let counter = self.grant.take_from(&mut self.store)?;
         // Make room for the header, then seal the body where it now lies.
         buf.copy_within(..payload_len, hl);
-        self.seal_prepared(&topic, ts, counter, payload_len, buf)
+        self.seal_prepared(topic, ts, counter, payload_len, buf)
     }
 
     /// Serializes `value` with postcard and seals it into `out`, with no
@@ -325,7 +325,7 @@ impl<S: CounterStore> Sealer<S> {
         let (hl, topic) = self.check(topic, timestamp, body_len, out.len())?;
         fill(&mut out[hl..hl + body_len])?;
         let counter = self.grant.take_from(&mut self.store)?;
-        self.seal_prepared(&topic, timestamp, counter, body_len, out)
+        self.seal_prepared(topic, timestamp, counter, body_len, out)
     }
 
     /// Everything that can be checked before a counter is used: the topic
@@ -337,9 +337,8 @@ impl<S: CounterStore> Sealer<S> {
         timestamp: Option<u64>,
         body_len: usize,
         room: usize,
-    ) -> Result<(usize, BoundTopic<'t>), Error> {
-        let topic = BoundTopic::exact(topic);
-        topic.check()?;
+    ) -> Result<(usize, CheckedTopic<'t>), Error> {
+        let topic = BoundTopic::exact(topic).checked()?;
         let header = self.header(self.grant.peek()?, timestamp);
         let needed = header.envelope_len(body_len);
         if room < needed {
@@ -353,7 +352,7 @@ impl<S: CounterStore> Sealer<S> {
     /// seal, append the tag.
     fn seal_prepared(
         &mut self,
-        topic: &BoundTopic<'_>,
+        topic: CheckedTopic<'_>,
         timestamp: Option<u64>,
         counter: u64,
         body_len: usize,
@@ -362,7 +361,7 @@ impl<S: CounterStore> Sealer<S> {
         let header = self.header(counter, timestamp);
         let hl = header.encode(out)?;
         let mut aad = Aad::new();
-        let aad = aad.build(&out[..hl], topic)?;
+        let aad = aad.build(&out[..hl], topic);
         let (body, rest) = out[hl..].split_at_mut(body_len);
         let tag = self.key.seal(counter, aad, body)?;
         rest[..TAG_LEN].copy_from_slice(&tag);

@@ -112,14 +112,14 @@ pub(crate) const BACKEND: &str = if cfg!(mqseal_fast_backend) { "ring" } else { 
 
 /// What a backend provides: the AEAD over a subkey, and HMAC-SHA256 with
 /// its keyed state as a value (so that a sealer keys it once). The suites'
-/// logic over them ([`Prepared`], [`seal_prepared`], [`open_with`]) is
+/// logic over them ([`Prepared`], [`seal_prepared`], [`Backend::open`]) is
 /// written once, here.
 pub(crate) trait Backend {
     /// HMAC-SHA256 keyed with a subkey.
     type Mac;
     fn keyed_mac(subkey: &Subkey) -> Self::Mac;
-    /// The full 32-byte HMAC of `aad ‖ body`.
-    fn mac(mac: &Self::Mac, aad: &[u8], body: &[u8]) -> [u8; 32];
+    /// The tag: the leftmost 16 bytes of the HMAC of `aad ‖ body`.
+    fn mac_tag(mac: &Self::Mac, aad: &[u8], body: &[u8]) -> [u8; TAG_LEN];
     /// Whether `tag` (16 bytes) is the leftmost half of the HMAC, compared
     /// in constant time.
     fn mac_verifies(mac: &Self::Mac, aad: &[u8], body: &[u8], tag: &[u8; TAG_LEN]) -> bool;
@@ -186,11 +186,7 @@ fn seal_prepared<B: Backend>(
 ) -> Result<[u8; TAG_LEN], Error> {
     match key {
         Prepared::Aead(subkey) => B::aead_seal(subkey, counter, aad, body),
-        Prepared::Mac(mac) => {
-            let mut tag = [0u8; TAG_LEN];
-            tag.copy_from_slice(&B::mac(mac, aad, body)[..TAG_LEN]);
-            Ok(tag)
-        }
+        Prepared::Mac(mac) => Ok(B::mac_tag(mac, aad, body)),
     }
 }
 
@@ -265,8 +261,10 @@ pub(crate) mod rustcrypto {
             m.decompose().0
         }
 
-        fn mac(mac: &Self::Mac, aad: &[u8], body: &[u8]) -> [u8; 32] {
-            keyed(mac, aad, body).finalize().into_bytes().into()
+        fn mac_tag(mac: &Self::Mac, aad: &[u8], body: &[u8]) -> [u8; TAG_LEN] {
+            let mut tag = [0u8; TAG_LEN];
+            tag.copy_from_slice(&keyed(mac, aad, body).finalize().into_bytes()[..TAG_LEN]);
+            tag
         }
 
         fn mac_verifies(mac: &Self::Mac, aad: &[u8], body: &[u8], tag: &[u8; TAG_LEN]) -> bool {
@@ -357,13 +355,6 @@ pub(crate) mod fast {
         }
     }
 
-    fn sign(key: &hmac::Key, aad: &[u8], body: &[u8]) -> hmac::Tag {
-        let mut ctx = hmac::Context::with_key(key);
-        ctx.update(aad);
-        ctx.update(body);
-        ctx.sign()
-    }
-
     impl Backend for Ring {
         type Mac = hmac::Key;
 
@@ -371,16 +362,17 @@ pub(crate) mod fast {
             hmac::Key::new(hmac::HMAC_SHA256, &subkey.0)
         }
 
-        fn mac(mac: &Self::Mac, aad: &[u8], body: &[u8]) -> [u8; 32] {
-            let mut out = [0u8; 32];
-            out.copy_from_slice(sign(mac, aad, body).as_ref());
-            out
+        fn mac_tag(mac: &Self::Mac, aad: &[u8], body: &[u8]) -> [u8; TAG_LEN] {
+            let mut ctx = hmac::Context::with_key(mac);
+            ctx.update(aad);
+            ctx.update(body);
+            let mut tag = [0u8; TAG_LEN];
+            tag.copy_from_slice(&ctx.sign().as_ref()[..TAG_LEN]);
+            tag
         }
 
         fn mac_verifies(mac: &Self::Mac, aad: &[u8], body: &[u8], tag: &[u8; TAG_LEN]) -> bool {
-            let full = sign(mac, aad, body);
-            let mut expected = [0u8; TAG_LEN];
-            expected.copy_from_slice(&full.as_ref()[..TAG_LEN]);
+            let expected = Self::mac_tag(mac, aad, body);
             // Two 64-bit constant-time comparisons (`subtle`), rather than
             // sixteen byte comparisons each behind an optimisation barrier.
             let half = |t: &[u8; TAG_LEN], i: usize| {

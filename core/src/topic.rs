@@ -85,8 +85,7 @@ pub fn topic_matches_filter(filter: &str, topic: &str) -> bool {
 /// The character rule alone, for topics that arrive in pieces (a prefix
 /// rewrite binds `sealed prefix ‖ rest`).
 pub(crate) fn check_topic_chars(piece: &str) -> Result<(), Error> {
-    // Eight bytes at a time (this runs on every seal and open, twice per
-    // seal): a word holds one of the three bytes exactly when the word XOR
+    // Eight bytes at a time (this runs on every seal and open): a word holds one of the three bytes exactly when the word XOR
     // that byte repeated has a zero byte.
     const ONES: u64 = u64::from_le_bytes([1; 8]);
     const HIGHS: u64 = ONES << 7;
@@ -117,8 +116,8 @@ mod tests {
 
     /// The word-at-a-time check agrees with the byte rule for every
     /// length up to three words and every position of each forbidden byte
-    /// and of its neighbours (`*`, `,`, `"`, `$`, 1 and 0xff test the bit
-    /// tricks' edges).
+    /// and of its neighbours (`*`, `,`, `"`, `$`, 1 and 0x7f test the bit
+    /// tricks' edges; the non-ASCII cases, bytes with the high bit set).
     #[test]
     fn chars_word_at_a_time() {
         let bytes = [b'+', b'#', 0, b'*', b',', b'"', b'$', 1, 0x7f, b'a'];
