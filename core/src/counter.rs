@@ -93,6 +93,19 @@ impl<T: CounterStore + ?Sized> CounterStore for &mut T {
     }
 }
 
+/// A boxed store, for code that picks the store at run time (a counter file
+/// or a leased sender id) or keeps sealers of different stores in one place:
+/// `Sealer<Box<dyn CounterStore + Send>>`, made with [`crate::Sealer::boxed`].
+#[cfg(feature = "alloc")]
+impl<T: CounterStore + ?Sized> CounterStore for alloc::boxed::Box<T> {
+    fn load(&mut self) -> Result<Option<u64>, StoreError> {
+        (**self).load()
+    }
+    fn persist(&mut self, current: Option<u64>, limit: u64) -> Result<(), StoreError> {
+        (**self).persist(current, limit)
+    }
+}
+
 /// A counter store in memory: **for tests and volatile senders only**.
 ///
 /// It forgets everything when the process ends. Use it only where the

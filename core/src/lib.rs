@@ -225,6 +225,8 @@ pub use replay::{
 };
 #[cfg(all(feature = "std", any(unix, windows)))]
 pub use replay_file::{ReplayStateFile, RestoreReport};
+#[cfg(feature = "alloc")]
+pub use sealer::BoxedSealer;
 pub use sealer::Sealer;
 #[cfg(feature = "alloc")]
 pub use sender_lease::{

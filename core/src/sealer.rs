@@ -8,6 +8,11 @@ use crate::schedule;
 use crate::suites::{SealingKey, Suite};
 use crate::Error;
 
+/// A sealer over a boxed store ([`Sealer::boxed`]): one type for sealers
+/// whose store is picked at run time.
+#[cfg(feature = "alloc")]
+pub type BoxedSealer = Sealer<alloc::boxed::Box<dyn CounterStore + Send>>;
+
 /// Seals messages for one sender id under one key.
 ///
 /// Holds the per-sender subkey, set up for its suite (derived once, at
@@ -214,6 +219,19 @@ impl<S: CounterStore> Sealer<S> {
     /// Gives back the counter store.
     pub fn into_store(self) -> S {
         self.store
+    }
+
+    /// The same sealer (key, sender id, suite, counters granted, clock)
+    /// with its store boxed, so that sealers over different stores have one
+    /// type.
+    #[cfg(feature = "alloc")]
+    #[must_use]
+    pub fn boxed(self) -> BoxedSealer
+    where
+        S: Send + 'static,
+    {
+        let Sealer { key, key_id, sender_id, suite, grant, store, clock } = self;
+        Sealer { key, key_id, sender_id, suite, grant, store: alloc::boxed::Box::new(store), clock }
     }
 
     /// Exact envelope length for a payload of `payload_len` bytes sealed

@@ -653,3 +653,27 @@ fn gaps_outlive_no_maximum_age() {
     }
     assert_eq!(plain.snapshot().next().unwrap().gaps(), &[(7, 9), (11, 99), (101, 195)][..]);
 }
+
+#[test]
+fn a_boxed_sealer_keeps_its_counters_and_its_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sender.ctr");
+    let mut s = Sealer::new(&key(1), 1, Suite::HmacSha256, mqseal::FileCounterStore::create(&path).unwrap())
+        .unwrap()
+        .with_reservation_block(4)
+        .unwrap();
+    s.seal_to_vec("t", b"x").unwrap();
+    let mut boxed: Sealer<Box<dyn mqseal::CounterStore + Send>> = s.boxed();
+    assert_eq!(boxed.next_counter(), Ok(1), "the granted block moves with the sealer");
+    let mut o = opener();
+    for counter in 1..6 {
+        let opened = o.open_to_vec("t", &boxed.seal_to_vec("t", b"x").unwrap()).unwrap();
+        assert_eq!(opened.header.counter, counter);
+    }
+    // Counter 4 needed a new block: persisted through the box to the file,
+    // still locked by it.
+    assert_eq!(mqseal::FileCounterStore::open(&path).unwrap_err().kind, StoreError::Locked);
+    drop(boxed);
+    let s = Sealer::new(&key(1), 1, Suite::HmacSha256, mqseal::FileCounterStore::open(&path).unwrap()).unwrap();
+    assert_eq!(s.next_counter(), Ok(8));
+}

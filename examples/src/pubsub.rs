@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use mqseal::{ConfigField, Eviction, FleetOpener, OpenerConfig, Sealer, StoreError, Suite};
+use mqseal::{ConfigField, CounterStore, Eviction, FleetOpener, OpenerConfig, Sealer, StoreError, Suite};
 use mqseal_rumqttc::{v5, Protection, Reject, SealedClient, SealedEvent, SealedEventLoop, Stats, VerifiedMessage};
 use rumqttc::{Event, Incoming, NetworkOptions, Outgoing};
 use tokio::io::AsyncBufReadExt;
@@ -956,7 +956,8 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
             start,
         )?;
         let name = format!("leased counter of sender id {} in {url}", lease.sender_id());
-        (lease.sender_id(), state::PubStore::Lease(lease.counter_store()), name, Some(lease))
+        let store: Box<dyn CounterStore + Send> = Box::new(lease.counter_store());
+        (lease.sender_id(), store, name, Some(lease))
     } else {
         let sender_id = args.sender_id.ok_or_else(|| {
             anyhow!(
@@ -964,7 +965,7 @@ pub async fn run_pub(args: PubArgs) -> Result<ExitCode> {
             )
         })?;
         let counter_file = state::counter_path(args.counter_file.as_deref(), key.id(), sender_id)?;
-        let store = state::PubStore::File(state::open_counter(&counter_file, start)?);
+        let store: Box<dyn CounterStore + Send> = Box::new(state::open_counter(&counter_file, start)?);
         (sender_id, store, format!("counter file {}", counter_file.display()), None)
     };
 

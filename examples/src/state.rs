@@ -99,30 +99,6 @@ pub fn open_counter(path: &Path, start: Start) -> Result<FileCounterStore> {
     }
 }
 
-/// The counter store of `mqseal pub`: a counter file, or the counter of a
-/// sender id leased from Redis.
-pub enum PubStore {
-    /// `--counter-file` (or the default file of `--sender-id`).
-    File(FileCounterStore),
-    /// `--sender-lease`.
-    Lease(mqseal_rumqttc::LeasedCounterStore),
-}
-
-impl CounterStore for PubStore {
-    fn load(&mut self) -> Result<Option<u64>, StoreError> {
-        match self {
-            PubStore::File(s) => s.load(),
-            PubStore::Lease(s) => s.load(),
-        }
-    }
-    fn persist(&mut self, current: Option<u64>, limit: u64) -> Result<(), StoreError> {
-        match self {
-            PubStore::File(s) => s.persist(current, limit),
-            PubStore::Lease(s) => s.persist(current, limit),
-        }
-    }
-}
-
 /// `--sender-lease URL --lease-ids FIRST-LAST [--lease-ttl S]`: leases the
 /// lowest free id (the rule and its checks are the core's
 /// [`mqseal::LeaseConfig`]), starts renewing it, and says which id on

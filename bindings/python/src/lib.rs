@@ -21,8 +21,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use mqseal::{
     ConfigField, CounterStore, Eviction, FileCounterStore, MemoryCounterStore, OpenerConfig, PrefixRewrite,
-    SenderSnapshot, StateFileError, StoreError, Suite, SuiteSet, DEFAULT_KEYS, DEFAULT_MAX_SENDERS,
-    DEFAULT_RESERVATION_BLOCK, MAX_WINDOW,
+    SenderSnapshot, StateFileError, Suite, SuiteSet, DEFAULT_KEYS, DEFAULT_MAX_SENDERS, DEFAULT_RESERVATION_BLOCK,
+    MAX_WINDOW,
 };
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -306,25 +306,7 @@ impl Keyring {
 
 /// The counter stores a Python sealer can use: the core's file store (the
 /// same format and lock as Rust), or memory for tests and vectors.
-enum Store {
-    File(FileCounterStore),
-    Memory(MemoryCounterStore),
-}
-
-impl CounterStore for Store {
-    fn load(&mut self) -> Result<Option<u64>, StoreError> {
-        match self {
-            Store::File(s) => s.load(),
-            Store::Memory(s) => s.load(),
-        }
-    }
-    fn persist(&mut self, current: Option<u64>, limit: u64) -> Result<(), StoreError> {
-        match self {
-            Store::File(s) => s.persist(current, limit),
-            Store::Memory(s) => s.persist(current, limit),
-        }
-    }
-}
+type Store = Box<dyn CounterStore + Send>;
 
 /// Seals payloads as one sender: key, sender id, suite and counter store.
 /// Not copyable or picklable: two copies would reuse counters.
@@ -398,7 +380,7 @@ impl Sealer {
         let store =
             if create { FileCounterStore::create(&counter_file) } else { FileCounterStore::open(&counter_file) }
                 .map_err(|e| state_err(py, &e))?;
-        build_sealer(py, key, sender_id, suite, Store::File(store), timestamps, reservation_block)
+        build_sealer(py, key, sender_id, suite, Box::new(store), timestamps, reservation_block)
     }
 
     /// A sealer whose counters live in memory only, starting at
@@ -414,7 +396,7 @@ impl Sealer {
         first_counter: u64,
         timestamps: bool,
     ) -> PyResult<Sealer> {
-        let store = Store::Memory(MemoryCounterStore::starting_at(first_counter));
+        let store: Store = Box::new(MemoryCounterStore::starting_at(first_counter));
         build_sealer(py, key, sender_id, suite, store, timestamps, None)
     }
 

@@ -1,7 +1,8 @@
 //! What the two protocol versions share: the [`Protection`] a client is
 //! built with, the sealing half held by clients ([`Outbox`], with the MQTT 5
 //! outgoing topic aliases), the opening half held by event loops
-//! ([`Inbox`]), the reject reasons and counters.
+//! ([`Inbox`], written once over the [`Version`] that says what differs),
+//! the reject reasons and counters.
 //!
 //! Nothing cryptographic happens here: sealing and opening are the core's
 //! [`Sealer`] and [`OpenerWith`]. This module only decides which payloads go
@@ -12,31 +13,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use mqseal::{
-    CounterStore, FleetOpener, Keyring, OpenedVec, OpenerWith, PendingOpenVec, PlainTopics, Sealer, WindowQuery,
+    BoxedSealer, CounterStore, FleetOpener, Keyring, OpenerWith, PendingOpenVec, PlainTopics, Sealer, WindowQuery,
     WindowVerdict,
 };
 
+use crate::shared::Version;
 use crate::Error;
-
-/// Object-safe view of a [`Sealer`] over any counter store, so that clients
-/// are not generic over the store type.
-pub(crate) trait SealDyn: Send {
-    fn seal_to_vec(&mut self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, mqseal::Error>;
-    fn sender_id(&self) -> u32;
-    fn key_id(&self) -> u32;
-}
-
-impl<S: CounterStore + Send> SealDyn for Sealer<S> {
-    fn seal_to_vec(&mut self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, mqseal::Error> {
-        Sealer::seal_to_vec(self, topic, payload)
-    }
-    fn sender_id(&self) -> u32 {
-        Sealer::sender_id(self)
-    }
-    fn key_id(&self) -> u32 {
-        Sealer::key_id(self)
-    }
-}
 
 /// The security configuration of a sealed client: the core [`Sealer`] that
 /// seals what the client publishes, the core opener that verifies what
@@ -60,7 +42,8 @@ impl<S: CounterStore + Send> SealDyn for Sealer<S> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Protection<const KEYS: usize = 8, T: mqseal::SenderTable = mqseal::SenderMap> {
-    sealer: Option<Box<dyn SealDyn>>,
+    /// Boxed store, so that clients are not generic over the store type.
+    sealer: Option<BoxedSealer>,
     opener: OpenerWith<KEYS, T>,
     plain: PlainTopics<Vec<String>>,
     max_packet_size: Option<usize>,
@@ -85,7 +68,7 @@ impl Protection {
     /// topic is rejected (its key is unknown to the empty keyring).
     pub fn publish_only<S: CounterStore + Send + 'static>(sealer: Sealer<S>) -> Self {
         Protection {
-            sealer: Some(Box::new(sealer)),
+            sealer: Some(sealer.boxed()),
             opener: FleetOpener::new(Keyring::new()),
             plain: PlainTopics::default(),
             max_packet_size: None,
@@ -98,7 +81,7 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Protection<KEYS, T> {
     /// Seal with `sealer`, open with `opener`. No plain topics.
     pub fn new<S: CounterStore + Send + 'static>(sealer: Sealer<S>, opener: OpenerWith<KEYS, T>) -> Self {
         Protection {
-            sealer: Some(Box::new(sealer)),
+            sealer: Some(sealer.boxed()),
             opener,
             plain: PlainTopics::default(),
             max_packet_size: None,
@@ -167,7 +150,7 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Protection<KEYS, T> {
         self
     }
 
-    pub(crate) fn split(self) -> (Outbox, Inbox<KEYS, T>) {
+    pub(crate) fn split<V: Version>(self) -> (Outbox, Inbox<V, KEYS, T>) {
         // The plain topics and the counters are shared by the client, its
         // clones and its event loop.
         let plain = Arc::new(self.plain);
@@ -184,6 +167,8 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Protection<KEYS, T> {
             counters,
             max_packet_size: self.max_packet_size,
             shared_windows: self.shared_windows,
+            aliases: V::Aliases::default(),
+            unacked: Vec::new(),
         };
         (outbox, inbox)
     }
@@ -196,7 +181,7 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Protection<KEYS, T> {
 pub(crate) struct Outbox {
     /// `None` inside for a receive-only client; replaced whole by
     /// [`Outbox::set_sealer`] (a member switching keys).
-    sealer: Arc<Mutex<Option<Box<dyn SealDyn>>>>,
+    sealer: Arc<Mutex<Option<BoxedSealer>>>,
     /// MQTT 5 outgoing topic aliases: alias -> the topic last published
     /// with it. Empty for MQTT 3.1.1.
     aliases: Arc<Mutex<HashMap<u16, String>>>,
@@ -237,7 +222,7 @@ impl Outbox {
     /// Replaces the sealer of this client and its clones (`None`: publishing
     /// fails with [`Error::NoSealer`] from now on). The old sealer, and its
     /// counter store, is dropped.
-    pub(crate) fn set_sealer(&self, sealer: Option<Box<dyn SealDyn>>) {
+    pub(crate) fn set_sealer(&self, sealer: Option<BoxedSealer>) {
         *self.sealer.lock().unwrap_or_else(PoisonError::into_inner) = sealer;
     }
 
@@ -438,18 +423,6 @@ impl Counters {
     }
 }
 
-/// What the inbox made of one received payload.
-pub(crate) enum Verdict {
-    /// Verified by the core.
-    Verified(OpenedVec),
-    /// On an allowlisted plain topic: handed out as is.
-    Plain,
-    /// Not handed out.
-    Rejected(Reject),
-    /// Verified; the shared replay store decides.
-    Pending(PendingOpenVec),
-}
-
 /// A verified message whose replay decision is pending in a shared store
 /// ([`Protection::shared_replay_windows`]): the payload is held back and
 /// only [`Pending::resolve`] with the store's verdict hands it out. Not
@@ -502,64 +475,105 @@ impl<P> Pending<P> {
         self.counters.held_back_dropped.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Applies the store's verdict, counting it.
-    pub(crate) fn decide(self, verdict: WindowVerdict) -> (P, mqseal::Header, Result<OpenedVec, Reject>) {
-        let header = *self.opened.header();
+    /// Applies the store's verdict, counting it: the version's verified or
+    /// rejected event.
+    pub(crate) fn decide<V: Version<Publish = P>>(self, verdict: WindowVerdict) -> V::SealedEvent {
         match self.opened.resolve(verdict) {
             Ok(opened) => {
                 self.counters.accepted.fetch_add(1, Ordering::Relaxed);
-                (self.publish, header, Ok(opened))
+                V::verified(self.publish, opened)
             }
             Err(e) => {
                 let reject = Reject::Open(e);
                 self.counters.count_reject(&reject, b"x");
-                (self.publish, header, Err(reject))
+                V::rejected(reject, self.publish)
             }
         }
     }
 }
 
-/// The opening half, held by an event loop.
-pub(crate) struct Inbox<const KEYS: usize, T: mqseal::SenderTable> {
+/// The opening half, held by an event loop: the core opener, the plain
+/// topics, the receiving limits, the incoming topic aliases of the current
+/// connection (MQTT 5) and the publishes to send again after a reconnect.
+pub(crate) struct Inbox<V: Version, const KEYS: usize, T: mqseal::SenderTable> {
     opener: OpenerWith<KEYS, T>,
     plain: Arc<PlainTopics<Vec<String>>>,
     counters: Arc<Counters>,
     max_packet_size: Option<usize>,
     shared_windows: bool,
+    aliases: V::Aliases,
+    /// When the connection drops, rumqttc moves the unacknowledged
+    /// publishes (and queued requests) to its `pending` queue, but throws
+    /// them away if the broker then starts a new session: a copy of the
+    /// publishes, put back in that case.
+    unacked: Vec<V::Request>,
 }
 
-impl<const KEYS: usize, T: mqseal::SenderTable> Inbox<KEYS, T> {
-    /// Decides what to do with `payload` received on `topic` (the full
-    /// topic, aliases already resolved) in a PUBLISH packet of
-    /// `packet_size` bytes.
-    pub(crate) fn check(&mut self, topic: &str, payload: &[u8], packet_size: usize) -> Verdict {
-        if let Some(max) = self.max_packet_size.filter(|&max| packet_size > max) {
-            return self.reject(Reject::TooLarge { size: packet_size, max }, payload);
+impl<V: Version, const KEYS: usize, T: mqseal::SenderTable> Inbox<V, KEYS, T> {
+    /// Turns the result of one poll of `eventloop` into a sealed event,
+    /// keeping the publishes to send again after a reconnect.
+    pub(crate) fn event<E>(&mut self, polled: Result<V::Event, E>, eventloop: &mut V) -> Result<V::SealedEvent, E> {
+        match &polled {
+            Err(_) => self.unacked = eventloop.queued().iter().filter(|r| V::is_publish(r)).cloned().collect(),
+            Ok(event) => {
+                if let Some(session_present) = V::connack(event) {
+                    let saved = core::mem::take(&mut self.unacked);
+                    if !session_present {
+                        eventloop.queued().extend(saved);
+                    }
+                }
+            }
+        }
+        Ok(self.process(polled?))
+    }
+
+    /// Decides what to do with one event: an incoming PUBLISH is checked
+    /// on its full topic (alias resolved), every other event passes.
+    pub(crate) fn process(&mut self, event: V::Event) -> V::SealedEvent {
+        if V::connack(&event).is_some() {
+            // Aliases live as long as one network connection.
+            self.aliases = V::Aliases::default();
+        }
+        let mut publish = match V::incoming(event) {
+            Ok(publish) => publish,
+            Err(other) => return V::other(other),
+        };
+        // The size as received, before an alias is replaced by its topic.
+        let size = V::size(&publish);
+        if let Err(reason) = V::resolve_alias(&mut self.aliases, &mut publish) {
+            return self.rejected(reason, publish);
+        }
+        let (topic, payload) = match V::topic_and_payload(&publish) {
+            Ok(parts) => parts,
+            Err(reason) => return self.rejected(reason, publish),
+        };
+        if let Some(max) = self.max_packet_size.filter(|&max| size > max) {
+            return self.rejected(Reject::TooLarge { size, max }, publish);
         }
         if self.plain.allows(topic) {
             self.counters.plain_accepted.fetch_add(1, Ordering::Relaxed);
-            return Verdict::Plain;
+            return V::plain(publish);
         }
         if self.shared_windows {
             let now = self.opener.now();
             return match self.opener.open_pending_to_vec(topic, payload, now) {
-                Ok(pending) => Verdict::Pending(pending),
-                Err(e) => self.reject(Reject::Open(e), payload),
+                Ok(opened) => V::pending(Pending::new(publish, opened, self.counters.clone())),
+                Err(e) => self.rejected(Reject::Open(e), publish),
             };
         }
         match self.opener.open_to_vec(topic, payload) {
             Ok(opened) => {
                 self.counters.accepted.fetch_add(1, Ordering::Relaxed);
-                Verdict::Verified(opened)
+                V::verified(publish, opened)
             }
-            Err(e) => self.reject(Reject::Open(e), payload),
+            Err(e) => self.rejected(Reject::Open(e), publish),
         }
     }
 
-    /// Counts and returns a rejection decided outside the core.
-    pub(crate) fn reject(&self, reject: Reject, payload: &[u8]) -> Verdict {
-        self.counters.count_reject(&reject, payload);
-        Verdict::Rejected(reject)
+    /// Counts a rejection and makes its event.
+    fn rejected(&self, reason: Reject, publish: V::Publish) -> V::SealedEvent {
+        self.counters.count_reject(&reason, V::payload(&publish));
+        V::rejected(reason, publish)
     }
 
     pub(crate) fn opener(&self) -> &OpenerWith<KEYS, T> {
@@ -573,29 +587,39 @@ impl<const KEYS: usize, T: mqseal::SenderTable> Inbox<KEYS, T> {
     pub(crate) fn stats(&self) -> Stats {
         self.counters.snapshot()
     }
-
-    /// A pending message for `publish` (shares this inbox's counters).
-    pub(crate) fn pending<P>(&self, publish: P, opened: PendingOpenVec) -> Pending<P> {
-        Pending::new(publish, opened, self.counters.clone())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SealedEvent;
     use mqseal::{Key, MemoryCounterStore, Suite};
+    use rumqttc::{Event, EventLoop, Incoming, Publish, QoS};
 
-    fn parts() -> (Outbox, Inbox<8, mqseal::SenderMap>) {
+    type TestInbox = Inbox<EventLoop, 8, mqseal::SenderMap>;
+
+    fn parts() -> (Outbox, TestInbox) {
         let key = Key::from_bytes(1, [3; 32]);
         let sealer = Sealer::new(&key, 5, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap();
         let opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key).unwrap());
         Protection::new(sealer, opener).split()
     }
 
+    fn publish(topic: &str, payload: &[u8]) -> Publish {
+        Publish::new(topic, QoS::AtMostOnce, payload.to_vec())
+    }
+
+    fn check(inbox: &mut TestInbox, topic: &str, payload: &[u8]) -> SealedEvent {
+        inbox.process(Event::Incoming(Incoming::Publish(publish(topic, payload))))
+    }
+
     #[test]
     fn a_plain_payload_on_a_sealed_topic_reads_as_unsealed_with_a_stable_code() {
         let (_, mut inbox) = parts();
-        let Verdict::Rejected(r) = inbox.check("a/b", b"valve=open", 20) else { panic!("plain payload accepted") };
+        let SealedEvent::Rejected(r) = check(&mut inbox, "a/b", b"valve=open") else {
+            panic!("plain payload accepted")
+        };
+        let r = r.reason;
         assert_eq!(r.code(), "unsupportedVersion");
         let text = r.to_string();
         assert!(text.starts_with("not an mqseal envelope (unsealed"), "{text}");
@@ -609,14 +633,22 @@ mod tests {
         let key = Key::from_bytes(1, [3; 32]);
         let sealer = Sealer::new(&key, 5, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap();
         let opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key).unwrap());
-        let (outbox, mut inbox) = Protection::new(sealer, opener).max_packet_size(100).split();
+        let (outbox, _) = Protection::publish_only(sealer).split::<EventLoop>();
         let envelope = outbox.seal("a/b", b"x").unwrap();
-        let Verdict::Rejected(r) = inbox.check("a/b", &envelope, 101) else { panic!("oversized accepted") };
-        assert_eq!(r, Reject::TooLarge { size: 101, max: 100 });
-        assert_eq!(r.code(), "tooLarge");
-        assert!(r.to_string().contains("maximum packet size of 100 bytes"), "{r}");
-        assert_eq!((inbox.stats().oversized, inbox.stats().rejected()), (1, 1));
-        assert!(matches!(inbox.check("a/b", &envelope, 100), Verdict::Verified(_)), "at the limit: opened");
+        let size = publish("a/b", &envelope).size();
+        let (_, mut small) = Protection::receive_only(opener).max_packet_size(size - 1).split::<EventLoop>();
+        let SealedEvent::Rejected(r) = check(&mut small, "a/b", &envelope) else { panic!("oversized accepted") };
+        assert_eq!(r.reason, Reject::TooLarge { size, max: size - 1 });
+        assert_eq!(r.reason.code(), "tooLarge");
+        let text = r.reason.to_string();
+        assert!(
+            text.contains(&format!("a {size}-byte packet exceeds the maximum packet size of {} bytes", size - 1)),
+            "{text}"
+        );
+        assert_eq!((small.stats().oversized, small.stats().rejected()), (1, 1));
+        let opener: FleetOpener = FleetOpener::new(Keyring::with_primary(Key::from_bytes(1, [3; 32])).unwrap());
+        let (_, mut exact) = Protection::receive_only(opener).max_packet_size(size).split::<EventLoop>();
+        assert!(matches!(check(&mut exact, "a/b", &envelope), SealedEvent::Verified(_)), "at the limit: opened");
     }
 
     #[test]
@@ -635,10 +667,12 @@ mod tests {
         let envelope = outbox.seal("a/b", b"x").unwrap();
         assert_eq!(outbox.stats().sealed, 1);
         // Received on a filter-like topic: refused by the core, counted as other.
-        let Verdict::Rejected(r) = inbox.check("a/#", &envelope, 30) else { panic!("opened on a wildcard topic") };
-        assert_eq!(r.code(), "invalidTopic");
+        let SealedEvent::Rejected(r) = check(&mut inbox, "a/#", &envelope) else {
+            panic!("opened on a wildcard topic")
+        };
+        assert_eq!(r.reason.code(), "invalidTopic");
         assert_eq!(inbox.stats().other, 1);
-        let Verdict::Verified(opened) = inbox.check("a/b", &envelope, 30) else { panic!("not verified") };
+        let SealedEvent::Verified(opened) = check(&mut inbox, "a/b", &envelope) else { panic!("not verified") };
         assert_eq!(opened.header.counter, 0, "no counter was used by the refused topics");
     }
 
@@ -650,13 +684,13 @@ mod tests {
         let protection = protection.allow_plain_topic("status/+").unwrap();
         let refused = Protection::receive_only(FleetOpener::new(Keyring::<8>::new())).allow_plain_topic("a/#/b");
         assert!(matches!(refused, Err(Error::InvalidFilter(f)) if f == "a/#/b"));
-        let (outbox, mut inbox) = protection.split();
+        let (outbox, mut inbox) = protection.split::<EventLoop>();
         for topic in ["$SYS/broker/uptime", "status/dev1"] {
-            assert!(matches!(inbox.check(topic, b"up", 10), Verdict::Plain), "{topic}");
+            assert!(matches!(check(&mut inbox, topic, b"up"), SealedEvent::Plain(_)), "{topic}");
             assert!(outbox.check_plain(topic).is_ok(), "{topic}");
         }
         for topic in ["status/dev1/cmd", "plant/cmd"] {
-            assert!(matches!(inbox.check(topic, b"up", 10), Verdict::Rejected(_)), "{topic}");
+            assert!(matches!(check(&mut inbox, topic, b"up"), SealedEvent::Rejected(_)), "{topic}");
             assert!(matches!(outbox.check_plain(topic), Err(Error::NotPlainTopic(_))), "{topic}");
         }
         assert_eq!(inbox.stats().plain_accepted, 2);

@@ -4,62 +4,71 @@
 //! `rumqttc::v5::*`), so the sealed wrappers are separate types too.
 //!
 //! * Where the two versions differ in what the adapter must know (the
-//!   request and event types, how to spot a CONNACK), the [`Version`] trait
-//!   says so, and [`Unacked`] is written once over it.
+//!   packet and event types, how to spot a CONNACK, topic aliases), the
+//!   [`Version`] trait says so, and [`crate::protection::Inbox`] is written
+//!   once over it.
 //! * The public methods with identical bodies are written once by the
 //!   macros below, expanded in `v311` and `v5`. They use the names in scope
 //!   there: `Error`, `Stats`, `QoS`, `Protection`, `SealedEvent`,
 //!   `ConnectionError`, `Delivery`, `ack_publish`, `client_err`, `Plain`
 //!   (the payload type of `publish_plain`) and `Filter` (of
 //!   `subscribe_many`). Each client has its rumqttc client as `inner` and
-//!   its [`crate::protection::Outbox`] as `outbox`; each event loop has a
-//!   `receiver` with an `inbox` ([`crate::protection::Inbox`]).
+//!   its [`crate::protection::Outbox`] as `outbox`; each event loop has its
+//!   `inbox`.
 
 use std::collections::VecDeque;
 
-/// What differs between the MQTT 3.1.1 and MQTT 5 event loops, for
-/// [`Unacked`]. Implemented by `rumqttc::EventLoop` and
-/// `rumqttc::v5::EventLoop`.
+use crate::protection::Pending;
+use crate::Reject;
+
+/// What differs between MQTT 3.1.1 and MQTT 5 for the inbox. Implemented
+/// by `rumqttc::EventLoop` and `rumqttc::v5::EventLoop`.
 pub(crate) trait Version {
     /// The event loop's request type.
     type Request: Clone;
     /// The event loop's event type.
     type Event;
+    /// The PUBLISH packet.
+    type Publish;
+    /// What the sealed event loop yields.
+    type SealedEvent;
+    /// The incoming topic aliases of one connection (`()` for 3.1.1).
+    type Aliases: Default;
     /// The requests rumqttc keeps for the next connection.
-    fn pending(&mut self) -> &mut VecDeque<Self::Request>;
+    fn queued(&mut self) -> &mut VecDeque<Self::Request>;
     /// A publish or a publish release: what must reach the broker again.
     fn is_publish(request: &Self::Request) -> bool;
     /// The session-present flag, if `event` is an incoming CONNACK.
     fn connack(event: &Self::Event) -> Option<bool>;
-}
-
-/// The publishes to send again after a reconnect. When the connection
-/// drops, rumqttc moves the unacknowledged publishes (and queued requests)
-/// to `pending`, but throws them away if the broker then starts a new
-/// session: keep a copy of the publishes and put them back in that case.
-pub(crate) struct Unacked<V: Version>(Vec<V::Request>);
-
-impl<V: Version> Default for Unacked<V> {
-    fn default() -> Self {
-        Unacked(Vec::new())
-    }
-}
-
-impl<V: Version> Unacked<V> {
-    /// Called after each poll with its result.
-    pub(crate) fn track<E>(&mut self, result: &Result<V::Event, E>, eventloop: &mut V) {
-        match result {
-            Err(_) => self.0 = eventloop.pending().iter().filter(|r| V::is_publish(r)).cloned().collect(),
-            Ok(event) => {
-                if let Some(session_present) = V::connack(event) {
-                    let saved = core::mem::take(&mut self.0);
-                    if !session_present {
-                        eventloop.pending().extend(saved);
-                    }
-                }
-            }
-        }
-    }
+    /// The incoming PUBLISH of `event`, or the event itself.
+    ///
+    /// # Errors
+    /// Every other event, given back to pass through.
+    fn incoming(event: Self::Event) -> Result<Self::Publish, Self::Event>;
+    /// The packet's size as received.
+    fn size(publish: &Self::Publish) -> usize;
+    /// Puts the topic in place of a topic alias (and records a new alias).
+    ///
+    /// # Errors
+    /// [`Reject::UnknownTopicAlias`].
+    fn resolve_alias(aliases: &mut Self::Aliases, publish: &mut Self::Publish) -> Result<(), Reject>;
+    /// The full topic and the payload.
+    ///
+    /// # Errors
+    /// [`Reject::TopicNotUtf8`].
+    fn topic_and_payload(publish: &Self::Publish) -> Result<(&str, &[u8]), Reject>;
+    /// The payload, as received.
+    fn payload(publish: &Self::Publish) -> &[u8];
+    /// A verified message.
+    fn verified(publish: Self::Publish, opened: mqseal::OpenedVec) -> Self::SealedEvent;
+    /// A message on an allowlisted plain topic.
+    fn plain(publish: Self::Publish) -> Self::SealedEvent;
+    /// A rejected message.
+    fn rejected(reason: Reject, publish: Self::Publish) -> Self::SealedEvent;
+    /// A verified message waiting for the shared replay store.
+    fn pending(pending: Pending<Self::Publish>) -> Self::SealedEvent;
+    /// Any other event.
+    fn other(event: Self::Event) -> Self::SealedEvent;
 }
 
 /// `stats`, `opener` and `opener_mut` of an event loop type `$ty<K, S>`;
@@ -70,18 +79,18 @@ macro_rules! inbox_accessors {
             #[doc = concat!("The counters of this ", $what, " and its client.")]
             #[must_use]
             pub fn stats(&self) -> Stats {
-                self.receiver.inbox.stats()
+                self.inbox.stats()
             }
 
             /// The core opener (keyring, replay state to snapshot).
             #[must_use]
             pub fn opener(&self) -> &mqseal::OpenerWith<K, S> {
-                self.receiver.inbox.opener()
+                self.inbox.opener()
             }
 
             /// The core opener, to add or retire keys or restore replay state.
             pub fn opener_mut(&mut self) -> &mut mqseal::OpenerWith<K, S> {
-                self.receiver.inbox.opener_mut()
+                self.inbox.opener_mut()
             }
         }
     };
@@ -98,9 +107,7 @@ macro_rules! blocking_recv {
             #[doc = concat!("[`", $doc, "::RecvError`] when the event loop has stopped; the inner")]
             /// result carries connection errors (keep receiving to reconnect).
             pub fn recv(&mut self) -> Result<Result<SealedEvent, ConnectionError>, $($m)::+::RecvError> {
-                let r = self.inner.recv()?;
-                self.receiver.unacked.track(&r, &mut self.inner.eventloop);
-                Ok(r.map(|ev| self.receiver.process(ev)))
+                Ok(self.inbox.event(self.inner.recv()?, &mut self.inner.eventloop))
             }
 
             /// Waits at most `timeout` for the next event.
@@ -111,9 +118,7 @@ macro_rules! blocking_recv {
                 &mut self,
                 timeout: core::time::Duration,
             ) -> Result<Result<SealedEvent, ConnectionError>, $($m)::+::RecvTimeoutError> {
-                let r = self.inner.recv_timeout(timeout)?;
-                self.receiver.unacked.track(&r, &mut self.inner.eventloop);
-                Ok(r.map(|ev| self.receiver.process(ev)))
+                Ok(self.inbox.event(self.inner.recv_timeout(timeout)?, &mut self.inner.eventloop))
             }
 
             /// Returns the next event if one is ready.
@@ -121,9 +126,7 @@ macro_rules! blocking_recv {
             /// # Errors
             #[doc = concat!("[`", $doc, "::TryRecvError`] when none is ready or when stopped.")]
             pub fn try_recv(&mut self) -> Result<Result<SealedEvent, ConnectionError>, $($m)::+::TryRecvError> {
-                let r = self.inner.try_recv()?;
-                self.receiver.unacked.track(&r, &mut self.inner.eventloop);
-                Ok(r.map(|ev| self.receiver.process(ev)))
+                Ok(self.inbox.event(self.inner.try_recv()?, &mut self.inner.eventloop))
             }
 
             /// Iterates over events, blocking, until the event loop stops.
@@ -247,7 +250,7 @@ macro_rules! async_client_requests {
             /// fail with [`Error::NoSealer`]. The old sealer and its counter
             /// store are dropped.
             pub fn set_sealer<St: mqseal::CounterStore + Send + 'static>(&self, sealer: Option<mqseal::Sealer<St>>) {
-                self.outbox.set_sealer(sealer.map(|s| Box::new(s) as Box<dyn crate::protection::SealDyn>));
+                self.outbox.set_sealer(sealer.map(mqseal::Sealer::boxed));
             }
 
             /// The wrapped rumqttc client. Anything published through it directly

@@ -7,10 +7,8 @@ use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, Incoming, MqttOptions, Publish, QoS, Request, SubscribeFilter,
 };
 
-use crate::protection::{Inbox, Outbox, Verdict};
-use crate::shared::{
-    async_client_requests, blocking_client_requests, blocking_recv, inbox_accessors, Unacked, Version,
-};
+use crate::protection::{Inbox, Outbox, Pending};
+use crate::shared::{async_client_requests, blocking_client_requests, blocking_recv, inbox_accessors, Version};
 use crate::{Error, Protection, Reject, Stats};
 
 /// A message whose envelope the core verified, with its authenticated
@@ -107,24 +105,8 @@ impl crate::protection::Pending<Publish> {
     /// Acknowledge the message afterwards either way.
     #[must_use]
     pub fn resolve(self, verdict: mqseal::WindowVerdict) -> SealedEvent {
-        let (publish, _, result) = self.decide(verdict);
-        match result {
-            Ok(opened) => verified(publish, opened),
-            Err(reason) => SealedEvent::Rejected(RejectedMessage { reason, publish }),
-        }
+        self.decide::<EventLoop>(verdict)
     }
-}
-
-fn verified(publish: Publish, opened: mqseal::OpenedVec) -> SealedEvent {
-    SealedEvent::Verified(VerifiedMessage {
-        topic: publish.topic,
-        header: opened.header,
-        payload: Bytes::from(opened.payload),
-        qos: publish.qos,
-        retain: publish.retain,
-        dup: publish.dup,
-        pkid: publish.pkid,
-    })
 }
 
 fn ack_publish(d: &impl Delivery) -> Publish {
@@ -145,7 +127,10 @@ type Filter = SubscribeFilter;
 impl Version for EventLoop {
     type Request = Request;
     type Event = Event;
-    fn pending(&mut self) -> &mut std::collections::VecDeque<Request> {
+    type Publish = Publish;
+    type SealedEvent = SealedEvent;
+    type Aliases = ();
+    fn queued(&mut self) -> &mut std::collections::VecDeque<Request> {
         &mut self.pending
     }
     fn is_publish(request: &Request) -> bool {
@@ -157,29 +142,46 @@ impl Version for EventLoop {
             _ => None,
         }
     }
-}
-
-/// The opening half, held by an event loop, and the publishes to send again
-/// after a reconnect.
-struct Receiver<const K: usize, S: mqseal::SenderTable> {
-    inbox: Inbox<K, S>,
-    /// The publishes to send again after a reconnect.
-    unacked: Unacked<EventLoop>,
-}
-
-impl<const K: usize, S: mqseal::SenderTable> Receiver<K, S> {
-    /// Turns one rumqttc event into a sealed event.
-    fn process(&mut self, event: Event) -> SealedEvent {
-        let Event::Incoming(Incoming::Publish(publish)) = event else {
-            return SealedEvent::Other(event);
-        };
-        let size = publish.size();
-        match self.inbox.check(&publish.topic, &publish.payload, size) {
-            Verdict::Verified(opened) => verified(publish, opened),
-            Verdict::Plain => SealedEvent::Plain(publish),
-            Verdict::Rejected(reason) => SealedEvent::Rejected(RejectedMessage { reason, publish }),
-            Verdict::Pending(opened) => SealedEvent::Pending(self.inbox.pending(publish, opened)),
+    fn incoming(event: Event) -> Result<Publish, Event> {
+        match event {
+            Event::Incoming(Incoming::Publish(publish)) => Ok(publish),
+            other => Err(other),
         }
+    }
+    fn size(publish: &Publish) -> usize {
+        publish.size()
+    }
+    fn resolve_alias((): &mut (), _: &mut Publish) -> Result<(), Reject> {
+        Ok(())
+    }
+    fn topic_and_payload(publish: &Publish) -> Result<(&str, &[u8]), Reject> {
+        Ok((&publish.topic, &publish.payload))
+    }
+    fn payload(publish: &Publish) -> &[u8] {
+        &publish.payload
+    }
+    fn verified(publish: Publish, opened: mqseal::OpenedVec) -> SealedEvent {
+        SealedEvent::Verified(VerifiedMessage {
+            topic: publish.topic,
+            header: opened.header,
+            payload: Bytes::from(opened.payload),
+            qos: publish.qos,
+            retain: publish.retain,
+            dup: publish.dup,
+            pkid: publish.pkid,
+        })
+    }
+    fn plain(publish: Publish) -> SealedEvent {
+        SealedEvent::Plain(publish)
+    }
+    fn rejected(reason: Reject, publish: Publish) -> SealedEvent {
+        SealedEvent::Rejected(RejectedMessage { reason, publish })
+    }
+    fn pending(pending: Pending<Publish>) -> SealedEvent {
+        SealedEvent::Pending(pending)
+    }
+    fn other(event: Event) -> SealedEvent {
+        SealedEvent::Other(event)
     }
 }
 
@@ -216,10 +218,7 @@ impl SealedClient {
         protection: Protection<K, S>,
     ) -> (SealedClient, SealedEventLoop<K, S>) {
         let (outbox, inbox) = protection.split();
-        (
-            SealedClient { inner: client, outbox },
-            SealedEventLoop { eventloop, receiver: Receiver { inbox, unacked: Unacked::default() } },
-        )
+        (SealedClient { inner: client, outbox }, SealedEventLoop { eventloop, inbox })
     }
 }
 
@@ -232,7 +231,7 @@ async_client_requests!(SealedClient, "[`Error::Client`]");
 pub struct SealedEventLoop<const KEYS: usize = 8, T: mqseal::SenderTable = mqseal::SenderMap> {
     /// The wrapped rumqttc event loop (options, state, network options).
     pub eventloop: EventLoop,
-    receiver: Receiver<KEYS, T>,
+    inbox: Inbox<EventLoop, KEYS, T>,
 }
 
 impl<const K: usize, S: mqseal::SenderTable> SealedEventLoop<K, S> {
@@ -247,9 +246,8 @@ impl<const K: usize, S: mqseal::SenderTable> SealedEventLoop<K, S> {
     /// The connection errors of [`EventLoop::poll`]; poll again to reconnect
     /// (after a pause: rumqttc retries at once).
     pub async fn poll(&mut self) -> Result<SealedEvent, ConnectionError> {
-        let result = self.eventloop.poll().await;
-        self.receiver.unacked.track(&result, &mut self.eventloop);
-        Ok(self.receiver.process(result?))
+        let polled = self.eventloop.poll().await;
+        self.inbox.event(polled, &mut self.eventloop)
     }
 }
 
@@ -278,10 +276,7 @@ impl Client {
     ) -> (Client, Connection<K, S>) {
         let (client, connection) = rumqttc::Client::new(options, cap);
         let (outbox, inbox) = protection.split();
-        (
-            Client { inner: client, outbox },
-            Connection { inner: connection, receiver: Receiver { inbox, unacked: Unacked::default() } },
-        )
+        (Client { inner: client, outbox }, Connection { inner: connection, inbox })
     }
 }
 
@@ -291,7 +286,7 @@ blocking_client_requests!(Client, "[`Error::Client`]");
 /// [`rumqttc::Connection`]).
 pub struct Connection<const KEYS: usize = 8, T: mqseal::SenderTable = mqseal::SenderMap> {
     inner: rumqttc::Connection,
-    receiver: Receiver<KEYS, T>,
+    inbox: Inbox<rumqttc::EventLoop, KEYS, T>,
 }
 
 blocking_recv!(rumqttc, "rumqttc");

@@ -19,10 +19,8 @@ use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish, PublishProperties};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Request};
 
-use crate::protection::{Inbox, Outbox, Verdict};
-use crate::shared::{
-    async_client_requests, blocking_client_requests, blocking_recv, inbox_accessors, Unacked, Version,
-};
+use crate::protection::{Inbox, Outbox, Pending};
+use crate::shared::{async_client_requests, blocking_client_requests, blocking_recv, inbox_accessors, Version};
 use crate::{Error, Protection, Reject, Stats};
 
 /// Lifts rumqttc's packet limits to the MQTT maximum (the MQTT 5 Maximum
@@ -118,14 +116,7 @@ impl crate::protection::Pending<Publish> {
     /// Acknowledge the message afterwards either way.
     #[must_use]
     pub fn resolve(self, verdict: mqseal::WindowVerdict) -> SealedEvent {
-        let (publish, _, result) = self.decide(verdict);
-        match result {
-            Ok(opened) => {
-                let topic = String::from_utf8_lossy(&publish.topic).into_owned();
-                verified(topic, publish, opened)
-            }
-            Err(reason) => SealedEvent::Rejected(RejectedMessage { reason, publish }),
-        }
+        self.decide::<EventLoop>(verdict)
     }
 }
 
@@ -133,19 +124,6 @@ impl Delivery for PendingMessage {
     fn qos_and_pkid(&self) -> (QoS, u16) {
         (self.publish().qos, self.publish().pkid)
     }
-}
-
-fn verified(topic: String, publish: Publish, opened: mqseal::OpenedVec) -> SealedEvent {
-    SealedEvent::Verified(VerifiedMessage {
-        topic,
-        header: opened.header,
-        payload: Bytes::from(opened.payload),
-        qos: publish.qos,
-        retain: publish.retain,
-        dup: publish.dup,
-        pkid: publish.pkid,
-        properties: publish.properties,
-    })
 }
 
 /// Something that can be acknowledged with manual acks.
@@ -189,7 +167,12 @@ type Plain = Bytes;
 impl Version for EventLoop {
     type Request = Request;
     type Event = Event;
-    fn pending(&mut self) -> &mut std::collections::VecDeque<Request> {
+    type Publish = Publish;
+    type SealedEvent = SealedEvent;
+    /// The incoming topic aliases: alias -> the topic the broker set for it
+    /// on this connection.
+    type Aliases = HashMap<u16, Bytes>;
+    fn queued(&mut self) -> &mut std::collections::VecDeque<Request> {
         &mut self.pending
     }
     fn is_publish(request: &Request) -> bool {
@@ -201,62 +184,58 @@ impl Version for EventLoop {
             _ => None,
         }
     }
-}
-
-/// The opening half plus the per-connection topic alias table.
-struct Receiver<const K: usize, S: mqseal::SenderTable> {
-    inbox: Inbox<K, S>,
-    aliases: HashMap<u16, Bytes>,
-    /// The publishes to send again after a reconnect.
-    unacked: Unacked<EventLoop>,
-}
-
-impl<const K: usize, S: mqseal::SenderTable> Receiver<K, S> {
-    fn process(&mut self, event: Event) -> SealedEvent {
+    fn incoming(event: Event) -> Result<Publish, Event> {
         match event {
-            Event::Incoming(Packet::Publish(publish)) => self.process_publish(publish),
-            Event::Incoming(Packet::ConnAck(_)) => {
-                // Aliases live as long as one network connection.
-                self.aliases.clear();
-                SealedEvent::Other(event)
-            }
-            other => SealedEvent::Other(other),
+            Event::Incoming(Packet::Publish(publish)) => Ok(publish),
+            other => Err(other),
         }
     }
-
-    fn process_publish(&mut self, mut publish: Publish) -> SealedEvent {
-        // The size as received, before an alias is replaced by its topic.
-        let size = publish.size();
-        let alias = publish.properties.as_ref().and_then(|p| p.topic_alias);
-        if let Some(alias) = alias {
-            if publish.topic.is_empty() {
-                match self.aliases.get(&alias) {
-                    Some(topic) => publish.topic = topic.clone(),
-                    None => return self.rejected(Reject::UnknownTopicAlias(alias), publish),
-                }
-            } else {
-                self.aliases.insert(alias, publish.topic.clone());
-            }
-        }
-        let Ok(topic) = core::str::from_utf8(&publish.topic) else {
-            return self.rejected(Reject::TopicNotUtf8, publish);
+    fn size(publish: &Publish) -> usize {
+        publish.size()
+    }
+    fn resolve_alias(aliases: &mut HashMap<u16, Bytes>, publish: &mut Publish) -> Result<(), Reject> {
+        let Some(alias) = publish.properties.as_ref().and_then(|p| p.topic_alias) else {
+            return Ok(());
         };
-        let topic = topic.to_owned();
-        match self.inbox.check(&topic, &publish.payload, size) {
-            Verdict::Verified(opened) => verified(topic, publish, opened),
-            Verdict::Plain => SealedEvent::Plain(publish),
-            Verdict::Rejected(reason) => SealedEvent::Rejected(RejectedMessage { reason, publish }),
-            Verdict::Pending(opened) => {
-                // The topic as resolved from its alias, for the verdict.
-                publish.topic = Bytes::from(topic.into_bytes());
-                SealedEvent::Pending(self.inbox.pending(publish, opened))
-            }
+        if publish.topic.is_empty() {
+            publish.topic = aliases.get(&alias).ok_or(Reject::UnknownTopicAlias(alias))?.clone();
+        } else {
+            aliases.insert(alias, publish.topic.clone());
         }
+        Ok(())
     }
-
-    fn rejected(&mut self, reason: Reject, publish: Publish) -> SealedEvent {
-        let _ = self.inbox.reject(reason, &publish.payload);
+    fn topic_and_payload(publish: &Publish) -> Result<(&str, &[u8]), Reject> {
+        let topic = core::str::from_utf8(&publish.topic).map_err(|_| Reject::TopicNotUtf8)?;
+        Ok((topic, &publish.payload))
+    }
+    fn payload(publish: &Publish) -> &[u8] {
+        &publish.payload
+    }
+    fn verified(publish: Publish, opened: mqseal::OpenedVec) -> SealedEvent {
+        SealedEvent::Verified(VerifiedMessage {
+            // Only verified messages get here, and the core checked the
+            // topic: it is UTF-8.
+            topic: String::from_utf8_lossy(&publish.topic).into_owned(),
+            header: opened.header,
+            payload: Bytes::from(opened.payload),
+            qos: publish.qos,
+            retain: publish.retain,
+            dup: publish.dup,
+            pkid: publish.pkid,
+            properties: publish.properties,
+        })
+    }
+    fn plain(publish: Publish) -> SealedEvent {
+        SealedEvent::Plain(publish)
+    }
+    fn rejected(reason: Reject, publish: Publish) -> SealedEvent {
         SealedEvent::Rejected(RejectedMessage { reason, publish })
+    }
+    fn pending(pending: Pending<Publish>) -> SealedEvent {
+        SealedEvent::Pending(pending)
+    }
+    fn other(event: Event) -> SealedEvent {
+        SealedEvent::Other(event)
     }
 }
 
@@ -291,8 +270,7 @@ impl SealedClient {
         protection: Protection<K, S>,
     ) -> (SealedClient, SealedEventLoop<K, S>) {
         let (outbox, inbox) = protection.split();
-        let receiver = Receiver { inbox, aliases: HashMap::new(), unacked: Unacked::default() };
-        (SealedClient { inner: client, outbox }, SealedEventLoop { eventloop, receiver })
+        (SealedClient { inner: client, outbox }, SealedEventLoop { eventloop, inbox })
     }
 
     /// Seals and publishes with MQTT 5 properties. With a topic alias and
@@ -321,7 +299,7 @@ async_client_requests!(SealedClient, "[`Error::Client5`]");
 pub struct SealedEventLoop<const KEYS: usize = 8, T: mqseal::SenderTable = mqseal::SenderMap> {
     /// The wrapped rumqttc event loop.
     pub eventloop: EventLoop,
-    receiver: Receiver<KEYS, T>,
+    inbox: Inbox<EventLoop, KEYS, T>,
 }
 
 impl<const K: usize, S: mqseal::SenderTable> SealedEventLoop<K, S> {
@@ -332,9 +310,8 @@ impl<const K: usize, S: mqseal::SenderTable> SealedEventLoop<K, S> {
     /// (after a pause: rumqttc retries at once). Unacknowledged QoS 1/2
     /// publishes are sent again after the reconnect, also on a new session.
     pub async fn poll(&mut self) -> Result<SealedEvent, ConnectionError> {
-        let result = self.eventloop.poll().await;
-        self.receiver.unacked.track(&result, &mut self.eventloop);
-        Ok(self.receiver.process(result?))
+        let polled = self.eventloop.poll().await;
+        self.inbox.event(polled, &mut self.eventloop)
     }
 }
 
@@ -362,13 +339,7 @@ impl Client {
     ) -> (Client, Connection<K, S>) {
         let (client, connection) = rumqttc::v5::Client::new(options, cap);
         let (outbox, inbox) = protection.split();
-        (
-            Client { inner: client, outbox },
-            Connection {
-                inner: connection,
-                receiver: Receiver { inbox, aliases: HashMap::new(), unacked: Unacked::default() },
-            },
-        )
+        (Client { inner: client, outbox }, Connection { inner: connection, inbox })
     }
 
     /// Seals and publishes with MQTT 5 properties.
@@ -394,7 +365,7 @@ blocking_client_requests!(Client, "[`Error::Client5`]");
 /// The blocking event loop of a [`Client`] (MQTT 5).
 pub struct Connection<const KEYS: usize = 8, T: mqseal::SenderTable = mqseal::SenderMap> {
     inner: rumqttc::v5::Connection,
-    receiver: Receiver<KEYS, T>,
+    inbox: Inbox<EventLoop, KEYS, T>,
 }
 
 blocking_recv!(rumqttc::v5, "rumqttc::v5");
@@ -405,12 +376,12 @@ mod tests {
     use super::*;
     use mqseal::{FleetOpener, Key, Keyring, MemoryCounterStore, Sealer, Suite};
 
-    fn receiver() -> (Receiver<8, mqseal::SenderMap>, Sealer<MemoryCounterStore>) {
+    fn receiver() -> (Inbox<EventLoop, 8, mqseal::SenderMap>, Sealer<MemoryCounterStore>) {
         let key = Key::from_bytes(1, [3; 32]);
         let sealer = Sealer::new(&key, 5, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap();
         let opener: FleetOpener = FleetOpener::new(Keyring::with_primary(key).unwrap());
         let (_, inbox) = Protection::receive_only(opener).split();
-        (Receiver { inbox, aliases: HashMap::new(), unacked: Unacked::default() }, sealer)
+        (inbox, sealer)
     }
 
     fn with_alias(topic: &str, alias: u16, payload: Vec<u8>) -> Event {
@@ -448,7 +419,7 @@ mod tests {
         let SealedEvent::Rejected(r) = rx.process(with_alias("", 2, e2)) else { panic!("accepted stale alias") };
         assert_eq!(r.reason, Reject::UnknownTopicAlias(2));
         assert_eq!(r.reason.code(), "unknownTopicAlias");
-        assert_eq!(rx.inbox.stats().other, 1);
+        assert_eq!(rx.stats().other, 1);
     }
 
     #[test]
@@ -465,7 +436,7 @@ mod tests {
     fn outgoing_alias_binds_the_remembered_topic() {
         let key = Key::from_bytes(1, [3; 32]);
         let sealer = Sealer::new(&key, 5, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap();
-        let (outbox, _) = Protection::publish_only(sealer).split();
+        let (outbox, _) = Protection::publish_only(sealer).split::<EventLoop>();
         assert!(matches!(outbox.seal_aliased("", Some(3), b"x"), Err(Error::UnknownTopicAlias(3))));
         let _ = outbox.seal_aliased("t/1", Some(3), b"x").unwrap();
         let env = outbox.clone().seal_aliased("", Some(3), b"y").unwrap();
