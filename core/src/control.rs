@@ -338,6 +338,26 @@ pub(crate) trait StructInPlace {
     fn read_fields<'de, A: SeqAccess<'de>>(&mut self, seq: &mut A) -> Result<(), A::Error>;
 }
 
+/// The [`StructInPlace`] of a struct whose fields are all read whole but
+/// the last, a list read in place: `struct_in_place!(T { a, b } then list)`
+/// (wire order, the struct's name on the wire is its Rust name).
+macro_rules! struct_in_place {
+    ($ty:ident { $($f:ident),+ } then $list:ident) => {
+        impl StructInPlace for $ty {
+            const NAME: &'static str = stringify!($ty);
+            const FIELDS: &'static [&'static str] = &[$(stringify!($f),)+ stringify!($list)];
+            fn read_fields<'de, A: SeqAccess<'de>>(&mut self, seq: &mut A) -> Result<(), A::Error> {
+                let mut index = 0;
+                $(
+                    self.$f = field(seq, index)?;
+                    index += 1;
+                )+
+                field_in_place(seq, index, &mut self.$list)
+            }
+        }
+    };
+}
+
 /// Every [`StructInPlace`] decodes in place through one serde visitor.
 impl<T: StructInPlace> DecodeInPlace for T {
     fn decode_in_place<'de, D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
@@ -523,16 +543,7 @@ impl Default for Group {
     }
 }
 
-impl StructInPlace for Group {
-    const NAME: &'static str = "Group";
-    const FIELDS: &'static [&'static str] = &["name", "seal_now", "seal_next", "keys"];
-    fn read_fields<'de, A: SeqAccess<'de>>(&mut self, seq: &mut A) -> Result<(), A::Error> {
-        self.name = field(seq, 0)?;
-        self.seal_now = field(seq, 1)?;
-        self.seal_next = field(seq, 2)?;
-        field_in_place(seq, 3, &mut self.keys)
-    }
-}
+struct_in_place!(Group { name, seal_now, seal_next } then keys);
 
 impl fmt::Debug for Group {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -685,16 +696,7 @@ impl Empty for ControlState {
     const EMPTY: Self = ControlState { format: 0, member_id: Name::EMPTY, epoch: 0, groups: List::EMPTY };
 }
 
-impl StructInPlace for ControlState {
-    const NAME: &'static str = "ControlState";
-    const FIELDS: &'static [&'static str] = &["format", "member_id", "epoch", "groups"];
-    fn read_fields<'de, A: SeqAccess<'de>>(&mut self, seq: &mut A) -> Result<(), A::Error> {
-        self.format = field(seq, 0)?;
-        self.member_id = field(seq, 1)?;
-        self.epoch = field(seq, 2)?;
-        field_in_place(seq, 3, &mut self.groups)
-    }
-}
+struct_in_place!(ControlState { format, member_id, epoch } then groups);
 
 impl ControlState {
     /// An empty state (no groups) for a member at an epoch.

@@ -18,7 +18,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mqseal_ref import (MqsealError, b64_encode, parse, pairwise, raw_public, read_varint, seal,  # noqa: E402
+from mqseal_ref import (MqsealError, Tally, b64_encode, parse, pairwise, raw_public, read_varint, seal,  # noqa: E402
                         unseal, varint, x25519_public, x25519_secret, PUBLIC_PREFIX)
 
 # 14.4 and section 13.
@@ -406,7 +406,7 @@ def main(path):
     except (AssertionError, MqsealError) as e:
         print(f"FAIL {path}: {e!r}")
         return 1
-    ok = failed = 0
+    t = Tally("control reference")
     records = [member.record()]  # records[n]: the member after the first n positive vectors
     for v in data["positive"]:
         try:
@@ -434,10 +434,9 @@ def main(path):
             except MqsealError as e:
                 assert e.code == "duplicate", f"again: {e}"
             records.append(record)
-            ok += 1
+            t.passed()
         except Exception as e:  # report every vector, then fail
-            failed += 1
-            print(f"FAIL positive {v['name']}: {e!r}")
+            t.fail(f"positive {v['name']}", repr(e))
             records.append(None)
             try:  # go on from the state the vector says, so that one broken vector fails alone
                 member = Member(data["member_id"], m_secret, a_public)
@@ -458,12 +457,10 @@ def main(path):
                 got = (e.code, e.reason)
             assert got == (v["error"], v["reason"]), f"got {got}, want {(v['error'], v['reason'])}"
             assert m.record() == before, "the member changed"
-            ok += 1
+            t.passed()
         except Exception as e:
-            failed += 1
-            print(f"FAIL negative {v['name']}: {e!r}")
-    print(f"control reference: {ok} passed, {failed} failed")
-    return 1 if failed else 0
+            t.fail(f"negative {v['name']}", repr(e))
+    return t.report()
 
 
 if __name__ == "__main__":

@@ -341,12 +341,38 @@ def u64(v, field):
     return n
 
 
+class Tally:
+    """Counts the vectors that pass and reports each one that fails, so
+    that every vector runs before the script fails."""
+
+    def __init__(self, what):
+        self.what = what
+        self.ok = 0
+        self.failed = 0
+
+    def passed(self):
+        self.ok += 1
+
+    def fail(self, name, why):
+        self.failed += 1
+        print(f"FAIL {name}: {why}")
+
+    def expect(self, name, got, want):
+        if got == want:
+            self.passed()
+        else:
+            self.fail(name, f"got {got}, want {want}")
+
+    def report(self):
+        print(f"{self.what}: {self.ok} passed, {self.failed} failed")
+        return 1 if self.failed else 0
+
+
 def main(path):
     data = json.load(open(path))
     assert data["format"] == "mqseal-test-vectors" and data["version"] == 1
     assert data["max_u64"] == 2**64 - 1 and data["max_u64_dec"] == str(2**64 - 1)
-    ok = 0
-    failed = 0
+    t = Tally("reference")
     for v in data["positive"]:
         try:
             key = parse_key(v["sender_key"])
@@ -363,11 +389,11 @@ def main(path):
             assert env.hex() == v["envelope_hex"], "sealed bytes differ"
             _, pt = Receiver(parse_key(v["open_key"])).open(v["topic"], env)
             assert pt.hex() == v["plaintext_hex"], "opened plaintext differs"
-            ok += 1
+            t.passed()
         except Exception as e:  # report every vector, then fail
-            failed += 1
-            print(f"FAIL positive {v['name']}: {e!r}")
+            t.fail(f"positive {v['name']}", repr(e))
     for v in data["negative"]:
+        name = f"negative {v['name']}"
         try:
             suites = (1, 2) if v["suites"] is None else tuple(SUITE_IDS[n] for n in v["suites"])
             rw = v["rewrite"]
@@ -379,35 +405,25 @@ def main(path):
                 r.open(v["topic"], bytes.fromhex(pre), now)
         except Exception as e:
             if isinstance(e, MqsealError) and e.code == v["error"] == "invalidConfig":
-                ok += 1
+                t.passed()
             else:
-                failed += 1
-                print(f"FAIL negative {v['name']}: setup: {e!r}")
+                t.fail(name, f"setup: {e!r}")
             continue
         try:
             r.open(v["topic"], bytes.fromhex(v["envelope_hex"]), now)
-            failed += 1
-            print(f"FAIL negative {v['name']}: opened")
+            t.fail(name, "opened")
         except MqsealError as e:
-            if e.code == v["error"]:
-                ok += 1
-            else:
-                failed += 1
-                print(f"FAIL negative {v['name']}: got {e.code}, want {v['error']}")
+            t.expect(name, e.code, v["error"])
     for v in data["sequences"]:
+        name = f"sequence {v['name']}"
         try:
             r = Receiver(parse_key(v["open_key"]), v["window"], u64(v, "max_age"), u64(v, "max_skew"),
                          gaps=v["gaps"])
         except MqsealError as e:
-            if e.code == v["config_error"] and not v["steps"]:
-                ok += 1
-            else:
-                failed += 1
-                print(f"FAIL sequence {v['name']}: setup: {e.code}")
+            t.expect(f"{name} setup", (e.code, len(v["steps"])), (v["config_error"], 0))
             continue
         if v["config_error"] is not None:
-            failed += 1
-            print(f"FAIL sequence {v['name']}: configuration accepted")
+            t.fail(name, "configuration accepted")
             continue
         for i, step in enumerate(v["steps"]):
             try:
@@ -416,11 +432,10 @@ def main(path):
             except MqsealError as e:
                 got = e.code
             if got != step["expect"]:
-                failed += 1
-                print(f"FAIL sequence {v['name']} step {i}: got {got}, want {step['expect']}")
+                t.fail(f"{name} step {i}", f"got {got}, want {step['expect']}")
                 break
         else:
-            ok += 1
+            t.passed()
     for v in data["keys"]:
         try:
             if v["kind"] == "key":
@@ -438,25 +453,15 @@ def main(path):
             got["error"] = None
         except MqsealError as e:
             got = dict(key_id=None, bytes_hex=None, canonical_text=None, public_text=None, error=e.code)
-        want = {f: v[f] for f in got}
-        if got == want:
-            ok += 1
-        else:
-            failed += 1
-            print(f"FAIL key {v['name']}: got {got}, want {want}")
+        t.expect(f"key {v['name']}", got, {f: v[f] for f in got})
     for v in data["pairwise"]:
         try:
             send, recv = pairwise(x25519_secret(v["secret"]), x25519_public(v["peer_public"]), v["key_id"])
             got = (key_text(send), key_text(recv), None)
         except MqsealError as e:
             got = (None, None, e.code)
-        if got == (v["send_key"], v["recv_key"], v["error"]):
-            ok += 1
-        else:
-            failed += 1
-            print(f"FAIL pairwise {v['name']}: got {got}")
-    print(f"reference: {ok} passed, {failed} failed")
-    return 1 if failed else 0
+        t.expect(f"pairwise {v['name']}", got, (v["send_key"], v["recv_key"], v["error"]))
+    return t.report()
 
 
 if __name__ == "__main__":
