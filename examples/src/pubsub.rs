@@ -725,33 +725,22 @@ impl Loop {
     }
 
     pub(crate) async fn poll(&mut self, debug: bool) -> Result<Ev, String> {
+        let explain = |e: &dyn core::fmt::Display| connect::explain(&e.to_string());
+        let shown = |out: Ev, ev: &dyn core::fmt::Debug| {
+            if debug {
+                debug_line(&out, ev);
+            }
+            out
+        };
         match self {
-            Loop::V4(l) => {
-                let ev = l.poll().await.map_err(|e| connect::explain(&e.to_string()))?;
-                let out = match ev {
-                    SealedEvent::Pending(p) => return Ok(Ev::Pending(Box::new(Held::V4(p)))),
-                    ev => ev,
-                };
-                let ev = out;
-                let out = classify4(&ev);
-                if debug {
-                    debug_line(&out, &ev);
-                }
-                Ok(out)
-            }
-            Loop::V5(l) => {
-                let ev = l.poll().await.map_err(|e| connect::explain(&e.to_string()))?;
-                let out = match ev {
-                    v5::SealedEvent::Pending(p) => return Ok(Ev::Pending(Box::new(Held::V5(p)))),
-                    ev => ev,
-                };
-                let ev = out;
-                let out = classify5(&ev);
-                if debug {
-                    debug_line(&out, &ev);
-                }
-                Ok(out)
-            }
+            Loop::V4(l) => match l.poll().await.map_err(|e| explain(&e))? {
+                SealedEvent::Pending(p) => Ok(Ev::Pending(Box::new(Held::V4(p)))),
+                ev => Ok(shown(classify4(&ev), &ev)),
+            },
+            Loop::V5(l) => match l.poll().await.map_err(|e| explain(&e))? {
+                v5::SealedEvent::Pending(p) => Ok(Ev::Pending(Box::new(Held::V5(p)))),
+                ev => Ok(shown(classify5(&ev), &ev)),
+            },
         }
     }
 }
