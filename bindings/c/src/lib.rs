@@ -437,6 +437,23 @@ const _: () = assert!(SEALER_TAG != OPENER_TAG);
 // Pointer helpers: the only places that turn C pointers into references.
 // ---------------------------------------------------------------------------
 
+/// `MQSEAL_STATUS_NULL_POINTER` for a NULL pointer argument that the call
+/// cannot do without (an output it must write, a required input). No
+/// reference is formed: the pointer may be written through at the end of
+/// the call, after the buffers of the call are no longer used.
+fn non_null<T>(p: *const T) -> Result<(), Status> {
+    if p.is_null() {
+        return Err(Status::NullPointer);
+    }
+    Ok(())
+}
+
+/// A buffer argument as the C caller passed it, start and length in bytes,
+/// nothing checked yet (the pair [`nul_terminated`] gives a topic as):
+/// [`Span::of`] its range for [`disjoint`], then [`bytes`], [`bytes_mut`]
+/// or [`topic`] the checked slice.
+type RawBuf<P> = (P, usize);
+
 /// A NUL-terminated UTF-8 string argument.
 ///
 /// # Safety
@@ -460,7 +477,7 @@ unsafe fn text<'a>(p: *const c_char) -> Result<&'a str, Status> {
 ///
 /// # Safety
 /// `p` is NULL or points to a NUL-terminated string.
-unsafe fn nul_terminated(p: *const c_char) -> (*const u8, usize) {
+unsafe fn nul_terminated(p: *const c_char) -> RawBuf<*const u8> {
     if p.is_null() {
         return (ptr::null(), 1);
     }
@@ -872,27 +889,25 @@ pub(crate) enum Start {
     ClockFloor(u64),
 }
 
-/// The shared body of the `mqseal_sealer_init*` functions.
+/// The key source of the `mqseal_sealer_init*` functions for
+/// [`sealer_init_with`]: the key in `key_text`, `sender_id` and the suite
+/// numbered `suite`, read and checked when the init asks for them.
 ///
 /// # Safety
-/// As `mqseal_sealer_init`.
-unsafe fn sealer_init(
-    sealer: *mut MqsealSealer,
+/// `key_text` is NULL or NUL-terminated, and stays valid and unchanged
+/// until the returned closure has run.
+unsafe fn text_key(
     key_text: *const c_char,
     sender_id: u32,
     suite: u8,
-    store: *const MqsealCounterStore,
-    reservation_block: u64,
-    start: Start,
-) -> MqsealStatus {
-    let key = || {
-        // SAFETY: key_text is NULL or NUL-terminated by the contract.
+) -> impl FnOnce() -> Result<(Key, u32, Suite), Status> {
+    move || {
+        // SAFETY: NULL or NUL-terminated, and still valid while the closure
+        // runs, by the caller's contract.
         let key_text = unsafe { text(key_text) }?;
         let suite = Suite::from_id(suite).map_err(|_| Status::InvalidArgument)?;
         Ok((Key::from_text(key_text)?, sender_id, suite))
-    };
-    // SAFETY: same contract.
-    unsafe { sealer_init_with(sealer, store, reservation_block, start, key) }
+    }
 }
 
 /// The body of every sealer init: `key` gives the key, sender id and suite
@@ -913,9 +928,7 @@ pub(crate) unsafe fn sealer_init_with(
     // SAFETY: non-NULL, aligned (checked) and writable MqsealSealer storage
     // by the contract, no reference into it is live.
     unsafe { wipe(sealer) };
-    if store.is_null() {
-        return Status::NullPointer;
-    }
+    try_c!(non_null(store));
     // SAFETY: non-NULL (checked) and valid for reads by the contract;
     // MqsealCounterStore is Copy, and its fields (a pointer and two
     // nullable function pointers) are valid for any value C can store.
@@ -982,8 +995,11 @@ pub unsafe extern "C" fn mqseal_sealer_init(
     store: *const MqsealCounterStore,
     reservation_block: u64,
 ) -> MqsealStatus {
-    // SAFETY: same contract.
-    unsafe { sealer_init(sealer, key_text, sender_id, suite, store, reservation_block, Start::Resume) }
+    // SAFETY: key_text is NULL or NUL-terminated by the contract, and
+    // valid for the whole call.
+    let key = unsafe { text_key(key_text, sender_id, suite) };
+    // SAFETY: the rest of the contract is the one of sealer_init_with.
+    unsafe { sealer_init_with(sealer, store, reservation_block, Start::Resume, key) }
 }
 
 /// As `mqseal_sealer_init`, for a **new sender** (a new key or sender id,
@@ -1004,8 +1020,11 @@ pub unsafe extern "C" fn mqseal_sealer_init_new_sender(
     store: *const MqsealCounterStore,
     reservation_block: u64,
 ) -> MqsealStatus {
-    // SAFETY: same contract.
-    unsafe { sealer_init(sealer, key_text, sender_id, suite, store, reservation_block, Start::NewSender) }
+    // SAFETY: key_text is NULL or NUL-terminated by the contract, and
+    // valid for the whole call.
+    let key = unsafe { text_key(key_text, sender_id, suite) };
+    // SAFETY: the rest of the contract is the one of sealer_init_with.
+    unsafe { sealer_init_with(sealer, store, reservation_block, Start::NewSender, key) }
 }
 
 /// As `mqseal_sealer_init`, starting at or above the **clock floor**
@@ -1029,8 +1048,11 @@ pub unsafe extern "C" fn mqseal_sealer_init_clock_floor(
     reservation_block: u64,
     unix_millis: u64,
 ) -> MqsealStatus {
-    // SAFETY: same contract.
-    unsafe { sealer_init(sealer, key_text, sender_id, suite, store, reservation_block, Start::ClockFloor(unix_millis)) }
+    // SAFETY: key_text is NULL or NUL-terminated by the contract, and
+    // valid for the whole call.
+    let key = unsafe { text_key(key_text, sender_id, suite) };
+    // SAFETY: the rest of the contract is the one of sealer_init_with.
+    unsafe { sealer_init_with(sealer, store, reservation_block, Start::ClockFloor(unix_millis), key) }
 }
 
 /// Drops the sealer and wipes its storage (the subkey is zeroized). The
@@ -1053,9 +1075,7 @@ pub unsafe extern "C" fn mqseal_sealer_deinit(sealer: *mut MqsealSealer) -> Mqse
 /// `sealer` as for `mqseal_seal`; `counter` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn mqseal_sealer_next_counter(sealer: *mut MqsealSealer, counter: *mut u64) -> MqsealStatus {
-    if counter.is_null() {
-        return Status::NullPointer;
-    }
+    try_c!(non_null(counter));
     // SAFETY: NULL or valid, exclusive storage by the contract.
     let cell = try_c!(unsafe { cell(sealer) });
     let next = try_c!(cell.sealer.next_counter());
@@ -1070,21 +1090,15 @@ pub unsafe extern "C" fn mqseal_sealer_next_counter(sealer: *mut MqsealSealer, c
 ///
 /// # Safety
 /// As `mqseal_seal_n`.
-#[allow(clippy::too_many_arguments)]
 unsafe fn seal(
     sealer: *mut MqsealSealer,
-    topic_ptr: *const u8,
-    topic_len: usize,
+    (topic_ptr, topic_len): RawBuf<*const u8>,
     timestamp: *const u64,
-    payload: *const u8,
-    payload_len: usize,
-    out: *mut u8,
-    out_cap: usize,
+    (payload, payload_len): RawBuf<*const u8>,
+    (out, out_cap): RawBuf<*mut u8>,
     out_len: *mut usize,
 ) -> MqsealStatus {
-    if out_len.is_null() {
-        return Status::NullPointer;
-    }
+    try_c!(non_null(out_len));
     // Checked before any reference to a buffer is formed: a &str or &[u8]
     // over bytes that the &mut out (or the &mut handle) also covers would
     // be undefined behaviour.
@@ -1155,7 +1169,6 @@ pub unsafe extern "C" fn mqseal_seal(
 /// # Safety
 /// As `mqseal_seal`; `timestamp` is NULL or readable.
 #[no_mangle]
-#[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn mqseal_seal_at(
     sealer: *mut MqsealSealer,
     topic: *const c_char,
@@ -1166,14 +1179,12 @@ pub unsafe extern "C" fn mqseal_seal_at(
     out_cap: usize,
     out_len: *mut usize,
 ) -> MqsealStatus {
-    if topic.is_null() {
-        return Status::NullPointer;
-    }
+    try_c!(non_null(topic));
     // SAFETY: NUL-terminated by the contract.
-    let (topic, topic_len) = unsafe { nul_terminated(topic) };
-    // SAFETY: `topic_len` readable bytes at `topic`; the rest as the
-    // contract.
-    unsafe { seal(sealer, topic, topic_len, timestamp, payload, payload_len, out, out_cap, out_len) }
+    let topic = unsafe { nul_terminated(topic) };
+    // SAFETY: the topic's bytes are readable (found by `nul_terminated`);
+    // the rest as the contract.
+    unsafe { seal(sealer, topic, timestamp, (payload, payload_len), (out, out_cap), out_len) }
 }
 
 /// As `mqseal_seal_at`, with the topic given as `topic_len` bytes at
@@ -1186,7 +1197,6 @@ pub unsafe extern "C" fn mqseal_seal_at(
 /// As `mqseal_seal_at`, with `topic` NULL or pointing to `topic_len`
 /// readable bytes.
 #[no_mangle]
-#[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn mqseal_seal_n(
     sealer: *mut MqsealSealer,
     topic: *const c_char,
@@ -1199,7 +1209,7 @@ pub unsafe extern "C" fn mqseal_seal_n(
     out_len: *mut usize,
 ) -> MqsealStatus {
     // SAFETY: same contract.
-    unsafe { seal(sealer, topic.cast(), topic_len, timestamp, payload, payload_len, out, out_cap, out_len) }
+    unsafe { seal(sealer, (topic.cast(), topic_len), timestamp, (payload, payload_len), (out, out_cap), out_len) }
 }
 
 // ---------------------------------------------------------------------------
@@ -1257,9 +1267,7 @@ fn c_config(o: &OpenerConfig) -> Option<MqsealOpenerConfig> {
 /// `config` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn mqseal_opener_config_default(config: *mut MqsealOpenerConfig) -> MqsealStatus {
-    if config.is_null() {
-        return Status::NullPointer;
-    }
+    try_c!(non_null(config));
     let Some(c) = c_config(&OpenerConfig::default()) else {
         return Status::Other;
     };
@@ -1391,9 +1399,7 @@ pub unsafe extern "C" fn mqseal_opener_get_config(
     opener: *mut MqsealOpener,
     config: *mut MqsealOpenerConfig,
 ) -> MqsealStatus {
-    if config.is_null() {
-        return Status::NullPointer;
-    }
+    try_c!(non_null(config));
     // SAFETY: NULL or valid, exclusive storage by the contract.
     let cell = try_c!(unsafe { cell(opener) });
     let Some(c) = c_config(cell.opener.config()) else {
@@ -1450,9 +1456,7 @@ pub unsafe extern "C" fn mqseal_opener_retire_key(opener: *mut MqsealOpener, key
 /// `opener` as for `mqseal_open`; `count` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn mqseal_opener_snapshot_count(opener: *mut MqsealOpener, count: *mut usize) -> MqsealStatus {
-    if count.is_null() {
-        return Status::NullPointer;
-    }
+    try_c!(non_null(count));
     // SAFETY: NULL or valid, exclusive storage by the contract.
     let cell = try_c!(unsafe { cell(opener) });
     let n = cell.opener.tracked_senders();
@@ -1525,9 +1529,7 @@ pub unsafe extern "C" fn mqseal_opener_restore(
     // SAFETY: NULL or valid, exclusive storage by the contract, not
     // overlapping `record` (checked).
     let cell = try_c!(unsafe { cell(opener) });
-    if record.is_null() {
-        return Status::NullPointer;
-    }
+    try_c!(non_null(record));
     // SAFETY: non-NULL, `len` readable bytes by the contract.
     let record = try_c!(unsafe { bytes(record, len) });
     let snap = try_c!(SenderSnapshot::from_slot(record));
@@ -1561,21 +1563,17 @@ pub unsafe extern "C" fn mqseal_opener_forget_sender(
 ///
 /// # Safety
 /// As `mqseal_open_n`.
-#[allow(clippy::too_many_arguments)]
 unsafe fn open(
     opener: *mut MqsealOpener,
-    topic_ptr: *const u8,
-    topic_len: usize,
-    buf: *mut u8,
-    len: usize,
+    (topic_ptr, topic_len): RawBuf<*const u8>,
+    (buf, len): RawBuf<*mut u8>,
     now: *const u64,
     header: *mut MqsealHeader,
     payload_offset: *mut usize,
     payload_len: *mut usize,
 ) -> MqsealStatus {
-    if payload_offset.is_null() || payload_len.is_null() {
-        return Status::NullPointer;
-    }
+    try_c!(non_null(payload_offset));
+    try_c!(non_null(payload_len));
     // SAFETY: non-NULL (checked) and writable by the contract.
     unsafe { put(payload_offset, 0) };
     // SAFETY: non-NULL (checked) and writable by the contract.
@@ -1643,7 +1641,6 @@ unsafe fn open(
 /// the call; `topic` NULL or NUL-terminated; `buf` points to `len` writable
 /// bytes (or NULL); the output pointers are NULL or writable.
 #[no_mangle]
-#[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn mqseal_open(
     opener: *mut MqsealOpener,
     topic: *const c_char,
@@ -1655,11 +1652,12 @@ pub unsafe extern "C" fn mqseal_open(
     payload_len: *mut usize,
 ) -> MqsealStatus {
     // SAFETY: NULL or NUL-terminated by the contract.
-    let (topic, topic_len) = unsafe { nul_terminated(topic) };
-    // SAFETY: `topic_len` readable bytes at `topic`, or NULL with length 1,
-    // which `open` reports as NULL after it cleared the outputs (and
-    // checked their NULL); the rest as the contract.
-    unsafe { open(opener, topic, topic_len, buf, len, now, header, payload_offset, payload_len) }
+    let topic = unsafe { nul_terminated(topic) };
+    // SAFETY: the topic's bytes are readable (found by `nul_terminated`),
+    // or it is NULL with length 1, which `open` reports as NULL after it
+    // cleared the outputs (and checked their NULL); the rest as the
+    // contract.
+    unsafe { open(opener, topic, (buf, len), now, header, payload_offset, payload_len) }
 }
 
 /// As `mqseal_open`, with the topic given as `topic_len` bytes at `topic`
@@ -1671,7 +1669,6 @@ pub unsafe extern "C" fn mqseal_open(
 /// As `mqseal_open`, with `topic` NULL or pointing to `topic_len` readable
 /// bytes.
 #[no_mangle]
-#[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn mqseal_open_n(
     opener: *mut MqsealOpener,
     topic: *const c_char,
@@ -1684,7 +1681,7 @@ pub unsafe extern "C" fn mqseal_open_n(
     payload_len: *mut usize,
 ) -> MqsealStatus {
     // SAFETY: same contract.
-    unsafe { open(opener, topic.cast(), topic_len, buf, len, now, header, payload_offset, payload_len) }
+    unsafe { open(opener, (topic.cast(), topic_len), (buf, len), now, header, payload_offset, payload_len) }
 }
 
 // ---------------------------------------------------------------------------
@@ -1714,9 +1711,7 @@ pub unsafe extern "C" fn mqseal_counter_file_encode(
     cap: usize,
     len: *mut usize,
 ) -> MqsealStatus {
-    if len.is_null() {
-        return Status::NullPointer;
-    }
+    try_c!(non_null(len));
     // SAFETY: NULL or `cap` writable bytes by the contract.
     let out = try_c!(unsafe { bytes_mut(out, cap) });
     match mqseal::encode_counter_file(limit, out) {
@@ -1746,9 +1741,7 @@ pub unsafe extern "C" fn mqseal_counter_file_encode(
 /// writable.
 #[no_mangle]
 pub unsafe extern "C" fn mqseal_counter_file_decode(bytes: *const u8, len: usize, limit: *mut u64) -> MqsealStatus {
-    if limit.is_null() {
-        return Status::NullPointer;
-    }
+    try_c!(non_null(limit));
     // SAFETY: NULL or `len` readable bytes by the contract.
     let text = try_c!(unsafe { crate::bytes(bytes, len) });
     let value = try_c!(mqseal::decode_counter_file(text).map_err(mqseal::Error::CounterStore));
@@ -1788,9 +1781,7 @@ pub unsafe extern "C" fn mqseal_plain_topic_allowed(
     topic_len: usize,
     allowed: *mut bool,
 ) -> MqsealStatus {
-    if allowed.is_null() {
-        return Status::NullPointer;
-    }
+    try_c!(non_null(allowed));
     // SAFETY: non-NULL and writable by the contract.
     unsafe { put(allowed, false) };
     if filter_count > 0 && filters.is_null() {

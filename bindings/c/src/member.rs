@@ -13,8 +13,8 @@ use mqseal::{ControlError, ControlTopics, MemberAgent, PublicKey, StaticKeyPair,
 use zeroize::Zeroize;
 
 use crate::{
-    bytes, bytes_mut, cell, deinit, disjoint, head_for, opener_init_with, optional, put, sealer_init_with, storage,
-    text, topic, wipe, write_text, CellHead, Handle, MqsealCounterStore, MqsealOpener, MqsealOpenerConfig,
+    bytes, bytes_mut, cell, deinit, disjoint, head_for, non_null, opener_init_with, optional, put, sealer_init_with,
+    storage, text, topic, wipe, write_text, CellHead, Handle, MqsealCounterStore, MqsealOpener, MqsealOpenerConfig,
     MqsealSealer, Span, Start, Status, MQSEAL_OPENER_KEYS,
 };
 use crate::{status, MqsealStatus};
@@ -133,6 +133,37 @@ unsafe fn prefix<'a>(p: *const c_char, default: &'static str) -> Result<&'a str,
     unsafe { text(p) }
 }
 
+/// The cell of an initialized `member` and the time `now` (NULL without a
+/// clock): the arguments that the member calls start with.
+///
+/// # Safety
+/// `member` is NULL or `MqsealMember` storage valid for reads and writes,
+/// and not accessed by anyone else, for `'a`; `now` is NULL or readable.
+unsafe fn cell_at<'a>(member: *mut MqsealMember, now: *const u64) -> Result<(&'a mut MemberCell, Option<u64>), Status> {
+    // SAFETY: NULL or valid, exclusive storage by the caller's contract.
+    let cell = unsafe { cell(member) }?;
+    // SAFETY: NULL or readable by the caller's contract; plain integers.
+    let now = unsafe { optional(now) };
+    Ok((cell, now))
+}
+
+/// As [`cell_at`], with the NUL-terminated name of a group.
+///
+/// # Safety
+/// As [`cell_at`]; `group` is NULL or NUL-terminated, valid and unchanged
+/// for `'a`.
+unsafe fn group_at<'a>(
+    member: *mut MqsealMember,
+    group: *const c_char,
+    now: *const u64,
+) -> Result<(&'a mut MemberCell, &'a str, Option<u64>), Status> {
+    // SAFETY: `member` and `now` as `cell_at` needs by the caller's contract.
+    let (cell, now) = unsafe { cell_at(member, now) }?;
+    // SAFETY: NULL or NUL-terminated by the caller's contract.
+    let group = unsafe { text(group) }?;
+    Ok((cell, group, now))
+}
+
 /// Initializes `member` as the agent of member `member_id` with the X25519
 /// secret key `secret_text` (its public key is enrolled at the authority),
 /// trusting the authority's public key `authority_public_text`.
@@ -154,7 +185,6 @@ unsafe fn prefix<'a>(p: *const c_char, default: &'static str) -> Result<&'a str,
 /// agent: deinit it first); the texts are NULL or NUL-terminated; `saved`
 /// is NULL or `saved_len` readable bytes outside `member`.
 #[no_mangle]
-#[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn mqseal_member_init(
     member: *mut MqsealMember,
     secret_text: *const c_char,
@@ -297,7 +327,6 @@ fn call_save(
 /// `ack_cap` writable bytes; `ack_len` and `reason` NULL or writable. The
 /// buffers overlap neither each other nor the handle.
 #[no_mangle]
-#[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn mqseal_member_handle(
     member: *mut MqsealMember,
     topic_ptr: *const c_char,
@@ -314,9 +343,7 @@ pub unsafe extern "C" fn mqseal_member_handle(
 ) -> MqsealStatus {
     // SAFETY: NULL or writable by the contract.
     unsafe { put_reason(reason, c"") };
-    if ack_len.is_null() {
-        return Status::NullPointer;
-    }
+    try_c!(non_null(ack_len));
     // SAFETY: non-NULL and writable by the contract.
     unsafe { put(ack_len, 0) };
     let Some(save) = save else { return Status::NullPointer };
@@ -417,9 +444,7 @@ pub unsafe extern "C" fn mqseal_member_ack_topic(
 /// `member` as for `mqseal_member_handle`; `epoch` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn mqseal_member_epoch(member: *mut MqsealMember, epoch: *mut u64) -> MqsealStatus {
-    if epoch.is_null() {
-        return Status::NullPointer;
-    }
+    try_c!(non_null(epoch));
     // SAFETY: NULL or valid, exclusive storage by the contract.
     let e = try_c!(unsafe { cell(member) }).agent.epoch();
     // SAFETY: non-NULL and writable by the contract.
@@ -445,12 +470,9 @@ pub unsafe extern "C" fn mqseal_member_sealing(
     sender_id: *mut u32,
     suite: *mut u8,
 ) -> MqsealStatus {
-    // SAFETY: NULL or valid, exclusive storage by the contract.
-    let cell = try_c!(unsafe { cell(member) });
-    // SAFETY: NULL or NUL-terminated by the contract.
-    let group = try_c!(unsafe { text(group) });
-    // SAFETY: NULL or readable; plain integers.
-    let now = unsafe { optional(now) };
+    // SAFETY: by the contract, `member` is NULL or valid, exclusive
+    // storage, `group` NULL or NUL-terminated and `now` NULL or readable.
+    let (cell, group, now) = try_c!(unsafe { group_at(member, group, now) });
     let Some(s) = cell.agent.sealing(group, now) else { return Status::KeyNotFound };
     // SAFETY: NULL or writable by the contract (each output).
     unsafe { put(key_id, s.key.id()) };
@@ -488,13 +510,10 @@ pub unsafe extern "C" fn mqseal_member_sealer_init(
     try_c!(disjoint(&[Span::handle(member), Span::handle(sealer)]));
     let start = if new_sender { Start::NewSender } else { Start::Resume };
     let key = || {
-        // SAFETY: NULL or valid, exclusive storage by the contract, not the
-        // sealer's (checked).
-        let cell = unsafe { cell(member) }?;
-        // SAFETY: NULL or NUL-terminated by the contract.
-        let group = unsafe { text(group) }?;
-        // SAFETY: NULL or readable; plain integers.
-        let now = unsafe { optional(now) };
+        // SAFETY: by the contract, `member` is NULL or valid, exclusive
+        // storage (not the sealer's: checked), `group` NULL or
+        // NUL-terminated and `now` NULL or readable.
+        let (cell, group, now) = unsafe { group_at(member, group, now) }?;
         let s = cell.agent.sealing(group, now).ok_or(Status::KeyNotFound)?;
         Ok((s.key, s.sender_id, s.suite))
     };
@@ -525,13 +544,10 @@ pub unsafe extern "C" fn mqseal_member_opener_init(
 ) -> MqsealStatus {
     try_c!(disjoint(&[Span::handle(member), Span::handle(opener)]));
     let ring = || {
-        // SAFETY: NULL or valid, exclusive storage by the contract, not the
-        // opener's (checked).
-        let cell = unsafe { cell(member) }?;
-        // SAFETY: NULL or NUL-terminated by the contract.
-        let group = unsafe { text(group) }?;
-        // SAFETY: NULL or readable; plain integers.
-        let now = unsafe { optional(now) };
+        // SAFETY: by the contract, `member` is NULL or valid, exclusive
+        // storage (not the opener's: checked), `group` NULL or
+        // NUL-terminated and `now` NULL or readable.
+        let (cell, group, now) = unsafe { group_at(member, group, now) }?;
         cell.agent.keyring::<MQSEAL_OPENER_KEYS>(group, now)?.ok_or(Status::KeyNotFound)
     };
     // SAFETY: the contract of mqseal_opener_init.
@@ -566,10 +582,9 @@ pub unsafe extern "C" fn mqseal_member_tick(
     wake_at: *mut u64,
     has_wake_at: *mut bool,
 ) -> MqsealStatus {
-    // SAFETY: NULL or valid, exclusive storage by the contract.
-    let cell = try_c!(unsafe { cell(member) });
-    // SAFETY: NULL or readable; plain integers.
-    let now = unsafe { optional(now) };
+    // SAFETY: by the contract, `member` is NULL or valid, exclusive
+    // storage and `now` NULL or readable.
+    let (cell, now) = try_c!(unsafe { cell_at(member, now) });
     let t = cell.agent.tick(now);
     // SAFETY: NULL or writable by the contract.
     unsafe { put(changed, t.changed) };
@@ -591,13 +606,12 @@ pub unsafe extern "C" fn mqseal_member_wake_at(
     wake_at: *mut u64,
     has_wake_at: *mut bool,
 ) -> MqsealStatus {
-    // SAFETY: NULL or valid, exclusive storage by the contract.
-    let cell = try_c!(unsafe { cell(member) });
-    // SAFETY: NULL or readable; plain integers.
-    let now = unsafe { optional(now) };
-    let t = cell.agent.wake_at(now);
-    // SAFETY: NULL or writable by the contract.
-    unsafe { put_time(wake_at, has_wake_at, t) };
+    // SAFETY: by the contract, `member` is NULL or valid, exclusive
+    // storage and `now` NULL or readable.
+    let (cell, now) = try_c!(unsafe { cell_at(member, now) });
+    // SAFETY: NULL or writable by the contract; the agent is only read
+    // before the write.
+    unsafe { put_time(wake_at, has_wake_at, cell.agent.wake_at(now)) };
     Status::Ok
 }
 
@@ -626,12 +640,9 @@ pub unsafe extern "C" fn mqseal_member_key_seen(
     // SAFETY: NULL or writable by the contract.
     unsafe { put(switched, false) };
     let Some(save) = save else { return Status::NullPointer };
-    // SAFETY: NULL or valid, exclusive storage by the contract.
-    let cell = try_c!(unsafe { cell(member) });
-    // SAFETY: NULL or NUL-terminated by the contract.
-    let group = try_c!(unsafe { text(group) });
-    // SAFETY: NULL or readable; plain integers.
-    let now = unsafe { optional(now) };
+    // SAFETY: by the contract, `member` is NULL or valid, exclusive
+    // storage, `group` NULL or NUL-terminated and `now` NULL or readable.
+    let (cell, group, now) = try_c!(unsafe { group_at(member, group, now) });
     let MemberCell { agent, record, .. } = cell;
     if !agent.key_seen(group, key_id, now) {
         return Status::Ok;
@@ -658,9 +669,7 @@ pub unsafe extern "C" fn mqseal_member_encode_state(
     cap: usize,
     len: *mut usize,
 ) -> MqsealStatus {
-    if len.is_null() {
-        return Status::NullPointer;
-    }
+    try_c!(non_null(len));
     try_c!(disjoint(&[Span::of(out, cap), Span::handle(member)]));
     // SAFETY: NULL or valid, exclusive storage by the contract.
     let cell = try_c!(unsafe { cell(member) });

@@ -116,6 +116,29 @@ unsafe fn open(
     unsafe { mqseal::mqseal_open(o, topic.as_ptr(), buf.as_mut_ptr(), buf.len(), now, ptr::null_mut(), off, len) }
 }
 
+/// `mqseal_open_n` of the `len` bytes at `buf` on the `topic_len` bytes at
+/// `topic`, without a time or a header output (raw pointers: the topic may
+/// lie in `buf`).
+unsafe fn open_n(
+    o: *mut MqsealOpener,
+    topic: *const u8,
+    topic_len: usize,
+    buf: *mut u8,
+    len: usize,
+    off: &mut usize,
+    plen: &mut usize,
+) -> S {
+    unsafe { mqseal::mqseal_open_n(o, topic.cast(), topic_len, buf, len, ptr::null(), ptr::null_mut(), off, plen) }
+}
+
+/// An opener with `KEY` and the default configuration, checked to
+/// initialize.
+fn new_opener() -> Box<MqsealOpener> {
+    let mut opener = zeroed::<MqsealOpener>();
+    assert_eq!(unsafe { mqseal::mqseal_opener_init(&mut *opener, KEY.as_ptr(), ptr::null()) }, S::Ok);
+    opener
+}
+
 fn name(s: S) -> &'static str {
     unsafe { CStr::from_ptr(mqseal::mqseal_error_code_name(s as i32)) }.to_str().unwrap()
 }
@@ -541,6 +564,14 @@ unsafe fn sealer_over(sealer: *mut MqsealSealer, mem: &mut Mem) -> S {
     unsafe { mqseal::mqseal_sealer_init(sealer, KEY.as_ptr(), 1, mqseal::MQSEAL_SUITE_CHACHA20_POLY1305, &st, 16) }
 }
 
+/// A new sealer over `mem` (as `sealer_over`), checked to initialize. `mem`
+/// must stay where it is while the sealer is used (its `ctx`).
+unsafe fn new_sealer(mem: &mut Mem) -> Box<MqsealSealer> {
+    let mut sealer = zeroed::<MqsealSealer>();
+    assert_eq!(unsafe { sealer_over(&mut *sealer, mem) }, S::Ok);
+    sealer
+}
+
 #[test]
 fn counter_store_rule_for_callbacks() {
     let mut sealer = zeroed::<MqsealSealer>();
@@ -642,12 +673,11 @@ fn counter_store_rule_for_callbacks() {
 #[test]
 fn handle_copies_are_refused() {
     let mut mem = Mem::holding(Some(0));
-    let mut sealer = zeroed::<MqsealSealer>();
     let mut copy = zeroed::<MqsealSealer>();
     let mut out = [0u8; 64];
     let mut len = 0usize;
     unsafe {
-        assert_eq!(sealer_over(&mut *sealer, &mut mem), S::Ok);
+        let mut sealer = new_sealer(&mut mem);
         assert_eq!(seal(&mut *sealer, c"t", b"x", &mut out, &mut len), S::Ok);
         ptr::copy_nonoverlapping(&*sealer, &mut *copy, 1);
         // The copy never seals, and does not even say its counter.
@@ -665,9 +695,8 @@ fn handle_copies_are_refused() {
         assert!(all_zero(&*copy));
         assert_eq!(seal(&mut *copy, c"t", b"x", &mut out, &mut len), S::NotInitialized);
 
-        let mut opener = zeroed::<MqsealOpener>();
+        let mut opener = new_opener();
         let mut ocopy = zeroed::<MqsealOpener>();
-        assert_eq!(mqseal::mqseal_opener_init(&mut *opener, KEY.as_ptr(), ptr::null()), S::Ok);
         ptr::copy_nonoverlapping(&*opener, &mut *ocopy, 1);
         let (mut off, mut plen) = (0usize, 0usize);
         let mut env = out[..len].to_vec();
@@ -687,13 +716,11 @@ fn handle_copies_are_refused() {
 #[test]
 fn topics_overlap_and_embedded_nul() {
     let mut mem = Mem::holding(Some(0));
-    let mut sealer = zeroed::<MqsealSealer>();
-    let mut opener = zeroed::<MqsealOpener>();
     let mut out = [0u8; 64];
     let mut len = 0usize;
     unsafe {
-        assert_eq!(sealer_over(&mut *sealer, &mut mem), S::Ok);
-        assert_eq!(mqseal::mqseal_opener_init(&mut *opener, KEY.as_ptr(), ptr::null()), S::Ok);
+        let mut sealer = new_sealer(&mut mem);
+        let mut opener = new_opener();
         // The topic inside `out`, whole or in part.
         out[..4].copy_from_slice(b"a/b\0");
         let o = out.as_mut_ptr();
@@ -739,17 +766,7 @@ fn topics_overlap_and_embedded_nul() {
         );
         assert_eq!(rc, S::BuffersOverlap);
         assert_eq!(&big[..len], &out[..len], "buf untouched");
-        let rc = mqseal::mqseal_open_n(
-            &mut *opener,
-            b.add(len).cast(),
-            3,
-            b,
-            len,
-            ptr::null(),
-            ptr::null_mut(),
-            &mut off,
-            &mut plen,
-        );
+        let rc = open_n(&mut *opener, b.add(len), 3, b, len, &mut off, &mut plen);
         assert_eq!(rc, S::Ok, "adjacent topic is fine");
 
         // Embedded U+0000 through the length form: invalidTopic on both
@@ -763,30 +780,10 @@ fn topics_overlap_and_embedded_nul() {
         assert_eq!(next, 2);
         assert_eq!(seal(&mut *sealer, c"a", b"x", &mut out, &mut len), S::Ok);
         let mut env = out[..len].to_vec();
-        let rc = mqseal::mqseal_open_n(
-            &mut *opener,
-            t.as_ptr().cast(),
-            3,
-            env.as_mut_ptr(),
-            len,
-            ptr::null(),
-            ptr::null_mut(),
-            &mut off,
-            &mut plen,
-        );
+        let rc = open_n(&mut *opener, t.as_ptr(), 3, env.as_mut_ptr(), len, &mut off, &mut plen);
         assert_eq!(rc, S::InvalidTopic);
         // An empty topic in the length form.
-        let rc = mqseal::mqseal_open_n(
-            &mut *opener,
-            ptr::null(),
-            0,
-            env.as_mut_ptr(),
-            len,
-            ptr::null(),
-            ptr::null_mut(),
-            &mut off,
-            &mut plen,
-        );
+        let rc = open_n(&mut *opener, ptr::null(), 0, env.as_mut_ptr(), len, &mut off, &mut plen);
         assert_eq!(rc, S::InvalidTopic);
         // The NUL-terminated form of the same bytes is the topic "a".
         assert_eq!(open(&mut *opener, c"a", &mut env, ptr::null(), &mut off, &mut plen), S::Ok);
@@ -806,9 +803,8 @@ fn opener_config_is_the_core_config() {
     assert_eq!(c.require_timestamp, u8::from(d.require_timestamp));
     assert_eq!(c.eviction, mqseal::MQSEAL_EVICTION_REJECT_NEW);
     assert_eq!(d.eviction, mqseal_core::Eviction::RejectNew);
-    let mut opener = zeroed::<MqsealOpener>();
+    let mut opener = new_opener();
     unsafe {
-        assert_eq!(mqseal::mqseal_opener_init(&mut *opener, KEY.as_ptr(), ptr::null()), S::Ok);
         let mut got = MqsealOpenerConfig { window: 7, ..c };
         assert_eq!(mqseal::mqseal_opener_get_config(&mut *opener, &mut got), S::Ok);
         assert_eq!(got, c, "NULL config is the default");
@@ -841,8 +837,7 @@ fn opener_config_is_the_core_config() {
         };
         assert_eq!(mqseal::mqseal_opener_set_config(&mut *opener, &aged), S::Ok);
         let mut mem = Mem::holding(Some(0));
-        let mut sealer = zeroed::<MqsealSealer>();
-        assert_eq!(sealer_over(&mut *sealer, &mut mem), S::Ok);
+        let mut sealer = new_sealer(&mut mem);
         let mut out = [0u8; 64];
         let mut len = 0usize;
         let now = 1_800_000_000u64;
@@ -872,14 +867,11 @@ fn opener_config_is_the_core_config() {
 #[test]
 fn snapshot_and_restore() {
     let mut mem = Mem::holding(Some(0));
-    let mut sealer = zeroed::<MqsealSealer>();
-    let mut a = zeroed::<MqsealOpener>();
-    let mut b = zeroed::<MqsealOpener>();
+    let mut a = new_opener();
+    let mut b = new_opener();
     let mut envs = Vec::new();
     unsafe {
-        assert_eq!(sealer_over(&mut *sealer, &mut mem), S::Ok);
-        assert_eq!(mqseal::mqseal_opener_init(&mut *a, KEY.as_ptr(), ptr::null()), S::Ok);
-        assert_eq!(mqseal::mqseal_opener_init(&mut *b, KEY.as_ptr(), ptr::null()), S::Ok);
+        let mut sealer = new_sealer(&mut mem);
         for _ in 0..5 {
             let mut out = [0u8; 64];
             let mut len = 0usize;
