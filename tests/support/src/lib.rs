@@ -38,6 +38,7 @@ pub mod cli;
 pub mod member;
 mod mosquitto;
 pub mod redis;
+mod server;
 
 pub use mosquitto::{assert_loopback_listeners, listening_sockets, Mosquitto};
 
