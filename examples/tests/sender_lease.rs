@@ -12,12 +12,12 @@
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use mqseal::Key;
-use mqseal_test_support::cli::{line_reader, mqseal};
+use mqseal_test_support::cli::{connect_with_key, line_reader, mqseal, spawn_fed, spawn_reading};
 
 fn key() -> Key {
     Key::from_bytes(12, [0x6b; 32])
@@ -31,13 +31,11 @@ struct Sub {
 
 impl Sub {
     fn start(dir: &Path, port: u16) -> Sub {
-        let mut child = mqseal(dir)
-            .args(["sub", "-t", "svc/#", "-q", "1", "-F", "%S %C", "-d"])
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "--key-text", key().to_text().as_str()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_reading(
+            mqseal(dir)
+                .args(["sub", "-t", "svc/#", "-q", "1", "-F", "%S %C", "-d"])
+                .args(connect_with_key(port, &key())),
+        );
         let out = line_reader(child.stdout.take().unwrap());
         let err = line_reader(child.stderr.take().unwrap());
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -82,10 +80,20 @@ impl Drop for Sub {
 
 fn publisher(dir: &Path, port: u16, redis: &str, ids: &str, extra: &[&str]) -> Command {
     let mut cmd = mqseal(dir);
-    cmd.args(["pub", "-t", "svc/out", "-q", "1", "-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(["--key-text", key().to_text().as_str(), "--sender-lease", redis, "--lease-ids", ids])
+    cmd.args(["pub", "-t", "svc/out", "-q", "1"])
+        .args(connect_with_key(port, &key()))
+        .args(["--sender-lease", redis, "--lease-ids", ids])
         .args(extra);
     cmd
+}
+
+/// Writes the lines `<prefix><i>` for each `i` of `range` to a `pub -l`'s
+/// stdin.
+fn feed(stdin: &mut ChildStdin, prefix: &str, range: std::ops::Range<u32>) {
+    for i in range {
+        writeln!(stdin, "{prefix}{i}").unwrap();
+    }
+    stdin.flush().unwrap();
 }
 
 fn all_distinct(pairs: &[(u32, u64)]) {
@@ -141,18 +149,16 @@ fn a_publisher_paused_past_its_lease_is_fenced() {
     let redis = mqseal_test_support::redis_or_skip!();
     let mut sub = Sub::start(dir.path(), m.tcp);
     let opts = ["--lease-ttl", "1", "--reservation-block", "20", "-l"];
-    let mut a = publisher(dir.path(), m.tcp, &redis.url(), "7-7", &[&opts[..], &["--new-lease-counters"]].concat())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut a = spawn_fed(&mut publisher(
+        dir.path(),
+        m.tcp,
+        &redis.url(),
+        "7-7",
+        &[&opts[..], &["--new-lease-counters"]].concat(),
+    ));
     let a_err = line_reader(a.stderr.take().unwrap());
     let mut a_in = a.stdin.take().unwrap();
-    for i in 0..5 {
-        writeln!(a_in, "a{i}").unwrap();
-    }
-    a_in.flush().unwrap();
+    feed(&mut a_in, "a", 0..5);
     sub.wait_for(5, "A before the pause");
     // Pause A; wait until its lease is gone from Redis.
     assert!(Command::new("kill").args(["-STOP", &a.id().to_string()]).status().unwrap().success());
@@ -169,17 +175,9 @@ fn a_publisher_paused_past_its_lease_is_fenced() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // B takes id 7 and starts above A's block (0..20).
-    let mut b = publisher(dir.path(), m.tcp, &redis.url(), "7-7", &opts)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut b = spawn_fed(&mut publisher(dir.path(), m.tcp, &redis.url(), "7-7", &opts));
     let mut b_in = b.stdin.take().unwrap();
-    for i in 0..5 {
-        writeln!(b_in, "b{i}").unwrap();
-    }
-    b_in.flush().unwrap();
+    feed(&mut b_in, "b", 0..5);
     sub.wait_for(10, "B");
     let b_pairs: Vec<_> = sub.pairs()[5..].to_vec();
     assert!(b_pairs.iter().all(|&(s, c)| s == 7 && c >= 20), "{b_pairs:?}");

@@ -18,12 +18,12 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use mqseal::{Key, MemoryCounterStore, Sealer, Suite};
-use mqseal_test_support::cli::{line_reader, mqseal};
+use mqseal::Key;
+use mqseal_test_support::cli::{connect_with_key, interleaved_envelopes, line_reader, mqseal, spawn_reading};
 use mqseal_test_support::redis::Redis;
 use mqseal_test_support::Mosquitto;
 
@@ -37,17 +37,7 @@ fn key() -> Key {
 
 /// 10,000 envelopes (topic, bytes), senders interleaved.
 fn envelopes() -> Vec<(String, Vec<u8>)> {
-    let mut sealers: Vec<_> = (0..SENDERS)
-        .map(|s| Sealer::new(&key(), 10_000 + s, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap())
-        .collect();
-    let mut out = Vec::new();
-    for c in 0..PER_SENDER {
-        for (s, sealer) in sealers.iter_mut().enumerate() {
-            let topic = format!("fleet/d{s}");
-            out.push((topic.clone(), sealer.seal_to_vec(&topic, format!("m{s}-{c}").as_bytes()).unwrap()));
-        }
-    }
-    out
+    interleaved_envelopes(&key(), 10_000, SENDERS, u64::from(PER_SENDER), "fleet", |s, c| format!("m{s}-{c}"))
 }
 
 struct Sub {
@@ -66,18 +56,13 @@ impl Sub {
 
     fn start_with(dir: &Path, port: u16, id: &str, redis: Option<&str>, extra: &[&str]) -> Sub {
         let mut cmd = mqseal(dir);
-        cmd.args(["sub", "-t", "$share/g/fleet/#", "-i", id, "-F", "%S %C %p", "-d", "--stats"]).args(extra).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "--key-text",
-            key().to_text().as_str(),
-        ]);
+        cmd.args(["sub", "-t", "$share/g/fleet/#", "-i", id, "-F", "%S %C %p", "-d", "--stats"])
+            .args(extra)
+            .args(connect_with_key(port, &key()));
         if let Some(url) = redis {
             cmd.args(["--replay-redis", url, "--replay-prefix", "t:"]);
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = spawn_reading(&mut cmd);
         let out = line_reader(child.stdout.take().unwrap());
         let err = line_reader(child.stderr.take().unwrap());
         let mut sub = Sub { child, out, err, printed: Vec::new(), rejected: 0, stderr: Vec::new() };
@@ -106,6 +91,12 @@ impl Sub {
                 self.stderr.push(l);
             }
         }
+    }
+
+    /// SIGKILL: no clean shutdown, nothing flushed or saved on the way out.
+    fn kill_9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     /// SIGTERM, then everything it still prints; returns its stats line.
@@ -326,8 +317,7 @@ fn kill_9_run(redis: Option<&Redis>) -> (HashMap<String, usize>, Vec<String>) {
     mqseal_test_support::cli::publish_all(m.tcp, "publisher-1", first.to_vec());
     assert!(wait_for(&mut subs, Duration::from_secs(60), |s| s[1].printed.len() >= 200), "instance 1 got nothing");
     // SIGKILL instance 1; collect what it printed before dying.
-    subs[1].child.kill().unwrap();
-    subs[1].child.wait().unwrap();
+    subs[1].kill_9();
     for _ in 0..20 {
         subs[1].drain(Duration::from_millis(10));
     }
@@ -428,8 +418,7 @@ fn out_file_is_exactly_once_across_repeated_kill_9() {
     let mut kills = 0;
     while kills < 5 && !publisher.is_finished() {
         wait_for(&mut subs, Duration::from_millis(100 + next(&mut seed) % 900), |_| false);
-        subs[1].child.kill().unwrap();
-        subs[1].child.wait().unwrap();
+        subs[1].kill_9();
         kills += 1;
         subs[1] = start_out(dir.path(), m.tcp, "grp-1", &url, &files[1]);
     }
@@ -469,8 +458,7 @@ fn out_file_recovers_from_a_torn_tail() {
         assert!(t.elapsed() < Duration::from_secs(30), "first 1,000 not written");
         wait_for(&mut sub, Duration::from_millis(100), |_| false);
     }
-    sub[0].child.kill().unwrap();
-    sub[0].child.wait().unwrap();
+    sub[0].kill_9();
     // Half a frame of the next batch, cut in its body.
     let frame = mqseal::encode_batch_frame(1_000_000, b"m0-0\nm1-0\nm2-0\n");
     let mut f = std::fs::OpenOptions::new().append(true).open(&file).unwrap();
