@@ -9,12 +9,12 @@
 // Helpers outside #[test] fns fail loudly too; std paths are fine in tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
 
-use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+use mqseal_test_support::assert_distinct;
 use mqseal_test_support::cli::{counter_file_limit, fails_with, mqseal, ok, run, spawn_fed, Recorder};
 
 /// `mqseal pub -l` as sender 1 on `counter`, running, with stdin and
@@ -46,12 +46,9 @@ fn stderr_of(child: &mut Child) -> String {
     s
 }
 
-/// Asserts that no counter appears twice.
+/// Asserts that no counter was sealed twice.
 fn assert_unique(counters: &[u64], context: &str) {
-    let mut seen = HashSet::new();
-    for c in counters {
-        assert!(seen.insert(*c), "{context}: counter {c} was sealed twice (all: {counters:?})");
-    }
+    assert_distinct(counters, &format!("{context}: sealed counter"));
 }
 
 /// Two `mqseal pub -l` on one counter file, started together, 100 times.

@@ -168,6 +168,16 @@ macro_rules! redis_or_skip {
     }};
 }
 
+/// Panics, naming `what` (`"round 3: counter"`), when an item of `items`
+/// appears twice: a counter sealed twice, a (sender id, counter) pair
+/// delivered twice.
+pub fn assert_distinct<T: Eq + std::hash::Hash + std::fmt::Debug>(items: &[T], what: &str) {
+    let mut seen = std::collections::HashSet::new();
+    for item in items {
+        assert!(seen.insert(item), "{what} {item:?} appears twice (all: {items:?})");
+    }
+}
+
 /// Calls `attempt` up to `times` times, 100 ms apart, until it succeeds
 /// (a server restarted on its old port may find the port still held).
 pub fn retry(times: usize, mut attempt: impl FnMut() -> bool) -> bool {
