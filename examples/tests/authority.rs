@@ -5,7 +5,7 @@
 //! messages, and kill -9 of the authority in the middle of enrolment,
 //! rotations and serving.
 //!
-//! Needs Mosquitto (`require_mosquitto!`): skipped when it is not
+//! Needs Mosquitto (`mosquitto_or_skip!`): skipped when it is not
 //! installed, a failure under CI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
 
@@ -17,7 +17,7 @@ use mqseal::{Error, MemberAgent, MemoryCounterStore, PublicKey, Sealer, StaticKe
 use mqseal_authority::Registry;
 use mqseal_test_support::cli::{mqseal, ok, run};
 use mqseal_test_support::member::ApplyInMemory;
-use mqseal_test_support::{require_mosquitto, Mosquitto};
+use mqseal_test_support::mosquitto_or_skip;
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
 struct TestMember {
@@ -125,14 +125,16 @@ impl Drop for Server {
     }
 }
 
-fn serve(reg: &Path, port: u16, log: &Path) -> Server {
+/// `mqseal authority serve` on the registry `reg`, its stdout in
+/// `serve.log` next to it (started afresh each time).
+fn serve(reg: &Path, port: u16) -> Server {
     let dir = reg.parent().unwrap();
     let child = mqseal(dir)
         .arg("authority")
         .arg("--registry")
         .arg(reg)
         .args(["serve", "-h", "127.0.0.1", "-p", &port.to_string(), "--poll", "1"])
-        .stdout(Stdio::from(std::fs::File::create(log).unwrap()))
+        .stdout(Stdio::from(std::fs::File::create(dir.join("serve.log")).unwrap()))
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
@@ -162,28 +164,29 @@ fn wait_current(reg: &Path, members: &[&str]) {
     }
 }
 
-fn setup(dir: &Path, members: &[TestMember]) -> (PathBuf, PublicKey) {
+/// A registry in `dir` (groups `telemetry` and `cmd`) with `n` members
+/// (`dev-0`, ...) enrolled in both: the members, the registry's path and
+/// the authority's public key.
+fn setup(dir: &Path, n: u8) -> (Vec<TestMember>, PathBuf, PublicKey) {
+    let members: Vec<TestMember> = (0..n).map(TestMember::new).collect();
     let reg = dir.join("authority.db");
     let public = registry_cmd(&reg, &["init"]);
     let auth = PublicKey::from_text(public.trim()).unwrap();
     registry_cmd(&reg, &["group", "create", "telemetry"]);
     registry_cmd(&reg, &["group", "create", "cmd", "--suite", "hmac-sha256"]);
-    for m in members {
+    for m in &members {
         let public = m.pair.public().to_text();
         registry_cmd(&reg, &["member", "add", "--id", &m.id, "--public", public.as_str(), "--group", "telemetry,cmd"]);
     }
-    (reg, auth)
+    (members, reg, auth)
 }
 
 #[test]
 fn serve_hands_out_states_rotates_revokes_and_survives_kill_9() {
-    require_mosquitto!();
-    let broker = Mosquitto::start();
+    let broker = mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
-    let mut members: Vec<TestMember> = (0..4).map(TestMember::new).collect();
-    let (reg, auth) = setup(dir.path(), &members);
-    let log = dir.path().join("serve.log");
-    let mut server = serve(&reg, broker.tcp, &log);
+    let (mut members, reg, auth) = setup(dir.path(), 4);
+    let mut server = serve(&reg, broker.tcp);
 
     // Every member finds its retained state, applies it, acks.
     for m in &mut members {
@@ -275,7 +278,7 @@ fn serve_hands_out_states_rotates_revokes_and_survives_kill_9() {
         std::thread::sleep(Duration::from_millis(150 * round));
         kill9(&mut server.0);
         Registry::open(&reg).unwrap().verify().unwrap();
-        server = serve(&reg, broker.tcp, &log);
+        server = serve(&reg, broker.tcp);
         for i in [0usize, 1, 3] {
             let want = epoch_of(&reg, &members[i].id);
             let s = members[i].session(broker.tcp, &auth, want, &[]);
@@ -298,15 +301,13 @@ impl Lcg {
 
 #[test]
 fn kill_9_during_enrolment_rotations_and_serving_keeps_the_registry_consistent() {
-    require_mosquitto!();
-    let broker = Mosquitto::start();
+    let broker = mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
-    let (reg, auth) = setup(dir.path(), &[]);
+    let (_, reg, auth) = setup(dir.path(), 0);
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     eprintln!("seed {seed}");
     let mut rng = Lcg(seed);
-    let log = dir.path().join("serve.log");
-    let mut server = serve(&reg, broker.tcp, &log);
+    let mut server = serve(&reg, broker.tcp);
     let mut members: Vec<TestMember> = Vec::new();
     let mut counters: std::collections::BTreeMap<String, u64> = Default::default();
     let mut seen = std::collections::BTreeMap::new();
@@ -344,7 +345,7 @@ fn kill_9_during_enrolment_rotations_and_serving_keeps_the_registry_consistent()
         }
         if rng.next(3) == 0 {
             kill9(&mut server.0);
-            server = serve(&reg, broker.tcp, &log);
+            server = serve(&reg, broker.tcp);
         }
         // Consistency after every kill: integrity, ids below their counters
         // and unique per key, counters never back.
@@ -394,14 +395,11 @@ fn copy_registry(from: &Path, to: &Path) {
 
 #[test]
 fn serve_refuses_a_registry_restored_from_a_backup_before_it_publishes() {
-    require_mosquitto!();
-    let broker = Mosquitto::start();
+    let broker = mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
-    let mut members: Vec<TestMember> = (0..2).map(TestMember::new).collect();
-    let (reg, auth) = setup(dir.path(), &members);
+    let (mut members, reg, auth) = setup(dir.path(), 2);
     let backup = dir.path().join("backup.db");
-    let log = dir.path().join("serve.log");
-    let server = serve(&reg, broker.tcp, &log);
+    let server = serve(&reg, broker.tcp);
     for m in &mut members {
         let want = epoch_of(&reg, &m.id);
         m.session(broker.tcp, &auth, want, &[]);
@@ -411,7 +409,7 @@ fn serve_refuses_a_registry_restored_from_a_backup_before_it_publishes() {
     copy_registry(&reg, &backup);
 
     // After the backup: a rotation every member applies, and dev-2 enrolled.
-    let server = serve(&reg, broker.tcp, &log);
+    let server = serve(&reg, broker.tcp);
     registry_cmd(&reg, &["rotate", "telemetry", "--at", "now", "--grace", "1h"]);
     let mut dev2 = TestMember::new(2);
     let public = dev2.pair.public().to_text();

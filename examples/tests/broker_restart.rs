@@ -25,12 +25,12 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use mqseal::{FileCounterStore, Key, MemoryCounterStore, Sealer, Suite};
-use mqseal_test_support::cli::{line_reader, mqseal};
+use mqseal_test_support::cli::{line_reader, mqseal, spawn_reading, write_key_file};
 use mqseal_test_support::{require_mosquitto, Mosquitto};
 
 /// Messages in the stream.
@@ -60,12 +60,6 @@ const OUTAGES: [Outage; 2] = [
 
 fn key() -> Key {
     Key::from_bytes(11, [0x5a; 32])
-}
-
-fn key_file(dir: &Path) -> String {
-    let path = dir.join("group.json");
-    std::fs::write(&path, format!("{{\"keys\":[\"{}\"]}}", key().to_text())).unwrap();
-    path.display().to_string()
 }
 
 fn topic(i: usize) -> String {
@@ -200,7 +194,7 @@ fn start_sub(dir: &Path, port: u16, key: &str, gaps: u32) -> Sub {
     let mut cmd = mqseal(dir);
     cmd.args(["sub", "-t", "br/#", "-q", "1", "-v", "-c", "-i", &format!("br-sub-{gaps}")]);
     cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "--key-file", key, "--gaps", &gaps.to_string(), "--stats"]);
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = spawn_reading(&mut cmd);
     let out = line_reader(child.stdout.take().unwrap());
     let err = line_reader(child.stderr.take().unwrap());
     Sub { child, out, err }
@@ -270,7 +264,7 @@ fn wait_ready(sub: &Sub, port: u16, probe: &mut Sealer<MemoryCounterStore>) {
 fn run_scenario(gaps: u32) -> Seen {
     let mut m = Mosquitto::start_durable();
     let dir = tempfile::tempdir().unwrap();
-    let key_path = key_file(dir.path());
+    let key_path = write_key_file(dir.path(), &key());
     let mut sub = start_sub(dir.path(), m.tcp, &key_path, gaps);
     let mut probe = Sealer::new(&key(), 9999, Suite::HmacSha256, MemoryCounterStore::new()).unwrap();
     wait_ready(&sub, m.tcp, &mut probe);

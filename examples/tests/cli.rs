@@ -5,15 +5,26 @@
 // Helpers outside #[test] fns fail loudly too; std paths are fine in tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
 
+use mqseal_test_support::cli::{fails_with, line_reader, mqseal, ok, run, spawn_reading};
+use mqseal_test_support::free_port;
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
-
-use mqseal_test_support::cli::{fails_with, line_reader, mqseal, ok, run};
-use mqseal_test_support::{free_port, tool};
 
 /// A group key file with key id `id` (no counter files).
 fn group_key(dir: &std::path::Path, name: &str, id: u32) -> String {
     mqseal_test_support::cli::group_key(dir, name, id, &[])
+}
+
+/// A group key file `k` with key id `id`, and the key it holds (for the
+/// test to seal or open with itself).
+fn group_key_and_key(dir: &std::path::Path, id: u32) -> (String, mqseal::Key) {
+    let path = group_key(dir, "k", id);
+    let key = mqseal::Key::from_text(std::fs::read_to_string(&path).unwrap().trim()).unwrap();
+    (path, key)
+}
+
+/// A sealer of `key` as `sender`, its counter in memory.
+fn sealer(key: &mqseal::Key, sender: u32) -> mqseal::Sealer<mqseal::MemoryCounterStore> {
+    mqseal::Sealer::new(key, sender, mqseal::Suite::ChaCha20Poly1305, mqseal::MemoryCounterStore::new()).unwrap()
 }
 
 #[test]
@@ -134,32 +145,17 @@ fn pub_then_sub_verifies_and_a_raw_republish_is_rejected() {
     assert!(counter.exists(), "the counter is persisted");
 
     // What a plain mosquitto_sub sees: the envelope, not the text.
-    let raw = run(Command::new(tool("mosquitto_sub")).args([
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-t",
-        "cli/t",
-        "-C",
-        "1",
-        "-N",
-        "-W",
-        "10",
-    ]))
-    .stdout;
+    let raw = m.mosquitto_sub(&["-t", "cli/t", "-C", "1", "-N", "-W", "10"]).stdout;
     assert!(!raw.is_empty());
     assert!(!raw.windows(5).any(|w| w == b"hello"), "plaintext on the broker");
     let raw_file = dir.path().join("raw.bin");
     std::fs::write(&raw_file, &raw).unwrap();
 
-    let mut sub = mqseal(dir.path())
-        .args(["sub", "-t", "cli/#", "-q", "1", "-v", "--meta", "-C", "2", "-W", "30", "--stats"])
-        .args(conn)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut sub = spawn_reading(
+        mqseal(dir.path())
+            .args(["sub", "-t", "cli/#", "-q", "1", "-v", "--meta", "-C", "2", "-W", "30", "--stats"])
+            .args(conn),
+    );
     let lines = line_reader(sub.stdout.take().unwrap());
     // The retained message: verified, which also shows the subscription is live.
     let first = lines.recv_timeout(std::time::Duration::from_secs(20)).expect("no retained message");
@@ -286,7 +282,7 @@ fn replay_state_survives_subscriber_restarts() {
     // Without the state, a new subscriber cannot tell it was seen before.
     assert_eq!(ok(&run(&mut sub(&[]))), "one\n");
     // With it, the retained copy is a duplicate; the next message is fine.
-    let mut restarted = sub(&with_state).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut restarted = spawn_reading(&mut sub(&with_state));
     let mut err_lines = BufReader::new(restarted.stderr.take().unwrap()).lines();
     let first = err_lines.next().unwrap().unwrap();
     assert!(first.contains("rejected message on rs/t") && first.contains("(duplicate)"), "{first}");
@@ -322,19 +318,14 @@ fn replay_state_survives_subscriber_restarts() {
 fn an_old_json_replay_state_is_migrated() {
     let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
-    let key_path = group_key(dir.path(), "k", 4);
-    let key = mqseal::Key::from_text(std::fs::read_to_string(&key_path).unwrap().trim()).unwrap();
-    let mut sealer =
-        mqseal::Sealer::new(&key, 8, mqseal::Suite::ChaCha20Poly1305, mqseal::MemoryCounterStore::new()).unwrap();
-    let envelope = sealer.seal_to_vec("mig/t", b"seen before").unwrap();
+    let (key_path, key) = group_key_and_key(dir.path(), 4);
+    let envelope = sealer(&key, 8).seal_to_vec("mig/t", b"seen before").unwrap();
     let mut opener: mqseal::Opener = mqseal::Opener::new(mqseal::Keyring::with_primary(key).unwrap());
     opener.open_to_vec("mig/t", &envelope).unwrap();
     let snaps: Vec<mqseal::SenderSnapshot> = opener.snapshot().collect();
     let state = dir.path().join("replay.json");
     std::fs::write(&state, serde_json::to_string(&snaps).unwrap()).unwrap();
-    let env_file = dir.path().join("env.bin");
-    std::fs::write(&env_file, &envelope).unwrap();
-    m.mosquitto_pub(&["-t", "mig/t", "-q", "1", "-r", "-f", env_file.to_str().unwrap()]);
+    m.publish_retained("mig/t", &envelope);
 
     let out = run(mqseal(dir.path())
         .args(["sub", "-h", "127.0.0.1", "-p", &m.tcp.to_string(), "-t", "mig/t", "-C", "1", "-W", "3"])
@@ -431,16 +422,10 @@ fn ahead_150_seconds() -> u64 {
 fn future_timestamps_are_bounded_by_max_skew_and_max_age() {
     let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
-    let key_path = group_key(dir.path(), "k", 6);
-    let key = mqseal::Key::from_text(std::fs::read_to_string(&key_path).unwrap().trim()).unwrap();
+    let (key_path, key) = group_key_and_key(dir.path(), 6);
     let publish_dated = |topic: &str, clock: fn() -> u64| {
-        let mut sealer =
-            mqseal::Sealer::new(&key, 2, mqseal::Suite::ChaCha20Poly1305, mqseal::MemoryCounterStore::new())
-                .unwrap()
-                .with_timestamps(clock);
-        let f = dir.path().join("env.bin");
-        std::fs::write(&f, sealer.seal_to_vec(topic, b"dated").unwrap()).unwrap();
-        m.mosquitto_pub(&["-t", topic, "-q", "1", "-r", "-f", f.to_str().unwrap()]);
+        let mut dated = sealer(&key, 2).with_timestamps(clock);
+        m.publish_retained(topic, &dated.seal_to_vec(topic, b"dated").unwrap());
     };
     publish_dated("skew/hour", ahead_one_hour);
     publish_dated("skew/mid", ahead_150_seconds);

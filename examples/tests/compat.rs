@@ -5,10 +5,9 @@
 //! (mqseal-test-support): skipped when it is not installed, a failure under CI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use mqseal_test_support::cli::{fails_with, line_reader, mqseal, ok, run};
+use mqseal_test_support::cli::{fails_with, line_reader, mqseal, ok, run, spawn_fed, spawn_reading};
 use mqseal_test_support::Mosquitto;
 
 fn key(dir: &std::path::Path) -> String {
@@ -23,6 +22,14 @@ fn broker_and_key() -> (Mosquitto, tempfile::TempDir, String, String) {
     let k = key(dir.path());
     let port = m.tcp.to_string();
     (m, dir, k, port)
+}
+
+/// Asserts that `out` failed with `needle` before it tried to connect;
+/// returns stderr.
+fn fails_before_connecting(out: &std::process::Output, needle: &str) -> String {
+    let err = fails_with(out, needle);
+    assert!(!err.contains("cannot connect"), "{err}");
+    err
 }
 
 #[test]
@@ -76,9 +83,8 @@ fn an_oversized_message_is_rejected_once_counted_and_not_redelivered() {
 
 #[test]
 fn tls_options_mean_tls_and_bad_combinations_are_refused() {
-    let m = mqseal_test_support::mosquitto_or_skip!();
-    let dir = tempfile::tempdir().unwrap();
-    let k = key(dir.path());
+    mqseal_test_support::require_mosquitto!();
+    let (m, dir, k, _) = broker_and_key();
     let ca = m.ca_file.display().to_string();
     let tls = m.tls.to_string();
     // -h/-p with --cafile: TLS, as with mosquitto_pub.
@@ -155,11 +161,10 @@ fn invalid_topics_are_refused_up_front_with_mosquitto_like_messages() {
     // Port 1: nothing listens; the topic is refused before connecting.
     let base = ["-h", "127.0.0.1", "-p", "1", "--key-file", &k];
     for t in ["plant/#", "a/+/b", ""] {
-        let err = fails_with(
+        fails_before_connecting(
             &run(mqseal(dir.path()).args(["pub", "-t", t, "-m", "x", "--sender-id", "1"]).args(base)),
             &format!("invalid publish topic '{t}', does it contain '+' or '#'?"),
         );
-        assert!(!err.contains("cannot connect"), "{err}");
     }
     for t in ["a/#/b", "a+", ""] {
         fails_with(
@@ -197,13 +202,11 @@ fn sigterm_and_sigint_end_sub_with_0_stats_and_saved_replay_state() {
         .args(conn)));
     for (n, sig) in ["TERM", "INT"].into_iter().enumerate() {
         let state = dir.path().join(format!("replay-{n}"));
-        let mut s = mqseal(dir.path())
-            .args(["sub", "-t", "sig/t", "-q", "1", "--stats", "--replay-state", state.to_str().unwrap()])
-            .args(conn)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut s = spawn_reading(
+            mqseal(dir.path())
+                .args(["sub", "-t", "sig/t", "-q", "1", "--stats", "--replay-state", state.to_str().unwrap()])
+                .args(conn),
+        );
         let lines = line_reader(s.stdout.take().unwrap());
         assert_eq!(lines.recv_timeout(Duration::from_secs(20)).unwrap(), "one");
         let killed =
@@ -220,7 +223,7 @@ fn sigterm_and_sigint_end_sub_with_0_stats_and_saved_replay_state() {
 #[test]
 fn format_null_message_retained_flags_repeat_and_url_topic() {
     mqseal_test_support::require_mosquitto!();
-    let (_m, dir, k, port) = broker_and_key();
+    let (m, dir, k, port) = broker_and_key();
     let conn = ["-h", "127.0.0.1", "-p", &port, "--key-file", &k];
     let url = format!("mqtt://127.0.0.1:{port}/fmt/t");
     // Topic from the -L URL path; --repeat.
@@ -237,17 +240,7 @@ fn format_null_message_retained_flags_repeat_and_url_topic() {
     assert_eq!(sub(&["-R"]).status.code(), Some(27));
     assert_eq!(ok(&sub(&["--retained-only", "-C", "1"])), "ab\n");
     ok(&run(mqseal(dir.path()).args(["pub", "-t", "fmt/t", "-r", "-n", "--sender-id", "1"]).args(conn)));
-    let raw = run(std::process::Command::new(mqseal_test_support::tool("mosquitto_sub")).args([
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-t",
-        "fmt/#",
-        "-W",
-        "2",
-        "-v",
-    ]));
+    let raw = m.mosquitto_sub(&["-t", "fmt/#", "-W", "2", "-v"]);
     assert!(raw.stdout.is_empty(), "cleared: {:?}", String::from_utf8_lossy(&raw.stdout));
     // --remove-retained clears what it receives.
     ok(&run(mqseal(dir.path()).args(["pub", "-t", "fmt/u", "-r", "-m", "x", "--sender-id", "1"]).args(conn)));
@@ -261,13 +254,8 @@ fn pub_reconnects_and_sends_what_it_had_read_after_a_broker_restart() {
     let (mut m, dir, k, port) = broker_and_key();
     let conn = ["-h", "127.0.0.1", "-p", &port, "--key-file", &k];
     ok(&run(mqseal(dir.path()).args(["sub", "-t", "rc/t", "-q", "1", "-c", "-i", "rc-sub", "-E"]).args(conn)));
-    let mut p = mqseal(dir.path())
-        .args(["pub", "-t", "rc/t", "-q", "1", "-l", "--sender-id", "1"])
-        .args(conn)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut p =
+        spawn_fed(mqseal(dir.path()).args(["pub", "-t", "rc/t", "-q", "1", "-l", "--sender-id", "1"]).args(conn));
     let mut stdin = p.stdin.take().unwrap();
     use std::io::Write;
     writeln!(stdin, "one").unwrap();
@@ -288,13 +276,11 @@ fn pub_reconnects_and_sends_what_it_had_read_after_a_broker_restart() {
     assert_eq!(got, "one\ntwo\nthree\n");
 
     // Without a broker, pub gives up after --reconnect-timeout.
-    let mut p = mqseal(dir.path())
-        .args(["pub", "-t", "rc/t", "-q", "1", "-l", "--sender-id", "1", "--reconnect-timeout", "2"])
-        .args(conn)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut p = spawn_fed(
+        mqseal(dir.path())
+            .args(["pub", "-t", "rc/t", "-q", "1", "-l", "--sender-id", "1", "--reconnect-timeout", "2"])
+            .args(conn),
+    );
     let mut stdin = p.stdin.take().unwrap();
     std::thread::sleep(Duration::from_millis(500));
     m.stop();
@@ -328,16 +314,14 @@ fn wait_for(lines: &std::sync::mpsc::Receiver<String>, needle: &str) -> Vec<Stri
 #[test]
 fn a_sealed_will_is_published_when_the_publisher_is_killed_and_debug_shows_the_steps() {
     mqseal_test_support::require_mosquitto!();
-    let (_m, dir, k, port) = broker_and_key();
+    let (m, dir, k, port) = broker_and_key();
     let conn = ["-h", "127.0.0.1", "-p", &port, "--key-file", &k];
     // The subscriber, with -d: connection steps and packets on stderr.
-    let mut sub = mqseal(dir.path())
-        .args(["sub", "-d", "-t", "will/#", "-q", "1", "-C", "1", "-W", "30", "-F", "%t %p sender=%S counter=%C"])
-        .args(conn)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut sub = spawn_reading(
+        mqseal(dir.path())
+            .args(["sub", "-d", "-t", "will/#", "-q", "1", "-C", "1", "-W", "30", "-F", "%t %p sender=%S counter=%C"])
+            .args(conn),
+    );
     let sub_err = line_reader(sub.stderr.take().unwrap());
     let steps = wait_for(&sub_err, "SubAck");
     assert!(
@@ -348,14 +332,12 @@ fn a_sealed_will_is_published_when_the_publisher_is_killed_and_debug_shows_the_s
     assert!(steps.iter().any(|l| l.contains("Subscribe")), "{steps:#?}");
     // A publisher holding the connection open (-l, nothing on stdin yet),
     // with a sealed will; -d shows its CONNACK.
-    let mut publ = mqseal(dir.path())
-        .args(["pub", "-d", "-t", "will/data", "-q", "1", "-l", "--sender-id", "1"])
-        .args(["--will-topic", "will/dev1", "--will-payload", "offline", "--will-qos", "1", "--will-retain"])
-        .args(conn)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut publ = spawn_fed(
+        mqseal(dir.path())
+            .args(["pub", "-d", "-t", "will/data", "-q", "1", "-l", "--sender-id", "1"])
+            .args(["--will-topic", "will/dev1", "--will-payload", "offline", "--will-qos", "1", "--will-retain"])
+            .args(conn),
+    );
     let pub_err = line_reader(publ.stderr.take().unwrap());
     wait_for(&pub_err, "ConnAck");
     // kill -9: no DISCONNECT, so the broker publishes the will.
@@ -374,18 +356,7 @@ fn a_sealed_will_is_published_when_the_publisher_is_killed_and_debug_shows_the_s
     );
     // Retained and sealed on the wire: a plain subscriber sees an
     // envelope, not the text.
-    let raw = run(std::process::Command::new(mqseal_test_support::tool("mosquitto_sub")).args([
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-t",
-        "will/dev1",
-        "-C",
-        "1",
-        "-W",
-        "5",
-    ]));
+    let raw = m.mosquitto_sub(&["-t", "will/dev1", "-C", "1", "-W", "5"]);
     assert!(raw.status.success(), "will not retained");
     assert!(!raw.stdout.is_empty() && !String::from_utf8_lossy(&raw.stdout).contains("offline"), "not sealed");
     // A later mqseal sub gets the retained will and verifies it (-r flag 1).
@@ -442,34 +413,30 @@ fn small_cli_rules_help_paths_checked_before_connecting_and_zero_counts_refused(
     // 1 refuses connections, so an error about the file proves the order.
     let missing_dir = d.join("no-such-dir");
     let counter = missing_dir.join("counter");
-    let err = fails_with(
+    fails_before_connecting(
         &run(mqseal(d)
             .args(["pub", "-t", "a", "-m", "x", "--sender-id", "1", "--counter-file"])
             .arg(&counter)
             .args(port1)),
         &counter.display().to_string(),
     );
-    assert!(!err.contains("cannot connect"), "{err}");
-    let err = fails_with(
+    fails_before_connecting(
         &run(mqseal(d)
             .args(["pub", "-t", "a", "-m", "x", "--sender-id", "1", "--new-counter-file", "--counter-file"])
             .arg(&counter)
             .args(port1)),
         &counter.display().to_string(),
     );
-    assert!(!err.contains("cannot connect"), "{err}");
     let state = missing_dir.join("replay");
-    let err = fails_with(
+    fails_before_connecting(
         &run(mqseal(d).args(["sub", "-t", "a", "--replay-state"]).arg(&state).args(port1)),
         &state.display().to_string(),
     );
-    assert!(!err.contains("cannot connect"), "{err}");
     // A directory is not a replay-state file either.
-    let err = fails_with(
+    fails_before_connecting(
         &run(mqseal(d).args(["sub", "-t", "a", "--replay-state"]).arg(d).args(port1)),
         &d.display().to_string(),
     );
-    assert!(!err.contains("cannot connect"), "{err}");
 }
 
 #[test]

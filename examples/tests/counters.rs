@@ -9,25 +9,33 @@
 // Helpers outside #[test] fns fail loudly too; std paths are fine in tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
 
-use std::collections::HashSet;
 use std::io::{Read, Write};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use mqseal_test_support::cli::{counter_file_limit, fails_with, mqseal, ok, run, Recorder};
+use mqseal_test_support::assert_distinct;
+use mqseal_test_support::cli::{counter_file_limit, fails_with, mqseal, ok, run, spawn_fed, Recorder};
 
-/// `mqseal pub -l` on `counter`, with stdin and stderr piped.
-fn pub_lines(state: &Path, port: u16, key: &str, counter: &Path, topic: &str, extra: &[&str]) -> Command {
-    let mut c = mqseal(state);
-    c.args(["pub", "-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic, "-l", "--sender-id", "1"])
-        .args(["--key-file", key, "--counter-file"])
-        .arg(counter)
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    c
+/// `mqseal pub -l` as sender 1 on `counter`, running, with stdin and
+/// stderr piped.
+fn pub_lines(state: &Path, port: u16, key: &str, counter: &Path, topic: &str, extra: &[&str]) -> Child {
+    spawn_fed(
+        mqseal(state)
+            .args(["pub", "-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic, "-l", "--sender-id", "1"])
+            .args(["--key-file", key, "--counter-file"])
+            .arg(counter)
+            .args(extra),
+    )
+}
+
+/// The group key file `k` (key id 1, no counter files) and a new counter
+/// file `name` for it, both in `dir`.
+fn key_and_new_counter(dir: &Path, name: &str) -> (String, PathBuf) {
+    let key = mqseal_test_support::cli::group_key(dir, "k", 1, &[]);
+    let counter = dir.join(name);
+    drop(mqseal::FileCounterStore::create(&counter).unwrap());
+    (key, counter)
 }
 
 fn stderr_of(child: &mut Child) -> String {
@@ -38,12 +46,9 @@ fn stderr_of(child: &mut Child) -> String {
     s
 }
 
-/// Asserts that no counter appears twice.
+/// Asserts that no counter was sealed twice.
 fn assert_unique(counters: &[u64], context: &str) {
-    let mut seen = HashSet::new();
-    for c in counters {
-        assert!(seen.insert(*c), "{context}: counter {c} was sealed twice (all: {counters:?})");
-    }
+    assert_distinct(counters, &format!("{context}: sealed counter"));
 }
 
 /// Two `mqseal pub -l` on one counter file, started together, 100 times.
@@ -55,15 +60,13 @@ fn two_publishers_on_one_counter_file_never_share_a_counter() {
     let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let key = mqseal_test_support::cli::group_key(d, "k", 1, &[]);
-    let counter = d.join("shared.counter");
-    drop(mqseal::FileCounterStore::create(&counter).unwrap());
+    let (key, counter) = key_and_new_counter(d, "shared.counter");
     let rec = Recorder::start(m.tcp, "two/#");
     let started = Instant::now();
     let mut expected = 0;
     for round in 0..100 {
-        let mut a = pub_lines(d, m.tcp, &key, &counter, "two/t", &[]).spawn().unwrap();
-        let mut b = pub_lines(d, m.tcp, &key, &counter, "two/t", &[]).spawn().unwrap();
+        let mut a = pub_lines(d, m.tcp, &key, &counter, "two/t", &[]);
+        let mut b = pub_lines(d, m.tcp, &key, &counter, "two/t", &[]);
         // Wait until one of them exits (the loser, at start-up); the winner
         // waits for stdin. Give up after 5 s: two live publishers on one
         // file is the bug.
@@ -144,18 +147,16 @@ fn kill_minus_9_at_random_moments_never_repeats_a_counter() {
     let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let key = mqseal_test_support::cli::group_key(d, "k", 1, &[]);
-    let counter = d.join("killed.counter");
+    let (key, counter) = key_and_new_counter(d, "killed.counter");
     let block = BLOCK.to_string();
     let extra = ["--reservation-block", block.as_str()];
-    drop(mqseal::FileCounterStore::create(&counter).unwrap());
     let rec = Recorder::start(m.tcp, "kill/#");
     let mut rng = Rng::new();
     // The limit in the file before each run.
     let mut limits = vec![counter_file_limit(&counter)];
     let started = Instant::now();
     for _ in 0..KILLS {
-        let mut child = pub_lines(d, m.tcp, &key, &counter, "kill/t", &extra).spawn().unwrap();
+        let mut child = pub_lines(d, m.tcp, &key, &counter, "kill/t", &extra);
         let mut stdin = child.stdin.take().unwrap();
         let feeder = std::thread::spawn(move || {
             let mut n = 0u64;
@@ -171,7 +172,7 @@ fn kill_minus_9_at_random_moments_never_repeats_a_counter() {
         limits.push(counter_file_limit(&counter));
     }
     // A last, clean run: its messages must all arrive.
-    let mut last = pub_lines(d, m.tcp, &key, &counter, "kill/t", &extra).spawn().unwrap();
+    let mut last = pub_lines(d, m.tcp, &key, &counter, "kill/t", &extra);
     {
         let mut stdin = last.stdin.take().unwrap();
         for i in 0..10 {
@@ -288,7 +289,7 @@ fn an_exhausted_counter_is_reported_once() {
     let key = mqseal_test_support::cli::group_key(d, "k", 1, &[]);
     let counter = d.join("c");
     std::fs::write(&counter, format!("mqseal-counter v1 {}\n", u64::MAX - 1)).unwrap();
-    let mut child = pub_lines(d, m.tcp, &key, &counter, "ex/t", &[]).spawn().unwrap();
+    let mut child = pub_lines(d, m.tcp, &key, &counter, "ex/t", &[]);
     child.stdin.take().unwrap().write_all(b"last one\none too many\n").unwrap();
     let status = child.wait().unwrap();
     let err = stderr_of(&mut child);

@@ -16,7 +16,7 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use mqseal::{Key, MemoryCounterStore, Sealer, Suite};
-use mqseal_test_support::cli::{line_reader, mqseal};
+use mqseal_test_support::cli::{interleaved_envelopes, line_reader, mqseal, write_key_file};
 
 const SENDERS: u32 = 20;
 const PER_SENDER: u64 = 100;
@@ -25,27 +25,10 @@ fn key() -> Key {
     Key::from_bytes(4, [0x42; 32])
 }
 
-fn key_file(dir: &Path) -> String {
-    let path = dir.join("group.json");
-    std::fs::write(&path, format!("{{\"keys\":[\"{}\"]}}", key().to_text())).unwrap();
-    path.display().to_string()
-}
-
 /// Sealed envelopes (topic, bytes): `SENDERS` senders, `PER_SENDER` each,
 /// interleaved; payload `s<sender>-c<counter>`.
 fn envelopes() -> Vec<(String, Vec<u8>)> {
-    let mut sealers: Vec<_> = (0..SENDERS)
-        .map(|s| Sealer::new(&key(), s, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap())
-        .collect();
-    let mut out = Vec::new();
-    for c in 0..PER_SENDER {
-        for (s, sealer) in sealers.iter_mut().enumerate() {
-            let topic = format!("gc/d{s}");
-            let env = sealer.seal_to_vec(&topic, format!("s{s}-c{c}").as_bytes()).unwrap();
-            out.push((topic, env));
-        }
-    }
-    out
+    interleaved_envelopes(&key(), 0, SENDERS, PER_SENDER, "gc", |s, c| format!("s{s}-c{c}"))
 }
 
 /// A client id of its own for each publisher run (a kept session of an
@@ -117,7 +100,7 @@ fn record(delivered: &mut HashMap<String, usize>, line: &str) {
 fn kill_9_at_random_points_never_delivers_twice() {
     let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
-    let key_path = key_file(dir.path());
+    let key_path = write_key_file(dir.path(), &key());
     let state = dir.path().join("replay.state");
     let envs = envelopes();
     let total = envs.len();
@@ -175,7 +158,7 @@ fn kill_9_at_random_points_never_delivers_twice() {
 fn group_commit_throughput_is_reported() {
     let m = mqseal_test_support::mosquitto_or_skip!();
     let dir = tempfile::tempdir().unwrap();
-    let key_path = key_file(dir.path());
+    let key_path = write_key_file(dir.path(), &key());
     let envs = envelopes();
     let total = envs.len();
     let mut probe = Sealer::new(&key(), 9999, Suite::HmacSha256, MemoryCounterStore::new()).unwrap();

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use mqseal::{
     control_sealer, open_ack, seal_control, ControlState, ControlTopics, Envelope, Group, GroupKey, Key,
     MemoryCounterStore, PublicKey, Sealer, StaticKeyPair, Suite, MAX_CONTROL_ENVELOPE_LEN,
 };
-use mqseal_test_support::cli::{line_reader, mqseal, ok, run, Recorder};
+use mqseal_test_support::cli::{line_reader, mqseal, ok, run, spawn_fed, spawn_reading, Recorder};
 use mqseal_test_support::Mosquitto;
 
 const GROUP: &str = "telemetry";
@@ -63,6 +63,14 @@ impl Authority {
         out
     }
 
+    /// Seals `s` and publishes it, retained, on its member's control topic
+    /// (`mqseal/v1/ctl/<member>`); returns the envelope.
+    fn publish(&mut self, m: &Mosquitto, s: &ControlState) -> Vec<u8> {
+        let envelope = self.seal(s);
+        m.publish_retained(&format!("mqseal/v1/ctl/{}", s.member_id()), &envelope);
+        envelope
+    }
+
     /// Opens every ack of `member` recorded, in order; returns (epoch,
     /// counter) of each. Fails on an ack that does not verify or a counter
     /// that does not grow.
@@ -79,6 +87,26 @@ impl Authority {
             out.push((got.ack.epoch, got.counter));
         }
         out
+    }
+}
+
+/// The members of a test and their authority: initialised in a temp dir
+/// and enrolled, their acks (on `acks`, a topic filter) and the telemetry
+/// (`tel/#`) recorded from the start.
+struct Fleet {
+    tmp: tempfile::TempDir,
+    auth: Authority,
+    acks: Recorder,
+    wire: Recorder,
+}
+
+impl Fleet {
+    fn enrolled(m: &Mosquitto, members: &[&str], acks: &str) -> Fleet {
+        let tmp = tempfile::tempdir().unwrap();
+        let auth = Authority::enrolled(tmp.path(), members);
+        let acks = Recorder::start(m.tcp, acks);
+        let wire = Recorder::start(m.tcp, "tel/#");
+        Fleet { tmp, auth, acks, wire }
     }
 }
 
@@ -103,15 +131,13 @@ fn state(
     s
 }
 
-fn now() -> u64 {
-    mqseal::system_clock()
+/// A member's first state: epoch 1, key 7, with `sender` as its sender id.
+fn first_state(member: &str, sender: u32) -> ControlState {
+    state(member, 1, 7, None, &[(7, sender, 0, None)])
 }
 
-/// Publishes `payload` retained at QoS 1 on `topic` with mosquitto_pub.
-fn publish_retained(m: &Mosquitto, dir: &Path, topic: &str, payload: &[u8]) {
-    let f = dir.join("payload.bin");
-    std::fs::write(&f, payload).unwrap();
-    m.mosquitto_pub(&["-t", topic, "-r", "-q", "1", "-f", f.to_str().unwrap()]);
+fn now() -> u64 {
+    mqseal::system_clock()
 }
 
 fn init(dir: &Path, id: &str, authority: &str) -> String {
@@ -140,30 +166,59 @@ fn wait_for(rx: &Receiver<String>, needle: &str, timeout: Duration, seen: &mut V
     panic!("no line with {needle:?} within {timeout:?}; got {seen:#?}");
 }
 
-fn sub_member(dir: &Path, m: &Mosquitto, member: &str, extra: &[&str]) -> Child {
-    mqseal(dir)
-        .arg("sub")
-        .args(port_args(m))
-        .args(["-t", "tel/#", "-q", "1", "--group", GROUP, "--member"])
-        .arg(dir.join(member))
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+/// Takes the stderr of `child` and waits (20 s at most) for a line with
+/// `needle`: the reader and the lines seen so far.
+fn stderr_until(child: &mut Child, needle: &str) -> (Receiver<String>, Vec<String>) {
+    let err = line_reader(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    wait_for(&err, needle, Duration::from_secs(20), &mut seen);
+    (err, seen)
 }
 
-fn pub_member(dir: &Path, m: &Mosquitto, member: &str) -> Child {
-    mqseal(dir)
+/// `sub --member` on `tel/#`, running; stdout and stderr piped.
+fn sub_member(dir: &Path, m: &Mosquitto, member: &str, extra: &[&str]) -> Child {
+    spawn_reading(
+        mqseal(dir)
+            .arg("sub")
+            .args(port_args(m))
+            .args(["-t", "tel/#", "-q", "1", "--group", GROUP, "--member"])
+            .arg(dir.join(member))
+            .args(extra),
+    )
+}
+
+/// `pub --member -l` on `tel/a`, running: it publishes the lines written to
+/// its stdin.
+fn pub_member(dir: &Path, m: &Mosquitto, member: &str, extra: &[&str]) -> Child {
+    spawn_fed(
+        mqseal(dir)
+            .arg("pub")
+            .args(port_args(m))
+            .args(["-t", "tel/a", "-q", "1", "-l", "--group", GROUP, "--member"])
+            .arg(dir.join(member))
+            .args(extra),
+    )
+}
+
+/// A one-shot `pub --member -m MSG` on `tel/a` at QoS 1 that must succeed.
+fn pub_member_once(dir: &Path, m: &Mosquitto, member: &str, msg: &str, extra: &[&str]) {
+    ok(&run(mqseal(dir)
         .arg("pub")
         .args(port_args(m))
-        .args(["-t", "tel/a", "-q", "1", "-l", "--group", GROUP, "--member"])
+        .args(["-t", "tel/a", "-q", "1", "-m", msg, "--group", GROUP, "--member"])
         .arg(dir.join(member))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .args(extra)));
+}
+
+/// (key id, sender id) of every envelope `wire` recorded, in order.
+fn keys_on_the_wire(wire: &Recorder) -> Vec<(u32, u32)> {
+    wire.payloads()
+        .iter()
+        .map(|e| {
+            let h = Envelope::parse(e).unwrap().header;
+            (h.key_id, h.sender_id)
+        })
+        .collect()
 }
 
 /// Sealed telemetry between a `pub --member` and a `sub --member` across a
@@ -173,27 +228,18 @@ fn pub_member(dir: &Path, m: &Mosquitto, member: &str) -> Child {
 #[test]
 fn members_exchange_telemetry_across_a_scheduled_rotation_and_reject_bad_control_messages() {
     let m = mqseal_test_support::mosquitto_or_skip!();
-    let tmp = tempfile::tempdir().unwrap();
+    let Fleet { tmp, mut auth, acks, wire } = Fleet::enrolled(&m, &["sensor", "dash"], "mqseal/v1/ack/sensor");
     let d = tmp.path();
-    let mut auth = Authority::enrolled(d, &["sensor", "dash"]);
-    let acks = Recorder::start(m.tcp, "mqseal/v1/ack/sensor");
-    let wire = Recorder::start(m.tcp, "tel/#");
 
     let t0 = now();
-    let sensor1 = auth.seal(&state("sensor", 1, 7, None, &[(7, 1, 0, None)]));
-    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &sensor1);
-    let dash1 = auth.seal(&state("dash", 1, 7, None, &[(7, 2, 0, None)]));
-    publish_retained(&m, d, "mqseal/v1/ctl/dash", &dash1);
+    let sensor1 = auth.publish(&m, &first_state("sensor", 1));
+    auth.publish(&m, &first_state("dash", 2));
 
     let mut sub = sub_member(d, &m, "dash", &[]);
     let sub_out = line_reader(sub.stdout.take().unwrap());
-    let sub_err = line_reader(sub.stderr.take().unwrap());
-    let mut seen = Vec::new();
-    wait_for(&sub_err, "epoch 1", Duration::from_secs(20), &mut seen);
-    let mut publisher = pub_member(d, &m, "sensor");
-    let pub_err = line_reader(publisher.stderr.take().unwrap());
-    let mut pub_seen = Vec::new();
-    wait_for(&pub_err, "epoch 1", Duration::from_secs(20), &mut pub_seen);
+    let (sub_err, _) = stderr_until(&mut sub, "epoch 1");
+    let mut publisher = pub_member(d, &m, "sensor", &[]);
+    let (pub_err, mut pub_seen) = stderr_until(&mut publisher, "epoch 1");
     let mut stdin = publisher.stdin.take().unwrap();
 
     // Epoch 2: key 8 from t0 + 6, key 7 accepted until t0 + 60.
@@ -210,24 +256,22 @@ fn members_exchange_telemetry_across_a_scheduled_rotation_and_reject_bad_control
         }
     };
     send(&mut stdin, 10);
-    let sensor2 = auth.seal(&rotate("sensor", 1, 3));
-    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &sensor2);
-    let dash2 = auth.seal(&rotate("dash", 2, 4));
-    publish_retained(&m, d, "mqseal/v1/ctl/dash", &dash2);
+    let sensor2 = auth.publish(&m, &rotate("sensor", 1, 3));
+    let dash2 = auth.publish(&m, &rotate("dash", 2, 4));
     while now() < switch + 2 {
         send(&mut stdin, 5);
     }
 
     // A stale state (epoch 1 again), a forged one, one copied from dash's
     // topic: each reported, none applied.
-    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &sensor1);
+    m.publish_retained("mqseal/v1/ctl/sensor", &sensor1);
     wait_for(&pub_err, "rejected", Duration::from_secs(10), &mut pub_seen);
     let mut forged = sensor2.clone();
     let last = forged.len() - 1;
     forged[last] ^= 1;
-    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &forged);
+    m.publish_retained("mqseal/v1/ctl/sensor", &forged);
     wait_for(&pub_err, "(auth)", Duration::from_secs(10), &mut pub_seen);
-    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &dash2);
+    m.publish_retained("mqseal/v1/ctl/sensor", &dash2);
     send(&mut stdin, 5);
     drop(stdin);
     let status = publisher.wait().unwrap();
@@ -280,16 +324,12 @@ fn members_exchange_telemetry_across_a_scheduled_rotation_and_reject_bad_control
 #[test]
 fn a_killed_member_restarts_without_reusing_counters_and_converges_from_the_retained_state() {
     let m = mqseal_test_support::mosquitto_or_skip!();
-    let tmp = tempfile::tempdir().unwrap();
+    let Fleet { tmp, mut auth, acks, wire } = Fleet::enrolled(&m, &["sensor"], "mqseal/v1/ack/sensor");
     let d = tmp.path();
-    let mut auth = Authority::enrolled(d, &["sensor"]);
-    let acks = Recorder::start(m.tcp, "mqseal/v1/ack/sensor");
-    let wire = Recorder::start(m.tcp, "tel/#");
-    let s1 = auth.seal(&state("sensor", 1, 7, None, &[(7, 1, 0, None)]));
-    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &s1);
+    auth.publish(&m, &first_state("sensor", 1));
 
     for round in 0..2 {
-        let mut publisher = pub_member(d, &m, "sensor");
+        let mut publisher = pub_member(d, &m, "sensor", &[]);
         let err = line_reader(publisher.stderr.take().unwrap());
         let mut seen = Vec::new();
         if round == 0 {
@@ -305,14 +345,10 @@ fn a_killed_member_restarts_without_reusing_counters_and_converges_from_the_reta
         let _ = publisher.wait();
     }
     // Offline across epochs 2 and 3: only the last stays retained.
-    let s2 = auth.seal(&state("sensor", 2, 7, None, &[(7, 1, 0, None)]));
-    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &s2);
-    let s3 = auth.seal(&state("sensor", 3, 9, None, &[(7, 1, 0, Some(now() + 600)), (9, 5, 0, None)]));
-    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &s3);
-    let mut publisher = pub_member(d, &m, "sensor");
-    let err = line_reader(publisher.stderr.take().unwrap());
-    let mut seen = Vec::new();
-    wait_for(&err, "epoch 3", Duration::from_secs(20), &mut seen);
+    auth.publish(&m, &state("sensor", 2, 7, None, &[(7, 1, 0, None)]));
+    auth.publish(&m, &state("sensor", 3, 9, None, &[(7, 1, 0, Some(now() + 600)), (9, 5, 0, None)]));
+    let mut publisher = pub_member(d, &m, "sensor", &[]);
+    let (_err, seen) = stderr_until(&mut publisher, "epoch 3");
     let mut stdin = publisher.stdin.take().unwrap();
     writeln!(stdin, "after").unwrap();
     drop(stdin);
@@ -375,20 +411,13 @@ fn a_restarted_member_subscriber_with_replay_state_rejects_what_it_accepted() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let mut auth = Authority::enrolled(d, &["sensor", "dash"]);
-    let s1 = auth.seal(&state("sensor", 1, 7, None, &[(7, 1, 0, None)]));
-    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &s1);
-    let d1 = auth.seal(&state("dash", 1, 7, None, &[(7, 2, 0, None)]));
-    publish_retained(&m, d, "mqseal/v1/ctl/dash", &d1);
+    auth.publish(&m, &first_state("sensor", 1));
+    auth.publish(&m, &first_state("dash", 2));
     let wire = Recorder::start(m.tcp, "tel/#");
 
     // The member publishes one message, retained: every subscription gets
     // it, the same envelope each time.
-    let out = run(mqseal(d)
-        .arg("pub")
-        .args(port_args(&m))
-        .args(["-t", "tel/a", "-q", "1", "-r", "-m", "once", "--group", GROUP, "--member"])
-        .arg(d.join("sensor")));
-    ok(&out);
+    pub_member_once(d, &m, "sensor", "once", &["-r"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while wire.payloads().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -405,7 +434,7 @@ fn a_restarted_member_subscriber_with_replay_state_rejects_what_it_accepted() {
             assert!(state.exists(), "the replay state is saved before the message is printed");
         }
         // The envelope again, as a new retained publish of the same bytes.
-        publish_retained(&m, d, "tel/a", &envelope);
+        m.publish_retained("tel/a", &envelope);
         let (got, err) = sub_member_round(d, &m, extra, None, Duration::from_secs(4));
         if replay {
             assert!(got.is_empty(), "accepted twice across a restart: {got:?}");
@@ -458,32 +487,16 @@ fn sub_member_refuses_unsupported_options_and_checks_the_receiver_policy() {
 #[test]
 fn mqtt5_members_apply_control_states_and_exchange_telemetry() {
     let m = mqseal_test_support::mosquitto_or_skip!();
-    let tmp = tempfile::tempdir().unwrap();
+    let Fleet { tmp, mut auth, acks, wire } = Fleet::enrolled(&m, &["sensor", "dash"], "mqseal/v1/ack/#");
     let d = tmp.path();
-    let mut auth = Authority::enrolled(d, &["sensor", "dash"]);
-    let acks = Recorder::start(m.tcp, "mqseal/v1/ack/#");
-    let wire = Recorder::start(m.tcp, "tel/#");
-    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &auth.seal(&state("sensor", 1, 7, None, &[(7, 1, 0, None)])));
-    publish_retained(&m, d, "mqseal/v1/ctl/dash", &auth.seal(&state("dash", 1, 7, None, &[(7, 2, 0, None)])));
+    auth.publish(&m, &first_state("sensor", 1));
+    auth.publish(&m, &first_state("dash", 2));
 
     let mut sub = sub_member(d, &m, "dash", &["-V", "5"]);
     let out = line_reader(sub.stdout.take().unwrap());
-    let err = line_reader(sub.stderr.take().unwrap());
-    let mut seen = Vec::new();
-    wait_for(&err, "applied the control state of epoch 1", Duration::from_secs(20), &mut seen);
-    let mut publisher = mqseal(d)
-        .arg("pub")
-        .args(port_args(&m))
-        .args(["-V", "5", "-t", "tel/a", "-q", "1", "-l", "--group", GROUP, "--member"])
-        .arg(d.join("sensor"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pub_err = line_reader(publisher.stderr.take().unwrap());
-    let mut pub_seen = Vec::new();
-    wait_for(&pub_err, "applied the control state of epoch 1", Duration::from_secs(20), &mut pub_seen);
+    let (err, mut seen) = stderr_until(&mut sub, "applied the control state of epoch 1");
+    let mut publisher = pub_member(d, &m, "sensor", &["-V", "5"]);
+    let (pub_err, mut pub_seen) = stderr_until(&mut publisher, "applied the control state of epoch 1");
     let mut stdin = publisher.stdin.take().unwrap();
     writeln!(stdin, "v5-one").unwrap();
     let mut lines = Vec::new();
@@ -492,9 +505,9 @@ fn mqtt5_members_apply_control_states_and_exchange_telemetry() {
     // Epoch 2: key 8 now, key 7 still accepted; applied by both running
     // members.
     let rotated = |who: &str, s7: u32, s8: u32| state(who, 2, 8, None, &[(7, s7, 0, None), (8, s8, 0, None)]);
-    publish_retained(&m, d, "mqseal/v1/ctl/dash", &auth.seal(&rotated("dash", 2, 4)));
+    auth.publish(&m, &rotated("dash", 2, 4));
     wait_for(&err, "applied the control state of epoch 2", Duration::from_secs(20), &mut seen);
-    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &auth.seal(&rotated("sensor", 1, 3)));
+    auth.publish(&m, &rotated("sensor", 1, 3));
     wait_for(&pub_err, "applied the control state of epoch 2", Duration::from_secs(20), &mut pub_seen);
     writeln!(stdin, "v5-two").unwrap();
     drop(stdin);
@@ -504,15 +517,11 @@ fn mqtt5_members_apply_control_states_and_exchange_telemetry() {
     let _ = sub.wait();
     assert_eq!(lines, vec!["v5-one".to_owned(), "v5-two".to_owned()], "{seen:#?}");
 
-    let keys: Vec<(u32, u32)> = wire
-        .payloads()
-        .iter()
-        .map(|e| {
-            let h = Envelope::parse(e).unwrap().header;
-            (h.key_id, h.sender_id)
-        })
-        .collect();
-    assert_eq!(keys, vec![(7, 1), (8, 3)], "sealed with the assigned key and sender id of each epoch");
+    assert_eq!(
+        keys_on_the_wire(&wire),
+        vec![(7, 1), (8, 3)],
+        "sealed with the assigned key and sender id of each epoch"
+    );
     // Both members acknowledged both epochs over MQTT 5.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(acks.payloads().len(), 4, "two acks from each member");
@@ -525,35 +534,22 @@ fn mqtt5_members_apply_control_states_and_exchange_telemetry() {
 #[test]
 fn a_one_shot_publisher_takes_the_retained_state_before_it_seals() {
     let m = mqseal_test_support::mosquitto_or_skip!();
-    let tmp = tempfile::tempdir().unwrap();
+    let Fleet { tmp, mut auth, acks, wire } = Fleet::enrolled(&m, &["sensor"], "mqseal/v1/ack/#");
     let d = tmp.path();
-    let mut auth = Authority::enrolled(d, &["sensor"]);
-    let acks = Recorder::start(m.tcp, "mqseal/v1/ack/#");
-    let wire = Recorder::start(m.tcp, "tel/#");
-    let once = |msg: &str| {
-        ok(&run(mqseal(d)
-            .arg("pub")
-            .args(port_args(&m))
-            .args(["-t", "tel/a", "-q", "1", "-m", msg, "--group", GROUP, "--member"])
-            .arg(d.join("sensor"))));
-    };
-    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &auth.seal(&state("sensor", 1, 7, None, &[(7, 1, 0, None)])));
+    let once = |msg: &str| pub_member_once(d, &m, "sensor", msg, &[]);
+    auth.publish(&m, &first_state("sensor", 1));
     once("first");
     // Rotated while no publisher runs: key 8 now, key 7 still accepted.
     let rotated = state("sensor", 2, 8, None, &[(7, 1, 0, None), (8, 5, 0, None)]);
-    publish_retained(&m, d, "mqseal/v1/ctl/sensor", &auth.seal(&rotated));
+    auth.publish(&m, &rotated);
     once("second");
     once("third");
     std::thread::sleep(Duration::from_millis(500));
-    let keys: Vec<(u32, u32)> = wire
-        .payloads()
-        .iter()
-        .map(|e| {
-            let h = Envelope::parse(e).unwrap().header;
-            (h.key_id, h.sender_id)
-        })
-        .collect();
-    assert_eq!(keys, vec![(7, 1), (8, 5), (8, 5)], "each run seals with the newest retained state's key");
+    assert_eq!(
+        keys_on_the_wire(&wire),
+        vec![(7, 1), (8, 5), (8, 5)],
+        "each run seals with the newest retained state's key"
+    );
     let epochs: Vec<u64> = auth.acks("sensor", &acks.payloads()).into_iter().map(|(epoch, _)| epoch).collect();
     assert_eq!(epochs, vec![1, 2], "each epoch acknowledged once, by the run that first saw it");
 }

@@ -9,15 +9,17 @@
 //! (mqseal-test-support): skipped when not installed, a failure under CI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
 
-use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use mqseal::Key;
-use mqseal_test_support::cli::{line_reader, mqseal};
+use mqseal_test_support::assert_distinct;
+use mqseal_test_support::cli::{connect_with_key, line_reader, mqseal, spawn_fed, spawn_reading};
+use mqseal_test_support::redis::Redis;
+use mqseal_test_support::Mosquitto;
 
 fn key() -> Key {
     Key::from_bytes(12, [0x6b; 32])
@@ -31,13 +33,11 @@ struct Sub {
 
 impl Sub {
     fn start(dir: &Path, port: u16) -> Sub {
-        let mut child = mqseal(dir)
-            .args(["sub", "-t", "svc/#", "-q", "1", "-F", "%S %C", "-d"])
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "--key-text", key().to_text().as_str()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_reading(
+            mqseal(dir)
+                .args(["sub", "-t", "svc/#", "-q", "1", "-F", "%S %C", "-d"])
+                .args(connect_with_key(port, &key())),
+        );
         let out = line_reader(child.stdout.take().unwrap());
         let err = line_reader(child.stderr.take().unwrap());
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -80,27 +80,55 @@ impl Drop for Sub {
     }
 }
 
-fn publisher(dir: &Path, port: u16, redis: &str, ids: &str, extra: &[&str]) -> Command {
-    let mut cmd = mqseal(dir);
-    cmd.args(["pub", "-t", "svc/out", "-q", "1", "-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(["--key-text", key().to_text().as_str(), "--sender-lease", redis, "--lease-ids", ids])
-        .args(extra);
-    cmd
+/// A service's setting: a temp dir, the broker, the lease store, and the
+/// subscriber on `svc/#` that records (sender id, counter) of every
+/// message reaching it.
+struct Service<'a> {
+    sub: Sub,
+    dir: tempfile::TempDir,
+    m: &'a Mosquitto,
+    redis: &'a Redis,
 }
 
-fn all_distinct(pairs: &[(u32, u64)]) {
-    let mut seen = HashSet::new();
-    for p in pairs {
-        assert!(seen.insert(*p), "(sender id, counter) {p:?} delivered twice: {pairs:?}");
+impl<'a> Service<'a> {
+    /// Returns once the subscriber is subscribed.
+    fn subscribed(m: &'a Mosquitto, redis: &'a Redis) -> Service<'a> {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = Sub::start(dir.path(), m.tcp);
+        Service { sub, dir, m, redis }
     }
+
+    /// A `mqseal pub --sender-lease` of the service on `svc/out`, leasing
+    /// a sender id of `ids`.
+    fn publisher(&self, ids: &str, extra: &[&str]) -> Command {
+        let mut cmd = mqseal(self.dir.path());
+        cmd.args(["pub", "-t", "svc/out", "-q", "1"])
+            .args(connect_with_key(self.m.tcp, &key()))
+            .args(["--sender-lease", &self.redis.url(), "--lease-ids", ids])
+            .args(extra);
+        cmd
+    }
+}
+
+/// Writes the lines `<prefix><i>` for each `i` of `range` to a `pub -l`'s
+/// stdin.
+fn feed(stdin: &mut ChildStdin, prefix: &str, range: std::ops::Range<u32>) {
+    for i in range {
+        writeln!(stdin, "{prefix}{i}").unwrap();
+    }
+    stdin.flush().unwrap();
+}
+
+/// Asserts that no (sender id, counter) was delivered twice.
+fn all_distinct(pairs: &[(u32, u64)]) {
+    assert_distinct(pairs, "delivered (sender id, counter)");
 }
 
 #[test]
 fn several_leased_publishers_never_share_a_sender_id_and_counter() {
-    let dir = tempfile::tempdir().unwrap();
     let m = mqseal_test_support::mosquitto_or_skip!();
     let redis = mqseal_test_support::redis_or_skip!();
-    let mut sub = Sub::start(dir.path(), m.tcp);
+    let mut svc = Service::subscribed(&m, &redis);
     const PUBS: usize = 4;
     const EACH: usize = 40;
     // Two waves of four concurrent publishers over four ids: the second
@@ -113,7 +141,7 @@ fn several_leased_publishers_never_share_a_sender_id_and_counter() {
         };
         let children: Vec<Child> = (0..PUBS)
             .map(|_| {
-                publisher(dir.path(), m.tcp, &redis.url(), "20-23", extra)
+                svc.publisher("20-23", extra)
                     .args(["-m", "hello", "--repeat", &EACH.to_string()])
                     .stdout(Stdio::null())
                     .stderr(Stdio::piped())
@@ -126,9 +154,9 @@ fn several_leased_publishers_never_share_a_sender_id_and_counter() {
             assert!(out.status.success(), "publisher failed: {}", String::from_utf8_lossy(&out.stderr));
             assert!(String::from_utf8_lossy(&out.stderr).contains("mqseal: leased sender id 2"));
         }
-        sub.wait_for((wave + 1) * PUBS * EACH, "leased publishers");
+        svc.sub.wait_for((wave + 1) * PUBS * EACH, "leased publishers");
     }
-    let pairs = sub.pairs();
+    let pairs = svc.sub.pairs();
     assert_eq!(pairs.len(), 2 * PUBS * EACH);
     assert!(pairs.iter().all(|(s, _)| (20..=23).contains(s)), "{pairs:?}");
     all_distinct(&pairs);
@@ -136,24 +164,15 @@ fn several_leased_publishers_never_share_a_sender_id_and_counter() {
 
 #[test]
 fn a_publisher_paused_past_its_lease_is_fenced() {
-    let dir = tempfile::tempdir().unwrap();
     let m = mqseal_test_support::mosquitto_or_skip!();
     let redis = mqseal_test_support::redis_or_skip!();
-    let mut sub = Sub::start(dir.path(), m.tcp);
+    let mut svc = Service::subscribed(&m, &redis);
     let opts = ["--lease-ttl", "1", "--reservation-block", "20", "-l"];
-    let mut a = publisher(dir.path(), m.tcp, &redis.url(), "7-7", &[&opts[..], &["--new-lease-counters"]].concat())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut a = spawn_fed(&mut svc.publisher("7-7", &[&opts[..], &["--new-lease-counters"]].concat()));
     let a_err = line_reader(a.stderr.take().unwrap());
     let mut a_in = a.stdin.take().unwrap();
-    for i in 0..5 {
-        writeln!(a_in, "a{i}").unwrap();
-    }
-    a_in.flush().unwrap();
-    sub.wait_for(5, "A before the pause");
+    feed(&mut a_in, "a", 0..5);
+    svc.sub.wait_for(5, "A before the pause");
     // Pause A; wait until its lease is gone from Redis.
     assert!(Command::new("kill").args(["-STOP", &a.id().to_string()]).status().unwrap().success());
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -169,19 +188,11 @@ fn a_publisher_paused_past_its_lease_is_fenced() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // B takes id 7 and starts above A's block (0..20).
-    let mut b = publisher(dir.path(), m.tcp, &redis.url(), "7-7", &opts)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut b = spawn_fed(&mut svc.publisher("7-7", &opts));
     let mut b_in = b.stdin.take().unwrap();
-    for i in 0..5 {
-        writeln!(b_in, "b{i}").unwrap();
-    }
-    b_in.flush().unwrap();
-    sub.wait_for(10, "B");
-    let b_pairs: Vec<_> = sub.pairs()[5..].to_vec();
+    feed(&mut b_in, "b", 0..5);
+    svc.sub.wait_for(10, "B");
+    let b_pairs: Vec<_> = svc.sub.pairs()[5..].to_vec();
     assert!(b_pairs.iter().all(|&(s, c)| s == 7 && c >= 20), "{b_pairs:?}");
     // Resume A: it may finish its block (counters below 20), then its next
     // grant is refused and it stops.
@@ -207,10 +218,10 @@ fn a_publisher_paused_past_its_lease_is_fenced() {
     assert!(b.wait().unwrap().success());
     // Whatever reached the subscriber: A's counters all below 20, none
     // repeated with B's.
-    while let Ok(l) = sub.out.recv_timeout(Duration::from_millis(300)) {
-        sub.lines.push(l);
+    while let Ok(l) = svc.sub.out.recv_timeout(Duration::from_millis(300)) {
+        svc.sub.lines.push(l);
     }
-    let pairs = sub.pairs();
+    let pairs = svc.sub.pairs();
     assert!(pairs.iter().filter(|(_, c)| *c < 20).count() <= 20);
     all_distinct(&pairs);
 }

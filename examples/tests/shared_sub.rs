@@ -18,12 +18,14 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use mqseal::{Key, MemoryCounterStore, Sealer, Suite};
-use mqseal_test_support::cli::{line_reader, mqseal};
+use mqseal::Key;
+use mqseal_test_support::cli::{
+    connect_with_key, interleaved_envelopes, line_reader, mqseal, publish_all, spawn_reading,
+};
 use mqseal_test_support::redis::Redis;
 use mqseal_test_support::Mosquitto;
 
@@ -37,17 +39,7 @@ fn key() -> Key {
 
 /// 10,000 envelopes (topic, bytes), senders interleaved.
 fn envelopes() -> Vec<(String, Vec<u8>)> {
-    let mut sealers: Vec<_> = (0..SENDERS)
-        .map(|s| Sealer::new(&key(), 10_000 + s, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap())
-        .collect();
-    let mut out = Vec::new();
-    for c in 0..PER_SENDER {
-        for (s, sealer) in sealers.iter_mut().enumerate() {
-            let topic = format!("fleet/d{s}");
-            out.push((topic.clone(), sealer.seal_to_vec(&topic, format!("m{s}-{c}").as_bytes()).unwrap()));
-        }
-    }
-    out
+    interleaved_envelopes(&key(), 10_000, SENDERS, u64::from(PER_SENDER), "fleet", |s, c| format!("m{s}-{c}"))
 }
 
 struct Sub {
@@ -66,18 +58,13 @@ impl Sub {
 
     fn start_with(dir: &Path, port: u16, id: &str, redis: Option<&str>, extra: &[&str]) -> Sub {
         let mut cmd = mqseal(dir);
-        cmd.args(["sub", "-t", "$share/g/fleet/#", "-i", id, "-F", "%S %C %p", "-d", "--stats"]).args(extra).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "--key-text",
-            key().to_text().as_str(),
-        ]);
+        cmd.args(["sub", "-t", "$share/g/fleet/#", "-i", id, "-F", "%S %C %p", "-d", "--stats"])
+            .args(extra)
+            .args(connect_with_key(port, &key()));
         if let Some(url) = redis {
             cmd.args(["--replay-redis", url, "--replay-prefix", "t:"]);
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = spawn_reading(&mut cmd);
         let out = line_reader(child.stdout.take().unwrap());
         let err = line_reader(child.stderr.take().unwrap());
         let mut sub = Sub { child, out, err, printed: Vec::new(), rejected: 0, stderr: Vec::new() };
@@ -106,6 +93,12 @@ impl Sub {
                 self.stderr.push(l);
             }
         }
+    }
+
+    /// SIGKILL: no clean shutdown, nothing flushed or saved on the way out.
+    fn kill_9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     /// SIGTERM, then everything it still prints; returns its stats line.
@@ -160,18 +153,54 @@ fn tally(subs: &[Sub]) -> HashMap<String, usize> {
     t
 }
 
+/// What the tests of a group run against: a broker, the shared store's
+/// URL (none: each instance has only its own window) and a temp dir.
+struct Rig {
+    m: Mosquitto,
+    url: Option<String>,
+    dir: tempfile::TempDir,
+}
+
+impl Rig {
+    fn start(redis: Option<&Redis>) -> Rig {
+        Rig { m: Mosquitto::start(), url: redis.map(Redis::url), dir: tempfile::tempdir().unwrap() }
+    }
+
+    /// Instance `id` of the group (QoS 1, persistent session).
+    fn sub(&self, id: &str) -> Sub {
+        Sub::start(self.dir.path(), self.m.tcp, id, self.url.as_deref())
+    }
+
+    /// Instance `id` with `extra` options instead of `-q 1 -c`.
+    fn sub_with(&self, id: &str, extra: &[&str]) -> Sub {
+        Sub::start_with(self.dir.path(), self.m.tcp, id, self.url.as_deref(), extra)
+    }
+
+    /// A `--out` instance `id` writing to `out` (QoS 1, persistent session).
+    fn start_out(&self, id: &str, out: &Path) -> Sub {
+        self.sub_with(id, &["-q", "1", "-c", "--out", out.to_str().unwrap()])
+    }
+
+    /// The path of file `name` in the temp dir.
+    fn file(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Publishes raw envelopes as client `id`; see [`publish_all`].
+    fn publish_all(&self, id: &str, envs: Vec<(String, Vec<u8>)>) {
+        publish_all(self.m.tcp, id, envs);
+    }
+}
+
 /// The group of three, the 10,000 messages, then the 2,000 replays (every
 /// fifth envelope, from another client: the attacker).
 fn run_group(redis: Option<&Redis>) -> (Vec<Sub>, Vec<String>) {
-    let dir = tempfile::tempdir().unwrap();
-    let m = Mosquitto::start();
-    let url = redis.map(Redis::url);
-    let mut subs: Vec<Sub> =
-        (0..3).map(|i| Sub::start(dir.path(), m.tcp, &format!("grp-{i}"), url.as_deref())).collect();
+    let rig = Rig::start(redis);
+    let mut subs: Vec<Sub> = (0..3).map(|i| rig.sub(&format!("grp-{i}"))).collect();
     let envs = envelopes();
     let replays: Vec<_> = envs.iter().step_by(5).take(REPLAYS).cloned().collect();
-    mqseal_test_support::cli::publish_all(m.tcp, "publisher", envs);
-    mqseal_test_support::cli::publish_all(m.tcp, "attacker", replays);
+    rig.publish_all("publisher", envs);
+    rig.publish_all("attacker", replays);
     let all = SENDERS as usize * PER_SENDER as usize + REPLAYS;
     let finished = wait_for(&mut subs, Duration::from_secs(120), |s| printed(s) + rejected(s) >= all);
     let stats: Vec<String> = subs.iter_mut().map(Sub::stop).collect();
@@ -218,18 +247,17 @@ fn without_the_shared_store_replays_get_through_the_group() {
 /// still rejected.
 #[test]
 fn redis_down_holds_messages_back_and_delivery_resumes_after_an_aof_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let m = mqseal_test_support::mosquitto_or_skip!();
+    mqseal_test_support::require_mosquitto!();
     let mut redis = mqseal_test_support::redis_or_skip!();
-    let url = redis.url();
-    let mut sub = vec![Sub::start(dir.path(), m.tcp, "solo", Some(&url))];
+    let rig = Rig::start(Some(&redis));
+    let mut sub = vec![rig.sub("solo")];
     let envs = envelopes();
     let (first, rest) = envs.split_at(100);
-    mqseal_test_support::cli::publish_all(m.tcp, "publisher-1", first.to_vec());
+    rig.publish_all("publisher-1", first.to_vec());
     assert!(wait_for(&mut sub, Duration::from_secs(30), |s| printed(s) == 100), "first 100 not printed");
 
     redis.kill();
-    mqseal_test_support::cli::publish_all(m.tcp, "publisher-2", rest[..50].to_vec());
+    rig.publish_all("publisher-2", rest[..50].to_vec());
     // The sub receives them (QoS 1) but cannot get a verdict.
     let held = wait_for(&mut sub, Duration::from_secs(20), |s| {
         s[0].stderr.iter().any(|l| l.contains("replay store unavailable"))
@@ -245,7 +273,7 @@ fn redis_down_holds_messages_back_and_delivery_resumes_after_an_aof_restart() {
     assert!(sub[0].stderr.iter().any(|l| l.contains("reachable again")), "{:?}", sub[0].stderr);
 
     // Replays of messages accepted before the restart: rejected.
-    mqseal_test_support::cli::publish_all(m.tcp, "attacker", first[..20].to_vec());
+    rig.publish_all("attacker", first[..20].to_vec());
     assert!(wait_for(&mut sub, Duration::from_secs(30), |s| rejected(s) == 20), "replays after the AOF restart");
     let stats = sub[0].stop();
     assert_eq!(printed(&sub), 150, "{stats}");
@@ -260,15 +288,13 @@ fn redis_down_holds_messages_back_and_delivery_resumes_after_an_aof_restart() {
 /// the held ones are delivered.
 #[test]
 fn the_held_back_queue_is_bounded_and_fails_closed() {
-    let dir = tempfile::tempdir().unwrap();
-    let m = mqseal_test_support::mosquitto_or_skip!();
+    mqseal_test_support::require_mosquitto!();
     let mut redis = mqseal_test_support::redis_or_skip!();
-    let url = redis.url();
-    let mut sub =
-        vec![Sub::start_with(dir.path(), m.tcp, "bounded", Some(&url), &["-q", "0", "--max-held-back", "10"])];
+    let rig = Rig::start(Some(&redis));
+    let mut sub = vec![rig.sub_with("bounded", &["-q", "0", "--max-held-back", "10"])];
     let envs = envelopes();
     let (first, rest) = envs.split_at(20);
-    mqseal_test_support::cli::publish_all(m.tcp, "publisher-1", first.to_vec());
+    rig.publish_all("publisher-1", first.to_vec());
     assert!(
         wait_for(&mut sub, Duration::from_secs(30), |s| printed(s) == 20),
         "first 20 not printed: {} {:?}",
@@ -276,7 +302,7 @@ fn the_held_back_queue_is_bounded_and_fails_closed() {
         sub[0].stderr
     );
     redis.kill();
-    mqseal_test_support::cli::publish_all(m.tcp, "publisher-2", rest[..50].to_vec());
+    rig.publish_all("publisher-2", rest[..50].to_vec());
     let dropped =
         |s: &[Sub]| s[0].stderr.iter().filter(|l| l.starts_with("mqseal: debug: dropped a held-back")).count();
     assert!(
@@ -316,25 +342,21 @@ fn the_held_back_queue_is_bounded_and_fails_closed() {
 /// then answers `duplicate` for the redelivered copies: at most once, see
 /// docs/SHARED_REPLAY.md); printed lines are flushed one by one.
 fn kill_9_run(redis: Option<&Redis>) -> (HashMap<String, usize>, Vec<String>) {
-    let url = redis.map(Redis::url);
-    let dir = tempfile::tempdir().unwrap();
-    let m = Mosquitto::start();
-    let mut subs: Vec<Sub> =
-        (0..3).map(|i| Sub::start(dir.path(), m.tcp, &format!("grp-{i}"), url.as_deref())).collect();
+    let rig = Rig::start(redis);
+    let mut subs: Vec<Sub> = (0..3).map(|i| rig.sub(&format!("grp-{i}"))).collect();
     let envs = envelopes();
     let (first, rest) = envs.split_at(3_000);
-    mqseal_test_support::cli::publish_all(m.tcp, "publisher-1", first.to_vec());
+    rig.publish_all("publisher-1", first.to_vec());
     assert!(wait_for(&mut subs, Duration::from_secs(60), |s| s[1].printed.len() >= 200), "instance 1 got nothing");
     // SIGKILL instance 1; collect what it printed before dying.
-    subs[1].child.kill().unwrap();
-    subs[1].child.wait().unwrap();
+    subs[1].kill_9();
     for _ in 0..20 {
         subs[1].drain(Duration::from_millis(10));
     }
-    mqseal_test_support::cli::publish_all(m.tcp, "publisher-2", rest.to_vec());
+    rig.publish_all("publisher-2", rest.to_vec());
     // Restart it with the same client id and session.
     let printed_before = std::mem::take(&mut subs[1].printed);
-    let mut again = Sub::start(dir.path(), m.tcp, "grp-1", url.as_deref());
+    let mut again = rig.sub("grp-1");
     again.printed = printed_before;
     subs[1] = again;
     let all = (SENDERS * PER_SENDER) as usize;
@@ -385,11 +407,6 @@ fn out_tally(paths: &[std::path::PathBuf]) -> HashMap<String, usize> {
     t
 }
 
-fn start_out(dir: &Path, port: u16, id: &str, url: &str, out: &Path) -> Sub {
-    let out = out.to_str().unwrap();
-    Sub::start_with(dir, port, id, Some(url), &["-q", "1", "-c", "--out", out])
-}
-
 /// A small deterministic generator (the seed is printed to replay a run).
 fn next(seed: &mut u64) -> u64 {
     *seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
@@ -406,20 +423,17 @@ fn next(seed: &mut u64) -> u64 {
 fn out_file_is_exactly_once_across_repeated_kill_9() {
     mqseal_test_support::require_mosquitto!();
     let redis = mqseal_test_support::redis_or_skip!();
-    let url = redis.url();
-    let dir = tempfile::tempdir().unwrap();
-    let m = Mosquitto::start();
-    let files: Vec<_> = (0..3).map(|i| dir.path().join(format!("grp-{i}.out"))).collect();
-    let mut subs: Vec<Sub> =
-        (0..3).map(|i| start_out(dir.path(), m.tcp, &format!("grp-{i}"), &url, &files[i])).collect();
+    let rig = Rig::start(Some(&redis));
+    let files: Vec<_> = (0..3).map(|i| rig.file(&format!("grp-{i}.out"))).collect();
+    let mut subs: Vec<Sub> = (0..3).map(|i| rig.start_out(&format!("grp-{i}"), &files[i])).collect();
     let envs = envelopes();
     let replays: Vec<_> = envs.iter().step_by(5).take(REPLAYS).cloned().collect();
-    let port = m.tcp;
+    let port = rig.m.tcp;
     // In chunks with pauses, so the stream lasts long enough for the kills.
     let publisher = std::thread::spawn(move || {
         for (i, (chunk, attack)) in envs.chunks(500).zip(replays.chunks(100)).enumerate() {
-            mqseal_test_support::cli::publish_all(port, &format!("publisher-{i}"), chunk.to_vec());
-            mqseal_test_support::cli::publish_all(port, &format!("attacker-{i}"), attack.to_vec());
+            publish_all(port, &format!("publisher-{i}"), chunk.to_vec());
+            publish_all(port, &format!("attacker-{i}"), attack.to_vec());
             std::thread::sleep(Duration::from_millis(250));
         }
     });
@@ -428,10 +442,9 @@ fn out_file_is_exactly_once_across_repeated_kill_9() {
     let mut kills = 0;
     while kills < 5 && !publisher.is_finished() {
         wait_for(&mut subs, Duration::from_millis(100 + next(&mut seed) % 900), |_| false);
-        subs[1].child.kill().unwrap();
-        subs[1].child.wait().unwrap();
+        subs[1].kill_9();
         kills += 1;
-        subs[1] = start_out(dir.path(), m.tcp, "grp-1", &url, &files[1]);
+        subs[1] = rig.start_out("grp-1", &files[1]);
     }
     publisher.join().unwrap();
     let all = (SENDERS * PER_SENDER) as usize;
@@ -456,30 +469,27 @@ fn out_file_is_exactly_once_across_repeated_kill_9() {
 fn out_file_recovers_from_a_torn_tail() {
     mqseal_test_support::require_mosquitto!();
     let redis = mqseal_test_support::redis_or_skip!();
-    let url = redis.url();
-    let dir = tempfile::tempdir().unwrap();
-    let m = Mosquitto::start();
-    let file = dir.path().join("solo.out");
-    let mut sub = vec![start_out(dir.path(), m.tcp, "solo", &url, &file)];
+    let rig = Rig::start(Some(&redis));
+    let file = rig.file("solo.out");
+    let mut sub = vec![rig.start_out("solo", &file)];
     let envs = envelopes();
     let (first, rest) = envs.split_at(1_000);
-    mqseal_test_support::cli::publish_all(m.tcp, "publisher-1", first.to_vec());
+    rig.publish_all("publisher-1", first.to_vec());
     let t = Instant::now();
     while out_lines(&file).len() < 1_000 {
         assert!(t.elapsed() < Duration::from_secs(30), "first 1,000 not written");
         wait_for(&mut sub, Duration::from_millis(100), |_| false);
     }
-    sub[0].child.kill().unwrap();
-    sub[0].child.wait().unwrap();
+    sub[0].kill_9();
     // Half a frame of the next batch, cut in its body.
     let frame = mqseal::encode_batch_frame(1_000_000, b"m0-0\nm1-0\nm2-0\n");
     let mut f = std::fs::OpenOptions::new().append(true).open(&file).unwrap();
     std::io::Write::write_all(&mut f, &frame[..frame.len() - 7]).unwrap();
     drop(f);
-    let mut sub = vec![start_out(dir.path(), m.tcp, "solo", &url, &file)];
+    let mut sub = vec![rig.start_out("solo", &file)];
     assert!(sub[0].stderr.iter().any(|l| l.contains("cut a torn last batch")), "{:?}", sub[0].stderr);
-    mqseal_test_support::cli::publish_all(m.tcp, "publisher-2", rest[..2_000].to_vec());
-    mqseal_test_support::cli::publish_all(m.tcp, "attacker", first[..100].to_vec());
+    rig.publish_all("publisher-2", rest[..2_000].to_vec());
+    rig.publish_all("attacker", first[..100].to_vec());
     let t = Instant::now();
     while out_lines(&file).len() < 3_000 && t.elapsed() < Duration::from_secs(30) {
         wait_for(&mut sub, Duration::from_millis(100), |_| false);
@@ -490,12 +500,12 @@ fn out_file_recovers_from_a_torn_tail() {
     assert_eq!(t.len(), 3_000, "{stats}");
     assert!(t.values().all(|n| *n == 1), "{stats}");
     // A second writer on the same file is refused.
-    let mut again = start_out(dir.path(), m.tcp, "solo", &url, &file);
-    let mut second = mqseal(dir.path());
+    let mut again = rig.start_out("solo", &file);
+    let mut second = mqseal(rig.dir.path());
     let out = second
-        .args(["sub", "-t", "x", "-i", "other", "-c", "-q", "1", "-p", &m.tcp.to_string(), "--key-text"])
+        .args(["sub", "-t", "x", "-i", "other", "-c", "-q", "1", "-p", &rig.m.tcp.to_string(), "--key-text"])
         .arg(key().to_text().as_str())
-        .args(["--replay-redis", &url, "--out", file.to_str().unwrap()])
+        .args(["--replay-redis", &redis.url(), "--out", file.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(!out.status.success());

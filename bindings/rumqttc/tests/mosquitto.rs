@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use mqseal::{FleetOpener, Key, Keyring, MemoryCounterStore, OpenerConfig, Sealer, StaticKeyPair, Suite};
@@ -45,55 +46,71 @@ fn opts(id: &str, port: u16) -> MqttOptions {
     o
 }
 
-/// Drives a sealed event loop in a task, forwarding events; reconnects on
-/// errors (as an application would) until the receiver is dropped.
-fn drive(mut el: mqseal_rumqttc::SealedEventLoop) -> UnboundedReceiver<SealedEvent> {
+/// An event loop a test drives in a task: a sealed one (MQTT 3.1.1 or 5)
+/// or a plain rumqttc one.
+trait EventLoop: Send + 'static {
+    type Event: Send + 'static;
+    /// The next event; `None` on a connection error.
+    fn next_event(&mut self) -> impl Future<Output = Option<Self::Event>> + Send;
+}
+
+impl EventLoop for mqseal_rumqttc::SealedEventLoop {
+    type Event = SealedEvent;
+    async fn next_event(&mut self) -> Option<SealedEvent> {
+        self.poll().await.ok()
+    }
+}
+
+impl EventLoop for v5::SealedEventLoop {
+    type Event = v5::SealedEvent;
+    async fn next_event(&mut self) -> Option<v5::SealedEvent> {
+        self.poll().await.ok()
+    }
+}
+
+impl EventLoop for rumqttc::EventLoop {
+    type Event = Event;
+    async fn next_event(&mut self) -> Option<Event> {
+        self.poll().await.ok()
+    }
+}
+
+/// Drives `el` in a task, forwarding what `keep` keeps of each event;
+/// reconnects on errors (as an application would) until the receiver is
+/// dropped.
+fn forward<L: EventLoop, T: Send + 'static>(
+    mut el: L,
+    keep: impl Fn(L::Event) -> Option<T> + Send + 'static,
+) -> UnboundedReceiver<T> {
     let (tx, rx) = unbounded_channel();
     tokio::spawn(async move {
         while !tx.is_closed() {
-            match el.poll().await {
-                Ok(ev) => {
-                    let _ = tx.send(ev);
+            match el.next_event().await {
+                Some(ev) => {
+                    if let Some(kept) = keep(ev) {
+                        let _ = tx.send(kept);
+                    }
                 }
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                None => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
     });
     rx
 }
 
-fn drive5(mut el: v5::SealedEventLoop) -> UnboundedReceiver<v5::SealedEvent> {
-    let (tx, rx) = unbounded_channel();
-    tokio::spawn(async move {
-        while !tx.is_closed() {
-            match el.poll().await {
-                Ok(ev) => {
-                    let _ = tx.send(ev);
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-    });
-    rx
+/// Drives a sealed event loop (MQTT 3.1.1 or 5), forwarding every event.
+fn drive<L: EventLoop>(el: L) -> UnboundedReceiver<L::Event> {
+    forward(el, Some)
 }
 
-/// A plain rumqttc client: the eavesdropper. Yields raw publishes.
+/// A plain rumqttc client: the eavesdropper. Yields raw publishes (and
+/// `None` for a SUBACK).
 fn plain_client(id: &str, port: u16) -> (AsyncClient, UnboundedReceiver<Option<rumqttc::Publish>>) {
-    let (client, mut el) = AsyncClient::new(opts(id, port), 64);
-    let (tx, rx) = unbounded_channel();
-    tokio::spawn(async move {
-        while !tx.is_closed() {
-            match el.poll().await {
-                Ok(Event::Incoming(Incoming::Publish(p))) => {
-                    let _ = tx.send(Some(p));
-                }
-                Ok(Event::Incoming(Incoming::SubAck(_))) => {
-                    let _ = tx.send(None);
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
+    let (client, el) = AsyncClient::new(opts(id, port), 64);
+    let rx = forward(el, |ev| match ev {
+        Event::Incoming(Incoming::Publish(p)) => Some(Some(p)),
+        Event::Incoming(Incoming::SubAck(_)) => Some(None),
+        _ => None,
     });
     (client, rx)
 }
@@ -142,6 +159,21 @@ async fn next_spy(rx: &mut UnboundedReceiver<Option<rumqttc::Publish>>) -> rumqt
     }
 }
 
+/// A sealed MQTT 3.1.1 subscriber that verifies with `k`, subscribed to
+/// `filter`: returned once the broker acknowledged the subscription.
+async fn sealed_subscriber(
+    options: MqttOptions,
+    k: &Key,
+    filter: &str,
+    qos: QoS,
+) -> (SealedClient, UnboundedReceiver<SealedEvent>) {
+    let (sub, el) = SealedClient::new(options, 64, Protection::receive_only(opener(k.clone())));
+    let mut rx = drive(el);
+    sub.subscribe(filter, qos).await.unwrap();
+    wait_suback(&mut rx).await;
+    (sub, rx)
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -150,10 +182,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 async fn qos_0_1_2_over_tcp_mqtt311() {
     let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(1);
-    let (sub, el) = SealedClient::new(opts("qos-sub", m.tcp), 64, Protection::receive_only(opener(k.clone())));
-    let mut rx = drive(el);
-    sub.subscribe("q/#", QoS::ExactlyOnce).await.unwrap();
-    wait_suback(&mut rx).await;
+    let (sub, mut rx) = sealed_subscriber(opts("qos-sub", m.tcp), &k, "q/#", QoS::ExactlyOnce).await;
 
     let (publisher, pel) = SealedClient::new(opts("qos-pub", m.tcp), 64, Protection::publish_only(sealer(&k, 11)));
     let _prx = drive(pel);
@@ -199,10 +228,7 @@ async fn websocket_and_tls_listeners() {
     // Subscriber over WebSocket.
     let mut ws = MqttOptions::new("ws-sub", format!("ws://127.0.0.1:{}/mqtt", m.ws), m.ws);
     ws.set_transport(Transport::Ws);
-    let (sub, el) = SealedClient::new(ws, 16, Protection::receive_only(opener(k.clone())));
-    let mut rx = drive(el);
-    sub.subscribe("x/#", QoS::AtLeastOnce).await.unwrap();
-    wait_suback(&mut rx).await;
+    let (_sub, mut rx) = sealed_subscriber(ws, &k, "x/#", QoS::AtLeastOnce).await;
     // Publisher over TLS (certificate for 127.0.0.1 signed by a CA made for this test).
     let mut tls = opts("tls-pub", m.tls);
     tls.set_transport(Transport::tls_with_config(tls_transport(&m)));
@@ -214,10 +240,7 @@ async fn websocket_and_tls_listeners() {
     // And the other way round, plus wss is not configured: TLS sub, WS pub.
     let mut tls_sub = opts("tls-sub", m.tls);
     tls_sub.set_transport(Transport::tls_with_config(tls_transport(&m)));
-    let (sub2, el2) = SealedClient::new(tls_sub, 16, Protection::receive_only(opener(k.clone())));
-    let mut rx2 = drive(el2);
-    sub2.subscribe("y/#", QoS::AtLeastOnce).await.unwrap();
-    wait_suback(&mut rx2).await;
+    let (_sub2, mut rx2) = sealed_subscriber(tls_sub, &k, "y/#", QoS::AtLeastOnce).await;
     let mut ws_pub = MqttOptions::new("ws-pub", format!("ws://127.0.0.1:{}/mqtt", m.ws), m.ws);
     ws_pub.set_transport(Transport::Ws);
     let (p2, pel2) = SealedClient::new(ws_pub, 16, Protection::publish_only(sealer(&k, 4)));
@@ -238,7 +261,7 @@ async fn mqtt5_qos_levels_and_outgoing_topic_alias() {
         16,
         Protection::receive_only(opener(k.clone())),
     );
-    let mut rx = drive5(el);
+    let mut rx = drive(el);
     sub.subscribe("v5/#", Q5::ExactlyOnce).await.unwrap();
     loop {
         if let v5::SealedEvent::Other(rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::SubAck(_))) =
@@ -252,7 +275,7 @@ async fn mqtt5_qos_levels_and_outgoing_topic_alias() {
         16,
         Protection::publish_only(sealer(&k, 21)),
     );
-    let mut prx = drive5(pel);
+    let mut prx = drive(pel);
     // Wait for the ConnAck so the broker's topic alias maximum is known.
     loop {
         if let v5::SealedEvent::Other(rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::ConnAck(_))) =
@@ -321,10 +344,7 @@ async fn broker_restart_mid_qos1_stream_loses_nothing_and_hands_nothing_twice() 
     let k = key(7);
     let mut sub_opts = opts("restart-sub", m.tcp);
     sub_opts.set_clean_session(false);
-    let (sub, el) = SealedClient::new(sub_opts, 64, Protection::receive_only(opener(k.clone())));
-    let mut rx = drive(el);
-    sub.subscribe("stream/#", QoS::AtLeastOnce).await.unwrap();
-    wait_suback(&mut rx).await;
+    let (sub, mut rx) = sealed_subscriber(sub_opts, &k, "stream/#", QoS::AtLeastOnce).await;
 
     let mut pub_opts = opts("restart-pub", m.tcp);
     pub_opts.set_clean_session(false);
@@ -622,7 +642,7 @@ async fn an_oversized_message_is_rejected_once_and_never_redelivered() {
     o.set_session_expiry_interval(Some(600));
     v5::lift_packet_limit(&mut o);
     let (sub5, el5) = v5::SealedClient::new(o, 64, Protection::receive_only(opener(k.clone())).max_packet_size(LIMIT));
-    let mut rx5 = drive5(el5);
+    let mut rx5 = drive(el5);
     sub5.subscribe("big/5", rumqttc::v5::mqttbytes::QoS::AtLeastOnce).await.unwrap();
     loop {
         if let v5::SealedEvent::Other(rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::SubAck(_))) =
@@ -689,10 +709,7 @@ async fn unacknowledged_publishes_survive_a_reconnect_to_a_new_session() {
     const N: usize = 20;
     let m = mqseal_test_support::mosquitto_or_skip!();
     let k = key(13);
-    let (sub, el) = SealedClient::new(opts("resend-sub", m.tcp), 64, Protection::receive_only(opener(k.clone())));
-    let mut rx = drive(el);
-    sub.subscribe("resend/#", QoS::AtLeastOnce).await.unwrap();
-    wait_suback(&mut rx).await;
+    let (_sub, mut rx) = sealed_subscriber(opts("resend-sub", m.tcp), &k, "resend/#", QoS::AtLeastOnce).await;
 
     // A clean-session publisher behind the proxy: every reconnect starts a
     // new session.

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -77,6 +77,60 @@ pub fn group_key(dir: &Path, name: &str, id: u32, senders: &[u32]) -> String {
     }
     ok(&run(&mut cmd));
     path.display().to_string()
+}
+
+/// Starts `cmd` with stdout and stderr piped: a long-running `mqseal sub`
+/// (or any process) whose lines the test reads, with [`line_reader`].
+pub fn spawn_reading(cmd: &mut Command) -> Child {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+/// Starts `cmd` with stdin piped (the lines a `mqseal pub -l` publishes)
+/// and stderr piped; its stdout is discarded.
+pub fn spawn_fed(cmd: &mut Command) -> Child {
+    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+/// Writes a group key file (`{"keys":["mqseal:key:..."]}`) holding `key`
+/// to `DIR/group.json`; returns its path.
+pub fn write_key_file(dir: &Path, key: &mqseal::Key) -> String {
+    let path = dir.join("group.json");
+    std::fs::write(&path, format!("{{\"keys\":[\"{}\"]}}", key.to_text())).unwrap();
+    path.display().to_string()
+}
+
+/// `-h 127.0.0.1 -p PORT --key-text KEY`: where a `mqseal pub` or `sub`
+/// connects, with the group key given inline.
+pub fn connect_with_key(port: u16, key: &mqseal::Key) -> Vec<String> {
+    let (port, key) = (port.to_string(), key.to_text().as_str().to_owned());
+    ["-h", "127.0.0.1", "-p", &port, "--key-text", &key].map(str::to_owned).to_vec()
+}
+
+/// Envelopes (topic, bytes) sealed with `key` by `senders` senders (sender
+/// ids from `first_sender` on), `per_sender` each, interleaved: the first
+/// message of every sender, then the second, ... The sender with index `s`
+/// seals on `<prefix>/d<s>` the payload `payload(s, c)` as its message `c`.
+pub fn interleaved_envelopes(
+    key: &mqseal::Key,
+    first_sender: u32,
+    senders: u32,
+    per_sender: u64,
+    prefix: &str,
+    payload: impl Fn(u32, u64) -> String,
+) -> Vec<(String, Vec<u8>)> {
+    use mqseal::{MemoryCounterStore, Sealer, Suite};
+    let mut sealers: Vec<_> = (0..senders)
+        .map(|s| (s, Sealer::new(key, first_sender + s, Suite::ChaCha20Poly1305, MemoryCounterStore::new()).unwrap()))
+        .collect();
+    let mut out = Vec::new();
+    for c in 0..per_sender {
+        for (s, sealer) in &mut sealers {
+            let topic = format!("{prefix}/d{s}");
+            let env = sealer.seal_to_vec(&topic, payload(*s, c).as_bytes()).unwrap();
+            out.push((topic, env));
+        }
+    }
+    out
 }
 
 /// Reads lines from a child's stdout or stderr on a thread, so the test

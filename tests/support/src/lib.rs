@@ -38,6 +38,7 @@ pub mod cli;
 pub mod member;
 mod mosquitto;
 pub mod redis;
+mod server;
 
 pub use mosquitto::{assert_loopback_listeners, listening_sockets, Mosquitto};
 
@@ -165,6 +166,16 @@ macro_rules! redis_or_skip {
         $crate::require_redis!();
         $crate::redis::Redis::start()
     }};
+}
+
+/// Panics, naming `what` (`"round 3: counter"`), when an item of `items`
+/// appears twice: a counter sealed twice, a (sender id, counter) pair
+/// delivered twice.
+pub fn assert_distinct<T: Eq + std::hash::Hash + std::fmt::Debug>(items: &[T], what: &str) {
+    let mut seen = std::collections::HashSet::new();
+    for item in items {
+        assert!(seen.insert(item), "{what} {item:?} appears twice (all: {items:?})");
+    }
 }
 
 /// Calls `attempt` up to `times` times, 100 ms apart, until it succeeds

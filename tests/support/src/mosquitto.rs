@@ -5,10 +5,11 @@
 use std::fs;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{free_port, retry, tool};
+use crate::server::{self, Server};
+use crate::{free_port, tool};
 
 /// A running Mosquitto; killed on drop.
 pub struct Mosquitto {
@@ -26,6 +27,11 @@ pub struct Mosquitto {
     pub wss: u16,
     /// PEM of the CA that signed the broker's certificate (SAN 127.0.0.1, localhost).
     pub ca_file: PathBuf,
+    /// The broker's certificate and key.
+    cert: PathBuf,
+    key: PathBuf,
+    /// The persistence lines of its config.
+    autosave: String,
 }
 
 fn write_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
@@ -143,65 +149,11 @@ impl Mosquitto {
     }
 
     fn start_with(autosave: &str) -> Mosquitto {
-        let dir = tempfile::tempdir().unwrap();
-        let (ca_file, cert, key) = write_certs(dir.path());
-        let conf = dir.path().join("mosquitto.conf");
-        let mut m = Mosquitto { child: None, conf, tcp: 0, ws: 0, tls: 0, wss: 0, ca_file, dir };
-        for attempt in 0..5 {
-            // Another test may grab a port between our probe and mosquitto's bind: retry.
-            m.tcp = free_port();
-            m.ws = free_port();
-            m.tls = free_port();
-            m.wss = free_port();
-            let d = m.dir.path().display().to_string();
-            // Mosquitto 2.0 hands a WebSocket listener's address to
-            // libwebsockets only with a `socket_domain`: without it, it
-            // listens on every interface (asserted in `spawn`).
-            let text = format!(
-                "# written by the mqseal test harness\n\
-                 user root\n\
-                 allow_anonymous true\n\
-                 persistence true\n\
-                 persistence_location {d}/\n\
-                 {autosave}\
-                 log_dest file {d}/mosquitto.log\n\
-                 log_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
-                 max_queued_messages 10000\n\
-                 listener {tcp} 127.0.0.1\nprotocol mqtt\n\
-                 listener {ws} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\n\
-                 listener {tls} 127.0.0.1\nprotocol mqtt\n\
-                 cafile {ca}\ncertfile {cert}\nkeyfile {key}\n\
-                 listener {wss} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\n\
-                 cafile {ca}\ncertfile {cert}\nkeyfile {key}\n",
-                tcp = m.tcp,
-                ws = m.ws,
-                tls = m.tls,
-                wss = m.wss,
-                ca = m.ca_file.display(),
-                cert = cert.display(),
-                key = key.display(),
-            );
-            fs::write(&m.conf, text).unwrap();
-            if m.spawn() {
-                return m;
-            }
-            eprintln!("mosquitto did not start (attempt {attempt}): {}", m.log());
-        }
-        panic!("mosquitto did not start; log:\n{}", m.log());
-    }
-
-    fn spawn(&mut self) -> bool {
-        let Some(child) = spawn_listening(
-            "mosquitto",
-            &["-c".as_ref(), self.conf.as_ref()],
-            &[self.tcp, self.ws, self.tls, self.wss],
-        ) else {
-            return false;
-        };
-        let pid = child.id();
-        self.child = Some(child);
-        assert_loopback_listeners(pid, 4);
-        true
+        Mosquitto::start_in_temp_dir("mosquitto.conf", |dir, conf| {
+            let (ca_file, cert, key) = write_certs(dir.path());
+            let autosave = autosave.to_owned();
+            Mosquitto { child: None, conf, tcp: 0, ws: 0, tls: 0, wss: 0, ca_file, cert, key, autosave, dir }
+        })
     }
 
     /// Its log so far.
@@ -228,17 +180,12 @@ impl Mosquitto {
 
     /// Kills mosquitto with SIGKILL (no save on the way out) and waits for it.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        server::kill(&mut self.child);
     }
 
     /// Starts it again with the same config, ports and persistence.
     pub fn restart_stopped(&mut self) {
-        if !retry(50, || self.spawn()) {
-            panic!("mosquitto did not restart; log:\n{}", self.log());
-        }
+        self.restart_on_same_ports(50);
     }
 
     /// `mosquitto_pub` against the TCP listener with extra arguments.
@@ -250,13 +197,88 @@ impl Mosquitto {
             .unwrap();
         assert!(out.status.success(), "mosquitto_pub {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
+
+    /// Publishes `payload` (raw bytes, e.g. an envelope the test sealed
+    /// itself) retained at QoS 1 on `topic` with `mosquitto_pub`.
+    pub fn publish_retained(&self, topic: &str, payload: &[u8]) {
+        let f = self.dir.path().join("payload.bin");
+        fs::write(&f, payload).unwrap();
+        self.mosquitto_pub(&["-t", topic, "-r", "-q", "1", "-f", f.to_str().unwrap()]);
+    }
+
+    /// `mosquitto_sub` (a plain subscriber: it prints payloads as the
+    /// broker carries them) against the TCP listener with extra arguments,
+    /// run to completion.
+    pub fn mosquitto_sub(&self, args: &[&str]) -> Output {
+        Command::new(tool("mosquitto_sub"))
+            .args(["-h", "127.0.0.1", "-p", &self.tcp.to_string()])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Server for Mosquitto {
+    const PROGRAM: &'static str = "mosquitto";
+
+    fn configure(&mut self) {
+        self.tcp = free_port();
+        self.ws = free_port();
+        self.tls = free_port();
+        self.wss = free_port();
+        let d = self.dir.path().display().to_string();
+        // Mosquitto 2.0 hands a WebSocket listener's address to
+        // libwebsockets only with a `socket_domain`: without it, it
+        // listens on every interface (asserted in `spawn`).
+        let text = format!(
+            "# written by the mqseal test harness\n\
+             user root\n\
+             allow_anonymous true\n\
+             persistence true\n\
+             persistence_location {d}/\n\
+             {autosave}\
+             log_dest file {d}/mosquitto.log\n\
+             log_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
+             max_queued_messages 10000\n\
+             listener {tcp} 127.0.0.1\nprotocol mqtt\n\
+             listener {ws} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\n\
+             listener {tls} 127.0.0.1\nprotocol mqtt\n\
+             cafile {ca}\ncertfile {cert}\nkeyfile {key}\n\
+             listener {wss} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\n\
+             cafile {ca}\ncertfile {cert}\nkeyfile {key}\n",
+            autosave = self.autosave,
+            tcp = self.tcp,
+            ws = self.ws,
+            tls = self.tls,
+            wss = self.wss,
+            ca = self.ca_file.display(),
+            cert = self.cert.display(),
+            key = self.key.display(),
+        );
+        fs::write(&self.conf, text).unwrap();
+    }
+
+    fn spawn(&mut self) -> bool {
+        let Some(child) = spawn_listening(
+            Self::PROGRAM,
+            &["-c".as_ref(), self.conf.as_ref()],
+            &[self.tcp, self.ws, self.tls, self.wss],
+        ) else {
+            return false;
+        };
+        let pid = child.id();
+        self.child = Some(child);
+        assert_loopback_listeners(pid, 4);
+        true
+    }
+
+    fn log(&self) -> String {
+        Mosquitto::log(self)
+    }
 }
 
 impl Drop for Mosquitto {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        server::kill(&mut self.child);
     }
 }

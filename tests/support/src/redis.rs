@@ -7,8 +7,9 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Child;
 
+use crate::free_port;
 use crate::mosquitto::spawn_listening;
-use crate::{free_port, retry};
+use crate::server::{self, Server};
 
 /// A running redis-server; killed on drop.
 pub struct Redis {
@@ -18,6 +19,8 @@ pub struct Redis {
     conf: PathBuf,
     /// Its port on 127.0.0.1.
     pub port: u16,
+    /// The persistence lines of its config.
+    persistence: String,
 }
 
 impl Redis {
@@ -33,30 +36,13 @@ impl Redis {
     }
 
     fn start_with(persistence: &str) -> Redis {
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("redis.conf");
-        let mut r = Redis { child: None, conf, port: 0, dir };
-        for _ in 0..5 {
-            r.port = free_port();
-            let d = r.dir.path().display();
-            let text = format!(
-                "# written by the mqseal test harness\n\
-                 bind 127.0.0.1\nport {port}\nprotected-mode yes\n\
-                 dir {d}\nsave \"\"\n{persistence}\
-                 logfile {d}/redis.log\ndaemonize no\n",
-                port = r.port
-            );
-            fs::write(&r.conf, text).unwrap();
-            if r.spawn() {
-                return r;
-            }
-        }
-        panic!("redis-server did not start: {}", r.log());
-    }
-
-    fn spawn(&mut self) -> bool {
-        self.child = spawn_listening("redis-server", &[self.conf.as_ref()], &[self.port]);
-        self.child.is_some()
+        Redis::start_in_temp_dir("redis.conf", |dir, conf| Redis {
+            child: None,
+            conf,
+            port: 0,
+            persistence: persistence.to_owned(),
+            dir,
+        })
     }
 
     /// `redis://127.0.0.1:PORT/0`.
@@ -71,17 +57,39 @@ impl Redis {
 
     /// SIGKILL (the AOF, fsynced at every write, keeps what it acknowledged).
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        server::kill(&mut self.child);
     }
 
     /// Starts it again on the same port and data directory.
     pub fn restart(&mut self) {
-        if !retry(100, || self.spawn()) {
-            panic!("redis-server did not restart: {}", self.log());
-        }
+        self.restart_on_same_ports(100);
+    }
+}
+
+impl Server for Redis {
+    const PROGRAM: &'static str = "redis-server";
+
+    fn configure(&mut self) {
+        self.port = free_port();
+        let d = self.dir.path().display();
+        let text = format!(
+            "# written by the mqseal test harness\n\
+             bind 127.0.0.1\nport {port}\nprotected-mode yes\n\
+             dir {d}\nsave \"\"\n{persistence}\
+             logfile {d}/redis.log\ndaemonize no\n",
+            port = self.port,
+            persistence = self.persistence,
+        );
+        fs::write(&self.conf, text).unwrap();
+    }
+
+    fn spawn(&mut self) -> bool {
+        self.child = spawn_listening(Self::PROGRAM, &[self.conf.as_ref()], &[self.port]);
+        self.child.is_some()
+    }
+
+    fn log(&self) -> String {
+        Redis::log(self)
     }
 }
 
