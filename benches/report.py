@@ -306,6 +306,7 @@ def main():
 
 FLEET_SIZES = [100, 10_000, 100_000, 1_000_000]
 FLEET_BATCH = 256  # envelopes per Criterion iteration in benches/benches/fleet.rs
+FLEET_LOOKUP_STEPS = 4096  # lookups per Criterion iteration of fleet_lookup there
 
 
 def fleet(res, c, p):
@@ -321,18 +322,23 @@ def fleet(res, c, p):
     p("### Fleet scale: open cost and memory against tracked senders\n")
     p("One `FleetOpener::open_in_place` of a fresh HMAC-SHA256 envelope (16 B payload), one message per")
     p("sender in a scattered round-robin order. Target: within 1.5x of the 100-sender figure.\n")
-    p("| tracked senders | µs per open | vs 100 senders | bytes per sender (by capacity) | target |")
-    p("|---:|---:|---:|---:|---|")
+    p("The floor, no mqseal code (`fleet_lookup`, ns per step of a chain of dependent lookups in the same")
+    p("order): std's `HashMap` with each 112-byte state inline, and a plain array indexed by sender id.\n")
+    p("| tracked senders | µs per open | vs 100 senders | bytes per sender (by capacity) | target "
+      "| `HashMap` lookup, ns | array access, ns |")
+    p("|---:|---:|---:|---:|---|---:|---:|")
     for n in FLEET_SIZES:
         t = c.get(f"fleet_open/{n}")
         per = None if t is None else t / FLEET_BATCH
         r = ratio(t, base)
         b = mem.get(n)
+        floor = [c.get(f"fleet_lookup/{kind}/{n}") for kind in ("hashmap", "direct")]
+        floor = [fmt(f and f / FLEET_LOOKUP_STEPS * 1e9, 1) for f in floor]
         p(f"| {n:,} | {us(per)} | {fmt(r)} | {'–' if b is None else f'{b / n:.0f}'} | "
-          f"{'–' if r is None else verdict(r <= 1.5)} |")
+          f"{'–' if r is None else verdict(r <= 1.5)} | {floor[0]} | {floor[1]} |")
     fixed = c.get("fleet_open_fixed/64")
     if fixed:
-        p(f"| 64 (fixed `Opener<8, 64>`) | {us(fixed / FLEET_BATCH)} | {fmt(ratio(fixed, base))} | – | baseline |")
+        p(f"| 64 (fixed `Opener<8, 64>`) | {us(fixed / FLEET_BATCH)} | {fmt(ratio(fixed, base))} | – | baseline | – | – |")
     p()
     save, load = c.get("fleet_snapshot/save/1000000"), c.get("fleet_snapshot/load/1000000")
     if save or load:

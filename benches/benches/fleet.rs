@@ -7,6 +7,17 @@
 //!   Sealing happens in Criterion's untimed setup.
 //! * `fleet_open_fixed/64`: the same with the fixed table (`Opener<8, 64>`),
 //!   the baseline of the old default.
+//! * `fleet_lookup/hashmap/<n>`: the floor under `fleet_open/<n>`, with no
+//!   mqseal code at all: one lookup in std's `HashMap` (the same SwissTable
+//!   as the core's `hashbrown`, keyed SipHash) of a (key id, sender id) whose
+//!   whole 112-byte state is inline in the table (one table access, the
+//!   fewest possible), read and updated. Each entry names the next sender
+//!   of the scattered order, so each lookup waits for the one before, as in
+//!   `fleet_open` (where an open's thousands of instructions of MAC and
+//!   parsing keep two lookups from overlapping).
+//!   `fleet_lookup/direct/<n>`: the same chain in a plain array indexed by
+//!   sender id, no table at all: one memory access per message, the floor
+//!   of any layout that keeps a sender's state in memory.
 //! * `fleet_snapshot/save/1000000` and `fleet_snapshot/load/1000000`: the
 //!   replay-state file (`ReplayStateFile::save`, atomic replace with fsync
 //!   of file and directory) and its load into a fresh opener
@@ -136,5 +147,56 @@ fn fleet_snapshot(c: &mut Criterion) {
     eprintln!("fleet_snapshot: {} bytes on disk for {n} senders", std::fs::metadata(&path).unwrap().len());
 }
 
-criterion_group!(benches, fleet_open, fleet_snapshot);
+/// One sender's state in the lookup floor: the next sender id of the
+/// chain, then room for a window and a subkey (112 bytes in all).
+type Entry = [u64; 14];
+
+fn fleet_lookup(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fleet_lookup");
+    const STEPS: u64 = 4096;
+    g.throughput(criterion::Throughput::Elements(STEPS));
+    for n in SIZES {
+        let n64 = u64::from(n);
+        let mut map: std::collections::HashMap<(u32, u32), Entry> =
+            std::collections::HashMap::with_capacity(n as usize);
+        // The scattered order of `Feed`: position p holds sender p * STRIDE mod n.
+        for p in 0..n64 {
+            let sender = (p * STRIDE % n64) as u32;
+            let next = ((p + 1) % n64 * STRIDE % n64) as u32;
+            let mut entry = [0u64; 14];
+            entry[0] = u64::from(next);
+            map.insert((1, sender), entry);
+        }
+        let mut at = 0u32;
+        g.bench_with_input(BenchmarkId::new("hashmap", n), &n, |b, _| {
+            b.iter(|| {
+                for _ in 0..STEPS {
+                    let entry = map.get_mut(&(1, black_box(at))).unwrap();
+                    entry[1] += 1;
+                    at = entry[0] as u32;
+                }
+            });
+        });
+        drop(map);
+        // No table at all: the entry of sender i at index i, one memory
+        // access per message (what no hash table can beat).
+        let mut direct: Vec<Entry> = vec![[0; 14]; n as usize];
+        for p in 0..n64 {
+            direct[(p * STRIDE % n64) as usize][0] = (p + 1) % n64 * STRIDE % n64;
+        }
+        let mut at = 0usize;
+        g.bench_with_input(BenchmarkId::new("direct", n), &n, |b, _| {
+            b.iter(|| {
+                for _ in 0..STEPS {
+                    let entry = &mut direct[black_box(at)];
+                    entry[1] += 1;
+                    at = entry[0] as usize;
+                }
+            });
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, fleet_open, fleet_lookup, fleet_snapshot);
 criterion_main!(benches);
