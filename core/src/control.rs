@@ -524,8 +524,8 @@ impl fmt::Debug for GroupKey {
 }
 
 /// One group in a control state: its name, the key to seal with now, the
-/// key to seal with next, and its keys.
-#[derive(Clone, PartialEq, Eq, Serialize)]
+/// key to seal with next, and its keys (whose `Debug` shows no secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Group {
     name: Name,
     seal_now: u32,
@@ -544,17 +544,6 @@ impl Default for Group {
 }
 
 struct_in_place!(Group { name, seal_now, seal_next } then keys);
-
-impl fmt::Debug for Group {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Group")
-            .field("name", &self.name)
-            .field("seal_now", &self.seal_now)
-            .field("seal_next", &self.seal_next)
-            .field("keys", &self.keys)
-            .finish()
-    }
-}
 
 impl Group {
     /// A group with no keys yet.

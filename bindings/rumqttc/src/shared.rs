@@ -71,6 +71,39 @@ pub(crate) trait Version {
     fn other(event: Self::Event) -> Self::SealedEvent;
 }
 
+/// The [`Version`] items that read the same in both versions (with their
+/// own `Request`, `Publish`, `Event`, `SealedEvent` and `RejectedMessage`
+/// in scope): the request queue, the packet's size and payload, and the
+/// events other than a verified message.
+macro_rules! version_common {
+    () => {
+        fn queued(&mut self) -> &mut std::collections::VecDeque<Request> {
+            &mut self.pending
+        }
+        fn is_publish(request: &Request) -> bool {
+            matches!(request, Request::Publish(_) | Request::PubRel(_))
+        }
+        fn size(publish: &Publish) -> usize {
+            publish.size()
+        }
+        fn payload(publish: &Publish) -> &[u8] {
+            &publish.payload
+        }
+        fn plain(publish: Publish) -> SealedEvent {
+            SealedEvent::Plain(publish)
+        }
+        fn rejected(reason: Reject, publish: Publish) -> SealedEvent {
+            SealedEvent::Rejected(RejectedMessage { reason, publish })
+        }
+        fn pending(pending: Pending<Publish>) -> SealedEvent {
+            SealedEvent::Pending(pending)
+        }
+        fn other(event: Event) -> SealedEvent {
+            SealedEvent::Other(event)
+        }
+    };
+}
+
 /// `stats`, `opener` and `opener_mut` of an event loop type `$ty<K, S>`;
 /// `$what` names it in the docs ("event loop", "connection").
 macro_rules! inbox_accessors {
@@ -347,4 +380,4 @@ macro_rules! blocking_client_requests {
     };
 }
 
-pub(crate) use {async_client_requests, blocking_client_requests, blocking_recv, inbox_accessors};
+pub(crate) use {async_client_requests, blocking_client_requests, blocking_recv, inbox_accessors, version_common};

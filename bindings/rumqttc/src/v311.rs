@@ -8,7 +8,9 @@ use rumqttc::{
 };
 
 use crate::protection::{Inbox, Outbox, Pending};
-use crate::shared::{async_client_requests, blocking_client_requests, blocking_recv, inbox_accessors, Version};
+use crate::shared::{
+    async_client_requests, blocking_client_requests, blocking_recv, inbox_accessors, version_common, Version,
+};
 use crate::{Error, Protection, Reject, Stats};
 
 /// A message whose envelope the core verified, with its authenticated
@@ -130,12 +132,7 @@ impl Version for EventLoop {
     type Publish = Publish;
     type SealedEvent = SealedEvent;
     type Aliases = ();
-    fn queued(&mut self) -> &mut std::collections::VecDeque<Request> {
-        &mut self.pending
-    }
-    fn is_publish(request: &Request) -> bool {
-        matches!(request, Request::Publish(_) | Request::PubRel(_))
-    }
+    version_common!();
     fn connack(event: &Event) -> Option<bool> {
         match event {
             Event::Incoming(Incoming::ConnAck(c)) => Some(c.session_present),
@@ -148,17 +145,11 @@ impl Version for EventLoop {
             other => Err(other),
         }
     }
-    fn size(publish: &Publish) -> usize {
-        publish.size()
-    }
     fn resolve_alias((): &mut (), _: &mut Publish) -> Result<(), Reject> {
         Ok(())
     }
     fn topic_and_payload(publish: &Publish) -> Result<(&str, &[u8]), Reject> {
         Ok((&publish.topic, &publish.payload))
-    }
-    fn payload(publish: &Publish) -> &[u8] {
-        &publish.payload
     }
     fn verified(publish: Publish, opened: mqseal::OpenedVec) -> SealedEvent {
         SealedEvent::Verified(VerifiedMessage {
@@ -170,18 +161,6 @@ impl Version for EventLoop {
             dup: publish.dup,
             pkid: publish.pkid,
         })
-    }
-    fn plain(publish: Publish) -> SealedEvent {
-        SealedEvent::Plain(publish)
-    }
-    fn rejected(reason: Reject, publish: Publish) -> SealedEvent {
-        SealedEvent::Rejected(RejectedMessage { reason, publish })
-    }
-    fn pending(pending: Pending<Publish>) -> SealedEvent {
-        SealedEvent::Pending(pending)
-    }
-    fn other(event: Event) -> SealedEvent {
-        SealedEvent::Other(event)
     }
 }
 

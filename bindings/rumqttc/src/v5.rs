@@ -20,7 +20,9 @@ use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Request};
 
 use crate::protection::{Inbox, Outbox, Pending};
-use crate::shared::{async_client_requests, blocking_client_requests, blocking_recv, inbox_accessors, Version};
+use crate::shared::{
+    async_client_requests, blocking_client_requests, blocking_recv, inbox_accessors, version_common, Version,
+};
 use crate::{Error, Protection, Reject, Stats};
 
 /// Lifts rumqttc's packet limits to the MQTT maximum (the MQTT 5 Maximum
@@ -172,12 +174,7 @@ impl Version for EventLoop {
     /// The incoming topic aliases: alias -> the topic the broker set for it
     /// on this connection.
     type Aliases = HashMap<u16, Bytes>;
-    fn queued(&mut self) -> &mut std::collections::VecDeque<Request> {
-        &mut self.pending
-    }
-    fn is_publish(request: &Request) -> bool {
-        matches!(request, Request::Publish(_) | Request::PubRel(_))
-    }
+    version_common!();
     fn connack(event: &Event) -> Option<bool> {
         match event {
             Event::Incoming(Packet::ConnAck(c)) => Some(c.session_present),
@@ -189,9 +186,6 @@ impl Version for EventLoop {
             Event::Incoming(Packet::Publish(publish)) => Ok(publish),
             other => Err(other),
         }
-    }
-    fn size(publish: &Publish) -> usize {
-        publish.size()
     }
     fn resolve_alias(aliases: &mut HashMap<u16, Bytes>, publish: &mut Publish) -> Result<(), Reject> {
         let Some(alias) = publish.properties.as_ref().and_then(|p| p.topic_alias) else {
@@ -208,9 +202,6 @@ impl Version for EventLoop {
         let topic = core::str::from_utf8(&publish.topic).map_err(|_| Reject::TopicNotUtf8)?;
         Ok((topic, &publish.payload))
     }
-    fn payload(publish: &Publish) -> &[u8] {
-        &publish.payload
-    }
     fn verified(publish: Publish, opened: mqseal::OpenedVec) -> SealedEvent {
         SealedEvent::Verified(VerifiedMessage {
             // Only verified messages get here, and the core checked the
@@ -224,18 +215,6 @@ impl Version for EventLoop {
             pkid: publish.pkid,
             properties: publish.properties,
         })
-    }
-    fn plain(publish: Publish) -> SealedEvent {
-        SealedEvent::Plain(publish)
-    }
-    fn rejected(reason: Reject, publish: Publish) -> SealedEvent {
-        SealedEvent::Rejected(RejectedMessage { reason, publish })
-    }
-    fn pending(pending: Pending<Publish>) -> SealedEvent {
-        SealedEvent::Pending(pending)
-    }
-    fn other(event: Event) -> SealedEvent {
-        SealedEvent::Other(event)
     }
 }
 
