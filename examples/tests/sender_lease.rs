@@ -11,7 +11,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -133,26 +133,37 @@ fn several_leased_publishers_never_share_a_sender_id_and_counter() {
     const EACH: usize = 40;
     // Two waves of four concurrent publishers over four ids: the second
     // wave takes the ids the first released, and continues their counters.
+    // Each publisher (`-l`) holds its lease until all four have leased, so
+    // that each wave really holds the four ids at once (a publisher that
+    // finished early would free its id for the next one of its wave, and
+    // the second wave would then find an id with no counter).
     for wave in 0..2 {
         let extra: &[&str] = if wave == 0 {
-            &["--new-lease-counters", "--reservation-block", "8"]
+            &["--new-lease-counters", "--reservation-block", "8", "-l"]
         } else {
-            &["--reservation-block", "8"]
+            &["--reservation-block", "8", "-l"]
         };
-        let children: Vec<Child> = (0..PUBS)
+        let mut children: Vec<(Child, Receiver<String>)> = (0..PUBS)
             .map(|_| {
-                svc.publisher("20-23", extra)
-                    .args(["-m", "hello", "--repeat", &EACH.to_string()])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap()
+                let mut child = spawn_fed(&mut svc.publisher("20-23", extra));
+                let err = line_reader(child.stderr.take().unwrap());
+                (child, err)
             })
             .collect();
-        for c in children {
-            let out = c.wait_with_output().unwrap();
-            assert!(out.status.success(), "publisher failed: {}", String::from_utf8_lossy(&out.stderr));
-            assert!(String::from_utf8_lossy(&out.stderr).contains("mqseal: leased sender id 2"));
+        let mut ids = Vec::new();
+        for (_, err) in &children {
+            let line = err.recv_timeout(Duration::from_secs(20)).expect("no lease line");
+            assert!(line.contains("mqseal: leased sender id 2"), "{line}");
+            ids.push(line);
+        }
+        for (child, _) in &mut children {
+            let mut stdin = child.stdin.take().unwrap();
+            feed(&mut stdin, "hello", 0..EACH as u32);
+        }
+        for (mut child, err) in children {
+            let status = child.wait().unwrap();
+            let rest: Vec<String> = err.try_iter().collect();
+            assert!(status.success(), "publisher failed: {rest:?} (after {ids:?})");
         }
         svc.sub.wait_for((wave + 1) * PUBS * EACH, "leased publishers");
     }
